@@ -1,0 +1,173 @@
+//! Scalar arithmetic with TensorFlow CPU semantics per element type.
+//!
+//! float16/bfloat16 compute in float32 and round once, as Eigen's `half` and
+//! `bfloat16` operators do, so single ops agree bit-for-bit with TensorFlow.
+//! Integers wrap on overflow (what TensorFlow's C++ kernels do in practice).
+
+use half::{bf16, f16};
+use tfa_core::Element;
+
+/// Binary and unary arithmetic every numeric type has.
+pub trait Arith: Element {
+    fn add(a: Self, b: Self) -> Self;
+    fn sub(a: Self, b: Self) -> Self;
+    fn mul(a: Self, b: Self) -> Self;
+    /// Maximum that propagates NaN (TensorFlow's `Maximum`).
+    fn max(a: Self, b: Self) -> Self;
+    fn min(a: Self, b: Self) -> Self;
+    fn neg(a: Self) -> Self;
+    fn relu(a: Self) -> Self;
+    fn zero() -> Self;
+}
+
+/// Ops that only floating-point types have.
+pub trait FloatArith: Arith {
+    fn div(a: Self, b: Self) -> Self;
+    fn sqrt(a: Self) -> Self;
+    fn rsqrt(a: Self) -> Self;
+    fn exp(a: Self) -> Self;
+    fn log(a: Self) -> Self;
+}
+
+macro_rules! float_arith {
+    ($t:ty) => {
+        impl Arith for $t {
+            #[inline(always)]
+            fn add(a: Self, b: Self) -> Self { a + b }
+            #[inline(always)]
+            fn sub(a: Self, b: Self) -> Self { a - b }
+            #[inline(always)]
+            fn mul(a: Self, b: Self) -> Self { a * b }
+            #[inline(always)]
+            fn max(a: Self, b: Self) -> Self {
+                if a.is_nan() || b.is_nan() { <$t>::NAN } else if a > b { a } else { b }
+            }
+            #[inline(always)]
+            fn min(a: Self, b: Self) -> Self {
+                if a.is_nan() || b.is_nan() { <$t>::NAN } else if a < b { a } else { b }
+            }
+            #[inline(always)]
+            fn neg(a: Self) -> Self { -a }
+            #[inline(always)]
+            fn relu(a: Self) -> Self {
+                // NaN stays NaN, as in TensorFlow.
+                if a < 0.0 { 0.0 } else { a }
+            }
+            #[inline(always)]
+            fn zero() -> Self { 0.0 }
+        }
+        impl FloatArith for $t {
+            #[inline(always)]
+            fn div(a: Self, b: Self) -> Self { a / b }
+            #[inline(always)]
+            fn sqrt(a: Self) -> Self { a.sqrt() }
+            #[inline(always)]
+            fn rsqrt(a: Self) -> Self { 1.0 / a.sqrt() }
+            #[inline(always)]
+            fn exp(a: Self) -> Self { a.exp() }
+            #[inline(always)]
+            fn log(a: Self) -> Self { a.ln() }
+        }
+    };
+}
+float_arith!(f32);
+float_arith!(f64);
+
+macro_rules! half_arith {
+    ($t:ty) => {
+        impl Arith for $t {
+            #[inline(always)]
+            fn add(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() + b.to_f32()) }
+            #[inline(always)]
+            fn sub(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() - b.to_f32()) }
+            #[inline(always)]
+            fn mul(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() * b.to_f32()) }
+            #[inline(always)]
+            fn max(a: Self, b: Self) -> Self { <$t>::from_f32(f32::max_nan(a.to_f32(), b.to_f32())) }
+            #[inline(always)]
+            fn min(a: Self, b: Self) -> Self { <$t>::from_f32(f32::min_nan(a.to_f32(), b.to_f32())) }
+            #[inline(always)]
+            fn neg(a: Self) -> Self { -a }
+            #[inline(always)]
+            fn relu(a: Self) -> Self { if a.to_f32() < 0.0 { <$t>::ZERO } else { a } }
+            #[inline(always)]
+            fn zero() -> Self { <$t>::ZERO }
+        }
+        impl FloatArith for $t {
+            #[inline(always)]
+            fn div(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() / b.to_f32()) }
+            #[inline(always)]
+            fn sqrt(a: Self) -> Self { <$t>::from_f32(a.to_f32().sqrt()) }
+            #[inline(always)]
+            fn rsqrt(a: Self) -> Self { <$t>::from_f32(1.0 / a.to_f32().sqrt()) }
+            #[inline(always)]
+            fn exp(a: Self) -> Self { <$t>::from_f32(a.to_f32().exp()) }
+            #[inline(always)]
+            fn log(a: Self) -> Self { <$t>::from_f32(a.to_f32().ln()) }
+        }
+    };
+}
+half_arith!(f16);
+half_arith!(bf16);
+
+trait NanMinMax {
+    fn max_nan(a: Self, b: Self) -> Self;
+    fn min_nan(a: Self, b: Self) -> Self;
+}
+impl NanMinMax for f32 {
+    #[inline(always)]
+    fn max_nan(a: f32, b: f32) -> f32 { <f32 as Arith>::max(a, b) }
+    #[inline(always)]
+    fn min_nan(a: f32, b: f32) -> f32 { <f32 as Arith>::min(a, b) }
+}
+
+macro_rules! int_arith {
+    ($($t:ty),*) => {$(
+        impl Arith for $t {
+            #[inline(always)]
+            fn add(a: Self, b: Self) -> Self { a.wrapping_add(b) }
+            #[inline(always)]
+            fn sub(a: Self, b: Self) -> Self { a.wrapping_sub(b) }
+            #[inline(always)]
+            fn mul(a: Self, b: Self) -> Self { a.wrapping_mul(b) }
+            #[inline(always)]
+            fn max(a: Self, b: Self) -> Self { Ord::max(a, b) }
+            #[inline(always)]
+            fn min(a: Self, b: Self) -> Self { Ord::min(a, b) }
+            #[inline(always)]
+            fn neg(a: Self) -> Self { (0 as $t).wrapping_sub(a) }
+            #[inline(always)]
+            fn relu(a: Self) -> Self { Ord::max(a, 0) }
+            #[inline(always)]
+            fn zero() -> Self { 0 }
+        }
+    )*};
+}
+int_arith!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_propagates_through_max_min() {
+        assert!(<f32 as Arith>::max(f32::NAN, 1.0).is_nan());
+        assert!(<f32 as Arith>::min(1.0, f32::NAN).is_nan());
+        assert!(<bf16 as Arith>::max(bf16::NAN, bf16::ONE).is_nan());
+        assert!(<f32 as Arith>::relu(f32::NAN).is_nan());
+        assert_eq!(<f32 as Arith>::relu(-2.0), 0.0);
+    }
+
+    #[test]
+    fn half_rounds_once() {
+        let a = f16::from_f32(1.0);
+        let b = f16::from_f32(0.0004);
+        assert_eq!(<f16 as Arith>::add(a, b), f16::from_f32(1.0 + b.to_f32()));
+    }
+
+    #[test]
+    fn ints_wrap() {
+        assert_eq!(<i64 as Arith>::add(i64::MAX, 1), i64::MIN);
+        assert_eq!(<u8 as Arith>::neg(1), 255);
+    }
+}
