@@ -20,7 +20,7 @@ cat > "$wrapper" <<'H'
 H
 LIBCLANG_PATH="$libclang_dir" bindgen "$wrapper" \
   --allowlist-type 'SP_.*|SE_.*|TP_.*|TF_TriState' \
-  --allowlist-function 'TF_(NewStatus|DeleteStatus|SetStatus|GetCode|Message|NewKernelBuilder|DeleteKernelBuilder|KernelBuilder_.*|RegisterKernelBuilder|NumInputs|NumOutputs|GetInput|SetOutput|AllocateOutput|ForwardInputOrAllocateOutput|OpKernelContext_Failure|OpKernelConstruction_Failure|OpKernelConstruction_GetAttr.*|OpKernelConstruction_GetName|OpKernelConstruction_HasAttr|GetOpKernelName|GetOpKernelRequestedInput|GetStream|TensorData|TensorType|NumDims|Dim|TensorByteSize|TensorElementCount|DeleteTensor|AllocateTensor|TensorBitcastFrom|TensorIsAligned|ExpectedOutputDataType|InputDatatype|GetDeviceId|StepId|NewBufferFromString|DeleteBuffer|NewBuffer|GetBuffer|TensorMaybeMove)' \
+  --allowlist-function 'TF_(NewStatus|DeleteStatus|SetStatus|GetCode|Message|NewKernelBuilder|DeleteKernelBuilder|KernelBuilder_.*|RegisterKernelBuilder|NumInputs|NumOutputs|GetInput|SetOutput|AllocateOutput|ForwardInputOrAllocateOutput|OpKernelContext_Failure|OpKernelConstruction_Failure|OpKernelConstruction_GetAttr.*|OpKernelConstruction_GetName|OpKernelConstruction_GetNodeDef|OpKernelConstruction_HasAttr|GetOpKernelName|GetOpKernelRequestedInput|GetStream|TensorData|TensorType|NumDims|Dim|TensorByteSize|TensorElementCount|DeleteTensor|AllocateTensor|TensorBitcastFrom|TensorIsAligned|ExpectedOutputDataType|InputDatatype|GetDeviceId|StepId|NewBufferFromString|DeleteBuffer|NewBuffer|GetBuffer|TensorMaybeMove)' \
   --allowlist-var 'SE_.*|GO_.*|TF_.*_STRUCT_SIZE' \
   --dynamic-loading TfApi \
   --no-layout-tests \

@@ -11,7 +11,7 @@ fn typed_check<T: Element>(dtype: DType, ptr: *const u8) -> Result<()> {
             T::DTYPE
         )));
     }
-    if (ptr as usize) % std::mem::align_of::<T>() != 0 {
+    if !(ptr as usize).is_multiple_of(std::mem::align_of::<T>()) {
         return Err(Error::Internal(format!(
             "{dtype} tensor data at {ptr:p} is not aligned"
         )));
@@ -37,13 +37,24 @@ impl<'a> TensorView<'a> {
     /// # Safety
     /// `ptr` must be valid for reads of `len` bytes for `'a` and not written meanwhile.
     pub unsafe fn from_raw(dtype: DType, shape: Vec<usize>, ptr: *const u8, len: usize) -> Self {
-        TensorView { dtype, shape, ptr, len, _life: PhantomData }
+        TensorView {
+            dtype,
+            shape,
+            ptr,
+            len,
+            _life: PhantomData,
+        }
     }
 
     pub fn from_slice<T: Element>(shape: Vec<usize>, data: &'a [T]) -> Self {
         // SAFETY: borrowed from a live slice for 'a.
         unsafe {
-            Self::from_raw(T::DTYPE, shape, data.as_ptr() as *const u8, std::mem::size_of_val(data))
+            Self::from_raw(
+                T::DTYPE,
+                shape,
+                data.as_ptr() as *const u8,
+                std::mem::size_of_val(data),
+            )
         }
     }
 
@@ -110,7 +121,13 @@ impl<'a> TensorMut<'a> {
     /// other live reference may access it, except an input the kernel was told
     /// aliases this output (in-place forwarding).
     pub unsafe fn from_raw(dtype: DType, shape: Vec<usize>, ptr: *mut u8, len: usize) -> Self {
-        TensorMut { dtype, shape, ptr, len, _life: PhantomData }
+        TensorMut {
+            dtype,
+            shape,
+            ptr,
+            len,
+            _life: PhantomData,
+        }
     }
 
     pub fn from_slice<T: Element>(shape: Vec<usize>, data: &'a mut [T]) -> Self {

@@ -33,40 +33,76 @@ macro_rules! float_arith {
     ($t:ty) => {
         impl Arith for $t {
             #[inline(always)]
-            fn add(a: Self, b: Self) -> Self { a + b }
+            fn add(a: Self, b: Self) -> Self {
+                a + b
+            }
             #[inline(always)]
-            fn sub(a: Self, b: Self) -> Self { a - b }
+            fn sub(a: Self, b: Self) -> Self {
+                a - b
+            }
             #[inline(always)]
-            fn mul(a: Self, b: Self) -> Self { a * b }
+            fn mul(a: Self, b: Self) -> Self {
+                a * b
+            }
             #[inline(always)]
             fn max(a: Self, b: Self) -> Self {
-                if a.is_nan() || b.is_nan() { <$t>::NAN } else if a > b { a } else { b }
+                if a.is_nan() || b.is_nan() {
+                    <$t>::NAN
+                } else if a > b {
+                    a
+                } else {
+                    b
+                }
             }
             #[inline(always)]
             fn min(a: Self, b: Self) -> Self {
-                if a.is_nan() || b.is_nan() { <$t>::NAN } else if a < b { a } else { b }
+                if a.is_nan() || b.is_nan() {
+                    <$t>::NAN
+                } else if a < b {
+                    a
+                } else {
+                    b
+                }
             }
             #[inline(always)]
-            fn neg(a: Self) -> Self { -a }
+            fn neg(a: Self) -> Self {
+                -a
+            }
             #[inline(always)]
             fn relu(a: Self) -> Self {
                 // NaN stays NaN, as in TensorFlow.
-                if a < 0.0 { 0.0 } else { a }
+                if a < 0.0 {
+                    0.0
+                } else {
+                    a
+                }
             }
             #[inline(always)]
-            fn zero() -> Self { 0.0 }
+            fn zero() -> Self {
+                0.0
+            }
         }
         impl FloatArith for $t {
             #[inline(always)]
-            fn div(a: Self, b: Self) -> Self { a / b }
+            fn div(a: Self, b: Self) -> Self {
+                a / b
+            }
             #[inline(always)]
-            fn sqrt(a: Self) -> Self { a.sqrt() }
+            fn sqrt(a: Self) -> Self {
+                a.sqrt()
+            }
             #[inline(always)]
-            fn rsqrt(a: Self) -> Self { 1.0 / a.sqrt() }
+            fn rsqrt(a: Self) -> Self {
+                1.0 / a.sqrt()
+            }
             #[inline(always)]
-            fn exp(a: Self) -> Self { a.exp() }
+            fn exp(a: Self) -> Self {
+                a.exp()
+            }
             #[inline(always)]
-            fn log(a: Self) -> Self { a.ln() }
+            fn log(a: Self) -> Self {
+                a.ln()
+            }
         }
     };
 }
@@ -77,33 +113,63 @@ macro_rules! half_arith {
     ($t:ty) => {
         impl Arith for $t {
             #[inline(always)]
-            fn add(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() + b.to_f32()) }
+            fn add(a: Self, b: Self) -> Self {
+                <$t>::from_f32(a.to_f32() + b.to_f32())
+            }
             #[inline(always)]
-            fn sub(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() - b.to_f32()) }
+            fn sub(a: Self, b: Self) -> Self {
+                <$t>::from_f32(a.to_f32() - b.to_f32())
+            }
             #[inline(always)]
-            fn mul(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() * b.to_f32()) }
+            fn mul(a: Self, b: Self) -> Self {
+                <$t>::from_f32(a.to_f32() * b.to_f32())
+            }
             #[inline(always)]
-            fn max(a: Self, b: Self) -> Self { <$t>::from_f32(f32::max_nan(a.to_f32(), b.to_f32())) }
+            fn max(a: Self, b: Self) -> Self {
+                <$t>::from_f32(f32::max_nan(a.to_f32(), b.to_f32()))
+            }
             #[inline(always)]
-            fn min(a: Self, b: Self) -> Self { <$t>::from_f32(f32::min_nan(a.to_f32(), b.to_f32())) }
+            fn min(a: Self, b: Self) -> Self {
+                <$t>::from_f32(f32::min_nan(a.to_f32(), b.to_f32()))
+            }
             #[inline(always)]
-            fn neg(a: Self) -> Self { -a }
+            fn neg(a: Self) -> Self {
+                -a
+            }
             #[inline(always)]
-            fn relu(a: Self) -> Self { if a.to_f32() < 0.0 { <$t>::ZERO } else { a } }
+            fn relu(a: Self) -> Self {
+                if a.to_f32() < 0.0 {
+                    <$t>::ZERO
+                } else {
+                    a
+                }
+            }
             #[inline(always)]
-            fn zero() -> Self { <$t>::ZERO }
+            fn zero() -> Self {
+                <$t>::ZERO
+            }
         }
         impl FloatArith for $t {
             #[inline(always)]
-            fn div(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() / b.to_f32()) }
+            fn div(a: Self, b: Self) -> Self {
+                <$t>::from_f32(a.to_f32() / b.to_f32())
+            }
             #[inline(always)]
-            fn sqrt(a: Self) -> Self { <$t>::from_f32(a.to_f32().sqrt()) }
+            fn sqrt(a: Self) -> Self {
+                <$t>::from_f32(a.to_f32().sqrt())
+            }
             #[inline(always)]
-            fn rsqrt(a: Self) -> Self { <$t>::from_f32(1.0 / a.to_f32().sqrt()) }
+            fn rsqrt(a: Self) -> Self {
+                <$t>::from_f32(1.0 / a.to_f32().sqrt())
+            }
             #[inline(always)]
-            fn exp(a: Self) -> Self { <$t>::from_f32(a.to_f32().exp()) }
+            fn exp(a: Self) -> Self {
+                <$t>::from_f32(a.to_f32().exp())
+            }
             #[inline(always)]
-            fn log(a: Self) -> Self { <$t>::from_f32(a.to_f32().ln()) }
+            fn log(a: Self) -> Self {
+                <$t>::from_f32(a.to_f32().ln())
+            }
         }
     };
 }
@@ -116,9 +182,13 @@ trait NanMinMax {
 }
 impl NanMinMax for f32 {
     #[inline(always)]
-    fn max_nan(a: f32, b: f32) -> f32 { <f32 as Arith>::max(a, b) }
+    fn max_nan(a: f32, b: f32) -> f32 {
+        <f32 as Arith>::max(a, b)
+    }
     #[inline(always)]
-    fn min_nan(a: f32, b: f32) -> f32 { <f32 as Arith>::min(a, b) }
+    fn min_nan(a: f32, b: f32) -> f32 {
+        <f32 as Arith>::min(a, b)
+    }
 }
 
 macro_rules! int_arith {

@@ -73,7 +73,12 @@ impl BroadcastPlan {
 
     /// Calls `f(out_offset, a_offset, b_offset, len)` for each contiguous run of
     /// output elements in `[start, end)`.
-    pub fn for_each_run(&self, start: usize, end: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+    pub fn for_each_run(
+        &self,
+        start: usize,
+        end: usize,
+        mut f: impl FnMut(usize, usize, usize, usize),
+    ) {
         let inner = self.inner();
         if inner == 0 {
             return;
@@ -118,7 +123,10 @@ mod tests {
     fn row_broadcast_is_one_inner_run_per_row() {
         let plan = BroadcastPlan::new(&[4, 3], &[4, 3], &[3]);
         assert_eq!(plan.inner(), 3);
-        assert_eq!(expand(&[2, 3], &[2, 3], &[3]), vec![(0, 0), (1, 1), (2, 2), (3, 0), (4, 1), (5, 2)]);
+        assert_eq!(
+            expand(&[2, 3], &[2, 3], &[3]),
+            vec![(0, 0), (1, 1), (2, 2), (3, 0), (4, 1), (5, 2)]
+        );
     }
 
     #[test]
@@ -129,7 +137,10 @@ mod tests {
 
     #[test]
     fn outer_product() {
-        assert_eq!(expand(&[2, 2], &[2, 1], &[1, 2]), vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
+        assert_eq!(
+            expand(&[2, 2], &[2, 1], &[1, 2]),
+            vec![(0, 0), (0, 1), (1, 0), (1, 1)]
+        );
     }
 
     #[test]

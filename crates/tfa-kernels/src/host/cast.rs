@@ -19,31 +19,42 @@ trait Convert: Element {
     const IS_FLOAT: bool;
 }
 
+/// 2^63 as f64.
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// x86 `cvttsd2si` (64-bit): truncation, i64::MIN when out of range or NaN.
 fn cvtt64(v: f64) -> i64 {
-    if v.is_nan() || v >= 9.223372036854775807e18 || v < -9.223372036854775808e18 {
-        i64::MIN
-    } else {
+    if (-TWO_63..TWO_63).contains(&v) {
         v as i64
+    } else {
+        i64::MIN
     }
 }
 
 /// x86 `cvttsd2si` (32-bit).
 fn cvtt32(v: f64) -> i32 {
-    if v.is_nan() || v >= 2147483648.0 || v < -2147483648.0 {
-        i32::MIN
-    } else {
+    if (-2147483648.0..2147483648.0).contains(&v) {
         v as i32
+    } else {
+        i32::MIN
     }
 }
 
 macro_rules! convert_float {
     ($t:ty, $to:expr, $from:expr) => {
         impl Convert for $t {
-            fn to_f64(self) -> f64 { ($to)(self) }
-            fn to_i64(self) -> i64 { cvtt64(($to)(self)) }
-            fn from_f64(v: f64) -> Self { ($from)(v) }
-            fn from_i64(v: i64) -> Self { ($from)(v as f64) }
+            fn to_f64(self) -> f64 {
+                ($to)(self)
+            }
+            fn to_i64(self) -> i64 {
+                cvtt64(($to)(self))
+            }
+            fn from_f64(v: f64) -> Self {
+                ($from)(v)
+            }
+            fn from_i64(v: i64) -> Self {
+                ($from)(v as f64)
+            }
             const IS_FLOAT: bool = true;
         }
     };
@@ -56,10 +67,18 @@ convert_float!(bf16, |v: bf16| v.to_f64(), bf16::from_f64);
 macro_rules! convert_int {
     ($t:ty, $from_float:expr) => {
         impl Convert for $t {
-            fn to_f64(self) -> f64 { self as f64 }
-            fn to_i64(self) -> i64 { self as i64 }
-            fn from_f64(v: f64) -> Self { ($from_float)(v) }
-            fn from_i64(v: i64) -> Self { v as $t }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+            fn from_f64(v: f64) -> Self {
+                ($from_float)(v)
+            }
+            fn from_i64(v: i64) -> Self {
+                v as $t
+            }
             const IS_FLOAT: bool = false;
         }
     };
@@ -73,17 +92,25 @@ convert_int!(u16, |v: f64| cvtt32(v) as u16);
 // 32-bit unsigned goes through a 64-bit conversion.
 convert_int!(u32, |v: f64| cvtt64(v) as u32);
 convert_int!(i64, cvtt64);
-convert_int!(u64, |v: f64| if v >= 9.223372036854775808e18 {
-    (cvtt64(v - 9.223372036854775808e18) as u64) ^ (1u64 << 63)
+convert_int!(u64, |v: f64| if v >= TWO_63 {
+    (cvtt64(v - TWO_63) as u64) ^ (1u64 << 63)
 } else {
     cvtt64(v) as u64
 });
 
 impl Convert for bool {
-    fn to_f64(self) -> f64 { self as u8 as f64 }
-    fn to_i64(self) -> i64 { self as i64 }
-    fn from_f64(v: f64) -> Self { v != 0.0 }
-    fn from_i64(v: i64) -> Self { v != 0 }
+    fn to_f64(self) -> f64 {
+        self as u8 as f64
+    }
+    fn to_i64(self) -> i64 {
+        self as i64
+    }
+    fn from_f64(v: f64) -> Self {
+        v != 0.0
+    }
+    fn from_i64(v: i64) -> Self {
+        v != 0
+    }
     const IS_FLOAT: bool = false;
 }
 
@@ -114,7 +141,9 @@ pub fn cast(x: &TensorView, out: &mut TensorMut, truncate: bool) -> Result<()> {
     if truncate && x.dtype == DType::F32 && out.dtype == DType::BF16 {
         let src = x.data::<f32>()?;
         // Truncation keeps the top 16 bits (NaN stays NaN: its top bits are set).
-        return map(src, out.data_mut::<bf16>()?, |v: f32| bf16::from_bits((v.to_bits() >> 16) as u16));
+        return map(src, out.data_mut::<bf16>()?, |v: f32| {
+            bf16::from_bits((v.to_bits() >> 16) as u16)
+        });
     }
     let dst = out.dtype;
     dispatch!(x.dtype, S => {
@@ -130,7 +159,9 @@ fn map<S: Element, D: Element>(src: &[S], dst: &mut [D], f: impl Fn(S) -> D + Sy
     if dst.len() < PAR_MIN_ELEMENTS {
         dst.iter_mut().zip(src).for_each(|(d, &s)| *d = f(s));
     } else {
-        dst.par_iter_mut().zip(src.par_iter()).for_each(|(d, &s)| *d = f(s));
+        dst.par_iter_mut()
+            .zip(src.par_iter())
+            .for_each(|(d, &s)| *d = f(s));
     }
     Ok(())
 }
@@ -153,22 +184,34 @@ mod tests {
     #[test]
     fn float_to_int_follows_x86() {
         let v = [1e10f32, -1e10, f32::NAN, 2.7, -2.7];
-        assert_eq!(cast_vec::<f32, i32>(&v, false), vec![i32::MIN, i32::MIN, i32::MIN, 2, -2]);
-        assert_eq!(cast_vec::<f32, u8>(&[300.0, -3.0, 2.7], false), vec![44, 253, 2]);
+        assert_eq!(
+            cast_vec::<f32, i32>(&v, false),
+            vec![i32::MIN, i32::MIN, i32::MIN, 2, -2]
+        );
+        assert_eq!(
+            cast_vec::<f32, u8>(&[300.0, -3.0, 2.7], false),
+            vec![44, 253, 2]
+        );
     }
 
     #[test]
     fn bf16_rounds_or_truncates() {
-        let x = 1.00390625f32 + 2f32.powi(-9);
+        let x = 1.0 + 2f32.powi(-8) + 2f32.powi(-9);
         assert_eq!(cast_vec::<f32, bf16>(&[x], false)[0].to_f32(), 1.0078125);
         assert_eq!(cast_vec::<f32, bf16>(&[x], true)[0].to_f32(), 1.0);
     }
 
     #[test]
     fn bools_and_big_unsigned() {
-        assert_eq!(cast_vec::<f32, bool>(&[0.0, -0.5, f32::NAN], false), vec![false, true, true]);
+        assert_eq!(
+            cast_vec::<f32, bool>(&[0.0, -0.5, f32::NAN], false),
+            vec![false, true, true]
+        );
         assert_eq!(cast_vec::<bool, f32>(&[true, false], false), vec![1.0, 0.0]);
-        assert_eq!(cast_vec::<u64, f64>(&[u64::MAX], false), vec![u64::MAX as f64]);
+        assert_eq!(
+            cast_vec::<u64, f64>(&[u64::MAX], false),
+            vec![u64::MAX as f64]
+        );
         assert_eq!(cast_vec::<i64, i8>(&[300], false), vec![44]);
     }
 }

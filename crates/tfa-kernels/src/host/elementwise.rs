@@ -44,7 +44,11 @@ enum Src<'a, T> {
 }
 
 fn src<'a, T: Element>(v: &TensorView<'a>, aliased: bool) -> Result<Src<'a, T>> {
-    Ok(if aliased { Src::Out } else { Src::Data(v.data::<T>()?) })
+    Ok(if aliased {
+        Src::Out
+    } else {
+        Src::Data(v.data::<T>()?)
+    })
 }
 
 /// Splits `out` into chunks and calls `f(chunk_start, chunk)` on each, in
@@ -74,7 +78,9 @@ pub fn binary(
     if let Some(i) = in_place {
         let shape = if i == 0 { &a.shape } else { &b.shape };
         if *shape != out.shape {
-            return Err(Error::Internal("in-place operand must have the output's shape".into()));
+            return Err(Error::Internal(
+                "in-place operand must have the output's shape".into(),
+            ));
         }
     }
     let (al, bl) = (in_place == Some(0), in_place == Some(1));
@@ -125,7 +131,11 @@ pub fn binary(
         DType::U16 => all_ops!(u16),
         DType::U32 => all_ops!(u32),
         DType::U64 => all_ops!(u64),
-        d => return Err(Error::Unimplemented(format!("{op:?} is not defined for {d}"))),
+        d => {
+            return Err(Error::Unimplemented(format!(
+                "{op:?} is not defined for {d}"
+            )))
+        }
     }
     Ok(())
 }
@@ -253,7 +263,11 @@ pub fn unary(op: UnaryOp, x: &TensorView, out: &mut TensorMut, in_place: bool) -
         DType::U16 => all_ops!(u16),
         DType::U32 => all_ops!(u32),
         DType::U64 => all_ops!(u64),
-        d => return Err(Error::Unimplemented(format!("{op:?} is not defined for {d}"))),
+        d => {
+            return Err(Error::Unimplemented(format!(
+                "{op:?} is not defined for {d}"
+            )))
+        }
     }
     Ok(())
 }
@@ -336,7 +350,14 @@ mod tests {
         let mut out = vec![0f32; shape.iter().product()];
         let av = TensorView::from_slice(a.0.to_vec(), a.1);
         let bv = TensorView::from_slice(b.0.to_vec(), b.1);
-        binary(op, &av, &bv, &mut TensorMut::from_slice(shape, &mut out), None).unwrap();
+        binary(
+            op,
+            &av,
+            &bv,
+            &mut TensorMut::from_slice(shape, &mut out),
+            None,
+        )
+        .unwrap();
         out
     }
 
@@ -349,7 +370,10 @@ mod tests {
             let out: Vec<usize> = (0..rank).map(|_| rng.random_range(0..5)).collect();
             let mut mk = || -> Vec<usize> {
                 let r = rng.random_range(0..=rank);
-                out[rank - r..].iter().map(|&d| if rng.random_bool(0.3) { 1 } else { d }).collect()
+                out[rank - r..]
+                    .iter()
+                    .map(|&d| if rng.random_bool(0.3) { 1 } else { d })
+                    .collect()
             };
             let (sa, sb) = (mk(), mk());
             let full = broadcast_shapes(&sa, &sb).unwrap();
@@ -366,7 +390,10 @@ mod tests {
                 let off = |s: &[usize]| {
                     let st = tfa_core::shape::strides(s);
                     let k = full.len() - s.len();
-                    s.iter().enumerate().map(|(i, &d)| if d == 1 { 0 } else { idx[k + i] * st[i] }).sum::<usize>()
+                    s.iter()
+                        .enumerate()
+                        .map(|(i, &d)| if d == 1 { 0 } else { idx[k + i] * st[i] })
+                        .sum::<usize>()
                 };
                 assert_eq!(*g, a[off(&sa)] + b[off(&sb)], "{sa:?} + {sb:?} at {lin}");
             }
@@ -382,7 +409,14 @@ mod tests {
         let a_dummy = [0f32; 4];
         let av = TensorView::from_slice(a_shape.clone(), &a_dummy);
         let bv = TensorView::from_slice(vec![2], &b);
-        binary(BinaryOp::Sub, &av, &bv, &mut TensorMut::from_slice(a_shape, &mut buf), Some(0)).unwrap();
+        binary(
+            BinaryOp::Sub,
+            &av,
+            &bv,
+            &mut TensorMut::from_slice(a_shape, &mut buf),
+            Some(0),
+        )
+        .unwrap();
         assert_eq!(buf, vec![-9., -18., -7., -16.]);
     }
 
@@ -392,10 +426,21 @@ mod tests {
         let x: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 3.0).collect();
         let mut out = vec![0f32; n];
         let xv = TensorView::from_slice(vec![n], &x);
-        unary(UnaryOp::Relu, &xv, &mut TensorMut::from_slice(vec![n], &mut out), false).unwrap();
+        unary(
+            UnaryOp::Relu,
+            &xv,
+            &mut TensorMut::from_slice(vec![n], &mut out),
+            false,
+        )
+        .unwrap();
         assert!(out.iter().zip(&x).all(|(o, v)| *o == v.max(0.0)));
         let mut sum = vec![0f32; n];
-        add_n(&[xv.clone(), xv.clone(), xv], &mut TensorMut::from_slice(vec![n], &mut sum), None).unwrap();
+        add_n(
+            &[xv.clone(), xv.clone(), xv],
+            &mut TensorMut::from_slice(vec![n], &mut sum),
+            None,
+        )
+        .unwrap();
         assert!(sum.iter().zip(&x).all(|(s, v)| *s == 3.0 * v));
     }
 
@@ -404,7 +449,13 @@ mod tests {
         let a = [1i64];
         let av = TensorView::from_slice(vec![1], &a);
         let mut o = [0i64];
-        let e = binary(BinaryOp::Div, &av, &av, &mut TensorMut::from_slice(vec![1], &mut o), None);
+        let e = binary(
+            BinaryOp::Div,
+            &av,
+            &av,
+            &mut TensorMut::from_slice(vec![1], &mut o),
+            None,
+        );
         assert!(matches!(e, Err(Error::Unimplemented(_))));
     }
 }

@@ -25,9 +25,15 @@ struct Layout {
 /// itself or as its transpose.
 fn layout(cols_stored: usize, transposed: bool) -> Layout {
     if transposed {
-        Layout { rs: 1, cs: cols_stored }
+        Layout {
+            rs: 1,
+            cs: cols_stored,
+        }
     } else {
-        Layout { rs: cols_stored, cs: 1 }
+        Layout {
+            rs: cols_stored,
+            cs: 1,
+        }
     }
 }
 
@@ -35,18 +41,83 @@ fn layout(cols_stored: usize, transposed: bool) -> Layout {
 pub fn matmul(a: &TensorView, b: &TensorView, out: &mut TensorMut, p: MatMulParams) -> Result<()> {
     let (m, k, n) = matmul_dims(&a.shape, &b.shape, p)?;
     if out.shape != [m, n] {
-        return Err(Error::Internal(format!("matmul output shape {:?} != [{m}, {n}]", out.shape)));
+        return Err(Error::Internal(format!(
+            "matmul output shape {:?} != [{m}, {n}]",
+            out.shape
+        )));
     }
     let la = layout(a.shape[1], p.transpose_a);
     let lb = layout(b.shape[1], p.transpose_b);
     match out.dtype {
-        DType::F32 => gemm_float(m, k, n, a.data::<f32>()?, la, b.data::<f32>()?, lb, out.data_mut()?),
-        DType::F64 => gemm_float(m, k, n, a.data::<f64>()?, la, b.data::<f64>()?, lb, out.data_mut()?),
-        DType::F16 => gemm_widened(m, k, n, a.data::<f16>()?, la, b.data::<f16>()?, lb, out.data_mut()?, f16::to_f32, f16::from_f32),
-        DType::BF16 => gemm_widened(m, k, n, a.data::<bf16>()?, la, b.data::<bf16>()?, lb, out.data_mut()?, bf16::to_f32, bf16::from_f32),
-        DType::I32 => gemm_int(m, k, n, a.data::<i32>()?, la, b.data::<i32>()?, lb, out.data_mut()?),
-        DType::I64 => gemm_int(m, k, n, a.data::<i64>()?, la, b.data::<i64>()?, lb, out.data_mut()?),
-        d => return Err(Error::Unimplemented(format!("MatMul is not defined for {d}"))),
+        DType::F32 => gemm_float(
+            m,
+            k,
+            n,
+            a.data::<f32>()?,
+            la,
+            b.data::<f32>()?,
+            lb,
+            out.data_mut()?,
+        ),
+        DType::F64 => gemm_float(
+            m,
+            k,
+            n,
+            a.data::<f64>()?,
+            la,
+            b.data::<f64>()?,
+            lb,
+            out.data_mut()?,
+        ),
+        DType::F16 => gemm_widened(
+            m,
+            k,
+            n,
+            a.data::<f16>()?,
+            la,
+            b.data::<f16>()?,
+            lb,
+            out.data_mut()?,
+            f16::to_f32,
+            f16::from_f32,
+        ),
+        DType::BF16 => gemm_widened(
+            m,
+            k,
+            n,
+            a.data::<bf16>()?,
+            la,
+            b.data::<bf16>()?,
+            lb,
+            out.data_mut()?,
+            bf16::to_f32,
+            bf16::from_f32,
+        ),
+        DType::I32 => gemm_int(
+            m,
+            k,
+            n,
+            a.data::<i32>()?,
+            la,
+            b.data::<i32>()?,
+            lb,
+            out.data_mut()?,
+        ),
+        DType::I64 => gemm_int(
+            m,
+            k,
+            n,
+            a.data::<i64>()?,
+            la,
+            b.data::<i64>()?,
+            lb,
+            out.data_mut()?,
+        ),
+        d => {
+            return Err(Error::Unimplemented(format!(
+                "MatMul is not defined for {d}"
+            )))
+        }
     }
     Ok(())
 }
@@ -59,8 +130,16 @@ pub fn matmul_dims(a: &[usize], b: &[usize], p: MatMulParams) -> Result<(usize, 
             a, b
         )));
     }
-    let (m, ka) = if p.transpose_a { (a[1], a[0]) } else { (a[0], a[1]) };
-    let (kb, n) = if p.transpose_b { (b[1], b[0]) } else { (b[0], b[1]) };
+    let (m, ka) = if p.transpose_a {
+        (a[1], a[0])
+    } else {
+        (a[0], a[1])
+    };
+    let (kb, n) = if p.transpose_b {
+        (b[1], b[0])
+    } else {
+        (b[0], b[1])
+    };
     if ka != kb {
         return Err(Error::InvalidArgument(format!(
             "Matrix size-incompatible: In[0]: [{},{}], In[1]: [{},{}]",
@@ -74,7 +153,7 @@ pub fn matmul_dims(a: &[usize], b: &[usize], p: MatMulParams) -> Result<(usize, 
 const PAR_MIN_FLOPS: usize = 1 << 18;
 
 #[allow(clippy::too_many_arguments)]
-fn gemm_float<T: Element + Arith>(
+fn gemm_float<T: Element + Arith + num_one::One>(
     m: usize,
     k: usize,
     n: usize,
@@ -83,9 +162,7 @@ fn gemm_float<T: Element + Arith>(
     b: &[T],
     lb: Layout,
     c: &mut [T],
-) where
-    T: num_one::One,
-{
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -159,11 +236,22 @@ fn gemm_widened<T: Element>(
     let wb: Vec<f32> = b.par_iter().map(|&v| widen(v)).collect();
     let mut wc = vec![0f32; m * n];
     gemm_float(m, k, n, &wa, la, &wb, lb, &mut wc);
-    c.par_iter_mut().zip(wc.par_iter()).for_each(|(o, &v)| *o = narrow(v));
+    c.par_iter_mut()
+        .zip(wc.par_iter())
+        .for_each(|(o, &v)| *o = narrow(v));
 }
 
 #[allow(clippy::too_many_arguments)]
-fn gemm_int<T: Arith>(m: usize, k: usize, n: usize, a: &[T], la: Layout, b: &[T], lb: Layout, c: &mut [T]) {
+fn gemm_int<T: Arith>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    la: Layout,
+    b: &[T],
+    lb: Layout,
+    c: &mut [T],
+) {
     if n == 0 {
         return;
     }
@@ -184,11 +272,21 @@ mod tests {
     use super::*;
     use rand::Rng;
 
-    fn reference(m: usize, k: usize, n: usize, a: &[f64], la: Layout, b: &[f64], lb: Layout) -> Vec<f64> {
+    fn reference(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f64],
+        la: Layout,
+        b: &[f64],
+        lb: Layout,
+    ) -> Vec<f64> {
         let mut c = vec![0.0; m * n];
         for i in 0..m {
             for j in 0..n {
-                c[i * n + j] = (0..k).map(|p| a[i * la.rs + p * la.cs] * b[p * lb.rs + j * lb.cs]).sum();
+                c[i * n + j] = (0..k)
+                    .map(|p| a[i * la.rs + p * la.cs] * b[p * lb.rs + j * lb.cs])
+                    .sum();
             }
         }
         c
@@ -198,10 +296,25 @@ mod tests {
     fn random_shapes_and_transposes_match_reference() {
         let mut rng = rand::rng();
         for _ in 0..60 {
-            let (m, k, n) = (rng.random_range(0..70), rng.random_range(0..70), rng.random_range(0..70));
-            let p = MatMulParams { transpose_a: rng.random_bool(0.5), transpose_b: rng.random_bool(0.5) };
-            let sa = if p.transpose_a { vec![k, m] } else { vec![m, k] };
-            let sb = if p.transpose_b { vec![n, k] } else { vec![k, n] };
+            let (m, k, n) = (
+                rng.random_range(0..70),
+                rng.random_range(0..70),
+                rng.random_range(0..70),
+            );
+            let p = MatMulParams {
+                transpose_a: rng.random_bool(0.5),
+                transpose_b: rng.random_bool(0.5),
+            };
+            let sa = if p.transpose_a {
+                vec![k, m]
+            } else {
+                vec![m, k]
+            };
+            let sb = if p.transpose_b {
+                vec![n, k]
+            } else {
+                vec![k, n]
+            };
             let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
             let mut c = vec![f32::NAN; m * n];
@@ -214,9 +327,20 @@ mod tests {
             .unwrap();
             let a64: Vec<f64> = a.iter().map(|&v| v as f64).collect();
             let b64: Vec<f64> = b.iter().map(|&v| v as f64).collect();
-            let want = reference(m, k, n, &a64, layout(sa[1], p.transpose_a), &b64, layout(sb[1], p.transpose_b));
+            let want = reference(
+                m,
+                k,
+                n,
+                &a64,
+                layout(sa[1], p.transpose_a),
+                &b64,
+                layout(sb[1], p.transpose_b),
+            );
             for (g, w) in c.iter().zip(&want) {
-                assert!((*g as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()), "{m}x{k}x{n} {p:?}: {g} vs {w}");
+                assert!(
+                    (*g as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                    "{m}x{k}x{n} {p:?}: {g} vs {w}"
+                );
             }
         }
     }

@@ -754,6 +754,13 @@ pub struct TfApi {
     >,
     pub TF_StepId:
         Result<unsafe extern "C" fn(ctx: *mut TF_OpKernelContext) -> i64, ::libloading::Error>,
+    pub TF_OpKernelConstruction_GetNodeDef: Result<
+        unsafe extern "C" fn(
+            ctx: *mut TF_OpKernelConstruction,
+            status: *mut TF_Status,
+        ) -> *mut TF_Buffer,
+        ::libloading::Error,
+    >,
     pub TF_GetDeviceId: Result<
         unsafe extern "C" fn(ctx: *mut TF_OpKernelContext) -> ::std::os::raw::c_int,
         ::libloading::Error,
@@ -1022,6 +1029,9 @@ impl TfApi {
             .get(b"TF_ExpectedOutputDataType\0")
             .map(|sym| *sym);
         let TF_StepId = __library.get(b"TF_StepId\0").map(|sym| *sym);
+        let TF_OpKernelConstruction_GetNodeDef = __library
+            .get(b"TF_OpKernelConstruction_GetNodeDef\0")
+            .map(|sym| *sym);
         let TF_GetDeviceId = __library.get(b"TF_GetDeviceId\0").map(|sym| *sym);
         let TF_GetOpKernelName = __library.get(b"TF_GetOpKernelName\0").map(|sym| *sym);
         let TF_GetOpKernelRequestedInput = __library
@@ -1124,6 +1134,7 @@ impl TfApi {
             TF_OpKernelContext_Failure,
             TF_ExpectedOutputDataType,
             TF_StepId,
+            TF_OpKernelConstruction_GetNodeDef,
             TF_GetDeviceId,
             TF_GetOpKernelName,
             TF_GetOpKernelRequestedInput,
@@ -1471,6 +1482,16 @@ impl TfApi {
             .TF_StepId
             .as_ref()
             .expect("Expected function, got error."))(ctx)
+    }
+    pub unsafe fn TF_OpKernelConstruction_GetNodeDef(
+        &self,
+        ctx: *mut TF_OpKernelConstruction,
+        status: *mut TF_Status,
+    ) -> *mut TF_Buffer {
+        (self
+            .TF_OpKernelConstruction_GetNodeDef
+            .as_ref()
+            .expect("Expected function, got error."))(ctx, status)
     }
     pub unsafe fn TF_GetDeviceId(&self, ctx: *mut TF_OpKernelContext) -> ::std::os::raw::c_int {
         (self

@@ -1,0 +1,25 @@
+//! What a kernel sees of the runtime that calls it. The TensorFlow plugin
+//! implements this over `TF_OpKernelContext`; tests implement it over vectors.
+
+use crate::Attrs;
+use tfa_core::{DType, Result, TensorMut, TensorView};
+
+pub trait OpContext {
+    /// The node's name in the graph (for error messages).
+    fn node_name(&self) -> &str;
+    fn num_inputs(&self) -> usize;
+    fn input(&self, i: usize) -> Result<TensorView<'_>>;
+    fn attrs(&self) -> &Attrs;
+    fn allocate_output(&self, i: usize, dtype: DType, shape: &[usize]) -> Result<TensorMut<'_>>;
+    /// Output `i`, reusing the buffer of one of `candidates` when the runtime
+    /// allows it (same shape, no other reader). Returns which input was reused.
+    fn forward_or_allocate(
+        &self,
+        candidates: &[usize],
+        i: usize,
+        dtype: DType,
+        shape: &[usize],
+    ) -> Result<(TensorMut<'_>, Option<usize>)>;
+    /// Output `i` is input `input`'s buffer seen with `shape` (no copy).
+    fn alias_output(&self, i: usize, input: usize, shape: &[usize]) -> Result<()>;
+}

@@ -1,0 +1,27 @@
+//! Cast between every pair of supported types.
+
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use tfa_core::{DType, Result};
+use tfa_kernels::host::cast::cast;
+
+fn cast_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let dst = ctx.attrs().dtype("DstT")?;
+    let truncate = ctx.attrs().bool("Truncate")?;
+    let mut out = ctx.allocate_output(0, dst, &x.shape)?;
+    cast(&x, &mut out, truncate)
+}
+
+pub(crate) const OPS: &[OpDef] = &[OpDef {
+    name: "Cast",
+    family: Family::Elementwise,
+    summary: "type conversion with TensorFlow CPU's rounding/overflow rules (Truncate honoured for float32->bfloat16)",
+    constraints: &[
+        TypeConstraint { attr: "SrcT", types: DType::ALL },
+        TypeConstraint { attr: "DstT", types: DType::ALL },
+    ],
+    attrs: &[AttrSpec { name: "Truncate", kind: AttrKind::Bool }],
+    host_memory: &[],
+    host: Some(cast_kernel),
+    cuda: None,
+}];

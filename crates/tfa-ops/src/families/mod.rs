@@ -1,0 +1,84 @@
+//! One file per op family; each exposes `OPS`.
+
+mod cast;
+mod elementwise;
+mod matmul;
+mod movement;
+
+use crate::OpDef;
+use tfa_core::DType;
+
+pub(crate) fn all() -> Vec<&'static [OpDef]> {
+    vec![elementwise::OPS, cast::OPS, matmul::OPS, movement::OPS]
+}
+
+/// Floating-point types.
+pub(crate) const FLOAT: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16];
+
+/// Numeric types for arithmetic on the NPU. int32 is absent on purpose:
+/// TensorFlow runs int32 (shape) arithmetic on its own host-memory kernels.
+pub(crate) const NUMERIC_NO_I32: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
+
+/// Signed numeric types (Neg, Square), int32 left to TensorFlow as above.
+pub(crate) const SIGNED_NO_I32: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I64,
+];
+
+/// Every type, int32 left to TensorFlow's host-memory kernels.
+pub(crate) const ALL_NO_I32: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+    DType::Bool,
+];
+
+/// Declares an op whose only type attribute is `T`.
+macro_rules! op_t {
+    ($name:literal, $family:ident, $types:expr, $summary:literal, |$ctx:ident| $body:expr) => {
+        op_t!($name, $family, $types, $summary, attrs: [], |$ctx| $body)
+    };
+    ($name:literal, $family:ident, $types:expr, $summary:literal, attrs: [$($a:literal: $k:ident),*], |$ctx:ident| $body:expr) => {
+        $crate::OpDef {
+            name: $name,
+            family: $crate::Family::$family,
+            summary: $summary,
+            constraints: &[$crate::TypeConstraint { attr: "T", types: $types }],
+            attrs: &[$($crate::AttrSpec { name: $a, kind: $crate::AttrKind::$k }),*],
+            host_memory: &[],
+            host: Some({
+                fn kernel($ctx: &dyn $crate::OpContext) -> tfa_core::Result<()> {
+                    $body
+                }
+                kernel
+            }),
+            cuda: None,
+        }
+    };
+}
+pub(crate) use op_t;

@@ -1,0 +1,16 @@
+//! THE OP MAPPING. Each supported TensorFlow op is declared once, in the file
+//! of its family under `families/`: its type constraints, the attributes its
+//! kernel reads, host-memory arguments, and the kernel per backend. The plugin
+//! registers kernels from this table, the coverage report reads it, and
+//! `docs/ops.md` is generated from it (`cargo test -p tfa-ops` checks the file
+//! is current; `TFA_BLESS=1` rewrites it).
+
+pub mod attrs;
+pub mod context;
+pub mod docs;
+mod families;
+pub mod registry;
+
+pub use attrs::{AttrKind, AttrSpec, AttrValue, Attrs};
+pub use context::OpContext;
+pub use registry::{find, table, Backend, Family, KernelFn, OpDef, TypeConstraint};

@@ -1,0 +1,166 @@
+//! The op declaration type and the table built from every family.
+
+use crate::{families, AttrSpec, OpContext};
+use std::sync::OnceLock;
+use tfa_core::{DType, Result};
+
+/// A kernel: reads inputs and attributes from the context, writes outputs.
+pub type KernelFn = fn(&dyn OpContext) -> Result<()>;
+
+/// Op families, one file each under `families/`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    Elementwise,
+    MatMul,
+    Movement,
+}
+
+impl Family {
+    pub fn title(self) -> &'static str {
+        match self {
+            Family::Elementwise => "Elementwise",
+            Family::MatMul => "Matrix multiplication",
+            Family::Movement => "Data movement",
+        }
+    }
+}
+
+/// A backend that runs NPU kernels.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Host,
+    Cuda,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 2] = [Backend::Host, Backend::Cuda];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Host => "host",
+            Backend::Cuda => "cuda",
+        }
+    }
+}
+
+/// The types a type attribute (`T`, `SrcT`, ...) may take for this kernel.
+#[derive(Copy, Clone, Debug)]
+pub struct TypeConstraint {
+    pub attr: &'static str,
+    pub types: &'static [DType],
+}
+
+/// One TensorFlow op as tf_adapter supports it.
+#[derive(Copy, Clone, Debug)]
+pub struct OpDef {
+    /// TensorFlow op type, e.g. `AddV2`.
+    pub name: &'static str,
+    pub family: Family,
+    /// One line for docs/ops.md.
+    pub summary: &'static str,
+    pub constraints: &'static [TypeConstraint],
+    /// Non-type attributes the kernel reads (type attributes come from `constraints`).
+    pub attrs: &'static [AttrSpec],
+    /// Arguments kept in host memory (shape vectors, axes).
+    pub host_memory: &'static [&'static str],
+    pub host: Option<KernelFn>,
+    pub cuda: Option<KernelFn>,
+}
+
+impl OpDef {
+    pub fn kernel(&self, backend: Backend) -> Option<KernelFn> {
+        match backend {
+            Backend::Host => self.host,
+            Backend::Cuda => self.cuda,
+        }
+    }
+
+    /// Every combination of constraint types: one TensorFlow kernel
+    /// registration each (the C API takes one type per attribute).
+    pub fn registrations(&self) -> Vec<Vec<(&'static str, DType)>> {
+        let mut combos: Vec<Vec<(&'static str, DType)>> = vec![Vec::new()];
+        for c in self.constraints {
+            combos = combos
+                .into_iter()
+                .flat_map(|prefix| {
+                    c.types.iter().map(move |&t| {
+                        let mut v = prefix.clone();
+                        v.push((c.attr, t));
+                        v
+                    })
+                })
+                .collect();
+        }
+        combos
+    }
+
+    /// Does this op accept `dtype` for its first type attribute?
+    pub fn supports(&self, dtype: DType) -> bool {
+        self.constraints
+            .first()
+            .is_none_or(|c| c.types.contains(&dtype))
+    }
+}
+
+/// The whole table, in family order then declaration order.
+pub fn table() -> &'static [OpDef] {
+    static TABLE: OnceLock<Vec<OpDef>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut v: Vec<OpDef> = families::all().into_iter().flatten().copied().collect();
+        v.sort_by_key(|d| d.family);
+        v
+    })
+}
+
+/// Index in `table()` and declaration of op type `name`.
+pub fn find(name: &str) -> Option<(usize, &'static OpDef)> {
+    table().iter().enumerate().find(|(_, d)| d.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn each_op_is_declared_once() {
+        let mut seen = HashSet::new();
+        for d in table() {
+            assert!(seen.insert(d.name), "{} is declared twice", d.name);
+        }
+    }
+
+    #[test]
+    fn registrations_are_unique_and_complete() {
+        for d in table() {
+            assert!(
+                d.host.is_some() || d.cuda.is_some(),
+                "{} has no kernel",
+                d.name
+            );
+            let regs = d.registrations();
+            let want: usize = d.constraints.iter().map(|c| c.types.len()).product();
+            assert_eq!(regs.len(), want, "{}", d.name);
+            let unique: HashSet<_> = regs.iter().collect();
+            assert_eq!(
+                unique.len(),
+                regs.len(),
+                "{} registers a type twice",
+                d.name
+            );
+        }
+    }
+
+    #[test]
+    fn int32_stays_with_tensorflows_host_memory_kernels() {
+        // TensorFlow registers DEVICE_DEFAULT int32 kernels (host memory) for
+        // these; an NPU int32 kernel would shadow them and move shape math.
+        for name in [
+            "Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum", "Neg", "Square", "AddN",
+            "Identity", "Reshape",
+        ] {
+            let (_, d) = find(name).unwrap();
+            assert!(!d.supports(DType::I32), "{name} must not take int32");
+        }
+    }
+}

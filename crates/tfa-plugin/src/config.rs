@@ -1,0 +1,157 @@
+//! Configuration from the environment, read once (at `import tf_adapter`,
+//! when the Python module asks for it, or when TensorFlow loads the plugin).
+
+use std::sync::OnceLock;
+use tfa_core::{Error, Result};
+
+/// Default device memory per NPU: 8 GiB. Enough for ResNet-50 training at
+/// batch 32; on the host backend it is a budget, not a reservation.
+pub const DEFAULT_MEMORY: u64 = 8 << 30;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `TFA_NPU_COUNT`: NPU devices (default 1).
+    pub npu_count: usize,
+    /// `TFA_NPU_MEMORY`: capacity per NPU in bytes.
+    pub memory: u64,
+    /// `TFA_NPU_THREADS`: kernel threads per NPU (default: cores / NPUs, at least 1).
+    pub threads: usize,
+    /// `TFA_BACKEND`: `host` (default).
+    pub backend: String,
+}
+
+/// Parses `512M`, `8G`, `1.5G`, `4096` (bytes); K/M/G/T are powers of 1024.
+pub fn parse_bytes(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                'B' => 1,
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "bad size '{s}': unknown suffix"
+                    )))
+                }
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| {
+        Error::InvalidArgument(format!("bad size '{s}': expected e.g. 4096, 512M or 8G"))
+    })?;
+    if !(v > 0.0 && v.is_finite()) {
+        return Err(Error::InvalidArgument(format!(
+            "bad size '{s}': must be positive"
+        )));
+    }
+    Ok((v * mult as f64) as u64)
+}
+
+impl Config {
+    /// Reads the configuration from a variable lookup (the environment in practice).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let npu_count = match get("TFA_NPU_COUNT") {
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "TFA_NPU_COUNT='{v}': expected an integer from 1 to 64"
+                    ))
+                })?,
+            None => 1,
+        };
+        let memory = match get("TFA_NPU_MEMORY") {
+            Some(v) => parse_bytes(&v).map_err(|e| e.context("TFA_NPU_MEMORY"))?,
+            None => DEFAULT_MEMORY,
+        };
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let threads = match get("TFA_NPU_THREADS") {
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "TFA_NPU_THREADS='{v}': expected a positive integer"
+                    ))
+                })?,
+            None => (cores / npu_count).max(1),
+        };
+        let backend = get("TFA_BACKEND")
+            .map(|s| s.trim().to_ascii_lowercase())
+            .unwrap_or_else(|| "host".into());
+        match backend.as_str() {
+            "host" => {}
+            "cuda" => {
+                return Err(Error::Unimplemented(
+                    "TFA_BACKEND=cuda: the cuda backend is not part of this build yet; use TFA_BACKEND=host".into(),
+                ))
+            }
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "TFA_BACKEND='{other}': expected 'host' or 'cuda'"
+                )))
+            }
+        }
+        Ok(Config {
+            npu_count,
+            memory,
+            threads,
+            backend,
+        })
+    }
+}
+
+/// The process configuration, read from the environment on first use.
+pub fn get() -> Result<&'static Config> {
+    static CONFIG: OnceLock<Result<Config>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| Config::from_lookup(|k| std::env::var(k).ok()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config> {
+        Config::from_lookup(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.npu_count, 1);
+        assert_eq!(c.memory, DEFAULT_MEMORY);
+        assert!(c.threads >= 1);
+        assert_eq!(c.backend, "host");
+    }
+
+    #[test]
+    fn sizes_and_errors() {
+        assert_eq!(parse_bytes("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("4096").unwrap(), 4096);
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("lots").is_err());
+        assert_eq!(cfg(&[("TFA_NPU_COUNT", "4")]).unwrap().npu_count, 4);
+        assert!(cfg(&[("TFA_NPU_COUNT", "0")]).is_err());
+        assert!(cfg(&[("TFA_BACKEND", "tpu")]).is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! The NPU devices of this process: memory and a thread pool each.
+
+pub mod memory;
+pub mod platform;
+
+use crate::config;
+use memory::DeviceMemory;
+use std::sync::OnceLock;
+use tfa_core::{Error, Result};
+
+pub struct Npu {
+    pub memory: DeviceMemory,
+    threads: usize,
+    pool: OnceLock<Result<rayon::ThreadPool>>,
+}
+
+impl Npu {
+    /// The kernel threads of this NPU (built on first use).
+    pub fn pool(&self) -> Result<&rayon::ThreadPool> {
+        let ordinal = self.memory.ordinal;
+        self.pool
+            .get_or_init(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(self.threads)
+                    .thread_name(move |i| format!("tfa-npu{ordinal}-{i}"))
+                    .build()
+                    .map_err(|e| {
+                        Error::Internal(format!("NPU:{ordinal}: cannot start kernel threads: {e}"))
+                    })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+/// All NPUs, per the configuration.
+pub fn all() -> Result<&'static [Npu]> {
+    static DEVICES: OnceLock<Result<Vec<Npu>>> = OnceLock::new();
+    DEVICES
+        .get_or_init(|| {
+            let cfg = config::get()?;
+            Ok((0..cfg.npu_count)
+                .map(|i| Npu {
+                    memory: DeviceMemory::new(i, cfg.memory),
+                    threads: cfg.threads,
+                    pool: OnceLock::new(),
+                })
+                .collect())
+        })
+        .as_ref()
+        .map(|v| v.as_slice())
+        .map_err(Clone::clone)
+}
+
+pub fn get(ordinal: usize) -> Result<&'static Npu> {
+    all()?
+        .get(ordinal)
+        .ok_or_else(|| Error::InvalidArgument(format!("there is no NPU:{ordinal}")))
+}

@@ -1,0 +1,85 @@
+//! TensorFlow's C API, resolved at run time from the already loaded
+//! `libtensorflow_framework.so.2` (dlopen RTLD_NOLOAD). Linking against it would
+//! make `pip install .` need TensorFlow at build time; resolving it lets the
+//! wheel build anywhere and keeps `cargo test` free of TensorFlow.
+
+#[allow(clippy::all, unsafe_op_in_unsafe_fn)]
+mod bindings;
+pub use bindings::*;
+
+pub mod status;
+
+use std::sync::OnceLock;
+use tfa_core::{Error, Result};
+
+const FRAMEWORK: &str = "libtensorflow_framework.so.2";
+
+fn load() -> Result<TfApi, String> {
+    // SAFETY: RTLD_NOLOAD only finds a library already in the process; it runs
+    // no initialisers.
+    let lib = unsafe {
+        libloading::os::unix::Library::open(Some(FRAMEWORK), libc::RTLD_NOW | libc::RTLD_NOLOAD)
+    }
+    .map_err(|e| {
+        format!(
+            "{FRAMEWORK} is not loaded in this process ({e}); load tf_adapter through TensorFlow"
+        )
+    })?;
+    // SAFETY: symbol types come from TensorFlow's own headers (bindgen).
+    let api = unsafe { TfApi::from_library(lib) }.map_err(|e| e.to_string())?;
+    let required = [
+        ("TF_NewStatus", api.TF_NewStatus.is_ok()),
+        ("TF_SetStatus", api.TF_SetStatus.is_ok()),
+        ("TF_NewKernelBuilder", api.TF_NewKernelBuilder.is_ok()),
+        (
+            "TF_RegisterKernelBuilder",
+            api.TF_RegisterKernelBuilder.is_ok(),
+        ),
+        ("TF_GetInput", api.TF_GetInput.is_ok()),
+        ("TF_AllocateOutput", api.TF_AllocateOutput.is_ok()),
+        (
+            "TF_ForwardInputOrAllocateOutput",
+            api.TF_ForwardInputOrAllocateOutput.is_ok(),
+        ),
+        (
+            "TF_OpKernelConstruction_GetNodeDef",
+            api.TF_OpKernelConstruction_GetNodeDef.is_ok(),
+        ),
+        ("TF_TensorBitcastFrom", api.TF_TensorBitcastFrom.is_ok()),
+        ("TF_GetDeviceId", api.TF_GetDeviceId.is_ok()),
+    ];
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| *n)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "TensorFlow's C API lacks {missing:?}: this TensorFlow is too old for tf_adapter"
+        ));
+    }
+    Ok(api)
+}
+
+/// The TensorFlow C API, or why it is unavailable.
+pub fn api() -> Result<&'static TfApi> {
+    static API: OnceLock<Result<TfApi, String>> = OnceLock::new();
+    API.get_or_init(load)
+        .as_ref()
+        .map_err(|e| Error::FailedPrecondition(e.clone()))
+}
+
+/// `TF_OFFSET_OF_END(T, last_field)`: what TensorFlow expects in `struct_size`.
+#[macro_export]
+macro_rules! struct_size {
+    ($t:ty, $field:ident) => {{
+        let u = std::mem::MaybeUninit::<$t>::uninit();
+        let base = u.as_ptr();
+        // SAFETY: only the field's address is computed, never read.
+        let field = unsafe { std::ptr::addr_of!((*base).$field) };
+        fn size_of_pointee<T>(_: *const T) -> usize {
+            std::mem::size_of::<T>()
+        }
+        (field as usize - base as usize) + size_of_pointee(field)
+    }};
+}

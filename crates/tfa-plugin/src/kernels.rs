@@ -1,0 +1,502 @@
+//! TF_InitKernel: registers one TensorFlow kernel per op and type combination
+//! of the op table, and runs them through `TfOpContext`, the `OpContext` over
+//! TensorFlow's `TF_OpKernelContext`.
+
+use crate::counters;
+use crate::device::platform::DEVICE_TYPE;
+use crate::device::{get as device, Npu};
+use crate::ffi::status::{check, guard, panic_message, quiet, set, Status};
+use crate::ffi::*;
+use std::cell::RefCell;
+use std::ffi::{c_void, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tfa_core::shape::fmt_shape;
+use tfa_core::{DType, Error, Result, TensorMut, TensorView};
+use tfa_ops::{AttrKind, AttrValue, Attrs, Backend, KernelFn, OpContext};
+
+/// What TensorFlow keeps per kernel instance (one per graph node).
+struct KernelState {
+    index: usize,
+    kernel: KernelFn,
+    attrs: Attrs,
+    node: String,
+    op: &'static str,
+}
+
+static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// TensorFlow's kernel plugin entry point.
+///
+/// # Safety
+/// Called by TensorFlow once TensorFlow's C API is loaded.
+#[no_mangle]
+pub unsafe extern "C" fn TF_InitKernel() {
+    quiet("TF_InitKernel", (), || {
+        if REGISTERED.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = register_all() {
+            eprintln!("tf_adapter: kernel registration failed, ops will run on the host: {e}");
+        }
+    })
+}
+
+fn cstring(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::Internal(format!("name with NUL: {s}")))
+}
+
+fn register_all() -> Result<()> {
+    let api = api()?;
+    let status = Status::new()?;
+    for def in tfa_ops::table() {
+        if def.kernel(Backend::Host).is_none() {
+            continue;
+        }
+        let name = cstring(def.name)?;
+        let class = cstring(&format!("tfa::{}", def.name))?;
+        for combo in def.registrations() {
+            // SAFETY: TensorFlow copies the strings; the builder is consumed by
+            // TF_RegisterKernelBuilder (or deleted on error).
+            unsafe {
+                let b = api.TF_NewKernelBuilder(
+                    name.as_ptr(),
+                    DEVICE_TYPE.as_ptr(),
+                    Some(create),
+                    Some(compute),
+                    Some(delete),
+                );
+                for (attr, dt) in &combo {
+                    let a = cstring(attr)?;
+                    api.TF_KernelBuilder_TypeConstraint(b, a.as_ptr(), dt.as_tf(), status.0);
+                    if let Err(e) = check(status.0) {
+                        api.TF_DeleteKernelBuilder(b);
+                        return Err(e.context(format!("{} {attr}={dt}", def.name)));
+                    }
+                }
+                for arg in def.host_memory {
+                    let a = cstring(arg)?;
+                    api.TF_KernelBuilder_HostMemory(b, a.as_ptr());
+                }
+                api.TF_RegisterKernelBuilder(class.as_ptr(), b, status.0);
+                check(status.0).map_err(|e| e.context(format!("registering {}", def.name)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Field 1 (`name`) and 2 (`op`) of a serialized NodeDef. Read by hand: two
+/// string fields do not justify generating TensorFlow's protos here.
+fn node_name_and_op(mut buf: &[u8]) -> Option<(String, String)> {
+    fn varint(buf: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = buf.split_first()?;
+            *buf = rest;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let (mut name, mut op) = (None, None);
+    while !buf.is_empty() {
+        let key = varint(&mut buf)?;
+        match key & 7 {
+            0 => {
+                varint(&mut buf)?;
+            }
+            1 => buf = buf.get(8..)?,
+            5 => buf = buf.get(4..)?,
+            2 => {
+                let len = varint(&mut buf)? as usize;
+                let field = buf.get(..len)?;
+                buf = &buf[len..];
+                match key >> 3 {
+                    1 => name = Some(String::from_utf8_lossy(field).into_owned()),
+                    2 => op = Some(String::from_utf8_lossy(field).into_owned()),
+                    _ => {}
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some((name?, op?))
+}
+
+unsafe fn read_attr(
+    api: &TfApi,
+    ctx: *mut TF_OpKernelConstruction,
+    name: &'static str,
+    kind: AttrKind,
+    st: &Status,
+) -> Result<AttrValue> {
+    let c = cstring(name)?;
+    let v = match kind {
+        AttrKind::Bool => {
+            let mut v = 0u8;
+            api.TF_OpKernelConstruction_GetAttrBool(ctx, c.as_ptr(), &mut v, st.0);
+            AttrValue::Bool(v != 0)
+        }
+        AttrKind::Int => {
+            let mut v = 0i64;
+            api.TF_OpKernelConstruction_GetAttrInt64(ctx, c.as_ptr(), &mut v, st.0);
+            AttrValue::Int(v)
+        }
+        AttrKind::Float => {
+            let mut v = 0f32;
+            api.TF_OpKernelConstruction_GetAttrFloat(ctx, c.as_ptr(), &mut v, st.0);
+            AttrValue::Float(v)
+        }
+        AttrKind::Type => {
+            let mut v = 0u32;
+            api.TF_OpKernelConstruction_GetAttrType(ctx, c.as_ptr(), &mut v, st.0);
+            check(st.0)?;
+            AttrValue::Type(DType::from_tf(v).ok_or_else(|| {
+                Error::Unimplemented(format!(
+                    "attribute {name}: dtype {v} is not supported on NPU"
+                ))
+            })?)
+        }
+        AttrKind::String | AttrKind::IntList => {
+            let (mut list, mut total) = (0i32, 0i32);
+            api.TF_OpKernelConstruction_GetAttrSize(ctx, c.as_ptr(), &mut list, &mut total, st.0);
+            check(st.0)?;
+            if kind == AttrKind::String {
+                let mut buf = vec![0u8; total.max(0) as usize];
+                api.TF_OpKernelConstruction_GetAttrString(
+                    ctx,
+                    c.as_ptr(),
+                    buf.as_mut_ptr() as *mut _,
+                    buf.len(),
+                    st.0,
+                );
+                AttrValue::String(String::from_utf8_lossy(&buf).into_owned())
+            } else {
+                let mut vals = vec![0i64; list.max(0) as usize];
+                api.TF_OpKernelConstruction_GetAttrInt64List(
+                    ctx,
+                    c.as_ptr(),
+                    vals.as_mut_ptr(),
+                    list,
+                    st.0,
+                );
+                AttrValue::IntList(vals)
+            }
+        }
+    };
+    check(st.0).map_err(|e| e.context(format!("attribute '{name}'")))?;
+    Ok(v)
+}
+
+unsafe fn construct(ctx: *mut TF_OpKernelConstruction, st: &Status) -> Result<KernelState> {
+    let api = api()?;
+    let nd = api.TF_OpKernelConstruction_GetNodeDef(ctx, st.0);
+    check(st.0)?;
+    let parsed = nd.as_ref().and_then(|b| {
+        let bytes = if b.length == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(b.data as *const u8, b.length)
+        };
+        node_name_and_op(bytes)
+    });
+    if !nd.is_null() {
+        api.TF_DeleteBuffer(nd);
+    }
+    let (node, op) =
+        parsed.ok_or_else(|| Error::Internal("cannot read the kernel's NodeDef".into()))?;
+    let (index, def) = tfa_ops::find(&op)
+        .ok_or_else(|| Error::Internal(format!("no NPU op declaration for {op}")))?;
+    let kernel = def
+        .kernel(Backend::Host)
+        .ok_or_else(|| Error::Unimplemented(format!("{op} has no host kernel")))?;
+    let mut attrs = Attrs::new();
+    for c in def.constraints {
+        attrs.insert(c.attr, read_attr(api, ctx, c.attr, AttrKind::Type, st)?);
+    }
+    for a in def.attrs {
+        attrs.insert(a.name, read_attr(api, ctx, a.name, a.kind, st)?);
+    }
+    Ok(KernelState {
+        index,
+        kernel,
+        attrs,
+        node,
+        op: def.name,
+    })
+}
+
+unsafe extern "C" fn create(ctx: *mut TF_OpKernelConstruction) -> *mut c_void {
+    let Ok(st) = Status::new() else {
+        return std::ptr::null_mut();
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| construct(ctx, &st))).unwrap_or_else(|p| {
+        Err(Error::Internal(format!(
+            "tf_adapter internal error: {}",
+            panic_message(&*p)
+        )))
+    });
+    match result {
+        Ok(state) => Box::into_raw(Box::new(state)) as *mut c_void,
+        Err(e) => {
+            set(st.0, &e);
+            if let Ok(api) = api() {
+                api.TF_OpKernelConstruction_Failure(ctx, st.0);
+            }
+            std::ptr::null_mut()
+        }
+    }
+}
+
+unsafe extern "C" fn delete(kernel: *mut c_void) {
+    if !kernel.is_null() {
+        drop(Box::from_raw(kernel as *mut KernelState));
+    }
+}
+
+/// Moves a borrow into the NPU's pool: `install` blocks the caller until the
+/// closure is done, so the borrowed context outlives its use on the worker.
+struct AssertSend<T>(T);
+unsafe impl<T> Send for AssertSend<T> {}
+
+unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) {
+    let Some(state) = (kernel as *const KernelState).as_ref() else {
+        return;
+    };
+    let Ok(st) = Status::new() else { return };
+    guard(st.0, (), || {
+        let api = api()?;
+        let npu = device(api.TF_GetDeviceId(ctx).max(0) as usize)?;
+        counters::record(state.index);
+        let tctx = TfOpContext {
+            api,
+            ctx,
+            state,
+            npu,
+            owned: RefCell::new(Vec::new()),
+        };
+        let job = AssertSend(&tctx);
+        let result = npu.pool()?.install(move || {
+            let job = job;
+            catch_unwind(AssertUnwindSafe(|| (state.kernel)(job.0))).unwrap_or_else(|p| {
+                Err(Error::Internal(format!(
+                    "tf_adapter internal error: {}",
+                    panic_message(&*p)
+                )))
+            })
+        });
+        result.map_err(|e| match e {
+            Error::Internal(m) => {
+                Error::Internal(format!("{} (node '{}'): {m}", state.op, state.node))
+            }
+            other => other,
+        })
+    });
+    if check(st.0).is_err() {
+        if let Ok(api) = api() {
+            api.TF_OpKernelContext_Failure(ctx, st.0);
+        }
+    }
+}
+
+/// `OpContext` over a TensorFlow kernel context.
+struct TfOpContext<'k> {
+    api: &'static TfApi,
+    ctx: *mut TF_OpKernelContext,
+    state: &'k KernelState,
+    npu: &'static Npu,
+    /// Tensor handles we obtained; released when the kernel returns.
+    owned: RefCell<Vec<*mut TF_Tensor>>,
+}
+
+impl Drop for TfOpContext<'_> {
+    fn drop(&mut self) {
+        for t in self.owned.borrow_mut().drain(..) {
+            // SAFETY: each handle came from TF_GetInput/TF_AllocateOutput once.
+            unsafe { self.api.TF_DeleteTensor(t) }
+        }
+    }
+}
+
+impl TfOpContext<'_> {
+    fn keep(&self, t: *mut TF_Tensor) -> *mut TF_Tensor {
+        self.owned.borrow_mut().push(t);
+        t
+    }
+
+    unsafe fn raw_input(&self, i: usize) -> Result<*mut TF_Tensor> {
+        let st = Status::new()?;
+        let mut t: *mut TF_Tensor = std::ptr::null_mut();
+        self.api.TF_GetInput(self.ctx, i as i32, &mut t, st.0);
+        check(st.0)?;
+        Ok(self.keep(t))
+    }
+
+    unsafe fn shape_of(&self, t: *const TF_Tensor) -> Vec<usize> {
+        (0..self.api.TF_NumDims(t))
+            .map(|d| self.api.TF_Dim(t, d).max(0) as usize)
+            .collect()
+    }
+
+    unsafe fn dtype_of(&self, t: *const TF_Tensor) -> Result<DType> {
+        let v = self.api.TF_TensorType(t);
+        DType::from_tf(v)
+            .ok_or_else(|| Error::Unimplemented(format!("dtype {v} is not supported on NPU")))
+    }
+
+    unsafe fn output_view(
+        &self,
+        t: *mut TF_Tensor,
+        dtype: DType,
+        shape: &[usize],
+    ) -> TensorMut<'_> {
+        TensorMut::from_raw(
+            dtype,
+            shape.to_vec(),
+            self.api.TF_TensorData(t) as *mut u8,
+            self.api.TF_TensorByteSize(t),
+        )
+    }
+
+    /// Adds the device's figures to an allocation failure.
+    fn alloc_error(&self, e: Error, i: usize, dtype: DType, shape: &[usize]) -> Error {
+        match e {
+            Error::ResourceExhausted(_) => {
+                let bytes = shape.iter().product::<usize>() as u64 * dtype.size() as u64;
+                Error::ResourceExhausted(format!(
+                    "{} While allocating output {i} of {} (node '{}'): shape {}, {dtype}.",
+                    self.npu.memory.oom_message(bytes),
+                    self.state.op,
+                    self.state.node,
+                    fmt_shape(shape)
+                ))
+            }
+            other => other,
+        }
+    }
+}
+
+fn dims(shape: &[usize]) -> Vec<i64> {
+    shape.iter().map(|&d| d as i64).collect()
+}
+
+impl OpContext for TfOpContext<'_> {
+    fn node_name(&self) -> &str {
+        &self.state.node
+    }
+
+    fn num_inputs(&self) -> usize {
+        // SAFETY: live context.
+        unsafe { self.api.TF_NumInputs(self.ctx).max(0) as usize }
+    }
+
+    fn input(&self, i: usize) -> Result<TensorView<'_>> {
+        // SAFETY: the tensor handle stays alive in `owned` until the kernel returns.
+        unsafe {
+            let t = self.raw_input(i)?;
+            Ok(TensorView::from_raw(
+                self.dtype_of(t)?,
+                self.shape_of(t),
+                self.api.TF_TensorData(t) as *const u8,
+                self.api.TF_TensorByteSize(t),
+            ))
+        }
+    }
+
+    fn attrs(&self) -> &Attrs {
+        &self.state.attrs
+    }
+
+    fn allocate_output(&self, i: usize, dtype: DType, shape: &[usize]) -> Result<TensorMut<'_>> {
+        let d = dims(shape);
+        let bytes = shape.iter().product::<usize>() * dtype.size();
+        // SAFETY: live context; the new tensor is exclusively ours to fill.
+        unsafe {
+            let st = Status::new()?;
+            let t = self.api.TF_AllocateOutput(
+                self.ctx,
+                i as i32,
+                dtype.as_tf(),
+                d.as_ptr(),
+                d.len() as i32,
+                bytes,
+                st.0,
+            );
+            check(st.0).map_err(|e| self.alloc_error(e, i, dtype, shape))?;
+            self.keep(t);
+            Ok(self.output_view(t, dtype, shape))
+        }
+    }
+
+    fn forward_or_allocate(
+        &self,
+        candidates: &[usize],
+        i: usize,
+        dtype: DType,
+        shape: &[usize],
+    ) -> Result<(TensorMut<'_>, Option<usize>)> {
+        let d = dims(shape);
+        let cands: Vec<i32> = candidates.iter().map(|&c| c as i32).collect();
+        // SAFETY: as in allocate_output; a forwarded buffer is no longer read by
+        // anyone else (TensorFlow checked its reference count).
+        unsafe {
+            let st = Status::new()?;
+            let mut fwd: i32 = -1;
+            let t = self.api.TF_ForwardInputOrAllocateOutput(
+                self.ctx,
+                cands.as_ptr(),
+                cands.len() as i32,
+                i as i32,
+                d.as_ptr(),
+                d.len() as i32,
+                &mut fwd,
+                st.0,
+            );
+            check(st.0).map_err(|e| self.alloc_error(e, i, dtype, shape))?;
+            self.keep(t);
+            Ok((self.output_view(t, dtype, shape), usize::try_from(fwd).ok()))
+        }
+    }
+
+    fn alias_output(&self, i: usize, input: usize, shape: &[usize]) -> Result<()> {
+        // SAFETY: TensorFlow shares the buffer by reference count.
+        unsafe {
+            let st = Status::new()?;
+            let src = self.raw_input(input)?;
+            if self.shape_of(src) == shape {
+                self.api.TF_SetOutput(self.ctx, i as i32, src, st.0);
+                return check(st.0);
+            }
+            let dtype = self.api.TF_TensorType(src);
+            let empty = [0i64];
+            let to = self.keep(self.api.TF_AllocateTensor(dtype, empty.as_ptr(), 1, 0));
+            let d = dims(shape);
+            self.api
+                .TF_TensorBitcastFrom(src, dtype, to, d.as_ptr(), d.len() as i32, st.0);
+            check(st.0)?;
+            self.api.TF_SetOutput(self.ctx, i as i32, to, st.0);
+            check(st.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::node_name_and_op;
+
+    #[test]
+    fn parses_nodedef_name_and_op() {
+        // name: "mm", op: "MatMul", device: "/NPU:0"
+        let mut b = vec![0x0a, 2];
+        b.extend_from_slice(b"mm");
+        b.extend_from_slice(&[0x12, 6]);
+        b.extend_from_slice(b"MatMul");
+        b.extend_from_slice(&[0x22, 6]);
+        b.extend_from_slice(b"/NPU:0");
+        assert_eq!(node_name_and_op(&b), Some(("mm".into(), "MatMul".into())));
+        assert_eq!(node_name_and_op(&b[..5]), None);
+    }
+}

@@ -1,0 +1,105 @@
+//! `tf_adapter._native`: what the Python package needs from the plugin.
+//! The module lives in the same shared library TensorFlow loads, so both see
+//! the same devices, counters and configuration.
+
+use crate::{config as cfg, counters, device};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use std::collections::HashMap;
+use tfa_core::Error;
+
+fn py_err(e: Error) -> PyErr {
+    match e {
+        Error::InvalidArgument(m) | Error::Unimplemented(m) => PyValueError::new_err(m),
+        other => PyRuntimeError::new_err(other.to_string()),
+    }
+}
+
+/// The configuration read from the TFA_* environment variables.
+#[pyfunction]
+fn config() -> PyResult<HashMap<&'static str, String>> {
+    let c = cfg::get().map_err(py_err)?;
+    Ok(HashMap::from([
+        ("npu_count", c.npu_count.to_string()),
+        ("memory", c.memory.to_string()),
+        ("threads", c.threads.to_string()),
+        ("backend", c.backend.clone()),
+    ]))
+}
+
+/// True once TensorFlow has loaded this library's platform (SE_InitPlugin ran).
+#[pyfunction]
+fn plugin_registered() -> bool {
+    device::platform::registered()
+}
+
+/// Memory figures of NPU `ordinal`, in bytes.
+#[pyfunction]
+fn memory_info(ordinal: usize) -> PyResult<HashMap<&'static str, u64>> {
+    let s = device::get(ordinal).map_err(py_err)?.memory.stats();
+    Ok(HashMap::from([
+        ("current", s.in_use),
+        ("peak", s.peak),
+        ("capacity", s.capacity),
+        ("cached", s.cached),
+        ("num_allocs", s.num_allocs),
+        ("largest_alloc", s.largest_alloc),
+        ("failed_allocs", s.failed_allocs),
+    ]))
+}
+
+/// Resets the peak of NPU `ordinal` to its current usage.
+#[pyfunction]
+fn reset_memory_stats(ordinal: usize) -> PyResult<()> {
+    device::get(ordinal).map_err(py_err)?.memory.reset_peak();
+    Ok(())
+}
+
+/// Runs of each NPU kernel since start (or the last reset), by op type.
+#[pyfunction]
+fn kernel_counts() -> HashMap<&'static str, u64> {
+    counters::snapshot().into_iter().collect()
+}
+
+#[pyfunction]
+fn reset_kernel_counts() {
+    counters::reset()
+}
+
+/// One op of the table: (name, family, summary, dtype names per type attribute).
+type OpRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    HashMap<&'static str, Vec<&'static str>>,
+);
+
+/// The op table, as the coverage report and docs read it.
+#[pyfunction]
+fn op_table() -> Vec<OpRow> {
+    tfa_ops::table()
+        .iter()
+        .map(|d| {
+            let types = d
+                .constraints
+                .iter()
+                .map(|c| (c.attr, c.types.iter().map(|t| t.name()).collect()))
+                .collect();
+            (d.name, d.family.title(), d.summary, types)
+        })
+        .collect()
+}
+
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(config, m)?)?;
+    m.add_function(wrap_pyfunction!(plugin_registered, m)?)?;
+    m.add_function(wrap_pyfunction!(memory_info, m)?)?;
+    m.add_function(wrap_pyfunction!(reset_memory_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(reset_kernel_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(op_table, m)?)?;
+    Ok(())
+}

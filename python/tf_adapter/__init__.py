@@ -1,0 +1,30 @@
+"""tf_adapter: run TensorFlow models on NPU devices.
+
+Two lines turn an existing TensorFlow program into an NPU program::
+
+    import tf_adapter                 # before any TensorFlow op runs
+    with tf.device("/NPU:0"):
+        ...
+
+Importing registers the NPU devices with TensorFlow (a PluggableDevice plugin
+written in Rust, loaded exactly once). Configuration comes from environment
+variables read at import: ``TFA_NPU_COUNT``, ``TFA_NPU_MEMORY``,
+``TFA_NPU_THREADS`` and ``TFA_BACKEND`` (see the README).
+"""
+
+from . import _native
+from ._device import config, devices, kernel_counts, memory_info, reset_kernel_counts, reset_memory_stats
+from ._loader import load as _load
+
+__version__ = _native.__version__
+
+__all__ = [
+    "config",
+    "devices",
+    "kernel_counts",
+    "memory_info",
+    "reset_kernel_counts",
+    "reset_memory_stats",
+]
+
+_load()

@@ -1,0 +1,42 @@
+"""Makes TensorFlow's own memory API answer for NPU devices.
+
+TensorFlow asks the device allocator for statistics; ours lives in the
+plugin, behind TensorFlow's simple allocator which reports zeros. So
+``tf.config.experimental.get_memory_info("NPU:0")`` and ``reset_memory_stats``
+are routed to the plugin for NPU devices and left untouched for others.
+"""
+
+import functools
+
+from . import _device
+
+_INSTALLED = False
+
+
+def install():
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    orig_get = tf_config.get_memory_info
+    orig_reset = tf_config.reset_memory_stats
+
+    @functools.wraps(orig_get)
+    def get_memory_info(device):
+        if _device.npu_ordinal(device) is None:
+            return orig_get(device)
+        info = _device.memory_info(device)
+        return {"current": info["current"], "peak": info["peak"]}
+
+    @functools.wraps(orig_reset)
+    def reset_memory_stats(device):
+        if _device.npu_ordinal(device) is None:
+            return orig_reset(device)
+        _device.reset_memory_stats(device)
+
+    for module in (tf_config, tf.config.experimental):
+        module.get_memory_info = get_memory_info
+        module.reset_memory_stats = reset_memory_stats
+    _INSTALLED = True
