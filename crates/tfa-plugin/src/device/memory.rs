@@ -5,6 +5,10 @@
 //!
 //! Written by hand because the accounting is the point: a general-purpose
 //! allocator crate cannot enforce a per-device budget or report usage.
+//!
+//! TensorFlow frees device memory by address alone (its simple allocator
+//! passes size 0 and drops the payload), so each block carries a 64-byte
+//! header with its size class in front of the address we hand out.
 
 use std::alloc::{alloc, dealloc, Layout};
 use std::collections::HashMap;
@@ -13,6 +17,9 @@ use std::sync::Mutex;
 use tfa_core::{Error, Result};
 
 pub const ALIGN: usize = 64;
+/// Bytes in front of each block: its size class and a check word.
+const HEADER: usize = ALIGN;
+const MAGIC: u64 = 0x7466_615f_6e70_7521; // "tfa_npu!"
 
 /// Rounds a request to its size class: 256-byte steps up to 64 KiB, then
 /// eight classes per power of two (at most 12.5% waste), so freed blocks are
@@ -102,9 +109,8 @@ impl DeviceMemory {
         )
     }
 
-    /// Allocates `bytes` (64-byte aligned). Returns the pointer and the size
-    /// class that `free` must be given back.
-    pub fn allocate(&self, bytes: u64) -> Result<(*mut u8, u64)> {
+    /// Allocates `bytes`, 64-byte aligned.
+    pub fn allocate(&self, bytes: u64) -> Result<*mut u8> {
         let class = size_class(bytes);
         // Reserve against the capacity first; roll back on failure.
         let mut cur = self.in_use.load(Ordering::Relaxed);
@@ -135,18 +141,18 @@ impl DeviceMemory {
             }
             hit
         };
-        if let Some(p) = reused {
-            return Ok((p as *mut u8, class));
+        if let Some(base) = reused {
+            return Ok(with_header(base as *mut u8, class));
         }
         // Keep live + cached within the capacity: trim the cache before growing.
         self.trim_cache(
             self.capacity
                 .saturating_sub(self.in_use.load(Ordering::Relaxed)),
         );
-        let ptr = match Layout::from_size_align(class as usize, ALIGN) {
-            // SAFETY: the layout has a non-zero size (size classes are >= 256).
-            Ok(layout) => unsafe { alloc(layout) },
-            Err(_) => std::ptr::null_mut(),
+        let ptr = match block_layout(class) {
+            // SAFETY: the layout has a non-zero size.
+            Some(layout) => unsafe { alloc(layout) },
+            None => std::ptr::null_mut(),
         };
         if ptr.is_null() {
             self.in_use.fetch_sub(class, Ordering::AcqRel);
@@ -156,14 +162,24 @@ impl DeviceMemory {
                 self.oom_message(bytes)
             )));
         }
-        Ok((ptr, class))
+        Ok(with_header(ptr, class))
     }
 
-    /// Returns a block from `allocate` (with the class it returned).
-    pub fn free(&self, ptr: *mut u8, class: u64) {
-        if ptr.is_null() {
+    /// Returns a block from `allocate`.
+    pub fn free(&self, user: *mut u8) {
+        if user.is_null() {
             return;
         }
+        // SAFETY: `user` came from `allocate`, which wrote the header.
+        let (ptr, class) = unsafe {
+            let base = user.sub(HEADER);
+            let words = base as *const u64;
+            if *words.add(1) != MAGIC {
+                eprintln!("tf_adapter: NPU:{} asked to free {user:p}, which it did not allocate", self.ordinal);
+                return;
+            }
+            (base, *words)
+        };
         self.in_use.fetch_sub(class, Ordering::AcqRel);
         let keep = {
             let mut c = self.cache();
@@ -223,10 +239,26 @@ impl DeviceMemory {
     }
 }
 
-fn release(ptr: *mut u8, class: u64) {
-    if let Ok(layout) = Layout::from_size_align(class as usize, ALIGN) {
-        // SAFETY: `ptr` came from `alloc` with this same layout.
-        unsafe { dealloc(ptr, layout) }
+/// Layout of a block of `class` usable bytes plus the header.
+fn block_layout(class: u64) -> Option<Layout> {
+    Layout::from_size_align((class as usize).checked_add(HEADER)?, ALIGN).ok()
+}
+
+/// Writes the header at `base` and returns the address handed out.
+fn with_header(base: *mut u8, class: u64) -> *mut u8 {
+    // SAFETY: `base` starts a block of at least HEADER bytes, 64-byte aligned.
+    unsafe {
+        let words = base as *mut u64;
+        *words = class;
+        *words.add(1) = MAGIC;
+        base.add(HEADER)
+    }
+}
+
+fn release(base: *mut u8, class: u64) {
+    if let Some(layout) = block_layout(class) {
+        // SAFETY: `base` came from `alloc` with this same layout.
+        unsafe { dealloc(base, layout) }
     }
 }
 
@@ -264,14 +296,15 @@ mod tests {
     #[test]
     fn accounting_cache_and_oom() {
         let m = DeviceMemory::new(0, 1 << 20);
-        let (p, c) = m.allocate(1000).unwrap();
+        let p = m.allocate(1000).unwrap();
+        let c = size_class(1000);
         assert_eq!(p as usize % ALIGN, 0);
         assert_eq!(m.stats().in_use, c);
-        m.free(p, c);
+        m.free(p);
         assert_eq!(m.stats().in_use, 0);
         assert_eq!(m.stats().cached, c);
-        let (q, c2) = m.allocate(1000).unwrap();
-        assert_eq!((q, c2), (p, c), "freed block is reused");
+        let q = m.allocate(1000).unwrap();
+        assert_eq!(q, p, "freed block is reused");
         let e = m.allocate(2 << 20).unwrap_err();
         assert!(matches!(e, Error::ResourceExhausted(_)));
         let msg = e.to_string();
@@ -279,13 +312,14 @@ mod tests {
             msg.contains("NPU:0") && msg.contains("2097152 bytes") && msg.contains("1048576 bytes"),
             "{msg}"
         );
-        m.free(q, c2);
+        m.free(q);
         assert_eq!(m.stats().peak, c);
         m.reset_peak();
         assert_eq!(m.stats().peak, 0);
         // Cache never pushes live + cached past the capacity.
-        let (big, cb) = m.allocate(900 << 10).unwrap();
+        let big = m.allocate(900 << 10).unwrap();
         assert!(m.stats().in_use + m.stats().cached <= 1 << 20);
-        m.free(big, cb);
+        m.free(big);
+        assert_eq!(m.stats().in_use, 0);
     }
 }

@@ -225,14 +225,16 @@ unsafe extern "C" fn allocate(
         m.opaque = std::ptr::null_mut();
         m.size = 0;
         m.payload = 0;
-        let result = npu(d).and_then(|n| n.memory.allocate(size));
         // On failure the block stays null: TensorFlow turns that into
-        // ResourceExhausted ("OOM when allocating tensor ... on NPU:0") and
-        // our kernels add the device's figures to the message.
-        if let Ok((ptr, class)) = result {
-            m.opaque = ptr as *mut c_void;
-            m.size = size;
-            m.payload = class;
+        // ResourceExhausted in kernels (ours add the device's figures) or an
+        // InternalError "Dst tensor is not initialized" in its own copies,
+        // so the reason is also printed here.
+        match npu(d).and_then(|n| n.memory.allocate(size)) {
+            Ok(ptr) => {
+                m.opaque = ptr as *mut c_void;
+                m.size = size;
+            }
+            Err(e) => eprintln!("tf_adapter: {e}"),
         }
     })
 }
@@ -244,7 +246,7 @@ unsafe extern "C" fn deallocate(d: *const SP_Device, mem: *mut SP_DeviceMemoryBa
             return;
         }
         if let Ok(n) = npu(d) {
-            n.memory.free(m.opaque as *mut u8, m.payload);
+            n.memory.free(m.opaque as *mut u8);
         }
         m.opaque = std::ptr::null_mut();
         m.size = 0;

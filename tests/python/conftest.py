@@ -1,0 +1,73 @@
+"""Test process set-up: two NPUs (for MirroredStrategy) with a 1 GiB capacity
+each (cheap out-of-memory tests). tf_adapter is imported before TensorFlow
+runs anything, exactly as users must."""
+
+import os
+
+os.environ.setdefault("TFA_NPU_COUNT", "2")
+os.environ.setdefault("TFA_NPU_MEMORY", "1G")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tf_adapter  # noqa: E402,F401
+import tensorflow as tf  # noqa: E402
+
+# Tolerances per dtype for results that are not bit-exact (transcendentals,
+# matmul summation order): float32 as the issue demands, half types to their
+# precision (bfloat16 has 8 significant bits, float16 11).
+RTOL = {
+    tf.float32: 1e-6,
+    tf.float64: 1e-12,
+    tf.float16: 2e-3,
+    tf.bfloat16: 1.6e-2,
+}
+
+
+def to_numpy(t):
+    t = tf.convert_to_tensor(t)
+    if t.dtype in (tf.float16, tf.bfloat16):
+        return t.numpy().astype(np.float64)
+    return t.numpy()
+
+
+def assert_matches(npu, cpu, dtype, rtol=None, atol=0.0):
+    """NPU result equals the CPU result: exactly for integers and bools, to a
+    relative tolerance for floats (NaN where CPU has NaN, same infinities)."""
+    assert npu.dtype == cpu.dtype, (npu.dtype, cpu.dtype)
+    assert npu.shape == cpu.shape, (npu.shape, cpu.shape)
+    a, b = to_numpy(npu), to_numpy(cpu)
+    if dtype.is_floating:
+        tol = RTOL[dtype] if rtol is None else rtol
+        np.testing.assert_allclose(a, b, rtol=tol, atol=atol, equal_nan=True)
+    else:
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def strict_placement():
+    """Soft placement off for the test: an op without an NPU kernel fails."""
+    tf.config.set_soft_device_placement(False)
+    try:
+        yield
+    finally:
+        tf.config.set_soft_device_placement(True)
+
+
+def on(device, fn, *args):
+    with tf.device(device):
+        return fn(*args)
+
+
+def random_tensor(rng, shape, dtype, low=-3.0, high=3.0):
+    if dtype.is_bool:
+        return tf.constant(rng.random(shape) > 0.5)
+    if dtype.is_integer:
+        lo = 0 if dtype.is_unsigned else int(low) * 4
+        return tf.constant(rng.integers(lo, int(high) * 4 + 1, size=shape), dtype=dtype)
+    return tf.cast(tf.constant(rng.uniform(low, high, size=shape)), dtype)

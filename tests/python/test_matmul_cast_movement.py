@@ -1,0 +1,111 @@
+"""MatMul, Cast, Identity and Reshape against TensorFlow CPU."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_adapter
+from conftest import assert_matches, on, random_tensor
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64, tf.float16, tf.bfloat16, tf.int32, tf.int64])
+def test_matmul_random_shapes_and_transposes(dtype, rng):
+    for _ in range(10):
+        m, k, n = (int(v) for v in rng.integers(0, 40, size=3))
+        ta, tb = bool(rng.integers(2)), bool(rng.integers(2))
+        a = random_tensor(rng, [k, m] if ta else [m, k], dtype, -1.0, 1.0)
+        b = random_tensor(rng, [n, k] if tb else [k, n], dtype, -1.0, 1.0)
+        mm = lambda: tf.raw_ops.MatMul(a=a, b=b, transpose_a=ta, transpose_b=tb)  # noqa: E731
+        tf_adapter.reset_kernel_counts()
+        npu = on("/NPU:0", mm)
+        assert npu.device.endswith("NPU:0")
+        assert tf_adapter.kernel_counts().get("MatMul") == 1
+        cpu = on("/CPU:0", mm)
+        # Sums of k products: relative error scaled by k for the half types.
+        rtol = {tf.float32: 1e-5, tf.float64: 1e-12, tf.float16: 1e-2, tf.bfloat16: 3e-2}.get(dtype)
+        assert_matches(npu, cpu, dtype, rtol=rtol, atol=1e-5 if dtype == tf.float32 else (rtol or 0) * 2)
+
+
+def test_matmul_large_float32_within_1e_6_relative_to_magnitude(rng):
+    a = random_tensor(rng, [257, 300], tf.float32)
+    b = random_tensor(rng, [300, 129], tf.float32)
+    npu, cpu = on("/NPU:0", tf.matmul, a, b), on("/CPU:0", tf.matmul, a, b)
+    err = np.max(np.abs(npu.numpy() - cpu.numpy())) / np.max(np.abs(cpu.numpy()))
+    assert err <= 1e-6
+
+
+def test_matmul_shape_mismatch():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Matrix size-incompatible"):
+        on("/NPU:0", tf.matmul, tf.ones([2, 3]), tf.ones([4, 5]))
+
+
+CAST_TYPES = [tf.float32, tf.float64, tf.float16, tf.bfloat16, tf.int8, tf.int16, tf.int32, tf.int64,
+              tf.uint8, tf.uint16, tf.uint32, tf.uint64, tf.bool]
+
+
+def test_cast_every_pair(rng):
+    for src in CAST_TYPES:
+        if src.is_floating:
+            x = tf.cast(tf.constant(rng.uniform(-300, 300, size=[3, 7])), src)
+        else:
+            x = random_tensor(rng, [3, 7], src, 0.0, 20.0)
+        for dst in CAST_TYPES:
+            if src.is_floating and (dst.is_unsigned or dst in (tf.int8, tf.int16)):
+                # Out-of-range float -> narrow int is undefined in C++; compare
+                # on in-range values only.
+                x_in = tf.abs(tf.cast(tf.cast(x, tf.float32) / 4.0, src))
+            else:
+                x_in = x
+            tf_adapter.reset_kernel_counts()
+            npu = on("/NPU:0", tf.cast, x_in, dst)
+            if src != dst:
+                assert tf_adapter.kernel_counts().get("Cast") == 1, (src, dst)
+            assert_matches(npu, on("/CPU:0", tf.cast, x_in, dst), dst, rtol=0.0)
+
+
+def test_cast_special_values():
+    x = tf.constant([1e10, -1e10, float("nan"), 2.7, -2.7, float("inf")])
+    for dst in (tf.int32, tf.int64, tf.bool, tf.float16, tf.bfloat16):
+        assert_matches(on("/NPU:0", tf.cast, x, dst), on("/CPU:0", tf.cast, x, dst), dst, rtol=0.0)
+    y = tf.constant([1.0 + 2**-8 + 2**-9, -3.5, 65519.0])
+    for truncate in (False, True):
+        fn = lambda: tf.raw_ops.Cast(x=y, DstT=tf.bfloat16, Truncate=truncate)  # noqa: E731
+        assert_matches(on("/NPU:0", fn), on("/CPU:0", fn), tf.bfloat16, rtol=0.0)
+
+
+def test_identity_and_reshape_share_the_buffer(rng):
+    x = on("/NPU:0", tf.identity, random_tensor(rng, [4, 6], tf.float32))
+    tf_adapter.reset_kernel_counts()
+    before = tf_adapter.memory_info("NPU:0")["num_allocs"]
+    with tf.device("/NPU:0"):
+        y = tf.identity(x)
+        z = tf.reshape(x, [3, -1])
+        w = tf.reshape(x, [-1])
+    counts = tf_adapter.kernel_counts()
+    assert counts.get("Identity") == 1 and counts.get("Reshape") == 2
+    assert tf_adapter.memory_info("NPU:0")["num_allocs"] == before, "no copy"
+    for t in (y, z, w):
+        assert t.device.endswith("NPU:0")
+    assert z.shape == (3, 8) and w.shape == (24,)
+    np.testing.assert_array_equal(z.numpy(), x.numpy().reshape(3, 8))
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16, tf.int64, tf.bool, tf.uint8])
+def test_reshape_random(dtype, rng):
+    for _ in range(6):
+        shape = [int(d) for d in rng.integers(0, 5, size=int(rng.integers(0, 4)))]
+        x = random_tensor(rng, shape, dtype)
+        n = int(np.prod(shape))
+        target = [n] if n else [0, 3]
+        if n and rng.random() < 0.5:
+            target = [-1]
+        for shp_dtype in (tf.int32, tf.int64):
+            s = tf.constant(target, dtype=shp_dtype)
+            assert_matches(on("/NPU:0", tf.reshape, x, s), on("/CPU:0", tf.reshape, x, s), dtype, rtol=0.0)
+
+
+def test_reshape_errors_match_tensorflow():
+    x = on("/NPU:0", tf.identity, tf.ones([6]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="6 values, but the requested shape has 4"):
+        on("/NPU:0", tf.reshape, x, [4])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Only one input size may be -1"):
+        on("/NPU:0", tf.reshape, x, [-1, -1])
