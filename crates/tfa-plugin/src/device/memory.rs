@@ -175,7 +175,10 @@ impl DeviceMemory {
             let base = user.sub(HEADER);
             let words = base as *const u64;
             if *words.add(1) != MAGIC {
-                eprintln!("tf_adapter: NPU:{} asked to free {user:p}, which it did not allocate", self.ordinal);
+                eprintln!(
+                    "tf_adapter: NPU:{} asked to free {user:p}, which it did not allocate",
+                    self.ordinal
+                );
                 return;
             }
             (base, *words)
