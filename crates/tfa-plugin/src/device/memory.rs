@@ -166,12 +166,16 @@ impl DeviceMemory {
     }
 
     /// Returns a block from `allocate`.
-    pub fn free(&self, user: *mut u8) {
+    ///
+    /// # Safety
+    /// `user` must be null or a pointer `allocate` of this device returned,
+    /// not freed since.
+    pub unsafe fn free(&self, user: *mut u8) {
         if user.is_null() {
             return;
         }
-        // SAFETY: `user` came from `allocate`, which wrote the header.
-        let (ptr, class) = unsafe {
+        // SAFETY: per the contract, `user` came from `allocate`, which wrote the header.
+        let (ptr, class) = {
             let base = user.sub(HEADER);
             let words = base as *const u64;
             if *words.add(1) != MAGIC {
@@ -303,7 +307,7 @@ mod tests {
         let c = size_class(1000);
         assert_eq!(p as usize % ALIGN, 0);
         assert_eq!(m.stats().in_use, c);
-        m.free(p);
+        unsafe { m.free(p) };
         assert_eq!(m.stats().in_use, 0);
         assert_eq!(m.stats().cached, c);
         let q = m.allocate(1000).unwrap();
@@ -315,14 +319,14 @@ mod tests {
             msg.contains("NPU:0") && msg.contains("2097152 bytes") && msg.contains("1048576 bytes"),
             "{msg}"
         );
-        m.free(q);
+        unsafe { m.free(q) };
         assert_eq!(m.stats().peak, c);
         m.reset_peak();
         assert_eq!(m.stats().peak, 0);
         // Cache never pushes live + cached past the capacity.
         let big = m.allocate(900 << 10).unwrap();
         assert!(m.stats().in_use + m.stats().cached <= 1 << 20);
-        m.free(big);
+        unsafe { m.free(big) };
         assert_eq!(m.stats().in_use, 0);
     }
 }

@@ -246,6 +246,7 @@ unsafe extern "C" fn deallocate(d: *const SP_Device, mem: *mut SP_DeviceMemoryBa
             return;
         }
         if let Ok(n) = npu(d) {
+            // SAFETY: TensorFlow hands back blocks that `allocate` gave it.
             n.memory.free(m.opaque as *mut u8);
         }
         m.opaque = std::ptr::null_mut();
