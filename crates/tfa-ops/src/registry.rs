@@ -12,6 +12,9 @@ pub type KernelFn = fn(&dyn OpContext) -> Result<()>;
 pub enum Family {
     Elementwise,
     MatMul,
+    Conv,
+    Pool,
+    Reduce,
     Movement,
 }
 
@@ -20,6 +23,9 @@ impl Family {
         match self {
             Family::Elementwise => "Elementwise",
             Family::MatMul => "Matrix multiplication",
+            Family::Conv => "Convolution",
+            Family::Pool => "Pooling",
+            Family::Reduce => "Reductions and softmax",
             Family::Movement => "Data movement",
         }
     }

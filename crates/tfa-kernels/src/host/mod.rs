@@ -3,8 +3,14 @@
 pub mod arith;
 pub mod broadcast;
 pub mod cast;
+pub mod conv;
 pub mod elementwise;
+pub mod gather;
 pub mod matmul;
+pub mod pool;
+pub mod reduce;
+pub mod slice;
+pub mod transpose;
 
 /// Below this many elements a kernel runs on the calling thread: splitting
 /// costs more than it saves.

@@ -1,15 +1,26 @@
 //! One file per op family; each exposes `OPS`.
 
 mod cast;
+mod conv;
 mod elementwise;
 mod matmul;
 mod movement;
+mod pool;
+mod reduce;
 
 use crate::OpDef;
 use tfa_core::DType;
 
 pub(crate) fn all() -> Vec<&'static [OpDef]> {
-    vec![elementwise::OPS, cast::OPS, matmul::OPS, movement::OPS]
+    vec![
+        elementwise::OPS,
+        cast::OPS,
+        matmul::OPS,
+        conv::OPS,
+        pool::OPS,
+        reduce::OPS,
+        movement::OPS,
+    ]
 }
 
 /// Floating-point types.

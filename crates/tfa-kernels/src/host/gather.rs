@@ -1,0 +1,1 @@
+//! Gather along an axis (GatherV2).

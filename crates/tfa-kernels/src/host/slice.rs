@@ -1,0 +1,1 @@
+//! Strided slice, pad, concat and stack.

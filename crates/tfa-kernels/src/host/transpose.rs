@@ -1,0 +1,1 @@
+//! Transpose (general permutation).

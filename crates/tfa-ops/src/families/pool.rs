@@ -1,0 +1,5 @@
+//! Pooling: MaxPool, AvgPool.
+
+use crate::OpDef;
+
+pub(crate) const OPS: &[OpDef] = &[];
