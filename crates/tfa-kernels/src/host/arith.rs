@@ -20,13 +20,128 @@ pub trait Arith: Element {
     fn zero() -> Self;
 }
 
-/// Ops that only floating-point types have.
+/// Ops that only floating-point types have. Types narrower than f32 compute
+/// in f32 (`to_f32`/`from_f32`); the default methods do exactly that, so each
+/// op is written once, on f32/f64 values through `F`.
 pub trait FloatArith: Arith {
+    /// The type the math happens in (f32 for f32/f16/bf16, f64 for f64).
+    type F: num::Float;
+    fn widen(self) -> Self::F;
+    fn narrow(v: Self::F) -> Self;
+
+    #[inline(always)]
+    fn map(a: Self, f: impl Fn(Self::F) -> Self::F) -> Self {
+        Self::narrow(f(a.widen()))
+    }
+    #[inline(always)]
+    fn zip(a: Self, b: Self, f: impl Fn(Self::F, Self::F) -> Self::F) -> Self {
+        Self::narrow(f(a.widen(), b.widen()))
+    }
+    /// log(epsilon of this type) + 2: TensorFlow's Softplus cut-over points.
+    fn softplus_threshold() -> Self::F;
     fn div(a: Self, b: Self) -> Self;
     fn sqrt(a: Self) -> Self;
     fn rsqrt(a: Self) -> Self;
     fn exp(a: Self) -> Self;
     fn log(a: Self) -> Self;
+}
+
+/// The float operations used by the kernels, on f32 and f64.
+pub mod num {
+    pub trait Float:
+        Copy
+        + PartialOrd
+        + std::ops::Neg<Output = Self>
+        + std::ops::Add<Output = Self>
+        + std::ops::Sub<Output = Self>
+        + std::ops::Mul<Output = Self>
+        + std::ops::Div<Output = Self>
+    {
+        const ZERO: Self;
+        const ONE: Self;
+        const NAN: Self;
+        fn from_f64(v: f64) -> Self;
+        fn exp(self) -> Self;
+        fn exp_m1(self) -> Self;
+        fn ln(self) -> Self;
+        fn ln_1p(self) -> Self;
+        fn tanh(self) -> Self;
+        fn error_fn(self) -> Self;
+        fn error_fn_c(self) -> Self;
+        fn floor(self) -> Self;
+        fn ceil(self) -> Self;
+        fn round_even(self) -> Self;
+        fn powf(self, e: Self) -> Self;
+        fn fmod(self, d: Self) -> Self;
+        fn is_nan(self) -> bool;
+    }
+    macro_rules! float {
+        ($t:ty, $erf:path, $erfc:path) => {
+            impl Float for $t {
+                const ZERO: Self = 0.0;
+                const ONE: Self = 1.0;
+                const NAN: Self = <$t>::NAN;
+                #[inline(always)]
+                fn from_f64(v: f64) -> Self {
+                    v as $t
+                }
+                #[inline(always)]
+                fn exp(self) -> Self {
+                    <$t>::exp(self)
+                }
+                #[inline(always)]
+                fn exp_m1(self) -> Self {
+                    <$t>::exp_m1(self)
+                }
+                #[inline(always)]
+                fn ln(self) -> Self {
+                    <$t>::ln(self)
+                }
+                #[inline(always)]
+                fn ln_1p(self) -> Self {
+                    <$t>::ln_1p(self)
+                }
+                #[inline(always)]
+                fn tanh(self) -> Self {
+                    <$t>::tanh(self)
+                }
+                #[inline(always)]
+                fn error_fn(self) -> Self {
+                    $erf(self)
+                }
+                #[inline(always)]
+                fn error_fn_c(self) -> Self {
+                    $erfc(self)
+                }
+                #[inline(always)]
+                fn floor(self) -> Self {
+                    <$t>::floor(self)
+                }
+                #[inline(always)]
+                fn ceil(self) -> Self {
+                    <$t>::ceil(self)
+                }
+                #[inline(always)]
+                fn round_even(self) -> Self {
+                    <$t>::round_ties_even(self)
+                }
+                #[inline(always)]
+                fn powf(self, e: Self) -> Self {
+                    <$t>::powf(self, e)
+                }
+                #[inline(always)]
+                fn fmod(self, d: Self) -> Self {
+                    self % d
+                }
+                #[inline(always)]
+                fn is_nan(self) -> bool {
+                    <$t>::is_nan(self)
+                }
+            }
+        };
+    }
+    float!(f32, libm::erff, libm::erfcf);
+    float!(f64, libm::erf, libm::erfc);
 }
 
 macro_rules! float_arith {
@@ -83,6 +198,19 @@ macro_rules! float_arith {
             }
         }
         impl FloatArith for $t {
+            type F = $t;
+            #[inline(always)]
+            fn widen(self) -> $t {
+                self
+            }
+            #[inline(always)]
+            fn narrow(v: $t) -> Self {
+                v
+            }
+            #[inline(always)]
+            fn softplus_threshold() -> $t {
+                <$t>::EPSILON.ln() + 2.0
+            }
             #[inline(always)]
             fn div(a: Self, b: Self) -> Self {
                 a / b
@@ -150,6 +278,19 @@ macro_rules! half_arith {
             }
         }
         impl FloatArith for $t {
+            type F = f32;
+            #[inline(always)]
+            fn widen(self) -> f32 {
+                self.to_f32()
+            }
+            #[inline(always)]
+            fn narrow(v: f32) -> Self {
+                <$t>::from_f32(v)
+            }
+            #[inline(always)]
+            fn softplus_threshold() -> f32 {
+                <$t>::EPSILON.to_f32().ln() + 2.0
+            }
             #[inline(always)]
             fn div(a: Self, b: Self) -> Self {
                 <$t>::from_f32(a.to_f32() / b.to_f32())

@@ -4,6 +4,7 @@
 //! the output (`in_place`), that input is read from the output slice instead
 //! of through its own view, so no `&` and `&mut` to the same memory coexist.
 
+use super::arith::num::Float;
 use super::arith::{Arith, FloatArith};
 use super::broadcast::BroadcastPlan;
 use super::{PAR_CHUNK, PAR_MIN_ELEMENTS};
@@ -18,21 +19,61 @@ pub enum BinaryOp {
     Mul,
     /// Floating-point division (TensorFlow's `RealDiv`).
     Div,
+    /// `x / y`, 0 where `y == 0` (floats).
+    DivNoNan,
     Maximum,
     Minimum,
     /// `(a - b)^2`
     SquaredDifference,
+    Pow,
+    /// Division rounding toward negative infinity.
+    FloorDiv,
+    /// Remainder with the sign of the divisor.
+    FloorMod,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum UnaryOp {
     Neg,
+    Abs,
     Square,
     Sqrt,
     Rsqrt,
+    Reciprocal,
     Exp,
+    Expm1,
     Log,
+    Log1p,
     Relu,
+    Relu6,
+    Elu,
+    Selu,
+    Softplus,
+    Sigmoid,
+    Tanh,
+    Erf,
+    Erfc,
+    Floor,
+    Ceil,
+    /// Round half to even.
+    Round,
+}
+
+/// Comparisons: their output is bool.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CompareOp {
+    Less,
+    LessEqual,
+    Greater,
+    GreaterEqual,
+    Equal,
+    NotEqual,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LogicalOp {
+    And,
+    Or,
 }
 
 /// Where a kernel reads an operand from.
@@ -67,6 +108,8 @@ fn for_chunks<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
 
 /// `out = a (op) b` with broadcasting. `in_place` names the input (0 or 1) whose
 /// buffer is `out`'s, if any; that input must have the output's shape.
+// The sign tests in the integer FloorDiv/FloorMod are moot for unsigned types.
+#[allow(unused_comparisons)]
 pub fn binary(
     op: BinaryOp,
     a: &TensorView,
@@ -74,7 +117,7 @@ pub fn binary(
     out: &mut TensorMut,
     in_place: Option<usize>,
 ) -> Result<()> {
-    let plan = BroadcastPlan::new(&out.shape, &a.shape, &b.shape);
+    let plan = BroadcastPlan::new(&out.shape, [&a.shape, &b.shape]);
     if let Some(i) = in_place {
         let shape = if i == 0 { &a.shape } else { &b.shape };
         if *shape != out.shape {
@@ -84,13 +127,14 @@ pub fn binary(
         }
     }
     let (al, bl) = (in_place == Some(0), in_place == Some(1));
+    let unsupported = || Error::Unimplemented(format!("{op:?} is not defined for {}", out.dtype));
     macro_rules! go {
         ($t:ty, $f:expr) => {
             run_binary::<$t, _>(&plan, src(a, al)?, src(b, bl)?, out.data_mut::<$t>()?, $f)
         };
     }
-    macro_rules! all_ops {
-        ($t:ty) => {
+    macro_rules! common {
+        ($t:ty, $other:expr) => {
             match op {
                 BinaryOp::Add => go!($t, <$t as Arith>::add),
                 BinaryOp::Sub => go!($t, <$t as Arith>::sub),
@@ -101,21 +145,77 @@ pub fn binary(
                     let d = <$t as Arith>::sub(x, y);
                     <$t as Arith>::mul(d, d)
                 }),
-                BinaryOp::Div => {
-                    return Err(Error::Unimplemented(format!(
-                        "real division is not defined for {}",
-                        <$t as Element>::DTYPE
-                    )))
-                }
+                _ => $other,
             }
         };
     }
     macro_rules! float_ops {
+        ($t:ty) => {{
+            type W = <$t as FloatArith>::F;
+            common!(
+                $t,
+                match op {
+                    BinaryOp::Div => go!($t, <$t as FloatArith>::div),
+                    BinaryOp::DivNoNan =>
+                        go!($t, |x, y| <$t>::zip(x, y, |x: W, y: W| if y == W::ZERO {
+                            W::ZERO
+                        } else {
+                            x / y
+                        })),
+                    BinaryOp::Pow => go!($t, |x, y| <$t>::zip(x, y, |x: W, y: W| x.powf(y))),
+                    BinaryOp::FloorDiv =>
+                        go!($t, |x, y| <$t>::zip(x, y, |x: W, y: W| (x / y).floor())),
+                    BinaryOp::FloorMod => go!($t, |x, y| <$t>::zip(x, y, |x: W, y: W| {
+                        let m = x.fmod(y);
+                        if m != W::ZERO && ((y < W::ZERO) != (m < W::ZERO)) {
+                            m + y
+                        } else {
+                            m
+                        }
+                    })),
+                    _ => return Err(unsupported()),
+                }
+            )
+        }};
+    }
+    macro_rules! int_ops {
         ($t:ty) => {
-            match op {
-                BinaryOp::Div => go!($t, <$t as FloatArith>::div),
-                _ => all_ops!($t),
-            }
+            common!(
+                $t,
+                match op {
+                    BinaryOp::FloorDiv | BinaryOp::FloorMod => {
+                        // Checked up front: the element loop cannot fail.
+                        let divisor = if bl {
+                            out.as_view().data::<$t>()?
+                        } else {
+                            b.data::<$t>()?
+                        };
+                        if divisor.iter().any(|&v| v == 0) {
+                            return Err(Error::InvalidArgument("Integer division by zero".into()));
+                        }
+                        if op == BinaryOp::FloorDiv {
+                            go!($t, |x: $t, y: $t| {
+                                let q = x.wrapping_div(y);
+                                if (x % y != 0) && ((x < 0) != (y < 0)) {
+                                    q - 1
+                                } else {
+                                    q
+                                }
+                            })
+                        } else {
+                            go!($t, |x: $t, y: $t| {
+                                let m = x.wrapping_rem(y);
+                                if m != 0 && ((y < 0) != (m < 0)) {
+                                    m + y
+                                } else {
+                                    m
+                                }
+                            })
+                        }
+                    }
+                    _ => return Err(unsupported()),
+                }
+            )
         };
     }
     match out.dtype {
@@ -123,33 +223,29 @@ pub fn binary(
         DType::F64 => float_ops!(f64),
         DType::F16 => float_ops!(f16),
         DType::BF16 => float_ops!(bf16),
-        DType::I8 => all_ops!(i8),
-        DType::I16 => all_ops!(i16),
-        DType::I32 => all_ops!(i32),
-        DType::I64 => all_ops!(i64),
-        DType::U8 => all_ops!(u8),
-        DType::U16 => all_ops!(u16),
-        DType::U32 => all_ops!(u32),
-        DType::U64 => all_ops!(u64),
-        d => {
-            return Err(Error::Unimplemented(format!(
-                "{op:?} is not defined for {d}"
-            )))
-        }
+        DType::I8 => int_ops!(i8),
+        DType::I16 => int_ops!(i16),
+        DType::I32 => int_ops!(i32),
+        DType::I64 => int_ops!(i64),
+        DType::U8 => int_ops!(u8),
+        DType::U16 => int_ops!(u16),
+        DType::U32 => int_ops!(u32),
+        DType::U64 => int_ops!(u64),
+        _ => return Err(unsupported()),
     }
     Ok(())
 }
 
 fn run_binary<T: Element, F: Fn(T, T) -> T + Sync + Copy>(
-    plan: &BroadcastPlan,
+    plan: &BroadcastPlan<2>,
     a: Src<T>,
     b: Src<T>,
     out: &mut [T],
     f: F,
 ) {
-    let (ia, ib) = plan.inner_strides();
+    let [ia, ib] = plan.inner_strides();
     for_chunks(out, |start, chunk| {
-        plan.for_each_run(start, start + chunk.len(), |o, ao, bo, len| {
+        plan.for_each_run(start, start + chunk.len(), |o, [ao, bo], len| {
             let o = &mut chunk[o - start..o - start + len];
             binary_run(o, a, ao, ia, b, bo, ib, f);
         });
@@ -219,55 +315,111 @@ fn binary_run<T: Copy, F: Fn(T, T) -> T>(
 
 /// `out = op(x)`; `in_place` when `x`'s buffer is `out`'s.
 pub fn unary(op: UnaryOp, x: &TensorView, out: &mut TensorMut, in_place: bool) -> Result<()> {
+    let unsupported = || Error::Unimplemented(format!("{op:?} is not defined for {}", out.dtype));
     macro_rules! go {
         ($t:ty, $f:expr) => {
             run_unary::<$t, _>(src(x, in_place)?, out.data_mut::<$t>()?, $f)
         };
     }
-    macro_rules! all_ops {
+    macro_rules! int_ops {
         ($t:ty) => {
             match op {
                 UnaryOp::Neg => go!($t, <$t as Arith>::neg),
+                UnaryOp::Abs => go!($t, |v: $t| if v < <$t as Arith>::zero() {
+                    <$t as Arith>::neg(v)
+                } else {
+                    v
+                }),
                 UnaryOp::Square => go!($t, |v| <$t as Arith>::mul(v, v)),
                 UnaryOp::Relu => go!($t, <$t as Arith>::relu),
-                _ => {
-                    return Err(Error::Unimplemented(format!(
-                        "{op:?} is not defined for {}",
-                        <$t as Element>::DTYPE
-                    )))
-                }
+                UnaryOp::Relu6 => go!($t, |v: $t| Ord::min(<$t as Arith>::relu(v), 6)),
+                _ => return Err(unsupported()),
             }
         };
     }
     macro_rules! float_ops {
-        ($t:ty) => {
+        ($t:ty) => {{
+            type W = <$t as FloatArith>::F;
+            let m = |f: fn(W) -> W| move |v: $t| <$t>::map(v, f);
             match op {
+                UnaryOp::Neg => go!($t, <$t as Arith>::neg),
+                UnaryOp::Square => go!($t, |v| <$t as Arith>::mul(v, v)),
+                UnaryOp::Relu => go!($t, <$t as Arith>::relu),
                 UnaryOp::Sqrt => go!($t, <$t as FloatArith>::sqrt),
                 UnaryOp::Rsqrt => go!($t, <$t as FloatArith>::rsqrt),
                 UnaryOp::Exp => go!($t, <$t as FloatArith>::exp),
                 UnaryOp::Log => go!($t, <$t as FloatArith>::log),
-                _ => all_ops!($t),
+                UnaryOp::Abs => go!($t, m(|v| if v < W::ZERO { -v } else { v })),
+                UnaryOp::Reciprocal => go!($t, m(|v| W::ONE / v)),
+                UnaryOp::Expm1 => go!($t, m(|v| v.exp_m1())),
+                UnaryOp::Log1p => go!($t, m(|v| v.ln_1p())),
+                UnaryOp::Relu6 => go!(
+                    $t,
+                    m(|v| {
+                        let six = W::from_f64(6.0);
+                        if v < W::ZERO {
+                            W::ZERO
+                        } else if v > six {
+                            six
+                        } else {
+                            v
+                        }
+                    })
+                ),
+                // TensorFlow evaluates these per Eigen op in the tensor's own type, so
+                // exp(x) and the -1 round separately for float16/bfloat16.
+                UnaryOp::Elu => go!($t, |v: $t| {
+                    if v.widen() < W::ZERO {
+                        <$t as Arith>::sub(<$t>::map(v, |x| x.exp()), <$t>::narrow(W::ONE))
+                    } else {
+                        v
+                    }
+                }),
+                UnaryOp::Selu => go!($t, |v: $t| {
+                    if v.widen() < W::ZERO {
+                        let em1 =
+                            <$t as Arith>::sub(<$t>::map(v, |x| x.exp()), <$t>::narrow(W::ONE));
+                        <$t as Arith>::mul(<$t>::narrow(W::from_f64(1.758_099_340_847_376_8)), em1)
+                    } else {
+                        <$t as Arith>::mul(<$t>::narrow(W::from_f64(1.050_700_987_355_480_5)), v)
+                    }
+                }),
+                UnaryOp::Softplus => {
+                    let t = <$t as FloatArith>::softplus_threshold();
+                    go!($t, move |v: $t| <$t>::map(v, |v: W| {
+                        if v > -t {
+                            v
+                        } else if v < t {
+                            v.exp()
+                        } else {
+                            v.exp().ln_1p()
+                        }
+                    }))
+                }
+                UnaryOp::Sigmoid => go!($t, m(|v| W::ONE / (W::ONE + (-v).exp()))),
+                UnaryOp::Tanh => go!($t, m(|v| v.tanh())),
+                UnaryOp::Erf => go!($t, m(|v| v.error_fn())),
+                UnaryOp::Erfc => go!($t, m(|v| v.error_fn_c())),
+                UnaryOp::Floor => go!($t, m(|v| v.floor())),
+                UnaryOp::Ceil => go!($t, m(|v| v.ceil())),
+                UnaryOp::Round => go!($t, m(|v| v.round_even())),
             }
-        };
+        }};
     }
     match out.dtype {
         DType::F32 => float_ops!(f32),
         DType::F64 => float_ops!(f64),
         DType::F16 => float_ops!(f16),
         DType::BF16 => float_ops!(bf16),
-        DType::I8 => all_ops!(i8),
-        DType::I16 => all_ops!(i16),
-        DType::I32 => all_ops!(i32),
-        DType::I64 => all_ops!(i64),
-        DType::U8 => all_ops!(u8),
-        DType::U16 => all_ops!(u16),
-        DType::U32 => all_ops!(u32),
-        DType::U64 => all_ops!(u64),
-        d => {
-            return Err(Error::Unimplemented(format!(
-                "{op:?} is not defined for {d}"
-            )))
-        }
+        DType::I8 => int_ops!(i8),
+        DType::I16 => int_ops!(i16),
+        DType::I32 => int_ops!(i32),
+        DType::I64 => int_ops!(i64),
+        DType::U8 => int_ops!(u8),
+        DType::U16 => int_ops!(u16),
+        DType::U32 => int_ops!(u32),
+        DType::U64 => int_ops!(u64),
+        _ => return Err(unsupported()),
     }
     Ok(())
 }
@@ -282,6 +434,103 @@ fn run_unary<T: Element, F: Fn(T) -> T + Sync + Copy>(x: Src<T>, out: &mut [T], 
         }
         Src::Out => chunk.iter_mut().for_each(|o| *o = f(*o)),
     });
+}
+
+// ------------------------------------------------- compare, logic, select ----
+
+/// Runs `out[i] = f(ops...)` over broadcast operands into a fresh output.
+fn run_mapped<const N: usize, T: Copy + Sync, O: Send>(
+    plan: &BroadcastPlan<N>,
+    inputs: [&[T]; N],
+    out: &mut [O],
+    f: impl Fn([T; N]) -> O + Sync,
+) {
+    let is = plan.inner_strides();
+    for_chunks(out, |start, chunk| {
+        plan.for_each_run(start, start + chunk.len(), |o, offs, len| {
+            for (i, slot) in chunk[o - start..o - start + len].iter_mut().enumerate() {
+                *slot = f(std::array::from_fn(|k| inputs[k][offs[k] + i * is[k]]));
+            }
+        });
+    });
+}
+
+/// `out = a (op) b` as bool, with broadcasting.
+pub fn compare(op: CompareOp, a: &TensorView, b: &TensorView, out: &mut TensorMut) -> Result<()> {
+    let plan = BroadcastPlan::new(&out.shape, [&a.shape, &b.shape]);
+    let o = out.data_mut::<bool>()?;
+    fn cmp<T: PartialOrd>(op: CompareOp) -> fn([T; 2]) -> bool {
+        match op {
+            CompareOp::Less => |[x, y]| x < y,
+            CompareOp::LessEqual => |[x, y]| x <= y,
+            CompareOp::Greater => |[x, y]| x > y,
+            CompareOp::GreaterEqual => |[x, y]| x >= y,
+            CompareOp::Equal => |[x, y]| x == y,
+            CompareOp::NotEqual => |[x, y]| x != y,
+        }
+    }
+    tfa_core::dispatch!(a.dtype, T => {
+        run_mapped(&plan, [a.data::<T>()?, b.data::<T>()?], o, cmp::<T>(op));
+        Ok(())
+    })
+}
+
+/// Boolean and/or with broadcasting.
+pub fn logical(op: LogicalOp, a: &TensorView, b: &TensorView, out: &mut TensorMut) -> Result<()> {
+    let plan = BroadcastPlan::new(&out.shape, [&a.shape, &b.shape]);
+    let (x, y) = (a.data::<bool>()?, b.data::<bool>()?);
+    match op {
+        LogicalOp::And => run_mapped(&plan, [x, y], out.data_mut::<bool>()?, |[p, q]| p && q),
+        LogicalOp::Or => run_mapped(&plan, [x, y], out.data_mut::<bool>()?, |[p, q]| p || q),
+    }
+    Ok(())
+}
+
+pub fn logical_not(x: &TensorView, out: &mut TensorMut) -> Result<()> {
+    let plan = BroadcastPlan::new(&out.shape, [&x.shape]);
+    run_mapped(&plan, [x.data::<bool>()?], out.data_mut::<bool>()?, |[p]| {
+        !p
+    });
+    Ok(())
+}
+
+/// `out = cond ? t : e` with three-way broadcasting (SelectV2).
+pub fn select(
+    cond: &TensorView,
+    t: &TensorView,
+    e: &TensorView,
+    out: &mut TensorMut,
+) -> Result<()> {
+    let plan = BroadcastPlan::new(&out.shape, [&cond.shape, &t.shape, &e.shape]);
+    let c = cond.data::<bool>()?;
+    let is = plan.inner_strides();
+    tfa_core::dispatch!(out.dtype, T => {
+        let (tv, ev) = (t.data::<T>()?, e.data::<T>()?);
+        let o = out.data_mut::<T>()?;
+        for_chunks(o, |start, chunk| {
+            plan.for_each_run(start, start + chunk.len(), |pos, [co, to, eo], len| {
+                for (i, slot) in chunk[pos - start..pos - start + len].iter_mut().enumerate() {
+                    *slot = if c[co + i * is[0]] { tv[to + i * is[1]] } else { ev[eo + i * is[2]] };
+                }
+            });
+        });
+        Ok(())
+    })
+}
+
+/// Fills `out` with the scalar `value` (Fill, ZerosLike, OnesLike).
+pub fn fill(value: &TensorView, out: &mut TensorMut) -> Result<()> {
+    if value.num_elements() != 1 {
+        return Err(Error::InvalidArgument(format!(
+            "value must be a scalar, got shape {:?}",
+            value.shape
+        )));
+    }
+    tfa_core::dispatch!(out.dtype, T => {
+        let v = value.data::<T>()?[0];
+        for_chunks(out.data_mut::<T>()?, |_, c| c.fill(v));
+        Ok(())
+    })
 }
 
 // ------------------------------------------------------------------ AddN ----

@@ -3,11 +3,11 @@
 //! all-reduce of MirroredStrategy depends on that for `Add`: TensorFlow's ring
 //! collective demands that its merge step forwards input 0.
 
-use super::{op_t, FLOAT, NUMERIC_NO_I32, SIGNED_NO_I32};
-use crate::{OpContext, OpDef};
+use super::{op_t, ALL_NO_I32, FLOAT, NUMERIC_NO_I32, SIGNED_NO_I32};
+use crate::{Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
-use tfa_core::{DType, Error, Result};
-use tfa_kernels::host::elementwise::{self as ew, BinaryOp, UnaryOp};
+use tfa_core::{DType, Error, Result, TensorView};
+use tfa_kernels::host::elementwise::{self as ew, BinaryOp, CompareOp, LogicalOp, UnaryOp};
 
 fn binary(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
     let (a, b) = (ctx.input(0)?, ctx.input(1)?);
@@ -25,6 +25,156 @@ fn unary(ctx: &dyn OpContext, op: UnaryOp) -> Result<()> {
     let x = ctx.input(0)?;
     let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, x.dtype, &x.shape)?;
     ew::unary(op, &x, &mut out, fwd.is_some())
+}
+
+fn compare(ctx: &dyn OpContext, op: CompareOp) -> Result<()> {
+    let (a, b) = (ctx.input(0)?, ctx.input(1)?);
+    let shape = match broadcast_shapes(&a.shape, &b.shape) {
+        Ok(s) => s,
+        // Equal/NotEqual with incompatible_shape_error=false answer with one scalar.
+        Err(_)
+            if matches!(op, CompareOp::Equal | CompareOp::NotEqual)
+                && !ctx.attrs().bool("incompatible_shape_error")? =>
+        {
+            let mut out = ctx.allocate_output(0, DType::Bool, &[])?;
+            out.data_mut::<bool>()?[0] = op == CompareOp::NotEqual;
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let mut out = ctx.allocate_output(0, DType::Bool, &shape)?;
+    ew::compare(op, &a, &b, &mut out)
+}
+
+fn logical(ctx: &dyn OpContext, op: LogicalOp) -> Result<()> {
+    let (a, b) = (ctx.input(0)?, ctx.input(1)?);
+    let shape = broadcast_shapes(&a.shape, &b.shape)?;
+    let mut out = ctx.allocate_output(0, DType::Bool, &shape)?;
+    ew::logical(op, &a, &b, &mut out)
+}
+
+fn logical_not(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let mut out = ctx.allocate_output(0, DType::Bool, &x.shape)?;
+    ew::logical_not(&x, &mut out)
+}
+
+fn select_v2(ctx: &dyn OpContext) -> Result<()> {
+    let (c, t, e) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let shape = broadcast_shapes(&broadcast_shapes(&c.shape, &t.shape)?, &e.shape)?;
+    let mut out = ctx.allocate_output(0, t.dtype, &shape)?;
+    ew::select(&c, &t, &e, &mut out)
+}
+
+/// Select (v1): `condition` has the shape of `t`, is a scalar, or is a vector
+/// that picks whole rows of `t`.
+fn select_v1(ctx: &dyn OpContext) -> Result<()> {
+    let (c, t, e) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    if t.shape != e.shape {
+        return Err(Error::InvalidArgument(format!(
+            "'then' and 'else' must have the same size.  but received: {} vs. {}",
+            fmt_shape(&t.shape),
+            fmt_shape(&e.shape)
+        )));
+    }
+    let rows_pick = c.rank() == 1 && t.rank() > 1;
+    if !(c.shape == t.shape || c.rank() == 0 || (rows_pick && c.shape[0] == t.shape[0])) {
+        return Err(Error::InvalidArgument(format!(
+            "'cond' must be a scalar, a vector of length {} or have the shape {}, got {}",
+            t.shape.first().copied().unwrap_or(0),
+            fmt_shape(&t.shape),
+            fmt_shape(&c.shape)
+        )));
+    }
+    let c = if rows_pick {
+        let mut s = vec![1; t.rank()];
+        s[0] = c.shape[0];
+        // SAFETY: the same bytes viewed with a broadcastable shape.
+        unsafe { TensorView::from_raw(c.dtype, s, c.bytes().as_ptr(), c.bytes().len()) }
+    } else {
+        c
+    };
+    let mut out = ctx.allocate_output(0, t.dtype, &t.shape)?;
+    ew::select(&c, &t, &e, &mut out)
+}
+
+fn bias_add(ctx: &dyn OpContext) -> Result<()> {
+    let (x, bias) = (ctx.input(0)?, ctx.input(1)?);
+    let nchw = ctx.attrs().string("data_format")? == "NCHW";
+    if bias.rank() != 1 {
+        return Err(Error::InvalidArgument(format!(
+            "Biases must be 1D: {}",
+            fmt_shape(&bias.shape)
+        )));
+    }
+    if x.rank() < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "Input tensor must be at least 2D: {}",
+            fmt_shape(&x.shape)
+        )));
+    }
+    let axis = if nchw && x.rank() > 2 {
+        1
+    } else {
+        x.rank() - 1
+    };
+    if x.shape[axis] != bias.shape[0] {
+        return Err(Error::InvalidArgument(format!(
+            "Must provide as many biases as the channel dimension of the input tensor: {} vs. {} in {}",
+            fmt_shape(&bias.shape),
+            x.shape[axis],
+            fmt_shape(&x.shape)
+        )));
+    }
+    let mut bshape = vec![1; x.rank() - axis];
+    bshape[0] = bias.shape[0];
+    // SAFETY: the bias bytes viewed as [C, 1, ...] so it broadcasts along `axis`.
+    let b = unsafe {
+        TensorView::from_raw(
+            bias.dtype,
+            bshape,
+            bias.bytes().as_ptr(),
+            bias.bytes().len(),
+        )
+    };
+    let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, x.dtype, &x.shape)?;
+    ew::binary(BinaryOp::Add, &x, &b, &mut out, fwd)
+}
+
+/// Fill(dims, value), ZerosLike, OnesLike.
+fn fill(ctx: &dyn OpContext) -> Result<()> {
+    let dims = ctx.input(0)?.to_i64_vec()?;
+    if let Some(d) = dims.iter().find(|&&d| d < 0) {
+        return Err(Error::InvalidArgument(format!(
+            "dims must be non-negative, got {d}"
+        )));
+    }
+    let shape: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
+    let value = ctx.input(1)?;
+    let mut out = ctx.allocate_output(0, value.dtype, &shape)?;
+    ew::fill(&value, &mut out)
+}
+
+fn fill_like(ctx: &dyn OpContext, one: bool) -> Result<()> {
+    let x = ctx.input(0)?;
+    let mut out = ctx.allocate_output(0, x.dtype, &x.shape)?;
+    let v: [u8; 8] = if one { one_bytes(x.dtype) } else { [0; 8] };
+    // SAFETY: a scalar view of `v`, which outlives the call.
+    let value = unsafe { TensorView::from_raw(x.dtype, vec![], v.as_ptr(), x.dtype.size()) };
+    ew::fill(&value, &mut out)
+}
+
+/// The bytes of 1 in `dtype` (little-endian).
+fn one_bytes(dtype: DType) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    match dtype {
+        DType::F32 => b[..4].copy_from_slice(&1f32.to_le_bytes()),
+        DType::F64 => b.copy_from_slice(&1f64.to_le_bytes()),
+        DType::F16 => b[..2].copy_from_slice(&tfa_core::f16::ONE.to_bits().to_le_bytes()),
+        DType::BF16 => b[..2].copy_from_slice(&tfa_core::bf16::ONE.to_bits().to_le_bytes()),
+        _ => b[0] = 1,
+    }
+    b
 }
 
 fn add_n(ctx: &dyn OpContext) -> Result<()> {
@@ -156,4 +306,256 @@ pub(crate) const OPS: &[OpDef] = &[
         "sum of N same-shape tensors (grappler folds add chains into it)",
         |c| add_n(c)
     ),
+    op_t!(
+        "DivNoNan",
+        Elementwise,
+        FLOAT,
+        "x / y, 0 where y == 0",
+        |c| binary(c, BinaryOp::DivNoNan)
+    ),
+    op_t!("Pow", Elementwise, FLOAT, "x^y with broadcasting", |c| {
+        binary(c, BinaryOp::Pow)
+    }),
+    op_t!(
+        "FloorDiv",
+        Elementwise,
+        FLOOR_TYPES,
+        "division rounded toward -inf; integer division by zero is an error",
+        |c| binary(c, BinaryOp::FloorDiv)
+    ),
+    op_t!(
+        "FloorMod",
+        Elementwise,
+        FLOOR_TYPES,
+        "remainder with the divisor's sign",
+        |c| binary(c, BinaryOp::FloorMod)
+    ),
+    op_t!("Abs", Elementwise, SIGNED_NO_I32, "|x|", |c| unary(
+        c,
+        UnaryOp::Abs
+    )),
+    op_t!("Reciprocal", Elementwise, FLOAT, "1 / x", |c| unary(
+        c,
+        UnaryOp::Reciprocal
+    )),
+    op_t!("Inv", Elementwise, FLOAT, "1 / x (legacy name)", |c| unary(
+        c,
+        UnaryOp::Reciprocal
+    )),
+    op_t!("Expm1", Elementwise, FLOAT, "e^x - 1", |c| unary(
+        c,
+        UnaryOp::Expm1
+    )),
+    op_t!("Log1p", Elementwise, FLOAT, "log(1 + x)", |c| unary(
+        c,
+        UnaryOp::Log1p
+    )),
+    op_t!("Relu6", Elementwise, REAL, "min(max(x, 0), 6)", |c| unary(
+        c,
+        UnaryOp::Relu6
+    )),
+    op_t!("Elu", Elementwise, FLOAT, "x < 0 ? e^x - 1 : x", |c| unary(
+        c,
+        UnaryOp::Elu
+    )),
+    op_t!(
+        "Selu",
+        Elementwise,
+        FLOAT,
+        "scaled ELU (TensorFlow's constants)",
+        |c| unary(c, UnaryOp::Selu)
+    ),
+    op_t!(
+        "Softplus",
+        Elementwise,
+        FLOAT,
+        "log(1 + e^x) with TensorFlow's cut-over thresholds",
+        |c| unary(c, UnaryOp::Softplus)
+    ),
+    op_t!("Sigmoid", Elementwise, FLOAT, "1 / (1 + e^-x)", |c| unary(
+        c,
+        UnaryOp::Sigmoid
+    )),
+    op_t!("Tanh", Elementwise, FLOAT, "tanh(x)", |c| unary(
+        c,
+        UnaryOp::Tanh
+    )),
+    op_t!("Erf", Elementwise, FLOAT, "error function", |c| unary(
+        c,
+        UnaryOp::Erf
+    )),
+    op_t!(
+        "Erfc",
+        Elementwise,
+        FLOAT,
+        "complementary error function (Keras GELU)",
+        |c| unary(c, UnaryOp::Erfc)
+    ),
+    op_t!("Floor", Elementwise, FLOAT, "floor(x)", |c| unary(
+        c,
+        UnaryOp::Floor
+    )),
+    op_t!("Ceil", Elementwise, FLOAT, "ceil(x)", |c| unary(
+        c,
+        UnaryOp::Ceil
+    )),
+    op_t!(
+        "Round",
+        Elementwise,
+        FLOAT,
+        "round half to even",
+        |c| unary(c, UnaryOp::Round)
+    ),
+    op_t!(
+        "Less",
+        Elementwise,
+        NUMERIC_NO_I32,
+        "x < y -> bool, with broadcasting",
+        |c| compare(c, CompareOp::Less)
+    ),
+    op_t!(
+        "LessEqual",
+        Elementwise,
+        NUMERIC_NO_I32,
+        "x <= y -> bool",
+        |c| compare(c, CompareOp::LessEqual)
+    ),
+    op_t!(
+        "Greater",
+        Elementwise,
+        NUMERIC_NO_I32,
+        "x > y -> bool",
+        |c| compare(c, CompareOp::Greater)
+    ),
+    op_t!(
+        "GreaterEqual",
+        Elementwise,
+        NUMERIC_NO_I32,
+        "x >= y -> bool",
+        |c| compare(c, CompareOp::GreaterEqual)
+    ),
+    op_t!("Equal", Elementwise, ALL_NO_I32, "x == y -> bool (incompatible_shape_error honoured)", attrs: ["incompatible_shape_error": Bool], |c| compare(c, CompareOp::Equal)),
+    op_t!("NotEqual", Elementwise, ALL_NO_I32, "x != y -> bool (incompatible_shape_error honoured)", attrs: ["incompatible_shape_error": Bool], |c| compare(c, CompareOp::NotEqual)),
+    untyped("LogicalAnd", "x && y with broadcasting", |c| {
+        logical(c, LogicalOp::And)
+    }),
+    untyped("LogicalOr", "x || y with broadcasting", |c| {
+        logical(c, LogicalOp::Or)
+    }),
+    untyped("LogicalNot", "!x", logical_not),
+    op_t!(
+        "SelectV2",
+        Elementwise,
+        DType::ALL,
+        "cond ? t : e with three-way broadcasting",
+        |c| select_v2(c)
+    ),
+    op_t!(
+        "Select",
+        Elementwise,
+        DType::ALL,
+        "cond ? t : e; cond the shape of t, a scalar, or a row selector",
+        |c| select_v1(c)
+    ),
+    op_t!("BiasAdd", Elementwise, NUMERIC_NO_I32, "x + bias along the channel axis (NHWC or NCHW)", attrs: ["data_format": String], |c| bias_add(c)),
+    op_t!(
+        "BiasAddV1",
+        Elementwise,
+        NUMERIC_NO_I32,
+        "x + bias along the last axis (legacy)",
+        |c| bias_add_last(c)
+    ),
+    OpDef {
+        name: "Fill",
+        family: Family::Elementwise,
+        summary: "a tensor of shape `dims` filled with `value`; `dims` in host memory",
+        constraints: &[
+            TypeConstraint {
+                attr: "T",
+                types: ALL_NO_I32,
+            },
+            TypeConstraint {
+                attr: "index_type",
+                types: &[DType::I32, DType::I64],
+            },
+        ],
+        attrs: &[],
+        host_memory: &["dims"],
+        host: Some(fill),
+        cuda: None,
+    },
+    op_t!(
+        "ZerosLike",
+        Elementwise,
+        ALL_NO_I32,
+        "zeros of x's shape and type",
+        |c| fill_like(c, false)
+    ),
+    op_t!(
+        "OnesLike",
+        Elementwise,
+        ALL_NO_I32,
+        "ones of x's shape and type",
+        |c| fill_like(c, true)
+    ),
 ];
+
+/// Types of FloorDiv/FloorMod on the NPU (int32 stays with TensorFlow).
+const FLOOR_TYPES: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
+
+/// Real number types, int32 included (Relu6 has no TensorFlow int32 kernel
+/// for the device).
+const REAL: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
+
+/// An op on bool tensors (no type attribute).
+const fn untyped(name: &'static str, summary: &'static str, kernel: crate::KernelFn) -> OpDef {
+    OpDef {
+        name,
+        family: Family::Elementwise,
+        summary,
+        constraints: &[],
+        attrs: &[],
+        host_memory: &[],
+        host: Some(kernel),
+        cuda: None,
+    }
+}
+
+/// BiasAddV1 has no data_format: the bias is always on the last axis.
+fn bias_add_last(ctx: &dyn OpContext) -> Result<()> {
+    let (x, bias) = (ctx.input(0)?, ctx.input(1)?);
+    if bias.rank() != 1 || x.rank() < 2 || *x.shape.last().unwrap_or(&0) != bias.shape[0] {
+        return Err(Error::InvalidArgument(format!(
+            "Must provide as many biases as the last dimension of the input tensor: {} vs. {}",
+            fmt_shape(&bias.shape),
+            fmt_shape(&x.shape)
+        )));
+    }
+    let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, x.dtype, &x.shape)?;
+    ew::binary(BinaryOp::Add, &x, &bias, &mut out, fwd)
+}
