@@ -15,11 +15,17 @@ variables read at import: ``TFA_NPU_COUNT``, ``TFA_NPU_MEMORY``,
 from . import _native
 from ._device import config, devices, kernel_counts, memory_info, reset_kernel_counts, reset_memory_stats
 from ._loader import load as _load
+from .coverage import CoverageReport, coverage
 
 __version__ = _native.__version__
 
 __all__ = [
+    "CoverageReport",
+    "HostFallbackWarning",
     "config",
+    "coverage",
+    "is_strict",
+    "set_strict",
     "devices",
     "kernel_counts",
     "memory_info",
@@ -28,3 +34,5 @@ __all__ = [
 ]
 
 _load()
+
+from .strict import HostFallbackWarning, is_strict, set_strict  # noqa: E402

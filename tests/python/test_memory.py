@@ -49,7 +49,8 @@ def test_copy_past_capacity_fails_cleanly(capfd):
     # TensorFlow's own host->device copy reports a failed allocation as
     # InternalError "Dst tensor is not initialized" (as on GPUs); the plugin
     # prints the figures.
-    big = tf.zeros([300, 1024, 1024])  # 1.2 GiB on the host
+    with tf.device("/CPU:0"):
+        big = tf.zeros([300, 1024, 1024])  # 1.2 GiB on the host
     with pytest.raises((tf.errors.ResourceExhaustedError, tf.errors.InternalError)):
         on("/NPU:1", tf.identity, big)
     err = capfd.readouterr().err

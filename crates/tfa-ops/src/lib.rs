@@ -9,6 +9,7 @@ pub mod attrs;
 pub mod context;
 pub mod docs;
 mod families;
+pub mod hints;
 pub mod registry;
 
 pub use attrs::{AttrKind, AttrSpec, AttrValue, Attrs};

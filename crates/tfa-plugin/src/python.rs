@@ -90,6 +90,12 @@ fn op_table() -> Vec<OpRow> {
         .collect()
 }
 
+/// Supported formulations for ops the NPU does not run: {op type: hint}.
+#[pyfunction]
+fn alternatives() -> HashMap<&'static str, &'static str> {
+    tfa_ops::hints::ALTERNATIVES.iter().copied().collect()
+}
+
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -101,5 +107,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel_counts, m)?)?;
     m.add_function(wrap_pyfunction!(reset_kernel_counts, m)?)?;
     m.add_function(wrap_pyfunction!(op_table, m)?)?;
+    m.add_function(wrap_pyfunction!(alternatives, m)?)?;
     Ok(())
 }

@@ -1,0 +1,152 @@
+"""Strict mode and host-fallback warnings.
+
+Default: an op that asks for the NPU but has no NPU kernel runs on the host
+(TensorFlow's soft placement), and tf_adapter logs one warning per op type
+the first time a ``tf.function`` containing it is called on an NPU.
+
+Strict mode (``tf_adapter.set_strict(True)`` or ``TFA_STRICT=1`` at import)
+turns that into an error naming the op type, the node and, where one is
+known, a supported formulation::
+
+    Op type 'Sin' (node 'model/sin') is not supported on NPU ...
+
+It checks every ``tf.function`` called on an NPU before it runs (ops placed
+inside it by a ``tf.device("/NPU:...")`` scope, or by the scope around the
+call), and switches TensorFlow's soft placement off so single eager ops fail
+too; TensorFlow's placement errors about the NPU are reworded the same way.
+"""
+
+import os
+import re
+import warnings
+
+from . import _native
+from .coverage import CPU_REQUESTED, FALLBACK, UNSUPPORTED, graph_nodes, placement_of
+
+_state = {"strict": False}
+_checked = {}  # function name -> list of problems
+_warned = set()
+
+
+class HostFallbackWarning(UserWarning):
+    """An op placed on the NPU runs on the host: the NPU has no kernel for it."""
+
+
+def set_strict(enabled=True):
+    """Strict mode on or off (see the module docs)."""
+    import tensorflow as tf
+
+    _state["strict"] = bool(enabled)
+    tf.config.set_soft_device_placement(not enabled)
+    _checked.clear()
+
+
+def is_strict():
+    return _state["strict"]
+
+
+def unsupported_message(op_type, node, detail=""):
+    alt = _native.alternatives().get(op_type)
+    msg = f"Op type '{op_type}' (node '{node}') is not supported on NPU"
+    msg += f": {detail}." if detail else "."
+    if alt:
+        msg += f" Supported formulation: {alt}."
+    else:
+        msg += " Run it on the host with tf.device('/CPU:0'), or turn strict mode off to let TensorFlow fall back."
+    return msg
+
+
+def _problems(fdef_name, ctx, call_on_npu, seen):
+    """(op type, node, placement) of nodes that ask for the NPU but cannot run there."""
+    if fdef_name in seen:
+        return []
+    seen.add(fdef_name)
+    try:
+        fdef = ctx.get_function_def(fdef_name)
+    except Exception:
+        return []
+    out = []
+    for node in fdef.node_def:
+        for attr in ("f", "then_branch", "else_branch", "body", "cond"):
+            if attr in node.attr and node.attr[attr].func.name:
+                out += _problems(node.attr[attr].func.name, ctx, call_on_npu or "NPU" in node.device.upper(), seen)
+        wants_npu = "NPU" in node.device.upper() or (call_on_npu and not node.device)
+        if not wants_npu:
+            continue
+        placement, _ = placement_of(node)
+        if placement in (FALLBACK, UNSUPPORTED) and placement != CPU_REQUESTED:
+            out.append((node.op, node.name, placement))
+    return out
+
+
+def _check_function(name, ctx):
+    device = ctx.device_name or ""
+    key = (name, "NPU" in device.upper())
+    if key not in _checked:
+        _checked[key] = _problems(name, ctx, key[1], set())
+    problems = _checked[key]
+    if not problems:
+        return
+    if _state["strict"]:
+        import tensorflow as tf
+
+        op, node, placement = problems[0]
+        detail = "no kernel on any device here" if placement == UNSUPPORTED else "it has no NPU kernel for these dtypes"
+        raise tf.errors.InvalidArgumentError(None, None, unsupported_message(op, node, detail))
+    for op, node, _ in problems:
+        if op not in _warned:
+            _warned.add(op)
+            warnings.warn(
+                f"tf_adapter: op type '{op}' (node '{node}') runs on the host: the NPU has no kernel for it. "
+                "Set TFA_STRICT=1 or tf_adapter.set_strict(True) to make this an error.",
+                HostFallbackWarning,
+                stacklevel=4,
+            )
+
+
+_EAGER = re.compile(r"Could not satisfy device specification '[^']*NPU[^']*'.*\[Op:(\w+)\](?: name: (\S*))?", re.S)
+_GRAPH = re.compile(r"Cannot assign a device for operation ([^:]+): Could not satisfy explicit device specification '[^']*NPU[^']*'.*?\nOp: (\w+)", re.S)
+
+
+def reword(message):
+    """TensorFlow's NPU placement error in tf_adapter's words (or None)."""
+    m = _GRAPH.search(message)
+    if m:
+        node, op = m.group(1), m.group(2)
+    else:
+        m = _EAGER.search(message)
+        if not m:
+            return None
+        op, node = m.group(1), m.group(2) or m.group(1)
+    return unsupported_message(op, node, "no NPU kernel for it") + "\n\nTensorFlow said: " + message
+
+
+def install():
+    from tensorflow.python.eager import core, execute
+
+    if getattr(execute, "_tfa_patched", False):
+        return
+    orig_execute = execute.execute
+    orig_to_exception = core._status_to_exception
+
+    def execute_checked(op_name, num_outputs, inputs, attrs, ctx, name=None):
+        fname = op_name.decode() if isinstance(op_name, bytes) else op_name
+        if fname.startswith("__inference") or ctx.has_function(fname):
+            _check_function(fname, ctx)
+        return orig_execute(op_name, num_outputs, inputs, attrs, ctx, name)
+
+    def status_to_exception(status):
+        e = orig_to_exception(status)
+        new = reword(getattr(e, "message", "") or "")
+        if new is not None:
+            return type(e)(None, None, new)
+        return e
+
+    execute.execute = execute_checked
+    execute.quick_execute = execute_checked
+    core._status_to_exception = status_to_exception
+    execute._tfa_patched = True
+    if os.environ.get("TFA_STRICT", "").strip().lower() in ("1", "true", "yes", "on"):
+        set_strict(True)
+    elif os.environ.get("TFA_STRICT", "").strip().lower() not in ("", "0", "false", "no", "off"):
+        raise ImportError(f"tf_adapter: invalid configuration: TFA_STRICT='{os.environ['TFA_STRICT']}': expected 0 or 1")
