@@ -1,0 +1,60 @@
+"""The reference models tf_adapter is tested and benchmarked on.
+
+Keras 3 applications (``weights=None``: no network needed) and a BERT-base-like
+encoder built from ``keras.layers``. ``build(name)`` returns a fresh model;
+``example_input(name, batch)`` a matching random batch.
+"""
+
+import numpy as np
+
+IMAGE_MODELS = ("resnet50", "mobilenetv2", "efficientnetb0")
+NAMES = IMAGE_MODELS + ("bert_encoder",)
+
+
+def bert_encoder(vocab=30522, seq_len=128, hidden=768, heads=12, ff=3072, layers=12, dropout=0.1):
+    """A BERT-base-like encoder: token + position embeddings, `layers` blocks of
+    MultiHeadAttention + LayerNormalization + Dense(GELU) feed-forward with
+    Dropout, and a tanh pooler on the first token."""
+    import keras
+    from keras import layers as L
+
+    ids = keras.Input([seq_len], dtype="int32", name="input_ids")
+    tok = L.Embedding(vocab, hidden, name="token_embedding")(ids)
+    positions = keras.ops.arange(seq_len)
+    pos = L.Embedding(seq_len, hidden, name="position_embedding")(positions)
+    x = L.LayerNormalization(epsilon=1e-12)(tok + pos)
+    x = L.Dropout(dropout)(x)
+    for i in range(layers):
+        a = L.MultiHeadAttention(heads, hidden // heads, dropout=dropout, name=f"attention_{i}")(x, x)
+        x = L.LayerNormalization(epsilon=1e-12)(x + L.Dropout(dropout)(a))
+        f = L.Dense(ff, activation="gelu", name=f"ffn_in_{i}")(x)
+        f = L.Dense(hidden, name=f"ffn_out_{i}")(f)
+        x = L.LayerNormalization(epsilon=1e-12)(x + L.Dropout(dropout)(f))
+    pooled = L.Dense(hidden, activation="tanh", name="pooler")(x[:, 0])
+    return keras.Model(ids, pooled, name="bert_encoder")
+
+
+def build(name, image_size=224, small=False):
+    """A fresh model. ``small``: a reduced encoder (2 layers, hidden 128) for tests."""
+    import keras
+
+    if name == "resnet50":
+        return keras.applications.ResNet50(weights=None, input_shape=(image_size, image_size, 3))
+    if name == "mobilenetv2":
+        return keras.applications.MobileNetV2(weights=None, input_shape=(image_size, image_size, 3))
+    if name == "efficientnetb0":
+        return keras.applications.EfficientNetB0(weights=None, input_shape=(image_size, image_size, 3))
+    if name == "bert_encoder":
+        if small:
+            return bert_encoder(vocab=1000, seq_len=32, hidden=128, heads=4, ff=512, layers=2)
+        return bert_encoder()
+    raise ValueError(f"unknown model {name!r}; expected one of {NAMES}")
+
+
+def example_input(model, batch, seed=0):
+    """A random batch for `model`'s (single) input."""
+    rng = np.random.default_rng(seed)
+    shape = [batch] + [int(d) for d in model.inputs[0].shape[1:]]
+    if "int" in str(model.inputs[0].dtype):
+        return rng.integers(0, 1000, size=shape).astype(np.int32)
+    return rng.uniform(0, 255, size=shape).astype(np.float32)

@@ -1,0 +1,50 @@
+"""The reference models on the NPU: every op placed there (soft placement off,
+device scope inside the tf.function), outputs equal TensorFlow CPU."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_adapter
+from tf_adapter import zoo
+
+
+def twin_models(name, **kw):
+    """The same model (same weights) on the CPU and on the NPU."""
+    with tf.device("/CPU:0"):
+        cpu = zoo.build(name, **kw)
+    with tf.device("/NPU:0"):
+        npu = zoo.build(name, **kw)
+    npu.set_weights(cpu.get_weights())
+    return cpu, npu
+
+
+@pytest.mark.parametrize("name,kw,batch", [
+    ("resnet50", {"image_size": 64}, 2),
+    ("mobilenetv2", {"image_size": 64}, 2),
+    ("efficientnetb0", {"image_size": 64}, 2),
+    ("bert_encoder", {"small": True}, 2),
+])
+def test_model_runs_entirely_on_npu_and_matches_cpu(name, kw, batch, strict_placement):
+    cpu_model, npu_model = twin_models(name, **kw)
+    x = zoo.example_input(cpu_model, batch)
+
+    @tf.function
+    def on_npu(inp):
+        with tf.device("/NPU:0"):
+            return npu_model(inp, training=False)
+
+    @tf.function
+    def on_cpu(inp):
+        with tf.device("/CPU:0"):
+            return cpu_model(inp, training=False)
+
+    report = tf_adapter.coverage(npu_model, tf.constant(x))
+    assert report.fully_on_npu, str(report)
+    tf_adapter.reset_kernel_counts()
+    got = on_npu(tf.constant(x))
+    want = on_cpu(tf.constant(x)).numpy()
+    assert got.device.endswith("NPU:0")
+    counts = tf_adapter.kernel_counts()
+    assert sum(counts.values()) > 10, counts
+    err = np.max(np.abs(got.numpy() - want)) / max(np.max(np.abs(want)), 1e-30)
+    assert err <= 1e-4, f"{name}: max relative error {err:.3g}"
