@@ -6,8 +6,13 @@ no XLA JIT device for NPU ("No JIT device registered for NPU"), so with only
 NPUs next to the CPU we resolve "auto" the way Keras does on a CPU-only
 machine: no XLA. An explicit ``jit_compile=True`` is left as the user wrote it.
 
-Keras may be imported after tf_adapter, so the patch is applied when its
-trainer module loads (an import hook), or at once if it is already loaded.
+Keras also wraps grouped 2-D convolutions in ``tf.function(jit_compile=True)``
+because TensorFlow's CPU Conv2D lacks groups. The NPU Conv2D has them, so
+when the convolution is placed on an NPU (device scope, or tensors already
+there) it runs without XLA.
+
+Keras may be imported after tf_adapter, so each patch is applied when its
+module loads (an import hook), or at once if it is already loaded.
 """
 
 import importlib.abc
@@ -15,6 +20,7 @@ import importlib.machinery
 import sys
 
 _TRAINER = "keras.src.trainers.trainer"
+_TF_NN = "keras.src.backend.tensorflow.nn"
 
 
 def _only_cpu_and_npu():
@@ -40,11 +46,58 @@ def _patch_trainer(module):
     trainer._tfa_patched = True
 
 
+def _npu_requested(*tensors):
+    """Is the current device scope, or any of `tensors`, on an NPU?"""
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    if context.executing_eagerly():
+        if "NPU" in (context.context().device_name or "").upper():
+            return True
+    else:
+        try:
+            specs = tf.compat.v1.get_default_graph()._device_function_stack.peek_objs()
+            names = [getattr(s, "display_name", "") or "" for s in specs]
+            if any("NPU" in str(n).upper() for n in names):
+                return True
+        except AttributeError:  # TensorFlow internals moved: fall back to the tensors
+            pass
+    for t in tensors:
+        dev = getattr(t, "device", "") or getattr(getattr(t, "value", None), "device", "") or ""
+        if "NPU" in str(dev).upper():
+            return True
+    return False
+
+
+def _patch_tf_nn(module):
+    conv = getattr(module, "conv", None)
+    if conv is None or getattr(conv, "_tfa_patched", False):
+        return
+
+    def npu_aware_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        channels_last = data_format in (None, "channels_last")
+        channels = inputs.shape[-1] if channels_last else inputs.shape[1]
+        grouped = channels != kernel.shape[-2]
+        if len(inputs.shape) == 4 and grouped and _npu_requested(inputs, kernel):
+            import tensorflow as tf
+
+            fmt = "NHWC" if channels_last else "NCHW"
+            return tf.nn.convolution(inputs, kernel, strides, padding.upper(), data_format=fmt, dilations=dilation_rate)
+        return conv(inputs, kernel, strides, padding, data_format, dilation_rate)
+
+    npu_aware_conv._tfa_patched = True
+    module.conv = npu_aware_conv
+
+
+_PATCHES = {_TRAINER: _patch_trainer, _TF_NN: _patch_tf_nn}
+
+
 class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Runs the patch right after the trainer module executes."""
+    """Runs a module's patch right after the module executes."""
 
     def find_spec(self, name, path, target=None):
-        if name != _TRAINER:
+        patch = _PATCHES.get(name)
+        if patch is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None:
@@ -53,14 +106,15 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 
         def exec_and_patch(module):
             exec_module(module)
-            _patch_trainer(module)
+            patch(module)
 
         spec.loader.exec_module = exec_and_patch
         return spec
 
 
 def install():
-    if _TRAINER in sys.modules:
-        _patch_trainer(sys.modules[_TRAINER])
-    elif not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
+    for name, patch in _PATCHES.items():
+        if name in sys.modules:
+            patch(sys.modules[name])
+    if not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _PatchOnImport())
