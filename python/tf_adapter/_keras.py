@@ -75,7 +75,9 @@ def _patch_tf_nn(module):
         return
 
     def npu_aware_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-        channels_last = data_format in (None, "channels_last")
+        from keras.src import backend
+
+        channels_last = backend.standardize_data_format(data_format) == "channels_last"
         channels = inputs.shape[-1] if channels_last else inputs.shape[1]
         grouped = channels != kernel.shape[-2]
         if len(inputs.shape) == 4 and grouped and _npu_requested(inputs, kernel):
