@@ -1,1 +1,1168 @@
 //! Convolution kernels (NHWC): im2col + GEMM tiles, 1x1 as plain GEMM, depthwise direct.
+//!
+//! Conv2D splits the `M = N*Ho*Wo` output rows into tiles; each rayon task
+//! gathers its tile's patches (im2col) into a task-local buffer and multiplies
+//! it by the HWIO filter, which already is the `[kh*kw*cin, cout]` row-major
+//! matrix, with a single-threaded `gemm` call writing straight into its rows
+//! of the output. A 1x1, stride-1, unpadded convolution reads the input rows
+//! directly (no copy). Groups run one GEMM per group on column slices.
+//! float16/bfloat16 are widened to float32, computed and rounded once.
+//! NCHW tensors are transposed to NHWC, computed and transposed back.
+//!
+//! Geometry (output sizes, padding, errors) follows TensorFlow's
+//! `GetWindowedOutputSizeVerbose` and the checks of `conv_ops.cc` /
+//! `depthwise_conv_op.cc`, with TensorFlow's error messages.
+
+use half::{bf16, f16};
+use rayon::prelude::*;
+use tfa_core::shape::fmt_shape;
+use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
+
+// ------------------------------------------------------------ attributes ----
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Padding {
+    Same,
+    Valid,
+    Explicit,
+}
+
+impl Padding {
+    pub fn parse(s: &str) -> Result<Padding> {
+        match s {
+            "SAME" => Ok(Padding::Same),
+            "VALID" => Ok(Padding::Valid),
+            "EXPLICIT" => Ok(Padding::Explicit),
+            _ => Err(Error::InvalidArgument(format!("Unknown padding type: {s}"))),
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DataFormat {
+    Nhwc,
+    Nchw,
+}
+
+impl DataFormat {
+    pub fn parse(s: &str) -> Result<DataFormat> {
+        match s {
+            "NHWC" => Ok(DataFormat::Nhwc),
+            "NCHW" => Ok(DataFormat::Nchw),
+            _ => Err(Error::InvalidArgument("Invalid data format".into())),
+        }
+    }
+
+    /// Indices of (N, H, W, C) in a 4-D shape of this format.
+    pub fn dims(self) -> [usize; 4] {
+        match self {
+            DataFormat::Nhwc => [0, 1, 2, 3],
+            DataFormat::Nchw => [0, 2, 3, 1],
+        }
+    }
+
+    /// `[n, h, w, c]` of a shape in this format.
+    pub fn nhwc(self, shape: &[usize]) -> [usize; 4] {
+        let d = self.dims();
+        [shape[d[0]], shape[d[1]], shape[d[2]], shape[d[3]]]
+    }
+
+    /// The shape in this format of logical `[n, h, w, c]`.
+    pub fn shape(self, n: usize, h: usize, w: usize, c: usize) -> Vec<usize> {
+        match self {
+            DataFormat::Nhwc => vec![n, h, w, c],
+            DataFormat::Nchw => vec![n, c, h, w],
+        }
+    }
+}
+
+/// Window attributes shared by convolutions and pools, as the op gives them
+/// (lists in data-format order).
+#[derive(Copy, Clone, Debug)]
+pub struct WindowAttrs<'a> {
+    pub strides: &'a [i64],
+    /// Empty for ops without dilations (pools).
+    pub dilations: &'a [i64],
+    pub padding: Padding,
+    pub explicit_paddings: &'a [i64],
+    pub data_format: DataFormat,
+}
+
+/// TensorFlow's `CheckValidPadding` for 4-D tensors: explicit paddings are 8
+/// non-negative values, zero in batch and depth; empty otherwise.
+pub(crate) fn check_explicit_paddings(
+    padding: Padding,
+    explicit: &[i64],
+    fmt: DataFormat,
+) -> Result<()> {
+    if padding == Padding::Explicit {
+        if explicit.len() != 8 {
+            return Err(Error::InvalidArgument(format!(
+                "explicit_paddings attribute must contain 8 values, but got: {}",
+                explicit.len()
+            )));
+        }
+        if explicit.iter().any(|&p| p < 0) {
+            return Err(Error::InvalidArgument(
+                "All elements of explicit_paddings must be nonnegative".into(),
+            ));
+        }
+        let [n, _, _, c] = fmt.dims();
+        if explicit[2 * n] != 0
+            || explicit[2 * n + 1] != 0
+            || explicit[2 * c] != 0
+            || explicit[2 * c + 1] != 0
+        {
+            return Err(Error::InvalidArgument(
+                "Nonzero explicit padding in the batch or depth dimensions is not supported".into(),
+            ));
+        }
+    } else if !explicit.is_empty() {
+        return Err(Error::InvalidArgument(
+            "explicit_paddings attribute must be empty if the padding attribute is not EXPLICIT"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// One spatial dimension of a window op: output size and padding before.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Dim {
+    pub out: usize,
+    pub pad_before: usize,
+}
+
+/// TensorFlow's `GetWindowedOutputSizeVerbose`.
+pub(crate) fn windowed_output(
+    input: usize,
+    k: usize,
+    dilation: usize,
+    stride: usize,
+    padding: Padding,
+    explicit: (i64, i64),
+) -> Result<Dim> {
+    let (input, k, dilation, stride) = (input as i64, k as i64, dilation as i64, stride as i64);
+    if stride <= 0 {
+        return Err(Error::InvalidArgument(format!(
+            "Stride must be > 0, but got {stride}"
+        )));
+    }
+    if dilation < 1 {
+        return Err(Error::InvalidArgument(format!(
+            "Dilation rate must be >= 1, but got {dilation}"
+        )));
+    }
+    let eff = (k - 1) * dilation + 1;
+    let (out, pad) = match padding {
+        Padding::Valid => ((input - eff + stride) / stride, 0),
+        Padding::Explicit => (
+            (input + explicit.0 + explicit.1 - eff + stride) / stride,
+            explicit.0,
+        ),
+        Padding::Same => {
+            let out = (input + stride - 1) / stride;
+            let needed = ((out - 1) * stride + eff - input).max(0);
+            (out, needed / 2)
+        }
+    };
+    if out < 0 {
+        return Err(Error::InvalidArgument(format!(
+            "Computed output size would be negative: {out} [input_size: {input}, effective_filter_size: {eff}, stride: {stride}]"
+        )));
+    }
+    Ok(Dim {
+        out: out as usize,
+        pad_before: pad.max(0) as usize,
+    })
+}
+
+/// Strides and dilations checks of `InitConv2DParameters`; returns
+/// `(stride_h, stride_w, dilation_h, dilation_w)`.
+fn conv_strides_dilations(a: &WindowAttrs) -> Result<(usize, usize, usize, usize)> {
+    let [n, h, w, c] = a.data_format.dims();
+    if a.strides.len() != 4 {
+        return Err(Error::InvalidArgument(
+            "Sliding window strides field must specify 4 dimensions".into(),
+        ));
+    }
+    if a.strides[n] != 1 || a.strides[c] != 1 {
+        return Err(Error::InvalidArgument(
+            "Current implementation does not yet support strides in the batch and depth dimensions."
+                .into(),
+        ));
+    }
+    if a.strides[h] <= 0 || a.strides[w] <= 0 {
+        return Err(Error::InvalidArgument(
+            "Row and column strides should be larger than 0.".into(),
+        ));
+    }
+    if a.dilations.len() != 4 {
+        return Err(Error::InvalidArgument(
+            "Sliding window dilations field must specify 4 dimensions".into(),
+        ));
+    }
+    if a.dilations[n] != 1 || a.dilations[c] != 1 {
+        return Err(Error::InvalidArgument(
+            "Current implementation does not yet support dilations in the batch and depth dimensions."
+                .into(),
+        ));
+    }
+    if a.dilations[h] <= 0 || a.dilations[w] <= 0 {
+        return Err(Error::InvalidArgument(
+            "Dilated rates should be larger than 0.".into(),
+        ));
+    }
+    check_explicit_paddings(a.padding, a.explicit_paddings, a.data_format)?;
+    Ok((
+        a.strides[h] as usize,
+        a.strides[w] as usize,
+        a.dilations[h] as usize,
+        a.dilations[w] as usize,
+    ))
+}
+
+/// Explicit paddings `(before, after)` of the H and W dimensions.
+fn explicit_hw(a: &WindowAttrs) -> ((i64, i64), (i64, i64)) {
+    if a.padding != Padding::Explicit {
+        return ((0, 0), (0, 0));
+    }
+    let [_, h, w, _] = a.data_format.dims();
+    let e = a.explicit_paddings;
+    ((e[2 * h], e[2 * h + 1]), (e[2 * w], e[2 * w + 1]))
+}
+
+// -------------------------------------------------------------- geometry ----
+
+/// Everything a convolution kernel needs, in NHWC terms.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cin: usize,
+    pub kh: usize,
+    pub kw: usize,
+    /// Output channels (Conv2D: filter's last dim; depthwise: cin * multiplier).
+    pub cout: usize,
+    /// Conv2D: input channels / filter in-channels. Depthwise: unused (1).
+    pub groups: usize,
+    /// Depthwise channel multiplier (1 for Conv2D).
+    pub multiplier: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub format: DataFormat,
+}
+
+impl ConvGeom {
+    /// The output shape in the op's data format.
+    pub fn output_shape(&self) -> Vec<usize> {
+        self.format.shape(self.n, self.oh, self.ow, self.cout)
+    }
+}
+
+fn check_rank4(input: &[usize], filter: &[usize]) -> Result<()> {
+    if input.len() != 4 {
+        return Err(Error::InvalidArgument(format!(
+            "input must be 4-dimensional{}",
+            fmt_shape(input)
+        )));
+    }
+    if filter.len() != 4 {
+        return Err(Error::InvalidArgument(format!(
+            "filter must be 4-dimensional: {}",
+            fmt_shape(filter)
+        )));
+    }
+    Ok(())
+}
+
+/// Conv2D geometry: input in `a.data_format`, filter HWIO `[kh, kw, cin/groups, cout]`.
+pub fn conv2d_geometry(input: &[usize], filter: &[usize], a: &WindowAttrs) -> Result<ConvGeom> {
+    let (sh, sw, dh, dw) = conv_strides_dilations(a)?;
+    check_rank4(input, filter)?;
+    let [n, h, w, cin] = a.data_format.nhwc(input);
+    let (kh, kw, fin, cout) = (filter[0], filter[1], filter[2], filter[3]);
+    if fin == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "filter depth must be stricly positive, got {fin}"
+        )));
+    }
+    if cin % fin != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "input depth must be evenly divisible by filter depth: {cin} vs {fin}"
+        )));
+    }
+    let groups = cin / fin;
+    if groups == 0 || cout % groups != 0 || cout < groups {
+        return Err(Error::InvalidArgument(format!(
+            "output depth must be evenly divisible by number of groups: {cout} vs {groups}"
+        )));
+    }
+    let (eh, ew) = explicit_hw(a);
+    let dy = windowed_output(h, kh, dh, sh, a.padding, eh)?;
+    let dx = windowed_output(w, kw, dw, sw, a.padding, ew)?;
+    Ok(ConvGeom {
+        n,
+        h,
+        w,
+        cin,
+        kh,
+        kw,
+        cout,
+        groups,
+        multiplier: 1,
+        oh: dy.out,
+        ow: dx.out,
+        sh,
+        sw,
+        dh,
+        dw,
+        pad_top: dy.pad_before,
+        pad_left: dx.pad_before,
+        format: a.data_format,
+    })
+}
+
+/// DepthwiseConv2dNative geometry: filter `[kh, kw, cin, multiplier]`.
+pub fn depthwise_geometry(input: &[usize], filter: &[usize], a: &WindowAttrs) -> Result<ConvGeom> {
+    let (sh, sw, dh, dw) = conv_strides_dilations(a)?;
+    check_rank4(input, filter)?;
+    let [n, h, w, cin] = a.data_format.nhwc(input);
+    let (kh, kw, fin, mult) = (filter[0], filter[1], filter[2], filter[3]);
+    if cin != fin {
+        return Err(Error::InvalidArgument(format!(
+            "input and filter must have the same depth: {cin} vs {fin}"
+        )));
+    }
+    let (eh, ew) = explicit_hw(a);
+    let dy = windowed_output(h, kh, dh, sh, a.padding, eh)?;
+    let dx = windowed_output(w, kw, dw, sw, a.padding, ew)?;
+    Ok(ConvGeom {
+        n,
+        h,
+        w,
+        cin,
+        kh,
+        kw,
+        cout: cin * mult,
+        groups: 1,
+        multiplier: mult,
+        oh: dy.out,
+        ow: dx.out,
+        sh,
+        sw,
+        dh,
+        dw,
+        pad_top: dy.pad_before,
+        pad_left: dx.pad_before,
+        format: a.data_format,
+    })
+}
+
+// ---------------------------------------------------------------- layout ----
+
+/// `[n, c, hw]` -> `[n, hw, c]` (NCHW to NHWC), parallel over images.
+pub(crate) fn nchw_to_nhwc<T: Copy + Send + Sync>(
+    src: &[T],
+    dst: &mut [T],
+    n: usize,
+    c: usize,
+    hw: usize,
+) {
+    let img = c * hw;
+    if img == 0 || n == 0 {
+        return;
+    }
+    dst[..n * img]
+        .par_chunks_mut(img)
+        .zip(src[..n * img].par_chunks(img))
+        .for_each(|(d, s)| transpose_2d(s, d, c, hw));
+}
+
+/// `[n, hw, c]` -> `[n, c, hw]` (NHWC to NCHW), parallel over images.
+pub(crate) fn nhwc_to_nchw<T: Copy + Send + Sync>(
+    src: &[T],
+    dst: &mut [T],
+    n: usize,
+    c: usize,
+    hw: usize,
+) {
+    let img = c * hw;
+    if img == 0 || n == 0 {
+        return;
+    }
+    dst[..n * img]
+        .par_chunks_mut(img)
+        .zip(src[..n * img].par_chunks(img))
+        .for_each(|(d, s)| transpose_2d(s, d, hw, c));
+}
+
+/// Row-major `[rows, cols]` -> `[cols, rows]`, blocked for the cache.
+fn transpose_2d<T: Copy>(src: &[T], dst: &mut [T], rows: usize, cols: usize) {
+    const B: usize = 32;
+    for r0 in (0..rows).step_by(B) {
+        for c0 in (0..cols).step_by(B) {
+            for r in r0..(r0 + B).min(rows) {
+                for c in c0..(c0 + B).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------- numerics ----
+
+/// Element types the window kernels take, with the type they compute in.
+pub(crate) trait Widen: Element {
+    type W: Compute;
+    fn widen(self) -> Self::W;
+    fn narrow(w: Self::W) -> Self;
+}
+
+/// The compute types (float32, float64).
+pub(crate) trait Compute:
+    Copy
+    + Send
+    + Sync
+    + Default
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + 'static
+{
+    const ZERO: Self;
+    const ONE: Self;
+    const LOWEST: Self;
+    fn from_usize(v: usize) -> Self;
+}
+
+impl Compute for f32 {
+    const ZERO: f32 = 0.0;
+    const ONE: f32 = 1.0;
+    const LOWEST: f32 = f32::MIN;
+    fn from_usize(v: usize) -> f32 {
+        v as f32
+    }
+}
+
+impl Compute for f64 {
+    const ZERO: f64 = 0.0;
+    const ONE: f64 = 1.0;
+    const LOWEST: f64 = f64::MIN;
+    fn from_usize(v: usize) -> f64 {
+        v as f64
+    }
+}
+
+impl Widen for f32 {
+    type W = f32;
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn narrow(w: f32) -> f32 {
+        w
+    }
+}
+
+impl Widen for f64 {
+    type W = f64;
+    #[inline(always)]
+    fn widen(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn narrow(w: f64) -> f64 {
+        w
+    }
+}
+
+impl Widen for f16 {
+    type W = f32;
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn narrow(w: f32) -> f16 {
+        f16::from_f32(w)
+    }
+}
+
+impl Widen for bf16 {
+    type W = f32;
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn narrow(w: f32) -> bf16 {
+        bf16::from_f32(w)
+    }
+}
+
+/// Input (NHWC or NCHW) widened to the compute type, in NHWC.
+pub(crate) fn widened_nhwc<T: Widen>(x: &[T], g: &ConvGeom) -> Vec<T::W> {
+    let mut w: Vec<T::W> = x.par_iter().map(|&v| v.widen()).collect();
+    if g.format == DataFormat::Nchw {
+        let mut t = vec![T::W::default(); w.len()];
+        nchw_to_nhwc(&w, &mut t, g.n, g.cin, g.h * g.w);
+        w = t;
+    }
+    w
+}
+
+/// Writes an NHWC compute-type result into `out` (in `g.format`), narrowing.
+pub(crate) fn store_nhwc<T: Widen>(y: Vec<T::W>, out: &mut [T], g: &ConvGeom) {
+    let y = if g.format == DataFormat::Nchw {
+        let mut t = vec![T::W::default(); y.len()];
+        nhwc_to_nchw(&y, &mut t, g.n, g.cout, g.oh * g.ow);
+        t
+    } else {
+        y
+    };
+    out.par_iter_mut()
+        .zip(y.par_iter())
+        .for_each(|(o, &v)| *o = T::narrow(v));
+}
+
+// ---------------------------------------------------------------- Conv2D ----
+
+/// GEMM-able compute types.
+trait GemmFloat: Compute {}
+impl GemmFloat for f32 {}
+impl GemmFloat for f64 {}
+
+/// Conv2D: `out` has `g.output_shape()`, `filter` is HWIO.
+pub fn conv2d(
+    input: &TensorView,
+    filter: &TensorView,
+    out: &mut TensorMut,
+    g: &ConvGeom,
+) -> Result<()> {
+    check_shapes(
+        input,
+        filter,
+        out,
+        g,
+        &[g.kh, g.kw, g.cin / g.groups.max(1), g.cout],
+    )?;
+    match out.dtype {
+        DType::F32 => conv2d_typed(input.data::<f32>()?, filter.data()?, out.data_mut()?, g),
+        DType::F64 => conv2d_typed(input.data::<f64>()?, filter.data()?, out.data_mut()?, g),
+        DType::F16 => conv2d_typed(input.data::<f16>()?, filter.data()?, out.data_mut()?, g),
+        DType::BF16 => conv2d_typed(input.data::<bf16>()?, filter.data()?, out.data_mut()?, g),
+        d => {
+            return Err(Error::Unimplemented(format!(
+                "Conv2D is not defined for {d}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn check_shapes(
+    input: &TensorView,
+    filter: &TensorView,
+    out: &TensorMut,
+    g: &ConvGeom,
+    filter_shape: &[usize],
+) -> Result<()> {
+    let want_in = g.format.shape(g.n, g.h, g.w, g.cin);
+    if input.shape != want_in || filter.shape != filter_shape || out.shape != g.output_shape() {
+        return Err(Error::Internal(format!(
+            "convolution shapes {:?} * {:?} -> {:?} do not match {g:?}",
+            input.shape, filter.shape, out.shape
+        )));
+    }
+    if input.dtype != out.dtype || filter.dtype != out.dtype {
+        return Err(Error::Internal("convolution dtypes differ".into()));
+    }
+    Ok(())
+}
+
+trait ConvCompute: Widen {
+    fn nhwc(x: &[Self], f: &[Self], y: &mut [Self], g: &ConvGeom);
+}
+
+fn conv2d_typed<T: ConvCompute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
+    if y.is_empty() {
+        return;
+    }
+    T::nhwc(x, f, y, g);
+}
+
+macro_rules! conv_direct {
+    ($t:ty) => {
+        impl ConvCompute for $t {
+            fn nhwc(x: &[$t], f: &[$t], y: &mut [$t], g: &ConvGeom) {
+                if g.format == DataFormat::Nhwc {
+                    conv2d_nhwc(x, f, y, g);
+                } else {
+                    let xt = widened_nhwc(x, g);
+                    let mut yt = vec![0.0; y.len()];
+                    conv2d_nhwc(&xt, f, &mut yt, g);
+                    store_nhwc(yt, y, g);
+                }
+            }
+        }
+    };
+}
+conv_direct!(f32);
+conv_direct!(f64);
+
+macro_rules! conv_widened {
+    ($t:ty) => {
+        impl ConvCompute for $t {
+            fn nhwc(x: &[$t], f: &[$t], y: &mut [$t], g: &ConvGeom) {
+                let xt = widened_nhwc(x, g);
+                let ft: Vec<f32> = f.par_iter().map(|&v| v.widen()).collect();
+                let mut yt = vec![0f32; y.len()];
+                conv2d_nhwc(&xt, &ft, &mut yt, g);
+                store_nhwc(yt, y, g);
+            }
+        }
+    };
+}
+conv_widened!(f16);
+conv_widened!(bf16);
+
+/// Target bytes of one im2col tile (fits in L2 next to the packed filter).
+const TILE_BYTES: usize = 192 * 1024;
+
+/// NHWC Conv2D on compute types: `y[n*oh*ow, cout] = im2col(x) @ f`.
+fn conv2d_nhwc<T: GemmFloat>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
+    let m = g.n * g.oh * g.ow;
+    let cout = g.cout;
+    if m == 0 || cout == 0 {
+        return;
+    }
+    let cin_g = g.cin / g.groups;
+    let cout_g = cout / g.groups;
+    let k = g.kh * g.kw * cin_g;
+    if k == 0 {
+        y.fill(T::ZERO);
+        return;
+    }
+    let direct = g.kh == 1
+        && g.kw == 1
+        && g.sh == 1
+        && g.sw == 1
+        && g.pad_top == 0
+        && g.pad_left == 0
+        && g.oh == g.h
+        && g.ow == g.w;
+    let threads = rayon::current_num_threads().max(1);
+    // Rows per task: a tile that fits the cache, but enough tasks to keep
+    // every thread busy (and balanced) on small problems.
+    let elem = std::mem::size_of::<T>();
+    let by_cache = (TILE_BYTES / (k * elem)).clamp(16, 512);
+    let by_balance = m.div_ceil(threads * 4).max(16);
+    let tile = if direct {
+        by_balance.min(1024)
+    } else {
+        by_cache.min(by_balance)
+    };
+    let flops = m * k * cout;
+    let run = |(t, yc): (usize, &mut [T]), buf: &mut Vec<T>| {
+        let m0 = t * tile;
+        let rows = yc.len() / cout;
+        for grp in 0..g.groups {
+            let (lhs, lhs_rs): (*const T, usize) = if direct {
+                (x[m0 * g.cin + grp * cin_g..].as_ptr(), g.cin)
+            } else {
+                buf.resize(rows * k, T::ZERO);
+                im2col(x, g, m0, rows, grp * cin_g, cin_g, buf);
+                (buf.as_ptr(), k)
+            };
+            // SAFETY: lhs addresses rows x k elements with row stride lhs_rs
+            // inside `x` or `buf`; the filter columns [grp*cout_g, +cout_g)
+            // of k rows of stride cout lie inside `f`; the destination rows
+            // x cout_g block with row stride cout lies inside `yc`, which
+            // aliases neither source.
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    cout_g,
+                    k,
+                    yc.as_mut_ptr().add(grp * cout_g),
+                    1,
+                    cout as isize,
+                    false,
+                    lhs,
+                    1,
+                    lhs_rs as isize,
+                    f.as_ptr().add(grp * cout_g),
+                    1,
+                    cout as isize,
+                    T::ZERO,
+                    T::ONE,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        }
+    };
+    if threads == 1 || flops < (1 << 16) {
+        let mut buf = Vec::new();
+        for (t, yc) in y.chunks_mut(tile * cout).enumerate() {
+            run((t, yc), &mut buf);
+        }
+    } else {
+        y.par_chunks_mut(tile * cout)
+            .enumerate()
+            .for_each_init(Vec::new, |buf, item| run(item, buf));
+    }
+}
+
+/// Patches of output rows `[m0, m0 + rows)` for input channels
+/// `[c0, c0 + cg)`: row r holds (ky, kx, c) at `(ky * kw + kx) * cg + c`,
+/// zeros where the window hangs over the padding.
+fn im2col<T: Compute>(
+    x: &[T],
+    g: &ConvGeom,
+    m0: usize,
+    rows: usize,
+    c0: usize,
+    cg: usize,
+    buf: &mut [T],
+) {
+    let k = g.kh * g.kw * cg;
+    let (mut ox, rest) = (m0 % g.ow, m0 / g.ow);
+    let (mut oy, mut n) = (rest % g.oh, rest / g.oh);
+    for r in 0..rows {
+        let row = &mut buf[r * k..(r + 1) * k];
+        let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
+        let ix0 = (ox * g.sw) as isize - g.pad_left as isize;
+        let img = &x[n * g.h * g.w * g.cin..];
+        for ky in 0..g.kh {
+            let iy = iy0 + (ky * g.dh) as isize;
+            let dst_ky = &mut row[ky * g.kw * cg..(ky + 1) * g.kw * cg];
+            if iy < 0 || iy >= g.h as isize {
+                dst_ky.fill(T::ZERO);
+                continue;
+            }
+            let src_row = &img[iy as usize * g.w * g.cin..];
+            for kx in 0..g.kw {
+                let ix = ix0 + (kx * g.dw) as isize;
+                let dst = &mut dst_ky[kx * cg..(kx + 1) * cg];
+                if ix < 0 || ix >= g.w as isize {
+                    dst.fill(T::ZERO);
+                } else {
+                    let s = ix as usize * g.cin + c0;
+                    dst.copy_from_slice(&src_row[s..s + cg]);
+                }
+            }
+        }
+        ox += 1;
+        if ox == g.ow {
+            ox = 0;
+            oy += 1;
+            if oy == g.oh {
+                oy = 0;
+                n += 1;
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------- depthwise ----
+
+/// DepthwiseConv2dNative: filter `[kh, kw, cin, multiplier]`, output channel
+/// `c * multiplier + m`.
+pub fn depthwise_conv2d(
+    input: &TensorView,
+    filter: &TensorView,
+    out: &mut TensorMut,
+    g: &ConvGeom,
+) -> Result<()> {
+    check_shapes(input, filter, out, g, &[g.kh, g.kw, g.cin, g.multiplier])?;
+    match out.dtype {
+        DType::F32 => depthwise_typed(input.data::<f32>()?, filter.data()?, out.data_mut()?, g),
+        DType::F64 => depthwise_typed(input.data::<f64>()?, filter.data()?, out.data_mut()?, g),
+        DType::F16 => depthwise_typed(input.data::<f16>()?, filter.data()?, out.data_mut()?, g),
+        DType::BF16 => depthwise_typed(input.data::<bf16>()?, filter.data()?, out.data_mut()?, g),
+        d => {
+            return Err(Error::Unimplemented(format!(
+                "DepthwiseConv2dNative is not defined for {d}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn depthwise_typed<T: Widen>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
+    if y.is_empty() {
+        return;
+    }
+    let ft: Vec<T::W> = f.iter().map(|&v| v.widen()).collect();
+    let row = g.ow * g.cout;
+    if g.format == DataFormat::Nhwc && std::any::TypeId::of::<T>() == std::any::TypeId::of::<T::W>()
+    {
+        // SAFETY: T and T::W are the same type (checked just above).
+        let x: &[T::W] = unsafe { std::slice::from_raw_parts(x.as_ptr() as *const T::W, x.len()) };
+        let y: &mut [T::W] =
+            unsafe { std::slice::from_raw_parts_mut(y.as_mut_ptr() as *mut T::W, y.len()) };
+        par_rows(y, row, g, |r, out| depthwise_row(x, &ft, g, r, out));
+        return;
+    }
+    let xt = widened_nhwc(x, g);
+    let mut yt = vec![T::W::default(); y.len()];
+    par_rows(&mut yt, row, g, |r, out| depthwise_row(&xt, &ft, g, r, out));
+    store_nhwc::<T>(yt, y, g);
+}
+
+/// Runs `f(row_index, row)` over the `n * oh` output rows, in parallel when
+/// the work pays for it.
+pub(crate) fn par_rows<W: Send>(
+    y: &mut [W],
+    row: usize,
+    g: &ConvGeom,
+    f: impl Fn(usize, &mut [W]) + Sync,
+) {
+    if row == 0 {
+        return;
+    }
+    let work = y.len() * g.kh * g.kw;
+    if work < (1 << 15) || rayon::current_num_threads() == 1 {
+        y.chunks_mut(row).enumerate().for_each(|(r, o)| f(r, o));
+    } else {
+        y.par_chunks_mut(row).enumerate().for_each(|(r, o)| f(r, o));
+    }
+}
+
+/// One output row `r = n * oh + oy` of a depthwise convolution (NHWC).
+fn depthwise_row<W: Compute>(x: &[W], f: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
+    let (n, oy) = (r / g.oh, r % g.oh);
+    let cout = g.cout;
+    let img = &x[n * g.h * g.w * g.cin..];
+    out.fill(W::ZERO);
+    let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
+    for ky in 0..g.kh {
+        let iy = iy0 + (ky * g.dh) as isize;
+        if iy < 0 || iy >= g.h as isize {
+            continue;
+        }
+        let src_row = &img[iy as usize * g.w * g.cin..(iy as usize + 1) * g.w * g.cin];
+        for kx in 0..g.kw {
+            let fk = &f[(ky * g.kw + kx) * cout..(ky * g.kw + kx + 1) * cout];
+            for ox in 0..g.ow {
+                let ix = (ox * g.sw) as isize - g.pad_left as isize + (kx * g.dw) as isize;
+                if ix < 0 || ix >= g.w as isize {
+                    continue;
+                }
+                let xs = &src_row[ix as usize * g.cin..(ix as usize + 1) * g.cin];
+                let acc = &mut out[ox * cout..(ox + 1) * cout];
+                mac(acc, xs, fk, g.multiplier);
+            }
+        }
+    }
+}
+
+/// `acc[c*mult + m] += xs[c] * fk[c*mult + m]`.
+#[inline]
+fn mac<W: Compute>(acc: &mut [W], xs: &[W], fk: &[W], mult: usize) {
+    if mult == 1 {
+        for ((a, &xv), &fv) in acc.iter_mut().zip(xs).zip(fk) {
+            *a = *a + xv * fv;
+        }
+    } else {
+        for ((a, &xv), fm) in acc
+            .chunks_exact_mut(mult)
+            .zip(xs)
+            .zip(fk.chunks_exact(mult))
+        {
+            for (ai, &fv) in a.iter_mut().zip(fm) {
+                *ai = *ai + xv * fv;
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------- tests ----
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    fn attrs<'a>(
+        strides: &'a [i64],
+        dilations: &'a [i64],
+        padding: Padding,
+        explicit: &'a [i64],
+        fmt: DataFormat,
+    ) -> WindowAttrs<'a> {
+        WindowAttrs {
+            strides,
+            dilations,
+            padding,
+            explicit_paddings: explicit,
+            data_format: fmt,
+        }
+    }
+
+    /// Naive reference on NHWC f64 data; `depthwise` selects the filter meaning.
+    fn reference(x: &[f64], f: &[f64], g: &ConvGeom, depthwise: bool) -> Vec<f64> {
+        let mut y = vec![0.0; g.n * g.oh * g.ow * g.cout];
+        for n in 0..g.n {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    for co in 0..g.cout {
+                        let mut s = 0.0;
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
+                                let ix = (ox * g.sw + kx * g.dw) as isize - g.pad_left as isize;
+                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                    continue;
+                                }
+                                let px = ((n * g.h + iy as usize) * g.w + ix as usize) * g.cin;
+                                if depthwise {
+                                    let c = co / g.multiplier;
+                                    s += x[px + c] * f[(ky * g.kw + kx) * g.cout + co];
+                                } else {
+                                    let cg = g.cin / g.groups;
+                                    let grp = co / (g.cout / g.groups);
+                                    for ci in 0..cg {
+                                        s += x[px + grp * cg + ci]
+                                            * f[((ky * g.kw + kx) * cg + ci) * g.cout + co];
+                                    }
+                                }
+                            }
+                        }
+                        y[((n * g.oh + oy) * g.ow + ox) * g.cout + co] = s;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn to_format(x: &[f64], n: usize, h: usize, w: usize, c: usize, fmt: DataFormat) -> Vec<f64> {
+        if fmt == DataFormat::Nhwc {
+            return x.to_vec();
+        }
+        let mut t = vec![0.0; x.len()];
+        nhwc_to_nchw(x, &mut t, n, c, h * w);
+        t
+    }
+
+    fn random_case(rng: &mut impl Rng, depthwise: bool) -> (Vec<usize>, Vec<usize>, ConvGeom) {
+        loop {
+            let fmt = if rng.random_bool(0.3) {
+                DataFormat::Nchw
+            } else {
+                DataFormat::Nhwc
+            };
+            let padding =
+                [Padding::Same, Padding::Valid, Padding::Explicit][rng.random_range(0..3)];
+            let (n, h, w) = (
+                rng.random_range(0..3),
+                rng.random_range(1..12),
+                rng.random_range(1..12),
+            );
+            let groups = if depthwise || rng.random_bool(0.6) {
+                1
+            } else {
+                rng.random_range(1..4)
+            };
+            let cg = rng.random_range(1..5);
+            let cin = groups * cg;
+            let (kh, kw) = (rng.random_range(1..5), rng.random_range(1..5));
+            let last = if depthwise {
+                rng.random_range(1..4)
+            } else {
+                groups * rng.random_range(1..5)
+            };
+            let (sh, sw) = (rng.random_range(1..5), rng.random_range(1..5));
+            let (dh, dw) = if rng.random_bool(0.3) {
+                (rng.random_range(1..4), rng.random_range(1..4))
+            } else {
+                (1, 1)
+            };
+            let shape = fmt.shape(n, h, w, cin);
+            let filter = vec![kh, kw, if depthwise { cin } else { cg }, last];
+            let d = fmt.dims();
+            let mut strides = [1i64; 4];
+            strides[d[1]] = sh;
+            strides[d[2]] = sw;
+            let mut dil = [1i64; 4];
+            dil[d[1]] = dh;
+            dil[d[2]] = dw;
+            let mut explicit = vec![];
+            if padding == Padding::Explicit {
+                explicit = vec![0i64; 8];
+                for i in [d[1], d[2]] {
+                    explicit[2 * i] = rng.random_range(0..4);
+                    explicit[2 * i + 1] = rng.random_range(0..4);
+                }
+            }
+            let a = attrs(&strides, &dil, padding, &explicit, fmt);
+            let geom = if depthwise {
+                depthwise_geometry(&shape, &filter, &a)
+            } else {
+                conv2d_geometry(&shape, &filter, &a)
+            };
+            if let Ok(g) = geom {
+                return (shape, filter, g);
+            }
+        }
+    }
+
+    fn check<T: Element>(
+        depthwise: bool,
+        cases: usize,
+        from: fn(f64) -> T,
+        to: fn(T) -> f64,
+        tol: f64,
+    ) {
+        let mut rng = rand::rng();
+        for _ in 0..cases {
+            let (shape, fshape, g) = random_case(&mut rng, depthwise);
+            let xn: Vec<f64> = (0..shape.iter().product::<usize>())
+                .map(|_| to(from(rng.random_range(-1.0..1.0))))
+                .collect();
+            let fv: Vec<f64> = (0..fshape.iter().product::<usize>())
+                .map(|_| to(from(rng.random_range(-1.0..1.0))))
+                .collect();
+            let want_nhwc = reference(&xn, &fv, &g, depthwise);
+            let want = to_format(&want_nhwc, g.n, g.oh, g.ow, g.cout, g.format);
+            let x_in = to_format(&xn, g.n, g.h, g.w, g.cin, g.format);
+            let xt: Vec<T> = x_in.iter().map(|&v| from(v)).collect();
+            let ft: Vec<T> = fv.iter().map(|&v| from(v)).collect();
+            let oshape = g.output_shape();
+            let mut y = vec![from(f64::NAN); oshape.iter().product()];
+            {
+                let xv = TensorView::from_slice(shape.clone(), &xt);
+                let fvv = TensorView::from_slice(fshape.clone(), &ft);
+                let mut yv = TensorMut::from_slice(oshape.clone(), &mut y);
+                if depthwise {
+                    depthwise_conv2d(&xv, &fvv, &mut yv, &g).unwrap();
+                } else {
+                    conv2d(&xv, &fvv, &mut yv, &g).unwrap();
+                }
+            }
+            for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+                let a = to(*a);
+                assert!(
+                    (a - b).abs() <= tol * (1.0 + b.abs()),
+                    "{g:?} at {i}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn conv2d_matches_reference() {
+        check::<f32>(false, 300, |v| v as f32, |v| v as f64, 1e-5);
+        check::<f64>(false, 100, |v| v, |v| v, 1e-12);
+        check::<f16>(false, 50, f16::from_f64, |v| v.to_f64(), 1e-2);
+        check::<bf16>(false, 50, bf16::from_f64, |v| v.to_f64(), 5e-2);
+    }
+
+    #[test]
+    fn depthwise_matches_reference() {
+        check::<f32>(true, 300, |v| v as f32, |v| v as f64, 1e-5);
+        check::<f64>(true, 100, |v| v, |v| v, 1e-12);
+        check::<f16>(true, 50, f16::from_f64, |v| v.to_f64(), 1e-2);
+        check::<bf16>(true, 50, bf16::from_f64, |v| v.to_f64(), 5e-2);
+    }
+
+    #[test]
+    fn large_convs_use_parallel_tiles() {
+        // Big enough for the tiled parallel path, 1x1 direct and 3x3 im2col.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            for (k, pad) in [(1usize, Padding::Valid), (3, Padding::Same)] {
+                let shape = vec![2, 17, 19, 24];
+                let fshape = vec![k, k, 24, 40];
+                let a = attrs(&[1, 1, 1, 1], &[1, 1, 1, 1], pad, &[], DataFormat::Nhwc);
+                let g = conv2d_geometry(&shape, &fshape, &a).unwrap();
+                let mut rng = rand::rng();
+                let x: Vec<f64> = (0..2 * 17 * 19 * 24)
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect();
+                let f: Vec<f64> = (0..k * k * 24 * 40)
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect();
+                let want = reference(&x, &f, &g, false);
+                let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                let fs: Vec<f32> = f.iter().map(|&v| v as f32).collect();
+                let mut y = vec![0f32; want.len()];
+                conv2d(
+                    &TensorView::from_slice(shape, &xs),
+                    &TensorView::from_slice(fshape, &fs),
+                    &mut TensorMut::from_slice(g.output_shape(), &mut y),
+                    &g,
+                )
+                .unwrap();
+                for (a, b) in y.iter().zip(&want) {
+                    assert!((*a as f64 - b).abs() <= 1e-5 * (1.0 + b.abs()));
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn geometry_follows_tensorflow() {
+        let nhwc = DataFormat::Nhwc;
+        let a = attrs(&[1, 2, 2, 1], &[1, 1, 1, 1], Padding::Same, &[], nhwc);
+        let g = conv2d_geometry(&[1, 7, 8, 3], &[3, 3, 3, 5], &a).unwrap();
+        assert_eq!((g.oh, g.ow, g.pad_top, g.pad_left), (4, 4, 1, 0));
+        let a = attrs(&[1, 1, 1, 1], &[1, 1, 1, 1], Padding::Valid, &[], nhwc);
+        let e = conv2d_geometry(&[1, 15, 15, 3], &[18, 1, 3, 5], &a).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Computed output size would be negative: -2 [input_size: 15, effective_filter_size: 18, stride: 1]"
+        );
+        let e = conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 3, 6], &a).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "input depth must be evenly divisible by filter depth: 4 vs 3"
+        );
+        let e = conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 2, 3], &a).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("output depth must be evenly divisible by number of groups: 3 vs 2"));
+        let e = conv2d_geometry(&[5, 5, 4], &[1, 1, 2, 3], &a).unwrap_err();
+        assert_eq!(e.to_string(), "input must be 4-dimensional[5,5,4]");
+        let a = attrs(&[2, 1, 1, 1], &[1, 1, 1, 1], Padding::Valid, &[], nhwc);
+        assert!(conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 4, 3], &a)
+            .unwrap_err()
+            .to_string()
+            .contains("strides in the batch and depth"));
+        let a = attrs(
+            &[1, 1, 1, 1],
+            &[1, 1, 1, 1],
+            Padding::Explicit,
+            &[0, 0, 1, 1, 1, 1],
+            nhwc,
+        );
+        assert!(conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 4, 3], &a)
+            .unwrap_err()
+            .to_string()
+            .contains("must contain 8 values"));
+        let a = attrs(&[1, 1, 1, 1], &[1, 1, 1, 1], Padding::Valid, &[], nhwc);
+        let e = depthwise_geometry(&[1, 5, 5, 4], &[1, 1, 3, 2], &a).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "input and filter must have the same depth: 4 vs 3"
+        );
+    }
+}
