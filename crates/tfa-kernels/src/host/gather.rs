@@ -1,1 +1,217 @@
-//! Gather along an axis (GatherV2).
+//! Gather along an axis (GatherV2), with batch dims.
+
+use super::transpose::{by_width, words, words_mut};
+use super::PAR_MIN_ELEMENTS;
+use rayon::prelude::*;
+use tfa_core::shape::fmt_shape;
+use tfa_core::{Error, Result, TensorMut, TensorView};
+
+/// A validated gather: `out[b, o, n, i] = params[b, o, indices[b, n], i]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatherPlan {
+    pub batch: usize,
+    pub outer: usize,
+    pub gather_dim: usize,
+    pub inner: usize,
+    /// Indices per batch.
+    pub n: usize,
+    pub out_shape: Vec<usize>,
+}
+
+/// TensorFlow's GatherV2 checks (gather_op.cc), messages included.
+pub fn gather_plan(
+    params: &[usize],
+    indices: &[usize],
+    axis: i64,
+    batch_dims: i64,
+) -> Result<GatherPlan> {
+    if params.is_empty() {
+        return Err(Error::InvalidArgument(
+            "params must be at least 1 dimensional".into(),
+        ));
+    }
+    let pr = params.len() as i64;
+    let ir = indices.len() as i64;
+    if pr < batch_dims {
+        return Err(Error::InvalidArgument(format!(
+            "params must have at least {batch_dims} (batch_dims) dimensions but it has shape {}",
+            fmt_shape(params)
+        )));
+    }
+    let min_dims = if axis < 0 { -axis } else { axis + 1 };
+    if pr < min_dims {
+        return Err(Error::InvalidArgument(format!(
+            "Shape must be at least rank {min_dims} but is rank {pr}"
+        )));
+    }
+    let axis = if axis < 0 { axis + pr } else { axis };
+    let mut bd = batch_dims;
+    if bd != 0 {
+        if bd < -ir || bd > ir {
+            return Err(Error::InvalidArgument(format!(
+                "Expected batch_dims in the range [{}, {ir}], but got {bd}",
+                -ir
+            )));
+        }
+        if bd < 0 {
+            bd += ir;
+        }
+        if bd >= pr {
+            return Err(Error::InvalidArgument(format!(
+                "batch_dims ({bd}) must be less than rank(params) ({pr})."
+            )));
+        }
+        if axis < bd {
+            return Err(Error::InvalidArgument(format!(
+                "batch_dims ({bd}) must be less than or equal to axis ({axis})."
+            )));
+        }
+        for i in 0..bd as usize {
+            if params[i] != indices[i] {
+                return Err(Error::InvalidArgument(format!(
+                    "params.shape[{i}]: {} should be equal to indices.shape[{i}]: {}",
+                    params[i], indices[i]
+                )));
+            }
+        }
+    }
+    let (axis, bd) = (axis as usize, bd as usize);
+    let batch: usize = params[..bd].iter().product();
+    let outer: usize = params[bd..axis].iter().product();
+    let inner: usize = params[axis + 1..].iter().product();
+    let n: usize = indices[bd..].iter().product();
+    let mut out_shape = params[..axis].to_vec();
+    out_shape.extend_from_slice(&indices[bd..]);
+    out_shape.extend_from_slice(&params[axis + 1..]);
+    Ok(GatherPlan {
+        batch,
+        outer,
+        gather_dim: params[axis],
+        inner,
+        n,
+        out_shape,
+    })
+}
+
+/// Runs a gather; an out-of-range index is TensorFlow's InvalidArgument
+/// `indices[i,j] = v is not in [0, d)`.
+pub fn gather(
+    params: &TensorView,
+    indices: &TensorView,
+    plan: &GatherPlan,
+    out: &mut TensorMut,
+) -> Result<()> {
+    let idx = indices.to_i64_vec()?;
+    if let Some(bad) = idx
+        .iter()
+        .position(|&v| v < 0 || v as u64 >= plan.gather_dim as u64)
+    {
+        // TensorFlow checks only when there is something to copy.
+        if out.num_elements() > 0 {
+            let mut pos = Vec::with_capacity(indices.shape.len());
+            let mut rem = bad;
+            for &d in indices.shape.iter().rev() {
+                pos.push(rem % d);
+                rem /= d;
+            }
+            pos.reverse();
+            let pos: Vec<String> = pos.iter().map(|p| p.to_string()).collect();
+            return Err(Error::InvalidArgument(format!(
+                "indices[{}] = {} is not in [0, {})",
+                pos.join(","),
+                idx[bad],
+                plan.gather_dim
+            )));
+        }
+    }
+    let total = out.num_elements();
+    if total == 0 {
+        return Ok(());
+    }
+    let size = out.dtype.size();
+    let src = &params.bytes()[..params.num_elements() * size];
+    let dst = &mut out.bytes_mut()[..total * size];
+    by_width!(size, W => {
+        gather_words::<W>(words(src)?, &idx, plan, words_mut(dst)?);
+        Ok(())
+    })
+}
+
+fn gather_words<T: Copy + Send + Sync>(src: &[T], idx: &[i64], p: &GatherPlan, dst: &mut [T]) {
+    let inner = p.inner;
+    // One output row (inner elements) per (batch, outer, n).
+    let rows = |first: usize, chunk: &mut [T]| {
+        for (k, row) in chunk.chunks_mut(inner).enumerate() {
+            let r = first + k;
+            let j = r % p.n;
+            let bo = r / p.n;
+            let b = bo / p.outer.max(1);
+            let g = idx[b * p.n + j] as usize;
+            let off = (bo * p.gather_dim + g) * inner;
+            row.copy_from_slice(&src[off..off + inner]);
+        }
+    };
+    if dst.len() < PAR_MIN_ELEMENTS {
+        rows(0, dst);
+    } else {
+        let per = (PAR_MIN_ELEMENTS / 2 / inner).max(1);
+        dst.par_chunks_mut(per * inner)
+            .enumerate()
+            .for_each(|(i, c)| rows(i * per, c));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gather_axis_and_batch_dims() {
+        // params [2,3,2], indices [2,2], axis 1, batch_dims 1
+        let params: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let indices = [2i32, 0, 1, 1];
+        let plan = gather_plan(&[2, 3, 2], &[2, 2], 1, 1).unwrap();
+        assert_eq!(plan.out_shape, vec![2, 2, 2]);
+        let mut out = vec![0f32; 8];
+        gather(
+            &TensorView::from_slice(vec![2, 3, 2], &params),
+            &TensorView::from_slice(vec![2, 2], &indices),
+            &plan,
+            &mut TensorMut::from_slice(plan.out_shape.clone(), &mut out),
+        )
+        .unwrap();
+        assert_eq!(out, [4., 5., 0., 1., 8., 9., 8., 9.]);
+        // axis 0, no batch: rows
+        let plan = gather_plan(&[3, 4], &[2], 1, 0).unwrap();
+        assert_eq!(plan.out_shape, vec![3, 2]);
+        let p2: Vec<i64> = (0..12).collect();
+        let mut out = vec![0i64; 6];
+        gather(
+            &TensorView::from_slice(vec![3, 4], &p2),
+            &TensorView::from_slice(vec![2], &[3i64, 0]),
+            &plan,
+            &mut TensorMut::from_slice(vec![3, 2], &mut out),
+        )
+        .unwrap();
+        assert_eq!(out, [3, 0, 7, 4, 11, 8]);
+    }
+
+    #[test]
+    fn bad_index_message() {
+        let params = [0f32; 12];
+        let plan = gather_plan(&[3, 4], &[2, 2], 1, 0).unwrap();
+        let mut out = vec![0f32; 12];
+        let e = gather(
+            &TensorView::from_slice(vec![3, 4], &params),
+            &TensorView::from_slice(vec![2, 2], &[0i32, 1, 0, 7]),
+            &plan,
+            &mut TensorMut::from_slice(plan.out_shape.clone(), &mut out),
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "indices[1,1] = 7 is not in [0, 4)");
+        assert!(gather_plan(&[3, 4], &[1], 2, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("Shape must be at least rank 3 but is rank 2"));
+    }
+}

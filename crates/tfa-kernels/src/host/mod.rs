@@ -1,6 +1,7 @@
 //! The `host` backend: device memory is host memory, kernels run on CPU threads.
 
 pub mod arith;
+pub mod batch_matmul;
 pub mod broadcast;
 pub mod cast;
 pub mod conv;

@@ -1,1 +1,637 @@
 //! Reductions (sum, mean, max, min, prod) and softmax.
+//!
+//! Adjacent dims that are both reduced or both kept are merged. When the
+//! result is `(outer, reduce, inner)` the input is reduced in place; any other
+//! pattern is first transposed so the reduced dims come last. float16 and
+//! bfloat16 accumulate in float32. Max and Min propagate NaN, as TensorFlow's
+//! reducers do; an empty reduction gives the reducer's identity (0, 1, -inf,
+//! +inf; NaN for Mean).
+
+use super::transpose::transpose_words;
+use super::PAR_MIN_ELEMENTS;
+use half::{bf16, f16};
+use rayon::prelude::*;
+use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    Prod,
+}
+
+/// Accumulator arithmetic.
+pub trait Acc: Copy + Send + Sync + PartialOrd + 'static {
+    fn zero() -> Self;
+    fn one() -> Self;
+    fn lowest() -> Self;
+    fn highest() -> Self;
+    fn add(a: Self, b: Self) -> Self;
+    fn mul(a: Self, b: Self) -> Self;
+    fn is_nan(self) -> bool;
+    fn div_count(self, n: usize) -> Self;
+    #[inline(always)]
+    fn max(a: Self, b: Self) -> Self {
+        if b.is_nan() || b > a {
+            b
+        } else {
+            a
+        }
+    }
+    #[inline(always)]
+    fn min(a: Self, b: Self) -> Self {
+        if b.is_nan() || b < a {
+            b
+        } else {
+            a
+        }
+    }
+}
+
+macro_rules! float_acc {
+    ($t:ty) => {
+        impl Acc for $t {
+            fn zero() -> Self {
+                0.0
+            }
+            fn one() -> Self {
+                1.0
+            }
+            fn lowest() -> Self {
+                <$t>::NEG_INFINITY
+            }
+            fn highest() -> Self {
+                <$t>::INFINITY
+            }
+            #[inline(always)]
+            fn add(a: Self, b: Self) -> Self {
+                a + b
+            }
+            #[inline(always)]
+            fn mul(a: Self, b: Self) -> Self {
+                a * b
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                self.is_nan()
+            }
+            fn div_count(self, n: usize) -> Self {
+                self / n as $t
+            }
+        }
+    };
+}
+float_acc!(f32);
+float_acc!(f64);
+
+impl Acc for i64 {
+    fn zero() -> Self {
+        0
+    }
+    fn one() -> Self {
+        1
+    }
+    fn lowest() -> Self {
+        i64::MIN
+    }
+    fn highest() -> Self {
+        i64::MAX
+    }
+    #[inline(always)]
+    fn add(a: Self, b: Self) -> Self {
+        a.wrapping_add(b)
+    }
+    #[inline(always)]
+    fn mul(a: Self, b: Self) -> Self {
+        a.wrapping_mul(b)
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        false
+    }
+    fn div_count(self, n: usize) -> Self {
+        if n == 0 {
+            0
+        } else {
+            self / n as i64
+        }
+    }
+}
+
+/// An element type and the type it accumulates in.
+pub trait ReduceElem: Element {
+    type A: Acc;
+    fn to_acc(self) -> Self::A;
+    fn from_acc(a: Self::A) -> Self;
+}
+
+macro_rules! reduce_elem {
+    ($t:ty, $a:ty, $to:expr, $from:expr) => {
+        impl ReduceElem for $t {
+            type A = $a;
+            #[inline(always)]
+            fn to_acc(self) -> $a {
+                $to(self)
+            }
+            #[inline(always)]
+            fn from_acc(a: $a) -> $t {
+                $from(a)
+            }
+        }
+    };
+}
+reduce_elem!(f32, f32, |v| v, |v| v);
+reduce_elem!(f64, f64, |v| v, |v| v);
+reduce_elem!(f16, f32, f16::to_f32, f16::from_f32);
+reduce_elem!(bf16, f32, bf16::to_f32, bf16::from_f32);
+reduce_elem!(i64, i64, |v| v, |v| v);
+
+/// Which dims of a rank-`rank` tensor `axes` reduces (negative axes count
+/// from the end, duplicates allowed), with TensorFlow's message.
+pub fn reduction_bitmap(rank: usize, axes: &[i64]) -> Result<Vec<bool>> {
+    let mut bits = vec![false; rank];
+    let r = rank as i64;
+    for &a in axes {
+        if a < -r || a >= r {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid reduction dimension ({a} for input with {rank} dimension(s)"
+            )));
+        }
+        bits[(if a < 0 { a + r } else { a }) as usize] = true;
+    }
+    Ok(bits)
+}
+
+/// Output shape of a reduction.
+pub fn reduced_shape(shape: &[usize], reduced: &[bool], keep_dims: bool) -> Vec<usize> {
+    shape
+        .iter()
+        .zip(reduced)
+        .filter_map(|(&d, &r)| match (r, keep_dims) {
+            (false, _) => Some(d),
+            (true, true) => Some(1),
+            (true, false) => None,
+        })
+        .collect()
+}
+
+/// `out = op(x)` over the dims flagged in `reduced`; `out` has the reduced
+/// shape (with or without kept dims: only its element count matters).
+pub fn reduce(op: ReduceOp, x: &TensorView, reduced: &[bool], out: &mut TensorMut) -> Result<()> {
+    macro_rules! go {
+        ($t:ty) => {
+            reduce_typed::<$t>(
+                op,
+                x.data::<$t>()?,
+                &x.shape,
+                reduced,
+                out.data_mut::<$t>()?,
+            )
+        };
+    }
+    match x.dtype {
+        DType::F32 => go!(f32),
+        DType::F64 => go!(f64),
+        DType::F16 => go!(f16),
+        DType::BF16 => go!(bf16),
+        DType::I64 => go!(i64),
+        d => Err(Error::Unimplemented(format!(
+            "{op:?} is not defined for {d}"
+        ))),
+    }
+}
+
+pub fn reduce_typed<T: ReduceElem>(
+    op: ReduceOp,
+    x: &[T],
+    shape: &[usize],
+    reduced: &[bool],
+    out: &mut [T],
+) -> Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    // Merge adjacent dims of equal kind, dropping size-1 dims.
+    let mut groups: Vec<(usize, bool)> = Vec::new();
+    for (&d, &r) in shape.iter().zip(reduced) {
+        if d == 1 {
+            continue;
+        }
+        match groups.last_mut() {
+            Some(g) if g.1 == r => g.0 *= d,
+            _ => groups.push((d, r)),
+        }
+    }
+    let n_red: usize = groups.iter().filter(|g| g.1).map(|g| g.0).product();
+    let n_out: usize = groups.iter().filter(|g| !g.1).map(|g| g.0).product();
+    if n_out != out.len() {
+        return Err(Error::Internal("reduction output size mismatch".into()));
+    }
+    let kinds: Vec<bool> = groups.iter().map(|g| g.1).collect();
+    let direct = matches!(
+        kinds.as_slice(),
+        [] | [_] | [true, false] | [false, true] | [false, true, false]
+    );
+    if direct {
+        let (outer, inner) = match kinds.as_slice() {
+            [true, false] => (1, groups[1].0),
+            [false, true] => (groups[0].0, 1),
+            [false, true, false] => (groups[0].0, groups[2].0),
+            [false] => (groups[0].0, 1),
+            _ => (1, 1),
+        };
+        reduce_3d(op, x, outer, n_red, inner, out);
+        return Ok(());
+    }
+    // Transpose kept dims to the front.
+    let gshape: Vec<usize> = groups.iter().map(|g| g.0).collect();
+    let perm: Vec<usize> = (0..groups.len())
+        .filter(|&i| !groups[i].1)
+        .chain((0..groups.len()).filter(|&i| groups[i].1))
+        .collect();
+    let mut tmp = vec![T::default(); x.len()];
+    transpose_words(x, &gshape, &perm, &mut tmp)?;
+    reduce_3d(op, &tmp, n_out, n_red, 1, out);
+    Ok(())
+}
+
+#[inline(always)]
+fn identity<A: Acc>(op: ReduceOp) -> A {
+    match op {
+        ReduceOp::Sum | ReduceOp::Mean => A::zero(),
+        ReduceOp::Prod => A::one(),
+        ReduceOp::Max => A::lowest(),
+        ReduceOp::Min => A::highest(),
+    }
+}
+
+#[inline(always)]
+fn combine<A: Acc>(op: ReduceOp) -> fn(A, A) -> A {
+    match op {
+        ReduceOp::Sum | ReduceOp::Mean => A::add,
+        ReduceOp::Prod => A::mul,
+        ReduceOp::Max => A::max,
+        ReduceOp::Min => A::min,
+    }
+}
+
+/// Folds a contiguous run with 8 independent lanes (vectorisable).
+#[inline]
+fn fold_run<T: ReduceElem>(run: &[T], init: T::A, f: fn(T::A, T::A) -> T::A) -> T::A {
+    let mut lanes = [init; 8];
+    let mut chunks = run.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            lanes[l] = f(lanes[l], c[l].to_acc());
+        }
+    }
+    let mut acc = init;
+    for &v in chunks.remainder() {
+        acc = f(acc, v.to_acc());
+    }
+    for l in lanes {
+        acc = f(acc, l);
+    }
+    acc
+}
+
+/// Inner elements per task when reducing a middle dim.
+const INNER_BLOCK: usize = 4096;
+
+/// `out[o, i] = op_r x[o, r, i]`.
+fn reduce_3d<T: ReduceElem>(
+    op: ReduceOp,
+    x: &[T],
+    outer: usize,
+    red: usize,
+    inner: usize,
+    out: &mut [T],
+) {
+    let f = combine::<T::A>(op);
+    let init = identity::<T::A>(op);
+    let finish = |a: T::A| -> T {
+        T::from_acc(if op == ReduceOp::Mean {
+            a.div_count(red)
+        } else {
+            a
+        })
+    };
+    let total = outer * red * inner;
+    let threads = rayon::current_num_threads();
+    // Partial accumulation of rows r0..r1 for output block (o, i0..i1).
+    let partial = |o: usize, i0: usize, i1: usize, r0: usize, r1: usize, acc: &mut [T::A]| {
+        if inner == 1 {
+            acc[0] = f(
+                acc[0],
+                fold_run::<T>(&x[o * red + r0..o * red + r1], init, f),
+            );
+            return;
+        }
+        for r in r0..r1 {
+            let row = &x[(o * red + r) * inner + i0..(o * red + r) * inner + i1];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a = f(*a, v.to_acc());
+            }
+        }
+    };
+    let iblk = if inner == 1 {
+        1
+    } else {
+        INNER_BLOCK.min(inner)
+    };
+    let nib = inner.div_ceil(iblk);
+    let tasks = outer * nib;
+    // Output block of task t: (o, i0, i1).
+    let block = |t: usize| {
+        let (o, ib) = (t / nib, t % nib);
+        let i0 = ib * iblk;
+        (o, i0, (i0 + iblk).min(inner))
+    };
+    if total < PAR_MIN_ELEMENTS || threads == 1 || tasks >= 2 * threads || red < 2 {
+        let run = |t: usize, dst: &mut [T]| {
+            let (o, i0, i1) = block(t);
+            let mut acc = vec![init; i1 - i0];
+            partial(o, i0, i1, 0, red, &mut acc);
+            for (d, a) in dst.iter_mut().zip(acc) {
+                *d = finish(a);
+            }
+        };
+        if total < PAR_MIN_ELEMENTS || threads == 1 {
+            for (o, row) in out.chunks_mut(inner).enumerate() {
+                for (ib, dst) in row.chunks_mut(iblk).enumerate() {
+                    run(o * nib + ib, dst);
+                }
+            }
+        } else {
+            out.par_chunks_mut(inner).enumerate().for_each(|(o, row)| {
+                row.par_chunks_mut(iblk)
+                    .enumerate()
+                    .for_each(|(ib, dst)| run(o * nib + ib, dst))
+            });
+        }
+        return;
+    }
+    // Few output blocks: split the reduced dim too, then combine partials.
+    let splits = (2 * threads).div_ceil(tasks).min(red);
+    let per = red.div_ceil(splits);
+    let partials: Vec<Vec<T::A>> = (0..tasks * splits)
+        .into_par_iter()
+        .map(|k| {
+            let (t, s) = (k / splits, k % splits);
+            let (o, i0, i1) = block(t);
+            let mut acc = vec![init; i1 - i0];
+            let (r0, r1) = ((s * per).min(red), ((s + 1) * per).min(red));
+            partial(o, i0, i1, r0, r1, &mut acc);
+            acc
+        })
+        .collect();
+    let dsts = out
+        .chunks_mut(inner)
+        .flat_map(|row| row.chunks_mut(iblk))
+        .enumerate();
+    for (t, dst) in dsts {
+        for (j, d) in dst.iter_mut().enumerate() {
+            let mut a = init;
+            for s in 0..splits {
+                a = f(a, partials[t * splits + s][j]);
+            }
+            *d = finish(a);
+        }
+    }
+}
+
+// --------------------------------------------------------------- softmax ----
+
+/// Floating-point math softmax needs on the accumulator type.
+pub trait SoftmaxAcc: Acc {
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn sub(a: Self, b: Self) -> Self;
+    fn div(a: Self, b: Self) -> Self;
+}
+
+macro_rules! softmax_acc {
+    ($t:ty) => {
+        impl SoftmaxAcc for $t {
+            #[inline(always)]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn sub(a: Self, b: Self) -> Self {
+                a - b
+            }
+            #[inline(always)]
+            fn div(a: Self, b: Self) -> Self {
+                a / b
+            }
+        }
+    };
+}
+softmax_acc!(f32);
+softmax_acc!(f64);
+
+/// Softmax (or log-softmax) over the last dim of `x` (rank >= 1).
+pub fn softmax(x: &TensorView, log: bool, out: &mut TensorMut) -> Result<()> {
+    let row = *x
+        .shape
+        .last()
+        .ok_or_else(|| Error::InvalidArgument("logits must have >= 1 dimension".into()))?;
+    macro_rules! go {
+        ($t:ty) => {
+            softmax_rows::<$t>(x.data::<$t>()?, row, log, out.data_mut::<$t>()?)
+        };
+    }
+    match x.dtype {
+        DType::F32 => go!(f32),
+        DType::F64 => go!(f64),
+        DType::F16 => go!(f16),
+        DType::BF16 => go!(bf16),
+        d => {
+            return Err(Error::Unimplemented(format!(
+                "Softmax is not defined for {d}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn softmax_rows<T: ReduceElem>(x: &[T], row: usize, log: bool, out: &mut [T])
+where
+    T::A: SoftmaxAcc,
+{
+    if row == 0 || out.is_empty() {
+        return;
+    }
+    let one = |src: &[T], dst: &mut [T]| {
+        let mut m = T::A::lowest();
+        for &v in src {
+            m = T::A::max(m, v.to_acc());
+        }
+        let mut s = T::A::zero();
+        for &v in src {
+            s = T::A::add(s, T::A::sub(v.to_acc(), m).exp());
+        }
+        if log {
+            let ls = s.ln();
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = T::from_acc(T::A::sub(T::A::sub(v.to_acc(), m), ls));
+            }
+        } else {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = T::from_acc(T::A::div(T::A::sub(v.to_acc(), m).exp(), s));
+            }
+        }
+    };
+    if out.len() < PAR_MIN_ELEMENTS {
+        out.chunks_mut(row)
+            .zip(x.chunks(row))
+            .for_each(|(d, s)| one(s, d));
+    } else {
+        out.par_chunks_mut(row)
+            .zip(x.par_chunks(row))
+            .for_each(|(d, s)| one(s, d));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+    use tfa_core::shape::strides;
+
+    fn reference(op: ReduceOp, x: &[f64], shape: &[usize], red: &[bool]) -> Vec<f64> {
+        let oshape = reduced_shape(shape, red, true);
+        let on: usize = oshape.iter().product();
+        let (init, f): (f64, fn(f64, f64) -> f64) = match op {
+            ReduceOp::Sum | ReduceOp::Mean => (0.0, |a, b| a + b),
+            ReduceOp::Prod => (1.0, |a, b| a * b),
+            ReduceOp::Max => (f64::NEG_INFINITY, f64::max),
+            ReduceOp::Min => (f64::INFINITY, f64::min),
+        };
+        let mut acc = vec![init; on];
+        let ost = strides(&oshape);
+        let ist = strides(shape);
+        for (i, &v) in x.iter().enumerate() {
+            let mut o = 0;
+            for d in 0..shape.len() {
+                let k = i / ist[d] % shape[d];
+                if !red[d] {
+                    o += k * ost[d];
+                }
+            }
+            acc[o] = f(acc[o], v);
+        }
+        let cnt: usize = shape
+            .iter()
+            .zip(red)
+            .filter(|p| *p.1)
+            .map(|p| *p.0)
+            .product();
+        if op == ReduceOp::Mean {
+            acc.iter_mut().for_each(|a| *a /= cnt as f64);
+        }
+        acc
+    }
+
+    #[test]
+    fn random_reductions_match_reference() {
+        let mut rng = rand::rng();
+        for it in 0..300 {
+            let rank = rng.random_range(0..5);
+            let big = it % 30 == 0;
+            let shape: Vec<usize> = (0..rank)
+                .map(|_| {
+                    if big {
+                        rng.random_range(1..60)
+                    } else {
+                        rng.random_range(0..5)
+                    }
+                })
+                .collect();
+            let red: Vec<bool> = (0..rank).map(|_| rng.random_bool(0.5)).collect();
+            let n: usize = shape.iter().product();
+            let x: Vec<f32> = (0..n).map(|_| rng.random_range(0.5..1.5)).collect();
+            let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            for op in [
+                ReduceOp::Sum,
+                ReduceOp::Mean,
+                ReduceOp::Max,
+                ReduceOp::Min,
+                ReduceOp::Prod,
+            ] {
+                if big && op == ReduceOp::Prod {
+                    continue; // underflows float32
+                }
+                let want = reference(op, &x64, &shape, &red);
+                let mut got = vec![0f32; want.len()];
+                reduce_typed(op, &x, &shape, &red, &mut got).unwrap();
+                for (g, w) in got.iter().zip(&want) {
+                    let ok = (w.is_nan() && g.is_nan())
+                        || *g as f64 == *w
+                        || ((*g as f64 - w).abs() <= 1e-4 * w.abs());
+                    assert!(ok, "{op:?} {shape:?} {red:?}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn big_full_and_column_reductions_are_exact_for_ints() {
+        let x: Vec<i64> = (0..200_000).collect();
+        let mut out = [0i64];
+        reduce_typed(ReduceOp::Sum, &x, &[200_000], &[true], &mut out).unwrap();
+        assert_eq!(out[0], 199_999 * 200_000 / 2);
+        let mut cols = vec![0i64; 4];
+        reduce_typed(ReduceOp::Max, &x, &[50_000, 4], &[true, false], &mut cols).unwrap();
+        assert_eq!(cols, vec![199_996, 199_997, 199_998, 199_999]);
+    }
+
+    #[test]
+    fn nan_propagates_and_axes_checked() {
+        let x = [1f32, f32::NAN, 2.0];
+        let mut o = [0f32];
+        reduce_typed(ReduceOp::Max, &x, &[3], &[true], &mut o).unwrap();
+        assert!(o[0].is_nan());
+        reduce_typed(ReduceOp::Min, &x, &[3], &[true], &mut o).unwrap();
+        assert!(o[0].is_nan());
+        assert_eq!(
+            reduction_bitmap(1, &[1]).unwrap_err().to_string(),
+            "Invalid reduction dimension (1 for input with 1 dimension(s)"
+        );
+        assert_eq!(
+            reduction_bitmap(3, &[-1, 0, 2]).unwrap(),
+            vec![true, false, true]
+        );
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one() {
+        let x = [1000f32, 1001., 1002., -5., 0., 5.];
+        let mut o = [0f32; 6];
+        softmax(
+            &TensorView::from_slice(vec![2, 3], &x),
+            false,
+            &mut TensorMut::from_slice(vec![2, 3], &mut o),
+        )
+        .unwrap();
+        assert!((o[..3].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!((o[2] - 0.665_240_9).abs() < 1e-6);
+        let mut l = [0f32; 6];
+        softmax(
+            &TensorView::from_slice(vec![2, 3], &x),
+            true,
+            &mut TensorMut::from_slice(vec![2, 3], &mut l),
+        )
+        .unwrap();
+        for (a, b) in l.iter().zip(&o) {
+            assert!((a.exp() - b).abs() < 1e-6);
+        }
+    }
+}

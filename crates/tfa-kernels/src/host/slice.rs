@@ -1,1 +1,665 @@
-//! Strided slice, pad, concat and stack.
+//! Strided slice, pad, concat and stack. All move elements as raw words of the
+//! element's width, so one implementation serves every dtype.
+
+use super::transpose::{by_width, words, words_mut};
+use super::PAR_MIN_ELEMENTS;
+use rayon::prelude::*;
+use tfa_core::shape::{fmt_shape, strides};
+use tfa_core::{Error, Result, TensorMut, TensorView};
+
+// ---------------------------------------------------------- StridedSlice ----
+
+/// Masks of a StridedSlice node (TensorFlow's attributes).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SliceMasks {
+    pub begin: i64,
+    pub end: i64,
+    pub ellipsis: i64,
+    pub new_axis: i64,
+    pub shrink_axis: i64,
+}
+
+/// A resolved strided slice: per input dim the first index, step and count
+/// (the "processing shape"), and the output shape after new/shrunk axes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlicePlan {
+    pub begin: Vec<i64>,
+    pub stride: Vec<i64>,
+    pub processing_shape: Vec<usize>,
+    pub final_shape: Vec<usize>,
+    /// The slice takes the whole input unchanged.
+    pub is_identity: bool,
+}
+
+const NEW_AXIS: i64 = -1;
+const SHRINK_AXIS: i64 = -2;
+
+/// TensorFlow's `ValidateStridedSliceOp` (strided_slice_op.cc): the same
+/// checks, messages and results.
+pub fn strided_slice_plan(
+    input: &[usize],
+    begin: &[i64],
+    end: &[i64],
+    strides_in: &[i64],
+    m: SliceMasks,
+) -> Result<SlicePlan> {
+    if begin.len() != strides_in.len() || end.len() != strides_in.len() || begin.len() >= 32 {
+        return Err(Error::InvalidArgument(format!(
+            "Expected begin, end, and strides to be 1D equal size tensors, but got shapes [{}], [{}], and [{}] instead.",
+            begin.len(),
+            end.len(),
+            strides_in.len()
+        )));
+    }
+    if m.ellipsis != 0 && (m.ellipsis & (m.ellipsis - 1)) != 0 {
+        return Err(Error::InvalidArgument(
+            "Multiple ellipses in slice spec not allowed".into(),
+        ));
+    }
+    // Step 1: sparse spec.
+    let mut sparse_dims = strides_in.len();
+    let mut ellipsis_mask = m.ellipsis;
+    let mut ellipsis_seen = false;
+    let mut add_after_ellipsis = 0i64;
+    for i in 0..sparse_dims {
+        if ellipsis_seen && (1i64 << i) & m.new_axis != 0 {
+            add_after_ellipsis += 1;
+        }
+        if (1i64 << i) & ellipsis_mask != 0 {
+            ellipsis_seen = true;
+        }
+    }
+    if !ellipsis_seen {
+        ellipsis_mask |= 1i64 << sparse_dims;
+        sparse_dims += 1;
+    }
+    // Step 2: dense spec.
+    let dims = input.len();
+    let (mut d_begin, mut d_end, mut d_stride) =
+        (vec![0i64; dims], vec![0i64; dims], vec![1i64; dims]);
+    let (mut bmask, mut emask, mut smask) = (0i64, 0i64, 0i64);
+    let mut gather: Vec<i64> = Vec::new();
+    let mut full = 0usize;
+    for i in 0..sparse_dims {
+        let bit = 1i64 << i;
+        if bit & ellipsis_mask != 0 {
+            let next = ((dims as i64) - (sparse_dims as i64 - i as i64) + 1 + add_after_ellipsis)
+                .min(dims as i64);
+            while (full as i64) < next {
+                d_begin[full] = 0;
+                d_end[full] = 0;
+                d_stride[full] = 1;
+                bmask |= 1 << full;
+                emask |= 1 << full;
+                gather.push(full as i64);
+                full += 1;
+            }
+        } else if bit & m.new_axis != 0 {
+            gather.push(NEW_AXIS);
+        } else {
+            if full == dims {
+                if dims == 0 {
+                    return Err(Error::InvalidArgument(
+                        "Attempting to slice scalar input.".into(),
+                    ));
+                }
+                return Err(Error::InvalidArgument(format!(
+                    "Index out of range using input dim {full}; input has only {dims} dims"
+                )));
+            }
+            d_begin[full] = begin[i];
+            d_end[full] = end[i];
+            d_stride[full] = strides_in[i];
+            if m.begin & bit != 0 {
+                bmask |= 1 << full;
+            }
+            if m.end & bit != 0 {
+                emask |= 1 << full;
+            }
+            if m.shrink_axis & bit != 0 {
+                gather.push(SHRINK_AXIS);
+                smask |= 1 << full;
+            } else {
+                gather.push(full as i64);
+            }
+            full += 1;
+        }
+    }
+    // Step 3: canonicalise and bound-check.
+    let mut is_identity = true;
+    let mut processing = Vec::with_capacity(dims);
+    for i in 0..dims {
+        let dim = input[i] as i64;
+        let s = d_stride[i];
+        if s == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "strides[{i}] must be non-zero"
+            )));
+        }
+        let shrink = smask & (1 << i) != 0;
+        let masks = [bmask & (1 << i) != 0, emask & (1 << i) != 0];
+        let valid = if s > 0 { [0, dim] } else { [-1, dim - 1] };
+        let canonical = |x: i64, c: usize| -> i64 {
+            if masks[c] {
+                if s > 0 {
+                    valid[c]
+                } else {
+                    valid[(c + 1) & 1]
+                }
+            } else {
+                let f = if x < 0 { dim + x } else { x };
+                f.clamp(valid[0], valid[1].max(valid[0]))
+            }
+        };
+        if shrink && s <= 0 {
+            return Err(Error::InvalidArgument(
+                "only stride 1 allowed on non-range indexing.".into(),
+            ));
+        }
+        let (b, e);
+        if shrink {
+            let f = if d_begin[i] < 0 {
+                dim + d_begin[i]
+            } else {
+                d_begin[i]
+            };
+            if f < 0 || f >= dim {
+                return Err(Error::InvalidArgument(format!(
+                    "slice index {f} of dimension {i} out of bounds."
+                )));
+            }
+            b = f;
+            e = f + 1;
+        } else {
+            b = canonical(d_begin[i], 0);
+            e = canonical(d_end[i], 1);
+        }
+        is_identity &= s == 1 && b == 0 && e == dim;
+        let len = e - b;
+        let size = if len == 0 || ((len < 0) != (s < 0)) {
+            0
+        } else {
+            len / s + i64::from(len % s != 0)
+        };
+        d_begin[i] = b;
+        processing.push(size as usize);
+    }
+    // Step 4: final shape.
+    let final_shape = gather
+        .iter()
+        .filter_map(|&g| match g {
+            NEW_AXIS => Some(1),
+            SHRINK_AXIS => None,
+            g => Some(processing[g as usize]),
+        })
+        .collect();
+    Ok(SlicePlan {
+        begin: d_begin,
+        stride: d_stride,
+        processing_shape: processing,
+        final_shape,
+        is_identity,
+    })
+}
+
+/// Copies the slice `plan` of `x` into `out` (of `plan.final_shape`).
+pub fn strided_slice(x: &TensorView, plan: &SlicePlan, out: &mut TensorMut) -> Result<()> {
+    let n: usize = plan.processing_shape.iter().product();
+    if n == 0 {
+        return Ok(());
+    }
+    let size = x.dtype.size();
+    let src_n = x.num_elements();
+    let src = &x.bytes()[..src_n * size];
+    let dst = &mut out.bytes_mut()[..n * size];
+    by_width!(size, W => {
+        slice_words::<W>(words(src)?, &x.shape, plan, words_mut(dst)?);
+        Ok(())
+    })
+}
+
+fn slice_words<T: Copy + Send + Sync>(src: &[T], shape: &[usize], plan: &SlicePlan, dst: &mut [T]) {
+    let r = shape.len();
+    let st = strides(shape);
+    let base: i64 = (0..r).map(|i| plan.begin[i] * st[i] as i64).sum();
+    let step: Vec<i64> = (0..r).map(|i| plan.stride[i] * st[i] as i64).collect();
+    let ps = &plan.processing_shape;
+    let (inner, inner_step) = if r == 0 {
+        (1, 1)
+    } else {
+        (ps[r - 1], step[r - 1])
+    };
+    let outer_shape = if r == 0 { &[][..] } else { &ps[..r - 1] };
+    let rows = |first: usize, chunk: &mut [T]| {
+        for (k, row) in chunk.chunks_mut(inner).enumerate() {
+            let mut idx = first + k;
+            let mut off = base;
+            for d in (0..outer_shape.len()).rev() {
+                off += (idx % outer_shape[d]) as i64 * step[d];
+                idx /= outer_shape[d];
+            }
+            if inner_step == 1 {
+                let o = off as usize;
+                row.copy_from_slice(&src[o..o + inner]);
+            } else {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = src[(off + j as i64 * inner_step) as usize];
+                }
+            }
+        }
+    };
+    if dst.len() < PAR_MIN_ELEMENTS {
+        rows(0, dst);
+    } else {
+        let per = (PAR_MIN_ELEMENTS / 2 / inner).max(1);
+        dst.par_chunks_mut(per * inner)
+            .enumerate()
+            .for_each(|(i, c)| rows(i * per, c));
+    }
+}
+
+// --------------------------------------------------------- Concat / Pack ----
+
+/// Concatenates `inputs` along `axis` (already normalised and shape-checked;
+/// see [`concat_shape`]) into `out`.
+pub fn concat(inputs: &[TensorView], axis: usize, out: &mut TensorMut) -> Result<()> {
+    let total = out.num_elements();
+    if total == 0 {
+        return Ok(());
+    }
+    let size = out.dtype.size();
+    let outer: usize = out.shape[..axis].iter().product();
+    // Elements each input contributes per outer row.
+    let parts: Vec<usize> = inputs
+        .iter()
+        .map(|t| {
+            if outer == 0 {
+                0
+            } else {
+                t.num_elements() / outer
+            }
+        })
+        .collect();
+    let row: usize = parts.iter().sum();
+    let dst = &mut out.bytes_mut()[..total * size];
+    by_width!(size, W => {
+        let srcs = inputs
+            .iter()
+            .zip(&parts)
+            .map(|(t, &p)| words::<W>(&t.bytes()[..p * outer * size]))
+            .collect::<Result<Vec<_>>>()?;
+        concat_words::<W>(&srcs, &parts, row, words_mut(dst)?);
+        Ok(())
+    })
+}
+
+fn concat_words<T: Copy + Send + Sync>(srcs: &[&[T]], parts: &[usize], row: usize, dst: &mut [T]) {
+    let fill_row = |o: usize, d: &mut [T]| {
+        let mut at = 0;
+        for (s, &p) in srcs.iter().zip(parts) {
+            d[at..at + p].copy_from_slice(&s[o * p..(o + 1) * p]);
+            at += p;
+        }
+    };
+    if dst.len() < PAR_MIN_ELEMENTS {
+        dst.chunks_mut(row)
+            .enumerate()
+            .for_each(|(o, d)| fill_row(o, d));
+    } else if dst.len() / row >= rayon::current_num_threads() * 4 {
+        dst.par_chunks_mut(row)
+            .enumerate()
+            .for_each(|(o, d)| fill_row(o, d));
+    } else {
+        // Few long rows: copy each part in parallel pieces.
+        for (o, d) in dst.chunks_mut(row).enumerate() {
+            let mut rest = d;
+            for (s, &p) in srcs.iter().zip(parts) {
+                let (head, tail) = rest.split_at_mut(p);
+                head.par_chunks_mut(super::PAR_CHUNK)
+                    .zip(s[o * p..(o + 1) * p].par_chunks(super::PAR_CHUNK))
+                    .for_each(|(a, b)| a.copy_from_slice(b));
+                rest = tail;
+            }
+        }
+    }
+}
+
+/// Normalises a ConcatV2 axis and computes the output shape, with
+/// TensorFlow's messages.
+pub fn concat_shape(shapes: &[&[usize]], axis: i64) -> Result<(usize, Vec<usize>)> {
+    let first = shapes[0];
+    let rank = first.len() as i64;
+    if !(-rank..rank).contains(&axis) {
+        if rank == 0 {
+            return Err(Error::InvalidArgument(
+                "ConcatOp : Can't concatenate scalars (use tf.stack instead)".into(),
+            ));
+        }
+        return Err(Error::InvalidArgument(format!(
+            "ConcatOp : Expected concatenating dimensions in the range [{}, {rank}), but got {axis}",
+            -rank
+        )));
+    }
+    let axis = if axis < 0 { axis + rank } else { axis } as usize;
+    let mut out = first.to_vec();
+    for (i, s) in shapes.iter().enumerate().skip(1) {
+        if s.len() != first.len() {
+            return Err(Error::InvalidArgument(format!(
+                "ConcatOp : Ranks of all input tensors should match: shape[0] = {} vs. shape[{i}] = {}",
+                fmt_shape(first),
+                fmt_shape(s)
+            )));
+        }
+        for j in 0..first.len() {
+            if j != axis && s[j] != first[j] {
+                return Err(Error::InvalidArgument(format!(
+                    "ConcatOp : Dimension {j} in both shapes must be equal: shape[0] = {} vs. shape[{i}] = {}",
+                    fmt_shape(first),
+                    fmt_shape(s)
+                )));
+            }
+        }
+        out[axis] += s[axis];
+    }
+    Ok((axis, out))
+}
+
+/// Pack (tf.stack): checks the shapes, normalises `axis` and returns it with
+/// the output shape. The data is then a concat along that axis.
+pub fn pack_shape(shapes: &[&[usize]], axis: i64) -> Result<(usize, Vec<usize>)> {
+    let first = shapes[0];
+    let out_rank = first.len() as i64 + 1;
+    let a = if axis < 0 { axis + out_rank } else { axis };
+    if !(0..out_rank).contains(&a) {
+        return Err(Error::InvalidArgument(format!(
+            "axis = {axis} not in [{}, {out_rank})",
+            -out_rank
+        )));
+    }
+    for (i, s) in shapes.iter().enumerate().skip(1) {
+        if s != &first {
+            return Err(Error::InvalidArgument(format!(
+                "Shapes of all inputs must match: values[0].shape = {} != values[{i}].shape = {}",
+                fmt_shape(first),
+                fmt_shape(s)
+            )));
+        }
+    }
+    let a = a as usize;
+    let mut out = first.to_vec();
+    out.insert(a, shapes.len());
+    Ok((a, out))
+}
+
+// ------------------------------------------------------------------- Pad ----
+
+/// Validates paddings (`[rank, 2]` values, row-major) for an input shape and
+/// returns the output shape, with TensorFlow's messages.
+pub fn pad_shape(input: &[usize], pad_shape: &[usize], pads: &[i64]) -> Result<Vec<usize>> {
+    if pad_shape.len() != 2 || pad_shape[1] != 2 {
+        return Err(Error::InvalidArgument(format!(
+            "paddings must be a matrix with 2 columns: {}",
+            fmt_shape(pad_shape)
+        )));
+    }
+    if pad_shape[0] != input.len() {
+        return Err(Error::InvalidArgument(format!(
+            "The first dimension of paddings must be the rank of inputs{} {}",
+            fmt_shape(pad_shape),
+            fmt_shape(input)
+        )));
+    }
+    let mut out = Vec::with_capacity(input.len());
+    for (d, &n) in input.iter().enumerate() {
+        let (b, a) = (pads[2 * d], pads[2 * d + 1]);
+        if b < 0 || a < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "Paddings must be non-negative: {b} {a}"
+            )));
+        }
+        out.push(n + b as usize + a as usize);
+    }
+    Ok(out)
+}
+
+/// `out = pad(x)` with `before[d]` leading elements per dim, filled with the
+/// element whose bytes are `value`.
+pub fn pad(x: &TensorView, before: &[usize], value: &[u8], out: &mut TensorMut) -> Result<()> {
+    let total = out.num_elements();
+    if total == 0 {
+        return Ok(());
+    }
+    let size = out.dtype.size();
+    let src_n = x.num_elements();
+    let src = &x.bytes()[..src_n * size];
+    let out_shape = out.shape.clone();
+    let dst = &mut out.bytes_mut()[..total * size];
+    by_width!(size, W => {
+        if value.len() < size {
+            return Err(Error::Internal("pad value is too short".into()));
+        }
+        // SAFETY: `value` holds at least one element's bytes; W is plain data.
+        let v: W = unsafe { std::ptr::read_unaligned(value.as_ptr() as *const W) };
+        pad_words::<W>(words(src)?, &x.shape, before, v, &out_shape, words_mut(dst)?);
+        Ok(())
+    })
+}
+
+fn pad_words<T: Copy + Send + Sync>(
+    src: &[T],
+    shape: &[usize],
+    before: &[usize],
+    value: T,
+    out_shape: &[usize],
+    dst: &mut [T],
+) {
+    let r = shape.len();
+    if r == 0 {
+        dst[0] = src[0];
+        return;
+    }
+    let row = out_shape[r - 1];
+    let (lead, inner) = (before[r - 1], shape[r - 1]);
+    let in_st = strides(shape);
+    let rows = |first: usize, chunk: &mut [T]| {
+        for (k, d) in chunk.chunks_mut(row).enumerate() {
+            // Input row of this output row, if any.
+            let mut idx = first + k;
+            let mut off = 0usize;
+            let mut inside = true;
+            for dim in (0..r - 1).rev() {
+                let i = idx % out_shape[dim];
+                idx /= out_shape[dim];
+                if i < before[dim] || i >= before[dim] + shape[dim] {
+                    inside = false;
+                    break;
+                }
+                off += (i - before[dim]) * in_st[dim];
+            }
+            if inside {
+                d[..lead].fill(value);
+                d[lead..lead + inner].copy_from_slice(&src[off..off + inner]);
+                d[lead + inner..].fill(value);
+            } else {
+                d.fill(value);
+            }
+        }
+    };
+    if dst.len() < PAR_MIN_ELEMENTS {
+        rows(0, dst);
+    } else {
+        let per = (PAR_MIN_ELEMENTS / 2 / row).max(1);
+        dst.par_chunks_mut(per * row)
+            .enumerate()
+            .for_each(|(i, c)| rows(i * per, c));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    /// Python-like reference for one dim: indices a slice selects.
+    fn py_range(dim: i64, b: Option<i64>, e: Option<i64>, s: i64) -> Vec<i64> {
+        let norm = |x: i64| if x < 0 { x + dim } else { x };
+        let mut v = Vec::new();
+        if s > 0 {
+            let b = b.map(norm).unwrap_or(0).clamp(0, dim);
+            let e = e.map(norm).unwrap_or(dim).clamp(0, dim);
+            let mut i = b;
+            while i < e {
+                v.push(i);
+                i += s;
+            }
+        } else {
+            let b = b.map(norm).unwrap_or(dim - 1).clamp(-1, dim - 1);
+            let e = e.map(norm).unwrap_or(-1).clamp(-1, dim - 1);
+            let mut i = b;
+            while i > e {
+                v.push(i);
+                i += s;
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn strided_slices_match_python_ranges() {
+        let mut rng = rand::rng();
+        for _ in 0..400 {
+            let rank = rng.random_range(1..4);
+            let shape: Vec<usize> = (0..rank).map(|_| rng.random_range(0..7)).collect();
+            let (mut b, mut e, mut s) = (vec![], vec![], vec![]);
+            let mut m = SliceMasks::default();
+            let mut sel: Vec<Vec<i64>> = vec![];
+            for (d, &n) in shape.iter().enumerate() {
+                let n = n as i64;
+                let st = [1, 2, 3, -1, -2][rng.random_range(0..5)];
+                let bb = rng.random_range(-8..8);
+                let ee = rng.random_range(-8..8);
+                let bm = rng.random_bool(0.3);
+                let em = rng.random_bool(0.3);
+                if bm {
+                    m.begin |= 1 << d;
+                }
+                if em {
+                    m.end |= 1 << d;
+                }
+                b.push(bb);
+                e.push(ee);
+                s.push(st);
+                sel.push(py_range(n, (!bm).then_some(bb), (!em).then_some(ee), st));
+            }
+            let plan = strided_slice_plan(&shape, &b, &e, &s, m).unwrap();
+            let want_shape: Vec<usize> = sel.iter().map(|v| v.len()).collect();
+            assert_eq!(
+                plan.final_shape, want_shape,
+                "{shape:?} {b:?} {e:?} {s:?} {m:?}"
+            );
+            let n: usize = shape.iter().product();
+            let src: Vec<i64> = (0..n as i64).collect();
+            let on: usize = want_shape.iter().product();
+            let mut dst = vec![-1i64; on];
+            strided_slice(
+                &TensorView::from_slice(shape.clone(), &src),
+                &plan,
+                &mut TensorMut::from_slice(want_shape.clone(), &mut dst),
+            )
+            .unwrap();
+            let st = strides(&shape);
+            for (i, g) in dst.iter().enumerate() {
+                let idx_st = strides(&want_shape);
+                let mut off = 0;
+                for d in 0..rank {
+                    off += sel[d][i / idx_st[d] % want_shape[d]] as usize * st[d];
+                }
+                assert_eq!(*g, src[off]);
+            }
+        }
+    }
+
+    #[test]
+    fn masks_ellipsis_new_axis_shrink() {
+        // x[..., 1, tf.newaxis] on [2,3,4] -> [2,3,1]
+        let p = strided_slice_plan(
+            &[2, 3, 4],
+            &[0, 1, 0],
+            &[0, 2, 0],
+            &[1, 1, 1],
+            SliceMasks {
+                ellipsis: 1,
+                shrink_axis: 2,
+                new_axis: 4,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(p.final_shape, vec![2, 3, 1]);
+        // x[-1] on [5,2] -> [2]
+        let p = strided_slice_plan(
+            &[5, 2],
+            &[-1],
+            &[0],
+            &[1],
+            SliceMasks {
+                shrink_axis: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((p.final_shape.clone(), p.begin[0]), (vec![2], 4));
+        let e = strided_slice_plan(
+            &[3],
+            &[5],
+            &[6],
+            &[1],
+            SliceMasks {
+                shrink_axis: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "slice index 5 of dimension 0 out of bounds.");
+        assert!(strided_slice_plan(&[3], &[0], &[1], &[0], SliceMasks::default()).is_err());
+        let p = strided_slice_plan(&[3, 4], &[0], &[3], &[1], SliceMasks::default()).unwrap();
+        assert!(p.is_identity);
+    }
+
+    #[test]
+    fn concat_pack_pad() {
+        let a = [1u16, 2, 3, 4];
+        let b = [5u16, 6];
+        let (axis, shape) = concat_shape(&[&[2, 2], &[2, 1]], -1).unwrap();
+        let mut out = vec![0u16; 6];
+        concat(
+            &[
+                TensorView::from_slice(vec![2, 2], &a),
+                TensorView::from_slice(vec![2, 1], &b),
+            ],
+            axis,
+            &mut TensorMut::from_slice(shape, &mut out),
+        )
+        .unwrap();
+        assert_eq!(out, [1, 2, 5, 3, 4, 6]);
+        assert!(concat_shape(&[&[2, 2], &[3, 1]], 1)
+            .unwrap_err()
+            .to_string()
+            .contains("Dimension 0 in both shapes must be equal"));
+        let (axis, shape) = pack_shape(&[&[2], &[2]], 1).unwrap();
+        assert_eq!((axis, shape), (1, vec![2, 2]));
+        let x = [1f32, 2., 3., 4.];
+        let oshape = pad_shape(&[2, 2], &[2, 2], &[1, 0, 0, 2]).unwrap();
+        assert_eq!(oshape, vec![3, 4]);
+        let mut out = vec![0f32; 12];
+        pad(
+            &TensorView::from_slice(vec![2, 2], &x),
+            &[1, 0],
+            &9f32.to_ne_bytes(),
+            &mut TensorMut::from_slice(oshape, &mut out),
+        )
+        .unwrap();
+        assert_eq!(out, [9., 9., 9., 9., 1., 2., 9., 9., 3., 4., 9., 9.]);
+        assert!(pad_shape(&[2], &[1, 2], &[-1, 0]).is_err());
+    }
+}

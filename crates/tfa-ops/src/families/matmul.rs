@@ -1,8 +1,11 @@
 //! Matrix multiplication.
 
-use super::op_t;
+use super::{op_t, FLOAT};
 use crate::{OpContext, OpDef};
-use tfa_core::{DType, Result};
+use tfa_core::{DType, Error, Result};
+use tfa_kernels::host::batch_matmul::{
+    batch_matmul, batch_matmul_plan, einsum, einsum_shape, einsum_spec, BatchMatMulParams,
+};
 use tfa_kernels::host::matmul::{matmul, matmul_dims, MatMulParams};
 
 fn matmul_kernel(ctx: &dyn OpContext) -> Result<()> {
@@ -16,11 +19,58 @@ fn matmul_kernel(ctx: &dyn OpContext) -> Result<()> {
     matmul(&a, &b, &mut out, p)
 }
 
-pub(crate) const OPS: &[OpDef] = &[op_t!(
-    "MatMul",
-    MatMul,
-    &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64],
-    "2-D matrix product with transpose_a/transpose_b (gemm; half types accumulate in float32)",
-    attrs: ["transpose_a": Bool, "transpose_b": Bool],
-    |c| matmul_kernel(c)
-)];
+fn batch_matmul_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let (x, y) = (ctx.input(0)?, ctx.input(1)?);
+    let p = BatchMatMulParams {
+        adj_x: ctx.attrs().bool("adj_x")?,
+        adj_y: ctx.attrs().bool("adj_y")?,
+    };
+    let plan = batch_matmul_plan(&x.shape, &y.shape, p)?;
+    let mut out = ctx.allocate_output(0, x.dtype, &plan.out_shape)?;
+    batch_matmul(&x, &y, &plan, &mut out)
+}
+
+fn einsum_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let inputs = (0..ctx.num_inputs())
+        .map(|i| ctx.input(i))
+        .collect::<Result<Vec<_>>>()?;
+    if inputs.is_empty() || inputs.len() > 2 {
+        return Err(Error::InvalidArgument(format!(
+            "Einsum takes 1 or 2 inputs, got {}",
+            inputs.len()
+        )));
+    }
+    let ranks: Vec<usize> = inputs.iter().map(|t| t.rank()).collect();
+    let spec = einsum_spec(ctx.attrs().string("equation")?, &ranks)?;
+    let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
+    let shape = einsum_shape(&spec, &shapes)?;
+    let mut out = ctx.allocate_output(0, inputs[0].dtype, &shape)?;
+    einsum(&spec, &inputs, &mut out)
+}
+
+pub(crate) const OPS: &[OpDef] = &[
+    op_t!(
+        "MatMul",
+        MatMul,
+        &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64],
+        "2-D matrix product with transpose_a/transpose_b (gemm; half types accumulate in float32)",
+        attrs: ["transpose_a": Bool, "transpose_b": Bool],
+        |c| matmul_kernel(c)
+    ),
+    op_t!(
+        "BatchMatMulV2",
+        MatMul,
+        &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64],
+        "batched matrix product with adj_x/adj_y and broadcast batch dims (gemm per batch; half types in float32)",
+        attrs: ["adj_x": Bool, "adj_y": Bool],
+        |c| batch_matmul_kernel(c)
+    ),
+    op_t!(
+        "Einsum",
+        MatMul,
+        FLOAT,
+        "1 or 2 operands, `...` broadcasting, repeated labels (diagonals); two operands become transpose + batched gemm",
+        attrs: ["equation": String],
+        |c| einsum_kernel(c)
+    ),
+];

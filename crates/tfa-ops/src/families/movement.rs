@@ -2,9 +2,15 @@
 //! is the input's buffer.
 
 use super::{op_t, ALL_NO_I32};
-use crate::{Family, OpContext, OpDef, TypeConstraint};
-use tfa_core::shape::num_elements;
-use tfa_core::{DType, Error, Result, Shape};
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use tfa_core::shape::{fmt_shape, num_elements};
+use tfa_core::{DType, Error, Result, Shape, TensorView};
+use tfa_kernels::host::{gather, slice, transpose};
+
+/// Every type, int32 included: TensorFlow has no DEVICE_DEFAULT int32 kernel
+/// for these ops (int32 tensors still live in host memory on the device).
+const ALL: &[DType] = DType::ALL;
+const INDEX: &[DType] = &[DType::I32, DType::I64];
 
 fn identity(ctx: &dyn OpContext) -> Result<()> {
     let shape = ctx.input(0)?.shape;
@@ -68,6 +74,164 @@ fn reshape(ctx: &dyn OpContext) -> Result<()> {
     ctx.alias_output(0, 0, &shape)
 }
 
+fn scalar_int(t: &TensorView, what: &str) -> Result<i64> {
+    if t.rank() != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{what} must be scalar, but got shape {}",
+            fmt_shape(&t.shape)
+        )));
+    }
+    Ok(t.to_i64_vec()?[0])
+}
+
+fn transpose_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let perm_t = ctx.input(1)?;
+    if perm_t.rank() != 1 {
+        return Err(Error::InvalidArgument(format!(
+            "perm must be a vector, not {}",
+            fmt_shape(&perm_t.shape)
+        )));
+    }
+    let perm = transpose::check_perm(x.rank(), &perm_t.to_i64_vec()?)?;
+    let shape = transpose::transposed_shape(&x.shape, &perm);
+    if perm.iter().enumerate().all(|(i, &p)| i == p) {
+        return ctx.alias_output(0, 0, &shape);
+    }
+    let mut out = ctx.allocate_output(0, x.dtype, &shape)?;
+    transpose::transpose(&x, &perm, &mut out)
+}
+
+fn strided_slice_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let (b, e, s) = (ctx.input(1)?, ctx.input(2)?, ctx.input(3)?);
+    if b.rank() != 1 || e.rank() != 1 || s.rank() != 1 {
+        return Err(Error::InvalidArgument(format!(
+            "Expected begin, end, and strides to be 1D equal size tensors, but got shapes {}, {}, and {} instead.",
+            fmt_shape(&b.shape),
+            fmt_shape(&e.shape),
+            fmt_shape(&s.shape)
+        )));
+    }
+    let a = ctx.attrs();
+    let masks = slice::SliceMasks {
+        begin: a.int("begin_mask")?,
+        end: a.int("end_mask")?,
+        ellipsis: a.int("ellipsis_mask")?,
+        new_axis: a.int("new_axis_mask")?,
+        shrink_axis: a.int("shrink_axis_mask")?,
+    };
+    let plan = slice::strided_slice_plan(
+        &x.shape,
+        &b.to_i64_vec()?,
+        &e.to_i64_vec()?,
+        &s.to_i64_vec()?,
+        masks,
+    )?;
+    if plan.is_identity {
+        return ctx.alias_output(0, 0, &plan.final_shape);
+    }
+    let mut out = ctx.allocate_output(0, x.dtype, &plan.final_shape)?;
+    slice::strided_slice(&x, &plan, &mut out)
+}
+
+fn concat_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let n = ctx.num_inputs() - 1;
+    let axis_t = ctx.input(n)?;
+    if axis_t.rank() != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "concat_dim tensor should be a scalar integer, but got shape {}",
+            fmt_shape(&axis_t.shape)
+        )));
+    }
+    let axis = axis_t.to_i64_vec()?[0];
+    let inputs = (0..n).map(|i| ctx.input(i)).collect::<Result<Vec<_>>>()?;
+    let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
+    let (axis, shape) = slice::concat_shape(&shapes, axis)?;
+    let mut out = ctx.allocate_output(0, inputs[0].dtype, &shape)?;
+    slice::concat(&inputs, axis, &mut out)
+}
+
+fn pack_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let inputs = (0..ctx.num_inputs())
+        .map(|i| ctx.input(i))
+        .collect::<Result<Vec<_>>>()?;
+    let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
+    let (axis, shape) = slice::pack_shape(&shapes, ctx.attrs().int("axis")?)?;
+    // Each input is the output's slice at one index of `axis`: a concat of
+    // the inputs seen with a size-1 dim there.
+    let views: Vec<TensorView> = inputs
+        .iter()
+        .map(|t| {
+            let mut v = t.clone();
+            v.shape.insert(axis, 1);
+            v
+        })
+        .collect();
+    let mut out = ctx.allocate_output(0, inputs[0].dtype, &shape)?;
+    slice::concat(&views, axis, &mut out)
+}
+
+fn pad_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let p = ctx.input(1)?;
+    let pads = p.to_i64_vec()?;
+    let shape = slice::pad_shape(&x.shape, &p.shape, &pads)?;
+    let before: Vec<usize> = (0..x.rank()).map(|d| pads[2 * d] as usize).collect();
+    let zero = vec![0u8; x.dtype.size()];
+    let value = if ctx.num_inputs() > 2 {
+        let c = ctx.input(2)?;
+        if c.rank() != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "constant_values must be a scalar. Got: {}",
+                fmt_shape(&c.shape)
+            )));
+        }
+        c.bytes()[..x.dtype.size()].to_vec()
+    } else {
+        zero
+    };
+    let mut out = ctx.allocate_output(0, x.dtype, &shape)?;
+    slice::pad(&x, &before, &value, &mut out)
+}
+
+fn gather_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let (params, indices) = (ctx.input(0)?, ctx.input(1)?);
+    let axis = scalar_int(&ctx.input(2)?, "axis")
+        .map_err(|_| Error::InvalidArgument("axis must be scalar".into()))?;
+    let plan = gather::gather_plan(
+        &params.shape,
+        &indices.shape,
+        axis,
+        ctx.attrs().int("batch_dims")?,
+    )?;
+    let mut out = ctx.allocate_output(0, params.dtype, &plan.out_shape)?;
+    gather::gather(&params, &indices, &plan, &mut out)
+}
+
+const SLICE_MASKS: &[AttrSpec] = &[
+    AttrSpec {
+        name: "begin_mask",
+        kind: AttrKind::Int,
+    },
+    AttrSpec {
+        name: "end_mask",
+        kind: AttrKind::Int,
+    },
+    AttrSpec {
+        name: "ellipsis_mask",
+        kind: AttrKind::Int,
+    },
+    AttrSpec {
+        name: "new_axis_mask",
+        kind: AttrKind::Int,
+    },
+    AttrSpec {
+        name: "shrink_axis_mask",
+        kind: AttrKind::Int,
+    },
+];
+
 pub(crate) const OPS: &[OpDef] = &[
     op_t!(
         "Identity",
@@ -95,6 +259,135 @@ pub(crate) const OPS: &[OpDef] = &[
         host: Some(reshape),
         cuda: None,
     },
+    OpDef {
+        name: "Transpose",
+        family: Family::Movement,
+        summary: "permutes dims (`perm` in host memory); adjacent dims merged, blocked 2-D tiles, no copy for the identity",
+        constraints: &[
+            TypeConstraint {
+                attr: "T",
+                types: ALL,
+            },
+            TypeConstraint {
+                attr: "Tperm",
+                types: INDEX,
+            },
+        ],
+        attrs: &[],
+        host_memory: &["perm"],
+        host: Some(transpose_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "StridedSlice",
+        family: Family::Movement,
+        summary: "x[begin:end:strides] with all five masks and negative strides (`begin`/`end`/`strides` in host memory)",
+        constraints: &[
+            TypeConstraint {
+                attr: "T",
+                types: ALL,
+            },
+            TypeConstraint {
+                attr: "Index",
+                types: INDEX,
+            },
+        ],
+        attrs: SLICE_MASKS,
+        host_memory: &["begin", "end", "strides"],
+        host: Some(strided_slice_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "ConcatV2",
+        family: Family::Movement,
+        summary: "concatenation along `axis` (host memory; negative counts from the end)",
+        constraints: &[
+            TypeConstraint {
+                attr: "T",
+                types: ALL_NO_I32,
+            },
+            TypeConstraint {
+                attr: "Tidx",
+                types: INDEX,
+            },
+        ],
+        attrs: &[],
+        host_memory: &["axis"],
+        host: Some(concat_kernel),
+        cuda: None,
+    },
+    op_t!(
+        "Pack",
+        Movement,
+        ALL,
+        "tf.stack: N same-shape tensors along a new `axis`",
+        attrs: ["axis": Int],
+        |c| pack_kernel(c)
+    ),
+    OpDef {
+        name: "Pad",
+        family: Family::Movement,
+        summary: "zero padding (`paddings` [rank, 2] in host memory)",
+        constraints: &[
+            TypeConstraint {
+                attr: "T",
+                types: ALL,
+            },
+            TypeConstraint {
+                attr: "Tpaddings",
+                types: INDEX,
+            },
+        ],
+        attrs: &[],
+        host_memory: &["paddings"],
+        host: Some(pad_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "PadV2",
+        family: Family::Movement,
+        summary: "constant padding with scalar `constant_values` (`paddings` in host memory)",
+        constraints: &[
+            TypeConstraint {
+                attr: "T",
+                types: ALL,
+            },
+            TypeConstraint {
+                attr: "Tpaddings",
+                types: INDEX,
+            },
+        ],
+        attrs: &[],
+        host_memory: &["paddings"],
+        host: Some(pad_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "GatherV2",
+        family: Family::Movement,
+        summary: "gather along `axis` (host memory) with `batch_dims`; out-of-range indices raise InvalidArgument",
+        constraints: &[
+            TypeConstraint {
+                attr: "Tparams",
+                types: ALL,
+            },
+            TypeConstraint {
+                attr: "Tindices",
+                types: INDEX,
+            },
+            TypeConstraint {
+                attr: "Taxis",
+                types: INDEX,
+            },
+        ],
+        attrs: &[AttrSpec {
+            name: "batch_dims",
+            kind: AttrKind::Int,
+        }],
+        host_memory: &["axis"],
+        host: Some(gather_kernel),
+        cuda: None,
+    },
 ];
 
 #[cfg(test)]
@@ -115,5 +408,22 @@ mod tests {
             .to_string()
             .contains("Only one input size may be -1"));
         assert!(reshape_target(0, &[0, -1]).is_err());
+    }
+
+    #[test]
+    fn concat_leaves_int32_to_tensorflows_default_kernel() {
+        // TensorFlow registers a DEVICE_DEFAULT int32 ConcatV2 (host memory).
+        let (_, d) = crate::find("ConcatV2").unwrap();
+        assert!(!d.supports(tfa_core::DType::I32));
+        for name in [
+            "Transpose",
+            "StridedSlice",
+            "Pack",
+            "Pad",
+            "PadV2",
+            "GatherV2",
+        ] {
+            assert!(crate::find(name).is_some(), "{name}");
+        }
     }
 }

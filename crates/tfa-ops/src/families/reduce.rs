@@ -1,5 +1,148 @@
 //! Reductions over axes and softmax.
 
-use crate::OpDef;
+use super::FLOAT;
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use tfa_core::{DType, Error, Result};
+use tfa_kernels::host::reduce::{self, ReduceOp};
 
-pub(crate) const OPS: &[OpDef] = &[];
+/// Float types and int64. int32 is left out: TensorFlow has DEVICE_DEFAULT
+/// int32 kernels for Max and Min (host memory), and int32 sums stay with it too.
+const FLOAT_I64: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64];
+
+fn reduce_kernel(ctx: &dyn OpContext, op: ReduceOp) -> Result<()> {
+    let x = ctx.input(0)?;
+    let axes_t = ctx.input(1)?;
+    if axes_t.rank() > 1 {
+        return Err(Error::InvalidArgument(format!(
+            "reduction_indices must be a scalar or vector, got shape {:?}",
+            axes_t.shape
+        )));
+    }
+    let bits = reduce::reduction_bitmap(x.rank(), &axes_t.to_i64_vec()?)?;
+    let keep_dims = ctx.attrs().bool("keep_dims")?;
+    let shape = reduce::reduced_shape(&x.shape, &bits, keep_dims);
+    // Nothing reduced, or only size-1 dims: the output is the input's data.
+    if bits.iter().zip(&x.shape).all(|(&b, &d)| !b || d == 1) && x.num_elements() > 0 {
+        return ctx.alias_output(0, 0, &shape);
+    }
+    let mut out = ctx.allocate_output(0, x.dtype, &shape)?;
+    reduce::reduce(op, &x, &bits, &mut out)
+}
+
+fn softmax_kernel(ctx: &dyn OpContext, log: bool) -> Result<()> {
+    let x = ctx.input(0)?;
+    if x.rank() < 1 {
+        return Err(Error::InvalidArgument(format!(
+            "logits must have >= 1 dimension, got {}",
+            tfa_core::shape::fmt_shape(&x.shape)
+        )));
+    }
+    let mut out = ctx.allocate_output(0, x.dtype, &x.shape)?;
+    reduce::softmax(&x, log, &mut out)
+}
+
+const REDUCE_ATTRS: &[AttrSpec] = &[AttrSpec {
+    name: "keep_dims",
+    kind: AttrKind::Bool,
+}];
+
+macro_rules! reduction {
+    ($name:literal, $types:expr, $op:ident, $summary:literal) => {
+        OpDef {
+            name: $name,
+            family: Family::Reduce,
+            summary: $summary,
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: $types,
+                },
+                TypeConstraint {
+                    attr: "Tidx",
+                    types: &[DType::I32, DType::I64],
+                },
+            ],
+            attrs: REDUCE_ATTRS,
+            host_memory: &["reduction_indices"],
+            host: Some({
+                fn kernel(ctx: &dyn OpContext) -> Result<()> {
+                    reduce_kernel(ctx, ReduceOp::$op)
+                }
+                kernel
+            }),
+            cuda: None,
+        }
+    };
+}
+
+pub(crate) const OPS: &[OpDef] = &[
+    reduction!(
+        "Sum",
+        FLOAT_I64,
+        Sum,
+        "sum over `reduction_indices` (host memory), keep_dims; half types accumulate in float32"
+    ),
+    reduction!(
+        "Mean",
+        FLOAT,
+        Mean,
+        "mean over `reduction_indices` (host memory), keep_dims; empty reductions give NaN"
+    ),
+    reduction!(
+        "Max",
+        FLOAT_I64,
+        Max,
+        "maximum over `reduction_indices` (host memory); NaN propagates, empty gives -inf"
+    ),
+    reduction!(
+        "Min",
+        FLOAT_I64,
+        Min,
+        "minimum over `reduction_indices` (host memory); NaN propagates, empty gives +inf"
+    ),
+    reduction!(
+        "Prod",
+        FLOAT_I64,
+        Prod,
+        "product over `reduction_indices` (host memory), keep_dims"
+    ),
+    OpDef {
+        name: "Softmax",
+        family: Family::Reduce,
+        summary: "softmax over the last axis (max-subtracted; half types in float32)",
+        constraints: &[TypeConstraint {
+            attr: "T",
+            types: FLOAT,
+        }],
+        attrs: &[],
+        host_memory: &[],
+        host: Some(|c| softmax_kernel(c, false)),
+        cuda: None,
+    },
+    OpDef {
+        name: "LogSoftmax",
+        family: Family::Reduce,
+        summary: "log-softmax over the last axis (x - max - log(sum(exp(x - max))))",
+        constraints: &[TypeConstraint {
+            attr: "T",
+            types: FLOAT,
+        }],
+        attrs: &[],
+        host_memory: &[],
+        host: Some(|c| softmax_kernel(c, true)),
+        cuda: None,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use tfa_core::DType;
+
+    #[test]
+    fn max_and_min_leave_int32_to_tensorflows_default_kernels() {
+        for name in ["Max", "Min", "Sum", "Mean", "Prod"] {
+            let (_, d) = crate::find(name).unwrap();
+            assert!(!d.supports(DType::I32), "{name}");
+        }
+    }
+}

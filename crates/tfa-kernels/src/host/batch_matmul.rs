@@ -1,0 +1,866 @@
+//! Batched matrix product with broadcast batch dims (BatchMatMulV2), one
+//! `gemm` call per batch. Many small matrices run one per thread; large ones
+//! let gemm thread itself. float16/bfloat16 compute in float32.
+
+use super::arith::Arith;
+use half::{bf16, f16};
+use rayon::prelude::*;
+use tfa_core::shape::{broadcast_shapes, fmt_shape};
+use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchMatMulParams {
+    pub adj_x: bool,
+    pub adj_y: bool,
+}
+
+/// A validated batched product: per output batch the x and y batch indices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchPlan {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub x_batch: Vec<usize>,
+    pub y_batch: Vec<usize>,
+    pub out_shape: Vec<usize>,
+    pub p: BatchMatMulParams,
+}
+
+/// Checks shapes as TensorFlow's BatchMatMulV2 does and plans the batches.
+pub fn batch_matmul_plan(x: &[usize], y: &[usize], p: BatchMatMulParams) -> Result<BatchPlan> {
+    if x.len() < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "In[0] ndims must be >= 2: {}",
+            x.len()
+        )));
+    }
+    if y.len() < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "In[1] ndims must be >= 2: {}",
+            y.len()
+        )));
+    }
+    let (bx, by) = (&x[..x.len() - 2], &y[..y.len() - 2]);
+    let batch = broadcast_shapes(bx, by).map_err(|_| {
+        Error::InvalidArgument(format!(
+            "In[0] and In[1] must have compatible batch dimensions: {} vs. {}",
+            fmt_shape(x),
+            fmt_shape(y)
+        ))
+    })?;
+    let (xr, xc) = (x[x.len() - 2], x[x.len() - 1]);
+    let (yr, yc) = (y[y.len() - 2], y[y.len() - 1]);
+    let (m, kx) = if p.adj_x { (xc, xr) } else { (xr, xc) };
+    let (ky, n) = if p.adj_y { (yc, yr) } else { (yr, yc) };
+    if kx != ky {
+        return Err(Error::InvalidArgument(format!(
+            "Matrix size-incompatible: In[0]: {}, In[1]: {}",
+            fmt_shape(x),
+            fmt_shape(y)
+        )));
+    }
+    let nb: usize = batch.iter().product();
+    let index = |s: &[usize]| -> Vec<usize> {
+        let pad = batch.len() - s.len();
+        let st = tfa_core::shape::strides(s);
+        (0..nb)
+            .map(|mut b| {
+                let mut off = 0;
+                for d in (0..batch.len()).rev() {
+                    let i = b % batch[d];
+                    b /= batch[d];
+                    if d >= pad && s[d - pad] != 1 {
+                        off += i * st[d - pad];
+                    }
+                }
+                off
+            })
+            .collect()
+    };
+    let mut out_shape = batch.clone();
+    out_shape.extend([m, n]);
+    Ok(BatchPlan {
+        m,
+        k: kx,
+        n,
+        x_batch: index(bx),
+        y_batch: index(by),
+        out_shape,
+        p,
+    })
+}
+
+/// `out = x @ y` per batch as planned.
+pub fn batch_matmul(
+    x: &TensorView,
+    y: &TensorView,
+    plan: &BatchPlan,
+    out: &mut TensorMut,
+) -> Result<()> {
+    match out.dtype {
+        DType::F32 => f32::bmm(plan, x.data()?, y.data()?, out.data_mut()?),
+        DType::F64 => f64::bmm(plan, x.data()?, y.data()?, out.data_mut()?),
+        DType::F16 => f16::bmm(plan, x.data()?, y.data()?, out.data_mut()?),
+        DType::BF16 => bf16::bmm(plan, x.data()?, y.data()?, out.data_mut()?),
+        DType::I32 => i32::bmm(plan, x.data()?, y.data()?, out.data_mut()?),
+        DType::I64 => i64::bmm(plan, x.data()?, y.data()?, out.data_mut()?),
+        d => {
+            return Err(Error::Unimplemented(format!(
+                "BatchMatMulV2 is not defined for {d}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// Element types with a batched product.
+pub trait BmmElem: Element {
+    fn bmm(plan: &BatchPlan, x: &[Self], y: &[Self], out: &mut [Self]);
+}
+
+/// Work (multiply-adds) below which threading does not pay.
+const PAR_MIN_FLOPS: usize = 1 << 18;
+
+/// Runs `one(batch, out_matrix)` over every batch: in parallel over batches
+/// when there are many, else one after another with `inner_par` set.
+fn for_batches<T: Send>(
+    plan: &BatchPlan,
+    out: &mut [T],
+    one: impl Fn(usize, &mut [T], bool) + Sync,
+) {
+    let mn = plan.m * plan.n;
+    if mn == 0 {
+        return;
+    }
+    let nb = plan.x_batch.len();
+    let per = plan.m * plan.n * plan.k;
+    let threads = rayon::current_num_threads();
+    if threads > 1 && nb > 1 && per * nb >= PAR_MIN_FLOPS && (per < PAR_MIN_FLOPS || nb >= threads)
+    {
+        out.par_chunks_mut(mn)
+            .enumerate()
+            .for_each(|(b, c)| one(b, c, false));
+    } else {
+        let inner_par = threads > 1 && per >= PAR_MIN_FLOPS;
+        for (b, c) in out.chunks_mut(mn).enumerate() {
+            one(b, c, inner_par);
+        }
+    }
+}
+
+/// (row stride, col stride) of a stored `[r, c]` matrix read as op(matrix).
+fn layout(rows: usize, cols: usize, adj: bool) -> (isize, isize) {
+    let _ = rows;
+    if adj {
+        (1, cols as isize)
+    } else {
+        (cols as isize, 1)
+    }
+}
+
+macro_rules! gemm_float {
+    ($t:ty) => {
+        impl BmmElem for $t {
+            fn bmm(plan: &BatchPlan, x: &[$t], y: &[$t], out: &mut [$t]) {
+                let (m, k, n) = (plan.m, plan.k, plan.n);
+                let xs = m * k;
+                let ys = k * n;
+                // Stored shapes: x is [m,k] or [k,m]; y is [k,n] or [n,k].
+                let (xrs, xcs) = if plan.p.adj_x {
+                    layout(k, m, true)
+                } else {
+                    layout(m, k, false)
+                };
+                let (yrs, ycs) = if plan.p.adj_y {
+                    layout(n, k, true)
+                } else {
+                    layout(k, n, false)
+                };
+                for_batches(plan, out, |b, c, par| {
+                    if k == 0 {
+                        c.fill(0.0);
+                        return;
+                    }
+                    let xo = plan.x_batch[b] * xs;
+                    let yo = plan.y_batch[b] * ys;
+                    let par = if par {
+                        gemm::Parallelism::Rayon(rayon::current_num_threads())
+                    } else {
+                        gemm::Parallelism::None
+                    };
+                    // SAFETY: offsets and strides address only elements inside
+                    // `x`/`y` (validated shapes); `c` is an m*n output block that
+                    // aliases neither input.
+                    unsafe {
+                        gemm::gemm(
+                            m,
+                            n,
+                            k,
+                            c.as_mut_ptr(),
+                            1,
+                            n as isize,
+                            false,
+                            x.as_ptr().add(xo),
+                            xcs,
+                            xrs,
+                            y.as_ptr().add(yo),
+                            ycs,
+                            yrs,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            par,
+                        );
+                    }
+                });
+            }
+        }
+    };
+}
+gemm_float!(f32);
+gemm_float!(f64);
+
+macro_rules! widened {
+    ($t:ty) => {
+        impl BmmElem for $t {
+            fn bmm(plan: &BatchPlan, x: &[$t], y: &[$t], out: &mut [$t]) {
+                let wx: Vec<f32> = x.par_iter().map(|v| v.to_f32()).collect();
+                let wy: Vec<f32> = y.par_iter().map(|v| v.to_f32()).collect();
+                let mut wo = vec![0f32; out.len()];
+                f32::bmm(plan, &wx, &wy, &mut wo);
+                out.par_iter_mut()
+                    .zip(wo.par_iter())
+                    .for_each(|(o, &v)| *o = <$t>::from_f32(v));
+            }
+        }
+    };
+}
+widened!(f16);
+widened!(bf16);
+
+macro_rules! int_bmm {
+    ($t:ty) => {
+        impl BmmElem for $t {
+            fn bmm(plan: &BatchPlan, x: &[$t], y: &[$t], out: &mut [$t]) {
+                let (m, k, n) = (plan.m, plan.k, plan.n);
+                let (xrs, xcs) = if plan.p.adj_x { (1, m) } else { (k, 1) };
+                let (yrs, ycs) = if plan.p.adj_y { (1, k) } else { (n, 1) };
+                for_batches(plan, out, |b, c, _| {
+                    let xo = plan.x_batch[b] * m * k;
+                    let yo = plan.y_batch[b] * k * n;
+                    for i in 0..m {
+                        let row = &mut c[i * n..(i + 1) * n];
+                        row.fill(0);
+                        for p in 0..k {
+                            let a = x[xo + i * xrs + p * xcs];
+                            for (j, o) in row.iter_mut().enumerate() {
+                                *o = <$t as Arith>::add(
+                                    *o,
+                                    <$t as Arith>::mul(a, y[yo + p * yrs + j * ycs]),
+                                );
+                            }
+                        }
+                    }
+                });
+            }
+        }
+    };
+}
+int_bmm!(i32);
+int_bmm!(i64);
+
+// ---------------------------------------------------------------- Einsum ----
+
+/// A dim label: a letter's code, or `-j` for the j-th ellipsis dim from the
+/// right.
+type Label = i32;
+
+/// A parsed einsum equation with ellipses expanded for the given input ranks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EinsumSpec {
+    pub inputs: Vec<Vec<Label>>,
+    pub output: Vec<Label>,
+}
+
+fn parse_subscripts(s: &str) -> Result<(Vec<Label>, Option<usize>)> {
+    let mut labels = Vec::new();
+    let mut ellipsis = None;
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("...") {
+            if ellipsis.is_some() {
+                return Err(Error::InvalidArgument(format!(
+                    "Found more than one ellipsis in subscripts: {s}"
+                )));
+            }
+            ellipsis = Some(labels.len());
+            rest = &rest[3..];
+        } else if c.is_ascii_alphabetic() {
+            labels.push(c as Label);
+            rest = &rest[1..];
+        } else {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid character '{c}' in einsum subscripts: {s}"
+            )));
+        }
+    }
+    Ok((labels, ellipsis))
+}
+
+/// Parses `equation` ("ab,bc->ac", with optional "...") for inputs of `ranks`.
+pub fn einsum_spec(equation: &str, ranks: &[usize]) -> Result<EinsumSpec> {
+    let eq: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
+    let parts: Vec<&str> = eq.split("->").collect();
+    if parts.len() != 2 {
+        return Err(Error::InvalidArgument(format!(
+            "Expecting exactly one '->' in einsum equation: {equation}"
+        )));
+    }
+    let ins: Vec<&str> = parts[0].split(',').collect();
+    if ins.len() != ranks.len() {
+        return Err(Error::InvalidArgument(format!(
+            "Expecting {} input subscripts in equation '{equation}' but got: {}",
+            ranks.len(),
+            ins.len()
+        )));
+    }
+    let mut inputs = Vec::new();
+    let mut max_ell = 0usize;
+    for (i, (sub, &rank)) in ins.iter().zip(ranks).enumerate() {
+        let (named, ell) = parse_subscripts(sub)?;
+        let labels = match ell {
+            None => {
+                if named.len() != rank {
+                    return Err(Error::InvalidArgument(format!(
+                        "Input {i} to einsum has rank {rank} but subscripts '{sub}' name {} dims",
+                        named.len()
+                    )));
+                }
+                named
+            }
+            Some(at) => {
+                if named.len() > rank {
+                    return Err(Error::InvalidArgument(format!(
+                        "Input {i} to einsum has rank {rank} but subscripts '{sub}' name {} dims",
+                        named.len()
+                    )));
+                }
+                let e = rank - named.len();
+                max_ell = max_ell.max(e);
+                let mut v = named[..at].to_vec();
+                v.extend((0..e).map(|j| -((e - j) as Label)));
+                v.extend_from_slice(&named[at..]);
+                v
+            }
+        };
+        inputs.push(labels);
+    }
+    let (named, ell) = parse_subscripts(parts[1])?;
+    let output = match ell {
+        None => named,
+        Some(at) => {
+            let mut v = named[..at].to_vec();
+            v.extend((0..max_ell).map(|j| -((max_ell - j) as Label)));
+            v.extend_from_slice(&named[at..]);
+            v
+        }
+    };
+    for (i, l) in output.iter().enumerate() {
+        if output[..i].contains(l) {
+            return Err(Error::InvalidArgument(format!(
+                "Output subscripts of einsum equation '{equation}' repeat label '{}'",
+                *l as u8 as char
+            )));
+        }
+        if *l > 0 && !inputs.iter().any(|v| v.contains(l)) {
+            return Err(Error::InvalidArgument(format!(
+                "Einsum output subscripts for equation '{equation}' has label '{}' which is not present in the input subscripts",
+                *l as u8 as char
+            )));
+        }
+    }
+    Ok(EinsumSpec { inputs, output })
+}
+
+/// A tensor whose dims carry labels.
+struct Labelled<T> {
+    data: Vec<T>,
+    shape: Vec<usize>,
+    labels: Vec<Label>,
+}
+
+impl<T: ReduceElem> Labelled<T> {
+    /// Takes the diagonal of repeated labels (`ii -> i`).
+    fn diagonal(self) -> Result<Self> {
+        let mut uniq: Vec<Label> = Vec::new();
+        for l in &self.labels {
+            if !uniq.contains(l) {
+                uniq.push(*l);
+            }
+        }
+        if uniq.len() == self.labels.len() {
+            return Ok(self);
+        }
+        let st = tfa_core::shape::strides(&self.shape);
+        let mut shape = Vec::new();
+        let mut ust = Vec::new();
+        for u in &uniq {
+            let pos: Vec<usize> = (0..self.labels.len())
+                .filter(|&i| self.labels[i] == *u)
+                .collect();
+            let d = self.shape[pos[0]];
+            if let Some(&bad) = pos.iter().find(|&&p| self.shape[p] != d) {
+                return Err(Error::InvalidArgument(format!(
+                    "Expected dimension {d} at axis {bad} of the input shaped {} but got dimension {}",
+                    fmt_shape(&self.shape),
+                    self.shape[bad]
+                )));
+            }
+            shape.push(d);
+            ust.push(pos.iter().map(|&p| st[p]).sum::<usize>());
+        }
+        let n: usize = shape.iter().product();
+        let data = (0..n)
+            .map(|i| self.data[super::transpose::offset_of(i, &shape, &ust)])
+            .collect();
+        Ok(Labelled {
+            data,
+            shape,
+            labels: uniq,
+        })
+    }
+
+    /// Sums out the dims whose labels satisfy `drop`.
+    fn sum_out(self, drop: impl Fn(Label) -> bool) -> Result<Self> {
+        let red: Vec<bool> = self.labels.iter().map(|&l| drop(l)).collect();
+        if !red.contains(&true) {
+            return Ok(self);
+        }
+        let shape = super::reduce::reduced_shape(&self.shape, &red, false);
+        let mut data = vec![T::default(); shape.iter().product()];
+        super::reduce::reduce_typed(ReduceOp::Sum, &self.data, &self.shape, &red, &mut data)?;
+        let labels = self
+            .labels
+            .iter()
+            .zip(&red)
+            .filter(|p| !*p.1)
+            .map(|p| *p.0)
+            .collect();
+        Ok(Labelled {
+            data,
+            shape,
+            labels,
+        })
+    }
+
+    /// Drops size-1 dims whose labels satisfy `drop`.
+    fn squeeze(mut self, drop: impl Fn(Label) -> bool) -> Self {
+        let keep: Vec<usize> = (0..self.labels.len())
+            .filter(|&i| !(self.shape[i] == 1 && drop(self.labels[i])))
+            .collect();
+        self.shape = keep.iter().map(|&i| self.shape[i]).collect();
+        self.labels = keep.iter().map(|&i| self.labels[i]).collect();
+        self
+    }
+
+    /// Reorders dims to `order` (a permutation of the labels).
+    fn permute(self, order: &[Label]) -> Result<Self> {
+        let perm: Vec<usize> = order
+            .iter()
+            .map(|l| self.labels.iter().position(|m| m == l).unwrap())
+            .collect();
+        if perm.iter().enumerate().all(|(i, &p)| i == p) {
+            return Ok(self);
+        }
+        let mut data = vec![T::default(); self.data.len()];
+        super::transpose::transpose_words(&self.data, &self.shape, &perm, &mut data)?;
+        Ok(Labelled {
+            data,
+            shape: perm.iter().map(|&p| self.shape[p]).collect(),
+            labels: order.to_vec(),
+        })
+    }
+
+    fn size_of(&self, l: Label) -> usize {
+        self.shape[self.labels.iter().position(|m| *m == l).unwrap()]
+    }
+}
+
+use super::reduce::{ReduceElem, ReduceOp};
+
+/// Output shape of an einsum over inputs of `shapes`, with label-size checks.
+pub fn einsum_shape(spec: &EinsumSpec, shapes: &[&[usize]]) -> Result<Vec<usize>> {
+    let mut sizes: Vec<(Label, usize)> = Vec::new();
+    for (labels, shape) in spec.inputs.iter().zip(shapes) {
+        for (axis, (&l, &d)) in labels.iter().zip(shape.iter()).enumerate() {
+            match sizes.iter_mut().find(|p| p.0 == l) {
+                Some(p) if p.1 == d => {}
+                Some(p) if l < 0 && (p.1 == 1 || d == 1) => p.1 = p.1.max(d),
+                Some(p) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "Expected dimension {} at axis {axis} of the input shaped {} but got dimension {d}",
+                        p.1,
+                        fmt_shape(shape)
+                    )))
+                }
+                None => sizes.push((l, d)),
+            }
+        }
+    }
+    Ok(spec
+        .output
+        .iter()
+        .map(|l| sizes.iter().find(|p| p.0 == *l).map_or(1, |p| p.1))
+        .collect())
+}
+
+/// `out = einsum(spec, inputs)` (one or two inputs), `out` of
+/// [`einsum_shape`].
+pub fn einsum(spec: &EinsumSpec, inputs: &[TensorView], out: &mut TensorMut) -> Result<()> {
+    match out.dtype {
+        DType::F32 => einsum_typed::<f32>(spec, inputs, out.data_mut()?),
+        DType::F64 => einsum_typed::<f64>(spec, inputs, out.data_mut()?),
+        DType::F16 => einsum_typed::<f16>(spec, inputs, out.data_mut()?),
+        DType::BF16 => einsum_typed::<bf16>(spec, inputs, out.data_mut()?),
+        d => Err(Error::Unimplemented(format!(
+            "Einsum is not defined for {d}"
+        ))),
+    }
+}
+
+fn einsum_typed<T: ReduceElem + BmmElem>(
+    spec: &EinsumSpec,
+    inputs: &[TensorView],
+    out: &mut [T],
+) -> Result<()> {
+    let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
+    let out_shape = einsum_shape(spec, &shapes)?;
+    if out.is_empty() {
+        return Ok(());
+    }
+    let mut ts = Vec::new();
+    for (t, labels) in inputs.iter().zip(&spec.inputs) {
+        ts.push(
+            Labelled {
+                data: t.data::<T>()?.to_vec(),
+                shape: t.shape.clone(),
+                labels: labels.clone(),
+            }
+            .diagonal()?,
+        );
+    }
+    let in_out = |l: Label| spec.output.contains(&l);
+    let result = if ts.len() == 1 {
+        let t = ts.pop().unwrap().sum_out(|l| !in_out(l))?;
+        let order: Vec<Label> = spec
+            .output
+            .iter()
+            .copied()
+            .filter(|l| t.labels.contains(l))
+            .collect();
+        t.permute(&order)?
+    } else {
+        let y = ts.pop().unwrap();
+        let x = ts.pop().unwrap();
+        // Broadcast ellipsis dims of size 1 against a larger size: drop them.
+        let (xl, yl) = (x.labels.clone(), y.labels.clone());
+        let (xs, ys) = (x.shape.clone(), y.shape.clone());
+        let size_in = |labels: &[Label], shape: &[usize], l: Label| -> Option<usize> {
+            labels.iter().position(|m| *m == l).map(|i| shape[i])
+        };
+        let x = x.squeeze(|l| l < 0 && size_in(&yl, &ys, l).is_some_and(|d| d != 1));
+        let y = y.squeeze(|l| l < 0 && size_in(&xl, &xs, l).is_some_and(|d| d != 1));
+        // Sum out labels only one input has and the output lacks.
+        let x = x.sum_out(|l| !in_out(l) && !y.labels.contains(&l))?;
+        let y = y.sum_out(|l| !in_out(l) && !x.labels.contains(&l))?;
+        let batch: Vec<Label> = x
+            .labels
+            .iter()
+            .copied()
+            .filter(|l| y.labels.contains(l) && in_out(*l))
+            .collect();
+        let contract: Vec<Label> = x
+            .labels
+            .iter()
+            .copied()
+            .filter(|l| y.labels.contains(l) && !in_out(*l))
+            .collect();
+        let fx: Vec<Label> = x
+            .labels
+            .iter()
+            .copied()
+            .filter(|l| !y.labels.contains(l))
+            .collect();
+        let fy: Vec<Label> = y
+            .labels
+            .iter()
+            .copied()
+            .filter(|l| !x.labels.contains(l))
+            .collect();
+        let nb: usize = batch.iter().map(|&l| x.size_of(l)).product();
+        let m: usize = fx.iter().map(|&l| x.size_of(l)).product();
+        let k: usize = contract.iter().map(|&l| x.size_of(l)).product();
+        let n: usize = fy.iter().map(|&l| y.size_of(l)).product();
+        let mut shape: Vec<usize> = batch.iter().map(|&l| x.size_of(l)).collect();
+        shape.extend(fx.iter().map(|&l| x.size_of(l)));
+        shape.extend(fy.iter().map(|&l| y.size_of(l)));
+        let x = x.permute(&[batch.clone(), fx.clone(), contract.clone()].concat())?;
+        let y = y.permute(&[batch.clone(), contract, fy.clone()].concat())?;
+        let plan = BatchPlan {
+            m,
+            k,
+            n,
+            x_batch: (0..nb).collect(),
+            y_batch: (0..nb).collect(),
+            out_shape: vec![nb, m, n],
+            p: BatchMatMulParams::default(),
+        };
+        let mut data = vec![T::default(); nb * m * n];
+        T::bmm(&plan, &x.data, &y.data, &mut data);
+        let t = Labelled {
+            data,
+            shape,
+            labels: [batch, fx, fy].concat(),
+        };
+        let order: Vec<Label> = spec
+            .output
+            .iter()
+            .copied()
+            .filter(|l| t.labels.contains(l))
+            .collect();
+        t.permute(&order)?
+    };
+    if result.data.len() != out.len() {
+        return Err(Error::Internal(format!(
+            "einsum produced {} elements for output shape {}",
+            result.data.len(),
+            fmt_shape(&out_shape)
+        )));
+    }
+    out.copy_from_slice(&result.data);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    #[test]
+    fn broadcast_batches_and_adjoints_match_reference() {
+        let mut rng = rand::rng();
+        for it in 0..80 {
+            let big = it % 20 == 0;
+            let (m, k, n) = if big {
+                (70, 90, 60)
+            } else {
+                (
+                    rng.random_range(0..5),
+                    rng.random_range(0..5),
+                    rng.random_range(0..5),
+                )
+            };
+            let nb = rng.random_range(0..3);
+            let batch: Vec<usize> = (0..nb).map(|_| rng.random_range(1..4)).collect();
+            let mk = |rng: &mut rand::rngs::ThreadRng| -> Vec<usize> {
+                let keep = rng.random_range(0..=nb);
+                batch[nb - keep..]
+                    .iter()
+                    .map(|&d| if rng.random_bool(0.3) { 1 } else { d })
+                    .collect()
+            };
+            let (bx, by) = (mk(&mut rng), mk(&mut rng));
+            let p = BatchMatMulParams {
+                adj_x: rng.random_bool(0.5),
+                adj_y: rng.random_bool(0.5),
+            };
+            let mut xs = bx.clone();
+            xs.extend(if p.adj_x { [k, m] } else { [m, k] });
+            let mut ys = by.clone();
+            ys.extend(if p.adj_y { [n, k] } else { [k, n] });
+            let x: Vec<f64> = (0..xs.iter().product::<usize>())
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let y: Vec<f64> = (0..ys.iter().product::<usize>())
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let plan = batch_matmul_plan(&xs, &ys, p).unwrap();
+            let mut out = vec![f64::NAN; plan.out_shape.iter().product()];
+            batch_matmul(
+                &TensorView::from_slice(xs.clone(), &x),
+                &TensorView::from_slice(ys.clone(), &y),
+                &plan,
+                &mut TensorMut::from_slice(plan.out_shape.clone(), &mut out),
+            )
+            .unwrap();
+            // Reference with plain index arithmetic.
+            let ob = &plan.out_shape[..plan.out_shape.len() - 2];
+            let nbo: usize = ob.iter().product();
+            for b in 0..nbo {
+                let bidx = |s: &[usize]| -> usize {
+                    let pad = ob.len() - s.len();
+                    let st = tfa_core::shape::strides(s);
+                    let mut rem = b;
+                    let mut off = 0;
+                    for d in (0..ob.len()).rev() {
+                        let i = rem % ob[d];
+                        rem /= ob[d];
+                        if d >= pad && s[d - pad] != 1 {
+                            off += i * st[d - pad];
+                        }
+                    }
+                    off
+                };
+                let (xb, yb) = (bidx(&bx), bidx(&by));
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut s = 0.0;
+                        for q in 0..k {
+                            let a = if p.adj_x {
+                                x[xb * m * k + q * m + i]
+                            } else {
+                                x[xb * m * k + i * k + q]
+                            };
+                            let c = if p.adj_y {
+                                y[yb * k * n + j * k + q]
+                            } else {
+                                y[yb * k * n + q * n + j]
+                            };
+                            s += a * c;
+                        }
+                        let g = out[b * m * n + i * n + j];
+                        assert!((g - s).abs() < 1e-9, "{xs:?} {ys:?} {p:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shape_errors() {
+        let p = BatchMatMulParams::default();
+        assert_eq!(
+            batch_matmul_plan(&[2, 3, 4], &[3, 4, 5], p)
+                .unwrap_err()
+                .to_string(),
+            "In[0] and In[1] must have compatible batch dimensions: [2,3,4] vs. [3,4,5]"
+        );
+        assert_eq!(
+            batch_matmul_plan(&[2, 3, 4], &[2, 5, 5], p)
+                .unwrap_err()
+                .to_string(),
+            "Matrix size-incompatible: In[0]: [2,3,4], In[1]: [2,5,5]"
+        );
+        assert!(batch_matmul_plan(&[3], &[3, 3], p).is_err());
+    }
+
+    /// Reference einsum by brute force over all label values.
+    fn naive(eq: &str, xs: &[(&[usize], &[f64])]) -> (Vec<usize>, Vec<f64>) {
+        let ranks: Vec<usize> = xs.iter().map(|x| x.0.len()).collect();
+        let spec = einsum_spec(eq, &ranks).unwrap();
+        let shapes: Vec<&[usize]> = xs.iter().map(|x| x.0).collect();
+        let oshape = einsum_shape(&spec, &shapes).unwrap();
+        let mut all: Vec<(Label, usize)> = Vec::new();
+        for (labels, s) in spec.inputs.iter().zip(&shapes) {
+            for (&l, &d) in labels.iter().zip(s.iter()) {
+                match all.iter_mut().find(|p| p.0 == l) {
+                    Some(p) => p.1 = p.1.max(d),
+                    None => all.push((l, d)),
+                }
+            }
+        }
+        let total: usize = all.iter().map(|p| p.1).product();
+        let mut out = vec![0.0; oshape.iter().product()];
+        for i in 0..total {
+            let mut rem = i;
+            let mut val = vec![0usize; all.len()];
+            for (j, p) in all.iter().enumerate().rev() {
+                val[j] = rem % p.1;
+                rem /= p.1;
+            }
+            let get = |l: Label| val[all.iter().position(|p| p.0 == l).unwrap()];
+            let mut prod = 1.0;
+            for ((labels, s), x) in spec.inputs.iter().zip(&shapes).zip(xs) {
+                let st = tfa_core::shape::strides(s);
+                let off: usize = labels
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &l)| if s[a] == 1 { 0 } else { get(l) * st[a] })
+                    .sum();
+                prod *= x.1[off];
+            }
+            let ost = tfa_core::shape::strides(&oshape);
+            let o: usize = spec
+                .output
+                .iter()
+                .enumerate()
+                .map(|(a, &l)| if oshape[a] == 1 { 0 } else { get(l) * ost[a] })
+                .sum();
+            out[o] += prod;
+        }
+        (oshape, out)
+    }
+
+    #[test]
+    fn einsum_matches_brute_force() {
+        let mut rng = rand::rng();
+        let cases: &[(&str, &[&[usize]])] = &[
+            ("ij,jk->ik", &[&[3, 4], &[4, 5]]),
+            ("bij,bjk->bik", &[&[2, 3, 4], &[2, 4, 5]]),
+            ("bij,bkj->bki", &[&[2, 3, 4], &[2, 5, 4]]),
+            ("ij,kl->ijkl", &[&[2, 3], &[4, 2]]),
+            ("ij,ij->", &[&[3, 4], &[3, 4]]),
+            ("ij,jk->k", &[&[3, 4], &[4, 5]]),
+            ("abc,cd->da", &[&[2, 3, 4], &[4, 2]]),
+            ("...ij,...jk->...ik", &[&[2, 1, 3, 4], &[3, 4, 2]]),
+            ("b...i,bi->b...", &[&[2, 3, 4], &[2, 4]]),
+            ("ii->i", &[&[3, 3]]),
+            ("ii->", &[&[4, 4]]),
+            ("ijk->kji", &[&[2, 3, 4]]),
+            ("ijk->j", &[&[2, 3, 4]]),
+            ("...i->i", &[&[2, 3, 4]]),
+            ("iij,jk->ik", &[&[3, 3, 2], &[2, 4]]),
+            ("bhqd,bhkd->bhqk", &[&[2, 3, 4, 5], &[2, 3, 6, 5]]),
+            ("ij,j->i", &[&[0, 4], &[4]]),
+            ("ij,jk->ik", &[&[3, 0], &[0, 2]]),
+        ];
+        for (eq, shapes) in cases {
+            let datas: Vec<Vec<f64>> = shapes
+                .iter()
+                .map(|s| {
+                    (0..s.iter().product::<usize>())
+                        .map(|_| rng.random_range(-1.0..1.0))
+                        .collect()
+                })
+                .collect();
+            let xs: Vec<(&[usize], &[f64])> = shapes
+                .iter()
+                .zip(&datas)
+                .map(|(s, d)| (*s, d.as_slice()))
+                .collect();
+            let (oshape, want) = naive(eq, &xs);
+            let ranks: Vec<usize> = shapes.iter().map(|s| s.len()).collect();
+            let spec = einsum_spec(eq, &ranks).unwrap();
+            let views: Vec<TensorView> = shapes
+                .iter()
+                .zip(&datas)
+                .map(|(s, d)| TensorView::from_slice(s.to_vec(), d))
+                .collect();
+            let mut got = vec![f64::NAN; want.len()];
+            einsum(
+                &spec,
+                &views,
+                &mut TensorMut::from_slice(oshape.clone(), &mut got),
+            )
+            .unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-9, "{eq}: {got:?} vs {want:?}");
+            }
+        }
+        assert!(einsum_spec("ij,jk", &[2, 2]).is_err());
+        assert!(einsum_spec("ij->ii", &[2]).is_err());
+        assert!(einsum_spec("ijk->i", &[2]).is_err());
+    }
+}
