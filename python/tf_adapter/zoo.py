@@ -11,6 +11,29 @@ IMAGE_MODELS = ("resnet50", "mobilenetv2", "efficientnetb0")
 NAMES = IMAGE_MODELS + ("bert_encoder",)
 
 
+_position_layer = None
+
+
+def _position_embedding_layer():
+    """A learned absolute position embedding added to the token embeddings
+    (a layer, so its weights are part of the model)."""
+    global _position_layer
+    if _position_layer is None:
+        import keras
+
+        class PositionEmbedding(keras.layers.Layer):
+            def build(self, input_shape):
+                self.table = self.add_weight(
+                    shape=(input_shape[-2], input_shape[-1]), initializer="random_normal", name="table"
+                )
+
+            def call(self, x):
+                return x + self.table
+
+        _position_layer = PositionEmbedding
+    return _position_layer
+
+
 def bert_encoder(vocab=30522, seq_len=128, hidden=768, heads=12, ff=3072, layers=12, dropout=0.1):
     """A BERT-base-like encoder: token + position embeddings, `layers` blocks of
     MultiHeadAttention + LayerNormalization + Dense(GELU) feed-forward with
@@ -20,9 +43,8 @@ def bert_encoder(vocab=30522, seq_len=128, hidden=768, heads=12, ff=3072, layers
 
     ids = keras.Input([seq_len], dtype="int32", name="input_ids")
     tok = L.Embedding(vocab, hidden, name="token_embedding")(ids)
-    positions = keras.ops.arange(seq_len)
-    pos = L.Embedding(seq_len, hidden, name="position_embedding")(positions)
-    x = L.LayerNormalization(epsilon=1e-12)(tok + pos)
+    x = _position_embedding_layer()(name="position_embedding")(tok)
+    x = L.LayerNormalization(epsilon=1e-12)(x)
     x = L.Dropout(dropout)(x)
     for i in range(layers):
         a = L.MultiHeadAttention(heads, hidden // heads, dropout=dropout, name=f"attention_{i}")(x, x)
