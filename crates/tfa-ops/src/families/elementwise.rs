@@ -3,7 +3,7 @@
 //! all-reduce of MirroredStrategy depends on that for `Add`: TensorFlow's ring
 //! collective demands that its merge step forwards input 0.
 
-use super::{op_t, ALL_NO_I32, FLOAT, NUMERIC_NO_I32, SIGNED_NO_I32};
+use super::{op_t, ALL_NO_I32, FLOAT, NUMERIC_NO_I32, REAL, SIGNED_NO_I32};
 use crate::{Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
 use tfa_core::{DType, Error, Result, TensorView};
@@ -98,9 +98,15 @@ fn select_v1(ctx: &dyn OpContext) -> Result<()> {
     ew::select(&c, &t, &e, &mut out)
 }
 
+/// BiasAdd: the bias runs along the channel axis (dim 1 for NCHW inputs of
+/// rank > 2, else the last). BiasAddV1 has no data_format: always the last.
 fn bias_add(ctx: &dyn OpContext) -> Result<()> {
-    let (x, bias) = (ctx.input(0)?, ctx.input(1)?);
     let nchw = ctx.attrs().string("data_format")? == "NCHW";
+    add_bias(ctx, nchw)
+}
+
+fn add_bias(ctx: &dyn OpContext, channels_first: bool) -> Result<()> {
+    let (x, bias) = (ctx.input(0)?, ctx.input(1)?);
     if bias.rank() != 1 {
         return Err(Error::InvalidArgument(format!(
             "Biases must be 1D: {}",
@@ -113,7 +119,7 @@ fn bias_add(ctx: &dyn OpContext) -> Result<()> {
             fmt_shape(&x.shape)
         )));
     }
-    let axis = if nchw && x.rank() > 2 {
+    let axis = if channels_first && x.rank() > 2 {
         1
     } else {
         x.rank() - 1
@@ -279,26 +285,9 @@ pub(crate) const OPS: &[OpDef] = &[
         c,
         UnaryOp::Log
     )),
-    op_t!(
-        "Relu",
-        Elementwise,
-        &[
-            DType::F32,
-            DType::F64,
-            DType::F16,
-            DType::BF16,
-            DType::I8,
-            DType::I16,
-            DType::I32,
-            DType::I64,
-            DType::U8,
-            DType::U16,
-            DType::U32,
-            DType::U64
-        ],
-        "max(x, 0); NaN stays NaN",
-        |c| unary(c, UnaryOp::Relu)
-    ),
+    op_t!("Relu", Elementwise, REAL, "max(x, 0); NaN stays NaN", |c| {
+        unary(c, UnaryOp::Relu)
+    }),
     op_t!(
         "AddN",
         Elementwise,
@@ -319,14 +308,14 @@ pub(crate) const OPS: &[OpDef] = &[
     op_t!(
         "FloorDiv",
         Elementwise,
-        FLOOR_TYPES,
+        NUMERIC_NO_I32,
         "division rounded toward -inf; integer division by zero is an error",
         |c| binary(c, BinaryOp::FloorDiv)
     ),
     op_t!(
         "FloorMod",
         Elementwise,
-        FLOOR_TYPES,
+        NUMERIC_NO_I32,
         "remainder with the divisor's sign",
         |c| binary(c, BinaryOp::FloorMod)
     ),
@@ -463,7 +452,7 @@ pub(crate) const OPS: &[OpDef] = &[
         Elementwise,
         NUMERIC_NO_I32,
         "x + bias along the last axis (legacy)",
-        |c| bias_add_last(c)
+        |c| add_bias(c, false)
     ),
     OpDef {
         name: "Fill",
@@ -500,38 +489,6 @@ pub(crate) const OPS: &[OpDef] = &[
     ),
 ];
 
-/// Types of FloorDiv/FloorMod on the NPU (int32 stays with TensorFlow).
-const FLOOR_TYPES: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::BF16,
-    DType::I8,
-    DType::I16,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-];
-
-/// Real number types, int32 included (Relu6 has no TensorFlow int32 kernel
-/// for the device).
-const REAL: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::BF16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-];
-
 /// An op on bool tensors (no type attribute).
 const fn untyped(name: &'static str, summary: &'static str, kernel: crate::KernelFn) -> OpDef {
     OpDef {
@@ -544,18 +501,4 @@ const fn untyped(name: &'static str, summary: &'static str, kernel: crate::Kerne
         host: Some(kernel),
         cuda: None,
     }
-}
-
-/// BiasAddV1 has no data_format: the bias is always on the last axis.
-fn bias_add_last(ctx: &dyn OpContext) -> Result<()> {
-    let (x, bias) = (ctx.input(0)?, ctx.input(1)?);
-    if bias.rank() != 1 || x.rank() < 2 || *x.shape.last().unwrap_or(&0) != bias.shape[0] {
-        return Err(Error::InvalidArgument(format!(
-            "Must provide as many biases as the last dimension of the input tensor: {} vs. {}",
-            fmt_shape(&bias.shape),
-            fmt_shape(&x.shape)
-        )));
-    }
-    let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, x.dtype, &x.shape)?;
-    ew::binary(BinaryOp::Add, &x, &bias, &mut out, fwd)
 }

@@ -42,6 +42,23 @@ pub(crate) const NUMERIC_NO_I32: &[DType] = &[
     DType::U64,
 ];
 
+/// Real number types, int32 included: for ops TensorFlow has no host-memory
+/// int32 kernel for (Relu, Relu6).
+pub(crate) const REAL: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
+
 /// Signed numeric types (Neg, Square), int32 left to TensorFlow as above.
 pub(crate) const SIGNED_NO_I32: &[DType] = &[
     DType::F32,
