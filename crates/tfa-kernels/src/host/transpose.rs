@@ -226,11 +226,11 @@ pub fn transpose_words<T: Copy + Send + Sync>(
         for b0 in (0..cols).step_by(BLK) {
             let b1 = (b0 + BLK).min(cols);
             for a in a0..a1 {
-                let s = &src[so + a * sa..];
-                for b in b0..b1 {
+                let s = &src[so + a * sa + b0..so + a * sa + b1];
+                for (j, &v) in s.iter().enumerate() {
                     // SAFETY: (o, a, b) maps to a distinct output element inside
                     // `dst`; tasks cover disjoint (o, a) ranges.
-                    unsafe { *dp.0.add(d_o + b * db + a) = s[b] };
+                    unsafe { *dp.0.add(d_o + (b0 + j) * db + a) = v };
                 }
             }
         }
