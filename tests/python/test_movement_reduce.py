@@ -422,3 +422,21 @@ def test_einsum_through_tf_einsum(rng):
     npu = on("/NPU:0", lambda: tf.einsum("bij,jk->bik", a, b))
     cpu = on("/CPU:0", lambda: tf.einsum("bij,jk->bik", a, b))
     assert_matches(npu, cpu, tf.float32, rtol=1e-5, atol=1e-5)
+
+
+def test_error_messages_match_tensorflow():
+    cases = [
+        lambda: tf.raw_ops.Sum(input=tf.zeros([2, 3]), axis=[0, -2]),
+        lambda: tf.raw_ops.Einsum(inputs=[tf.zeros([2, 3, 4])], equation="...ij->ij"),
+        lambda: tf.raw_ops.Einsum(inputs=[tf.zeros([2, 3]), tf.zeros([4, 4])], equation="ij,jk->ik"),
+        lambda: tf.raw_ops.GatherV2(params=tf.zeros([3, 4]), indices=[[1], [2]], axis=1, batch_dims=1),
+        lambda: tf.raw_ops.ConcatV2(values=[tf.zeros([2]), tf.zeros([2, 1])], axis=0),
+        lambda: tf.raw_ops.Pad(input=tf.zeros([2, 2]), paddings=[[1, 1]]),
+        lambda: tf.raw_ops.StridedSlice(input=tf.zeros([3]), begin=[0], end=[1], strides=[0]),
+        lambda: tf.raw_ops.StridedSlice(input=tf.zeros([3]), begin=[0, 0], end=[1, 1], strides=[1, 1]),
+        lambda: tf.raw_ops.Transpose(x=tf.zeros([2, 3]), perm=[0, 2]),
+    ]
+    for fn in cases:
+        _, nerr = outcome(lambda: on("/NPU:0", fn))
+        _, cerr = outcome(lambda: on("/CPU:0", fn))
+        assert nerr is not None and nerr == cerr, (nerr, cerr)

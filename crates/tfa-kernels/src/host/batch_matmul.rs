@@ -359,6 +359,11 @@ pub fn einsum_spec(equation: &str, ranks: &[usize]) -> Result<EinsumSpec> {
     }
     let (named, ell) = parse_subscripts(parts[1])?;
     let output = match ell {
+        None if max_ell > 0 => {
+            return Err(Error::InvalidArgument(format!(
+                "Output contains {max_ell} broadcasting dimension(s) but no ellipsis (...) was found in the output subscripts."
+            )))
+        }
         None => named,
         Some(at) => {
             let mut v = named[..at].to_vec();
@@ -820,7 +825,6 @@ mod tests {
             ("ii->", &[&[4, 4]]),
             ("ijk->kji", &[&[2, 3, 4]]),
             ("ijk->j", &[&[2, 3, 4]]),
-            ("...i->i", &[&[2, 3, 4]]),
             ("iij,jk->ik", &[&[3, 3, 2], &[2, 4]]),
             ("bhqd,bhkd->bhqk", &[&[2, 3, 4, 5], &[2, 3, 6, 5]]),
             ("ij,j->i", &[&[0, 4], &[4]]),
@@ -862,5 +866,7 @@ mod tests {
         assert!(einsum_spec("ij,jk", &[2, 2]).is_err());
         assert!(einsum_spec("ij->ii", &[2]).is_err());
         assert!(einsum_spec("ijk->i", &[2]).is_err());
+        assert!(einsum_spec("...i->i", &[3]).is_err());
+        assert!(einsum_spec("...i->i", &[1]).is_ok());
     }
 }

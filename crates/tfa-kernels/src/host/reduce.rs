@@ -149,7 +149,7 @@ reduce_elem!(bf16, f32, bf16::to_f32, bf16::from_f32);
 reduce_elem!(i64, i64, |v| v, |v| v);
 
 /// Which dims of a rank-`rank` tensor `axes` reduces (negative axes count
-/// from the end, duplicates allowed), with TensorFlow's message.
+/// from the end; a dim named twice is an error), with TensorFlow's messages.
 pub fn reduction_bitmap(rank: usize, axes: &[i64]) -> Result<Vec<bool>> {
     let mut bits = vec![false; rank];
     let r = rank as i64;
@@ -159,7 +159,13 @@ pub fn reduction_bitmap(rank: usize, axes: &[i64]) -> Result<Vec<bool>> {
                 "Invalid reduction dimension ({a} for input with {rank} dimension(s)"
             )));
         }
-        bits[(if a < 0 { a + r } else { a }) as usize] = true;
+        let i = (if a < 0 { a + r } else { a }) as usize;
+        if bits[i] {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid reduction arguments: Axes contains duplicate dimension: {i}"
+            )));
+        }
+        bits[i] = true;
     }
     Ok(bits)
 }
@@ -257,29 +263,78 @@ pub fn reduce_typed<T: ReduceElem>(
     Ok(())
 }
 
-#[inline(always)]
-fn identity<A: Acc>(op: ReduceOp) -> A {
-    match op {
-        ReduceOp::Sum | ReduceOp::Mean => A::zero(),
-        ReduceOp::Prod => A::one(),
-        ReduceOp::Max => A::lowest(),
-        ReduceOp::Min => A::highest(),
+/// A reducer, as a type so that each kernel is compiled with it inlined.
+trait Combine<A: Acc>: Send + Sync {
+    fn init() -> A;
+    fn f(a: A, b: A) -> A;
+}
+
+struct SumC;
+struct ProdC;
+struct MaxC;
+struct MinC;
+
+impl<A: Acc> Combine<A> for SumC {
+    #[inline(always)]
+    fn init() -> A {
+        A::zero()
+    }
+    #[inline(always)]
+    fn f(a: A, b: A) -> A {
+        A::add(a, b)
+    }
+}
+impl<A: Acc> Combine<A> for ProdC {
+    #[inline(always)]
+    fn init() -> A {
+        A::one()
+    }
+    #[inline(always)]
+    fn f(a: A, b: A) -> A {
+        A::mul(a, b)
+    }
+}
+impl<A: Acc> Combine<A> for MaxC {
+    #[inline(always)]
+    fn init() -> A {
+        A::lowest()
+    }
+    #[inline(always)]
+    fn f(a: A, b: A) -> A {
+        A::max(a, b)
+    }
+}
+impl<A: Acc> Combine<A> for MinC {
+    #[inline(always)]
+    fn init() -> A {
+        A::highest()
+    }
+    #[inline(always)]
+    fn f(a: A, b: A) -> A {
+        A::min(a, b)
     }
 }
 
-#[inline(always)]
-fn combine<A: Acc>(op: ReduceOp) -> fn(A, A) -> A {
+fn reduce_3d<T: ReduceElem>(
+    op: ReduceOp,
+    x: &[T],
+    outer: usize,
+    red: usize,
+    inner: usize,
+    out: &mut [T],
+) {
     match op {
-        ReduceOp::Sum | ReduceOp::Mean => A::add,
-        ReduceOp::Prod => A::mul,
-        ReduceOp::Max => A::max,
-        ReduceOp::Min => A::min,
+        ReduceOp::Sum | ReduceOp::Mean => reduce_3d_c::<T, SumC>(op, x, outer, red, inner, out),
+        ReduceOp::Prod => reduce_3d_c::<T, ProdC>(op, x, outer, red, inner, out),
+        ReduceOp::Max => reduce_3d_c::<T, MaxC>(op, x, outer, red, inner, out),
+        ReduceOp::Min => reduce_3d_c::<T, MinC>(op, x, outer, red, inner, out),
     }
 }
 
 /// Folds a contiguous run with 8 independent lanes (vectorisable).
 #[inline]
-fn fold_run<T: ReduceElem>(run: &[T], init: T::A, f: fn(T::A, T::A) -> T::A) -> T::A {
+fn fold_run<T: ReduceElem, C: Combine<T::A>>(run: &[T]) -> T::A {
+    let (init, f) = (C::init(), C::f);
     let mut lanes = [init; 8];
     let mut chunks = run.chunks_exact(8);
     for c in &mut chunks {
@@ -301,7 +356,7 @@ fn fold_run<T: ReduceElem>(run: &[T], init: T::A, f: fn(T::A, T::A) -> T::A) -> 
 const INNER_BLOCK: usize = 4096;
 
 /// `out[o, i] = op_r x[o, r, i]`.
-fn reduce_3d<T: ReduceElem>(
+fn reduce_3d_c<T: ReduceElem, C: Combine<T::A>>(
     op: ReduceOp,
     x: &[T],
     outer: usize,
@@ -309,8 +364,8 @@ fn reduce_3d<T: ReduceElem>(
     inner: usize,
     out: &mut [T],
 ) {
-    let f = combine::<T::A>(op);
-    let init = identity::<T::A>(op);
+    let f = C::f;
+    let init = C::init();
     let finish = |a: T::A| -> T {
         T::from_acc(if op == ReduceOp::Mean {
             a.div_count(red)
@@ -323,10 +378,7 @@ fn reduce_3d<T: ReduceElem>(
     // Partial accumulation of rows r0..r1 for output block (o, i0..i1).
     let partial = |o: usize, i0: usize, i1: usize, r0: usize, r1: usize, acc: &mut [T::A]| {
         if inner == 1 {
-            acc[0] = f(
-                acc[0],
-                fold_run::<T>(&x[o * red + r0..o * red + r1], init, f),
-            );
+            acc[0] = f(acc[0], fold_run::<T, C>(&x[o * red + r0..o * red + r1]));
             return;
         }
         for r in r0..r1 {
@@ -475,17 +527,25 @@ where
             m = T::A::max(m, v.to_acc());
         }
         let mut s = T::A::zero();
-        for &v in src {
-            s = T::A::add(s, T::A::sub(v.to_acc(), m).exp());
-        }
         if log {
+            for &v in src {
+                s = T::A::add(s, T::A::sub(v.to_acc(), m).exp());
+            }
             let ls = s.ln();
             for (d, &v) in dst.iter_mut().zip(src) {
                 *d = T::from_acc(T::A::sub(T::A::sub(v.to_acc(), m), ls));
             }
         } else {
+            // exp once: store it, then scale (exact for float32/float64; half
+            // types round the stored value once more).
             for (d, &v) in dst.iter_mut().zip(src) {
-                *d = T::from_acc(T::A::div(T::A::sub(v.to_acc(), m).exp(), s));
+                let e = T::A::sub(v.to_acc(), m).exp();
+                s = T::A::add(s, e);
+                *d = T::from_acc(e);
+            }
+            let inv = T::A::div(T::A::one(), s);
+            for d in dst.iter_mut() {
+                *d = T::from_acc(T::A::mul(d.to_acc(), inv));
             }
         }
     };
@@ -606,9 +666,13 @@ mod tests {
             "Invalid reduction dimension (1 for input with 1 dimension(s)"
         );
         assert_eq!(
-            reduction_bitmap(3, &[-1, 0, 2]).unwrap(),
+            reduction_bitmap(3, &[-1, 0]).unwrap(),
             vec![true, false, true]
         );
+        assert!(reduction_bitmap(3, &[-1, 2])
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate dimension: 2"));
     }
 
     #[test]
