@@ -388,6 +388,24 @@ fn reduce_3d_c<T: ReduceElem, C: Combine<T::A>>(
             }
         }
     };
+    if inner == 1 && (total < PAR_MIN_ELEMENTS || threads == 1 || outer >= 2 * threads) {
+        // One contiguous run per output element.
+        let rows = |first: usize, dst: &mut [T]| {
+            for (k, d) in dst.iter_mut().enumerate() {
+                let o = first + k;
+                *d = finish(fold_run::<T, C>(&x[o * red..(o + 1) * red]));
+            }
+        };
+        if total < PAR_MIN_ELEMENTS || threads == 1 {
+            rows(0, out);
+        } else {
+            let per = (PAR_MIN_ELEMENTS / red.max(1)).max(1);
+            out.par_chunks_mut(per)
+                .enumerate()
+                .for_each(|(i, d)| rows(i * per, d));
+        }
+        return;
+    }
     let iblk = if inner == 1 {
         1
     } else {
@@ -464,6 +482,53 @@ pub trait SoftmaxAcc: Acc {
     fn div(a: Self, b: Self) -> Self;
 }
 
+/// `e^x` for float32 without a libm call, so loops vectorise: Cephes'
+/// polynomial on `x - n ln2` (about 1 ulp), scaled by `2^n` in two normal
+/// steps so results in the subnormal range round correctly. NaN stays NaN;
+/// inputs above ~88.7 saturate near the largest finite value (softmax only
+/// passes `x - max <= 0`).
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-104.0, 88.72);
+    // Round x/ln2 to the nearest integer with the 1.5 * 2^23 trick (no
+    // floor/cvt calls, so this vectorises on plain SSE2); |x/ln2| < 151.
+    const MAGIC: f32 = 12_582_912.0;
+    let big = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = big - MAGIC;
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let z = r * r;
+    let p = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 0.166_666_65)
+        * r
+        + 0.5;
+    let y = p * z + r + 1.0;
+    let n = big.to_bits() as i32 - MAGIC.to_bits() as i32;
+    let n1 = n >> 1;
+    let n2 = n - n1;
+    let s1 = f32::from_bits(((n1 + 127) as u32) << 23);
+    let s2 = f32::from_bits(((n2 + 127) as u32) << 23);
+    y * s1 * s2
+}
+
+impl SoftmaxAcc for f32 {
+    #[inline(always)]
+    fn exp(self) -> Self {
+        exp_f32(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        f32::ln(self)
+    }
+    #[inline(always)]
+    fn sub(a: Self, b: Self) -> Self {
+        a - b
+    }
+    #[inline(always)]
+    fn div(a: Self, b: Self) -> Self {
+        a / b
+    }
+}
+
 macro_rules! softmax_acc {
     ($t:ty) => {
         impl SoftmaxAcc for $t {
@@ -486,7 +551,6 @@ macro_rules! softmax_acc {
         }
     };
 }
-softmax_acc!(f32);
 softmax_acc!(f64);
 
 /// Softmax (or log-softmax) over the last dim of `x` (rank >= 1).
@@ -522,27 +586,19 @@ where
         return;
     }
     let one = |src: &[T], dst: &mut [T]| {
-        let mut m = T::A::lowest();
-        for &v in src {
-            m = T::A::max(m, v.to_acc());
+        let m = fold_run::<T, MaxC>(src);
+        // exp(x - max) into the output (vectorisable), summed in 8 lanes.
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = T::from_acc(T::A::sub(v.to_acc(), m).exp());
         }
-        let mut s = T::A::zero();
+        let s = fold_run::<T, SumC>(dst);
         if log {
-            for &v in src {
-                s = T::A::add(s, T::A::sub(v.to_acc(), m).exp());
-            }
             let ls = s.ln();
             for (d, &v) in dst.iter_mut().zip(src) {
                 *d = T::from_acc(T::A::sub(T::A::sub(v.to_acc(), m), ls));
             }
         } else {
-            // exp once: store it, then scale (exact for float32/float64; half
-            // types round the stored value once more).
-            for (d, &v) in dst.iter_mut().zip(src) {
-                let e = T::A::sub(v.to_acc(), m).exp();
-                s = T::A::add(s, e);
-                *d = T::from_acc(e);
-            }
+            // TensorFlow scales by the inverse of the sum.
             let inv = T::A::div(T::A::one(), s);
             for d in dst.iter_mut() {
                 *d = T::from_acc(T::A::mul(d.to_acc(), inv));
@@ -673,6 +729,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("duplicate dimension: 2"));
+    }
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut x = -104.0f32;
+        while x < 88.0 {
+            let (g, w) = (exp_f32(x) as f64, (x as f64).exp());
+            let tol = if w < f32::MIN_POSITIVE as f64 {
+                1.5e-45
+            } else {
+                3e-7 * w
+            };
+            assert!((g - w).abs() <= tol, "exp({x}) = {g}, want {w}");
+            x += 0.001_37;
+        }
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f32(0.0), 1.0);
     }
 
     #[test]
