@@ -440,3 +440,32 @@ def test_error_messages_match_tensorflow():
         _, nerr = outcome(lambda: on("/NPU:0", fn))
         _, cerr = outcome(lambda: on("/CPU:0", fn))
         assert nerr is not None and nerr == cerr, (nerr, cerr)
+
+
+def test_attention_block_in_tf_function_runs_on_npu(strict_placement, rng):
+    """Graph mode: host-memory index arguments (perm, axes, begin/end) come from
+    constants and shape arithmetic; every float op runs on the NPU."""
+    q = random_tensor(rng, [2, 5, 4, 8], tf.float32)
+    k = random_tensor(rng, [2, 7, 4, 8], tf.float32)
+    v = random_tensor(rng, [2, 7, 4, 8], tf.float32)
+
+    def block(q, k, v):
+        s = tf.einsum("bqhd,bkhd->bhqk", q, k) * 0.35
+        p = tf.nn.softmax(s, axis=-1)
+        o = tf.einsum("bhqk,bkhd->bqhd", p, v)
+        o = tf.reshape(o, tf.stack([tf.shape(o)[0], tf.shape(o)[1], -1]))
+        o = tf.concat([o[:, :2], tf.pad(o[:, 2:], [[0, 0], [0, 0], [1, 0]])[:, :, 1:]], axis=1)
+        o = tf.transpose(o, [0, 2, 1])
+        g = tf.gather(o, [0, 3, 3], axis=1)
+        return tf.reduce_mean(g, axis=-1) + tf.reduce_max(o, axis=[1, 2], keepdims=True)[:, :, 0]
+
+    tf_adapter.reset_kernel_counts()
+    with tf.device("/NPU:0"):
+        npu = tf.function(block)(q, k, v)
+    counts = tf_adapter.kernel_counts()
+    for op in ("Einsum", "Softmax", "ConcatV2", "Pad", "Transpose", "GatherV2", "Mean", "Max"):
+        assert counts.get(op, 0) >= 1, (op, counts)
+    assert npu.device.endswith("NPU:0")
+    with tf.device("/CPU:0"):
+        cpu = tf.function(block)(q, k, v)
+    assert_matches(npu, cpu, tf.float32, rtol=1e-5, atol=1e-6)
