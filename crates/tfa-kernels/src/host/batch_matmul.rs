@@ -359,6 +359,11 @@ pub fn einsum_spec(equation: &str, ranks: &[usize]) -> Result<EinsumSpec> {
     }
     let (named, ell) = parse_subscripts(parts[1])?;
     let output = match ell {
+        None if max_ell > 0 => {
+            return Err(Error::InvalidArgument(format!(
+                "Output contains {max_ell} broadcasting dimension(s) but no ellipsis (...) was found in the output subscripts."
+            )))
+        }
         None => named,
         Some(at) => {
             let mut v = named[..at].to_vec();
@@ -385,13 +390,13 @@ pub fn einsum_spec(equation: &str, ranks: &[usize]) -> Result<EinsumSpec> {
 }
 
 /// A tensor whose dims carry labels.
-struct Labelled<T> {
-    data: Vec<T>,
+struct Labelled<'a, T: Clone> {
+    data: Cow<'a, [T]>,
     shape: Vec<usize>,
     labels: Vec<Label>,
 }
 
-impl<T: ReduceElem> Labelled<T> {
+impl<'a, T: ReduceElem> Labelled<'a, T> {
     /// Takes the diagonal of repeated labels (`ii -> i`).
     fn diagonal(self) -> Result<Self> {
         let mut uniq: Vec<Label> = Vec::new();
@@ -426,7 +431,7 @@ impl<T: ReduceElem> Labelled<T> {
             .map(|i| self.data[super::transpose::offset_of(i, &shape, &ust)])
             .collect();
         Ok(Labelled {
-            data,
+            data: Cow::Owned(data),
             shape,
             labels: uniq,
         })
@@ -449,7 +454,7 @@ impl<T: ReduceElem> Labelled<T> {
             .map(|p| *p.0)
             .collect();
         Ok(Labelled {
-            data,
+            data: Cow::Owned(data),
             shape,
             labels,
         })
@@ -477,10 +482,26 @@ impl<T: ReduceElem> Labelled<T> {
         let mut data = vec![T::default(); self.data.len()];
         super::transpose::transpose_words(&self.data, &self.shape, &perm, &mut data)?;
         Ok(Labelled {
-            data,
+            data: Cow::Owned(data),
             shape: perm.iter().map(|&p| self.shape[p]).collect(),
             labels: order.to_vec(),
         })
+    }
+
+    /// Writes the tensor with its dims in `order` into `out`.
+    fn write_to(&self, order: &[Label], out: &mut [T]) -> Result<()> {
+        if self.data.len() != out.len() {
+            return Err(Error::Internal(format!(
+                "einsum produced {} elements for {} outputs",
+                self.data.len(),
+                out.len()
+            )));
+        }
+        let perm: Vec<usize> = order
+            .iter()
+            .map(|l| self.labels.iter().position(|m| m == l).unwrap())
+            .collect();
+        super::transpose::transpose_words(&self.data, &self.shape, &perm, out)
     }
 
     fn size_of(&self, l: Label) -> usize {
@@ -489,6 +510,7 @@ impl<T: ReduceElem> Labelled<T> {
 }
 
 use super::reduce::{ReduceElem, ReduceOp};
+use std::borrow::Cow;
 
 /// Output shape of an einsum over inputs of `shapes`, with label-size checks.
 pub fn einsum_shape(spec: &EinsumSpec, shapes: &[&[usize]]) -> Result<Vec<usize>> {
@@ -537,6 +559,14 @@ fn einsum_typed<T: ReduceElem + BmmElem>(
 ) -> Result<()> {
     let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
     let out_shape = einsum_shape(spec, &shapes)?;
+    if out_shape.iter().product::<usize>() != out.len() {
+        return Err(Error::Internal(format!(
+            "einsum output has {} elements, shape {} needs {}",
+            out.len(),
+            fmt_shape(&out_shape),
+            out_shape.iter().product::<usize>()
+        )));
+    }
     if out.is_empty() {
         return Ok(());
     }
@@ -544,7 +574,7 @@ fn einsum_typed<T: ReduceElem + BmmElem>(
     for (t, labels) in inputs.iter().zip(&spec.inputs) {
         ts.push(
             Labelled {
-                data: t.data::<T>()?.to_vec(),
+                data: Cow::Borrowed(t.data::<T>()?),
                 shape: t.shape.clone(),
                 labels: labels.clone(),
             }
@@ -552,7 +582,7 @@ fn einsum_typed<T: ReduceElem + BmmElem>(
         );
     }
     let in_out = |l: Label| spec.output.contains(&l);
-    let result = if ts.len() == 1 {
+    if ts.len() == 1 {
         let t = ts.pop().unwrap().sum_out(|l| !in_out(l))?;
         let order: Vec<Label> = spec
             .output
@@ -560,7 +590,7 @@ fn einsum_typed<T: ReduceElem + BmmElem>(
             .copied()
             .filter(|l| t.labels.contains(l))
             .collect();
-        t.permute(&order)?
+        t.write_to(&order, out)
     } else {
         let y = ts.pop().unwrap();
         let x = ts.pop().unwrap();
@@ -617,30 +647,27 @@ fn einsum_typed<T: ReduceElem + BmmElem>(
             out_shape: vec![nb, m, n],
             p: BatchMatMulParams::default(),
         };
-        let mut data = vec![T::default(); nb * m * n];
-        T::bmm(&plan, &x.data, &y.data, &mut data);
-        let t = Labelled {
-            data,
-            shape,
-            labels: [batch, fx, fy].concat(),
-        };
+        let labels = [batch, fx, fy].concat();
         let order: Vec<Label> = spec
             .output
             .iter()
             .copied()
-            .filter(|l| t.labels.contains(l))
+            .filter(|l| labels.contains(l))
             .collect();
-        t.permute(&order)?
-    };
-    if result.data.len() != out.len() {
-        return Err(Error::Internal(format!(
-            "einsum produced {} elements for output shape {}",
-            result.data.len(),
-            fmt_shape(&out_shape)
-        )));
+        if order == labels && out.len() == nb * m * n {
+            // Already in output order: the product lands in `out` directly.
+            T::bmm(&plan, &x.data, &y.data, out);
+            return Ok(());
+        }
+        let mut data = vec![T::default(); nb * m * n];
+        T::bmm(&plan, &x.data, &y.data, &mut data);
+        Labelled {
+            data: Cow::Owned(data),
+            shape,
+            labels,
+        }
+        .write_to(&order, out)
     }
-    out.copy_from_slice(&result.data);
-    Ok(())
 }
 
 #[cfg(test)]
@@ -820,7 +847,6 @@ mod tests {
             ("ii->", &[&[4, 4]]),
             ("ijk->kji", &[&[2, 3, 4]]),
             ("ijk->j", &[&[2, 3, 4]]),
-            ("...i->i", &[&[2, 3, 4]]),
             ("iij,jk->ik", &[&[3, 3, 2], &[2, 4]]),
             ("bhqd,bhkd->bhqk", &[&[2, 3, 4, 5], &[2, 3, 6, 5]]),
             ("ij,j->i", &[&[0, 4], &[4]]),
@@ -862,5 +888,7 @@ mod tests {
         assert!(einsum_spec("ij,jk", &[2, 2]).is_err());
         assert!(einsum_spec("ij->ii", &[2]).is_err());
         assert!(einsum_spec("ijk->i", &[2]).is_err());
+        assert!(einsum_spec("...i->i", &[3]).is_err());
+        assert!(einsum_spec("...i->i", &[1]).is_ok());
     }
 }

@@ -149,7 +149,7 @@ reduce_elem!(bf16, f32, bf16::to_f32, bf16::from_f32);
 reduce_elem!(i64, i64, |v| v, |v| v);
 
 /// Which dims of a rank-`rank` tensor `axes` reduces (negative axes count
-/// from the end, duplicates allowed), with TensorFlow's message.
+/// from the end; a dim named twice is an error), with TensorFlow's messages.
 pub fn reduction_bitmap(rank: usize, axes: &[i64]) -> Result<Vec<bool>> {
     let mut bits = vec![false; rank];
     let r = rank as i64;
@@ -159,7 +159,13 @@ pub fn reduction_bitmap(rank: usize, axes: &[i64]) -> Result<Vec<bool>> {
                 "Invalid reduction dimension ({a} for input with {rank} dimension(s)"
             )));
         }
-        bits[(if a < 0 { a + r } else { a }) as usize] = true;
+        let i = (if a < 0 { a + r } else { a }) as usize;
+        if bits[i] {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid reduction arguments: Axes contains duplicate dimension: {i}"
+            )));
+        }
+        bits[i] = true;
     }
     Ok(bits)
 }
@@ -257,29 +263,78 @@ pub fn reduce_typed<T: ReduceElem>(
     Ok(())
 }
 
-#[inline(always)]
-fn identity<A: Acc>(op: ReduceOp) -> A {
-    match op {
-        ReduceOp::Sum | ReduceOp::Mean => A::zero(),
-        ReduceOp::Prod => A::one(),
-        ReduceOp::Max => A::lowest(),
-        ReduceOp::Min => A::highest(),
+/// A reducer, as a type so that each kernel is compiled with it inlined.
+trait Combine<A: Acc>: Send + Sync {
+    fn init() -> A;
+    fn f(a: A, b: A) -> A;
+}
+
+struct SumC;
+struct ProdC;
+struct MaxC;
+struct MinC;
+
+impl<A: Acc> Combine<A> for SumC {
+    #[inline(always)]
+    fn init() -> A {
+        A::zero()
+    }
+    #[inline(always)]
+    fn f(a: A, b: A) -> A {
+        A::add(a, b)
+    }
+}
+impl<A: Acc> Combine<A> for ProdC {
+    #[inline(always)]
+    fn init() -> A {
+        A::one()
+    }
+    #[inline(always)]
+    fn f(a: A, b: A) -> A {
+        A::mul(a, b)
+    }
+}
+impl<A: Acc> Combine<A> for MaxC {
+    #[inline(always)]
+    fn init() -> A {
+        A::lowest()
+    }
+    #[inline(always)]
+    fn f(a: A, b: A) -> A {
+        A::max(a, b)
+    }
+}
+impl<A: Acc> Combine<A> for MinC {
+    #[inline(always)]
+    fn init() -> A {
+        A::highest()
+    }
+    #[inline(always)]
+    fn f(a: A, b: A) -> A {
+        A::min(a, b)
     }
 }
 
-#[inline(always)]
-fn combine<A: Acc>(op: ReduceOp) -> fn(A, A) -> A {
+fn reduce_3d<T: ReduceElem>(
+    op: ReduceOp,
+    x: &[T],
+    outer: usize,
+    red: usize,
+    inner: usize,
+    out: &mut [T],
+) {
     match op {
-        ReduceOp::Sum | ReduceOp::Mean => A::add,
-        ReduceOp::Prod => A::mul,
-        ReduceOp::Max => A::max,
-        ReduceOp::Min => A::min,
+        ReduceOp::Sum | ReduceOp::Mean => reduce_3d_c::<T, SumC>(op, x, outer, red, inner, out),
+        ReduceOp::Prod => reduce_3d_c::<T, ProdC>(op, x, outer, red, inner, out),
+        ReduceOp::Max => reduce_3d_c::<T, MaxC>(op, x, outer, red, inner, out),
+        ReduceOp::Min => reduce_3d_c::<T, MinC>(op, x, outer, red, inner, out),
     }
 }
 
 /// Folds a contiguous run with 8 independent lanes (vectorisable).
 #[inline]
-fn fold_run<T: ReduceElem>(run: &[T], init: T::A, f: fn(T::A, T::A) -> T::A) -> T::A {
+fn fold_run<T: ReduceElem, C: Combine<T::A>>(run: &[T]) -> T::A {
+    let (init, f) = (C::init(), C::f);
     let mut lanes = [init; 8];
     let mut chunks = run.chunks_exact(8);
     for c in &mut chunks {
@@ -301,7 +356,7 @@ fn fold_run<T: ReduceElem>(run: &[T], init: T::A, f: fn(T::A, T::A) -> T::A) -> 
 const INNER_BLOCK: usize = 4096;
 
 /// `out[o, i] = op_r x[o, r, i]`.
-fn reduce_3d<T: ReduceElem>(
+fn reduce_3d_c<T: ReduceElem, C: Combine<T::A>>(
     op: ReduceOp,
     x: &[T],
     outer: usize,
@@ -309,8 +364,8 @@ fn reduce_3d<T: ReduceElem>(
     inner: usize,
     out: &mut [T],
 ) {
-    let f = combine::<T::A>(op);
-    let init = identity::<T::A>(op);
+    let f = C::f;
+    let init = C::init();
     let finish = |a: T::A| -> T {
         T::from_acc(if op == ReduceOp::Mean {
             a.div_count(red)
@@ -323,10 +378,7 @@ fn reduce_3d<T: ReduceElem>(
     // Partial accumulation of rows r0..r1 for output block (o, i0..i1).
     let partial = |o: usize, i0: usize, i1: usize, r0: usize, r1: usize, acc: &mut [T::A]| {
         if inner == 1 {
-            acc[0] = f(
-                acc[0],
-                fold_run::<T>(&x[o * red + r0..o * red + r1], init, f),
-            );
+            acc[0] = f(acc[0], fold_run::<T, C>(&x[o * red + r0..o * red + r1]));
             return;
         }
         for r in r0..r1 {
@@ -336,6 +388,24 @@ fn reduce_3d<T: ReduceElem>(
             }
         }
     };
+    if inner == 1 && (total < PAR_MIN_ELEMENTS || threads == 1 || outer >= 2 * threads) {
+        // One contiguous run per output element.
+        let rows = |first: usize, dst: &mut [T]| {
+            for (k, d) in dst.iter_mut().enumerate() {
+                let o = first + k;
+                *d = finish(fold_run::<T, C>(&x[o * red..(o + 1) * red]));
+            }
+        };
+        if total < PAR_MIN_ELEMENTS || threads == 1 {
+            rows(0, out);
+        } else {
+            let per = (PAR_MIN_ELEMENTS / red.max(1)).max(1);
+            out.par_chunks_mut(per)
+                .enumerate()
+                .for_each(|(i, d)| rows(i * per, d));
+        }
+        return;
+    }
     let iblk = if inner == 1 {
         1
     } else {
@@ -412,6 +482,53 @@ pub trait SoftmaxAcc: Acc {
     fn div(a: Self, b: Self) -> Self;
 }
 
+/// `e^x` for float32 without a libm call, so loops vectorise: Cephes'
+/// polynomial on `x - n ln2` (about 1 ulp), scaled by `2^n` in two normal
+/// steps so results in the subnormal range round correctly. NaN stays NaN;
+/// inputs above ~88.7 saturate near the largest finite value (softmax only
+/// passes `x - max <= 0`).
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-104.0, 88.72);
+    // Round x/ln2 to the nearest integer with the 1.5 * 2^23 trick (no
+    // floor/cvt calls, so this vectorises on plain SSE2); |x/ln2| < 151.
+    const MAGIC: f32 = 12_582_912.0;
+    let big = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = big - MAGIC;
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let z = r * r;
+    let p = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 0.166_666_65)
+        * r
+        + 0.5;
+    let y = p * z + r + 1.0;
+    let n = big.to_bits() as i32 - MAGIC.to_bits() as i32;
+    let n1 = n >> 1;
+    let n2 = n - n1;
+    let s1 = f32::from_bits(((n1 + 127) as u32) << 23);
+    let s2 = f32::from_bits(((n2 + 127) as u32) << 23);
+    y * s1 * s2
+}
+
+impl SoftmaxAcc for f32 {
+    #[inline(always)]
+    fn exp(self) -> Self {
+        exp_f32(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        f32::ln(self)
+    }
+    #[inline(always)]
+    fn sub(a: Self, b: Self) -> Self {
+        a - b
+    }
+    #[inline(always)]
+    fn div(a: Self, b: Self) -> Self {
+        a / b
+    }
+}
+
 macro_rules! softmax_acc {
     ($t:ty) => {
         impl SoftmaxAcc for $t {
@@ -434,7 +551,6 @@ macro_rules! softmax_acc {
         }
     };
 }
-softmax_acc!(f32);
 softmax_acc!(f64);
 
 /// Softmax (or log-softmax) over the last dim of `x` (rank >= 1).
@@ -470,22 +586,22 @@ where
         return;
     }
     let one = |src: &[T], dst: &mut [T]| {
-        let mut m = T::A::lowest();
-        for &v in src {
-            m = T::A::max(m, v.to_acc());
+        let m = fold_run::<T, MaxC>(src);
+        // exp(x - max) into the output (vectorisable), summed in 8 lanes.
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = T::from_acc(T::A::sub(v.to_acc(), m).exp());
         }
-        let mut s = T::A::zero();
-        for &v in src {
-            s = T::A::add(s, T::A::sub(v.to_acc(), m).exp());
-        }
+        let s = fold_run::<T, SumC>(dst);
         if log {
             let ls = s.ln();
             for (d, &v) in dst.iter_mut().zip(src) {
                 *d = T::from_acc(T::A::sub(T::A::sub(v.to_acc(), m), ls));
             }
         } else {
-            for (d, &v) in dst.iter_mut().zip(src) {
-                *d = T::from_acc(T::A::div(T::A::sub(v.to_acc(), m).exp(), s));
+            // TensorFlow scales by the inverse of the sum.
+            let inv = T::A::div(T::A::one(), s);
+            for d in dst.iter_mut() {
+                *d = T::from_acc(T::A::mul(d.to_acc(), inv));
             }
         }
     };
@@ -606,9 +722,31 @@ mod tests {
             "Invalid reduction dimension (1 for input with 1 dimension(s)"
         );
         assert_eq!(
-            reduction_bitmap(3, &[-1, 0, 2]).unwrap(),
+            reduction_bitmap(3, &[-1, 0]).unwrap(),
             vec![true, false, true]
         );
+        assert!(reduction_bitmap(3, &[-1, 2])
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate dimension: 2"));
+    }
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut x = -104.0f32;
+        while x < 88.0 {
+            let (g, w) = (exp_f32(x) as f64, (x as f64).exp());
+            let tol = if w < f32::MIN_POSITIVE as f64 {
+                1.5e-45
+            } else {
+                3e-7 * w
+            };
+            assert!((g - w).abs() <= tol, "exp({x}) = {g}, want {w}");
+            x += 0.001_37;
+        }
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f32(0.0), 1.0);
     }
 
     #[test]

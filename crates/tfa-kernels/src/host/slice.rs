@@ -272,13 +272,7 @@ pub fn concat(inputs: &[TensorView], axis: usize, out: &mut TensorMut) -> Result
     // Elements each input contributes per outer row.
     let parts: Vec<usize> = inputs
         .iter()
-        .map(|t| {
-            if outer == 0 {
-                0
-            } else {
-                t.num_elements() / outer
-            }
-        })
+        .map(|t| t.num_elements().checked_div(outer).unwrap_or(0))
         .collect();
     let row: usize = parts.iter().sum();
     let dst = &mut out.bytes_mut()[..total * size];

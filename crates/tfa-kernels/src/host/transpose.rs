@@ -225,12 +225,15 @@ pub fn transpose_words<T: Copy + Send + Sync>(
         let dp = dptr;
         for b0 in (0..cols).step_by(BLK) {
             let b1 = (b0 + BLK).min(cols);
-            for a in a0..a1 {
-                let s = &src[so + a * sa..];
-                for b in b0..b1 {
-                    // SAFETY: (o, a, b) maps to a distinct output element inside
-                    // `dst`; tasks cover disjoint (o, a) ranges.
-                    unsafe { *dp.0.add(d_o + b * db + a) = s[b] };
+            for b in b0..b1 {
+                // SAFETY: output elements (o, a0..a1, b) lie inside `dst`, and
+                // tasks cover disjoint (o, a) ranges, so no two tasks write the
+                // same element and nobody reads `dst` meanwhile.
+                let d =
+                    unsafe { std::slice::from_raw_parts_mut(dp.0.add(d_o + b * db + a0), a1 - a0) };
+                let s = &src[so + a0 * sa + b..];
+                for (j, v) in d.iter_mut().enumerate() {
+                    *v = s[j * sa];
                 }
             }
         }

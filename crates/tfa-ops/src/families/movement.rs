@@ -89,7 +89,7 @@ fn transpose_kernel(ctx: &dyn OpContext) -> Result<()> {
     let perm_t = ctx.input(1)?;
     if perm_t.rank() != 1 {
         return Err(Error::InvalidArgument(format!(
-            "perm must be a vector, not {}",
+            "perm must be rank 1, got shape {}",
             fmt_shape(&perm_t.shape)
         )));
     }
@@ -183,7 +183,7 @@ fn pad_kernel(ctx: &dyn OpContext) -> Result<()> {
         let c = ctx.input(2)?;
         if c.rank() != 0 {
             return Err(Error::InvalidArgument(format!(
-                "constant_values must be a scalar. Got: {}",
+                "constant_values must be a scalar. Found: {}",
                 fmt_shape(&c.shape)
             )));
         }

@@ -11,13 +11,8 @@ const FLOAT_I64: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16, D
 
 fn reduce_kernel(ctx: &dyn OpContext, op: ReduceOp) -> Result<()> {
     let x = ctx.input(0)?;
+    // TensorFlow reads the indices flat, whatever their shape.
     let axes_t = ctx.input(1)?;
-    if axes_t.rank() > 1 {
-        return Err(Error::InvalidArgument(format!(
-            "reduction_indices must be a scalar or vector, got shape {:?}",
-            axes_t.shape
-        )));
-    }
     let bits = reduce::reduction_bitmap(x.rank(), &axes_t.to_i64_vec()?)?;
     let keep_dims = ctx.attrs().bool("keep_dims")?;
     let shape = reduce::reduced_shape(&x.shape, &bits, keep_dims);
