@@ -176,6 +176,46 @@ macro_rules! gemm_float {
                 } else {
                     layout(k, n, false)
                 };
+                // x @ W with W shared by every batch (Keras Dense on a 3-D
+                // input) is one tall product: [batches*m, k] @ [k, n].
+                let nb = plan.x_batch.len();
+                let shared_y = plan.y_batch.iter().all(|&v| v == plan.y_batch[0]);
+                let packed_x =
+                    !plan.p.adj_x && plan.x_batch.iter().enumerate().all(|(i, &v)| v == i);
+                if nb > 1 && shared_y && packed_x && k > 0 && m * n > 0 {
+                    let rows = nb * m;
+                    let par = if rayon::current_num_threads() > 1 && rows * n * k >= PAR_MIN_FLOPS {
+                        gemm::Parallelism::Rayon(rayon::current_num_threads())
+                    } else {
+                        gemm::Parallelism::None
+                    };
+                    // SAFETY: x holds nb*m*k elements row-major, y's shared
+                    // matrix starts at y_batch[0]*k*n; out holds rows*n.
+                    unsafe {
+                        gemm::gemm(
+                            rows,
+                            n,
+                            k,
+                            out.as_mut_ptr(),
+                            1,
+                            n as isize,
+                            false,
+                            x.as_ptr(),
+                            1,
+                            k as isize,
+                            y.as_ptr().add(plan.y_batch[0] * ys),
+                            ycs,
+                            yrs,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            par,
+                        );
+                    }
+                    return;
+                }
                 for_batches(plan, out, |b, c, par| {
                     if k == 0 {
                         c.fill(0.0);
