@@ -443,6 +443,9 @@ pub(crate) trait Compute:
     const ONE: Self;
     const LOWEST: Self;
     fn from_usize(v: usize) -> Self;
+    /// `self * b + c`, fused (only call where the `fma` feature is enabled:
+    /// elsewhere it is a slow library call).
+    fn fused(self, b: Self, c: Self) -> Self;
 }
 
 impl Compute for f32 {
@@ -452,6 +455,10 @@ impl Compute for f32 {
     fn from_usize(v: usize) -> f32 {
         v as f32
     }
+    #[inline(always)]
+    fn fused(self, b: f32, c: f32) -> f32 {
+        self.mul_add(b, c)
+    }
 }
 
 impl Compute for f64 {
@@ -460,6 +467,10 @@ impl Compute for f64 {
     const LOWEST: f64 = f64::MIN;
     fn from_usize(v: usize) -> f64 {
         v as f64
+    }
+    #[inline(always)]
+    fn fused(self, b: f64, c: f64) -> f64 {
+        self.mul_add(b, c)
     }
 }
 
@@ -674,6 +685,41 @@ fn conv2d_nhwc<T: GemmFloat>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
         by_cache.min(by_balance)
     };
     let flops = m * k * cout;
+    if direct && g.groups == 1 {
+        // One GEMM on the input itself; gemm shares its packed filter
+        // between threads.
+        let par = if flops >= (1 << 18) && threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        // SAFETY: x is [m, k] and f is [k, cout] row-major, y is [m, cout];
+        // y aliases neither.
+        unsafe {
+            gemm::gemm(
+                m,
+                cout,
+                k,
+                y.as_mut_ptr(),
+                1,
+                cout as isize,
+                false,
+                x.as_ptr(),
+                1,
+                k as isize,
+                f.as_ptr(),
+                1,
+                cout as isize,
+                T::ZERO,
+                T::ONE,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+        return;
+    }
     let run = |(t, yc): (usize, &mut [T]), buf: &mut Vec<T>| {
         let m0 = t * tile;
         let rows = yc.len() / cout;
@@ -755,6 +801,12 @@ fn im2col<T: Compute>(
                 continue;
             }
             let src_row = &img[iy as usize * g.w * g.cin..];
+            if cg == g.cin && g.dw == 1 && ix0 >= 0 && ix0 as usize + g.kw <= g.w {
+                // The whole kw x cin run is contiguous in the input.
+                let s = ix0 as usize * g.cin;
+                dst_ky.copy_from_slice(&src_row[s..s + g.kw * cg]);
+                continue;
+            }
             for kx in 0..g.kw {
                 let ix = ix0 + (kx * g.dw) as isize;
                 let dst = &mut dst_ky[kx * cg..(kx + 1) * cg];
@@ -843,49 +895,161 @@ pub(crate) fn par_rows<W: Send>(
     }
 }
 
-/// One output row `r = n * oh + oy` of a depthwise convolution (NHWC).
+/// One output row `r = n * oh + oy` of a depthwise convolution (NHWC), with
+/// the widest vector instructions the CPU has.
 fn depthwise_row<W: Compute>(x: &[W], f: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
-    let (n, oy) = (r / g.oh, r % g.oh);
-    let cout = g.cout;
-    let img = &x[n * g.h * g.w * g.cin..];
-    out.fill(W::ZERO);
-    let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
-    for ky in 0..g.kh {
-        let iy = iy0 + (ky * g.dh) as isize;
-        if iy < 0 || iy >= g.h as isize {
-            continue;
+    #[cfg(target_arch = "x86_64")]
+    match simd_level() {
+        // SAFETY: the CPU has these features (checked at run time).
+        Simd::Avx512 => return unsafe { depthwise_row_avx512(x, f, g, r, out) },
+        Simd::Avx2 => return unsafe { depthwise_row_avx2(x, f, g, r, out) },
+        Simd::Base => {}
+    }
+    depthwise_row_impl::<W, false>(x, f, g, r, out)
+}
+
+/// The vector instruction sets the window kernels are compiled for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Simd {
+    Base,
+    /// AVX2 + FMA.
+    Avx2,
+    /// AVX-512F + AVX2 + FMA.
+    Avx512,
+}
+
+/// The best of `Simd` this CPU runs (detected once).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn simd_level() -> Simd {
+    use std::sync::OnceLock;
+    static LEVEL: OnceLock<Simd> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let avx2 = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        if avx2 && std::arch::is_x86_feature_detected!("avx512f") {
+            Simd::Avx512
+        } else if avx2 {
+            Simd::Avx2
+        } else {
+            Simd::Base
         }
-        let src_row = &img[iy as usize * g.w * g.cin..(iy as usize + 1) * g.w * g.cin];
-        for kx in 0..g.kw {
-            let fk = &f[(ky * g.kw + kx) * cout..(ky * g.kw + kx + 1) * cout];
-            for ox in 0..g.ow {
-                let ix = (ox * g.sw) as isize - g.pad_left as isize + (kx * g.dw) as isize;
-                if ix < 0 || ix >= g.w as isize {
-                    continue;
-                }
-                let xs = &src_row[ix as usize * g.cin..(ix as usize + 1) * g.cin];
-                let acc = &mut out[ox * cout..(ox + 1) * cout];
-                mac(acc, xs, fk, g.multiplier);
-            }
-        }
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn depthwise_row_avx512<W: Compute>(
+    x: &[W],
+    f: &[W],
+    g: &ConvGeom,
+    r: usize,
+    out: &mut [W],
+) {
+    depthwise_row_impl::<W, true>(x, f, g, r, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn depthwise_row_avx2<W: Compute>(x: &[W], f: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
+    depthwise_row_impl::<W, true>(x, f, g, r, out)
+}
+
+/// Channels per register block.
+const CB: usize = 64;
+
+#[inline(always)]
+fn madd<W: Compute, const FMA: bool>(a: W, b: W, c: W) -> W {
+    if FMA {
+        a.fused(b, c)
+    } else {
+        a * b + c
     }
 }
 
-/// `acc[c*mult + m] += xs[c] * fk[c*mult + m]`.
-#[inline]
-fn mac<W: Compute>(acc: &mut [W], xs: &[W], fk: &[W], mult: usize) {
-    if mult == 1 {
-        for ((a, &xv), &fv) in acc.iter_mut().zip(xs).zip(fk) {
-            *a = *a + xv * fv;
-        }
+#[inline(always)]
+fn depthwise_row_impl<W: Compute, const FMA: bool>(
+    x: &[W],
+    f: &[W],
+    g: &ConvGeom,
+    r: usize,
+    out: &mut [W],
+) {
+    let (n, oy) = (r / g.oh, r % g.oh);
+    let (cin, cout, mult) = (g.cin, g.cout, g.multiplier);
+    let img = &x[n * g.h * g.w * cin..(n + 1) * g.h * g.w * cin];
+    let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
+    // Valid kernel rows for this output row.
+    let ky0 = if iy0 < 0 {
+        ((-iy0) as usize).div_ceil(g.dh)
     } else {
-        for ((a, &xv), fm) in acc
-            .chunks_exact_mut(mult)
-            .zip(xs)
-            .zip(fk.chunks_exact(mult))
-        {
-            for (ai, &fv) in a.iter_mut().zip(fm) {
-                *ai = *ai + xv * fv;
+        0
+    };
+    let ky1 = g.kh.min(
+        if iy0 >= g.h as isize {
+            0
+        } else {
+            (g.h as isize - iy0) as usize
+        }
+        .div_ceil(g.dh),
+    );
+    for (ox, acc_px) in out.chunks_exact_mut(cout).enumerate() {
+        let ix0 = (ox * g.sw) as isize - g.pad_left as isize;
+        let kx0 = if ix0 < 0 {
+            ((-ix0) as usize).div_ceil(g.dw)
+        } else {
+            0
+        };
+        let kx1 = g.kw.min(
+            if ix0 >= g.w as isize {
+                0
+            } else {
+                (g.w as isize - ix0) as usize
+            }
+            .div_ceil(g.dw),
+        );
+        if mult == 1 {
+            let mut c0 = 0;
+            while c0 < cin {
+                let nb = CB.min(cin - c0);
+                let mut acc = [W::ZERO; CB];
+                for ky in ky0..ky1 {
+                    let iy = (iy0 + (ky * g.dh) as isize) as usize;
+                    for kx in kx0..kx1 {
+                        let ix = (ix0 + (kx * g.dw) as isize) as usize;
+                        let xs = &img[(iy * g.w + ix) * cin + c0..][..nb];
+                        let fs = &f[(ky * g.kw + kx) * cout + c0..][..nb];
+                        if nb == CB {
+                            for j in 0..CB {
+                                acc[j] = madd::<W, FMA>(xs[j], fs[j], acc[j]);
+                            }
+                        } else {
+                            for j in 0..nb {
+                                acc[j] = madd::<W, FMA>(xs[j], fs[j], acc[j]);
+                            }
+                        }
+                    }
+                }
+                acc_px[c0..c0 + nb].copy_from_slice(&acc[..nb]);
+                c0 += nb;
+            }
+        } else {
+            acc_px.fill(W::ZERO);
+            for ky in ky0..ky1 {
+                let iy = (iy0 + (ky * g.dh) as isize) as usize;
+                for kx in kx0..kx1 {
+                    let ix = (ix0 + (kx * g.dw) as isize) as usize;
+                    let xs = &img[(iy * g.w + ix) * cin..][..cin];
+                    let fk = &f[(ky * g.kw + kx) * cout..][..cout];
+                    for ((a, &xv), fm) in acc_px
+                        .chunks_exact_mut(mult)
+                        .zip(xs)
+                        .zip(fk.chunks_exact(mult))
+                    {
+                        for (ai, &fv) in a.iter_mut().zip(fm) {
+                            *ai = madd::<W, FMA>(xv, fv, *ai);
+                        }
+                    }
+                }
             }
         }
     }
@@ -1117,6 +1281,45 @@ mod tests {
                 }
             }
         });
+    }
+
+    #[test]
+    fn wide_depthwise_uses_channel_blocks() {
+        let mut rng = rand::rng();
+        for (c, mult, s, pad) in [
+            (40, 1, 1, Padding::Same),
+            (37, 1, 2, Padding::Valid),
+            (19, 3, 2, Padding::Same),
+        ] {
+            let shape = vec![2, 9, 11, c];
+            let fshape = vec![3, 3, c, mult];
+            let strides = [1, s, s, 1];
+            let a = attrs(&strides, &[1, 1, 1, 1], pad, &[], DataFormat::Nhwc);
+            let g = depthwise_geometry(&shape, &fshape, &a).unwrap();
+            let x: Vec<f64> = (0..2 * 9 * 11 * c)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let f: Vec<f64> = (0..9 * c * mult)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let want = reference(&x, &f, &g, true);
+            let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let fs: Vec<f32> = f.iter().map(|&v| v as f32).collect();
+            let mut y = vec![f32::NAN; want.len()];
+            depthwise_conv2d(
+                &TensorView::from_slice(shape, &xs),
+                &TensorView::from_slice(fshape, &fs),
+                &mut TensorMut::from_slice(g.output_shape(), &mut y),
+                &g,
+            )
+            .unwrap();
+            for (a, b) in y.iter().zip(&want) {
+                assert!(
+                    (*a as f64 - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "{a} vs {b}"
+                );
+            }
+        }
     }
 
     #[test]
