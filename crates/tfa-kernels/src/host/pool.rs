@@ -149,13 +149,9 @@ pub fn pool_geometry(kind: PoolKind, input: &[usize], a: &PoolAttrs) -> Result<P
                 "Depthwise max pooling requires the depth window to equal the depth stride.".into(),
             ));
         }
-        if a.padding != Padding::Valid {
-            return Err(Error::Unimplemented(
-                "Depthwise max pooling requires padding VALID on NPU".into(),
-            ));
-        }
         conv.cout = c / kd;
-        // Spatially a 1x1 window of stride 1: every input pixel is an output pixel.
+        // Spatially a 1x1 window of stride 1: every input pixel is an output
+        // pixel, whatever the padding (as TensorFlow's DepthwiseMaxPool).
         conv.kh = 1;
         conv.kw = 1;
         conv.sh = 1;
