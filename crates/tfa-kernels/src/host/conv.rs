@@ -966,40 +966,77 @@ fn madd<W: Compute, const FMA: bool>(a: W, b: W, c: W) -> W {
     }
 }
 
-/// The valid kernel taps of one output pixel and its window origin.
+/// The valid kernel taps of output pixels and their window's first row.
 struct Window {
     ky: std::ops::Range<usize>,
     kx: std::ops::Range<usize>,
     iy0: isize,
-    ix0: isize,
 }
 
-/// Channels `[c0, c0 + B)` of one depthwise output pixel (multiplier 1),
-/// accumulated in registers over the window.
+/// Channels `[c0, c0 + B)` of `P` neighbouring depthwise output pixels
+/// (multiplier 1) that share the valid taps of `win` (pixel p's window
+/// starts at column `ix0s[p]`), accumulated in registers; each filter load
+/// serves all P pixels. `out` starts at channel c0 of the first pixel.
 #[inline(always)]
-fn dw_block<W: Compute, const FMA: bool, const B: usize>(
+fn dw_block<W: Compute, const FMA: bool, const B: usize, const P: usize>(
     img: &[W],
     f: &[W],
     g: &ConvGeom,
     win: &Window,
+    ix0s: [isize; P],
     c0: usize,
     out: &mut [W],
 ) {
-    let mut acc = [W::ZERO; B];
+    let mut acc = [[W::ZERO; B]; P];
     for ky in win.ky.clone() {
         let iy = (win.iy0 + (ky * g.dh) as isize) as usize;
         for kx in win.kx.clone() {
-            let ix = (win.ix0 + (kx * g.dw) as isize) as usize;
-            let xo = (iy * g.w + ix) * g.cin + c0;
             let fo = (ky * g.kw + kx) * g.cout + c0;
-            let xs: &[W; B] = img[xo..xo + B].try_into().unwrap();
             let fs: &[W; B] = f[fo..fo + B].try_into().unwrap();
-            for j in 0..B {
-                acc[j] = madd::<W, FMA>(xs[j], fs[j], acc[j]);
+            for p in 0..P {
+                let ix = (ix0s[p] + (kx * g.dw) as isize) as usize;
+                let xo = (iy * g.w + ix) * g.cin + c0;
+                let xs: &[W; B] = img[xo..xo + B].try_into().unwrap();
+                for j in 0..B {
+                    acc[p][j] = madd::<W, FMA>(xs[j], fs[j], acc[p][j]);
+                }
             }
         }
     }
-    out.copy_from_slice(&acc);
+    for (p, a) in acc.iter().enumerate() {
+        out[p * g.cout..p * g.cout + B].copy_from_slice(a);
+    }
+}
+
+/// All channels of `P` neighbouring output pixels (multiplier 1), in
+/// register blocks of `BIG`, 16, 4 and 1 channels.
+#[inline(always)]
+fn dw_pixels<W: Compute, const FMA: bool, const P: usize, const BIG: usize>(
+    img: &[W],
+    f: &[W],
+    g: &ConvGeom,
+    win: &Window,
+    ix0s: [isize; P],
+    out: &mut [W],
+) {
+    let cin = g.cin;
+    let mut c0 = 0;
+    while c0 + BIG <= cin {
+        dw_block::<W, FMA, BIG, P>(img, f, g, win, ix0s, c0, &mut out[c0..]);
+        c0 += BIG;
+    }
+    while c0 + 16 <= cin {
+        dw_block::<W, FMA, 16, P>(img, f, g, win, ix0s, c0, &mut out[c0..]);
+        c0 += 16;
+    }
+    while c0 + 4 <= cin {
+        dw_block::<W, FMA, 4, P>(img, f, g, win, ix0s, c0, &mut out[c0..]);
+        c0 += 4;
+    }
+    while c0 < cin {
+        dw_block::<W, FMA, 1, P>(img, f, g, win, ix0s, c0, &mut out[c0..]);
+        c0 += 1;
+    }
 }
 
 #[inline(always)]
@@ -1028,7 +1065,8 @@ fn depthwise_row_impl<W: Compute, const FMA: bool>(
         }
         .div_ceil(g.dh),
     );
-    for (ox, acc_px) in out.chunks_exact_mut(cout).enumerate() {
+    // Window origin column and valid kernel columns of output column ox.
+    let cols = |ox: usize| {
         let ix0 = (ox * g.sw) as isize - g.pad_left as isize;
         let kx0 = if ix0 < 0 {
             ((-ix0) as usize).div_ceil(g.dw)
@@ -1043,31 +1081,36 @@ fn depthwise_row_impl<W: Compute, const FMA: bool>(
             }
             .div_ceil(g.dw),
         );
+        (ix0, kx0, kx1)
+    };
+    let mut ox = 0;
+    while ox < g.ow {
+        let (ix0, kx0, kx1) = cols(ox);
         if mult == 1 {
+            let full = |k0: usize, k1: usize| k0 == 0 && k1 == g.kw;
+            let pair = ox + 1 < g.ow && full(kx0, kx1) && {
+                let (_, a, b) = cols(ox + 1);
+                full(a, b)
+            };
             let win = Window {
                 ky: ky0..ky1,
                 kx: kx0..kx1,
                 iy0,
-                ix0,
             };
-            let mut c0 = 0;
-            while c0 + CB <= cin {
-                dw_block::<W, FMA, CB>(img, f, g, &win, c0, &mut acc_px[c0..c0 + CB]);
-                c0 += CB;
+            let px = &mut out[ox * cout..];
+            if pair {
+                let ix1 = ix0 + g.sw as isize;
+                dw_pixels::<W, FMA, 2, 32>(img, f, g, &win, [ix0, ix1], px);
+                ox += 2;
+            } else {
+                dw_pixels::<W, FMA, 1, CB>(img, f, g, &win, [ix0], px);
+                ox += 1;
             }
-            while c0 + 16 <= cin {
-                dw_block::<W, FMA, 16>(img, f, g, &win, c0, &mut acc_px[c0..c0 + 16]);
-                c0 += 16;
-            }
-            while c0 + 4 <= cin {
-                dw_block::<W, FMA, 4>(img, f, g, &win, c0, &mut acc_px[c0..c0 + 4]);
-                c0 += 4;
-            }
-            while c0 < cin {
-                dw_block::<W, FMA, 1>(img, f, g, &win, c0, &mut acc_px[c0..c0 + 1]);
-                c0 += 1;
-            }
-        } else {
+            continue;
+        }
+        let acc_px = &mut out[ox * cout..(ox + 1) * cout];
+        ox += 1;
+        {
             acc_px.fill(W::ZERO);
             for ky in ky0..ky1 {
                 let iy = (iy0 + (ky * g.dh) as isize) as usize;
