@@ -370,3 +370,14 @@ def test_pool_errors_match_tensorflow():
     with pytest.raises(tf.errors.InvalidArgumentError, match="Computed output size would be negative"):
         on("/NPU:0", lambda: tf.raw_ops.AvgPool(value=x, ksize=[1, 6, 1, 1], strides=[1, 1, 1, 1],
                                                 padding="VALID"))
+
+
+def test_max_pool_across_depth(rng):
+    x = random_input(rng, [2, 5, 3, 12], tf.float32)
+    fn = lambda: tf.raw_ops.MaxPool(input=x, ksize=[1, 1, 1, 3], strides=[1, 1, 1, 3],  # noqa: E731
+                                    padding="VALID")
+    tf_adapter.reset_kernel_counts()
+    npu = on("/NPU:0", fn)
+    assert tf_adapter.kernel_counts().get("MaxPool") == 1
+    want = np.max(x.numpy().reshape(2, 5, 3, 4, 3), axis=-1)
+    np.testing.assert_array_equal(npu.numpy(), want)

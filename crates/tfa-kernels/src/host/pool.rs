@@ -7,6 +7,8 @@
 //! elements in the window); MaxPool also pools across depth
 //! (`ksize[depth] > 1`, spatial window 1x1).
 
+#[cfg(target_arch = "x86_64")]
+use super::conv::Simd;
 use super::conv::{
     check_explicit_paddings, par_rows, windowed_output, Compute, ConvGeom, DataFormat, Padding,
     Widen,
@@ -147,13 +149,9 @@ pub fn pool_geometry(kind: PoolKind, input: &[usize], a: &PoolAttrs) -> Result<P
                 "Depthwise max pooling requires the depth window to equal the depth stride.".into(),
             ));
         }
-        if a.padding != Padding::Valid {
-            return Err(Error::Unimplemented(
-                "Depthwise max pooling requires padding VALID on NPU".into(),
-            ));
-        }
         conv.cout = c / kd;
-        // Spatially a 1x1 window of stride 1: every input pixel is an output pixel.
+        // Spatially a 1x1 window of stride 1: every input pixel is an output
+        // pixel, whatever the padding (as TensorFlow's DepthwiseMaxPool).
         conv.kh = 1;
         conv.kw = 1;
         conv.sh = 1;
@@ -241,8 +239,43 @@ fn pool_typed<T: Widen>(kind: PoolKind, x: &[T], y: &mut [T], g: &PoolGeom) {
     super::conv::store_nhwc::<T>(yt, y, c);
 }
 
-/// One output row `r = n * oh + oy` of a spatial pool (NHWC).
+/// One output row `r = n * oh + oy` of a spatial pool (NHWC), with AVX2
+/// where the CPU has it.
 fn pool_row<W: Compute, const MAX: bool>(x: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
+    #[cfg(target_arch = "x86_64")]
+    match super::conv::simd_level() {
+        // SAFETY: the CPU has these features (checked at run time).
+        Simd::Avx512 => return unsafe { pool_row_avx512::<W, MAX>(x, g, r, out) },
+        Simd::Avx2 => return unsafe { pool_row_avx2::<W, MAX>(x, g, r, out) },
+        Simd::Base => {}
+    }
+    pool_row_impl::<W, MAX>(x, g, r, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn pool_row_avx512<W: Compute, const MAX: bool>(
+    x: &[W],
+    g: &ConvGeom,
+    r: usize,
+    out: &mut [W],
+) {
+    pool_row_impl::<W, MAX>(x, g, r, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pool_row_avx2<W: Compute, const MAX: bool>(
+    x: &[W],
+    g: &ConvGeom,
+    r: usize,
+    out: &mut [W],
+) {
+    pool_row_impl::<W, MAX>(x, g, r, out)
+}
+
+#[inline(always)]
+fn pool_row_impl<W: Compute, const MAX: bool>(x: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
     let (n, oy) = (r / g.oh, r % g.oh);
     let ch = g.cin;
     let img = &x[n * g.h * g.w * ch..(n + 1) * g.h * g.w * ch];

@@ -32,7 +32,7 @@ pub(crate) const OPS: &[OpDef] = &[
         "MaxPool",
         Pool,
         POOL_TYPES,
-        "max over windows, NHWC/NCHW, SAME/VALID/EXPLICIT padding (padding ignored); depth pooling with VALID",
+        "max over windows, NHWC/NCHW, SAME/VALID/EXPLICIT padding (padded positions ignored); pooling across depth (ksize over channels)",
         attrs: [
             "ksize": IntList,
             "strides": IntList,
