@@ -13,7 +13,7 @@ variables read at import: ``TFA_NPU_COUNT``, ``TFA_NPU_MEMORY``,
 """
 
 from . import _native
-from ._device import config, devices, kernel_counts, memory_info, reset_kernel_counts, reset_memory_stats
+from ._device import config, devices, kernel_counts, kernel_times, memory_info, reset_kernel_counts, reset_memory_stats
 from ._loader import load as _load
 from .coverage import CoverageReport, coverage
 
@@ -28,6 +28,7 @@ __all__ = [
     "set_strict",
     "devices",
     "kernel_counts",
+    "kernel_times",
     "memory_info",
     "reset_kernel_counts",
     "reset_memory_stats",

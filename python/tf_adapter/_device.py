@@ -61,5 +61,11 @@ def kernel_counts():
     return dict(_native.kernel_counts())
 
 
+def kernel_times():
+    """Seconds spent in each NPU kernel, by TensorFlow op type (a profile)."""
+    return dict(_native.kernel_times())
+
+
 def reset_kernel_counts():
+    """Resets the counts and times of ``kernel_counts()``/``kernel_times()``."""
     _native.reset_kernel_counts()

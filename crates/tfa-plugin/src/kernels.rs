@@ -271,6 +271,7 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
         let api = api()?;
         let npu = device(api.TF_GetDeviceId(ctx).max(0) as usize)?;
         counters::record(state.index);
+        let started = std::time::Instant::now();
         let tctx = TfOpContext {
             api,
             ctx,
@@ -288,6 +289,7 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
                 )))
             })
         });
+        counters::record_time(state.index, started.elapsed().as_nanos() as u64);
         result.map_err(|e| match e {
             Error::Internal(m) => {
                 Error::Internal(format!("{} (node '{}'): {m}", state.op, state.node))

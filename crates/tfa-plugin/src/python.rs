@@ -61,6 +61,12 @@ fn kernel_counts() -> HashMap<&'static str, u64> {
     counters::snapshot().into_iter().collect()
 }
 
+/// Seconds spent in each NPU kernel since start (or the last reset), by op type.
+#[pyfunction]
+fn kernel_times() -> HashMap<&'static str, f64> {
+    counters::times().into_iter().collect()
+}
+
 #[pyfunction]
 fn reset_kernel_counts() {
     counters::reset()
@@ -106,6 +112,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reset_memory_stats, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_counts, m)?)?;
     m.add_function(wrap_pyfunction!(reset_kernel_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_times, m)?)?;
     m.add_function(wrap_pyfunction!(op_table, m)?)?;
     m.add_function(wrap_pyfunction!(alternatives, m)?)?;
     Ok(())

@@ -46,6 +46,34 @@ pub trait FloatArith: Arith {
     fn log(a: Self) -> Self;
 }
 
+/// `e^x` for float32 without a libm call, so loops vectorise: Cephes'
+/// polynomial on `x - n ln2` (about 1 ulp), scaled by `2^n` in two normal
+/// steps so results in the subnormal range round correctly. NaN stays NaN;
+/// inputs above ~88.7 saturate near the largest finite value (softmax only
+/// passes `x - max <= 0`).
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-104.0, 88.72);
+    // Round x/ln2 to the nearest integer with the 1.5 * 2^23 trick (no
+    // floor/cvt calls, so this vectorises on plain SSE2); |x/ln2| < 151.
+    const MAGIC: f32 = 12_582_912.0;
+    let big = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = big - MAGIC;
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let z = r * r;
+    let p = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 0.166_666_65)
+        * r
+        + 0.5;
+    let y = p * z + r + 1.0;
+    let n = big.to_bits() as i32 - MAGIC.to_bits() as i32;
+    let n1 = n >> 1;
+    let n2 = n - n1;
+    let s1 = f32::from_bits(((n1 + 127) as u32) << 23);
+    let s2 = f32::from_bits(((n2 + 127) as u32) << 23);
+    y * s1 * s2
+}
+
 /// The float operations used by the kernels, on f32 and f64.
 pub mod num {
     pub trait Float:
@@ -62,6 +90,8 @@ pub mod num {
         const NAN: Self;
         fn from_f64(v: f64) -> Self;
         fn exp(self) -> Self;
+        /// `exp` without a libm call for float32 (vectorises); libm for f64.
+        fn exp_vec(self) -> Self;
         fn exp_m1(self) -> Self;
         fn ln(self) -> Self;
         fn ln_1p(self) -> Self;
@@ -76,7 +106,7 @@ pub mod num {
         fn is_nan(self) -> bool;
     }
     macro_rules! float {
-        ($t:ty, $erf:path, $erfc:path) => {
+        ($t:ty, $erf:path, $erfc:path, $exp_vec:expr) => {
             impl Float for $t {
                 const ZERO: Self = 0.0;
                 const ONE: Self = 1.0;
@@ -88,6 +118,10 @@ pub mod num {
                 #[inline(always)]
                 fn exp(self) -> Self {
                     <$t>::exp(self)
+                }
+                #[inline(always)]
+                fn exp_vec(self) -> Self {
+                    ($exp_vec)(self)
                 }
                 #[inline(always)]
                 fn exp_m1(self) -> Self {
@@ -140,8 +174,12 @@ pub mod num {
             }
         };
     }
-    float!(f32, libm::erff, libm::erfcf);
-    float!(f64, libm::erf, libm::erfc);
+    float!(f32, libm::erff, libm::erfcf, |v: f32| if v > 88.722_84 {
+        f32::INFINITY
+    } else {
+        super::exp_f32(v)
+    });
+    float!(f64, libm::erf, libm::erfc, f64::exp);
 }
 
 macro_rules! float_arith {
@@ -374,6 +412,24 @@ mod tests {
         let a = f16::from_f32(1.0);
         let b = f16::from_f32(0.0004);
         assert_eq!(<f16 as Arith>::add(a, b), f16::from_f32(1.0 + b.to_f32()));
+    }
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut x = -104.0f32;
+        while x < 88.0 {
+            let (g, w) = (exp_f32(x) as f64, (x as f64).exp());
+            let tol = if w < f32::MIN_POSITIVE as f64 {
+                1.5e-45
+            } else {
+                3e-7 * w
+            };
+            assert!((g - w).abs() <= tol, "exp({x}) = {g}, want {w}");
+            x += 0.001_37;
+        }
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f32(0.0), 1.0);
     }
 
     #[test]
