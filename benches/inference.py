@@ -39,10 +39,11 @@ def main(argv=None):
     p.add_argument("--image-size", type=int, default=224)
     args = p.parse_args(argv)
 
+    # Logits (no final softmax) so the error figure compares real signal.
     with tf.device("/CPU:0"):
-        cpu_model = zoo.build(args.model, image_size=args.image_size)
+        cpu_model = zoo.build(args.model, image_size=args.image_size, logits=True)
     with tf.device("/NPU:0"):
-        npu_model = zoo.build(args.model, image_size=args.image_size)
+        npu_model = zoo.build(args.model, image_size=args.image_size, logits=True)
     npu_model.set_weights(cpu_model.get_weights())
     x = tf.constant(zoo.example_input(cpu_model, args.batch))
 

@@ -56,16 +56,21 @@ def bert_encoder(vocab=30522, seq_len=128, hidden=768, heads=12, ff=3072, layers
     return keras.Model(ids, pooled, name="bert_encoder")
 
 
-def build(name, image_size=224, small=False):
-    """A fresh model. ``small``: a reduced encoder (2 layers, hidden 128) for tests."""
+def build(name, image_size=224, small=False, logits=False):
+    """A fresh model. ``small``: a reduced encoder (2 layers, hidden 128) for
+    tests. ``logits``: image classifiers without the final softmax (with
+    random weights the softmax can be nearly uniform and hide differences)."""
     import keras
 
+    kw = {"weights": None, "input_shape": (image_size, image_size, 3)}
+    if logits:
+        kw["classifier_activation"] = None
     if name == "resnet50":
-        return keras.applications.ResNet50(weights=None, input_shape=(image_size, image_size, 3))
+        return keras.applications.ResNet50(**kw)
     if name == "mobilenetv2":
-        return keras.applications.MobileNetV2(weights=None, input_shape=(image_size, image_size, 3))
+        return keras.applications.MobileNetV2(**kw)
     if name == "efficientnetb0":
-        return keras.applications.EfficientNetB0(weights=None, input_shape=(image_size, image_size, 3))
+        return keras.applications.EfficientNetB0(**kw)
     if name == "bert_encoder":
         if small:
             return bert_encoder(vocab=1000, seq_len=32, hidden=128, heads=4, ff=512, layers=2)
