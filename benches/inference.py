@@ -40,11 +40,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     # Logits (no final softmax) so the error figure compares real signal.
-    with tf.device("/CPU:0"):
-        cpu_model = zoo.build(args.model, image_size=args.image_size, logits=True)
-    with tf.device("/NPU:0"):
-        npu_model = zoo.build(args.model, image_size=args.image_size, logits=True)
-    npu_model.set_weights(cpu_model.get_weights())
+    cpu_model, npu_model = zoo.twin(args.model, image_size=args.image_size, logits=True)
     x = tf.constant(zoo.example_input(cpu_model, args.batch))
 
     @tf.function

@@ -78,6 +78,19 @@ def build(name, image_size=224, small=False, logits=False):
     raise ValueError(f"unknown model {name!r}; expected one of {NAMES}")
 
 
+def twin(name, **kw):
+    """The same model twice, with the same weights: built on the CPU and on
+    NPU:0, for comparing the two devices. ``kw`` as for ``build``."""
+    import tensorflow as tf
+
+    with tf.device("/CPU:0"):
+        cpu = build(name, **kw)
+    with tf.device("/NPU:0"):
+        npu = build(name, **kw)
+    npu.set_weights(cpu.get_weights())
+    return cpu, npu
+
+
 def example_input(model, batch, seed=0):
     """A random batch for `model`'s (single) input."""
     rng = np.random.default_rng(seed)

@@ -8,16 +8,6 @@ import tf_adapter
 from tf_adapter import zoo
 
 
-def twin_models(name, **kw):
-    """The same model (same weights) on the CPU and on the NPU."""
-    with tf.device("/CPU:0"):
-        cpu = zoo.build(name, **kw)
-    with tf.device("/NPU:0"):
-        npu = zoo.build(name, **kw)
-    npu.set_weights(cpu.get_weights())
-    return cpu, npu
-
-
 @pytest.mark.parametrize("name,kw,batch", [
     ("resnet50", {"image_size": 64, "logits": True}, 2),
     ("mobilenetv2", {"image_size": 64, "logits": True}, 2),
@@ -27,7 +17,7 @@ def twin_models(name, **kw):
 def test_model_runs_entirely_on_npu_and_matches_cpu(name, kw, batch):
     # Built with soft placement on: weight initialisers (random ops) are
     # training-side ops; inference is what is checked with it off.
-    cpu_model, npu_model = twin_models(name, **kw)
+    cpu_model, npu_model = zoo.twin(name, **kw)
     x = zoo.example_input(cpu_model, batch)
 
     @tf.function

@@ -3,6 +3,7 @@
 //! let gemm thread itself. float16/bfloat16 compute in float32.
 
 use super::arith::Arith;
+use super::matmul::gemm_strided;
 use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
@@ -184,34 +185,19 @@ macro_rules! gemm_float {
                     !plan.p.adj_x && plan.x_batch.iter().enumerate().all(|(i, &v)| v == i);
                 if nb > 1 && shared_y && packed_x && k > 0 && m * n > 0 {
                     let rows = nb * m;
-                    let par = if rayon::current_num_threads() > 1 && rows * n * k >= PAR_MIN_FLOPS {
-                        gemm::Parallelism::Rayon(rayon::current_num_threads())
-                    } else {
-                        gemm::Parallelism::None
-                    };
                     // SAFETY: x holds nb*m*k elements row-major, y's shared
                     // matrix starts at y_batch[0]*k*n; out holds rows*n.
                     unsafe {
-                        gemm::gemm(
+                        gemm_strided(
                             rows,
                             n,
                             k,
-                            out.as_mut_ptr(),
-                            1,
-                            n as isize,
-                            false,
                             x.as_ptr(),
-                            1,
-                            k as isize,
+                            (k as isize, 1),
                             y.as_ptr().add(plan.y_batch[0] * ys),
-                            ycs,
-                            yrs,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            par,
+                            (yrs, ycs),
+                            out,
+                            rows * n * k >= PAR_MIN_FLOPS,
                         );
                     }
                     return;
@@ -223,34 +209,19 @@ macro_rules! gemm_float {
                     }
                     let xo = plan.x_batch[b] * xs;
                     let yo = plan.y_batch[b] * ys;
-                    let par = if par {
-                        gemm::Parallelism::Rayon(rayon::current_num_threads())
-                    } else {
-                        gemm::Parallelism::None
-                    };
                     // SAFETY: offsets and strides address only elements inside
                     // `x`/`y` (validated shapes); `c` is an m*n output block that
                     // aliases neither input.
                     unsafe {
-                        gemm::gemm(
+                        gemm_strided(
                             m,
                             n,
                             k,
-                            c.as_mut_ptr(),
-                            1,
-                            n as isize,
-                            false,
                             x.as_ptr().add(xo),
-                            xcs,
-                            xrs,
+                            (xrs, xcs),
                             y.as_ptr().add(yo),
-                            ycs,
-                            yrs,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
+                            (yrs, ycs),
+                            c,
                             par,
                         );
                     }

@@ -170,40 +170,74 @@ fn gemm_float<T: Element + Arith + num_one::One>(
         c.fill(T::zero());
         return;
     }
-    let par = if m * n * k >= PAR_MIN_FLOPS && rayon::current_num_threads() > 1 {
+    let parallel = m * n * k >= PAR_MIN_FLOPS;
+    // SAFETY: the slices cover every index the layouts address (validated dims),
+    // and `c` does not alias `a` or `b` (distinct TensorFlow buffers).
+    unsafe {
+        gemm_strided(
+            m,
+            n,
+            k,
+            a.as_ptr(),
+            (la.rs as isize, la.cs as isize),
+            b.as_ptr(),
+            (lb.rs as isize, lb.cs as isize),
+            c,
+            parallel,
+        )
+    }
+}
+
+/// `c[m,n] = a @ b` through the `gemm` crate, each operand given by its first
+/// element and (row, column) strides; `c` is row-major. `parallel` lets gemm
+/// use the current rayon pool.
+///
+/// # Safety
+/// `a` and `b` must be valid for every element their strides address
+/// (`i < m, p < k` and `p < k, j < n`); `c` must hold `m * n` elements and
+/// alias neither.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_strided<T: Element + Arith + num_one::One>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const T,
+    a_strides: (isize, isize),
+    b: *const T,
+    b_strides: (isize, isize),
+    c: &mut [T],
+    parallel: bool,
+) {
+    let par = if parallel && rayon::current_num_threads() > 1 {
         gemm::Parallelism::Rayon(rayon::current_num_threads())
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the slices cover every index the layouts address (validated dims),
-    // and `c` does not alias `a` or `b` (distinct TensorFlow buffers).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            la.cs as isize,
-            la.rs as isize,
-            b.as_ptr(),
-            lb.cs as isize,
-            lb.rs as isize,
-            T::zero(),
-            T::one(),
-            false,
-            false,
-            false,
-            par,
-        );
-    }
+    gemm::gemm(
+        m,
+        n,
+        k,
+        c.as_mut_ptr(),
+        1,
+        n as isize,
+        false,
+        a,
+        a_strides.1,
+        a_strides.0,
+        b,
+        b_strides.1,
+        b_strides.0,
+        T::zero(),
+        T::one(),
+        false,
+        false,
+        false,
+        par,
+    );
 }
 
 /// Tiny local trait: `gemm` needs the multiplicative identity as its `beta`.
-mod num_one {
+pub(crate) mod num_one {
     pub trait One {
         fn one() -> Self;
     }
