@@ -1,8 +1,7 @@
 //! Gather along an axis (GatherV2), with batch dims.
 
+use super::for_row_chunks;
 use super::transpose::{by_width, words, words_mut};
-use super::PAR_MIN_ELEMENTS;
-use rayon::prelude::*;
 use tfa_core::shape::fmt_shape;
 use tfa_core::{Error, Result, TensorMut, TensorView};
 
@@ -151,14 +150,7 @@ fn gather_words<T: Copy + Send + Sync>(src: &[T], idx: &[i64], p: &GatherPlan, d
             row.copy_from_slice(&src[off..off + inner]);
         }
     };
-    if dst.len() < PAR_MIN_ELEMENTS {
-        rows(0, dst);
-    } else {
-        let per = (PAR_MIN_ELEMENTS / 2 / inner).max(1);
-        dst.par_chunks_mut(per * inner)
-            .enumerate()
-            .for_each(|(i, c)| rows(i * per, c));
-    }
+    for_row_chunks(dst, inner, rows);
 }
 
 #[cfg(test)]

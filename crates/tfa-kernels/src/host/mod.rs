@@ -19,3 +19,22 @@ pub(crate) const PAR_MIN_ELEMENTS: usize = 1 << 15;
 
 /// Elements per parallel task for memory-bound loops.
 pub(crate) const PAR_CHUNK: usize = 1 << 14;
+
+/// Calls `f(first_row, rows)` on `dst` cut into whole rows of `row` elements:
+/// all at once when small, else in parallel chunks of about half the
+/// threshold each.
+pub(crate) fn for_row_chunks<T: Send>(
+    dst: &mut [T],
+    row: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    use rayon::prelude::*;
+    if dst.len() < PAR_MIN_ELEMENTS || row == 0 {
+        f(0, dst);
+    } else {
+        let per = (PAR_MIN_ELEMENTS / 2 / row).max(1);
+        dst.par_chunks_mut(per * row)
+            .enumerate()
+            .for_each(|(i, c)| f(i * per, c));
+    }
+}

@@ -2,7 +2,7 @@
 //! element's width, so one implementation serves every dtype.
 
 use super::transpose::{by_width, words, words_mut};
-use super::PAR_MIN_ELEMENTS;
+use super::{for_row_chunks, PAR_MIN_ELEMENTS};
 use rayon::prelude::*;
 use tfa_core::shape::{fmt_shape, strides};
 use tfa_core::{Error, Result, TensorMut, TensorView};
@@ -479,14 +479,7 @@ fn pad_words<T: Copy + Send + Sync>(
             }
         }
     };
-    if dst.len() < PAR_MIN_ELEMENTS {
-        rows(0, dst);
-    } else {
-        let per = (PAR_MIN_ELEMENTS / 2 / row).max(1);
-        dst.par_chunks_mut(per * row)
-            .enumerate()
-            .for_each(|(i, c)| rows(i * per, c));
-    }
+    for_row_chunks(dst, row, rows);
 }
 
 #[cfg(test)]
