@@ -30,6 +30,25 @@ pub enum BinaryOp {
     FloorDiv,
     /// Remainder with the sign of the divisor.
     FloorMod,
+    // Activation gradients, operands in TensorFlow's input order.
+    /// ReluGrad(gradients, features)
+    ReluGrad,
+    /// Relu6Grad(gradients, features)
+    Relu6Grad,
+    /// EluGrad(gradients, outputs)
+    EluGrad,
+    /// SeluGrad(gradients, outputs)
+    SeluGrad,
+    /// SoftplusGrad(gradients, features)
+    SoftplusGrad,
+    /// SigmoidGrad(y, dy)
+    SigmoidGrad,
+    /// TanhGrad(y, dy)
+    TanhGrad,
+    /// RsqrtGrad(y, dy)
+    RsqrtGrad,
+    /// SqrtGrad(y, dy)
+    SqrtGrad,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -165,6 +184,48 @@ pub fn binary(
                     BinaryOp::Pow => go!($t, |x, y| <$t>::zip(x, y, |x: W, y: W| x.powf(y))),
                     BinaryOp::FloorDiv =>
                         go!($t, |x, y| <$t>::zip(x, y, |x: W, y: W| (x / y).floor())),
+                    BinaryOp::ReluGrad =>
+                        go!($t, |g, f| <$t>::zip(g, f, |g: W, f: W| if f > W::ZERO {
+                            g
+                        } else {
+                            W::ZERO
+                        })),
+                    BinaryOp::Relu6Grad => go!($t, |g, f| <$t>::zip(g, f, |g: W, f: W| {
+                        if f > W::ZERO && f < W::from_f64(6.0) {
+                            g
+                        } else {
+                            W::ZERO
+                        }
+                    })),
+                    BinaryOp::EluGrad =>
+                        go!($t, |g, y| <$t>::zip(g, y, |g: W, y: W| if y < W::ZERO {
+                            (y + W::ONE) * g
+                        } else {
+                            g
+                        })),
+                    BinaryOp::SeluGrad => go!($t, |g, y| <$t>::zip(g, y, |g: W, y: W| {
+                        if y < W::ZERO {
+                            g * (y + W::from_f64(1.758_099_340_847_376_8))
+                        } else {
+                            g * W::from_f64(1.050_700_987_355_480_5)
+                        }
+                    })),
+                    BinaryOp::SoftplusGrad => go!($t, |g, f| <$t>::zip(g, f, |g: W, f: W| g
+                        / ((-f).exp() + W::ONE))),
+                    BinaryOp::SigmoidGrad => go!($t, |y, dy| <$t>::zip(y, dy, |y: W, dy: W| dy
+                        * y
+                        * (W::ONE - y))),
+                    BinaryOp::TanhGrad => go!($t, |y, dy| <$t>::zip(y, dy, |y: W, dy: W| dy
+                        * (W::ONE - y * y))),
+                    BinaryOp::RsqrtGrad =>
+                        go!($t, |y, dy| <$t>::zip(y, dy, |y: W, dy: W| W::from_f64(
+                            -0.5
+                        ) * (dy * y)
+                            * (y * y))),
+                    BinaryOp::SqrtGrad =>
+                        go!($t, |y, dy| <$t>::zip(y, dy, |y: W, dy: W| W::from_f64(0.5)
+                            * dy
+                            / y)),
                     BinaryOp::FloorMod => go!($t, |x, y| <$t>::zip(x, y, |x: W, y: W| {
                         let m = x.fmod(y);
                         if m != W::ZERO && ((y < W::ZERO) != (m < W::ZERO)) {

@@ -21,6 +21,21 @@ fn binary(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
     ew::binary(op, &a, &b, &mut out, fwd)
 }
 
+/// Activation gradients: two same-shape inputs (TensorFlow checks it too).
+fn activation_grad(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
+    let (a, b) = (ctx.input(0)?, ctx.input(1)?);
+    if a.shape != b.shape {
+        return Err(Error::InvalidArgument(format!(
+            "{}: inputs must have the same shape: {} vs. {}",
+            ctx.node_name(),
+            fmt_shape(&a.shape),
+            fmt_shape(&b.shape)
+        )));
+    }
+    let (mut out, fwd) = ctx.forward_or_allocate(&[0, 1], 0, a.dtype, &a.shape)?;
+    ew::binary(op, &a, &b, &mut out, fwd)
+}
+
 fn unary(ctx: &dyn OpContext, op: UnaryOp) -> Result<()> {
     let x = ctx.input(0)?;
     let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, x.dtype, &x.shape)?;
@@ -473,6 +488,53 @@ pub(crate) const OPS: &[OpDef] = &[
         host: Some(fill),
         cuda: None,
     },
+    op_t!(
+        "ReluGrad",
+        Elementwise,
+        FLOAT,
+        "gradients * (features > 0)",
+        |c| activation_grad(c, BinaryOp::ReluGrad)
+    ),
+    op_t!(
+        "Relu6Grad",
+        Elementwise,
+        FLOAT,
+        "gradients * (0 < features < 6)",
+        |c| activation_grad(c, BinaryOp::Relu6Grad)
+    ),
+    op_t!(
+        "EluGrad",
+        Elementwise,
+        FLOAT,
+        "gradients, times (outputs + 1) where outputs < 0",
+        |c| activation_grad(c, BinaryOp::EluGrad)
+    ),
+    op_t!(
+        "SeluGrad",
+        Elementwise,
+        FLOAT,
+        "SELU gradient from its outputs",
+        |c| activation_grad(c, BinaryOp::SeluGrad)
+    ),
+    op_t!(
+        "SoftplusGrad",
+        Elementwise,
+        FLOAT,
+        "gradients / (1 + e^-features)",
+        |c| activation_grad(c, BinaryOp::SoftplusGrad)
+    ),
+    op_t!("SigmoidGrad", Elementwise, FLOAT, "dy * y * (1 - y)", |c| {
+        activation_grad(c, BinaryOp::SigmoidGrad)
+    }),
+    op_t!("TanhGrad", Elementwise, FLOAT, "dy * (1 - y^2)", |c| {
+        activation_grad(c, BinaryOp::TanhGrad)
+    }),
+    op_t!("RsqrtGrad", Elementwise, FLOAT, "-dy * y^3 / 2", |c| {
+        activation_grad(c, BinaryOp::RsqrtGrad)
+    }),
+    op_t!("SqrtGrad", Elementwise, FLOAT, "dy / (2 y)", |c| {
+        activation_grad(c, BinaryOp::SqrtGrad)
+    }),
     op_t!(
         "ZerosLike",
         Elementwise,
