@@ -64,3 +64,34 @@ def test_gradient_tape_uses_npu_gradient_kernels(rng):
 def test_mismatched_shapes_are_rejected():
     with pytest.raises(tf.errors.InvalidArgumentError):
         on("/NPU:0", lambda: tf.raw_ops.ReluGrad(gradients=tf.ones([2]), features=tf.ones([3])))
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16])
+def test_bias_add_grad_matches_cpu(dtype, rng):
+    for fmt, shape in (("NHWC", [2, 5, 3, 7]), ("NHWC", [4, 7]), ("NCHW", [2, 7, 5, 3]), ("NHWC", [0, 7])):
+        g = random_tensor(rng, shape, dtype)
+        fn = lambda: tf.raw_ops.BiasAddGrad(out_backprop=g, data_format=fmt)  # noqa: E731
+        tf_adapter.reset_kernel_counts()
+        npu = on("/NPU:0", fn)
+        assert tf_adapter.kernel_counts().get("BiasAddGrad") == 1
+        axes = [0, 2, 3] if fmt == "NCHW" else list(range(len(shape) - 1))
+        want = on("/CPU:0", lambda: tf.cast(tf.reduce_sum(tf.cast(g, tf.float32), axis=axes), dtype))  # noqa: B023
+        rtol = {tf.float32: 1e-5, tf.float16: 5e-3, tf.bfloat16: 3e-2}[dtype]
+        assert_matches(npu, want, dtype, rtol=rtol, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.int32, tf.bool, tf.bfloat16, tf.int64])
+def test_tile_matches_cpu(dtype, rng):
+    for _ in range(6):
+        rank = int(rng.integers(0, 4))
+        shape = [int(d) for d in rng.integers(0, 4, size=rank)]
+        multiples = [int(m) for m in rng.integers(0, 4, size=rank)]
+        x = random_tensor(rng, shape, dtype)
+        for mdtype in (tf.int32, tf.int64):
+            fn = lambda: tf.tile(x, tf.constant(multiples, dtype=mdtype))  # noqa: E731
+            tf_adapter.reset_kernel_counts()
+            npu = on("/NPU:0", fn)
+            assert tf_adapter.kernel_counts().get("Tile") == 1
+            assert_matches(npu, on("/CPU:0", fn), dtype, rtol=0.0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="multiples"):
+        on("/NPU:0", lambda: tf.raw_ops.Tile(input=tf.ones([2, 2]), multiples=tf.constant([2])))

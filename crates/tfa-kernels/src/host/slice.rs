@@ -650,3 +650,64 @@ mod tests {
         assert!(pad_shape(&[2], &[1, 2], &[-1, 0]).is_err());
     }
 }
+
+/// Tile: `out` is `x` repeated `multiples[d]` times along each dim d (any
+/// dtype: rows are copied as bytes). `out.shape[d] == x.shape[d] * multiples[d]`.
+pub fn tile(x: &TensorView, out: &mut TensorMut) -> Result<()> {
+    let rank = x.shape.len();
+    if out.shape.len() != rank {
+        return Err(Error::Internal("tile: rank mismatch".into()));
+    }
+    let esize = x.dtype.size();
+    let total: usize = out.shape.iter().product();
+    if total == 0 {
+        return Ok(());
+    }
+    if rank == 0 {
+        out.bytes_mut()[..esize].copy_from_slice(&x.bytes()[..esize]);
+        return Ok(());
+    }
+    let src = x.bytes();
+    let in_row = x.shape[rank - 1] * esize;
+    let out_row = out.shape[rank - 1] * esize;
+    let outer_out = out.shape[..rank - 1].to_vec();
+    let outer_in = &x.shape[..rank - 1];
+    let in_strides = strides(outer_in);
+    let dst = &mut out.bytes_mut()[..total * esize];
+    for_row_chunks(dst, out_row, |first, chunk| {
+        for (i, row) in chunk.chunks_mut(out_row).enumerate() {
+            // Source row: each output coordinate modulo the input's size.
+            let (mut r, mut src_row) = (first + i, 0);
+            for d in (0..outer_out.len()).rev() {
+                let c = r % outer_out[d];
+                r /= outer_out[d];
+                src_row += (c % outer_in[d]) * in_strides[d];
+            }
+            let s = &src[src_row * in_row..(src_row + 1) * in_row];
+            for rep in row.chunks_mut(in_row) {
+                rep.copy_from_slice(s);
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tile_tests {
+    use super::*;
+
+    #[test]
+    fn tile_matches_numpy_semantics() {
+        let x = [1i32, 2, 3, 4, 5, 6]; // [2, 3]
+        let mut out = vec![0i32; 2 * 2 * 3 * 2];
+        tile(
+            &TensorView::from_slice(vec![2, 3], &x),
+            &mut TensorMut::from_slice(vec![4, 6], &mut out),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            vec![1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6, 1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6]
+        );
+    }
+}

@@ -232,6 +232,31 @@ const SLICE_MASKS: &[AttrSpec] = &[
     },
 ];
 
+/// Tile(input, multiples): `multiples` (host memory) repeats each dim.
+fn tile_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let multiples = ctx.input(1)?;
+    let m = multiples.to_i64_vec()?;
+    if multiples.rank() != 1 || m.len() != x.rank() {
+        return Err(Error::InvalidArgument(format!(
+            "Expected multiples argument to be a vector of length {} but got length {}",
+            x.rank(),
+            m.len()
+        )));
+    }
+    let mut shape = Vec::with_capacity(m.len());
+    for (i, (&d, &k)) in x.shape.iter().zip(&m).enumerate() {
+        if k < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "Expected multiples[{i}] >= 0, but got {k}"
+            )));
+        }
+        shape.push(d * k as usize);
+    }
+    let mut out = ctx.allocate_output(0, x.dtype, &shape)?;
+    slice::tile(&x, &mut out)
+}
+
 pub(crate) const OPS: &[OpDef] = &[
     op_t!(
         "Identity",
@@ -386,6 +411,19 @@ pub(crate) const OPS: &[OpDef] = &[
         }],
         host_memory: &["axis"],
         host: Some(gather_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "Tile",
+        family: Family::Movement,
+        summary: "repeat along each dim by `multiples` (host memory)",
+        constraints: &[
+            TypeConstraint { attr: "T", types: ALL },
+            TypeConstraint { attr: "Tmultiples", types: INDEX },
+        ],
+        attrs: &[],
+        host_memory: &["multiples"],
+        host: Some(tile_kernel),
         cuda: None,
     },
 ];

@@ -9,6 +9,27 @@ use tfa_kernels::host::reduce::{self, ReduceOp};
 /// int32 kernels for Max and Min (host memory), and int32 sums stay with it too.
 const FLOAT_I64: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64];
 
+/// BiasAddGrad: the sum of `out_backprop` over every axis but the channel
+/// axis (the last, or dim 1 for NCHW inputs of rank > 2).
+fn bias_add_grad(ctx: &dyn OpContext) -> Result<()> {
+    let g = ctx.input(0)?;
+    if g.rank() < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "Input tensor must be at least 2D: {:?}",
+            g.shape
+        )));
+    }
+    let nchw = ctx.attrs().string("data_format")? == "NCHW";
+    let axis = if nchw && g.rank() > 2 {
+        1
+    } else {
+        g.rank() - 1
+    };
+    let reduced: Vec<bool> = (0..g.rank()).map(|d| d != axis).collect();
+    let mut out = ctx.allocate_output(0, g.dtype, &[g.shape[axis]])?;
+    reduce::reduce(ReduceOp::Sum, &g, &reduced, &mut out)
+}
+
 fn reduce_kernel(ctx: &dyn OpContext, op: ReduceOp) -> Result<()> {
     let x = ctx.input(0)?;
     // TensorFlow reads the indices flat, whatever their shape.
@@ -125,6 +146,22 @@ pub(crate) const OPS: &[OpDef] = &[
         attrs: &[],
         host_memory: &[],
         host: Some(|c| softmax_kernel(c, true)),
+        cuda: None,
+    },
+    OpDef {
+        name: "BiasAddGrad",
+        family: Family::Reduce,
+        summary: "sum of the gradient over all but the channel axis (NHWC or NCHW)",
+        constraints: &[TypeConstraint {
+            attr: "T",
+            types: FLOAT,
+        }],
+        attrs: &[AttrSpec {
+            name: "data_format",
+            kind: AttrKind::String,
+        }],
+        host_memory: &[],
+        host: Some(bias_add_grad),
         cuda: None,
     },
 ];
