@@ -95,6 +95,28 @@ pub enum LogicalOp {
     Or,
 }
 
+/// Expands `$float!(T)` for the float dtypes and `$int!(T)` for the integer
+/// ones (the per-op macros of `binary` and `unary`), `$other` for the rest.
+macro_rules! numeric_dispatch {
+    ($dtype:expr, $float:ident, $int:ident, $other:expr) => {
+        match $dtype {
+            DType::F32 => $float!(f32),
+            DType::F64 => $float!(f64),
+            DType::F16 => $float!(f16),
+            DType::BF16 => $float!(bf16),
+            DType::I8 => $int!(i8),
+            DType::I16 => $int!(i16),
+            DType::I32 => $int!(i32),
+            DType::I64 => $int!(i64),
+            DType::U8 => $int!(u8),
+            DType::U16 => $int!(u16),
+            DType::U32 => $int!(u32),
+            DType::U64 => $int!(u64),
+            _ => $other,
+        }
+    };
+}
+
 /// Where a kernel reads an operand from.
 #[derive(Copy, Clone)]
 enum Src<'a, T> {
@@ -279,21 +301,7 @@ pub fn binary(
             )
         };
     }
-    match out.dtype {
-        DType::F32 => float_ops!(f32),
-        DType::F64 => float_ops!(f64),
-        DType::F16 => float_ops!(f16),
-        DType::BF16 => float_ops!(bf16),
-        DType::I8 => int_ops!(i8),
-        DType::I16 => int_ops!(i16),
-        DType::I32 => int_ops!(i32),
-        DType::I64 => int_ops!(i64),
-        DType::U8 => int_ops!(u8),
-        DType::U16 => int_ops!(u16),
-        DType::U32 => int_ops!(u32),
-        DType::U64 => int_ops!(u64),
-        _ => return Err(unsupported()),
-    }
+    numeric_dispatch!(out.dtype, float_ops, int_ops, return Err(unsupported()));
     Ok(())
 }
 
@@ -476,21 +484,7 @@ pub fn unary(op: UnaryOp, x: &TensorView, out: &mut TensorMut, in_place: bool) -
             }
         }};
     }
-    match out.dtype {
-        DType::F32 => float_ops!(f32),
-        DType::F64 => float_ops!(f64),
-        DType::F16 => float_ops!(f16),
-        DType::BF16 => float_ops!(bf16),
-        DType::I8 => int_ops!(i8),
-        DType::I16 => int_ops!(i16),
-        DType::I32 => int_ops!(i32),
-        DType::I64 => int_ops!(i64),
-        DType::U8 => int_ops!(u8),
-        DType::U16 => int_ops!(u16),
-        DType::U32 => int_ops!(u32),
-        DType::U64 => int_ops!(u64),
-        _ => return Err(unsupported()),
-    }
+    numeric_dispatch!(out.dtype, float_ops, int_ops, return Err(unsupported()));
     Ok(())
 }
 
