@@ -9,7 +9,9 @@ every node, from TensorFlow's kernel registry, where it will run:
 - ``host fallback``: only a CPU kernel exists, so TensorFlow's soft placement
   runs it on the host (and copies its inputs and outputs);
 - ``unsupported``: no kernel on any device here;
-- ``CPU (requested)``: the node asks for the CPU explicitly.
+- ``CPU (requested)``: the node asks for the CPU explicitly;
+- ``host (input pipeline)``: tf.data iterator ops (e.g. in Keras ``fit``),
+  which run on the host with every TensorFlow device.
 
 Function-call and graph-structure nodes (arguments, results, NoOp, calls)
 are not ops that run on a device and are left out.
@@ -28,6 +30,18 @@ _STRUCTURAL = {
 }
 
 NPU, FALLBACK, UNSUPPORTED, CPU_REQUESTED = "NPU", "host fallback", "unsupported", "CPU (requested)"
+# tf.data ops inside a train function (Keras `fit`): the input pipeline runs
+# on the host with every TensorFlow device, GPUs included; not a fallback.
+HOST_INPUT = "host (input pipeline)"
+_INPUT_PIPELINE = {
+    "IteratorGetNext", "IteratorGetNextSync", "IteratorGetNextAsOptional", "IteratorV2",
+    "AnonymousIteratorV2", "AnonymousIteratorV3", "MakeIterator", "DeleteIterator",
+    "OptionalFromValue", "OptionalGetValue", "OptionalHasValue", "OptionalNone",
+}
+
+
+def _is_input_pipeline(op_type):
+    return op_type in _INPUT_PIPELINE or op_type.endswith("Dataset") or op_type.endswith("DatasetV2")
 
 
 @dataclasses.dataclass
@@ -48,7 +62,7 @@ class CoverageReport:
     """Per op type: where it runs, how many nodes, their dtypes and names."""
 
     def __init__(self, ops):
-        order = {NPU: 0, FALLBACK: 1, UNSUPPORTED: 2, CPU_REQUESTED: 3}
+        order = {NPU: 0, FALLBACK: 1, UNSUPPORTED: 2, CPU_REQUESTED: 3, HOST_INPUT: 4}
         self.ops = sorted(ops, key=lambda o: (order[o.placement], o.op_type))
 
     def _with(self, placement):
@@ -147,6 +161,8 @@ def placement_of(node):
         return NPU, "tf_adapter"
     if any(k.device_type == "DEFAULT" for k in ks):
         return NPU, "TensorFlow"
+    if _is_input_pipeline(node.op):
+        return HOST_INPUT, ""
     if any(k.device_type == "CPU" for k in ks):
         return FALLBACK, ""
     return UNSUPPORTED, ""

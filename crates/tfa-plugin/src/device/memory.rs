@@ -99,7 +99,9 @@ impl DeviceMemory {
         let s = self.stats();
         format!(
             "NPU:{} out of memory: requested {} ({} bytes) with {} in use of {} capacity ({} bytes). \
-             Set TFA_NPU_MEMORY to raise the capacity, or use a smaller batch.",
+             Set TFA_NPU_MEMORY to raise the capacity, use a smaller batch, or accumulate \
+             gradients over micro-batches (tf_adapter.train.accumulate_gradients, or Keras \
+             optimizers' gradient_accumulation_steps).",
             self.ordinal,
             human(requested),
             requested,
