@@ -7,6 +7,7 @@
 //! are 0 or 1, which the compiler vectorises.
 
 use tfa_core::shape::strides;
+use tfa_core::{Error, Result, TensorMut, TensorView};
 
 /// A coalesced broadcast of `N` operands to an output shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +106,62 @@ impl<const N: usize> BroadcastPlan<N> {
             pos += len;
         }
     }
+}
+
+/// `out = x` broadcast to `out`'s shape (BroadcastTo); the copy works on
+/// element-sized words, whatever the dtype.
+pub fn broadcast_to(x: &TensorView, out: &mut TensorMut) -> Result<()> {
+    fn copy<T: Copy + Send + Sync>(plan: &BroadcastPlan<1>, x: &[T], out: &mut [T]) {
+        let run = |start: usize, chunk: &mut [T]| {
+            plan.for_each_run(start, start + chunk.len(), |o, [xo], len| {
+                let dst = &mut chunk[o - start..o - start + len];
+                if plan.inner_strides()[0] == 0 {
+                    dst.fill(x[xo]);
+                } else {
+                    dst.copy_from_slice(&x[xo..xo + len]);
+                }
+            });
+        };
+        if out.len() < super::PAR_MIN_ELEMENTS {
+            run(0, out);
+        } else {
+            use rayon::prelude::*;
+            out.par_chunks_mut(super::PAR_CHUNK)
+                .enumerate()
+                .for_each(|(i, c)| run(i * super::PAR_CHUNK, c));
+        }
+    }
+    let plan = BroadcastPlan::new(&out.shape, [&x.shape]);
+    let size = x.dtype.size();
+    if out.num_elements() == 0 {
+        return Ok(());
+    }
+    let (src, dst) = (x.bytes(), out.bytes_mut());
+    if (src.as_ptr() as usize | dst.as_ptr() as usize) % size.max(1) != 0 {
+        return Err(Error::Internal(
+            "BroadcastTo: misaligned tensor buffer".into(),
+        ));
+    }
+    // SAFETY (all arms): both buffers are aligned to the element size
+    // (checked above) and hold whole elements of `size` bytes.
+    unsafe {
+        match size {
+            1 => copy(&plan, src, dst),
+            2 => copy(&plan, cast::<u16>(src), cast_mut::<u16>(dst)),
+            4 => copy(&plan, cast::<u32>(src), cast_mut::<u32>(dst)),
+            8 => copy(&plan, cast::<u64>(src), cast_mut::<u64>(dst)),
+            _ => return Err(Error::Unimplemented(format!("BroadcastTo for {}", x.dtype))),
+        }
+    }
+    Ok(())
+}
+
+unsafe fn cast<T>(b: &[u8]) -> &[T] {
+    std::slice::from_raw_parts(b.as_ptr() as *const T, b.len() / std::mem::size_of::<T>())
+}
+
+unsafe fn cast_mut<T>(b: &mut [u8]) -> &mut [T] {
+    std::slice::from_raw_parts_mut(b.as_mut_ptr() as *mut T, b.len() / std::mem::size_of::<T>())
 }
 
 #[cfg(test)]

@@ -49,6 +49,10 @@ pub enum BinaryOp {
     RsqrtGrad,
     /// SqrtGrad(y, dy)
     SqrtGrad,
+    // Integer-only.
+    BitwiseAnd,
+    BitwiseOr,
+    BitwiseXor,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -296,6 +300,9 @@ pub fn binary(
                             })
                         }
                     }
+                    BinaryOp::BitwiseAnd => go!($t, |x: $t, y: $t| x & y),
+                    BinaryOp::BitwiseOr => go!($t, |x: $t, y: $t| x | y),
+                    BinaryOp::BitwiseXor => go!($t, |x: $t, y: $t| x ^ y),
                     _ => return Err(unsupported()),
                 }
             )

@@ -3,7 +3,7 @@
 //! all-reduce of MirroredStrategy depends on that for `Add`: TensorFlow's ring
 //! collective demands that its merge step forwards input 0.
 
-use super::{op_t, ALL_NO_I32, FLOAT, NUMERIC_NO_I32, REAL, SIGNED_NO_I32};
+use super::{op_t, ALL_NO_I32, FLOAT, INTEGER, NUMERIC_NO_I32, REAL, SIGNED_NO_I32};
 use crate::{Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
 use tfa_core::{DType, Error, Result, TensorView};
@@ -333,6 +333,27 @@ pub(crate) const OPS: &[OpDef] = &[
         NUMERIC_NO_I32,
         "remainder with the divisor's sign",
         |c| binary(c, BinaryOp::FloorMod)
+    ),
+    op_t!(
+        "BitwiseAnd",
+        Elementwise,
+        INTEGER,
+        "x & y with broadcasting",
+        |c| { binary(c, BinaryOp::BitwiseAnd) }
+    ),
+    op_t!(
+        "BitwiseOr",
+        Elementwise,
+        INTEGER,
+        "x | y with broadcasting",
+        |c| { binary(c, BinaryOp::BitwiseOr) }
+    ),
+    op_t!(
+        "BitwiseXor",
+        Elementwise,
+        INTEGER,
+        "x ^ y with broadcasting",
+        |c| { binary(c, BinaryOp::BitwiseXor) }
     ),
     op_t!("Abs", Elementwise, SIGNED_NO_I32, "|x|", |c| unary(
         c,

@@ -59,6 +59,19 @@ pub(crate) const REAL: &[DType] = &[
     DType::U64,
 ];
 
+/// Integer types, int32 included: TensorFlow has no host-memory int32
+/// kernel for the bitwise ops (random-seed arithmetic in training graphs).
+pub(crate) const INTEGER: &[DType] = &[
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
+
 /// Signed numeric types (Neg, Square), int32 left to TensorFlow as above.
 pub(crate) const SIGNED_NO_I32: &[DType] = &[
     DType::F32,

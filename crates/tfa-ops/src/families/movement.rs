@@ -11,6 +11,21 @@ use tfa_kernels::host::{gather, slice, transpose};
 /// for these ops (int32 tensors still live in host memory on the device).
 const ALL: &[DType] = DType::ALL;
 const INDEX: &[DType] = &[DType::I32, DType::I64];
+/// Numeric types Bitcast converts between (TensorFlow: no bool).
+const NUMBERS: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
 
 fn identity(ctx: &dyn OpContext) -> Result<()> {
     let shape = ctx.input(0)?.shape;
@@ -233,6 +248,56 @@ const SLICE_MASKS: &[AttrSpec] = &[
 ];
 
 /// Tile(input, multiples): `multiples` (host memory) repeats each dim.
+fn broadcast_to_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let target: Vec<usize> = ctx
+        .input(1)?
+        .to_i64_vec()?
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::InvalidArgument("BroadcastTo: negative dimension in shape".into()))?;
+    let ok = tfa_core::shape::broadcast_shapes(&x.shape, &target).is_ok_and(|s| s == target);
+    if !ok {
+        return Err(Error::InvalidArgument(format!(
+            "Unable to broadcast tensor of shape {} to tensor of shape {}",
+            fmt_shape(&x.shape),
+            fmt_shape(&target)
+        )));
+    }
+    if target == x.shape {
+        return ctx.alias_output(0, 0, &target);
+    }
+    let mut out = ctx.allocate_output(0, x.dtype, &target)?;
+    tfa_kernels::host::broadcast::broadcast_to(&x, &mut out)
+}
+
+/// Bitcast copies: in training graphs it reinterprets random seeds (a few
+/// bytes), where sharing the buffer would buy nothing.
+fn bitcast_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let to = ctx.attrs().dtype("type")?;
+    let (a, b) = (x.dtype.size(), to.size());
+    let mut shape = x.shape.clone();
+    if a > b {
+        shape.push(a / b);
+    } else if a < b {
+        if shape.last() != Some(&(b / a)) {
+            return Err(Error::InvalidArgument(format!(
+                "Cannot bitcast from {} to {}: shape {} does not end in {}",
+                x.dtype,
+                to,
+                fmt_shape(&x.shape),
+                b / a
+            )));
+        }
+        shape.pop();
+    }
+    let mut out = ctx.allocate_output(0, to, &shape)?;
+    out.bytes_mut().copy_from_slice(x.bytes());
+    Ok(())
+}
+
 fn tile_kernel(ctx: &dyn OpContext) -> Result<()> {
     let x = ctx.input(0)?;
     let multiples = ctx.input(1)?;
@@ -424,6 +489,32 @@ pub(crate) const OPS: &[OpDef] = &[
         attrs: &[],
         host_memory: &["multiples"],
         host: Some(tile_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "BroadcastTo",
+        family: Family::Movement,
+        summary: "broadcast to `shape` (host memory) with NumPy rules",
+        constraints: &[
+            TypeConstraint { attr: "T", types: ALL },
+            TypeConstraint { attr: "Tidx", types: INDEX },
+        ],
+        attrs: &[],
+        host_memory: &["shape"],
+        host: Some(broadcast_to_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "Bitcast",
+        family: Family::Movement,
+        summary: "reinterpret the bytes as `type`; the last dim grows or shrinks by the size ratio",
+        constraints: &[
+            TypeConstraint { attr: "T", types: NUMBERS },
+            TypeConstraint { attr: "type", types: NUMBERS },
+        ],
+        attrs: &[],
+        host_memory: &[],
+        host: Some(bitcast_kernel),
         cuda: None,
     },
 ];

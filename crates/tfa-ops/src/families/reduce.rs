@@ -1,8 +1,9 @@
 //! Reductions over axes and softmax.
 
-use super::FLOAT;
+use super::{FLOAT, REAL};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::{DType, Error, Result};
+use tfa_kernels::host::arg_reduce;
 use tfa_kernels::host::reduce::{self, ReduceOp};
 
 /// Float types and int64. int32 is left out: TensorFlow has DEVICE_DEFAULT
@@ -91,6 +92,49 @@ macro_rules! reduction {
     };
 }
 
+fn arg_reduce_kernel(ctx: &dyn OpContext, max: bool) -> Result<()> {
+    let x = ctx.input(0)?;
+    let axis = ctx.input(1)?.to_i64_vec()?;
+    let [axis] = axis[..] else {
+        return Err(Error::InvalidArgument(format!(
+            "dim must be a scalar, but received tensor of shape: {}",
+            tfa_core::shape::fmt_shape(&ctx.input(1)?.shape)
+        )));
+    };
+    let (axis, shape) = arg_reduce::arg_reduce_shape(&x.shape, axis)?;
+    let out_type = ctx.attrs().dtype("output_type")?;
+    let mut out = ctx.allocate_output(0, out_type, &shape)?;
+    arg_reduce::arg_reduce(&x, axis, max, &mut out)
+}
+
+macro_rules! arg_reduction {
+    ($name:literal, $max:expr, $summary:literal) => {
+        OpDef {
+            name: $name,
+            family: Family::Reduce,
+            summary: $summary,
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: REAL,
+                },
+                TypeConstraint {
+                    attr: "Tidx",
+                    types: &[DType::I32, DType::I64],
+                },
+                TypeConstraint {
+                    attr: "output_type",
+                    types: &[DType::I32, DType::I64],
+                },
+            ],
+            attrs: &[],
+            host_memory: &["dimension"],
+            host: Some(|c| arg_reduce_kernel(c, $max)),
+            cuda: None,
+        }
+    };
+}
+
 pub(crate) const OPS: &[OpDef] = &[
     reduction!(
         "Sum",
@@ -164,6 +208,16 @@ pub(crate) const OPS: &[OpDef] = &[
         host: Some(bias_add_grad),
         cuda: None,
     },
+    arg_reduction!(
+        "ArgMax",
+        true,
+        "index of the largest value along `dimension` (host memory); first on ties, NaN ignored"
+    ),
+    arg_reduction!(
+        "ArgMin",
+        false,
+        "index of the smallest value along `dimension` (host memory); first on ties, NaN ignored"
+    ),
 ];
 
 #[cfg(test)]

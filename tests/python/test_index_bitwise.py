@@ -1,0 +1,79 @@
+"""ArgMax/ArgMin, BroadcastTo, Bitcast and the bitwise ops on the NPU against
+TensorFlow CPU (they appear in Keras train steps: accuracy metrics, seeds)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import assert_matches, random_tensor
+
+
+def both(fn, *args):
+    @tf.function
+    def npu(*a):
+        with tf.device("/NPU:0"):
+            return fn(*a)
+
+    @tf.function
+    def cpu(*a):
+        with tf.device("/CPU:0"):
+            return fn(*a)
+
+    got = npu(*args)
+    assert got.device.endswith("NPU:0")
+    return got, cpu(*args)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16, tf.float64, tf.int64, tf.int32, tf.uint8])
+@pytest.mark.parametrize("op", [tf.math.argmax, tf.math.argmin])
+def test_argmax_argmin(op, dtype, rng, strict_placement):
+    for _ in range(4):
+        rank = int(rng.integers(1, 4))
+        shape = [int(rng.integers(1, 7)) for _ in range(rank)]
+        x = random_tensor(rng, shape, dtype)
+        axis = int(rng.integers(-rank, rank))
+        for out in (tf.int64, tf.int32):
+            got, want = both(lambda t: op(t, axis=axis, output_type=out), x)
+            assert_matches(got, want, out)
+
+
+def test_argmax_ties_nan_and_errors(strict_placement):
+    x = tf.constant([[1.0, np.nan, 3.0, 3.0], [np.nan, np.nan, np.nan, np.nan], [2.0, 2.0, 1.0, np.nan]])
+    for op in (tf.math.argmax, tf.math.argmin):
+        got, want = both(lambda t: op(t, axis=1), x)
+        assert_matches(got, want, tf.int64)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        with tf.device("/NPU:0"):
+            tf.math.argmax(tf.zeros([2, 0]), axis=1)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.int32, tf.int64, tf.bool, tf.float16])
+def test_broadcast_to(dtype, rng, strict_placement):
+    for src, dst in [([3], [2, 3]), ([1], [4, 5]), ([2, 1, 3], [2, 4, 3]), ([4, 1], [3, 4, 5]), ([], [2, 2]), ([2, 3], [2, 3])]:
+        x = random_tensor(rng, src, dtype)
+        got, want = both(lambda t: tf.broadcast_to(t, dst), x)
+        assert_matches(got, want, dtype)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        with tf.device("/NPU:0"):
+            tf.broadcast_to(tf.ones([3], tf.float32), [4])
+
+
+@pytest.mark.parametrize("src,dst", [
+    (tf.float32, tf.int32), (tf.float32, tf.uint8), (tf.int64, tf.int32),
+    (tf.uint8, tf.float32), (tf.float16, tf.bfloat16), (tf.int32, tf.int64),
+])
+def test_bitcast(src, dst, rng, strict_placement):
+    ratio = dst.size // src.size
+    shape = [3, ratio] if ratio > 1 else [3, 2]
+    x = random_tensor(rng, shape, src)
+    got, want = both(lambda t: tf.bitcast(t, dst), x)
+    np.testing.assert_array_equal(got.numpy().view(np.uint8), want.numpy().view(np.uint8))
+    assert got.shape == want.shape
+
+
+@pytest.mark.parametrize("dtype", [tf.int32, tf.int64, tf.uint8, tf.int8, tf.uint32])
+@pytest.mark.parametrize("op", [tf.bitwise.bitwise_and, tf.bitwise.bitwise_or, tf.bitwise.bitwise_xor])
+def test_bitwise(op, dtype, rng, strict_placement):
+    a = random_tensor(rng, [4, 5], dtype, low=0, high=60)
+    b = random_tensor(rng, [5], dtype, low=0, high=60)
+    got, want = both(op, a, b)
+    assert_matches(got, want, dtype)
