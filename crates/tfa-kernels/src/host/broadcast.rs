@@ -137,7 +137,7 @@ pub fn broadcast_to(x: &TensorView, out: &mut TensorMut) -> Result<()> {
         return Ok(());
     }
     let (src, dst) = (x.bytes(), out.bytes_mut());
-    if (src.as_ptr() as usize | dst.as_ptr() as usize) % size.max(1) != 0 {
+    if !(src.as_ptr() as usize | dst.as_ptr() as usize).is_multiple_of(size.max(1)) {
         return Err(Error::Internal(
             "BroadcastTo: misaligned tensor buffer".into(),
         ));
