@@ -339,21 +339,21 @@ pub(crate) const OPS: &[OpDef] = &[
         Elementwise,
         INTEGER,
         "x & y with broadcasting",
-        |c| { binary(c, BinaryOp::BitwiseAnd) }
+        |c| binary(c, BinaryOp::BitwiseAnd)
     ),
     op_t!(
         "BitwiseOr",
         Elementwise,
         INTEGER,
         "x | y with broadcasting",
-        |c| { binary(c, BinaryOp::BitwiseOr) }
+        |c| binary(c, BinaryOp::BitwiseOr)
     ),
     op_t!(
         "BitwiseXor",
         Elementwise,
         INTEGER,
         "x ^ y with broadcasting",
-        |c| { binary(c, BinaryOp::BitwiseXor) }
+        |c| binary(c, BinaryOp::BitwiseXor)
     ),
     op_t!("Abs", Elementwise, SIGNED_NO_I32, "|x|", |c| unary(
         c,
