@@ -1,0 +1,323 @@
+"""Resource-variable ops (gather, scatter, training updates) on NPU variables
+match TensorFlow's CPU kernels on CPU variables: eagerly, and inside a
+tf.function with soft placement off and the NPU scope inside the body."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_adapter
+from conftest import assert_matches
+from tensorflow.python.ops import gen_training_ops
+
+NPU = "/NPU:0"
+CPU = "/CPU:0"
+
+
+def variables(device, arrays):
+    with tf.device(device):
+        return [tf.Variable(a) for a in arrays]
+
+
+def run(mode, device, fn):
+    """Calls fn() eagerly under `device`, or in a tf.function with the device
+    scope inside the body."""
+    if mode == "eager":
+        with tf.device(device):
+            return fn()
+
+    @tf.function
+    def f():
+        with tf.device(device):
+            return fn()
+
+    return f()
+
+
+def assert_vars_match(npu_vars, cpu_vars, rtol=1e-6, atol=0.0):
+    for n, c in zip(npu_vars, cpu_vars):
+        assert "NPU" in n.handle.device and "CPU" in c.handle.device
+        assert_matches(tf.convert_to_tensor(n), tf.convert_to_tensor(c), c.dtype, rtol=rtol, atol=atol)
+
+
+# ------------------------------------------------------------ gather/scatter
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64, tf.int64])
+def test_gather(mode, dtype, rng, strict_placement):
+    table = tf.cast(tf.constant(rng.normal(size=[6, 4, 3]) * 10), dtype).numpy()
+    idx = tf.constant([[0, 5, 5], [2, 1, 0]], tf.int64)
+    results = {}
+    for dev in (CPU, NPU):
+        (v,) = variables(dev, [table])
+        results[dev] = run(
+            mode,
+            dev,
+            lambda v=v: (
+                tf.gather(v, idx),
+                tf.raw_ops.ResourceGather(resource=v.handle, indices=[[1, 0], [2, 2], [3, 1], [0, 0], [1, 1], [3, 2]], dtype=dtype, batch_dims=1),
+                tf.raw_ops.ResourceGatherNd(resource=v.handle, indices=[[1, 2], [5, 0], [0, 3]], dtype=dtype),
+                tf.raw_ops.ResourceGatherNd(resource=v.handle, indices=[[4], [1]], dtype=dtype),
+                v.sparse_read([3, 3], name="sparse"),
+            ),
+        )
+    for n, c in zip(results[NPU], results[CPU]):
+        assert_matches(n, c, dtype)
+
+
+def test_gather_out_of_range_raises():
+    for dev in (CPU, NPU):
+        (v,) = variables(dev, [np.zeros([4, 2], np.float32)])
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            with tf.device(dev):
+                tf.gather(v, [4]).numpy()
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            with tf.device(dev):
+                tf.raw_ops.ResourceGatherNd(resource=v.handle, indices=[[1, 2]], dtype=tf.float32).numpy()
+
+
+SCATTERS = ["add", "sub", "mul", "div", "min", "max", "update"]
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+@pytest.mark.parametrize("kind", SCATTERS)
+def test_scatter(kind, mode, rng, strict_placement):
+    table = rng.uniform(1, 2, size=[7, 3]).astype(np.float32)
+    # duplicates accumulate (sequentially, as on the CPU), except for update
+    idx = tf.constant([1, 4, 1, 6, 1] if kind != "update" else [1, 4, 0, 6], tf.int32)
+    upd = tf.constant(rng.uniform(0.5, 2, size=[idx.shape[0], 3]), tf.float32)
+    camel = "ResourceScatter" + kind.capitalize()
+    out = {}
+    for dev in (CPU, NPU):
+        v, w = variables(dev, [table, table])
+
+        def body(v=v, w=w):
+            getattr(v, "scatter_" + kind)(tf.IndexedSlices(upd, idx))
+            getattr(tf.raw_ops, camel)(resource=w.handle, indices=idx, updates=upd)
+            # a scalar update broadcasts over the rows
+            getattr(tf.raw_ops, camel)(resource=w.handle, indices=[[2, 3]], updates=tf.constant(1.5))
+            return tf.constant(0)
+
+        run(mode, dev, body)
+        out[dev] = (v, w)
+    assert_vars_match(out[NPU], out[CPU])
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+@pytest.mark.parametrize("kind", ["add", "sub", "update", "min", "max"])
+def test_scatter_nd(kind, mode, rng, strict_placement):
+    table = rng.normal(size=[4, 5, 2]).astype(np.float32)
+    idx = tf.constant([[1, 2], [3, 0], [1, 2]] if kind != "update" else [[1, 2], [3, 0]], tf.int64)
+    upd = tf.constant(rng.normal(size=[idx.shape[0], 2]), tf.float32)
+    out = {}
+    for dev in (CPU, NPU):
+        (v,) = variables(dev, [table])
+
+        def body(v=v):
+            getattr(tf.raw_ops, "ResourceScatterNd" + kind.capitalize())(ref=v.handle, indices=idx, updates=upd)
+            return tf.constant(0)
+
+        run(mode, dev, body)
+        out[dev] = (v,)
+    assert_vars_match(out[NPU], out[CPU])
+
+
+# --------------------------------------------------------------- training ops
+
+# op, variables (var first), scalars, attrs, sparse
+TRAINING = [
+    ("ResourceApplyGradientDescent", ["var"], {"alpha": 0.1}, {}, False),
+    ("ResourceApplyMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {}, False),
+    ("ResourceApplyMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {"use_nesterov": True}, False),
+    ("ResourceApplyKerasMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {}, False),
+    ("ResourceApplyKerasMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {"use_nesterov": True}, False),
+    ("ResourceApplyAdam", ["var", "m", "v"],
+     {"beta1_power": 0.9, "beta2_power": 0.999, "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7}, {}, False),
+    ("ResourceApplyAdam", ["var", "m", "v"],
+     {"beta1_power": 0.81, "beta2_power": 0.998, "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7},
+     {"use_nesterov": True}, False),
+    ("ResourceApplyAdamWithAmsgrad", ["var", "m", "v", "vhat"],
+     {"beta1_power": 0.9, "beta2_power": 0.999, "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7}, {}, False),
+    ("ResourceApplyAdaMax", ["var", "m", "v"],
+     {"beta1_power": 0.9, "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7}, {}, False),
+    ("ResourceApplyAdagrad", ["var", "accum"], {"lr": 0.1}, {}, False),
+    ("ResourceApplyAdagrad", ["var", "accum"], {"lr": 0.1}, {"update_slots": False}, False),
+    ("ResourceApplyAdagradV2", ["var", "accum"], {"lr": 0.1, "epsilon": 1e-7}, {}, False),
+    ("ResourceApplyRMSProp", ["var", "ms", "mom"], {"lr": 0.01, "rho": 0.9, "momentum": 0.5, "epsilon": 1e-7}, {}, False),
+    ("ResourceApplyCenteredRMSProp", ["var", "mg", "ms", "mom"],
+     {"lr": 0.01, "rho": 0.9, "momentum": 0.5, "epsilon": 1e-7}, {}, False),
+    ("ResourceApplyAdadelta", ["var", "accum", "accum_update"], {"lr": 1.0, "rho": 0.95, "epsilon": 1e-7}, {}, False),
+    ("ResourceApplyFtrl", ["var", "accum", "linear"], {"lr": 0.1, "l1": 0.01, "l2": 0.02, "lr_power": -0.5}, {}, False),
+    ("ResourceApplyFtrl", ["var", "accum", "linear"], {"lr": 0.1, "l1": 0.01, "l2": 0.02, "lr_power": -0.7},
+     {"multiply_linear_by_lr": True}, False),
+    ("ResourceApplyFtrlV2", ["var", "accum", "linear"],
+     {"lr": 0.1, "l1": 0.01, "l2": 0.02, "l2_shrinkage": 0.05, "lr_power": -0.5}, {}, False),
+    ("ResourceSparseApplyMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {}, True),
+    ("ResourceSparseApplyMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {"use_nesterov": True}, True),
+    ("ResourceSparseApplyKerasMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {}, True),
+    ("ResourceSparseApplyAdagrad", ["var", "accum"], {"lr": 0.1}, {}, True),
+    ("ResourceSparseApplyAdagradV2", ["var", "accum"], {"lr": 0.1, "epsilon": 1e-7}, {}, True),
+    ("ResourceSparseApplyRMSProp", ["var", "ms", "mom"],
+     {"lr": 0.01, "rho": 0.9, "momentum": 0.5, "epsilon": 1e-7}, {}, True),
+    ("ResourceSparseApplyCenteredRMSProp", ["var", "mg", "ms", "mom"],
+     {"lr": 0.01, "rho": 0.9, "momentum": 0.5, "epsilon": 1e-7}, {}, True),
+    ("ResourceSparseApplyAdadelta", ["var", "accum", "accum_update"], {"lr": 1.0, "rho": 0.95, "epsilon": 1e-7}, {}, True),
+    ("ResourceSparseApplyFtrl", ["var", "accum", "linear"], {"lr": 0.1, "l1": 0.01, "l2": 0.02, "lr_power": -0.5}, {}, True),
+]
+
+
+def _case_id(case):
+    op, _, _, attrs, _ = case
+    return op + "".join(f"-{k}" for k in attrs)
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+@pytest.mark.parametrize("case", TRAINING, ids=[_case_id(c) for c in TRAINING])
+def test_training_op(case, mode, rng, strict_placement):
+    op, names, scalars, attrs, sparse = case
+    shape = [6, 4]
+    # var anywhere, slots positive (accumulators of squares)
+    arrays = [rng.normal(size=shape).astype(np.float32)] + [
+        rng.uniform(0.1, 1.0, size=shape).astype(np.float32) for _ in names[1:]
+    ]
+    if sparse:
+        indices = tf.constant([4, 0, 2], tf.int64)
+        grads = [tf.constant(rng.normal(size=[3, 4]), tf.float32) for _ in range(2)]
+    else:
+        indices = None
+        grads = [tf.constant(rng.normal(size=shape), tf.float32) for _ in range(2)]
+    grad_name = "delta" if op == "ResourceApplyGradientDescent" else "grad"
+    out = {}
+    for dev in (CPU, NPU):
+        vs = variables(dev, arrays)
+
+        def body(vs=vs):
+            for g in grads:  # two steps: the slots feed back
+                kwargs = {n: v.handle for n, v in zip(names, vs)}
+                kwargs.update({k: tf.constant(x, tf.float32) for k, x in scalars.items()})
+                kwargs[grad_name] = g
+                if sparse:
+                    kwargs["indices"] = indices
+                getattr(tf.raw_ops, op)(**kwargs, **attrs)
+            return tf.constant(0)
+
+        run(mode, dev, body)
+        out[dev] = vs
+    assert_vars_match(out[NPU], out[CPU], rtol=1e-6, atol=1e-7)
+
+
+def test_positional_gen_call_returns_like_the_original(rng):
+    """The module functions keep positional arguments, `name` and the return
+    value (None eagerly, an Operation in a graph)."""
+    arr = rng.normal(size=[3]).astype(np.float32)
+    (v,) = variables(NPU, [arr])
+    assert gen_training_ops.resource_apply_gradient_descent(v.handle, 0.5, tf.ones([3]), name="gd") is None
+    np.testing.assert_allclose(v.numpy(), arr - 0.5, rtol=1e-6)
+
+    captured = {}
+
+    @tf.function
+    def f():
+        with tf.device(NPU):
+            op = gen_training_ops.resource_apply_gradient_descent(v.handle, 0.5, tf.ones([3]), name="my_gd")
+            captured["op"] = op
+        return tf.constant(0)
+
+    f()
+    assert isinstance(captured["op"], tf.Operation)
+    assert captured["op"].name.endswith("my_gd")
+    np.testing.assert_allclose(v.numpy(), arr - 1.0, rtol=1e-6)
+
+
+def test_cpu_variables_keep_tensorflows_kernels(rng):
+    cpu_v, cpu_m, cpu_s = variables(CPU, [np.ones([3], np.float32)] * 3)
+    npu_v, npu_m, npu_s = variables(NPU, [np.ones([3], np.float32)] * 3)
+
+    def graph_ops(v, m, s):
+        @tf.function
+        def f(g):
+            tf.raw_ops.ResourceApplyAdam(
+                var=v.handle, m=m.handle, v=s.handle, beta1_power=0.9, beta2_power=0.99, lr=0.1,
+                beta1=0.9, beta2=0.99, epsilon=1e-7, grad=g,
+            )
+            v.scatter_add(tf.IndexedSlices(g[:1], [0]))
+            return tf.gather(v, [0])
+
+        graph = f.get_concrete_function(tf.TensorSpec([3], tf.float32)).graph
+        return {op.type for op in graph.get_operations()}
+
+    cpu_ops = graph_ops(cpu_v, cpu_m, cpu_s)
+    assert {"ResourceApplyAdam", "ResourceScatterAdd", "ResourceGather"} <= cpu_ops, cpu_ops
+    npu_ops = graph_ops(npu_v, npu_m, npu_s)
+    assert not {"ResourceApplyAdam", "ResourceScatterAdd", "ResourceGather"} & npu_ops, npu_ops
+    assert "AssignVariableOp" in npu_ops
+
+
+def test_patched_everywhere():
+    from tensorflow.python.ops import gen_resource_variable_ops, resource_variable_ops
+
+    assert getattr(tf.raw_ops.ResourceApplyAdam, "_tfa_patched", False)
+    assert getattr(tf.compat.v1.raw_ops.ResourceScatterAdd, "_tfa_patched", False)
+    assert getattr(gen_training_ops.resource_apply_adam, "_tfa_patched", False)
+    assert getattr(resource_variable_ops.resource_scatter_add, "_tfa_patched", False)
+    assert getattr(gen_resource_variable_ops.resource_gather, "_tfa_patched", False)
+
+
+# --------------------------------------------------------- v1 optimizers
+
+
+OPTIMIZERS = {
+    "adam": lambda: tf.compat.v1.train.AdamOptimizer(0.01),
+    "momentum": lambda: tf.compat.v1.train.MomentumOptimizer(0.05, 0.9),
+    "nesterov": lambda: tf.compat.v1.train.MomentumOptimizer(0.05, 0.9, use_nesterov=True),
+    "rmsprop": lambda: tf.compat.v1.train.RMSPropOptimizer(0.01, momentum=0.5),
+    "rmsprop_centered": lambda: tf.compat.v1.train.RMSPropOptimizer(0.01, momentum=0.5, centered=True),
+    "adagrad": lambda: tf.compat.v1.train.AdagradOptimizer(0.1),
+    "sgd": lambda: tf.compat.v1.train.GradientDescentOptimizer(0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_v1_optimizer_trains_like_cpu(name, rng, strict_placement):
+    """A small model with a dense layer and an embedding (sparse gradients)
+    trained for 5 steps: NPU variables follow the CPU ones."""
+    w0 = rng.normal(size=[4, 3]).astype(np.float32)
+    b0 = rng.normal(size=[3]).astype(np.float32)
+    e0 = rng.normal(size=[10, 4]).astype(np.float32)
+    ids = tf.constant([[1, 3], [3, 7], [0, 9], [7, 7], [2, 1]], tf.int32)
+    y = tf.constant(rng.normal(size=[5, 3]), tf.float32)
+
+    out = {}
+    for dev in (CPU, NPU):
+        w, b, e = variables(dev, [w0, b0, e0])
+        opt = OPTIMIZERS[name]()
+
+        def loss():
+            x = tf.reduce_sum(tf.gather(e, ids), axis=1)
+            return tf.reduce_mean(tf.square(tf.matmul(x, w) + b - y))
+
+        @tf.function
+        def step(dev=dev, opt=opt, w=w, b=b, e=e, loss=loss):
+            with tf.device(dev):
+                opt.minimize(loss, var_list=[w, b, e])
+                return loss()
+
+        losses = [float(step()) for _ in range(5)]
+        out[dev] = ([w, b, e], losses)
+    assert_vars_match(out[NPU][0], out[CPU][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[NPU][1], out[CPU][1], rtol=1e-5)
+    assert out[CPU][1][-1] < out[CPU][1][0]
+
+
+def test_v1_optimizer_eager(rng):
+    w0 = rng.normal(size=[4, 3]).astype(np.float32)
+    x = tf.constant(rng.normal(size=[5, 4]), tf.float32)
+    out = {}
+    for dev in (CPU, NPU):
+        (w,) = variables(dev, [w0])
+        opt = tf.compat.v1.train.AdamOptimizer(0.01)
+        with tf.device(dev):
+            for _ in range(5):
+                opt.minimize(lambda: tf.reduce_sum(tf.square(tf.matmul(x, w))), var_list=[w])
+        out[dev] = [w]
+    assert_vars_match(out[NPU], out[CPU], rtol=1e-5, atol=1e-6)
