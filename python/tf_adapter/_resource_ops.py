@@ -27,6 +27,7 @@ of the sparse training ops runs on the host (explicitly placed on
 scatter mul/div).
 """
 
+import contextlib
 import functools
 import sys
 
@@ -101,6 +102,30 @@ def _var_dtype(handle, *tensors):
 # ------------------------------------------------------------------ helpers
 
 
+@contextlib.contextmanager
+def _host():
+    """Place the enclosed ops on the host CPU, also inside a colocation
+    scope (v1 optimizers build updates under ``colocate_with(var)``)."""
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import ops
+
+    if context.executing_eagerly():
+        with ops.device(_CPU):
+            yield
+    else:
+        with ops.colocate_with(None, ignore_existing=True), ops.device(_CPU):
+            yield
+
+
+def _sign(x):
+    """sgn as TensorFlow's training kernels define it (0 at 0), from ops the
+    NPU has (the NPU has no Sign)."""
+    tf = _tf()
+    one = tf.ones_like(x)
+    zero = tf.zeros_like(x)
+    return tf.where(x < zero, -one, tf.where(tf.equal(x, zero), zero, one))
+
+
 def _read(h, dtype):
     from tensorflow.python.ops import gen_resource_variable_ops as g
 
@@ -171,7 +196,7 @@ def _resource_gather_nd(scope, resource, indices, dtype):
     k = indices.shape[-1]
     if k is None:
         raise ValueError("ResourceGatherNd on an NPU variable needs a static last dimension of indices")
-    with tf.device(_CPU):  # index arithmetic (small, integer): host
+    with _host():  # index arithmetic (small, integer): host
         pshape = tf.shape(params, out_type=indices.dtype)
         dims = pshape[:k]
         ones = tf.ones([1], indices.dtype)
@@ -188,7 +213,7 @@ def _scatter_rows(h, dtype, indices, updates, kind):
     """New value of the variable after a row scatter (host)."""
     tf = _tf()
     value = _read(h, dtype)
-    with tf.device(_CPU):
+    with _host():
         indices = tf.convert_to_tensor(indices)
         updates = tf.convert_to_tensor(updates, dtype=dtype)
         full = tf.concat([tf.shape(indices, out_type=tf.int64), tf.shape(value, out_type=tf.int64)[1:]], 0)
@@ -233,7 +258,7 @@ def _scatter_nd_composite(kind, camel):
         h = _handle(ref)
         dtype = _var_dtype(h, updates)
         value = _read(h, dtype)
-        with tf.device(_CPU):
+        with _host():
             fn = {
                 "add": tf.tensor_scatter_nd_add,
                 "sub": tf.tensor_scatter_nd_sub,
@@ -278,7 +303,7 @@ def _run(scope, var_handles, grad, indices, scalars, update):
     rows = [tf.gather(v, indices) for v in values]
     news = update(rows, grad, *sc)
     assigns = []
-    with tf.device(_CPU):
+    with _host():
         idx = tf.expand_dims(tf.convert_to_tensor(indices), -1)
         outs = [None if n is None else tf.tensor_scatter_nd_update(v, idx, n) for v, n in zip(values, news)]
     for h, o in zip(hs, outs):
@@ -451,12 +476,12 @@ def _ftrl(multiply_linear_by_lr, shrinkage=False):
         if multiply_linear_by_lr:
             linear = linear + (g_shrink * lr - (p_new - p_old) * var)
             l1e = l1 * lr
-            x = l1e * tf.sign(linear) - linear
+            x = l1e * _sign(linear) - linear
             y = p_new + two * l2 * lr
         else:
             linear = linear + (g_shrink - (p_new - p_old) / lr * var)
             l1e = l1
-            x = l1 * tf.sign(linear) - linear
+            x = l1 * _sign(linear) - linear
             y = p_new / lr + two * l2
         var = tf.where(tf.abs(linear) > l1e, x / y, tf.zeros_like(var))
         return [var, new_accum, linear]
@@ -598,13 +623,34 @@ def _replace_everywhere(orig, new, attr):
             continue
 
 
+def _patch_v1_dedup():
+    """tf.compat.v1 optimizers sum duplicate sparse-gradient rows
+    (Unique + UnsortedSegmentSum) under ``colocate_with(var)``; the NPU has
+    no UnsortedSegmentSum, so for an NPU variable the colocation makes
+    placement fail. Run that step on the host explicitly."""
+    from tensorflow.python.training import optimizer
+
+    orig = getattr(optimizer, "_deduplicate_indexed_slices", None)
+    if orig is None or getattr(orig, "_tfa_patched", False):
+        return
+
+    @functools.wraps(orig)
+    def dedup(values, indices):
+        with _host():
+            return orig(values, indices)
+
+    dedup._tfa_patched = True
+    optimizer._deduplicate_indexed_slices = dedup
+
+
 def install():
     global _INSTALLED
     if _INSTALLED:
         return
+    _patch_v1_dedup()
     import inspect
 
-    from tensorflow.python.ops import gen_resource_variable_ops, gen_training_ops
+    from tensorflow.python.ops import gen_resource_variable_ops, gen_state_ops, gen_training_ops
 
     for op_name, camel, handles, scalars, update_for, sparse in _training_table():
         orig = getattr(gen_training_ops, op_name, None)
@@ -615,8 +661,8 @@ def install():
 
     tf = _tf()
     for op_name, composite in _COMPOSITES.items():
-        module = gen_training_ops if op_name.startswith("resource_") and hasattr(gen_training_ops, op_name) else gen_resource_variable_ops
-        orig = getattr(module, op_name, None)
+        modules = (gen_resource_variable_ops, gen_state_ops, gen_training_ops)
+        orig = next((getattr(m, op_name) for m in modules if hasattr(m, op_name)), None)
         if orig is None or getattr(orig, "_tfa_patched", False):
             continue
         _replace_everywhere(orig, _dispatching(orig, composite, op_name), op_name)
