@@ -321,3 +321,80 @@ def test_v1_optimizer_eager(rng):
                 opt.minimize(lambda: tf.reduce_sum(tf.square(tf.matmul(x, w))), var_list=[w])
         out[dev] = [w]
     assert_vars_match(out[NPU], out[CPU], rtol=1e-5, atol=1e-6)
+
+
+def test_nested_function_and_loop_follow_captures(rng, strict_placement):
+    """Inside a loop body (a nested FuncGraph) the handle is a capture of a
+    capture: the device is found through both."""
+    table = rng.normal(size=[5, 2]).astype(np.float32)
+    out = {}
+    for dev in (CPU, NPU):
+        (v,) = variables(dev, [table])
+
+        @tf.function
+        def f(v=v, dev=dev):
+            with tf.device(dev):
+                for i in tf.range(3):
+                    v.scatter_add(tf.IndexedSlices(tf.ones([1, 2]), tf.reshape(i, [1])))
+                return tf.gather(v, [0, 1, 2])
+
+        f()
+        out[dev] = (v,)
+    assert_vars_match(out[NPU], out[CPU])
+
+
+def test_v1_graph_session(rng):
+    """TF1 graph mode (no automatic control dependencies): an Adam and a
+    sparse Momentum update on NPU variables in a Session."""
+    w0 = rng.normal(size=[4, 3]).astype(np.float32)
+    x0 = rng.normal(size=[5, 4]).astype(np.float32)
+    results = {}
+    for dev in (CPU, NPU):
+        with tf.Graph().as_default():
+            with tf.device(dev):
+                w = tf.compat.v1.get_variable("w", initializer=w0, use_resource=True)
+                e = tf.compat.v1.get_variable("e", initializer=w0, use_resource=True)
+                loss = tf.reduce_sum(tf.square(tf.matmul(x0, w))) + tf.reduce_sum(tf.gather(e, [1, 3, 1]))
+                train = tf.group(
+                    tf.compat.v1.train.AdamOptimizer(0.01).minimize(loss, var_list=[w]),
+                    tf.compat.v1.train.MomentumOptimizer(0.1, 0.9).minimize(loss, var_list=[e]),
+                )
+            with tf.compat.v1.Session() as sess:
+                sess.run(tf.compat.v1.global_variables_initializer())
+                for _ in range(3):
+                    sess.run(train)
+                results[dev] = sess.run([w, e])
+                types = {op.type for op in sess.graph.get_operations()}
+                if dev == NPU:
+                    assert not {"ResourceApplyAdam", "ResourceSparseApplyMomentum"} & types, types
+    for n, c in zip(results[NPU], results[CPU]):
+        np.testing.assert_allclose(n, c, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [tf.float64, tf.float16, tf.bfloat16])
+def test_other_float_types(dtype, rng, strict_placement):
+    shape = [5, 3]
+    arrays = [tf.cast(rng.normal(size=shape), dtype).numpy()] + [
+        tf.cast(rng.uniform(0.1, 1, size=shape), dtype).numpy() for _ in range(2)
+    ]
+    grad = tf.cast(rng.normal(size=shape), dtype)
+    rows = tf.cast(rng.normal(size=[2, 3]), dtype)
+    s = lambda x: tf.constant(x, dtype)  # noqa: E731
+    out = {}
+    for dev in (CPU, NPU):
+        var, m, v = variables(dev, arrays)
+
+        @tf.function
+        def f(var=var, m=m, v=v, dev=dev):
+            with tf.device(dev):
+                tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle, v=v.handle, beta1_power=s(0.9),
+                                             beta2_power=s(0.999), lr=s(0.01), beta1=s(0.9), beta2=s(0.999),
+                                             epsilon=s(1e-3), grad=grad)
+                tf.raw_ops.ResourceSparseApplyMomentum(var=m.handle, accum=v.handle, lr=s(0.1), grad=rows,
+                                                       indices=[3, 0], momentum=s(0.9))
+                v.scatter_add(tf.IndexedSlices(rows, [1, 1]))
+                return tf.constant(0)
+
+        f()
+        out[dev] = [var, m, v]
+    assert_vars_match(out[NPU], out[CPU], rtol={tf.float64: 1e-12, tf.float16: 2e-3, tf.bfloat16: 1.6e-2}[dtype])
