@@ -610,17 +610,21 @@ def _raw_dispatching(orig_raw, composite):
     return raw
 
 
-def _replace_everywhere(orig, new, attr):
-    """Point every loaded TensorFlow module attribute bound to `orig` at `new`
-    (``from gen_x import *`` copies the binding into other modules)."""
+def _replace_everywhere(replacements):
+    """Point every loaded TensorFlow module attribute bound to an original
+    at its replacement (``from gen_x import *`` copies the binding into other
+    modules; ``tf.raw_ops`` and ``tf.compat.v1.raw_ops`` hold their own).
+    `replacements`: attribute name -> (original, new). One pass over the
+    module dicts: no ``__getattr__`` hooks run, and it stays fast."""
     for mod_name, mod in list(sys.modules.items()):
         if mod is None or not mod_name.startswith("tensorflow"):
             continue
-        try:
-            if getattr(mod, attr, None) is orig:
-                setattr(mod, attr, new)
-        except Exception:  # lazy loaders and the like
+        d = getattr(mod, "__dict__", None)
+        if not isinstance(d, dict):
             continue
+        for attr, (orig, new) in replacements.items():
+            if d.get(attr) is orig:
+                setattr(mod, attr, new)
 
 
 def _patch_v1_dedup():
@@ -660,14 +664,16 @@ def install():
         _apply(op_name, camel, update_for, handles, scalars, sparse)
 
     tf = _tf()
+    replacements = {}
+    modules = (gen_resource_variable_ops, gen_state_ops, gen_training_ops)
     for op_name, composite in _COMPOSITES.items():
-        modules = (gen_resource_variable_ops, gen_state_ops, gen_training_ops)
         orig = next((getattr(m, op_name) for m in modules if hasattr(m, op_name)), None)
         if orig is None or getattr(orig, "_tfa_patched", False):
             continue
-        _replace_everywhere(orig, _dispatching(orig, composite, op_name), op_name)
+        replacements[op_name] = (orig, _dispatching(orig, composite, op_name))
         camel = composite._tfa_op
         orig_raw = getattr(tf.raw_ops, camel, None)
         if orig_raw is not None and not getattr(orig_raw, "_tfa_patched", False):
-            _replace_everywhere(orig_raw, _raw_dispatching(orig_raw, composite), camel)
+            replacements[camel] = (orig_raw, _raw_dispatching(orig_raw, composite))
+    _replace_everywhere(replacements)
     _INSTALLED = True
