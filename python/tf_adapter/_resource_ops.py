@@ -289,27 +289,74 @@ def _dense(scope, handles, dtype, new_values):
 
 
 def _run(scope, var_handles, grad, indices, scalars, update):
-    """Read the variables (whole, or the rows `indices`), apply `update` and
-    write the results back."""
+    """Read the variables, apply `update` and write the results back: whole
+    variables, or (sparse) the rows `indices`."""
     tf = _tf()
     hs = [_handle(v) for v in var_handles]
     dtype = _var_dtype(hs[0], grad, *scalars)
     sc = _scalars(dtype, *scalars)
     grad = tf.convert_to_tensor(grad, dtype=dtype)
-    values = [_read(h, dtype) for h in hs]
     if indices is None:
-        news = update(values, grad, *sc)
+        news = update([_read(h, dtype) for h in hs], grad, *sc)
         return _dense(scope, hs, dtype, news)
-    rows = [tf.gather(v, indices) for v in values]
-    news = update(rows, grad, *sc)
-    assigns = []
+    return _finish(_sparse(hs, dtype, grad, indices, sc, update), scope)
+
+
+def _occurrences(indices):
+    """For each position, how many earlier positions hold the same index;
+    and the number of rounds (1 + the largest count). Host ops."""
+    tf = _tf()
+    n = tf.size(indices)
+    _, pos = tf.unique(indices)
+    order = tf.argsort(pos, stable=True)
+    sorted_pos = tf.gather(pos, order)
+    starts = tf.math.unsorted_segment_min(tf.range(n), sorted_pos, tf.reduce_max(pos) + 1)
+    occ_sorted = tf.range(n) - tf.gather(starts, sorted_pos)
+    occ = tf.scatter_nd(tf.expand_dims(order, -1), occ_sorted, [n])
+    rounds = tf.maximum(tf.reduce_max(occ) + 1, 0)
+    return occ, rounds
+
+
+def _sparse(hs, dtype, grad, indices, sc, update):
+    """The sparse update in rounds: round r applies the r-th occurrence of
+    every index, so duplicate indices are applied one after another in order,
+    exactly as TensorFlow's CPU kernels do. Without duplicates (the v1
+    optimizers deduplicate first) there is one round. Rows are gathered and
+    updated on the NPU, scattered back on the host."""
+    tf = _tf()
+    from tensorflow.python.eager import context
+
     with _host():
-        idx = tf.expand_dims(tf.convert_to_tensor(indices), -1)
-        outs = [None if n is None else tf.tensor_scatter_nd_update(v, idx, n) for v, n in zip(values, news)]
-    for h, o in zip(hs, outs):
-        if o is not None:
-            assigns.append(_assign(h, o))
-    return _finish(assigns, scope)
+        indices = tf.convert_to_tensor(indices)
+        occ, rounds = _occurrences(indices)
+
+    def one_round(r, deps=()):
+        with _host():
+            sel = tf.reshape(tf.where(tf.equal(occ, r)), [-1])
+            idx = tf.gather(indices, sel)
+        with tf.control_dependencies(deps):
+            values = [_read(h, dtype) for h in hs]
+        rows = [tf.gather(v, idx) for v in values]
+        news = update(rows, tf.gather(grad, sel), *sc)
+        with _host():
+            idx2 = tf.expand_dims(idx, -1)
+            outs = [None if n is None else tf.tensor_scatter_nd_update(v, idx2, n) for v, n in zip(values, news)]
+        return [_assign(h, o) for h, o in zip(hs, outs) if o is not None]
+
+    if context.executing_eagerly():
+        for r in range(int(rounds)):
+            one_round(tf.constant(r, occ.dtype))
+        return []
+
+    def body(r):
+        assigns = one_round(r, [r])
+        with tf.control_dependencies(assigns):
+            return r + 1
+
+    with _host():
+        r0 = tf.constant(0, occ.dtype)
+    loop = tf.while_loop(lambda r: r < rounds, body, [r0])
+    return [loop.op if hasattr(loop, "op") else loop]
 
 
 def _gd(vals, g, lr):
