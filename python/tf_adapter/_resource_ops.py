@@ -46,15 +46,16 @@ def _tf():
 
 
 def _device_of(t, depth=0):
-    """The device of a resource handle, following tf.function captures."""
-    dev = getattr(t, "device", "") or ""
-    if dev or depth > 32:
-        return dev
-    graph = getattr(t, "graph", None)
-    for ext, internal in getattr(graph, "captures", ()) or ():
-        if internal is t:
-            return _device_of(ext, depth + 1)
-    return ""
+    """The device of a resource handle. Inside a tf.function the handle is a
+    placeholder capturing an outer tensor, and the placeholder's own device
+    is the device scope at capture time, not the variable's: the captured
+    tensor (recursively, for nested functions) decides."""
+    graph = getattr(t, "graph", None)  # EagerTensor: None
+    if graph is not None and depth < 32:
+        for ext, internal in getattr(graph, "captures", ()) or ():
+            if internal is t:
+                return _device_of(ext, depth + 1)
+    return getattr(t, "device", "") or ""
 
 
 def _npu_count():
@@ -71,13 +72,16 @@ def _on_npu(handle):
 
 
 def _handle(x):
-    """A resource handle tensor from a handle or a variable."""
-    from tensorflow.python.framework import dtypes, ops
+    """A resource handle tensor from a handle or a variable (not converted
+    when it already is a tensor: converting captures it into the current
+    graph under the current device scope)."""
+    from tensorflow.python.framework import dtypes, ops, tensor
     from tensorflow.python.ops import resource_variable_ops
 
     if isinstance(x, resource_variable_ops.BaseResourceVariable):
         return x.handle
-
+    if isinstance(x, tensor.Tensor):
+        return x
     return ops.convert_to_tensor(x, dtypes.resource)
 
 

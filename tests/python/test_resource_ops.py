@@ -401,3 +401,25 @@ def test_other_float_types(dtype, rng, strict_placement):
         f()
         out[dev] = [var, m, v]
     assert_vars_match(out[NPU], out[CPU], rtol={tf.float64: 1e-12, tf.float16: 2e-3, tf.bfloat16: 1.6e-2}[dtype])
+
+
+def test_device_comes_from_the_variable_not_the_scope(rng):
+    """A CPU variable used under an NPU scope keeps TensorFlow's kernel; an
+    NPU variable used under a CPU scope gets the composite (the captured
+    placeholder carries the scope's device, not the variable's)."""
+    (c,) = variables(CPU, [np.ones([3], np.float32)])
+    (n,) = variables(NPU, [np.ones([3], np.float32)])
+
+    @tf.function
+    def f():
+        with tf.device(NPU):
+            tf.raw_ops.ResourceApplyGradientDescent(var=c.handle, alpha=0.5, delta=tf.ones([3]))
+        with tf.device(CPU):
+            gen_training_ops.resource_apply_gradient_descent(n.handle, 0.5, tf.ones([3]))
+        return tf.constant(0)
+
+    types = [op.type for op in f.get_concrete_function().graph.get_operations()]
+    assert types.count("ResourceApplyGradientDescent") == 1 and "AssignVariableOp" in types, types
+    f()
+    np.testing.assert_allclose(c.numpy(), [0.5] * 3)
+    np.testing.assert_allclose(n.numpy(), [0.5] * 3)
