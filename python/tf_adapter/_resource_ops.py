@@ -22,9 +22,12 @@ results agree to float rounding. Variables on other devices keep
 TensorFlow's own kernels.
 
 The NPU has no scatter kernel yet: the scatter step of the scatter ops and
-of the sparse training ops runs on the host (explicitly placed on
-``/CPU:0``: TensorScatterUpdate/Add/Sub/Min/Max, UnsortedSegmentProd for
-scatter mul/div).
+of the sparse training ops runs on the host, explicitly placed on
+``/CPU:0`` (TensorScatterUpdate/Add/Sub/Min/Max and small integer index
+bookkeeping), so it also works with soft placement off. Sparse updates,
+scatter mul/div and gathers read rows with GatherV2 and compute on the NPU.
+Duplicate indices are applied one after another, in order, as TensorFlow's
+CPU kernels do.
 """
 
 import contextlib
@@ -223,14 +226,6 @@ def _scatter_rows(h, dtype, indices, updates, kind):
         full = tf.concat([tf.shape(indices, out_type=tf.int64), tf.shape(value, out_type=tf.int64)[1:]], 0)
         updates = tf.broadcast_to(updates, full)
         idx = tf.expand_dims(indices, -1)
-        if kind in ("mul", "div"):
-            flat_idx = tf.reshape(indices, [-1])
-            uniq, pos = tf.unique(flat_idx)
-            flat_upd = tf.reshape(updates, tf.concat([[-1], tf.shape(updates, out_type=tf.int64)[tf.rank(indices) :]], 0))
-            prod = tf.math.unsorted_segment_prod(flat_upd, pos, tf.size(uniq))
-            rows = tf.gather(value, uniq)
-            rows = rows * prod if kind == "mul" else rows / prod
-            return tf.tensor_scatter_nd_update(value, tf.expand_dims(uniq, -1), rows)
         fn = {
             "add": tf.tensor_scatter_nd_add,
             "sub": tf.tensor_scatter_nd_sub,
@@ -246,6 +241,22 @@ def _scatter_composite(kind, camel):
     def scatter(scope, resource, indices, updates):
         h = _handle(resource)
         dtype = _var_dtype(h, updates)
+        if kind in ("mul", "div"):
+            # no TensorScatterMul: the rows are multiplied on the NPU, in
+            # rounds over duplicate indices (sequential, as on the CPU)
+            tf = _tf()
+            with _host():
+                indices = tf.convert_to_tensor(indices)
+                row_shape = tf.shape(_read(h, dtype), out_type=tf.int64)[1:]
+                full = tf.concat([tf.shape(indices, out_type=tf.int64), row_shape], 0)
+                updates = tf.broadcast_to(tf.convert_to_tensor(updates, dtype=dtype), full)
+                updates = tf.reshape(updates, tf.concat([[-1], row_shape], 0))
+                indices = tf.reshape(indices, [-1])
+            if kind == "mul":
+                op = lambda rows, u: [rows[0] * u]  # noqa: E731
+            else:
+                op = lambda rows, u: [rows[0] / u]  # noqa: E731
+            return _finish(_sparse([h], dtype, updates, indices, [], op), scope)
         return _finish([_assign(h, _scatter_rows(h, dtype, indices, updates, kind))], scope)
 
     return scatter
@@ -288,7 +299,7 @@ for _kind in ("add", "sub", "update", "min", "max"):
 # the host). Formulas and evaluation order follow training_ops.cc (CPU).
 
 
-def _dense(scope, handles, dtype, new_values):
+def _dense(scope, handles, new_values):
     return _finish([_assign(h, v) for h, v in zip(handles, new_values) if v is not None], scope)
 
 
@@ -302,7 +313,7 @@ def _run(scope, var_handles, grad, indices, scalars, update):
     grad = tf.convert_to_tensor(grad, dtype=dtype)
     if indices is None:
         news = update([_read(h, dtype) for h in hs], grad, *sc)
-        return _dense(scope, hs, dtype, news)
+        return _dense(scope, hs, news)
     return _finish(_sparse(hs, dtype, grad, indices, sc, update), scope)
 
 
@@ -311,10 +322,10 @@ def _occurrences(indices):
     and the number of rounds (1 + the largest count). Host ops."""
     tf = _tf()
     n = tf.size(indices)
-    _, pos = tf.unique(indices)
+    uniq, pos = tf.unique(indices)
     order = tf.argsort(pos, stable=True)
     sorted_pos = tf.gather(pos, order)
-    starts = tf.math.unsorted_segment_min(tf.range(n), sorted_pos, tf.reduce_max(pos) + 1)
+    starts = tf.math.unsorted_segment_min(tf.range(n), sorted_pos, tf.size(uniq))
     occ_sorted = tf.range(n) - tf.gather(starts, sorted_pos)
     occ = tf.scatter_nd(tf.expand_dims(order, -1), occ_sorted, [n])
     rounds = tf.maximum(tf.reduce_max(occ) + 1, 0)

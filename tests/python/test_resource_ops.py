@@ -403,6 +403,7 @@ def test_other_float_types(dtype, rng, strict_placement):
     assert_vars_match(out[NPU], out[CPU], rtol={tf.float64: 1e-12, tf.float16: 2e-3, tf.bfloat16: 1.6e-2}[dtype])
 
 
+@pytest.mark.filterwarnings("ignore::tf_adapter.HostFallbackWarning")  # the CPU op under an NPU scope
 def test_device_comes_from_the_variable_not_the_scope(rng):
     """A CPU variable used under an NPU scope keeps TensorFlow's kernel; an
     NPU variable used under a CPU scope gets the composite (the captured
@@ -423,3 +424,25 @@ def test_device_comes_from_the_variable_not_the_scope(rng):
     f()
     np.testing.assert_allclose(c.numpy(), [0.5] * 3)
     np.testing.assert_allclose(n.numpy(), [0.5] * 3)
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_empty_indices_and_scalar_updates(mode, rng, strict_placement):
+    table = rng.uniform(1, 2, size=[4, 3]).astype(np.float32)
+    empty = tf.zeros([0], tf.int64)
+    out = {}
+    for dev in (CPU, NPU):
+        v, a = variables(dev, [table, table])
+
+        def body(v=v, a=a):
+            tf.raw_ops.ResourceScatterMul(resource=v.handle, indices=[[1, 3], [1, 0]], updates=tf.constant(1.5))
+            tf.raw_ops.ResourceScatterDiv(resource=v.handle, indices=[2, 2], updates=tf.constant(3.0))
+            tf.raw_ops.ResourceScatterAdd(resource=v.handle, indices=empty, updates=tf.zeros([0, 3]))
+            tf.raw_ops.ResourceScatterMul(resource=v.handle, indices=empty, updates=tf.zeros([0, 3]))
+            tf.raw_ops.ResourceSparseApplyMomentum(var=v.handle, accum=a.handle, lr=tf.constant(0.1),
+                                                   grad=tf.zeros([0, 3]), indices=empty, momentum=tf.constant(0.9))
+            return tf.constant(0)
+
+        run(mode, dev, body)
+        out[dev] = (v, a)
+    assert_vars_match(out[NPU], out[CPU])
