@@ -268,20 +268,16 @@ for _kind in ("add", "sub", "mul", "div", "min", "max", "update"):
 
 def _scatter_nd_composite(kind, camel):
     @_composite("resource_scatter_nd_" + kind, "ResourceScatterNd" + camel)
-    def scatter_nd(scope, ref, indices, updates, use_locking=True):
+    def scatter_nd(scope, ref, indices, updates, use_locking=True, bad_indices_policy=""):
+        from tensorflow.python.ops import gen_array_ops
+
         tf = _tf()
         h = _handle(ref)
         dtype = _var_dtype(h, updates)
         value = _read(h, dtype)
         with _host():
-            fn = {
-                "add": tf.tensor_scatter_nd_add,
-                "sub": tf.tensor_scatter_nd_sub,
-                "update": tf.tensor_scatter_nd_update,
-                "min": tf.tensor_scatter_nd_min,
-                "max": tf.tensor_scatter_nd_max,
-            }[kind]
-            new = fn(value, indices, tf.convert_to_tensor(updates, dtype=dtype))
+            fn = getattr(gen_array_ops, "tensor_scatter_" + kind)
+            new = fn(value, indices, tf.convert_to_tensor(updates, dtype=dtype), bad_indices_policy=bad_indices_policy)
         return _finish([_assign(h, new)], scope)
 
     return scatter_nd

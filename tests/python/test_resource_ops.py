@@ -114,7 +114,10 @@ def test_scatter_nd(kind, mode, rng, strict_placement):
         (v,) = variables(dev, [table])
 
         def body(v=v):
-            getattr(tf.raw_ops, "ResourceScatterNd" + kind.capitalize())(ref=v.handle, indices=idx, updates=upd)
+            op = getattr(tf.raw_ops, "ResourceScatterNd" + kind.capitalize())
+            op(ref=v.handle, indices=idx, updates=upd)
+            # an out-of-range row is skipped with bad_indices_policy="IGNORE"
+            op(ref=v.handle, indices=[[9, 0], [0, 1]], updates=upd[:2], bad_indices_policy="IGNORE")
             return tf.constant(0)
 
         run(mode, dev, body)
