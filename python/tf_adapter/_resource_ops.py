@@ -547,10 +547,50 @@ def _ftrl(multiply_linear_by_lr, shrinkage=False):
     return f
 
 
+def _proximal_gd(vals, g, lr, l1, l2):
+    tf = _tf()
+    (var,) = vals
+    one = tf.ones([], g.dtype)
+    prox = var - g * lr
+    denom = one + l2 * lr
+    shrunk = _sign(prox) * tf.maximum(tf.abs(prox) - lr * l1, tf.zeros([], g.dtype)) / denom
+    return [tf.where(l1 > 0, shrunk, prox / denom)]
+
+
+def _proximal_adagrad(vals, g, lr, l1, l2):
+    tf = _tf()
+    var, accum = vals
+    one = tf.ones([], g.dtype)
+    accum = accum + tf.square(g)
+    rate = lr * tf.math.rsqrt(accum)
+    prox = var - g * rate
+    denom = one + l2 * rate
+    shrunk = _sign(prox) * tf.maximum(tf.abs(prox) - rate * l1, tf.zeros([], g.dtype)) / denom
+    return [tf.where(l1 > 0, shrunk, prox / denom), accum]
+
+
+def _add_sign(vals, g, lr, alpha, sign_decay, beta):
+    tf = _tf()
+    var, m = vals
+    one = tf.ones([], g.dtype)
+    m = m * beta + g * (one - beta)
+    sign_gm = _sign(g) * _sign(m)
+    return [var - lr * (alpha + sign_decay * sign_gm) * g, m]
+
+
+def _power_sign(vals, g, lr, logbase, sign_decay, beta):
+    tf = _tf()
+    var, m = vals
+    one = tf.ones([], g.dtype)
+    m = m * beta + g * (one - beta)
+    sign_gm = _sign(g) * _sign(m)
+    return [var - lr * tf.exp(logbase * sign_decay * sign_gm) * g, m]
+
+
 def _apply(op_name, camel, update_for, handles, scalars, sparse=False):
     """Register a training op. `handles`, `scalars`: argument names; the
     gradient is `grad` (or `delta`), `update_for(kwargs)` builds the update."""
-    grad_name = "delta" if op_name == "resource_apply_gradient_descent" else "grad"
+    grad_name = "delta" if "delta" in _ORDER[op_name] else "grad"
 
     @_composite(op_name, camel)
     def apply(scope, *args, **kwargs):
@@ -603,6 +643,14 @@ def _training_table():
         ("resource_apply_ftrl_v2", "ResourceApplyFtrlV2", ["var", "accum", "linear"],
          ["lr", "l1", "l2", "l2_shrinkage", "lr_power"],
          lambda k: _ftrl(k.get("multiply_linear_by_lr", False), shrinkage=True), False),
+        ("resource_apply_proximal_gradient_descent", "ResourceApplyProximalGradientDescent", ["var"],
+         ["alpha", "l1", "l2"], lambda k: _proximal_gd, False),
+        ("resource_apply_proximal_adagrad", "ResourceApplyProximalAdagrad", ["var", "accum"], ["lr", "l1", "l2"],
+         lambda k: _proximal_adagrad, False),
+        ("resource_apply_add_sign", "ResourceApplyAddSign", ["var", "m"], ["lr", "alpha", "sign_decay", "beta"],
+         lambda k: _add_sign, False),
+        ("resource_apply_power_sign", "ResourceApplyPowerSign", ["var", "m"], ["lr", "logbase", "sign_decay", "beta"],
+         lambda k: _power_sign, False),
         ("resource_sparse_apply_momentum", "ResourceSparseApplyMomentum", ["var", "accum"], ["lr", "momentum"],
          lambda k: _sparse_momentum(k.get("use_nesterov", False)), True),
         ("resource_sparse_apply_keras_momentum", "ResourceSparseApplyKerasMomentum", ["var", "accum"],

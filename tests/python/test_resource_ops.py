@@ -155,6 +155,12 @@ TRAINING = [
      {"multiply_linear_by_lr": True}, False),
     ("ResourceApplyFtrlV2", ["var", "accum", "linear"],
      {"lr": 0.1, "l1": 0.01, "l2": 0.02, "l2_shrinkage": 0.05, "lr_power": -0.5}, {}, False),
+    ("ResourceApplyProximalGradientDescent", ["var"], {"alpha": 0.1, "l1": 0.05, "l2": 0.02}, {}, False),
+    ("ResourceApplyProximalGradientDescent", ["var"], {"alpha": 0.1, "l1": 0.0, "l2": 0.02}, {}, False),
+    ("ResourceApplyProximalAdagrad", ["var", "accum"], {"lr": 0.1, "l1": 0.05, "l2": 0.02}, {}, False),
+    ("ResourceApplyProximalAdagrad", ["var", "accum"], {"lr": 0.1, "l1": 0.0, "l2": 0.02}, {}, False),
+    ("ResourceApplyAddSign", ["var", "m"], {"lr": 0.1, "alpha": 1.0, "sign_decay": 0.9, "beta": 0.9}, {}, False),
+    ("ResourceApplyPowerSign", ["var", "m"], {"lr": 0.1, "logbase": 2.718, "sign_decay": 0.9, "beta": 0.9}, {}, False),
     ("ResourceSparseApplyMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {}, True),
     ("ResourceSparseApplyMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {"use_nesterov": True}, True),
     ("ResourceSparseApplyKerasMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {}, True),
@@ -170,8 +176,8 @@ TRAINING = [
 
 
 def _case_id(case):
-    op, _, _, attrs, _ = case
-    return op + "".join(f"-{k}" for k in attrs)
+    op, _, scalars, attrs, _ = case
+    return op + "".join(f"-{k}" for k in attrs) + ("-l1=0" if scalars.get("l1") == 0.0 else "")
 
 
 @pytest.mark.parametrize("mode", ["eager", "function"])
@@ -192,7 +198,7 @@ def test_training_op(case, mode, rng, strict_placement):
     else:
         indices = None
         grads = [tf.constant(rng.normal(size=shape), tf.float32) for _ in range(2)]
-    grad_name = "delta" if op == "ResourceApplyGradientDescent" else "grad"
+    grad_name = "delta" if op in ("ResourceApplyGradientDescent", "ResourceApplyProximalGradientDescent") else "grad"
     out = {}
     for dev in (CPU, NPU):
         vs = variables(dev, arrays)
