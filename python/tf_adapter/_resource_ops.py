@@ -27,7 +27,10 @@ of the sparse training ops runs on the host, explicitly placed on
 bookkeeping), so it also works with soft placement off. Sparse updates,
 scatter mul/div and gathers read rows with GatherV2 and compute on the NPU.
 Duplicate indices are applied one after another, in order, as TensorFlow's
-CPU kernels do.
+CPU kernels do. ``use_locking`` is accepted but the read-compute-assign
+sequence is not one atomic kernel: inside one tf.function TensorFlow orders
+the ops on a variable, but steps running concurrently on the same variable
+(e.g. Hogwild-style threads) may interleave.
 """
 
 import contextlib
@@ -665,6 +668,13 @@ def _training_table():
          ["lr", "rho", "momentum", "epsilon"], lambda k: _centered_rms_prop, True),
         ("resource_sparse_apply_adadelta", "ResourceSparseApplyAdadelta", ["var", "accum", "accum_update"],
          ["lr", "rho", "epsilon"], lambda k: _adadelta, True),
+        ("resource_sparse_apply_ftrl_v2", "ResourceSparseApplyFtrlV2", ["var", "accum", "linear"],
+         ["lr", "l1", "l2", "l2_shrinkage", "lr_power"],
+         lambda k: _ftrl(k.get("multiply_linear_by_lr", False), shrinkage=True), True),
+        ("resource_sparse_apply_proximal_gradient_descent", "ResourceSparseApplyProximalGradientDescent", ["var"],
+         ["alpha", "l1", "l2"], lambda k: _proximal_gd, True),
+        ("resource_sparse_apply_proximal_adagrad", "ResourceSparseApplyProximalAdagrad", ["var", "accum"],
+         ["lr", "l1", "l2"], lambda k: _proximal_adagrad, True),
         ("resource_sparse_apply_ftrl", "ResourceSparseApplyFtrl", ["var", "accum", "linear"],
          ["lr", "l1", "l2", "lr_power"], lambda k: _ftrl(k.get("multiply_linear_by_lr", False)), True),
     ]
@@ -673,7 +683,7 @@ def _training_table():
 # ------------------------------------------------------------------ install
 
 
-def _first_handle(op_name, args, kwargs):
+def _first_handle(args, kwargs):
     if args:
         return args[0]
     for key in ("resource", "ref", "var"):
@@ -685,7 +695,7 @@ def _first_handle(op_name, args, kwargs):
 def _dispatching(orig, composite, op_name):
     @functools.wraps(orig)
     def wrapper(*args, **kwargs):
-        h = _first_handle(op_name, args, kwargs)
+        h = _first_handle(args, kwargs)
         try:
             npu = h is not None and _on_npu(_handle(h))
         except Exception:
@@ -701,7 +711,7 @@ def _dispatching(orig, composite, op_name):
 
 def _raw_dispatching(orig_raw, composite):
     def raw(**kwargs):
-        h = _first_handle(None, (), kwargs)
+        h = _first_handle((), kwargs)
         try:
             npu = h is not None and _on_npu(_handle(h))
         except Exception:

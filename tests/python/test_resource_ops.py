@@ -172,6 +172,12 @@ TRAINING = [
      {"lr": 0.01, "rho": 0.9, "momentum": 0.5, "epsilon": 1e-7}, {}, True),
     ("ResourceSparseApplyAdadelta", ["var", "accum", "accum_update"], {"lr": 1.0, "rho": 0.95, "epsilon": 1e-7}, {}, True),
     ("ResourceSparseApplyFtrl", ["var", "accum", "linear"], {"lr": 0.1, "l1": 0.01, "l2": 0.02, "lr_power": -0.5}, {}, True),
+    ("ResourceSparseApplyFtrl", ["var", "accum", "linear"], {"lr": 0.1, "l1": 0.01, "l2": 0.02, "lr_power": -0.7},
+     {"multiply_linear_by_lr": True}, True),
+    ("ResourceSparseApplyFtrlV2", ["var", "accum", "linear"],
+     {"lr": 0.1, "l1": 0.01, "l2": 0.02, "l2_shrinkage": 0.05, "lr_power": -0.5}, {}, True),
+    ("ResourceSparseApplyProximalGradientDescent", ["var"], {"alpha": 0.1, "l1": 0.05, "l2": 0.02}, {}, True),
+    ("ResourceSparseApplyProximalAdagrad", ["var", "accum"], {"lr": 0.1, "l1": 0.05, "l2": 0.02}, {}, True),
 ]
 
 
@@ -286,6 +292,11 @@ OPTIMIZERS = {
     "rmsprop_centered": lambda: tf.compat.v1.train.RMSPropOptimizer(0.01, momentum=0.5, centered=True),
     "adagrad": lambda: tf.compat.v1.train.AdagradOptimizer(0.1),
     "sgd": lambda: tf.compat.v1.train.GradientDescentOptimizer(0.1),
+    "adadelta": lambda: tf.compat.v1.train.AdadeltaOptimizer(1.0),
+    "ftrl": lambda: tf.compat.v1.train.FtrlOptimizer(0.1, l1_regularization_strength=0.01),
+    "ftrl_shrinkage": lambda: tf.compat.v1.train.FtrlOptimizer(0.1, l2_shrinkage_regularization_strength=0.01),
+    "proximal_gd": lambda: tf.compat.v1.train.ProximalGradientDescentOptimizer(0.1, l1_regularization_strength=0.01),
+    "proximal_adagrad": lambda: tf.compat.v1.train.ProximalAdagradOptimizer(0.1, l1_regularization_strength=0.01),
 }
 
 
