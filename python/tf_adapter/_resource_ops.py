@@ -159,9 +159,24 @@ def _finish(ops_, scope):
     return control_flow_ops.group(*[o for o in ops_ if o is not None], name=scope)
 
 
+class _Step:
+    """An int64 step count (AdagradDA's global_step), cast to the variable
+    dtype on the host."""
+
+    def __init__(self, value):
+        self.value = value
+
+
 def _scalars(dtype, *xs):
     tf = _tf()
-    return [tf.convert_to_tensor(x, dtype=dtype) for x in xs]
+    out = []
+    for x in xs:
+        if isinstance(x, _Step):
+            with _host():
+                out.append(tf.cast(tf.convert_to_tensor(x.value, tf.int64), dtype))
+        else:
+            out.append(tf.convert_to_tensor(x, dtype=dtype))
+    return out
 
 
 def _composite(op_name, default_name):
@@ -307,7 +322,7 @@ def _run(scope, var_handles, grad, indices, scalars, update):
     variables, or (sparse) the rows `indices`."""
     tf = _tf()
     hs = [_handle(v) for v in var_handles]
-    dtype = _var_dtype(hs[0], grad, *scalars)
+    dtype = _var_dtype(hs[0], grad, *[x for x in scalars if not isinstance(x, _Step)])
     sc = _scalars(dtype, *scalars)
     grad = tf.convert_to_tensor(grad, dtype=dtype)
     if indices is None:
@@ -590,6 +605,30 @@ def _power_sign(vals, g, lr, logbase, sign_decay, beta):
     return [var - lr * tf.exp(logbase * sign_decay * sign_gm) * g, m]
 
 
+def _adagrad_da(vals, g, lr, l1, l2, gs):
+    tf = _tf()
+    var, ga, da = vals
+    zero = tf.zeros([], g.dtype)
+    ga = ga + g
+    da = da + tf.square(g)
+    denom = l2 * (gs * lr) + tf.sqrt(da)
+    shrunk = lr * -tf.ones([], g.dtype) * _sign(ga) * tf.maximum(tf.abs(ga) - gs * l1, zero) / denom
+    plain = lr * ga * -tf.ones([], g.dtype) / denom
+    return [tf.where(l1 > 0, shrunk, plain), ga, da]
+
+
+def _sparse_adagrad_da(vals, g, lr, l1, l2, gs):
+    tf = _tf()
+    var, ga, da = vals
+    zero = tf.zeros([], g.dtype)
+    ga = ga + g
+    da = da + tf.square(g)
+    denom = l2 + tf.sqrt(da) / (gs * lr)
+    shrunk = -tf.ones([], g.dtype) * _sign(ga) * tf.maximum(tf.abs(ga) / gs - l1, zero) / denom
+    plain = -tf.ones([], g.dtype) * (ga / gs) / denom
+    return [tf.where(l1 > 0, shrunk, plain), ga, da]
+
+
 def _apply(op_name, camel, update_for, handles, scalars, sparse=False):
     """Register a training op. `handles`, `scalars`: argument names; the
     gradient is `grad` (or `delta`), `update_for(kwargs)` builds the update."""
@@ -605,7 +644,7 @@ def _apply(op_name, camel, update_for, handles, scalars, sparse=False):
             [bound[h] for h in handles],
             bound[grad_name],
             bound.get("indices") if sparse else None,
-            [bound[s] for s in scalars],
+            [_Step(bound[s]) if s == "global_step" else bound[s] for s in scalars],
             upd,
         )
 
@@ -654,6 +693,12 @@ def _training_table():
          lambda k: _add_sign, False),
         ("resource_apply_power_sign", "ResourceApplyPowerSign", ["var", "m"], ["lr", "logbase", "sign_decay", "beta"],
          lambda k: _power_sign, False),
+        ("resource_apply_adagrad_da", "ResourceApplyAdagradDA",
+         ["var", "gradient_accumulator", "gradient_squared_accumulator"], ["lr", "l1", "l2", "global_step"],
+         lambda k: _adagrad_da, False),
+        ("resource_sparse_apply_adagrad_da", "ResourceSparseApplyAdagradDA",
+         ["var", "gradient_accumulator", "gradient_squared_accumulator"], ["lr", "l1", "l2", "global_step"],
+         lambda k: _sparse_adagrad_da, True),
         ("resource_sparse_apply_momentum", "ResourceSparseApplyMomentum", ["var", "accum"], ["lr", "momentum"],
          lambda k: _sparse_momentum(k.get("use_nesterov", False)), True),
         ("resource_sparse_apply_keras_momentum", "ResourceSparseApplyKerasMomentum", ["var", "accum"],

@@ -43,7 +43,7 @@ def assert_vars_match(npu_vars, cpu_vars, rtol=1e-6, atol=0.0):
 
 
 @pytest.mark.parametrize("mode", ["eager", "function"])
-@pytest.mark.parametrize("dtype", [tf.float32, tf.float64, tf.int64])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64, tf.int64])  # (int32 variables live on the host)
 def test_gather(mode, dtype, rng, strict_placement):
     table = tf.cast(tf.constant(rng.normal(size=[6, 4, 3]) * 10), dtype).numpy()
     idx = tf.constant([[0, 5, 5], [2, 1, 0]], tf.int64)
@@ -161,6 +161,14 @@ TRAINING = [
     ("ResourceApplyProximalAdagrad", ["var", "accum"], {"lr": 0.1, "l1": 0.0, "l2": 0.02}, {}, False),
     ("ResourceApplyAddSign", ["var", "m"], {"lr": 0.1, "alpha": 1.0, "sign_decay": 0.9, "beta": 0.9}, {}, False),
     ("ResourceApplyPowerSign", ["var", "m"], {"lr": 0.1, "logbase": 2.718, "sign_decay": 0.9, "beta": 0.9}, {}, False),
+    ("ResourceApplyAdagradDA", ["var", "gradient_accumulator", "gradient_squared_accumulator"],
+     {"lr": 0.1, "l1": 0.05, "l2": 0.02, "global_step": 3}, {}, False),
+    ("ResourceApplyAdagradDA", ["var", "gradient_accumulator", "gradient_squared_accumulator"],
+     {"lr": 0.1, "l1": 0.0, "l2": 0.02, "global_step": 3}, {}, False),
+    ("ResourceSparseApplyAdagradDA", ["var", "gradient_accumulator", "gradient_squared_accumulator"],
+     {"lr": 0.1, "l1": 0.05, "l2": 0.02, "global_step": 3}, {}, True),
+    ("ResourceSparseApplyAdagradDA", ["var", "gradient_accumulator", "gradient_squared_accumulator"],
+     {"lr": 0.1, "l1": 0.0, "l2": 0.02, "global_step": 3}, {}, True),
     ("ResourceSparseApplyMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {}, True),
     ("ResourceSparseApplyMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {"use_nesterov": True}, True),
     ("ResourceSparseApplyKerasMomentum", ["var", "accum"], {"lr": 0.1, "momentum": 0.9}, {}, True),
@@ -212,7 +220,7 @@ def test_training_op(case, mode, rng, strict_placement):
         def body(vs=vs):
             for g in grads:  # two steps: the slots feed back
                 kwargs = {n: v.handle for n, v in zip(names, vs)}
-                kwargs.update({k: tf.constant(x, tf.float32) for k, x in scalars.items()})
+                kwargs.update({k: tf.constant(x, tf.int64 if k == "global_step" else tf.float32) for k, x in scalars.items()})
                 kwargs[grad_name] = g
                 if sparse:
                     kwargs["indices"] = indices
@@ -300,7 +308,7 @@ OPTIMIZERS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS) + ["adagrad_da"])
 def test_v1_optimizer_trains_like_cpu(name, rng, strict_placement):
     """A small model with a dense layer and an embedding (sparse gradients)
     trained for 5 steps: NPU variables follow the CPU ones."""
@@ -313,7 +321,12 @@ def test_v1_optimizer_trains_like_cpu(name, rng, strict_placement):
     out = {}
     for dev in (CPU, NPU):
         w, b, e = variables(dev, [w0, b0, e0])
-        opt = OPTIMIZERS[name]()
+        if name == "adagrad_da":
+            with tf.device(CPU):
+                step_count = tf.Variable(1, dtype=tf.int64)
+            opt = tf.compat.v1.train.AdagradDAOptimizer(0.1, step_count, l1_regularization_strength=0.01)
+        else:
+            opt = OPTIMIZERS[name]()
 
         def loss():
             x = tf.reduce_sum(tf.gather(e, ids), axis=1)
