@@ -23,7 +23,7 @@ TensorFlow's own kernels.
 
 The NPU has no scatter kernel yet: the scatter step of the scatter ops and
 of the sparse training ops runs on the host, explicitly placed on
-``/CPU:0`` (TensorScatterUpdate/Add/Sub/Min/Max and small integer index
+``/CPU:0`` (TensorScatterUpdate/Add/Sub/Min/Max, TensorStridedSliceUpdate, small integer index
 bookkeeping), so it also works with soft placement off. Sparse updates,
 scatter mul/div and gathers read rows with GatherV2 and compute on the NPU.
 Duplicate indices are applied one after another, in order, as TensorFlow's
@@ -303,6 +303,22 @@ def _scatter_nd_composite(kind, camel):
 
 for _kind in ("add", "sub", "update", "min", "max"):
     _scatter_nd_composite(_kind, _kind.capitalize())
+
+
+@_composite("resource_strided_slice_assign", "ResourceStridedSliceAssign")
+def _resource_strided_slice_assign(scope, ref, begin, end, strides, value, **masks):
+    """``variable[...].assign(value)``: TensorStridedSliceUpdate on the host."""
+    from tensorflow.python.ops import gen_array_ops
+
+    tf = _tf()
+    h = _handle(ref)
+    dtype = _var_dtype(h, value)
+    current = _read(h, dtype)
+    with _host():
+        new = gen_array_ops.tensor_strided_slice_update(
+            current, begin, end, strides, tf.convert_to_tensor(value, dtype=dtype), **masks
+        )
+    return _finish([_assign(h, new)], scope)
 
 
 # ------------------------------------------------------------ training ops
@@ -815,7 +831,7 @@ def install():
     _patch_v1_dedup()
     import inspect
 
-    from tensorflow.python.ops import gen_resource_variable_ops, gen_state_ops, gen_training_ops
+    from tensorflow.python.ops import gen_array_ops, gen_resource_variable_ops, gen_state_ops, gen_training_ops
 
     for op_name, camel, handles, scalars, update_for, sparse in _training_table():
         orig = getattr(gen_training_ops, op_name, None)
@@ -826,7 +842,7 @@ def install():
 
     tf = _tf()
     replacements = {}
-    modules = (gen_resource_variable_ops, gen_state_ops, gen_training_ops)
+    modules = (gen_resource_variable_ops, gen_state_ops, gen_training_ops, gen_array_ops)
     for op_name, composite in _COMPOSITES.items():
         orig = next((getattr(m, op_name) for m in modules if hasattr(m, op_name)), None)
         if orig is None or getattr(orig, "_tfa_patched", False):

@@ -479,3 +479,26 @@ def test_empty_indices_and_scalar_updates(mode, rng, strict_placement):
         run(mode, dev, body)
         out[dev] = (v, a)
     assert_vars_match(out[NPU], out[CPU])
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_sliced_assign(mode, rng, strict_placement):
+    """variable[...].assign(...) (ResourceStridedSliceAssign)."""
+    table = rng.normal(size=[5, 4, 3]).astype(np.float32)
+    a = tf.constant(rng.normal(size=[2, 4, 3]), tf.float32)
+    b = tf.constant(rng.normal(size=[3, 2]), tf.float32)
+    c = tf.constant(rng.normal(size=[5]), tf.float32)
+    out = {}
+    for dev in (CPU, NPU):
+        (v,) = variables(dev, [table])
+
+        def body(v=v):
+            v[1:3].assign(a)
+            v[::2, 1, 1:].assign(b)
+            v[..., 2, 0].assign(c)
+            v[4, 3, 2].assign(7.0)
+            return tf.constant(0)
+
+        run(mode, dev, body)
+        out[dev] = (v,)
+    assert_vars_match(out[NPU], out[CPU])
