@@ -21,10 +21,11 @@ following the formulas of TensorFlow's CPU kernels (training_ops.cc) so
 results agree to float rounding. Variables on other devices keep
 TensorFlow's own kernels.
 
-The NPU has no scatter kernel yet: the scatter step of the scatter ops and
-of the sparse training ops runs on the host, explicitly placed on
-``/CPU:0`` (TensorScatterUpdate/Add/Sub/Min/Max, TensorStridedSliceUpdate, small integer index
-bookkeeping), so it also works with soft placement off. Sparse updates,
+The NPU has no scatter kernel yet: the scatter step of the scatter ops,
+of sliced assignment and of the sparse training ops runs on the host,
+explicitly placed on ``/CPU:0`` (TensorScatterUpdate/Add/Sub/Min/Max,
+TensorStridedSliceUpdate, small integer index bookkeeping), so it also
+works with soft placement off. Sparse updates,
 scatter mul/div and gathers read rows with GatherV2 and compute on the NPU.
 Duplicate indices are applied one after another, in order, as TensorFlow's
 CPU kernels do. ``use_locking`` is accepted but the read-compute-assign
