@@ -65,7 +65,7 @@ def test_gather(mode, dtype, rng, strict_placement):
         assert_matches(n, c, dtype)
 
 
-def test_gather_out_of_range_raises():
+def test_out_of_range_indices_raise():
     for dev in (CPU, NPU):
         (v,) = variables(dev, [np.zeros([4, 2], np.float32)])
         with pytest.raises(tf.errors.InvalidArgumentError):
@@ -74,6 +74,13 @@ def test_gather_out_of_range_raises():
         with pytest.raises(tf.errors.InvalidArgumentError):
             with tf.device(dev):
                 tf.raw_ops.ResourceGatherNd(resource=v.handle, indices=[[1, 2]], dtype=tf.float32).numpy()
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            with tf.device(dev):
+                v.scatter_add(tf.IndexedSlices(tf.ones([1, 2]), [4]))
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            with tf.device(dev):
+                tf.raw_ops.ResourceSparseApplyMomentum(var=v.handle, accum=v.handle, lr=0.1, grad=tf.ones([1, 2]),
+                                                       indices=[-1], momentum=0.9)
 
 
 SCATTERS = ["add", "sub", "mul", "div", "min", "max", "update"]
