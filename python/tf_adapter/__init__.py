@@ -36,4 +36,8 @@ __all__ = [
 
 _load()
 
+from . import _resource_ops  # noqa: E402
+
+_resource_ops.install()
+
 from .strict import HostFallbackWarning, is_strict, set_strict  # noqa: E402

@@ -1,0 +1,857 @@
+"""Resource-variable ops on NPU variables, composed from ops the NPU has.
+
+Why Python: a kernel that reads or updates a resource variable needs
+TensorFlow's variable C API (``tensorflow/c/kernels_experimental.h``:
+``TF_GetInputTensorFromVariable``, ``TF_AssignVariable``,
+``TF_MaybeLockVariableInputMutexesInOrder``, ...). TensorFlow 2.21's wheel
+does not export it from any of its shared libraries, so a plugin kernel
+cannot touch a variable. TensorFlow registers DEVICE_DEFAULT kernels (which
+the NPU gets) only for VarHandleOp, ReadVariableOp, AssignVariableOp,
+AssignAdd/SubVariableOp, VarIsInitializedOp, DestroyResourceOp and int32
+ResourceGather. Every other op on a variable living on the NPU fails at
+placement, even with soft placement, because resource ops must run where the
+variable lives.
+
+So the generated Python wrappers TensorFlow calls at run time
+(``gen_resource_variable_ops.resource_gather``,
+``gen_training_ops.resource_apply_adam``, ... and their ``tf.raw_ops``
+entries) are replaced by functions that, when the variable lives on an NPU,
+do the same update as ReadVariableOp -> NPU math -> AssignVariableOp,
+following the formulas of TensorFlow's CPU kernels (training_ops.cc) so
+results agree to float rounding. Variables on other devices keep
+TensorFlow's own kernels.
+
+The NPU has no scatter kernel yet: the scatter step of the scatter ops,
+of sliced assignment and of the sparse training ops runs on the host,
+explicitly placed on ``/CPU:0`` (TensorScatterUpdate/Add/Sub/Min/Max,
+TensorStridedSliceUpdate, small integer index bookkeeping), so it also
+works with soft placement off. Sparse updates,
+scatter mul/div and gathers read rows with GatherV2 and compute on the NPU.
+Duplicate indices are applied one after another, in order, as TensorFlow's
+CPU kernels do. ``use_locking`` is accepted but the read-compute-assign
+sequence is not one atomic kernel: inside one tf.function TensorFlow orders
+the ops on a variable, but steps running concurrently on the same variable
+(e.g. Hogwild-style threads) may interleave.
+"""
+
+import contextlib
+import functools
+import sys
+
+_INSTALLED = False
+_COMPOSITES = {}  # snake-case op name -> composite
+_CPU = "/device:CPU:0"
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+# ---------------------------------------------------------------- placement
+
+
+def _device_of(t, depth=0):
+    """The device of a resource handle. Inside a tf.function the handle is a
+    placeholder capturing an outer tensor, and the placeholder's own device
+    is the device scope at capture time, not the variable's: the captured
+    tensor (recursively, for nested functions) decides."""
+    graph = getattr(t, "graph", None)  # EagerTensor: None
+    if graph is not None and depth < 32:
+        for ext, internal in getattr(graph, "captures", ()) or ():
+            if internal is t:
+                return _device_of(ext, depth + 1)
+    return getattr(t, "device", "") or ""
+
+
+def _npu_count():
+    from . import _device
+
+    return len(_device.devices())
+
+
+def _on_npu(handle):
+    dev = _device_of(handle)
+    if dev:
+        return "NPU" in dev.upper()
+    return _npu_count() > 0
+
+
+def _handle(x):
+    """A resource handle tensor from a handle or a variable (not converted
+    when it already is a tensor: converting captures it into the current
+    graph under the current device scope)."""
+    from tensorflow.python.framework import dtypes, ops, tensor
+    from tensorflow.python.ops import resource_variable_ops
+
+    if isinstance(x, resource_variable_ops.BaseResourceVariable):
+        return x.handle
+    if isinstance(x, tensor.Tensor):
+        return x
+    return ops.convert_to_tensor(x, dtypes.resource)
+
+
+def _var_dtype(handle, *tensors):
+    from tensorflow.python.framework import dtypes
+    from tensorflow.python.ops import resource_variable_ops
+
+    try:
+        data = resource_variable_ops.get_eager_safe_handle_data(handle)
+        if data is not None and data.is_set and data.shape_and_type:
+            dt = dtypes.as_dtype(data.shape_and_type[0].dtype)
+            if dt != dtypes.variant:
+                return dt
+    except Exception:  # pragma: no cover - TensorFlow internals moved
+        pass
+    for t in tensors:
+        if hasattr(t, "dtype") and not isinstance(t, (int, float)):
+            return dtypes.as_dtype(t.dtype)
+    return dtypes.as_dtype(_tf().convert_to_tensor(tensors[0]).dtype)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+@contextlib.contextmanager
+def _host():
+    """Place the enclosed ops on the host CPU, also inside a colocation
+    scope (v1 optimizers build updates under ``colocate_with(var)``)."""
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import ops
+
+    if context.executing_eagerly():
+        with ops.device(_CPU):
+            yield
+    else:
+        with ops.colocate_with(None, ignore_existing=True), ops.device(_CPU):
+            yield
+
+
+def _sign(x):
+    """sgn as TensorFlow's training kernels define it (0 at 0), from ops the
+    NPU has (the NPU has no Sign)."""
+    tf = _tf()
+    one = tf.ones_like(x)
+    zero = tf.zeros_like(x)
+    return tf.where(x < zero, -one, tf.where(tf.equal(x, zero), zero, one))
+
+
+def _read(h, dtype):
+    from tensorflow.python.ops import gen_resource_variable_ops as g
+
+    return g.read_variable_op(h, dtype)
+
+
+def _assign(h, value):
+    from tensorflow.python.ops import gen_resource_variable_ops as g
+
+    return g.assign_variable_op(h, value)
+
+
+def _finish(ops_, scope):
+    """What a generated wrapper of an op with no outputs returns: None
+    eagerly, the Operation in a graph."""
+    from tensorflow.python.eager import context
+    from tensorflow.python.ops import control_flow_ops
+
+    if context.executing_eagerly():
+        return None
+    return control_flow_ops.group(*[o for o in ops_ if o is not None], name=scope)
+
+
+class _Step:
+    """An int64 step count (AdagradDA's global_step), cast to the variable
+    dtype on the host."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _scalars(dtype, *xs):
+    tf = _tf()
+    out = []
+    for x in xs:
+        if isinstance(x, _Step):
+            with _host():
+                out.append(tf.cast(tf.convert_to_tensor(x.value, tf.int64), dtype))
+        else:
+            out.append(tf.convert_to_tensor(x, dtype=dtype))
+    return out
+
+
+def _composite(op_name, default_name):
+    """Register `fn(name_scope, *args, **kwargs)` as the composite of `op_name`."""
+
+    def register(fn):
+        @functools.wraps(fn)
+        def composite(*args, name=None, **kwargs):
+            from tensorflow.python.framework import ops
+
+            with ops.name_scope(name, default_name) as scope:
+                return fn(scope, *args, **kwargs)
+
+        composite._tfa_op = default_name
+        _COMPOSITES[op_name] = composite
+        return composite
+
+    return register
+
+
+# --------------------------------------------------------- gather / scatter
+
+
+@_composite("resource_gather", "ResourceGather")
+def _resource_gather(scope, resource, indices, dtype, batch_dims=0, validate_indices=True):
+    from tensorflow.python.ops import gen_array_ops
+
+    h = _handle(resource)
+    return gen_array_ops.gather_v2(_read(h, dtype), indices, batch_dims, batch_dims=batch_dims, name=scope)
+
+
+@_composite("resource_gather_nd", "ResourceGatherNd")
+def _resource_gather_nd(scope, resource, indices, dtype):
+    """GatherNd as GatherV2 on the table flattened over the indexed dims: a
+    flat index of -1 (any component out of range) makes GatherV2 raise."""
+    tf = _tf()
+    h = _handle(resource)
+    params = _read(h, dtype)
+    indices = tf.convert_to_tensor(indices)
+    if indices.dtype not in (tf.int32, tf.int64):
+        indices = tf.cast(indices, tf.int64)
+    k = indices.shape[-1]
+    if k is None:
+        raise ValueError("ResourceGatherNd on an NPU variable needs a static last dimension of indices")
+    with _host():  # index arithmetic (small, integer): host
+        pshape = tf.shape(params, out_type=indices.dtype)
+        dims = pshape[:k]
+        ones = tf.ones([1], indices.dtype)
+        strides = tf.math.cumprod(tf.concat([dims[1:], ones], 0), reverse=True)
+        flat = tf.reduce_sum(indices * strides, axis=-1)
+        valid = tf.reduce_all((indices >= 0) & (indices < dims), axis=-1)
+        flat = tf.where(valid, flat, -tf.ones_like(flat))
+        new_shape = tf.concat([[-1], pshape[k:]], 0)
+    table = tf.reshape(params, new_shape)
+    return tf.gather(table, flat, name=scope)
+
+
+def _scatter_rows(h, dtype, indices, updates, kind):
+    """New value of the variable after a row scatter (host)."""
+    tf = _tf()
+    value = _read(h, dtype)
+    with _host():
+        indices = tf.convert_to_tensor(indices)
+        updates = tf.convert_to_tensor(updates, dtype=dtype)
+        full = tf.concat([tf.shape(indices, out_type=tf.int64), tf.shape(value, out_type=tf.int64)[1:]], 0)
+        updates = tf.broadcast_to(updates, full)
+        idx = tf.expand_dims(indices, -1)
+        fn = {
+            "add": tf.tensor_scatter_nd_add,
+            "sub": tf.tensor_scatter_nd_sub,
+            "update": tf.tensor_scatter_nd_update,
+            "min": tf.tensor_scatter_nd_min,
+            "max": tf.tensor_scatter_nd_max,
+        }[kind]
+        return fn(value, idx, updates)
+
+
+def _scatter_composite(kind, camel):
+    @_composite("resource_scatter_" + kind, "ResourceScatter" + camel)
+    def scatter(scope, resource, indices, updates):
+        h = _handle(resource)
+        dtype = _var_dtype(h, updates)
+        if kind in ("mul", "div"):
+            # no TensorScatterMul: the rows are multiplied on the NPU, in
+            # rounds over duplicate indices (sequential, as on the CPU)
+            tf = _tf()
+            with _host():
+                indices = tf.convert_to_tensor(indices)
+                row_shape = tf.shape(_read(h, dtype), out_type=tf.int64)[1:]
+                full = tf.concat([tf.shape(indices, out_type=tf.int64), row_shape], 0)
+                updates = tf.broadcast_to(tf.convert_to_tensor(updates, dtype=dtype), full)
+                updates = tf.reshape(updates, tf.concat([[-1], row_shape], 0))
+                indices = tf.reshape(indices, [-1])
+            if kind == "mul":
+                op = lambda rows, u: [rows[0] * u]  # noqa: E731
+            else:
+                op = lambda rows, u: [rows[0] / u]  # noqa: E731
+            return _finish(_sparse([h], dtype, updates, indices, [], op), scope)
+        return _finish([_assign(h, _scatter_rows(h, dtype, indices, updates, kind))], scope)
+
+    return scatter
+
+
+for _kind in ("add", "sub", "mul", "div", "min", "max", "update"):
+    _scatter_composite(_kind, _kind.capitalize())
+
+
+def _scatter_nd_composite(kind, camel):
+    @_composite("resource_scatter_nd_" + kind, "ResourceScatterNd" + camel)
+    def scatter_nd(scope, ref, indices, updates, use_locking=True, bad_indices_policy=""):
+        from tensorflow.python.ops import gen_array_ops
+
+        tf = _tf()
+        h = _handle(ref)
+        dtype = _var_dtype(h, updates)
+        value = _read(h, dtype)
+        with _host():
+            fn = getattr(gen_array_ops, "tensor_scatter_" + kind)
+            new = fn(value, indices, tf.convert_to_tensor(updates, dtype=dtype), bad_indices_policy=bad_indices_policy)
+        return _finish([_assign(h, new)], scope)
+
+    return scatter_nd
+
+
+for _kind in ("add", "sub", "update", "min", "max"):
+    _scatter_nd_composite(_kind, _kind.capitalize())
+
+
+@_composite("resource_strided_slice_assign", "ResourceStridedSliceAssign")
+def _resource_strided_slice_assign(scope, ref, begin, end, strides, value, **masks):
+    """``variable[...].assign(value)``: TensorStridedSliceUpdate on the host."""
+    from tensorflow.python.ops import gen_array_ops
+
+    tf = _tf()
+    h = _handle(ref)
+    dtype = _var_dtype(h, value)
+    current = _read(h, dtype)
+    with _host():
+        new = gen_array_ops.tensor_strided_slice_update(
+            current, begin, end, strides, tf.convert_to_tensor(value, dtype=dtype), **masks
+        )
+    return _finish([_assign(h, new)], scope)
+
+
+# ------------------------------------------------------------ training ops
+#
+# Each `_apply_*` takes the current values and returns the new ones; the
+# dense op assigns them to the whole variables, the sparse op applies the
+# same update to the rows `indices` (gathered on the NPU, scattered back on
+# the host). Formulas and evaluation order follow training_ops.cc (CPU).
+
+
+def _dense(scope, handles, new_values):
+    return _finish([_assign(h, v) for h, v in zip(handles, new_values) if v is not None], scope)
+
+
+def _run(scope, var_handles, grad, indices, scalars, update):
+    """Read the variables, apply `update` and write the results back: whole
+    variables, or (sparse) the rows `indices`."""
+    tf = _tf()
+    hs = [_handle(v) for v in var_handles]
+    dtype = _var_dtype(hs[0], grad, *[x for x in scalars if not isinstance(x, _Step)])
+    sc = _scalars(dtype, *scalars)
+    grad = tf.convert_to_tensor(grad, dtype=dtype)
+    if indices is None:
+        news = update([_read(h, dtype) for h in hs], grad, *sc)
+        return _dense(scope, hs, news)
+    return _finish(_sparse(hs, dtype, grad, indices, sc, update), scope)
+
+
+def _occurrences(indices):
+    """For each position, how many earlier positions hold the same index;
+    and the number of rounds (1 + the largest count). Host ops."""
+    tf = _tf()
+    n = tf.size(indices)
+    uniq, pos = tf.unique(indices)
+    order = tf.argsort(pos, stable=True)
+    sorted_pos = tf.gather(pos, order)
+    starts = tf.math.unsorted_segment_min(tf.range(n), sorted_pos, tf.size(uniq))
+    occ_sorted = tf.range(n) - tf.gather(starts, sorted_pos)
+    occ = tf.scatter_nd(tf.expand_dims(order, -1), occ_sorted, [n])
+    rounds = tf.maximum(tf.reduce_max(occ) + 1, 0)
+    return occ, rounds
+
+
+def _sparse(hs, dtype, grad, indices, sc, update):
+    """The sparse update in rounds: round r applies the r-th occurrence of
+    every index, so duplicate indices are applied one after another in order,
+    exactly as TensorFlow's CPU kernels do. Without duplicates (the v1
+    optimizers deduplicate first) there is one round. Rows are gathered and
+    updated on the NPU, scattered back on the host."""
+    tf = _tf()
+    from tensorflow.python.eager import context
+
+    with _host():
+        indices = tf.convert_to_tensor(indices)
+        occ, rounds = _occurrences(indices)
+
+    def one_round(r, deps=()):
+        with _host():
+            sel = tf.reshape(tf.where(tf.equal(occ, r)), [-1])
+            idx = tf.gather(indices, sel)
+        with tf.control_dependencies(deps):
+            values = [_read(h, dtype) for h in hs]
+        rows = [tf.gather(v, idx) for v in values]
+        news = update(rows, tf.gather(grad, sel), *sc)
+        with _host():
+            idx2 = tf.expand_dims(idx, -1)
+            outs = [None if n is None else tf.tensor_scatter_nd_update(v, idx2, n) for v, n in zip(values, news)]
+        return [_assign(h, o) for h, o in zip(hs, outs) if o is not None]
+
+    if context.executing_eagerly():
+        for r in range(int(rounds)):
+            one_round(tf.constant(r, occ.dtype))
+        return []
+
+    def body(r):
+        assigns = one_round(r, [r])
+        with tf.control_dependencies(assigns):
+            return r + 1
+
+    with _host():
+        r0 = tf.constant(0, occ.dtype)
+    loop = tf.while_loop(lambda r: r < rounds, body, [r0])
+    return [loop.op if hasattr(loop, "op") else loop]
+
+
+def _gd(vals, g, lr):
+    (var,) = vals
+    return [var - g * lr]
+
+
+def _momentum(nesterov):
+    def f(vals, g, lr, momentum):
+        var, accum = vals
+        accum = accum * momentum + g
+        if nesterov:
+            var = var - (g * lr + accum * momentum * lr)
+        else:
+            var = var - accum * lr
+        return [var, accum]
+
+    return f
+
+
+def _sparse_momentum(nesterov):
+    def f(vals, g, lr, momentum):
+        var, accum = vals
+        accum = accum * momentum + g
+        if nesterov:
+            var = var - (g * lr + accum * momentum * lr)
+        else:
+            var = var - lr * accum
+        return [var, accum]
+
+    return f
+
+
+def _keras_momentum(nesterov):
+    def f(vals, g, lr, momentum):
+        var, accum = vals
+        accum = accum * momentum - g * lr
+        if nesterov:
+            var = var + (accum * momentum - g * lr)
+        else:
+            var = var + accum
+        return [var, accum]
+
+    return f
+
+
+def _adam(nesterov):
+    def f(vals, g, beta1_power, beta2_power, lr, beta1, beta2, epsilon):
+        tf = _tf()
+        var, m, v = vals
+        one = tf.ones([], g.dtype)
+        alpha = lr * tf.sqrt(one - beta2_power) / (one - beta1_power)
+        m = m + (g - m) * (one - beta1)
+        v = v + (tf.square(g) - v) * (one - beta2)
+        if nesterov:
+            var = var - ((g * (one - beta1) + beta1 * m) * alpha) / (tf.sqrt(v) + epsilon)
+        else:
+            var = var - (m * alpha) / (tf.sqrt(v) + epsilon)
+        return [var, m, v]
+
+    return f
+
+
+def _amsgrad(vals, g, beta1_power, beta2_power, lr, beta1, beta2, epsilon):
+    tf = _tf()
+    var, m, v, vhat = vals
+    one = tf.ones([], g.dtype)
+    alpha = lr * tf.sqrt(one - beta2_power) / (one - beta1_power)
+    m = m + (g - m) * (one - beta1)
+    v = v + (tf.square(g) - v) * (one - beta2)
+    vhat = tf.maximum(vhat, v)
+    var = var - (m * alpha) / (tf.sqrt(vhat) + epsilon)
+    return [var, m, v, vhat]
+
+
+def _ada_max(vals, g, beta1_power, lr, beta1, beta2, epsilon):
+    tf = _tf()
+    var, m, v = vals
+    one = tf.ones([], g.dtype)
+    m = m + (g - m) * (one - beta1)
+    v = tf.maximum(beta2 * v, tf.abs(g))
+    var = var - lr / (one - beta1_power) * (m / (v + epsilon))
+    return [var, m, v]
+
+
+def _adagrad(update_slots, sparse=False):
+    def f(vals, g, lr):
+        tf = _tf()
+        var, accum = vals
+        if update_slots:
+            accum = accum + tf.square(g)
+        if sparse:
+            var = var - lr * g * tf.math.rsqrt(accum)
+        else:
+            var = var - g * lr * tf.math.rsqrt(accum)
+        return [var, accum if update_slots else None]
+
+    return f
+
+
+def _adagrad_v2(update_slots, sparse=False):
+    def f(vals, g, lr, epsilon):
+        tf = _tf()
+        var, accum = vals
+        if update_slots:
+            accum = accum + tf.square(g)
+        if sparse:
+            var = var - lr * g / (tf.sqrt(accum) + epsilon)
+        else:
+            var = var - g * lr / (tf.sqrt(accum) + epsilon)
+        return [var, accum if update_slots else None]
+
+    return f
+
+
+def _rms_prop(vals, g, lr, rho, momentum, epsilon):
+    tf = _tf()
+    var, ms, mom = vals
+    one = tf.ones([], g.dtype)
+    ms = ms + (tf.square(g) - ms) * (one - rho)
+    mom = mom * momentum + (g * lr) / tf.sqrt(ms + epsilon)
+    return [var - mom, ms, mom]
+
+
+def _centered_rms_prop(vals, g, lr, rho, momentum, epsilon):
+    tf = _tf()
+    var, mg, ms, mom = vals
+    one = tf.ones([], g.dtype)
+    ms = ms + (tf.square(g) - ms) * (one - rho)
+    mg = mg + (g - mg) * (one - rho)
+    denom = (ms - tf.square(mg)) + epsilon
+    mom = mom * momentum + (g * lr) / tf.sqrt(denom)
+    return [var - mom, mg, ms, mom]
+
+
+def _adadelta(vals, g, lr, rho, epsilon):
+    tf = _tf()
+    var, accum, accum_update = vals
+    one = tf.ones([], g.dtype)
+    accum = accum * rho + tf.square(g) * (one - rho)
+    update = tf.sqrt(accum_update + epsilon) * tf.math.rsqrt(accum + epsilon) * g
+    var = var - update * lr
+    accum_update = accum_update * rho + tf.square(update) * (one - rho)
+    return [var, accum, accum_update]
+
+
+def _ftrl(multiply_linear_by_lr, shrinkage=False):
+    def f(vals, g, lr, l1, l2, *rest):
+        tf = _tf()
+        var, accum, linear = vals
+        if shrinkage:
+            l2_shrinkage, lr_power = rest
+            g_shrink = g + 2 * l2_shrinkage * var
+        else:
+            (lr_power,) = rest
+            g_shrink = g
+        two = tf.constant(2, g.dtype)
+        new_accum = accum + tf.square(g)
+        # TF special-cases lr_power == -0.5 with sqrt; pow(x, 0.5) may round
+        # differently, so pick per value at run time.
+        half = tf.equal(lr_power, tf.constant(-0.5, g.dtype))
+        p_new = tf.where(half, tf.sqrt(new_accum), tf.pow(new_accum, -lr_power))
+        p_old = tf.where(half, tf.sqrt(accum), tf.pow(accum, -lr_power))
+        if multiply_linear_by_lr:
+            linear = linear + (g_shrink * lr - (p_new - p_old) * var)
+            l1e = l1 * lr
+            x = l1e * _sign(linear) - linear
+            y = p_new + two * l2 * lr
+        else:
+            linear = linear + (g_shrink - (p_new - p_old) / lr * var)
+            l1e = l1
+            x = l1 * _sign(linear) - linear
+            y = p_new / lr + two * l2
+        var = tf.where(tf.abs(linear) > l1e, x / y, tf.zeros_like(var))
+        return [var, new_accum, linear]
+
+    return f
+
+
+def _proximal_gd(vals, g, lr, l1, l2):
+    tf = _tf()
+    (var,) = vals
+    one = tf.ones([], g.dtype)
+    prox = var - g * lr
+    denom = one + l2 * lr
+    shrunk = _sign(prox) * tf.maximum(tf.abs(prox) - lr * l1, tf.zeros([], g.dtype)) / denom
+    return [tf.where(l1 > 0, shrunk, prox / denom)]
+
+
+def _proximal_adagrad(vals, g, lr, l1, l2):
+    tf = _tf()
+    var, accum = vals
+    one = tf.ones([], g.dtype)
+    accum = accum + tf.square(g)
+    rate = lr * tf.math.rsqrt(accum)
+    prox = var - g * rate
+    denom = one + l2 * rate
+    shrunk = _sign(prox) * tf.maximum(tf.abs(prox) - rate * l1, tf.zeros([], g.dtype)) / denom
+    return [tf.where(l1 > 0, shrunk, prox / denom), accum]
+
+
+def _add_sign(vals, g, lr, alpha, sign_decay, beta):
+    tf = _tf()
+    var, m = vals
+    one = tf.ones([], g.dtype)
+    m = m * beta + g * (one - beta)
+    sign_gm = _sign(g) * _sign(m)
+    return [var - lr * (alpha + sign_decay * sign_gm) * g, m]
+
+
+def _power_sign(vals, g, lr, logbase, sign_decay, beta):
+    tf = _tf()
+    var, m = vals
+    one = tf.ones([], g.dtype)
+    m = m * beta + g * (one - beta)
+    sign_gm = _sign(g) * _sign(m)
+    return [var - lr * tf.exp(logbase * sign_decay * sign_gm) * g, m]
+
+
+def _adagrad_da(vals, g, lr, l1, l2, gs):
+    tf = _tf()
+    var, ga, da = vals
+    zero = tf.zeros([], g.dtype)
+    ga = ga + g
+    da = da + tf.square(g)
+    denom = l2 * (gs * lr) + tf.sqrt(da)
+    shrunk = lr * -tf.ones([], g.dtype) * _sign(ga) * tf.maximum(tf.abs(ga) - gs * l1, zero) / denom
+    plain = lr * ga * -tf.ones([], g.dtype) / denom
+    return [tf.where(l1 > 0, shrunk, plain), ga, da]
+
+
+def _sparse_adagrad_da(vals, g, lr, l1, l2, gs):
+    tf = _tf()
+    var, ga, da = vals
+    zero = tf.zeros([], g.dtype)
+    ga = ga + g
+    da = da + tf.square(g)
+    denom = l2 + tf.sqrt(da) / (gs * lr)
+    shrunk = -tf.ones([], g.dtype) * _sign(ga) * tf.maximum(tf.abs(ga) / gs - l1, zero) / denom
+    plain = -tf.ones([], g.dtype) * (ga / gs) / denom
+    return [tf.where(l1 > 0, shrunk, plain), ga, da]
+
+
+def _apply(op_name, camel, update_for, handles, scalars, sparse=False):
+    """Register a training op. `handles`, `scalars`: argument names; the
+    gradient is `grad` (or `delta`), `update_for(kwargs)` builds the update."""
+    grad_name = "delta" if "delta" in _ORDER[op_name] else "grad"
+
+    @_composite(op_name, camel)
+    def apply(scope, *args, **kwargs):
+        bound = dict(zip(_ORDER[op_name], args))
+        bound.update(kwargs)
+        upd = update_for(bound)
+        return _run(
+            scope,
+            [bound[h] for h in handles],
+            bound[grad_name],
+            bound.get("indices") if sparse else None,
+            [_Step(bound[s]) if s == "global_step" else bound[s] for s in scalars],
+            upd,
+        )
+
+    return apply
+
+
+# Positional argument order of each op (as in the generated wrappers).
+_ORDER = {}
+
+
+def _training_table():
+    """(op name, CamelName, variable handles, scalars, update builder, sparse)."""
+    return [
+        ("resource_apply_gradient_descent", "ResourceApplyGradientDescent", ["var"], ["alpha"], lambda k: _gd, False),
+        ("resource_apply_momentum", "ResourceApplyMomentum", ["var", "accum"], ["lr", "momentum"],
+         lambda k: _momentum(k.get("use_nesterov", False)), False),
+        ("resource_apply_keras_momentum", "ResourceApplyKerasMomentum", ["var", "accum"], ["lr", "momentum"],
+         lambda k: _keras_momentum(k.get("use_nesterov", False)), False),
+        ("resource_apply_adam", "ResourceApplyAdam", ["var", "m", "v"],
+         ["beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"],
+         lambda k: _adam(k.get("use_nesterov", False)), False),
+        ("resource_apply_adam_with_amsgrad", "ResourceApplyAdamWithAmsgrad", ["var", "m", "v", "vhat"],
+         ["beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"], lambda k: _amsgrad, False),
+        ("resource_apply_ada_max", "ResourceApplyAdaMax", ["var", "m", "v"],
+         ["beta1_power", "lr", "beta1", "beta2", "epsilon"], lambda k: _ada_max, False),
+        ("resource_apply_adagrad", "ResourceApplyAdagrad", ["var", "accum"], ["lr"],
+         lambda k: _adagrad(k.get("update_slots", True)), False),
+        ("resource_apply_adagrad_v2", "ResourceApplyAdagradV2", ["var", "accum"], ["lr", "epsilon"],
+         lambda k: _adagrad_v2(k.get("update_slots", True)), False),
+        ("resource_apply_rms_prop", "ResourceApplyRMSProp", ["var", "ms", "mom"], ["lr", "rho", "momentum", "epsilon"],
+         lambda k: _rms_prop, False),
+        ("resource_apply_centered_rms_prop", "ResourceApplyCenteredRMSProp", ["var", "mg", "ms", "mom"],
+         ["lr", "rho", "momentum", "epsilon"], lambda k: _centered_rms_prop, False),
+        ("resource_apply_adadelta", "ResourceApplyAdadelta", ["var", "accum", "accum_update"], ["lr", "rho", "epsilon"],
+         lambda k: _adadelta, False),
+        ("resource_apply_ftrl", "ResourceApplyFtrl", ["var", "accum", "linear"], ["lr", "l1", "l2", "lr_power"],
+         lambda k: _ftrl(k.get("multiply_linear_by_lr", False)), False),
+        ("resource_apply_ftrl_v2", "ResourceApplyFtrlV2", ["var", "accum", "linear"],
+         ["lr", "l1", "l2", "l2_shrinkage", "lr_power"],
+         lambda k: _ftrl(k.get("multiply_linear_by_lr", False), shrinkage=True), False),
+        ("resource_apply_proximal_gradient_descent", "ResourceApplyProximalGradientDescent", ["var"],
+         ["alpha", "l1", "l2"], lambda k: _proximal_gd, False),
+        ("resource_apply_proximal_adagrad", "ResourceApplyProximalAdagrad", ["var", "accum"], ["lr", "l1", "l2"],
+         lambda k: _proximal_adagrad, False),
+        ("resource_apply_add_sign", "ResourceApplyAddSign", ["var", "m"], ["lr", "alpha", "sign_decay", "beta"],
+         lambda k: _add_sign, False),
+        ("resource_apply_power_sign", "ResourceApplyPowerSign", ["var", "m"], ["lr", "logbase", "sign_decay", "beta"],
+         lambda k: _power_sign, False),
+        ("resource_apply_adagrad_da", "ResourceApplyAdagradDA",
+         ["var", "gradient_accumulator", "gradient_squared_accumulator"], ["lr", "l1", "l2", "global_step"],
+         lambda k: _adagrad_da, False),
+        ("resource_sparse_apply_adagrad_da", "ResourceSparseApplyAdagradDA",
+         ["var", "gradient_accumulator", "gradient_squared_accumulator"], ["lr", "l1", "l2", "global_step"],
+         lambda k: _sparse_adagrad_da, True),
+        ("resource_sparse_apply_momentum", "ResourceSparseApplyMomentum", ["var", "accum"], ["lr", "momentum"],
+         lambda k: _sparse_momentum(k.get("use_nesterov", False)), True),
+        ("resource_sparse_apply_keras_momentum", "ResourceSparseApplyKerasMomentum", ["var", "accum"],
+         ["lr", "momentum"], lambda k: _keras_momentum(k.get("use_nesterov", False)), True),
+        ("resource_sparse_apply_adagrad", "ResourceSparseApplyAdagrad", ["var", "accum"], ["lr"],
+         lambda k: _adagrad(k.get("update_slots", True), sparse=True), True),
+        ("resource_sparse_apply_adagrad_v2", "ResourceSparseApplyAdagradV2", ["var", "accum"], ["lr", "epsilon"],
+         lambda k: _adagrad_v2(k.get("update_slots", True), sparse=True), True),
+        ("resource_sparse_apply_rms_prop", "ResourceSparseApplyRMSProp", ["var", "ms", "mom"],
+         ["lr", "rho", "momentum", "epsilon"], lambda k: _rms_prop, True),
+        ("resource_sparse_apply_centered_rms_prop", "ResourceSparseApplyCenteredRMSProp", ["var", "mg", "ms", "mom"],
+         ["lr", "rho", "momentum", "epsilon"], lambda k: _centered_rms_prop, True),
+        ("resource_sparse_apply_adadelta", "ResourceSparseApplyAdadelta", ["var", "accum", "accum_update"],
+         ["lr", "rho", "epsilon"], lambda k: _adadelta, True),
+        ("resource_sparse_apply_ftrl_v2", "ResourceSparseApplyFtrlV2", ["var", "accum", "linear"],
+         ["lr", "l1", "l2", "l2_shrinkage", "lr_power"],
+         lambda k: _ftrl(k.get("multiply_linear_by_lr", False), shrinkage=True), True),
+        ("resource_sparse_apply_proximal_gradient_descent", "ResourceSparseApplyProximalGradientDescent", ["var"],
+         ["alpha", "l1", "l2"], lambda k: _proximal_gd, True),
+        ("resource_sparse_apply_proximal_adagrad", "ResourceSparseApplyProximalAdagrad", ["var", "accum"],
+         ["lr", "l1", "l2"], lambda k: _proximal_adagrad, True),
+        ("resource_sparse_apply_ftrl", "ResourceSparseApplyFtrl", ["var", "accum", "linear"],
+         ["lr", "l1", "l2", "lr_power"], lambda k: _ftrl(k.get("multiply_linear_by_lr", False)), True),
+    ]
+
+
+# ------------------------------------------------------------------ install
+
+
+def _first_handle(args, kwargs):
+    if args:
+        return args[0]
+    for key in ("resource", "ref", "var"):
+        if key in kwargs:
+            return kwargs[key]
+    return None
+
+
+def _dispatching(orig, composite, op_name):
+    @functools.wraps(orig)
+    def wrapper(*args, **kwargs):
+        h = _first_handle(args, kwargs)
+        try:
+            npu = h is not None and _on_npu(_handle(h))
+        except Exception:
+            npu = False
+        if npu:
+            return composite(*args, **kwargs)
+        return orig(*args, **kwargs)
+
+    wrapper._tfa_patched = True
+    wrapper._tfa_original = orig
+    return wrapper
+
+
+def _raw_dispatching(orig_raw, composite):
+    def raw(**kwargs):
+        h = _first_handle((), kwargs)
+        try:
+            npu = h is not None and _on_npu(_handle(h))
+        except Exception:
+            npu = False
+        if npu:
+            return composite(**kwargs)
+        return orig_raw(**kwargs)
+
+    functools.update_wrapper(raw, orig_raw)
+    raw._tfa_patched = True
+    raw._tfa_original = orig_raw
+    return raw
+
+
+def _replace_everywhere(replacements):
+    """Point every loaded TensorFlow module attribute bound to an original
+    at its replacement (``from gen_x import *`` copies the binding into other
+    modules; ``tf.raw_ops`` and ``tf.compat.v1.raw_ops`` hold their own).
+    `replacements`: attribute name -> (original, new). One pass over the
+    module dicts: no ``__getattr__`` hooks run, and it stays fast."""
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is None or not mod_name.startswith("tensorflow"):
+            continue
+        d = getattr(mod, "__dict__", None)
+        if not isinstance(d, dict):
+            continue
+        for attr, (orig, new) in replacements.items():
+            if d.get(attr) is orig:
+                setattr(mod, attr, new)
+
+
+def _patch_v1_dedup():
+    """tf.compat.v1 optimizers sum duplicate sparse-gradient rows
+    (Unique + UnsortedSegmentSum) under ``colocate_with(var)``; the NPU has
+    no UnsortedSegmentSum, so for an NPU variable the colocation makes
+    placement fail. Run that step on the host explicitly."""
+    from tensorflow.python.training import optimizer
+
+    orig = getattr(optimizer, "_deduplicate_indexed_slices", None)
+    if orig is None or getattr(orig, "_tfa_patched", False):
+        return
+
+    @functools.wraps(orig)
+    def dedup(values, indices):
+        with _host():
+            return orig(values, indices)
+
+    dedup._tfa_patched = True
+    optimizer._deduplicate_indexed_slices = dedup
+
+
+def install():
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    _patch_v1_dedup()
+    import inspect
+
+    from tensorflow.python.ops import gen_array_ops, gen_resource_variable_ops, gen_state_ops, gen_training_ops
+
+    for op_name, camel, handles, scalars, update_for, sparse in _training_table():
+        orig = getattr(gen_training_ops, op_name, None)
+        if orig is None:
+            continue
+        _ORDER[op_name] = [p for p in inspect.signature(orig).parameters if p != "name"]
+        _apply(op_name, camel, update_for, handles, scalars, sparse)
+
+    tf = _tf()
+    replacements = {}
+    modules = (gen_resource_variable_ops, gen_state_ops, gen_training_ops, gen_array_ops)
+    for op_name, composite in _COMPOSITES.items():
+        orig = next((getattr(m, op_name) for m in modules if hasattr(m, op_name)), None)
+        if orig is None or getattr(orig, "_tfa_patched", False):
+            continue
+        replacements[op_name] = (orig, _dispatching(orig, composite, op_name))
+        camel = composite._tfa_op
+        orig_raw = getattr(tf.raw_ops, camel, None)
+        if orig_raw is not None and not getattr(orig_raw, "_tfa_patched", False):
+            replacements[camel] = (orig_raw, _raw_dispatching(orig_raw, composite))
+    _replace_everywhere(replacements)
+    _INSTALLED = True
