@@ -193,7 +193,9 @@ mod tests {
         for r in 0..2 {
             let row = &x[r * 3..r * 3 + 3];
             let z: f64 = row.iter().map(|v| v.exp()).sum();
-            let want: f64 = (0..3).map(|c| -y[r * 3 + c] * (row[c].exp() / z).ln()).sum();
+            let want: f64 = (0..3)
+                .map(|c| -y[r * 3 + c] * (row[c].exp() / z).ln())
+                .sum();
             assert!((loss[r] - want).abs() < 1e-12);
             for c in 0..3 {
                 assert!((back[r * 3 + c] - (row[c].exp() / z - y[r * 3 + c])).abs() < 1e-12);

@@ -90,39 +90,38 @@ float_acc!(f64);
 macro_rules! int_acc {
     ($t:ty) => {
         impl Acc for $t {
-    fn zero() -> Self {
-        0
-    }
-    fn one() -> Self {
-        1
-    }
-    fn lowest() -> Self {
-        <$t>::MIN
-    }
-    fn highest() -> Self {
-        <$t>::MAX
-    }
-    #[inline(always)]
-    fn add(a: Self, b: Self) -> Self {
-        a.wrapping_add(b)
-    }
-    #[inline(always)]
-    fn mul(a: Self, b: Self) -> Self {
-        a.wrapping_mul(b)
-    }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        false
-    }
-    fn div_count(self, n: usize) -> Self {
-        if n == 0 {
-            0
-        } else {
-            self / n as $t
+            fn zero() -> Self {
+                0
+            }
+            fn one() -> Self {
+                1
+            }
+            fn lowest() -> Self {
+                <$t>::MIN
+            }
+            fn highest() -> Self {
+                <$t>::MAX
+            }
+            #[inline(always)]
+            fn add(a: Self, b: Self) -> Self {
+                a.wrapping_add(b)
+            }
+            #[inline(always)]
+            fn mul(a: Self, b: Self) -> Self {
+                a.wrapping_mul(b)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                false
+            }
+            fn div_count(self, n: usize) -> Self {
+                if n == 0 {
+                    0
+                } else {
+                    self / n as $t
+                }
+            }
         }
-    }
-}
-
     };
 }
 int_acc!(i32);

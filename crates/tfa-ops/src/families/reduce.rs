@@ -209,7 +209,9 @@ mod tests {
             assert!(d.supports(DType::I32), "{name}");
             for combo in d.registrations() {
                 let hm = d.host_memory_for(&combo);
-                let all = ["input", "reduction_indices", "output"].iter().all(|a| hm.contains(a));
+                let all = ["input", "reduction_indices", "output"]
+                    .iter()
+                    .all(|a| hm.contains(a));
                 assert_eq!(all, combo[0].1 == DType::I32, "{name} {combo:?}");
             }
         }
