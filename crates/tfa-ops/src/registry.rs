@@ -186,4 +186,20 @@ mod tests {
             assert!(!d.supports(DType::I32), "{name} must not take int32");
         }
     }
+
+    #[test]
+    fn int32_host_memory_only_on_int32_registrations() {
+        for d in table() {
+            if d.int32_host_memory.is_empty() {
+                continue;
+            }
+            assert!(d.supports(DType::I32), "{}", d.name);
+            for combo in d.registrations() {
+                let n = d.host_memory_for(&combo).len();
+                let extra = d.int32_host_memory.len();
+                let want = d.host_memory.len() + if combo[0].1 == DType::I32 { extra } else { 0 };
+                assert_eq!(n, want, "{} {combo:?}", d.name);
+            }
+        }
+    }
 }
