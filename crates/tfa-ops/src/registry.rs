@@ -16,6 +16,8 @@ pub enum Family {
     Pool,
     Reduce,
     Movement,
+    Random,
+    Loss,
 }
 
 impl Family {
@@ -27,6 +29,8 @@ impl Family {
             Family::Pool => "Pooling",
             Family::Reduce => "Reductions and softmax",
             Family::Movement => "Data movement",
+            Family::Random => "Stateless random numbers",
+            Family::Loss => "Losses",
         }
     }
 }
@@ -69,6 +73,10 @@ pub struct OpDef {
     pub attrs: &'static [AttrSpec],
     /// Arguments kept in host memory (shape vectors, axes).
     pub host_memory: &'static [&'static str],
+    /// More arguments kept in host memory by the registrations whose first
+    /// type attribute is int32 (all of them, for int32 ops TensorFlow has no
+    /// DEFAULT-device kernel for: int32 data stays on the host, as on GPUs).
+    pub int32_host_memory: &'static [&'static str],
     pub host: Option<KernelFn>,
     pub cuda: Option<KernelFn>,
 }
@@ -98,6 +106,15 @@ impl OpDef {
                 .collect();
         }
         combos
+    }
+
+    /// The arguments registration `combo` keeps in host memory.
+    pub fn host_memory_for(&self, combo: &[(&'static str, DType)]) -> Vec<&'static str> {
+        let mut v = self.host_memory.to_vec();
+        if combo.first().is_some_and(|&(_, t)| t == DType::I32) {
+            v.extend_from_slice(self.int32_host_memory);
+        }
+        v
     }
 
     /// Does this op accept `dtype` for its first type attribute?
@@ -163,10 +180,26 @@ mod tests {
         // these; an NPU int32 kernel would shadow them and move shape math.
         for name in [
             "Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum", "Neg", "Square", "AddN",
-            "Identity", "Reshape",
+            "Identity", "Reshape", "Slice",
         ] {
             let (_, d) = find(name).unwrap();
             assert!(!d.supports(DType::I32), "{name} must not take int32");
+        }
+    }
+
+    #[test]
+    fn int32_host_memory_only_on_int32_registrations() {
+        for d in table() {
+            if d.int32_host_memory.is_empty() {
+                continue;
+            }
+            assert!(d.supports(DType::I32), "{}", d.name);
+            for combo in d.registrations() {
+                let n = d.host_memory_for(&combo).len();
+                let extra = d.int32_host_memory.len();
+                let want = d.host_memory.len() + if combo[0].1 == DType::I32 { extra } else { 0 };
+                assert_eq!(n, want, "{} {combo:?}", d.name);
+            }
         }
     }
 }

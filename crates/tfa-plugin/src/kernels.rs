@@ -74,7 +74,7 @@ fn register_all() -> Result<()> {
                         return Err(e.context(format!("{} {attr}={dt}", def.name)));
                     }
                 }
-                for arg in def.host_memory {
+                for arg in def.host_memory_for(&combo) {
                     let a = cstring(arg)?;
                     api.TF_KernelBuilder_HostMemory(b, a.as_ptr());
                 }

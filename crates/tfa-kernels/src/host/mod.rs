@@ -8,9 +8,12 @@ pub mod cast;
 pub mod conv;
 pub mod elementwise;
 pub mod gather;
+pub mod loss;
 pub mod matmul;
 pub mod pool;
+pub mod random;
 pub mod reduce;
+pub mod segment;
 pub mod slice;
 pub mod transpose;
 

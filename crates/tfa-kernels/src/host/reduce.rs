@@ -87,39 +87,45 @@ macro_rules! float_acc {
 float_acc!(f32);
 float_acc!(f64);
 
-impl Acc for i64 {
-    fn zero() -> Self {
-        0
-    }
-    fn one() -> Self {
-        1
-    }
-    fn lowest() -> Self {
-        i64::MIN
-    }
-    fn highest() -> Self {
-        i64::MAX
-    }
-    #[inline(always)]
-    fn add(a: Self, b: Self) -> Self {
-        a.wrapping_add(b)
-    }
-    #[inline(always)]
-    fn mul(a: Self, b: Self) -> Self {
-        a.wrapping_mul(b)
-    }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        false
-    }
-    fn div_count(self, n: usize) -> Self {
-        if n == 0 {
-            0
-        } else {
-            self / n as i64
+macro_rules! int_acc {
+    ($t:ty) => {
+        impl Acc for $t {
+            fn zero() -> Self {
+                0
+            }
+            fn one() -> Self {
+                1
+            }
+            fn lowest() -> Self {
+                <$t>::MIN
+            }
+            fn highest() -> Self {
+                <$t>::MAX
+            }
+            #[inline(always)]
+            fn add(a: Self, b: Self) -> Self {
+                a.wrapping_add(b)
+            }
+            #[inline(always)]
+            fn mul(a: Self, b: Self) -> Self {
+                a.wrapping_mul(b)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                false
+            }
+            fn div_count(self, n: usize) -> Self {
+                if n == 0 {
+                    0
+                } else {
+                    self / n as $t
+                }
+            }
         }
-    }
+    };
 }
+int_acc!(i32);
+int_acc!(i64);
 
 /// An element type and the type it accumulates in.
 pub trait ReduceElem: Element {
@@ -147,6 +153,7 @@ reduce_elem!(f32, f32, |v| v, |v| v);
 reduce_elem!(f64, f64, |v| v, |v| v);
 reduce_elem!(f16, f32, f16::to_f32, f16::from_f32);
 reduce_elem!(bf16, f32, bf16::to_f32, bf16::from_f32);
+reduce_elem!(i32, i32, |v| v, |v| v);
 reduce_elem!(i64, i64, |v| v, |v| v);
 
 /// Which dims of a rank-`rank` tensor `axes` reduces (negative axes count
@@ -203,6 +210,7 @@ pub fn reduce(op: ReduceOp, x: &TensorView, reduced: &[bool], out: &mut TensorMu
         DType::F64 => go!(f64),
         DType::F16 => go!(f16),
         DType::BF16 => go!(bf16),
+        DType::I32 => go!(i32),
         DType::I64 => go!(i64),
         d => Err(Error::Unimplemented(format!(
             "{op:?} is not defined for {d}"

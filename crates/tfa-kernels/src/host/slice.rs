@@ -711,3 +711,46 @@ mod tile_tests {
         );
     }
 }
+
+// ------------------------------------------------------ StridedSliceGrad ----
+
+/// The gradient of a strided slice: `out` (the input's shape) is zero except
+/// at the positions `plan` selects, which receive `dy` in slice order.
+pub fn strided_slice_grad(dy: &TensorView, plan: &SlicePlan, out: &mut TensorMut) -> Result<()> {
+    out.bytes_mut().fill(0);
+    let n: usize = plan.processing_shape.iter().product();
+    if n == 0 {
+        return Ok(());
+    }
+    let size = dy.dtype.size();
+    let shape = out.shape.clone();
+    let src = &dy.bytes()[..n * size];
+    let total = out.num_elements();
+    let dst = &mut out.bytes_mut()[..total * size];
+    by_width!(size, W => {
+        scatter_words::<W>(words(src)?, &shape, plan, words_mut(dst)?);
+        Ok(())
+    })
+}
+
+fn scatter_words<T: Copy>(src: &[T], shape: &[usize], plan: &SlicePlan, dst: &mut [T]) {
+    let r = shape.len();
+    let st = strides(shape);
+    let base: i64 = (0..r).map(|i| plan.begin[i] * st[i] as i64).sum();
+    let step: Vec<i64> = (0..r).map(|i| plan.stride[i] * st[i] as i64).collect();
+    let ps = &plan.processing_shape;
+    let inner = if r == 0 { 1 } else { ps[r - 1] };
+    let inner_step = if r == 0 { 1 } else { step[r - 1] };
+    let outer = if r == 0 { &[][..] } else { &ps[..r - 1] };
+    for (k, row) in src.chunks(inner).enumerate() {
+        let mut idx = k;
+        let mut off = base;
+        for d in (0..outer.len()).rev() {
+            off += (idx % outer[d]) as i64 * step[d];
+            idx /= outer[d];
+        }
+        for (j, &v) in row.iter().enumerate() {
+            dst[(off + j as i64 * inner_step) as usize] = v;
+        }
+    }
+}

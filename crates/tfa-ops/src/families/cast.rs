@@ -22,6 +22,7 @@ pub(crate) const OPS: &[OpDef] = &[OpDef {
     ],
     attrs: &[AttrSpec { name: "Truncate", kind: AttrKind::Bool }],
     host_memory: &[],
+    int32_host_memory: &[],
     host: Some(cast_kernel),
     cuda: None,
 }];

@@ -506,6 +506,7 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: &[],
         host_memory: &["dims"],
+        int32_host_memory: &[],
         host: Some(fill),
         cuda: None,
     },
@@ -581,6 +582,7 @@ const fn untyped(name: &'static str, summary: &'static str, kernel: crate::Kerne
         constraints: &[],
         attrs: &[],
         host_memory: &[],
+        int32_host_memory: &[],
         host: Some(kernel),
         cuda: None,
     }

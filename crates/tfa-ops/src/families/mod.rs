@@ -3,10 +3,13 @@
 mod cast;
 mod conv;
 mod elementwise;
+mod loss;
 mod matmul;
 mod movement;
 mod pool;
+mod random;
 mod reduce;
+mod segment;
 
 use crate::OpDef;
 use tfa_core::DType;
@@ -19,7 +22,10 @@ pub(crate) fn all() -> Vec<&'static [OpDef]> {
         conv::OPS,
         pool::OPS,
         reduce::OPS,
+        segment::OPS,
+        loss::OPS,
         movement::OPS,
+        random::OPS,
     ]
 }
 
@@ -112,6 +118,7 @@ macro_rules! op_t {
             constraints: &[$crate::TypeConstraint { attr: "T", types: $types }],
             attrs: &[$($crate::AttrSpec { name: $a, kind: $crate::AttrKind::$k }),*],
             host_memory: &[],
+            int32_host_memory: &[],
             host: Some({
                 fn kernel($ctx: &dyn $crate::OpContext) -> tfa_core::Result<()> {
                     $body

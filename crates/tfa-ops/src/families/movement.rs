@@ -150,6 +150,121 @@ fn strided_slice_kernel(ctx: &dyn OpContext) -> Result<()> {
     slice::strided_slice(&x, &plan, &mut out)
 }
 
+fn slice_masks(ctx: &dyn OpContext) -> Result<slice::SliceMasks> {
+    let a = ctx.attrs();
+    Ok(slice::SliceMasks {
+        begin: a.int("begin_mask")?,
+        end: a.int("end_mask")?,
+        ellipsis: a.int("ellipsis_mask")?,
+        new_axis: a.int("new_axis_mask")?,
+        shrink_axis: a.int("shrink_axis_mask")?,
+    })
+}
+
+/// StridedSliceGrad(shape, begin, end, strides, dy): `dy` scattered into
+/// zeros of `shape` where StridedSlice of that shape would read.
+fn strided_slice_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let shape_t = ctx.input(0)?;
+    if shape_t.rank() != 1 {
+        return Err(Error::InvalidArgument(format!(
+            "shape must be 1-D, got shape.shape = {}",
+            fmt_shape(&shape_t.shape)
+        )));
+    }
+    let shape = shape_t
+        .to_i64_vec()?
+        .into_iter()
+        .map(|d| {
+            usize::try_from(d)
+                .map_err(|_| Error::InvalidArgument(format!("Dimension {d} must be >= 0")))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let (b, e, s) = (ctx.input(1)?, ctx.input(2)?, ctx.input(3)?);
+    if b.rank() != 1 || e.rank() != 1 || s.rank() != 1 {
+        return Err(Error::InvalidArgument(format!(
+            "Expected begin, end, and strides to be 1D equal size tensors, but got shapes {}, {}, and {} instead.",
+            fmt_shape(&b.shape),
+            fmt_shape(&e.shape),
+            fmt_shape(&s.shape)
+        )));
+    }
+    let plan = slice::strided_slice_plan(
+        &shape,
+        &b.to_i64_vec()?,
+        &e.to_i64_vec()?,
+        &s.to_i64_vec()?,
+        slice_masks(ctx)?,
+    )?;
+    let dy = ctx.input(4)?;
+    if dy.shape != plan.final_shape {
+        return Err(Error::InvalidArgument(format!(
+            "shape of dy was {} instead of {}",
+            fmt_shape(&dy.shape),
+            fmt_shape(&plan.final_shape)
+        )));
+    }
+    let mut out = ctx.allocate_output(0, dy.dtype, &shape)?;
+    slice::strided_slice_grad(&dy, &plan, &mut out)
+}
+
+/// Slice(input, begin, size): TensorFlow's `SharedSliceValidation` checks and
+/// messages; size -1 takes the rest of the dimension.
+fn slice_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let (b, z) = (ctx.input(1)?, ctx.input(2)?);
+    let r = x.rank();
+    if b.rank() != 1 || z.rank() != 1 || b.shape[0] != r || z.shape[0] != r {
+        return Err(Error::InvalidArgument(format!(
+            "Expected begin and size arguments to be 1-D tensors of size {r}, but got shapes {} and {} instead.",
+            fmt_shape(&b.shape),
+            fmt_shape(&z.shape)
+        )));
+    }
+    let begin = b.to_i64_vec()?;
+    let mut size = z.to_i64_vec()?;
+    let mut is_identity = true;
+    for i in 0..r {
+        let dim = x.shape[i] as i64;
+        if size[i] == -1 {
+            size[i] = dim - begin[i];
+        }
+        let (bi, si) = (begin[i], size[i]);
+        if dim == 0 {
+            if bi != 0 || si != 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "Expected begin[{i}] == 0 (got {bi}) and size[{i}] == 0 (got {si}) when input.dim_size({i}) == 0"
+                )));
+            }
+        } else {
+            if !(0..=dim).contains(&bi) {
+                return Err(Error::InvalidArgument(format!(
+                    "Expected begin[{i}] in [0, {dim}], but got {bi}"
+                )));
+            }
+            if si < 0 || bi + si > dim {
+                return Err(Error::InvalidArgument(format!(
+                    "Expected size[{i}] in [0, {}], but got {si}",
+                    dim - bi
+                )));
+            }
+        }
+        is_identity &= bi == 0 && si == dim;
+    }
+    let out_shape: Vec<usize> = size.iter().map(|&s| s as usize).collect();
+    if is_identity {
+        return ctx.alias_output(0, 0, &out_shape);
+    }
+    let plan = slice::SlicePlan {
+        begin,
+        stride: vec![1; r],
+        processing_shape: out_shape.clone(),
+        final_shape: out_shape.clone(),
+        is_identity,
+    };
+    let mut out = ctx.allocate_output(0, x.dtype, &out_shape)?;
+    slice::strided_slice(&x, &plan, &mut out)
+}
+
 fn concat_kernel(ctx: &dyn OpContext) -> Result<()> {
     let n = ctx.num_inputs() - 1;
     let axis_t = ctx.input(n)?;
@@ -346,6 +461,7 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: &[],
         host_memory: &["shape"],
+        int32_host_memory: &[],
         host: Some(reshape),
         cuda: None,
     },
@@ -365,6 +481,7 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: &[],
         host_memory: &["perm"],
+        int32_host_memory: &[],
         host: Some(transpose_kernel),
         cuda: None,
     },
@@ -384,7 +501,48 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: SLICE_MASKS,
         host_memory: &["begin", "end", "strides"],
+        int32_host_memory: &[],
         host: Some(strided_slice_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "StridedSliceGrad",
+        family: Family::Movement,
+        summary: "gradient of StridedSlice: `dy` scattered into zeros of `shape` (`shape`/`begin`/`end`/`strides` in host memory), all masks",
+        constraints: &[
+            TypeConstraint {
+                attr: "T",
+                types: ALL,
+            },
+            TypeConstraint {
+                attr: "Index",
+                types: INDEX,
+            },
+        ],
+        attrs: SLICE_MASKS,
+        host_memory: &["shape", "begin", "end", "strides"],
+        int32_host_memory: &[],
+        host: Some(strided_slice_grad_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "Slice",
+        family: Family::Movement,
+        summary: "input[begin:begin+size] (`begin`/`size` in host memory; size -1 = to the end); int32 stays with TensorFlow's host kernel",
+        constraints: &[
+            TypeConstraint {
+                attr: "T",
+                types: ALL_NO_I32,
+            },
+            TypeConstraint {
+                attr: "Index",
+                types: INDEX,
+            },
+        ],
+        attrs: &[],
+        host_memory: &["begin", "size"],
+        int32_host_memory: &[],
+        host: Some(slice_kernel),
         cuda: None,
     },
     OpDef {
@@ -403,6 +561,7 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: &[],
         host_memory: &["axis"],
+        int32_host_memory: &[],
         host: Some(concat_kernel),
         cuda: None,
     },
@@ -430,6 +589,7 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: &[],
         host_memory: &["paddings"],
+        int32_host_memory: &[],
         host: Some(pad_kernel),
         cuda: None,
     },
@@ -449,6 +609,7 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: &[],
         host_memory: &["paddings"],
+        int32_host_memory: &[],
         host: Some(pad_kernel),
         cuda: None,
     },
@@ -475,6 +636,7 @@ pub(crate) const OPS: &[OpDef] = &[
             kind: AttrKind::Int,
         }],
         host_memory: &["axis"],
+        int32_host_memory: &[],
         host: Some(gather_kernel),
         cuda: None,
     },
@@ -488,6 +650,7 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: &[],
         host_memory: &["multiples"],
+        int32_host_memory: &[],
         host: Some(tile_kernel),
         cuda: None,
     },
@@ -501,6 +664,7 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: &[],
         host_memory: &["shape"],
+        int32_host_memory: &[],
         host: Some(broadcast_to_kernel),
         cuda: None,
     },
@@ -514,6 +678,7 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: &[],
         host_memory: &[],
+        int32_host_memory: &[],
         host: Some(bitcast_kernel),
         cuda: None,
     },

@@ -7,8 +7,22 @@ use tfa_kernels::host::arg_reduce;
 use tfa_kernels::host::reduce::{self, ReduceOp};
 
 /// Float types and int64. int32 is left out: TensorFlow has DEVICE_DEFAULT
-/// int32 kernels for Max and Min (host memory), and int32 sums stay with it too.
+/// int32 kernels for Max and Min (host memory).
 const FLOAT_I64: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64];
+
+/// Sum, Mean and Prod take int32 too: TensorFlow has no DEVICE_DEFAULT int32
+/// kernel for them, yet training graphs use them (Keras' CategoricalCrossentropy
+/// takes a `Prod` of an int32 shape). Those registrations keep every argument
+/// in host memory, as TensorFlow's GPU registrations do.
+const FLOAT_I64_I32: &[DType] = &[
+    DType::I32,
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I64,
+];
+const I32_ALL_HOST: &[&str] = &["input", "output"];
 
 /// BiasAddGrad: the sum of `out_backprop` over every axis but the channel
 /// axis (the last, or dim 1 for NCHW inputs of rank > 2).
@@ -65,6 +79,9 @@ const REDUCE_ATTRS: &[AttrSpec] = &[AttrSpec {
 
 macro_rules! reduction {
     ($name:literal, $types:expr, $op:ident, $summary:literal) => {
+        reduction!($name, $types, $op, $summary, &[])
+    };
+    ($name:literal, $types:expr, $op:ident, $summary:literal, $i32_host:expr) => {
         OpDef {
             name: $name,
             family: Family::Reduce,
@@ -81,6 +98,7 @@ macro_rules! reduction {
             ],
             attrs: REDUCE_ATTRS,
             host_memory: &["reduction_indices"],
+            int32_host_memory: $i32_host,
             host: Some({
                 fn kernel(ctx: &dyn OpContext) -> Result<()> {
                     reduce_kernel(ctx, ReduceOp::$op)
@@ -129,6 +147,7 @@ macro_rules! arg_reduction {
             ],
             attrs: &[],
             host_memory: &["dimension"],
+            int32_host_memory: &[],
             host: Some(|c| arg_reduce_kernel(c, $max)),
             cuda: None,
         }
@@ -138,15 +157,17 @@ macro_rules! arg_reduction {
 pub(crate) const OPS: &[OpDef] = &[
     reduction!(
         "Sum",
-        FLOAT_I64,
+        FLOAT_I64_I32,
         Sum,
-        "sum over `reduction_indices` (host memory), keep_dims; half types accumulate in float32"
+        "sum over `reduction_indices` (host memory), keep_dims; half types accumulate in float32; int32 entirely in host memory",
+        I32_ALL_HOST
     ),
     reduction!(
         "Mean",
-        FLOAT,
+        &[DType::I32, DType::F32, DType::F64, DType::F16, DType::BF16],
         Mean,
-        "mean over `reduction_indices` (host memory), keep_dims; empty reductions give NaN"
+        "mean over `reduction_indices` (host memory), keep_dims; empty reductions give NaN; int32 (truncating) entirely in host memory",
+        I32_ALL_HOST
     ),
     reduction!(
         "Max",
@@ -162,9 +183,10 @@ pub(crate) const OPS: &[OpDef] = &[
     ),
     reduction!(
         "Prod",
-        FLOAT_I64,
+        FLOAT_I64_I32,
         Prod,
-        "product over `reduction_indices` (host memory), keep_dims"
+        "product over `reduction_indices` (host memory), keep_dims; int32 entirely in host memory",
+        I32_ALL_HOST
     ),
     OpDef {
         name: "Softmax",
@@ -176,6 +198,7 @@ pub(crate) const OPS: &[OpDef] = &[
         }],
         attrs: &[],
         host_memory: &[],
+        int32_host_memory: &[],
         host: Some(|c| softmax_kernel(c, false)),
         cuda: None,
     },
@@ -189,6 +212,7 @@ pub(crate) const OPS: &[OpDef] = &[
         }],
         attrs: &[],
         host_memory: &[],
+        int32_host_memory: &[],
         host: Some(|c| softmax_kernel(c, true)),
         cuda: None,
     },
@@ -205,6 +229,7 @@ pub(crate) const OPS: &[OpDef] = &[
             kind: AttrKind::String,
         }],
         host_memory: &[],
+        int32_host_memory: &[],
         host: Some(bias_add_grad),
         cuda: None,
     },
@@ -226,9 +251,24 @@ mod tests {
 
     #[test]
     fn max_and_min_leave_int32_to_tensorflows_default_kernels() {
-        for name in ["Max", "Min", "Sum", "Mean", "Prod"] {
+        for name in ["Max", "Min"] {
             let (_, d) = crate::find(name).unwrap();
             assert!(!d.supports(DType::I32), "{name}");
+        }
+    }
+
+    #[test]
+    fn int32_sum_mean_prod_live_in_host_memory() {
+        for name in ["Sum", "Mean", "Prod"] {
+            let (_, d) = crate::find(name).unwrap();
+            assert!(d.supports(DType::I32), "{name}");
+            for combo in d.registrations() {
+                let hm = d.host_memory_for(&combo);
+                let all = ["input", "reduction_indices", "output"]
+                    .iter()
+                    .all(|a| hm.contains(a));
+                assert_eq!(all, combo[0].1 == DType::I32, "{name} {combo:?}");
+            }
         }
     }
 }

@@ -1,0 +1,141 @@
+//! Unsorted segment reductions (TensorFlow's CPU `UnsortedSegmentFunctor`):
+//! `out[ids[i]] = op(out[ids[i]], data[i])` row by row in input order, from
+//! the reducer's initial value; negative ids are skipped.
+
+use half::{bf16, f16};
+use tfa_core::Element;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SegmentOp {
+    Sum,
+    Prod,
+    Max,
+    Min,
+}
+
+/// Element arithmetic as TensorFlow does it in the element type (half types
+/// round after every step, as Eigen's half operators do).
+pub trait SegmentElem: Element + Copy + PartialOrd {
+    fn zero() -> Self;
+    fn one() -> Self;
+    /// `Eigen::NumTraits::lowest()` / `highest()`: finite extremes for floats.
+    fn lowest() -> Self;
+    fn highest() -> Self;
+    fn add(a: Self, b: Self) -> Self;
+    fn mul(a: Self, b: Self) -> Self;
+}
+
+macro_rules! int_seg {
+    ($($t:ty),*) => {$(
+        impl SegmentElem for $t {
+            fn zero() -> Self { 0 }
+            fn one() -> Self { 1 }
+            fn lowest() -> Self { <$t>::MIN }
+            fn highest() -> Self { <$t>::MAX }
+            fn add(a: Self, b: Self) -> Self { a.wrapping_add(b) }
+            fn mul(a: Self, b: Self) -> Self { a.wrapping_mul(b) }
+        }
+    )*};
+}
+int_seg!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+macro_rules! float_seg {
+    ($($t:ty),*) => {$(
+        impl SegmentElem for $t {
+            fn zero() -> Self { 0.0 }
+            fn one() -> Self { 1.0 }
+            fn lowest() -> Self { <$t>::MIN }
+            fn highest() -> Self { <$t>::MAX }
+            fn add(a: Self, b: Self) -> Self { a + b }
+            fn mul(a: Self, b: Self) -> Self { a * b }
+        }
+    )*};
+}
+float_seg!(f32, f64);
+
+macro_rules! half_seg {
+    ($($t:ty),*) => {$(
+        impl SegmentElem for $t {
+            fn zero() -> Self { <$t>::from_f32(0.0) }
+            fn one() -> Self { <$t>::from_f32(1.0) }
+            fn lowest() -> Self { <$t>::MIN }
+            fn highest() -> Self { <$t>::MAX }
+            fn add(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() + b.to_f32()) }
+            fn mul(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() * b.to_f32()) }
+        }
+    )*};
+}
+half_seg!(f16, bf16);
+
+/// Reduces rows of `data` (`inner` elements each) into `out` (`num_segments`
+/// rows). Returns the flat position of the first id `>= num_segments`.
+pub fn unsorted_segment<T: SegmentElem>(
+    op: SegmentOp,
+    data: &[T],
+    ids: &[i64],
+    inner: usize,
+    out: &mut [T],
+) -> Result<(), usize> {
+    let init = match op {
+        SegmentOp::Sum => T::zero(),
+        SegmentOp::Prod => T::one(),
+        SegmentOp::Max => T::lowest(),
+        SegmentOp::Min => T::highest(),
+    };
+    out.fill(init);
+    if data.is_empty() {
+        return Ok(());
+    }
+    let segments = out.len().checked_div(inner).unwrap_or(0) as i64;
+    for (i, &j) in ids.iter().enumerate() {
+        if j < 0 {
+            continue;
+        }
+        if j >= segments {
+            return Err(i);
+        }
+        let dst = &mut out[j as usize * inner..(j as usize + 1) * inner];
+        let src = &data[i * inner..(i + 1) * inner];
+        for (o, &d) in dst.iter_mut().zip(src) {
+            // Eigen: output = data OP output (cwiseMax/cwiseMin: a < b ? b : a).
+            *o = match op {
+                SegmentOp::Sum => T::add(d, *o),
+                SegmentOp::Prod => T::mul(d, *o),
+                SegmentOp::Max => {
+                    if d < *o {
+                        *o
+                    } else {
+                        d
+                    }
+                }
+                SegmentOp::Min => {
+                    if *o < d {
+                        *o
+                    } else {
+                        d
+                    }
+                }
+            };
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_and_bounds() {
+        let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut out = [0f32; 6];
+        unsorted_segment(SegmentOp::Sum, &data, &[2, -1, 2], 2, &mut out).unwrap();
+        assert_eq!(out, [0.0, 0.0, 0.0, 0.0, 6.0, 8.0]);
+        unsorted_segment(SegmentOp::Max, &data, &[0, 0, 1], 2, &mut out).unwrap();
+        assert_eq!(out, [3.0, 4.0, 5.0, 6.0, f32::MIN, f32::MIN]);
+        assert_eq!(
+            unsorted_segment(SegmentOp::Sum, &data, &[0, 3, 1], 2, &mut out),
+            Err(1)
+        );
+    }
+}
