@@ -77,3 +77,18 @@ def test_bitwise(op, dtype, rng, strict_placement):
     b = random_tensor(rng, [5], dtype, low=0, high=60)
     got, want = both(op, a, b)
     assert_matches(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.int32, tf.int64, tf.bfloat16, tf.bool])
+def test_one_hot(dtype, rng, strict_placement):
+    on, off = (True, False) if dtype == tf.bool else (3, -1)
+    for shape, axis, index_type in [([5], -1, tf.int32), ([2, 3], 0, tf.int64), ([2, 3], 1, tf.uint8), ([4, 0], -1, tf.int32), ([], -1, tf.int64)]:
+        idx = tf.cast(tf.constant(rng.integers(-1, 6, size=shape)), tf.int64)
+        if index_type == tf.uint8:
+            idx = tf.abs(idx)
+        idx = tf.cast(idx, index_type)
+        got, want = both(lambda i: tf.one_hot(i, 5, on_value=tf.cast(on, dtype), off_value=tf.cast(off, dtype), axis=axis), idx)
+        assert_matches(got, want, dtype)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="depth must be non-negative"):
+        with tf.device("/NPU:0"):
+            tf.one_hot(tf.constant([1], tf.int64), -2)

@@ -6,8 +6,9 @@
 //! run. Kernels then visit the output in contiguous runs whose operand strides
 //! are 0 or 1, which the compiler vectorises.
 
+use super::transpose::{by_width, words, words_mut};
 use tfa_core::shape::strides;
-use tfa_core::{Error, Result, TensorMut, TensorView};
+use tfa_core::{Result, TensorMut, TensorView};
 
 /// A coalesced broadcast of `N` operands to an output shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,36 +133,15 @@ pub fn broadcast_to(x: &TensorView, out: &mut TensorMut) -> Result<()> {
         }
     }
     let plan = BroadcastPlan::new(&out.shape, [&x.shape]);
-    let size = x.dtype.size();
     if out.num_elements() == 0 {
         return Ok(());
     }
+    let size = x.dtype.size();
     let (src, dst) = (x.bytes(), out.bytes_mut());
-    if !(src.as_ptr() as usize | dst.as_ptr() as usize).is_multiple_of(size.max(1)) {
-        return Err(Error::Internal(
-            "BroadcastTo: misaligned tensor buffer".into(),
-        ));
-    }
-    // SAFETY (all arms): both buffers are aligned to the element size
-    // (checked above) and hold whole elements of `size` bytes.
-    unsafe {
-        match size {
-            1 => copy(&plan, src, dst),
-            2 => copy(&plan, cast::<u16>(src), cast_mut::<u16>(dst)),
-            4 => copy(&plan, cast::<u32>(src), cast_mut::<u32>(dst)),
-            8 => copy(&plan, cast::<u64>(src), cast_mut::<u64>(dst)),
-            _ => return Err(Error::Unimplemented(format!("BroadcastTo for {}", x.dtype))),
-        }
-    }
-    Ok(())
-}
-
-unsafe fn cast<T>(b: &[u8]) -> &[T] {
-    std::slice::from_raw_parts(b.as_ptr() as *const T, b.len() / std::mem::size_of::<T>())
-}
-
-unsafe fn cast_mut<T>(b: &mut [u8]) -> &mut [T] {
-    std::slice::from_raw_parts_mut(b.as_mut_ptr() as *mut T, b.len() / std::mem::size_of::<T>())
+    by_width!(size, W => {
+        copy::<W>(&plan, words(src)?, words_mut(dst)?);
+        Ok(())
+    })
 }
 
 #[cfg(test)]

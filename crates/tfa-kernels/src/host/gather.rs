@@ -1,4 +1,4 @@
-//! Gather along an axis (GatherV2), with batch dims.
+//! Gather along an axis (GatherV2), with batch dims; OneHot.
 
 use super::for_row_chunks;
 use super::transpose::{by_width, words, words_mut};
@@ -151,6 +151,39 @@ fn gather_words<T: Copy + Send + Sync>(src: &[T], idx: &[i64], p: &GatherPlan, d
         }
     };
     for_row_chunks(dst, inner, rows);
+}
+
+/// OneHot: `out[o, d, i] = on if indices[o, i] == d else off`, the depth axis
+/// at position `axis` (`inner` index elements after it).
+/// Indices outside `[0, depth)` give an all-`off` row, as in TensorFlow.
+pub fn one_hot(
+    indices: &[i64],
+    inner: usize,
+    depth: usize,
+    on: &[u8],
+    off: &[u8],
+    out: &mut TensorMut,
+) -> Result<()> {
+    let size = out.dtype.size();
+    let dst = out.bytes_mut();
+    by_width!(size, W => {
+        let (on, off) = (words::<W>(on)?[0], words::<W>(off)?[0]);
+        let dst = words_mut::<W>(dst)?;
+        // One block of depth x inner elements per outer index.
+        for_row_chunks(dst, depth * inner, |first, chunk| {
+            chunk.fill(off);
+            for (k, block) in chunk.chunks_mut((depth * inner).max(1)).enumerate() {
+                let o = first + k;
+                for i in 0..inner {
+                    let d = indices[o * inner + i];
+                    if (0..depth as i64).contains(&d) {
+                        block[d as usize * inner + i] = on;
+                    }
+                }
+            }
+        });
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -413,6 +413,40 @@ fn bitcast_kernel(ctx: &dyn OpContext) -> Result<()> {
     Ok(())
 }
 
+fn one_hot_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let (indices, depth) = (ctx.input(0)?, ctx.input(1)?);
+    let (on, off) = (ctx.input(2)?, ctx.input(3)?);
+    for (t, what) in [(&depth, "depth"), (&on, "on_value"), (&off, "off_value")] {
+        if t.rank() != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{what} must be a scalar, but got: {}",
+                fmt_shape(&t.shape)
+            )));
+        }
+    }
+    let depth = depth.to_i64_vec()?[0];
+    let depth = usize::try_from(depth)
+        .map_err(|_| Error::InvalidArgument(format!("depth must be non-negative, got: {depth}")))?;
+    let rank = indices.rank() as i64;
+    let axis = ctx.attrs().int("axis")?;
+    if axis != -1 && !(0..=rank).contains(&axis) {
+        return Err(Error::InvalidArgument(format!(
+            "Expected axis to be -1 or between [0, {}).  But received: {axis}",
+            rank + 1
+        )));
+    }
+    let axis = if axis == -1 { rank } else { axis } as usize;
+    let mut shape = indices.shape.clone();
+    shape.insert(axis, depth);
+    let inner: usize = indices.shape[axis..].iter().product();
+    let mut out = ctx.allocate_output(0, on.dtype, &shape)?;
+    let idx = match indices.dtype {
+        DType::U8 => indices.data::<u8>()?.iter().map(|&i| i as i64).collect(),
+        _ => indices.to_i64_vec()?,
+    };
+    gather::one_hot(&idx, inner, depth, on.bytes(), off.bytes(), &mut out)
+}
+
 fn tile_kernel(ctx: &dyn OpContext) -> Result<()> {
     let x = ctx.input(0)?;
     let multiples = ctx.input(1)?;
@@ -652,6 +686,26 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["multiples"],
         int32_host_memory: &[],
         host: Some(tile_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "OneHot",
+        family: Family::Movement,
+        summary: "one-hot rows of `depth` (host memory) at `axis`; out-of-range indices give all `off_value`",
+        constraints: &[
+            TypeConstraint { attr: "T", types: ALL },
+            TypeConstraint {
+                attr: "TI",
+                types: &[DType::U8, DType::I32, DType::I64],
+            },
+        ],
+        attrs: &[AttrSpec {
+            name: "axis",
+            kind: AttrKind::Int,
+        }],
+        host_memory: &["depth"],
+        int32_host_memory: &[],
+        host: Some(one_hot_kernel),
         cuda: None,
     },
     OpDef {
