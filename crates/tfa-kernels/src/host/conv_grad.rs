@@ -389,7 +389,7 @@ fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGeom) {
     let tile = if direct {
         m
     } else {
-        (2 * TILE_BYTES / (k * elem)).clamp(64, 1024)
+        (4 * TILE_BYTES / (k * elem)).clamp(256, 2048)
     };
     partial_sums(m, 512, df, |rows, acc, threads| {
         let mut buf = Vec::new();
@@ -493,7 +493,60 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
         return;
     }
     let elem = std::mem::size_of::<W>();
-    let tile = (TILE_BYTES / (k * elem)).clamp(16, 2048);
+    let img_px = g.oh * g.ow;
+    let img_len = g.h * g.w * cin;
+    let reach = (g.kh - 1) * g.dh;
+    if k * cout_g * elem > RHS_IN_CACHE {
+        // A large filter: packing it for every small tile would dominate.
+        // Chunks of whole images: one parallel GEMM for the chunk's patch
+        // gradients, then col2im in parallel bands.
+        let per = (CHUNK_ELEMS / (img_px * k).max(1)).clamp(1, g.n);
+        let mut dcol = vec![W::ZERO; per * img_px * k];
+        for i0 in (0..g.n).step_by(per) {
+            let imgs = per.min(g.n - i0);
+            let rows = imgs * img_px;
+            for grp in 0..groups {
+                // SAFETY: dcol holds rows x k; dy rows [i0*img_px, +rows)
+                // and the group's transposed filter block are in bounds.
+                unsafe {
+                    gemm_acc(
+                        rows,
+                        k,
+                        cout_g,
+                        dcol.as_mut_ptr(),
+                        k,
+                        false,
+                        dy[i0 * img_px * cout + grp * cout_g..].as_ptr(),
+                        (cout, 1),
+                        f[grp * cout_g..].as_ptr(),
+                        (1, cout),
+                        threads,
+                    );
+                }
+                let dcol = &dcol;
+                scatter_bands(
+                    &mut dx[i0 * img_len..(i0 + imgs) * img_len],
+                    imgs,
+                    g.h,
+                    g.w * cin,
+                    g.oh,
+                    g.sh,
+                    g.pad_top,
+                    reach,
+                    rows * k,
+                    |n, oys, row0, out| {
+                        let p = n * img_px + oys.start * g.ow;
+                        let r = oys.len() * g.ow;
+                        let c = &dcol[p * k..(p + r) * k];
+                        col2im(c, g, oys.start * g.ow, r, grp * cin_g, cin_g, row0, out);
+                    },
+                );
+            }
+        }
+        return;
+    }
+    // A small filter: tiles of patch gradients that stay in cache.
+    let tile = (TILE_BYTES / (k * elem)).clamp(64, 4096);
     let work = m * k * cout_g;
     scatter_bands(
         dx,
@@ -503,7 +556,7 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
         g.oh,
         g.sh,
         g.pad_top,
-        (g.kh - 1) * g.dh,
+        reach,
         work,
         |n, oys, row0, rows| {
             let mut dcol = vec![W::ZERO; tile.min(oys.len() * g.ow) * k];
@@ -512,7 +565,7 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
             let mut p = p0;
             while p < p1 {
                 let r = tile.min(p1 - p);
-                let m0 = n * g.oh * g.ow + p;
+                let m0 = n * img_px + p;
                 for grp in 0..groups {
                     // SAFETY: dcol holds r x k; dy rows [m0, m0 + r) and the
                     // group's filter block transposed ([cout_g, k] with
@@ -539,6 +592,12 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
         },
     );
 }
+
+/// Filter bytes (one group, `k x cout_g`) cheap enough to repack per tile.
+const RHS_IN_CACHE: usize = 256 * 1024;
+
+/// Patch-gradient elements per chunk of images (large-filter path).
+const CHUNK_ELEMS: usize = 4 << 20;
 
 /// Adds patch rows (pixels `[p0, p0 + r)` of one image, each `(ky, kx, c)`)
 /// into the input rows starting at input row `row0`, channels `[c0, c0+cg)`.
@@ -594,7 +653,7 @@ fn taps(
 ) -> impl Iterator<Item = (usize, usize)> {
     (0..k).filter_map(move |t| {
         let v = (i + pad) as isize - (t * d) as isize;
-        if v < 0 || v as usize % s != 0 {
+        if v < 0 || !(v as usize).is_multiple_of(s) {
             return None;
         }
         let o = v as usize / s;
@@ -808,12 +867,7 @@ mod tests {
                 data_format: fmt,
             };
             let shape = fmt.shape(n, h, w, groups * cg);
-            let fshape = vec![
-                kh,
-                kw,
-                if kind == ConvKind::Depthwise { cg } else { cg },
-                last,
-            ];
+            let fshape = vec![kh, kw, cg, last];
             let g = match kind {
                 ConvKind::Conv2D => conv2d_geometry(&shape, &fshape, &a),
                 ConvKind::Depthwise => depthwise_geometry(&shape, &fshape, &a),
