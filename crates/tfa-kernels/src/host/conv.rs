@@ -548,11 +548,6 @@ pub(crate) fn store_nhwc<T: Widen>(y: Vec<T::W>, out: &mut [T], g: &ConvGeom) {
 
 // ---------------------------------------------------------------- Conv2D ----
 
-/// GEMM-able compute types.
-trait GemmFloat: Compute {}
-impl GemmFloat for f32 {}
-impl GemmFloat for f64 {}
-
 /// Conv2D: `out` has `g.output_shape()`, `filter` is HWIO.
 pub fn conv2d(
     input: &TensorView,
@@ -652,7 +647,7 @@ conv_widened!(bf16);
 pub(crate) const TILE_BYTES: usize = 768 * 1024;
 
 /// NHWC Conv2D on compute types: `y[n*oh*ow, cout] = im2col(x) @ f`.
-fn conv2d_nhwc<T: GemmFloat>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
+pub(crate) fn conv2d_nhwc<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
     let m = g.n * g.oh * g.ow;
     let cout = g.cout;
     if m == 0 || cout == 0 {

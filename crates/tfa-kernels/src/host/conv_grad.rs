@@ -13,7 +13,9 @@
 //! * depthwise: direct loops vectorised over channels; input gradient as a
 //!   gather per input row, filter gradient with per-part partial filters.
 
-use super::conv::{im2col, transpose_images, Compute, ConvGeom, DataFormat, Widen, TILE_BYTES};
+use super::conv::{
+    conv2d_nhwc, im2col, transpose_images, Compute, ConvGeom, DataFormat, Widen, TILE_BYTES,
+};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -465,6 +467,10 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
     let k = g.kh * g.kw * cin_g;
     let m = g.n * g.oh * g.ow;
     let threads = rayon::current_num_threads().max(1);
+    if k == 0 {
+        dx.fill(W::ZERO);
+        return;
+    }
     if is_direct(g) && m > 0 && cout_g > 0 {
         for grp in 0..groups {
             // SAFETY: dx rows of this group's columns (row stride cin), dy
@@ -487,6 +493,25 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
             }
         }
         return;
+    }
+    if let Some(t) = transposed_geometry(g) {
+        // Stride 1: the input gradient is the forward convolution of dy
+        // with the flipped, transposed filter (no col2im, one write of dx).
+        let mut ft = vec![W::ZERO; f.len()];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let src = &f[((g.kh - 1 - ky) * g.kw + (g.kw - 1 - kx)) * cin_g * cout..];
+                let dst = &mut ft[(ky * g.kw + kx) * cout_g * cin..][..cout_g * cin];
+                for grp in 0..groups {
+                    for co in 0..cout_g {
+                        for ci in 0..cin_g {
+                            dst[co * cin + grp * cin_g + ci] = src[ci * cout + grp * cout_g + co];
+                        }
+                    }
+                }
+            }
+        }
+        return conv2d_nhwc(dy, &ft, dx, &t);
     }
     dx.par_chunks_mut(1 << 16).for_each(|c| c.fill(W::ZERO));
     if m == 0 || k == 0 || cout_g == 0 {
@@ -598,6 +623,27 @@ const RHS_IN_CACHE: usize = 256 * 1024;
 
 /// Patch-gradient elements per chunk of images (large-filter path).
 const CHUNK_ELEMS: usize = 4 << 20;
+
+/// For stride 1 (and padding no larger than the dilated window), the
+/// forward convolution over `dy` whose output is `dx`: filter
+/// `[kh, kw, cout_g, cin]` (flipped, transposed per group).
+fn transposed_geometry(g: &ConvGeom) -> Option<ConvGeom> {
+    let (eh, ew) = ((g.kh - 1) * g.dh, (g.kw - 1) * g.dw);
+    if g.sh != 1 || g.sw != 1 || g.pad_top > eh || g.pad_left > ew || g.n * g.h * g.w == 0 {
+        return None;
+    }
+    Some(ConvGeom {
+        h: g.oh,
+        w: g.ow,
+        cin: g.cout,
+        cout: g.cin,
+        oh: g.h,
+        ow: g.w,
+        pad_top: eh - g.pad_top,
+        pad_left: ew - g.pad_left,
+        ..*g
+    })
+}
 
 /// Adds patch rows (pixels `[p0, p0 + r)` of one image, each `(ky, kx, c)`)
 /// into the input rows starting at input row `row0`, channels `[c0, c0+cg)`.
@@ -879,13 +925,21 @@ mod tests {
     }
 
     fn check(kind: ConvKind, cases: usize, big: bool, threads: usize) {
+        let mut rng = rand::rng();
+        for _ in 0..cases {
+            let (shape, fshape, g) = random_geom(&mut rng, kind, big);
+            check_case(kind, &shape, &fshape, &g, threads);
+        }
+    }
+
+    fn check_case(kind: ConvKind, shape: &[usize], fshape: &[usize], g: &ConvGeom, threads: usize) {
+        let (shape, fshape, g) = (shape.to_vec(), fshape.to_vec(), *g);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap();
         let mut rng = rand::rng();
-        for _ in 0..cases {
-            let (shape, fshape, g) = random_geom(&mut rng, kind, big);
+        {
             let mut r = |len: usize| -> Vec<f64> {
                 (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
             };
@@ -940,6 +994,65 @@ mod tests {
                         "{what} {g:?} at {i}: {a} vs {b}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn large_filters_and_stride_one_paths() {
+        // Filters too large to repack per tile (chunked GEMM + col2im),
+        // stride 1 (transposed forward convolution), both with groups.
+        for (shape, fshape, s, pad, fmt) in [
+            (
+                vec![3, 9, 8, 64],
+                vec![3, 3, 64, 128],
+                2,
+                Padding::Same,
+                DataFormat::Nhwc,
+            ),
+            (
+                vec![2, 7, 7, 64],
+                vec![3, 3, 32, 128],
+                2,
+                Padding::Valid,
+                DataFormat::Nhwc,
+            ),
+            (
+                vec![2, 64, 7, 9],
+                vec![3, 3, 64, 128],
+                1,
+                Padding::Same,
+                DataFormat::Nchw,
+            ),
+            (
+                vec![2, 7, 9, 64],
+                vec![3, 2, 16, 96],
+                1,
+                Padding::Valid,
+                DataFormat::Nhwc,
+            ),
+            (
+                vec![5, 6, 9, 64],
+                vec![1, 1, 64, 128],
+                3,
+                Padding::Valid,
+                DataFormat::Nhwc,
+            ),
+        ] {
+            let d = fmt.dims();
+            let mut strides = [1i64; 4];
+            strides[d[1]] = s;
+            strides[d[2]] = s;
+            let a = WindowAttrs {
+                strides: &strides,
+                dilations: &[1, 1, 1, 1],
+                padding: pad,
+                explicit_paddings: &[],
+                data_format: fmt,
+            };
+            let g = conv2d_geometry(&shape, &fshape, &a).unwrap();
+            for threads in [1, 3] {
+                check_case(ConvKind::Conv2D, &shape, &fshape, &g, threads);
             }
         }
     }
