@@ -1,6 +1,7 @@
 """Convolution/pooling gradient kernels: NPU (host backend) vs TensorFlow CPU
-on ResNet50 training shapes, float32, NHWC. Prints the median time of each
-op on each device and the CPU/NPU ratio (> 1: the NPU is faster).
+on ResNet50 training shapes, float32, NHWC. Prints the best time of each op
+on each device (CPU and NPU runs interleaved; the minimum resists noise from
+other work on the machine) and the CPU/NPU ratio (> 1: the NPU is faster).
 
     python benches/conv_grads_host.py [--batch 32] [--iters 5]
 """
@@ -29,15 +30,17 @@ SHAPES = [
 ]
 
 
-def timed(fn, args, iters):
-    fn(*args)  # trace + warm up
-    ts = []
+def timed(fns, iters):
+    """Best time of each `(fn, args)`, the runs interleaved."""
+    for fn, args in fns:
+        fn(*args).numpy()  # trace + warm up
+    ts = [[] for _ in fns]
     for _ in range(iters):
-        t = time.perf_counter()
-        out = fn(*args)
-        _ = [o.numpy() if hasattr(o, "numpy") else o for o in tf.nest.flatten(out)][:0]
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+        for t, (fn, args) in zip(ts, fns):
+            start = time.perf_counter()
+            fn(*args).numpy()
+            t.append(time.perf_counter() - start)
+    return [min(t) for t in ts]
 
 
 def device_fn(device, body):
@@ -57,7 +60,7 @@ def main():
     a = p.parse_args()
     rng = np.random.default_rng(0)
     n = a.batch
-    print(f"batch {n}, float32, NHWC, median of {a.iters}; threads: {tf_adapter.config()['threads']}")
+    print(f"batch {n}, float32, NHWC, best of {a.iters}; threads: {tf_adapter.config()['threads']}")
     print(f"{'shape':24} {'op':7} {'CPU ms':>9} {'NPU ms':>9} {'CPU/NPU':>8}")
     tot = {"cpu": 0.0, "npu": 0.0}
     for name, (h, w, c), k, cout, s, pad in SHAPES:
@@ -77,8 +80,8 @@ def main():
                 continue  # the stem's input gradient is never needed
             with tf.device("/NPU:0"):
                 npu_args = [tf.identity(t) for t in args]
-            tc = timed(device_fn("/CPU:0", body), args, a.iters)
-            tn = timed(device_fn("/NPU:0", body), npu_args, a.iters)
+            tc, tn = timed([(device_fn("/CPU:0", body), args),
+                            (device_fn("/NPU:0", body), npu_args)], a.iters)
             tot["cpu"] += tc
             tot["npu"] += tn
             print(f"{name:24} {op:7} {tc * 1e3:9.1f} {tn * 1e3:9.1f} {tc / tn:8.2f}")
@@ -90,8 +93,8 @@ def main():
         orig_input=x, orig_output=y, grad=dy, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1], padding="SAME")
     with tf.device("/NPU:0"):
         npu_args = [tf.identity(t) for t in (x, y, dy)]
-    tc = timed(device_fn("/CPU:0", body), (x, y, dy), a.iters)
-    tn = timed(device_fn("/NPU:0", body), npu_args, a.iters)
+    tc, tn = timed([(device_fn("/CPU:0", body), (x, y, dy)),
+                    (device_fn("/NPU:0", body), npu_args)], a.iters)
     tot["cpu"] += tc
     tot["npu"] += tn
     print(f"{'maxpool 3x3/2 112x112x64':24} {'grad':7} {tc * 1e3:9.1f} {tn * 1e3:9.1f} {tc / tn:8.2f}")
