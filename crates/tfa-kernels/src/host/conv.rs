@@ -382,7 +382,7 @@ pub(crate) fn nhwc_to_nchw<T: Copy + Send + Sync>(
 
 /// Transposes each of `n` row-major `[rows, cols]` images, mapping elements
 /// (widening or narrowing) on the way.
-fn transpose_images<S: Copy + Send + Sync, D: Copy + Send>(
+pub(crate) fn transpose_images<S: Copy + Send + Sync, D: Copy + Send>(
     src: &[S],
     dst: &mut [D],
     n: usize,
@@ -548,11 +548,6 @@ pub(crate) fn store_nhwc<T: Widen>(y: Vec<T::W>, out: &mut [T], g: &ConvGeom) {
 
 // ---------------------------------------------------------------- Conv2D ----
 
-/// GEMM-able compute types.
-trait GemmFloat: Compute {}
-impl GemmFloat for f32 {}
-impl GemmFloat for f64 {}
-
 /// Conv2D: `out` has `g.output_shape()`, `filter` is HWIO.
 pub fn conv2d(
     input: &TensorView,
@@ -649,10 +644,10 @@ conv_widened!(bf16);
 
 /// Target bytes of one im2col tile (in L2 with the packed filter on current
 /// server cores; measured: 0.5-1 MiB beats 192 KiB by a few percent).
-const TILE_BYTES: usize = 768 * 1024;
+pub(crate) const TILE_BYTES: usize = 768 * 1024;
 
 /// NHWC Conv2D on compute types: `y[n*oh*ow, cout] = im2col(x) @ f`.
-fn conv2d_nhwc<T: GemmFloat>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
+pub(crate) fn conv2d_nhwc<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
     let m = g.n * g.oh * g.ow;
     let cout = g.cout;
     if m == 0 || cout == 0 {
@@ -776,7 +771,7 @@ fn conv2d_nhwc<T: GemmFloat>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
 /// Patches of output rows `[m0, m0 + rows)` for input channels
 /// `[c0, c0 + cg)`: row r holds (ky, kx, c) at `(ky * kw + kx) * cg + c`,
 /// zeros where the window hangs over the padding.
-fn im2col<T: Compute>(
+pub(crate) fn im2col<T: Compute>(
     x: &[T],
     g: &ConvGeom,
     m0: usize,

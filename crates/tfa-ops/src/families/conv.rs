@@ -1,12 +1,15 @@
 //! Convolutions: Conv2D (NHWC/NCHW, SAME/VALID/EXPLICIT, strides, dilations,
-//! groups) and DepthwiseConv2dNative.
+//! groups) and DepthwiseConv2dNative, and their input and filter gradients.
 
 use super::op_t;
-use crate::{OpContext, OpDef};
-use tfa_core::{DType, Result};
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use tfa_core::shape::fmt_shape;
+use tfa_core::{DType, Error, Result, TensorView};
 use tfa_kernels::host::conv::{
-    conv2d, conv2d_geometry, depthwise_conv2d, depthwise_geometry, DataFormat, Padding, WindowAttrs,
+    conv2d, conv2d_geometry, depthwise_conv2d, depthwise_geometry, ConvGeom, DataFormat, Padding,
+    WindowAttrs,
 };
+use tfa_kernels::host::conv_grad::{conv_backprop_filter, conv_backprop_input, ConvKind};
 
 const CONV_TYPES: &[DType] = &[DType::F32, DType::F16, DType::BF16, DType::F64];
 
@@ -37,6 +40,128 @@ fn depthwise_kernel(ctx: &dyn OpContext) -> Result<()> {
     depthwise_conv2d(&x, &f, &mut out, &g)
 }
 
+/// A shape given as an int32 vector (`input_sizes`, `filter_sizes`).
+fn shape_arg(t: &TensorView, label: &str, arg: &str) -> Result<Vec<usize>> {
+    if t.rank() != 1 {
+        return Err(Error::InvalidArgument(format!(
+            "{label}: {arg} input must be 1-dim, not {}",
+            t.rank()
+        )));
+    }
+    t.to_i64_vec()?
+        .into_iter()
+        .map(|d| {
+            usize::try_from(d)
+                .map_err(|_| Error::InvalidArgument(format!("Dimension {d} must be >= 0")))
+        })
+        .collect()
+}
+
+fn geometry(kind: ConvKind, x: &[usize], f: &[usize], a: &WindowAttrs) -> Result<ConvGeom> {
+    match kind {
+        ConvKind::Conv2D => conv2d_geometry(x, f, a),
+        ConvKind::Depthwise => depthwise_geometry(x, f, a),
+    }
+}
+
+/// `out_backprop` must have the forward's output shape.
+fn check_out_backprop(label: &str, dy: &TensorView, g: &ConvGeom) -> Result<()> {
+    if dy.rank() != 4 {
+        return Err(Error::InvalidArgument(format!(
+            "{label}: out_backprop must be 4-dimensional"
+        )));
+    }
+    let want = g.output_shape();
+    if dy.shape != want {
+        return Err(Error::InvalidArgument(format!(
+            "{label}: Size of out_backprop doesn't match computed: actual = {}, computed = {}",
+            fmt_shape(&dy.shape),
+            fmt_shape(&want)
+        )));
+    }
+    Ok(())
+}
+
+fn backprop_input_kernel(ctx: &dyn OpContext, kind: ConvKind, label: &str) -> Result<()> {
+    let (sizes, f, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let sizes = shape_arg(&sizes, label, "input_sizes")?;
+    let fmt = DataFormat::parse(ctx.attrs().string("data_format")?)?;
+    let input_shape = match sizes.len() {
+        4 => sizes,
+        // Spatial sizes only: batch from out_backprop, depth from the filter.
+        2 if dy.rank() == 4 && f.rank() == 4 => {
+            let [n, ..] = fmt.nhwc(&dy.shape);
+            fmt.shape(n, sizes[0], sizes[1], f.shape[2])
+        }
+        n => {
+            return Err(Error::InvalidArgument(format!(
+                "{label} requires input_sizes to contain 4 values or 2 values, but got: {n}"
+            )))
+        }
+    };
+    let g = with_attrs(ctx, |a| geometry(kind, &input_shape, &f.shape, a))?;
+    check_out_backprop(label, &dy, &g)?;
+    let mut dx = ctx.allocate_output(0, dy.dtype, &input_shape)?;
+    conv_backprop_input(kind, &f, &dy, &mut dx, &g)
+}
+
+fn backprop_filter_kernel(ctx: &dyn OpContext, kind: ConvKind, label: &str) -> Result<()> {
+    let (x, sizes, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let filter_shape = shape_arg(&sizes, label, "filter_sizes")?;
+    let g = with_attrs(ctx, |a| geometry(kind, &x.shape, &filter_shape, a))?;
+    check_out_backprop(label, &dy, &g)?;
+    let mut df = ctx.allocate_output(0, dy.dtype, &filter_shape)?;
+    conv_backprop_filter(kind, &x, &dy, &mut df, &g)
+}
+
+const GRAD_ATTRS: &[AttrSpec] = &[
+    AttrSpec {
+        name: "strides",
+        kind: AttrKind::IntList,
+    },
+    AttrSpec {
+        name: "padding",
+        kind: AttrKind::String,
+    },
+    AttrSpec {
+        name: "explicit_paddings",
+        kind: AttrKind::IntList,
+    },
+    AttrSpec {
+        name: "data_format",
+        kind: AttrKind::String,
+    },
+    AttrSpec {
+        name: "dilations",
+        kind: AttrKind::IntList,
+    },
+];
+
+/// A convolution gradient op: `sizes` names the host-memory shape argument.
+macro_rules! conv_grad {
+    ($name:literal, $sizes:literal, $summary:literal, $body:expr) => {
+        OpDef {
+            name: $name,
+            family: Family::Conv,
+            summary: $summary,
+            constraints: &[TypeConstraint {
+                attr: "T",
+                types: CONV_TYPES,
+            }],
+            attrs: GRAD_ATTRS,
+            host_memory: &[$sizes],
+            int32_host_memory: &[],
+            host: Some({
+                fn kernel(ctx: &dyn OpContext) -> Result<()> {
+                    $body(ctx)
+                }
+                kernel
+            }),
+            cuda: None,
+        }
+    };
+}
+
 pub(crate) const OPS: &[OpDef] = &[
     op_t!(
         "Conv2D",
@@ -65,5 +190,29 @@ pub(crate) const OPS: &[OpDef] = &[
             "dilations": IntList
         ],
         |c| depthwise_kernel(c)
+    ),
+    conv_grad!(
+        "Conv2DBackpropInput",
+        "input_sizes",
+        "Conv2D input gradient: dy · W^T then col2im per band of output rows (1x1 stride 1: one GEMM); all Conv2D attributes, groups; input_sizes of 4 or 2 values",
+        |c| backprop_input_kernel(c, ConvKind::Conv2D, "Conv2DBackpropInput")
+    ),
+    conv_grad!(
+        "Conv2DBackpropFilter",
+        "filter_sizes",
+        "Conv2D filter gradient: im2col(x)^T · dy per tile, partial filters summed across threads (1x1 stride 1: no im2col); all Conv2D attributes, groups",
+        |c| backprop_filter_kernel(c, ConvKind::Conv2D, "Conv2DBackpropFilter")
+    ),
+    conv_grad!(
+        "DepthwiseConv2dNativeBackpropInput",
+        "input_sizes",
+        "depthwise convolution input gradient (direct, per input row), all DepthwiseConv2dNative attributes",
+        |c| backprop_input_kernel(c, ConvKind::Depthwise, "DepthwiseConv2dNativeBackpropInput")
+    ),
+    conv_grad!(
+        "DepthwiseConv2dNativeBackpropFilter",
+        "filter_sizes",
+        "depthwise convolution filter gradient (direct, partial filters summed across threads), all DepthwiseConv2dNative attributes",
+        |c| backprop_filter_kernel(c, ConvKind::Depthwise, "DepthwiseConv2dNativeBackpropFilter")
     ),
 ];

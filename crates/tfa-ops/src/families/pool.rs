@@ -1,16 +1,18 @@
-//! Pooling: MaxPool, AvgPool (NHWC/NCHW). Padded positions never count:
-//! AvgPool divides by the number of valid elements, as TensorFlow does.
+//! Pooling: MaxPool, AvgPool (NHWC/NCHW) and their gradients. Padded
+//! positions never count: AvgPool divides by the number of valid elements,
+//! as TensorFlow does.
 
 use super::op_t;
-use crate::{OpContext, OpDef};
-use tfa_core::{DType, Result};
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use tfa_core::shape::fmt_shape;
+use tfa_core::{DType, Error, Result};
 use tfa_kernels::host::conv::{DataFormat, Padding};
-use tfa_kernels::host::pool::{pool, pool_geometry, PoolAttrs, PoolKind};
+use tfa_kernels::host::pool::{pool, pool_geometry, PoolAttrs, PoolGeom, PoolKind};
+use tfa_kernels::host::pool_grad::{avg_pool_grad, max_pool_grad};
 
 const POOL_TYPES: &[DType] = &[DType::F32, DType::F16, DType::BF16, DType::F64];
 
-fn pool_kernel(ctx: &dyn OpContext, kind: PoolKind) -> Result<()> {
-    let x = ctx.input(0)?;
+fn geometry(ctx: &dyn OpContext, kind: PoolKind, shape: &[usize]) -> Result<PoolGeom> {
     let at = ctx.attrs();
     let a = PoolAttrs {
         ksize: at.ints("ksize")?,
@@ -22,9 +24,51 @@ fn pool_kernel(ctx: &dyn OpContext, kind: PoolKind) -> Result<()> {
         },
         data_format: DataFormat::parse(at.string("data_format")?)?,
     };
-    let g = pool_geometry(kind, &x.shape, &a)?;
+    pool_geometry(kind, shape, &a)
+}
+
+fn pool_kernel(ctx: &dyn OpContext, kind: PoolKind) -> Result<()> {
+    let x = ctx.input(0)?;
+    let g = geometry(ctx, kind, &x.shape)?;
     let mut out = ctx.allocate_output(0, x.dtype, &g.output_shape())?;
     pool(kind, &x, &mut out, &g)
+}
+
+fn max_pool_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let (x, y, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let g = geometry(ctx, PoolKind::Max, &x.shape)?;
+    for (t, what) in [(&y, "orig_output"), (&dy, "grad")] {
+        if t.shape != g.output_shape() {
+            return Err(Error::InvalidArgument(format!(
+                "Expected {what} shape to be {}, but got {}",
+                fmt_shape(&g.output_shape()),
+                fmt_shape(&t.shape)
+            )));
+        }
+    }
+    let mut dx = ctx.allocate_output(0, x.dtype, &x.shape)?;
+    max_pool_grad(&x, &dy, &mut dx, &g)
+}
+
+fn avg_pool_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let (sizes, dy) = (ctx.input(0)?, ctx.input(1)?);
+    if sizes.rank() != 1 || sizes.num_elements() != 4 {
+        return Err(Error::InvalidArgument(format!(
+            "orig_input_shape must be 1-dimensional and 4 elements, got {}",
+            fmt_shape(&sizes.shape)
+        )));
+    }
+    let shape = sizes
+        .to_i64_vec()?
+        .into_iter()
+        .map(|d| {
+            usize::try_from(d)
+                .map_err(|_| Error::InvalidArgument(format!("Dimension {d} must be >= 0")))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let g = geometry(ctx, PoolKind::Avg, &shape)?;
+    let mut dx = ctx.allocate_output(0, dy.dtype, &shape)?;
+    avg_pool_grad(&dy, &mut dx, &g)
 }
 
 pub(crate) const OPS: &[OpDef] = &[
@@ -55,4 +99,49 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         |c| pool_kernel(c, PoolKind::Avg)
     ),
+    op_t!(
+        "MaxPoolGrad",
+        Pool,
+        POOL_TYPES,
+        "MaxPool gradient: routed to the first maximum of each window in row-major order (TensorFlow's CPU tie rule, maxima recomputed from orig_input), NHWC/NCHW, SAME/VALID/EXPLICIT",
+        attrs: [
+            "ksize": IntList,
+            "strides": IntList,
+            "padding": String,
+            "explicit_paddings": IntList,
+            "data_format": String
+        ],
+        |c| max_pool_grad_kernel(c)
+    ),
+    OpDef {
+        name: "AvgPoolGrad",
+        family: Family::Pool,
+        summary: "AvgPool gradient: spread over the non-padded elements of each window, NHWC/NCHW, SAME/VALID",
+        constraints: &[TypeConstraint {
+            attr: "T",
+            types: POOL_TYPES,
+        }],
+        attrs: &[
+            AttrSpec {
+                name: "ksize",
+                kind: AttrKind::IntList,
+            },
+            AttrSpec {
+                name: "strides",
+                kind: AttrKind::IntList,
+            },
+            AttrSpec {
+                name: "padding",
+                kind: AttrKind::String,
+            },
+            AttrSpec {
+                name: "data_format",
+                kind: AttrKind::String,
+            },
+        ],
+        host_memory: &["orig_input_shape"],
+        int32_host_memory: &[],
+        host: Some(avg_pool_grad_kernel),
+        cuda: None,
+    },
 ];
