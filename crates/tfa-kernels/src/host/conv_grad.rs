@@ -16,6 +16,7 @@
 use super::conv::{
     conv2d_nhwc, im2col, transpose_images, Compute, ConvGeom, DataFormat, Widen, TILE_BYTES,
 };
+use super::conv::{depthwise_row, par_rows};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -713,6 +714,16 @@ fn depthwise_input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeo
     let row = g.w * cin;
     if row == 0 || dx.is_empty() {
         return;
+    }
+    if let Some(t) = transposed_geometry(g).filter(|_| mult == 1) {
+        // Stride 1, multiplier 1: the forward depthwise convolution of dy
+        // with the flipped filter.
+        let mut ft = vec![W::ZERO; f.len()];
+        for (t_, dst) in ft.chunks_exact_mut(cin).enumerate() {
+            let src = g.kh * g.kw - 1 - t_;
+            dst.copy_from_slice(&f[src * cin..(src + 1) * cin]);
+        }
+        return par_rows(dx, row, &t, |r, out| depthwise_row(dy, &ft, &t, r, out));
     }
     let body = |r: usize, out: &mut [W]| {
         let (n, iy) = (r / g.h, r % g.h);
