@@ -397,10 +397,8 @@ def layer_grads(model, x, device):
     return tf.function(fn, autograph=False)(x)
 
 
-@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
-def test_keras_layer_gradients_run_on_npu(strict_placement, rng, fmt):
-    tf.keras.utils.set_random_seed(7)
-    model = tf.keras.Sequential([
+def small_cnn(fmt):
+    return tf.keras.Sequential([
         tf.keras.layers.Conv2D(12, 3, strides=2, padding="same", data_format=fmt),
         tf.keras.layers.Conv2D(12, 3, padding="valid", groups=3, data_format=fmt),
         tf.keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", data_format=fmt),
@@ -408,19 +406,31 @@ def test_keras_layer_gradients_run_on_npu(strict_placement, rng, fmt):
         tf.keras.layers.Conv2D(8, 1, data_format=fmt),
         tf.keras.layers.AveragePooling2D(2, 1, padding="same", data_format=fmt),
     ])
-    shape = [3, 23, 21, 6] if fmt == "channels_last" else [3, 6, 23, 21]
-    x = random_input(rng, shape, tf.float32)
-    model(x)
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_keras_layer_gradients_run_on_npu(strict_placement, rng, fmt):
+    """Gradients of Conv2D (strided, grouped, 1x1), DepthwiseConv2D, MaxPool2D
+    and AveragePooling2D layers on the NPU equal TensorFlow CPU's (for
+    channels_first: a channels_last twin with the same weights on the CPU,
+    which has no NCHW kernels for these layers)."""
+    tf.keras.utils.set_random_seed(7)
+    model = small_cnn(fmt)
+    x = random_input(rng, [3, 23, 21, 6], tf.float32)
+    xin = x if fmt == "channels_last" else to_nchw(x)
+    model(xin)
     tf_adapter.reset_kernel_counts()
-    got = layer_grads(model, x, "/NPU:0")
+    got = layer_grads(model, xin, "/NPU:0")
     counts = tf_adapter.kernel_counts()
     for op in ["Conv2DBackpropInput", "Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropInput",
                "DepthwiseConv2dNativeBackpropFilter", "MaxPoolGrad", "AvgPoolGrad"]:
         assert counts.get(op, 0) >= 1, (op, counts)
-    if fmt == "channels_first":
-        return  # TensorFlow CPU has no NCHW kernels for these layers
+    twin = small_cnn("channels_last")
+    twin(x)
+    twin.set_weights(model.get_weights())
     tf.config.set_soft_device_placement(True)
-    want = layer_grads(model, x, "/CPU:0")
+    want = layer_grads(twin, x, "/CPU:0")
+    got[0] = got[0] if fmt == "channels_last" else to_nhwc(got[0])
     for g, w in zip(got, want):
         assert g.shape == w.shape
         assert rel_err(g.numpy(), w.numpy()) <= 1e-5

@@ -892,7 +892,7 @@ pub(crate) fn par_rows<W: Send>(
 
 /// One output row `r = n * oh + oy` of a depthwise convolution (NHWC), with
 /// the widest vector instructions the CPU has.
-fn depthwise_row<W: Compute>(x: &[W], f: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
+pub(crate) fn depthwise_row<W: Compute>(x: &[W], f: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
     #[cfg(target_arch = "x86_64")]
     match simd_level() {
         // SAFETY: the CPU has these features (checked at run time).
