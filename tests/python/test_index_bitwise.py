@@ -92,3 +92,32 @@ def test_one_hot(dtype, rng, strict_placement):
     with pytest.raises(tf.errors.InvalidArgumentError, match="depth must be non-negative"):
         with tf.device("/NPU:0"):
             tf.one_hot(tf.constant([1], tf.int64), -2)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.int32, tf.int64, tf.float16])
+@pytest.mark.parametrize("op", [tf.dynamic_stitch, tf.raw_ops.ParallelDynamicStitch])
+def test_dynamic_stitch(op, dtype, rng, strict_placement):
+    idx = [tf.constant([6, 4, 1]), tf.constant([[5, 2], [0, 3]]), tf.constant([4])]
+    data = [random_tensor(rng, [3, 2], dtype), random_tensor(rng, [2, 2, 2], dtype), random_tensor(rng, [1, 2], dtype)]
+
+    def f(*d):
+        if op is tf.dynamic_stitch:
+            return op(idx, list(d))
+        return op(indices=idx, data=list(d))
+
+    got, want = both(f, *data)
+    assert_matches(got, want, dtype)
+
+
+def test_mean_gradient_with_dynamic_batch_stays_on_npu(strict_placement):
+    # Keras fit traces with an unknown batch: Mean's gradient stitches shapes.
+    @tf.function(input_signature=[tf.TensorSpec([None, 4, 4, 3])])
+    def grad(x):
+        with tf.device("/NPU:0"):
+            with tf.GradientTape() as t:
+                t.watch(x)
+                y = tf.reduce_mean(tf.square(x), axis=[1, 2])
+            return t.gradient(y, x)
+
+    x = tf.constant(rng_normal := np.random.default_rng(0).normal(size=[2, 4, 4, 3]).astype(np.float32))
+    np.testing.assert_allclose(grad(x).numpy(), 2 * rng_normal / 16, rtol=1e-6)

@@ -413,6 +413,27 @@ fn bitcast_kernel(ctx: &dyn OpContext) -> Result<()> {
     Ok(())
 }
 
+/// int32 data stays in host memory, as TensorFlow registers it for GPUs:
+/// the gradients of Mean/Sum stitch shapes with it.
+macro_rules! stitch_op {
+    ($name:literal, $summary:literal) => {
+        OpDef {
+            name: $name,
+            family: Family::Movement,
+            summary: $summary,
+            constraints: &[TypeConstraint {
+                attr: "T",
+                types: ALL,
+            }],
+            attrs: &[],
+            host_memory: &["indices"],
+            int32_host_memory: &["data", "merged"],
+            host: Some(stitch_kernel),
+            cuda: None,
+        }
+    };
+}
+
 fn one_hot_kernel(ctx: &dyn OpContext) -> Result<()> {
     let (indices, depth) = (ctx.input(0)?, ctx.input(1)?);
     let (on, off) = (ctx.input(2)?, ctx.input(3)?);
@@ -445,6 +466,50 @@ fn one_hot_kernel(ctx: &dyn OpContext) -> Result<()> {
         _ => indices.to_i64_vec()?,
     };
     gather::one_hot(&idx, inner, depth, on.bytes(), off.bytes(), &mut out)
+}
+
+/// DynamicStitch / ParallelDynamicStitch: `merged[indices[i]] = data[i]`.
+fn stitch_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let n = ctx.num_inputs() / 2;
+    let (mut indices, mut data) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        indices.push(ctx.input(i)?);
+        data.push(ctx.input(n + i)?);
+    }
+    let Some(first) = indices.first() else {
+        return Err(Error::InvalidArgument(
+            "DynamicStitch needs at least one input".into(),
+        ));
+    };
+    let suffix = data[0].shape.get(first.rank()..).unwrap_or(&[]).to_vec();
+    let mut flat = Vec::with_capacity(n);
+    let mut max = -1i64;
+    for (i, (ix, d)) in indices.iter().zip(&data).enumerate() {
+        let mut want = ix.shape.clone();
+        want.extend_from_slice(&suffix);
+        if d.shape != want {
+            return Err(Error::InvalidArgument(format!(
+                "data[{i}].shape = {} does not start with indices[{i}].shape = {}",
+                fmt_shape(&d.shape),
+                fmt_shape(&ix.shape)
+            )));
+        }
+        let v = ix.to_i64_vec()?;
+        if let Some(bad) = v.iter().find(|&&k| k < 0) {
+            return Err(Error::InvalidArgument(format!(
+                "indices[{i}] contains a negative index: {bad}"
+            )));
+        }
+        max = v.iter().copied().fold(max, i64::max);
+        flat.push(v);
+    }
+    let mut shape = vec![(max + 1) as usize];
+    shape.extend_from_slice(&suffix);
+    let mut out = ctx.allocate_output(0, data[0].dtype, &shape)?;
+    let row = num_elements(&suffix)? * data[0].dtype.size();
+    let bytes: Vec<&[u8]> = data.iter().map(|d| d.bytes()).collect();
+    gather::stitch(&flat, &bytes, row, out.bytes_mut());
+    Ok(())
 }
 
 fn tile_kernel(ctx: &dyn OpContext) -> Result<()> {
@@ -708,6 +773,14 @@ pub(crate) const OPS: &[OpDef] = &[
         host: Some(one_hot_kernel),
         cuda: None,
     },
+    stitch_op!(
+        "DynamicStitch",
+        "interleave `data` into rows `indices` (host memory); later pieces win on repeated indices"
+    ),
+    stitch_op!(
+        "ParallelDynamicStitch",
+        "DynamicStitch with unspecified order on repeated indices (here: later pieces win)"
+    ),
     OpDef {
         name: "BroadcastTo",
         family: Family::Movement,
