@@ -33,15 +33,11 @@ NPU, FALLBACK, UNSUPPORTED, CPU_REQUESTED = "NPU", "host fallback", "unsupported
 # tf.data ops inside a train function (Keras `fit`): the input pipeline runs
 # on the host with every TensorFlow device, GPUs included; not a fallback.
 HOST_INPUT = "host (input pipeline)"
-_INPUT_PIPELINE = {
-    "IteratorGetNext", "IteratorGetNextSync", "IteratorGetNextAsOptional", "IteratorV2",
-    "AnonymousIteratorV2", "AnonymousIteratorV3", "MakeIterator", "DeleteIterator",
-    "OptionalFromValue", "OptionalGetValue", "OptionalHasValue", "OptionalNone",
-}
+_INPUT_PIPELINE_WORDS = ("Dataset", "Iterator", "SeedGenerator", "MemoryCache")
 
 
-def _is_input_pipeline(op_type):
-    return op_type in _INPUT_PIPELINE or op_type.endswith("Dataset") or op_type.endswith("DatasetV2")
+def is_input_pipeline(op_type):
+    return op_type.startswith("Optional") or any(w in op_type for w in _INPUT_PIPELINE_WORDS)
 
 
 @dataclasses.dataclass
@@ -161,7 +157,7 @@ def placement_of(node):
         return NPU, "tf_adapter"
     if any(k.device_type == "DEFAULT" for k in ks):
         return NPU, "TensorFlow"
-    if _is_input_pipeline(node.op):
+    if is_input_pipeline(node.op):
         return HOST_INPUT, ""
     if any(k.device_type == "CPU" for k in ks):
         return FALLBACK, ""

@@ -121,6 +121,32 @@ def reword(message):
     return unsupported_message(op, node, "no NPU kernel for it") + "\n\nTensorFlow said: " + message
 
 
+def _pin_input_pipeline_to_host():
+    """tf.data ops run on the host with every device, but Keras ``fit``
+    builds its dataset under the user's ``tf.device`` scope: with soft
+    placement off (strict mode) they would fail on the NPU. Their Python
+    wrappers take TensorFlow's C fast path, so wrap them at the module level."""
+    import functools
+
+    from tensorflow.python.framework import ops
+    from tensorflow.python.ops import gen_dataset_ops, gen_experimental_dataset_ops, gen_optional_ops
+
+    def pinned(fn):
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            if _state["strict"]:
+                with ops.device("/device:CPU:0"):
+                    return fn(*args, **kwargs)
+            return fn(*args, **kwargs)
+
+        return call
+
+    for module in (gen_dataset_ops, gen_experimental_dataset_ops, gen_optional_ops):
+        for name, fn in list(vars(module).items()):
+            if callable(fn) and not name.startswith("_") and getattr(fn, "__module__", "") == module.__name__:
+                setattr(module, name, pinned(fn))
+
+
 def install():
     from tensorflow.python.eager import core, execute
 
@@ -142,6 +168,7 @@ def install():
             return type(e)(None, None, new)
         return e
 
+    _pin_input_pipeline_to_host()
     execute.execute = execute_checked
     execute.quick_execute = execute_checked
     core._status_to_exception = status_to_exception

@@ -121,3 +121,11 @@ def test_mean_gradient_with_dynamic_batch_stays_on_npu(strict_placement):
 
     x = tf.constant(rng_normal := np.random.default_rng(0).normal(size=[2, 4, 4, 3]).astype(np.float32))
     np.testing.assert_allclose(grad(x).numpy(), 2 * rng_normal / 16, rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", [tf.reduce_all, tf.reduce_any])
+def test_all_any(op, rng, strict_placement):
+    for shape, axis, keep in [([5], None, False), ([3, 4], 1, True), ([2, 3, 4], [0, 2], False), ([0, 3], 0, False), ([3, 0], 1, True), ([4], [], False)]:
+        x = random_tensor(rng, shape, tf.bool)
+        got, want = both(lambda t: op(t, axis=axis, keepdims=keep), x)
+        assert_matches(got, want, tf.bool)

@@ -126,6 +126,7 @@ macro_rules! int_acc {
 }
 int_acc!(i32);
 int_acc!(i64);
+int_acc!(u8);
 
 /// An element type and the type it accumulates in.
 pub trait ReduceElem: Element {
@@ -155,6 +156,7 @@ reduce_elem!(f16, f32, f16::to_f32, f16::from_f32);
 reduce_elem!(bf16, f32, bf16::to_f32, bf16::from_f32);
 reduce_elem!(i32, i32, |v| v, |v| v);
 reduce_elem!(i64, i64, |v| v, |v| v);
+reduce_elem!(u8, u8, |v| v, |v| v);
 
 /// Which dims of a rank-`rank` tensor `axes` reduces (negative axes count
 /// from the end; a dim named twice is an error), with TensorFlow's messages.
@@ -212,6 +214,15 @@ pub fn reduce(op: ReduceOp, x: &TensorView, reduced: &[bool], out: &mut TensorMu
         DType::BF16 => go!(bf16),
         DType::I32 => go!(i32),
         DType::I64 => go!(i64),
+        // bool is one byte, 0 or 1: All is Min, Any is Max.
+        DType::Bool if matches!(op, ReduceOp::Min | ReduceOp::Max) => {
+            reduce_typed::<u8>(op, x.bytes(), &x.shape, reduced, out.bytes_mut())?;
+            // An empty Min is u8::MAX: make it `true`.
+            for b in out.bytes_mut() {
+                *b = (*b != 0) as u8;
+            }
+            Ok(())
+        }
         d => Err(Error::Unimplemented(format!(
             "{op:?} is not defined for {d}"
         ))),

@@ -110,6 +110,26 @@ macro_rules! reduction {
     };
 }
 
+/// All / Any: bool input, no `T` attribute.
+macro_rules! logical_reduction {
+    ($name:literal, $op:ident, $summary:literal) => {
+        OpDef {
+            name: $name,
+            family: Family::Reduce,
+            summary: $summary,
+            constraints: &[TypeConstraint {
+                attr: "Tidx",
+                types: &[DType::I32, DType::I64],
+            }],
+            attrs: REDUCE_ATTRS,
+            host_memory: &["reduction_indices"],
+            int32_host_memory: &[],
+            host: Some(|c| reduce_kernel(c, ReduceOp::$op)),
+            cuda: None,
+        }
+    };
+}
+
 fn arg_reduce_kernel(ctx: &dyn OpContext, max: bool) -> Result<()> {
     let x = ctx.input(0)?;
     let axis = ctx.input(1)?.to_i64_vec()?;
@@ -233,6 +253,16 @@ pub(crate) const OPS: &[OpDef] = &[
         host: Some(bias_add_grad),
         cuda: None,
     },
+    logical_reduction!(
+        "All",
+        Min,
+        "logical and over `reduction_indices` (host memory), keep_dims; empty gives true"
+    ),
+    logical_reduction!(
+        "Any",
+        Max,
+        "logical or over `reduction_indices` (host memory), keep_dims; empty gives false"
+    ),
     arg_reduction!(
         "ArgMax",
         true,
