@@ -237,3 +237,22 @@ def test_training_beyond_capacity_fails_cleanly_and_accumulation_fits():
     value = float(small(x, y))
     assert np.isfinite(value)
     assert tf_adapter.memory_info("NPU:0")["peak"] <= tf_adapter.memory_info("NPU:0")["capacity"]
+
+
+def test_large_addn_is_not_rewritten_into_temporary_variables(strict_placement):
+    # Grappler's memory optimizer turns big AddNs (gradient sums) into
+    # TemporaryVariable/Assign/AssignAdd when it estimates memory is tight; no
+    # plugin can implement those, so tf_adapter switches that rewrite off.
+    rng = np.random.default_rng(5)
+    a = rng.random([32, 56, 56, 256], dtype=np.float32)
+    b = rng.random([32, 56, 56, 256], dtype=np.float32)
+    x, y = tf.constant(a), tf.constant(b)
+
+    @tf.function
+    def f():
+        with tf.device("/NPU:0"):
+            return tf.add_n([x, y, x])
+
+    got = f()
+    assert got.device.endswith("NPU:0")
+    np.testing.assert_allclose(got.numpy(), 2 * a + b, rtol=1e-6)

@@ -9,6 +9,15 @@
 //! reach NPU nodes (the arithmetic optimizer's `x + x` -> `Mul`, add chains ->
 //! `AddN`, `x * x` -> `Square`) have NPU kernels.
 //!
+//! One exception: the memory optimizer. When a device's estimated peak memory
+//! passes half its capacity, it rewrites large `AddN`s (gradient sums) into
+//! `TemporaryVariable` + ref `Assign`/`AssignAdd` + `DestroyTemporaryVariable`,
+//! ops a plugin cannot implement (TensorFlow 2.21's wheel exports no C API for
+//! temporary or ref variables), so training graphs would fail with "No
+//! registered 'Assign' OpKernel for 'NPU' devices". It is switched off; CPU
+//! graphs lose nothing by default (the rewrite needs a known device memory
+//! size, recomputation and swapping are opt-in or GPU-only).
+//!
 //! The optimizer itself returns the graph unchanged for now; the precision
 //! modes are its next job.
 
@@ -42,6 +51,7 @@ pub unsafe extern "C" fn TF_InitGraph(
             .as_mut()
             .ok_or_else(|| Error::Internal("null optimizer configs".into()))?;
         configs.struct_size = struct_size!(TP_OptimizerConfigs, scoped_allocator_optimization);
+        configs.memory_optimization = TF_TriState_TF_TriState_Off;
         let opt = p
             .optimizer
             .as_mut()
