@@ -11,7 +11,7 @@ import tensorflow as tf
 import tf_adapter
 import keras
 
-DIGITS_ACCURACY = 0.95  # held-out accuracy the NPU-trained CNN must reach
+DIGITS_ACCURACY = 0.97  # held-out accuracy the NPU-trained CNN must reach (reaches ~0.985)
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +57,13 @@ def _fit(x, y, xv, yv, tmp_path_factory):
     with tf.device("/NPU:0"):
         model = digits_cnn()
         model.compile(
-            optimizer=keras.optimizers.Adam(3e-3),
+            optimizer=keras.optimizers.Adam(1e-3),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
         seen = []
         history = model.fit(
-            x, y, batch_size=32, epochs=8, validation_data=(xv, yv),
+            x, y, batch_size=32, epochs=12, validation_data=(xv, yv),
             callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e))],
         )
     return model, history, seen, tf_adapter.kernel_counts(), tmp_path_factory.mktemp("digits")
@@ -72,7 +72,7 @@ def _fit(x, y, xv, yv, tmp_path_factory):
 def test_fit_trains_the_digits_cnn_on_the_npu_to_its_accuracy(trained, digits):
     model, history, seen, counts, _ = trained
     (_, _), (xv, yv) = digits
-    assert seen == list(range(8))
+    assert seen == list(range(12))
     losses = history.history["loss"]
     assert losses[-1] < losses[0] * 0.3, losses
     assert history.history["val_accuracy"][-1] >= DIGITS_ACCURACY, history.history
