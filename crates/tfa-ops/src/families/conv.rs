@@ -42,19 +42,9 @@ fn depthwise_kernel(ctx: &dyn OpContext) -> Result<()> {
 
 /// A shape given as an int32 vector (`input_sizes`, `filter_sizes`).
 fn shape_arg(t: &TensorView, label: &str, arg: &str) -> Result<Vec<usize>> {
-    if t.rank() != 1 {
-        return Err(Error::InvalidArgument(format!(
-            "{label}: {arg} input must be 1-dim, not {}",
-            t.rank()
-        )));
-    }
-    t.to_i64_vec()?
-        .into_iter()
-        .map(|d| {
-            usize::try_from(d)
-                .map_err(|_| Error::InvalidArgument(format!("Dimension {d} must be >= 0")))
-        })
-        .collect()
+    super::shape_vector(t, || {
+        format!("{label}: {arg} input must be 1-dim, not {}", t.rank())
+    })
 }
 
 fn geometry(kind: ConvKind, x: &[usize], f: &[usize], a: &WindowAttrs) -> Result<ConvGeom> {

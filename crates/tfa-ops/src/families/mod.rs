@@ -105,6 +105,25 @@ pub(crate) const ALL_NO_I32: &[DType] = &[
     DType::Bool,
 ];
 
+/// A shape given as a 1-D integer tensor (`input_sizes`, `shape`, ...):
+/// `not_vector` words the error when it is not 1-D.
+pub(crate) fn shape_vector(
+    t: &tfa_core::TensorView,
+    not_vector: impl FnOnce() -> String,
+) -> tfa_core::Result<Vec<usize>> {
+    if t.rank() != 1 {
+        return Err(tfa_core::Error::InvalidArgument(not_vector()));
+    }
+    t.to_i64_vec()?
+        .into_iter()
+        .map(|d| {
+            usize::try_from(d).map_err(|_| {
+                tfa_core::Error::InvalidArgument(format!("Dimension {d} must be >= 0"))
+            })
+        })
+        .collect()
+}
+
 /// Declares an op whose only type attribute is `T`.
 macro_rules! op_t {
     ($name:literal, $family:ident, $types:expr, $summary:literal, |$ctx:ident| $body:expr) => {

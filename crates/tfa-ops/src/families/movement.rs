@@ -1,7 +1,7 @@
 //! Ops that move or re-view data. Identity and Reshape never copy: the output
 //! is the input's buffer.
 
-use super::{op_t, ALL_NO_I32};
+use super::{op_t, ALL_NO_I32, REAL};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::{fmt_shape, num_elements};
 use tfa_core::{DType, Error, Result, Shape, TensorView};
@@ -11,21 +11,6 @@ use tfa_kernels::host::{gather, slice, transpose};
 /// for these ops (int32 tensors still live in host memory on the device).
 const ALL: &[DType] = DType::ALL;
 const INDEX: &[DType] = &[DType::I32, DType::I64];
-/// Numeric types Bitcast converts between (TensorFlow: no bool).
-const NUMBERS: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::BF16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-];
 
 fn identity(ctx: &dyn OpContext) -> Result<()> {
     let shape = ctx.input(0)?.shape;
@@ -165,20 +150,12 @@ fn slice_masks(ctx: &dyn OpContext) -> Result<slice::SliceMasks> {
 /// zeros of `shape` where StridedSlice of that shape would read.
 fn strided_slice_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
     let shape_t = ctx.input(0)?;
-    if shape_t.rank() != 1 {
-        return Err(Error::InvalidArgument(format!(
+    let shape = super::shape_vector(&shape_t, || {
+        format!(
             "shape must be 1-D, got shape.shape = {}",
             fmt_shape(&shape_t.shape)
-        )));
-    }
-    let shape = shape_t
-        .to_i64_vec()?
-        .into_iter()
-        .map(|d| {
-            usize::try_from(d)
-                .map_err(|_| Error::InvalidArgument(format!("Dimension {d} must be >= 0")))
-        })
-        .collect::<Result<Vec<usize>>>()?;
+        )
+    })?;
     let (b, e, s) = (ctx.input(1)?, ctx.input(2)?, ctx.input(3)?);
     if b.rank() != 1 || e.rank() != 1 || s.rank() != 1 {
         return Err(Error::InvalidArgument(format!(
@@ -365,13 +342,10 @@ const SLICE_MASKS: &[AttrSpec] = &[
 /// Tile(input, multiples): `multiples` (host memory) repeats each dim.
 fn broadcast_to_kernel(ctx: &dyn OpContext) -> Result<()> {
     let x = ctx.input(0)?;
-    let target: Vec<usize> = ctx
-        .input(1)?
-        .to_i64_vec()?
-        .iter()
-        .map(|&d| usize::try_from(d))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::InvalidArgument("BroadcastTo: negative dimension in shape".into()))?;
+    let shape_t = ctx.input(1)?;
+    let target = super::shape_vector(&shape_t, || {
+        format!("shape must be a vector, got {}", fmt_shape(&shape_t.shape))
+    })?;
     let ok = tfa_core::shape::broadcast_shapes(&x.shape, &target).is_ok_and(|s| s == target);
     if !ok {
         return Err(Error::InvalidArgument(format!(
@@ -800,8 +774,8 @@ pub(crate) const OPS: &[OpDef] = &[
         family: Family::Movement,
         summary: "reinterpret the bytes as `type`; the last dim grows or shrinks by the size ratio",
         constraints: &[
-            TypeConstraint { attr: "T", types: NUMBERS },
-            TypeConstraint { attr: "type", types: NUMBERS },
+            TypeConstraint { attr: "T", types: REAL },
+            TypeConstraint { attr: "type", types: REAL },
         ],
         attrs: &[],
         host_memory: &[],

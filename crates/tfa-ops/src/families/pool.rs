@@ -52,20 +52,16 @@ fn max_pool_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
 
 fn avg_pool_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
     let (sizes, dy) = (ctx.input(0)?, ctx.input(1)?);
-    if sizes.rank() != 1 || sizes.num_elements() != 4 {
-        return Err(Error::InvalidArgument(format!(
+    let not_4 = || {
+        format!(
             "orig_input_shape must be 1-dimensional and 4 elements, got {}",
             fmt_shape(&sizes.shape)
-        )));
+        )
+    };
+    let shape = super::shape_vector(&sizes, not_4)?;
+    if shape.len() != 4 {
+        return Err(Error::InvalidArgument(not_4()));
     }
-    let shape = sizes
-        .to_i64_vec()?
-        .into_iter()
-        .map(|d| {
-            usize::try_from(d)
-                .map_err(|_| Error::InvalidArgument(format!("Dimension {d} must be >= 0")))
-        })
-        .collect::<Result<Vec<usize>>>()?;
     let g = geometry(ctx, PoolKind::Avg, &shape)?;
     let mut dx = ctx.allocate_output(0, dy.dtype, &shape)?;
     avg_pool_grad(&dy, &mut dx, &g)

@@ -16,19 +16,12 @@ const FULL_INT: &[DType] = &[DType::I32, DType::I64, DType::U32, DType::U64];
 
 /// `tensor::MakeShape`: a vector of non-negative sizes.
 fn make_shape(t: &TensorView) -> Result<Vec<usize>> {
-    if t.rank() != 1 {
-        return Err(Error::InvalidArgument(format!(
+    super::shape_vector(t, || {
+        format!(
             "shape must be a vector of {{int32,int64}}, got shape {}",
             fmt_shape(&t.shape)
-        )));
-    }
-    t.to_i64_vec()?
-        .into_iter()
-        .map(|d| {
-            usize::try_from(d)
-                .map_err(|_| Error::InvalidArgument(format!("Dimension {d} must be >= 0")))
-        })
-        .collect()
+        )
+    })
 }
 
 /// The generator of the V1 ops for a `[2]` seed (TensorFlow's `GenerateKey`).
