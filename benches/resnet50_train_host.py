@@ -61,6 +61,7 @@ def main(argv=None):
     tf_adapter.reset_kernel_counts()
     t_npu = timed(steps["/NPU:0"], x, y, args.warmup, args.iters)
     times = tf_adapter.kernel_times()
+    mem = tf_adapter.memory_info("NPU:0")
     t_cpu = timed(steps["/CPU:0"], x, y, args.warmup, args.iters)
 
     print(f"model {args.model} train step (AdamW), batch {args.batch}, {args.image_size}px, "
@@ -72,6 +73,9 @@ def main(argv=None):
     print(f"NPU (tf_adapter host backend): {args.batch / t_npu:8.2f} img/s  ({t_npu * 1e3:.0f} ms/step)")
     print(f"TensorFlow CPU:                {args.batch / t_cpu:8.2f} img/s  ({t_cpu * 1e3:.0f} ms/step)")
     print(f"ratio NPU/CPU: {t_cpu / t_npu:.3f}")
+    gib = 2**30
+    print(f"NPU memory: peak {mem['peak'] / gib:.2f} GiB, cached {mem['cached'] / gib:.2f} GiB, "
+          f"capacity {mem['capacity'] / gib:.2f} GiB")
     if args.profile:
         total = sum(times.values())
         steps_run = args.warmup + args.iters
