@@ -411,6 +411,7 @@ def _gd(vals, g, lr):
 
 
 def _momentum(nesterov):
+    # Dense and sparse (per row) updates share the formula.
     def f(vals, g, lr, momentum):
         var, accum = vals
         accum = accum * momentum + g
@@ -418,19 +419,6 @@ def _momentum(nesterov):
             var = var - (g * lr + accum * momentum * lr)
         else:
             var = var - accum * lr
-        return [var, accum]
-
-    return f
-
-
-def _sparse_momentum(nesterov):
-    def f(vals, g, lr, momentum):
-        var, accum = vals
-        accum = accum * momentum + g
-        if nesterov:
-            var = var - (g * lr + accum * momentum * lr)
-        else:
-            var = var - lr * accum
         return [var, accum]
 
     return f
@@ -717,7 +705,7 @@ def _training_table():
          ["var", "gradient_accumulator", "gradient_squared_accumulator"], ["lr", "l1", "l2", "global_step"],
          lambda k: _sparse_adagrad_da, True),
         ("resource_sparse_apply_momentum", "ResourceSparseApplyMomentum", ["var", "accum"], ["lr", "momentum"],
-         lambda k: _sparse_momentum(k.get("use_nesterov", False)), True),
+         lambda k: _momentum(k.get("use_nesterov", False)), True),
         ("resource_sparse_apply_keras_momentum", "ResourceSparseApplyKerasMomentum", ["var", "accum"],
          ["lr", "momentum"], lambda k: _keras_momentum(k.get("use_nesterov", False)), True),
         ("resource_sparse_apply_adagrad", "ResourceSparseApplyAdagrad", ["var", "accum"], ["lr"],
