@@ -129,3 +129,21 @@ def test_all_any(op, rng, strict_placement):
         x = random_tensor(rng, shape, tf.bool)
         got, want = both(lambda t: op(t, axis=axis, keepdims=keep), x)
         assert_matches(got, want, tf.bool)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.int32, tf.int64, tf.bfloat16, tf.bool])
+def test_split_splitv_unstack(dtype, rng, strict_placement):
+    x = random_tensor(rng, [4, 6, 3], dtype)
+    for fn in (
+        lambda t: tf.split(t, 3, axis=1),
+        lambda t: tf.split(t, [1, 3, 2], axis=1),
+        lambda t: tf.split(t, [2, -1], axis=0),
+        lambda t: tf.split(t, [0, 3], axis=-1),
+        lambda t: tf.unstack(t, axis=2),
+        lambda t: tf.unstack(t, axis=0),
+    ):
+        got, want = both(lambda t: tf.concat([tf.reshape(p, [-1]) for p in fn(t)], 0), x)
+        assert_matches(got, want, dtype)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        with tf.device("/NPU:0"):
+            tf.split(tf.ones([4, 5]), 3, axis=1)

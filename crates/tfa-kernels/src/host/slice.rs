@@ -320,6 +320,27 @@ fn concat_words<T: Copy + Send + Sync>(srcs: &[&[T]], parts: &[usize], row: usiz
 
 /// Normalises a ConcatV2 axis and computes the output shape, with
 /// TensorFlow's messages.
+/// The inverse of `concat`: `outs[k]` takes its share of `x` along `axis`
+/// (every output has `x`'s shape but for that dim). Row copies are memcpy:
+/// memory-bound, so one thread suffices for the sizes split sees (gradients).
+pub fn split(x: &TensorView, axis: usize, outs: &mut [TensorMut]) -> Result<()> {
+    let size = x.dtype.size();
+    let outer: usize = x.shape[..axis].iter().product();
+    let row_bytes = x.num_elements().checked_div(outer).unwrap_or(0) * size;
+    let src = x.bytes();
+    let mut at = 0;
+    for out in outs.iter_mut() {
+        let part = out.num_elements().checked_div(outer).unwrap_or(0) * size;
+        let dst = out.bytes_mut();
+        for o in 0..outer {
+            dst[o * part..(o + 1) * part]
+                .copy_from_slice(&src[o * row_bytes + at..o * row_bytes + at + part]);
+        }
+        at += part;
+    }
+    Ok(())
+}
+
 pub fn concat_shape(shapes: &[&[usize]], axis: i64) -> Result<(usize, Vec<usize>)> {
     let first = shapes[0];
     let rank = first.len() as i64;

@@ -11,6 +11,20 @@ use tfa_kernels::host::{gather, slice, transpose};
 /// for these ops (int32 tensors still live in host memory on the device).
 const ALL: &[DType] = DType::ALL;
 const INDEX: &[DType] = &[DType::I32, DType::I64];
+/// TensorFlow has DEVICE_DEFAULT (host-memory) Unpack kernels for int32/int64.
+const UNPACK: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+    DType::Bool,
+];
 
 fn identity(ctx: &dyn OpContext) -> Result<()> {
     let shape = ctx.input(0)?.shape;
@@ -257,6 +271,108 @@ fn concat_kernel(ctx: &dyn OpContext) -> Result<()> {
     let (axis, shape) = slice::concat_shape(&shapes, axis)?;
     let mut out = ctx.allocate_output(0, inputs[0].dtype, &shape)?;
     slice::concat(&inputs, axis, &mut out)
+}
+
+/// Splits input `x` along `axis` into pieces of `sizes` (outputs 0..).
+fn split_into(
+    ctx: &dyn OpContext,
+    x: &TensorView,
+    axis: i64,
+    sizes: &[usize],
+    keep_axis: bool,
+) -> Result<()> {
+    let rank = x.rank() as i64;
+    if !(-rank..rank).contains(&axis) {
+        return Err(Error::InvalidArgument(format!(
+            "-input rank(-{rank}) <= split_dim < input rank ({rank}), but got {axis}"
+        )));
+    }
+    let axis = if axis < 0 { axis + rank } else { axis } as usize;
+    let mut outs = Vec::with_capacity(sizes.len());
+    for (k, &n) in sizes.iter().enumerate() {
+        let mut shape = x.shape.clone();
+        shape[axis] = n;
+        if !keep_axis {
+            shape.remove(axis);
+        }
+        // `split` only needs each output's element count.
+        outs.push(ctx.allocate_output(k, x.dtype, &shape)?);
+    }
+    slice::split(x, axis, &mut outs)
+}
+
+/// Split(split_dim, value): `num_split` equal pieces.
+fn split_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let (dim, x) = (ctx.input(0)?, ctx.input(1)?);
+    let axis = scalar_int(&dim, "split_dim")?;
+    let n = ctx.attrs().int("num_split")?.max(1) as usize;
+    let rank = x.rank() as i64;
+    let a = if axis < 0 { axis + rank } else { axis };
+    let len = usize::try_from(a)
+        .ok()
+        .and_then(|a| x.shape.get(a).copied());
+    if let Some(len) = len {
+        if len % n != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "Number of ways to split should evenly divide the split dimension, but got split_dim {axis} (size = {len}) and num_split {n}"
+            )));
+        }
+        return split_into(ctx, &x, axis, &vec![len / n; n], true);
+    }
+    split_into(ctx, &x, axis, &[], true)
+}
+
+/// SplitV(value, size_splits, split_dim): pieces of the given sizes (one
+/// may be -1: the rest).
+fn split_v_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let (x, sizes_t, dim) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let axis = scalar_int(&dim, "split_dim")?;
+    let rank = x.rank() as i64;
+    let a = if axis < 0 { axis + rank } else { axis };
+    let Some(len) = usize::try_from(a)
+        .ok()
+        .and_then(|a| x.shape.get(a).copied())
+    else {
+        return split_into(ctx, &x, axis, &[], true);
+    };
+    let mut sizes = sizes_t.to_i64_vec()?;
+    let unknown: Vec<usize> = (0..sizes.len()).filter(|&i| sizes[i] == -1).collect();
+    let known: i64 = sizes.iter().filter(|&&v| v != -1).sum();
+    let bad = || {
+        Error::InvalidArgument(format!(
+            "Determined shape must either match input shape along split_dim exactly if fully specified, or be less than the size of the input along split_dim if not fully specified.  Got: {known}"
+        ))
+    };
+    if sizes.iter().any(|&v| v < -1) || unknown.len() > 1 {
+        return Err(Error::InvalidArgument(
+            "There can only be one -1 in the input, and split sizes must be >= -1".into(),
+        ));
+    }
+    match unknown.first() {
+        Some(&i) if known <= len as i64 => sizes[i] = len as i64 - known,
+        None if known == len as i64 => {}
+        _ => return Err(bad()),
+    }
+    let sizes: Vec<usize> = sizes.iter().map(|&v| v as usize).collect();
+    split_into(ctx, &x, axis, &sizes, true)
+}
+
+/// Unpack (tf.unstack): `num` pieces of size 1 along `axis`, that dim dropped.
+fn unpack_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let axis = ctx.attrs().int("axis")?;
+    let rank = x.rank() as i64;
+    let a = if axis < 0 { axis + rank } else { axis };
+    let Some(len) = usize::try_from(a)
+        .ok()
+        .and_then(|a| x.shape.get(a).copied())
+    else {
+        return Err(Error::InvalidArgument(format!(
+            "axis = {axis} not in [{}, {rank})",
+            -rank
+        )));
+    };
+    split_into(ctx, &x, axis, &vec![1; len], false)
 }
 
 fn pack_kernel(ctx: &dyn OpContext) -> Result<()> {
@@ -755,6 +871,48 @@ pub(crate) const OPS: &[OpDef] = &[
         "ParallelDynamicStitch",
         "DynamicStitch with unspecified order on repeated indices (here: later pieces win)"
     ),
+    OpDef {
+        name: "Split",
+        family: Family::Movement,
+        summary: "`num_split` equal pieces along `split_dim` (host memory)",
+        constraints: &[TypeConstraint { attr: "T", types: ALL }],
+        attrs: &[AttrSpec {
+            name: "num_split",
+            kind: AttrKind::Int,
+        }],
+        host_memory: &["split_dim"],
+        int32_host_memory: &[],
+        host: Some(split_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "SplitV",
+        family: Family::Movement,
+        summary: "pieces of `size_splits` (host memory, one may be -1) along `split_dim` (host memory)",
+        constraints: &[
+            TypeConstraint { attr: "T", types: ALL },
+            TypeConstraint { attr: "Tlen", types: INDEX },
+        ],
+        attrs: &[],
+        host_memory: &["size_splits", "split_dim"],
+        int32_host_memory: &[],
+        host: Some(split_v_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "Unpack",
+        family: Family::Movement,
+        summary: "unstack along `axis` (int32/int64 stay with TensorFlow's host-memory kernels)",
+        constraints: &[TypeConstraint { attr: "T", types: UNPACK }],
+        attrs: &[AttrSpec {
+            name: "axis",
+            kind: AttrKind::Int,
+        }],
+        host_memory: &[],
+        int32_host_memory: &[],
+        host: Some(unpack_kernel),
+        cuda: None,
+    },
     OpDef {
         name: "BroadcastTo",
         family: Family::Movement,
