@@ -22,4 +22,11 @@ pub trait OpContext {
     ) -> Result<(TensorMut<'_>, Option<usize>)>;
     /// Output `i` is input `input`'s buffer seen with `shape` (no copy).
     fn alias_output(&self, i: usize, input: usize, shape: &[usize]) -> Result<()>;
+    /// The low-precision type a float32 matrix op should multiply in (with
+    /// float32 accumulation and output) under an `allow_*` precision mode, for
+    /// kernels listed in `precision::NATIVE_LOW_PRECISION`. `None`: multiply in
+    /// the graph dtype.
+    fn matrix_lowp(&self) -> Option<DType> {
+        None
+    }
 }

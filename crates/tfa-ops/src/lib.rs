@@ -10,6 +10,7 @@ pub mod context;
 pub mod docs;
 mod families;
 pub mod hints;
+pub mod precision;
 pub mod registry;
 
 pub use attrs::{AttrKind, AttrSpec, AttrValue, Attrs};
