@@ -1,0 +1,362 @@
+//! Low-precision matrix product: `c[m,n] = round(a) @ round(b)` with float32
+//! accumulation and float32 output, where `round` is round-to-nearest-even to
+//! bfloat16 or float16. Operands are strided float32, bfloat16 or float16.
+//!
+//! Paths (chosen per call by [`selected_path`], forced with the env var
+//! `TFA_LOWP_GEMM=portable|avx512|amx`):
+//! - `amx`: Intel AMX-BF16 tiles (`tdpbf16ps`, 2x2 tiles of 16x16 float32
+//!   accumulators); operands packed to bfloat16 rows (A) and VNNI pairs (B).
+//! - `avx512`: AVX512-BF16 `vdpbf16ps` register kernel on the same packing.
+//! - `portable`: rounds into float32 copies and calls the float32 `gemm`.
+//!   Exact products (bf16*bf16 and f16*f16 both fit a float32 mantissa), so
+//!   it differs from the others only in summation order.
+//!
+//! float16 always takes the portable path: AMX-FP16 is absent on Sapphire
+//! Rapids, and AVX512-FP16's dot products accumulate in float16, not float32.
+//!
+//! The packed paths flush bfloat16 subnormals to zero (the hardware's DAZ/FTZ
+//! in `tdpbf16ps`/`vdpbf16ps`): values below ~1e-38, far inside tolerance.
+
+use half::{bf16, f16};
+use rayon::prelude::*;
+use std::sync::OnceLock;
+use tfa_core::DType;
+
+#[cfg(target_arch = "x86_64")]
+mod amx;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod pack;
+
+/// The type the operands are rounded to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LowpType {
+    Bf16,
+    F16,
+}
+
+impl LowpType {
+    /// `BF16`/`F16` as a low-precision type; other dtypes have none.
+    pub fn from_dtype(d: DType) -> Option<LowpType> {
+        match d {
+            DType::BF16 => Some(LowpType::Bf16),
+            DType::F16 => Some(LowpType::F16),
+            _ => None,
+        }
+    }
+
+    /// `x` rounded to nearest-even in this type, widened back.
+    #[inline(always)]
+    pub fn round(self, x: f32) -> f32 {
+        match self {
+            LowpType::Bf16 => f32::from_bits((bf16_bits(x) as u32) << 16),
+            LowpType::F16 => f16::from_f32(x).to_f32(),
+        }
+    }
+}
+
+/// A kernel implementation.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LowpPath {
+    Portable,
+    Avx512,
+    Amx,
+}
+
+impl LowpPath {
+    pub const ALL: [LowpPath; 3] = [LowpPath::Portable, LowpPath::Avx512, LowpPath::Amx];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LowpPath::Portable => "portable",
+            LowpPath::Avx512 => "avx512",
+            LowpPath::Amx => "amx",
+        }
+    }
+
+    /// The next slower path (where a forced path is unavailable).
+    fn fallback(self) -> LowpPath {
+        match self {
+            LowpPath::Amx => LowpPath::Avx512,
+            _ => LowpPath::Portable,
+        }
+    }
+}
+
+/// Operand element types.
+pub trait LowpSrc: Copy + Send + Sync + 'static {
+    fn to_f32(self) -> f32;
+    /// bfloat16 bits, rounded to nearest-even.
+    fn to_bf16_bits(self) -> u16;
+}
+
+impl LowpSrc for f32 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn to_bf16_bits(self) -> u16 {
+        bf16_bits(self)
+    }
+}
+
+impl LowpSrc for bf16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        bf16::to_f32(self)
+    }
+    #[inline(always)]
+    fn to_bf16_bits(self) -> u16 {
+        self.to_bits()
+    }
+}
+
+impl LowpSrc for f16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+    #[inline(always)]
+    fn to_bf16_bits(self) -> u16 {
+        bf16_bits(f16::to_f32(self))
+    }
+}
+
+/// bfloat16 bits of `x`, round-to-nearest-even, NaN kept quiet (as
+/// `half::bf16::from_f32`), branch-light so that loops vectorise.
+#[inline(always)]
+pub(crate) fn bf16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    if b & 0x7fff_ffff > 0x7f80_0000 {
+        ((b >> 16) | 0x0040) as u16
+    } else {
+        (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
+    }
+}
+
+/// Can `path` run `lowp` on this CPU (and OS)?
+pub fn path_available(path: LowpPath, lowp: LowpType) -> bool {
+    match path {
+        LowpPath::Portable => true,
+        #[cfg(target_arch = "x86_64")]
+        LowpPath::Avx512 => lowp == LowpType::Bf16 && avx512::available(),
+        #[cfg(target_arch = "x86_64")]
+        LowpPath::Amx => lowp == LowpType::Bf16 && amx::available(),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => {
+            let _ = lowp;
+            false
+        }
+    }
+}
+
+/// `TFA_LOWP_GEMM`, read once.
+fn forced_path() -> Option<LowpPath> {
+    static FORCED: OnceLock<Option<LowpPath>> = OnceLock::new();
+    *FORCED.get_or_init(|| {
+        let v = std::env::var("TFA_LOWP_GEMM").ok()?;
+        let v = v.trim().to_ascii_lowercase();
+        LowpPath::ALL.into_iter().find(|p| p.name() == v)
+    })
+}
+
+/// The path a call for `lowp` takes: `TFA_LOWP_GEMM` if set (or the best
+/// available below it), else the fastest available.
+pub fn selected_path(lowp: LowpType) -> LowpPath {
+    let mut p = forced_path().unwrap_or(LowpPath::Amx);
+    while !path_available(p, lowp) {
+        p = p.fallback();
+    }
+    p
+}
+
+/// Pointer wrapper that rayon closures may share.
+#[derive(Copy, Clone)]
+pub(crate) struct Ptr<T>(pub(crate) *const T);
+
+impl<T> Ptr<T> {
+    /// Through a method so that closures capture the (Sync) wrapper.
+    #[inline(always)]
+    pub(crate) fn get(self) -> *const T {
+        self.0
+    }
+}
+// SAFETY: only read through, by callers whose contract keeps the data alive
+// and unmodified for the call.
+unsafe impl<T> Send for Ptr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for Ptr<T> {}
+
+/// Mutable pointer wrapper; each task writes a disjoint part.
+#[derive(Copy, Clone)]
+pub(crate) struct MutPtr<T>(pub(crate) *mut T);
+// SAFETY: tasks write disjoint elements (distinct output blocks).
+unsafe impl<T> Send for MutPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for MutPtr<T> {}
+
+/// `c[m,n] = round(a) @ round(b)` on the [`selected_path`]. `a` element
+/// (i, p) is at `a + i*a_strides.0 + p*a_strides.1`, `b` (p, j) likewise;
+/// `c` is row-major and overwritten. `parallel` lets it use the current
+/// rayon pool.
+///
+/// # Safety
+/// `a` and `b` must be valid for reads of every element their strides address
+/// for `i < m, p < k, j < n`; `c` must hold at least `m * n` elements and
+/// alias neither.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn lowp_gemm_strided<T: LowpSrc>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const T,
+    a_strides: (isize, isize),
+    b: *const T,
+    b_strides: (isize, isize),
+    c: &mut [f32],
+    lowp: LowpType,
+    parallel: bool,
+) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        lowp_gemm_with(
+            selected_path(lowp),
+            m,
+            n,
+            k,
+            a,
+            a_strides,
+            b,
+            b_strides,
+            c,
+            lowp,
+            parallel,
+        )
+    }
+}
+
+/// [`lowp_gemm_strided`] on `path` (the portable path where `path` cannot
+/// run `lowp` here).
+///
+/// # Safety
+/// As [`lowp_gemm_strided`].
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn lowp_gemm_with<T: LowpSrc>(
+    path: LowpPath,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const T,
+    a_strides: (isize, isize),
+    b: *const T,
+    b_strides: (isize, isize),
+    c: &mut [f32],
+    lowp: LowpType,
+    parallel: bool,
+) {
+    if m == 0 || n == 0 || c.len() < m * n {
+        debug_assert!(c.len() >= m * n, "lowp_gemm: output too small");
+        return;
+    }
+    let c = &mut c[..m * n];
+    if k == 0 {
+        c.fill(0.0);
+        return;
+    }
+    let parallel = parallel && rayon::current_num_threads() > 1;
+    let path = if path_available(path, lowp) {
+        path
+    } else {
+        LowpPath::Portable
+    };
+    let (a, b) = (Ptr(a), Ptr(b));
+    // SAFETY (all arms): the caller's contract; `c` holds exactly m*n.
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        LowpPath::Amx => unsafe {
+            pack::packed::<T, amx::Amx>(m, n, k, a, a_strides, b, b_strides, c, parallel)
+        },
+        #[cfg(target_arch = "x86_64")]
+        LowpPath::Avx512 => unsafe {
+            pack::packed::<T, avx512::Avx512>(m, n, k, a, a_strides, b, b_strides, c, parallel)
+        },
+        _ => unsafe { portable(m, n, k, a, a_strides, b, b_strides, c, lowp, parallel) },
+    }
+}
+
+/// Elements below which rounding copies are made on one thread.
+const PAR_MIN_COPY: usize = 1 << 15;
+
+/// `rows x cols` row-major copy of a strided operand, each element rounded.
+///
+/// # Safety
+/// `src` valid for every `(i, j)` its strides address, `i < rows, j < cols`.
+unsafe fn rounded_copy<T: LowpSrc>(
+    src: Ptr<T>,
+    (rs, cs): (isize, isize),
+    rows: usize,
+    cols: usize,
+    lowp: LowpType,
+    parallel: bool,
+) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    let row = |(i, dst): (usize, &mut [f32])| {
+        let base = i as isize * rs;
+        for (j, d) in dst.iter_mut().enumerate() {
+            // SAFETY: (i, j) is inside the operand (caller's contract).
+            let v = unsafe { *src.get().offset(base + j as isize * cs) };
+            *d = lowp.round(v.to_f32());
+        }
+    };
+    if parallel && rows * cols >= PAR_MIN_COPY {
+        out.par_chunks_mut(cols).enumerate().for_each(row);
+    } else {
+        out.chunks_mut(cols).enumerate().for_each(row);
+    }
+    out
+}
+
+/// Portable path: rounded float32 copies through the float32 `gemm`.
+///
+/// # Safety
+/// As [`lowp_gemm_strided`], `k > 0`, `c.len() == m * n`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn portable<T: LowpSrc>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Ptr<T>,
+    a_strides: (isize, isize),
+    b: Ptr<T>,
+    b_strides: (isize, isize),
+    c: &mut [f32],
+    lowp: LowpType,
+    parallel: bool,
+) {
+    // SAFETY: the caller's contract covers every element read.
+    let (ra, rb) = unsafe {
+        (
+            rounded_copy(a, a_strides, m, k, lowp, parallel),
+            rounded_copy(b, b_strides, k, n, lowp, parallel),
+        )
+    };
+    // SAFETY: ra is m*k and rb k*n row-major; c holds m*n and is distinct.
+    unsafe {
+        super::matmul::gemm_strided(
+            m,
+            n,
+            k,
+            ra.as_ptr(),
+            (k as isize, 1),
+            rb.as_ptr(),
+            (n as isize, 1),
+            c,
+            parallel,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

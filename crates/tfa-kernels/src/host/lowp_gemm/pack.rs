@@ -1,0 +1,226 @@
+//! Packing and blocking shared by the AMX and AVX512-BF16 kernels.
+//!
+//! A is packed per block of `MC` rows as bfloat16 rows of `kpad` elements
+//! (zero-padded in k and in rows). B is packed once per call, shared by all
+//! threads, as panels of 16 columns in VNNI order: `[kpad/2][16][2]`, each
+//! row of a panel holding the (k, k+1) pair of every column — the layout of
+//! an AMX B tile and of a `vdpbf16ps` operand. Packing does the rounding.
+
+use super::{LowpSrc, MutPtr, Ptr};
+use rayon::prelude::*;
+use std::ops::Range;
+
+/// A register/tile kernel computing an `MR x 32` float32 block.
+pub(super) trait Micro {
+    /// Rows per call.
+    const MR: usize;
+    /// k is padded to a multiple of this.
+    const KSTEP: usize;
+    /// Per-thread set-up before a run of [`Micro::tile`] calls.
+    ///
+    /// # Safety
+    /// Only where the kernel's path is available.
+    unsafe fn begin();
+    /// `out[r*ldo + j] = sum_p a[r*kpad + p] * b(p, j)` for `r < MR, j < 32`,
+    /// b's columns 0..16 in panel `b0` and 16..32 in `b1`.
+    ///
+    /// # Safety
+    /// After `begin` on this thread; `a` holds `MR * kpad` elements, `b0` and
+    /// `b1` `16 * kpad`; `out` is writable for `MR` rows of 32 at stride `ldo`.
+    unsafe fn tile(a: *const u16, kpad: usize, b0: *const u16, b1: *const u16, out: *mut f32, ldo: usize);
+    /// Per-thread tear-down after a run of tiles.
+    ///
+    /// # Safety
+    /// Only where the kernel's path is available.
+    unsafe fn end();
+}
+
+/// Rows of A per block (a multiple of every `MR`): with k = 4608 the packed
+/// block (590 KB) stays in L2 while B panels stream past it.
+const MC: usize = 64;
+/// Pairs of B panels (32 columns each) per parallel task.
+const NC_PAIRS: usize = 8;
+
+/// Converts a contiguous run; compiled for AVX-512 so that the loop is
+/// vectorised (every packed path runs on an AVX-512 CPU).
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn convert_run<T: LowpSrc>(src: &[T], dst: &mut [u16]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = s.to_bf16_bits();
+    }
+}
+
+/// Packs rows `m0..m0+dst.len()/kpad` (those below `m`) of A.
+///
+/// # Safety
+/// `a` valid for rows `< m`, columns `< k` at its strides; `dst` zeroed.
+#[allow(clippy::too_many_arguments)]
+unsafe fn pack_a<T: LowpSrc>(
+    a: Ptr<T>,
+    (rs, cs): (isize, isize),
+    m0: usize,
+    m: usize,
+    k: usize,
+    kpad: usize,
+    dst: &mut [u16],
+) {
+    for (r, row) in dst.chunks_mut(kpad).enumerate() {
+        let i = m0 + r;
+        if i >= m {
+            break;
+        }
+        // SAFETY: row i < m is inside A.
+        let base = unsafe { a.0.offset(i as isize * rs) };
+        if cs == 1 {
+            // SAFETY: k contiguous elements of row i; AVX-512 is present on
+            // every packed path.
+            unsafe { convert_run(std::slice::from_raw_parts(base, k), &mut row[..k]) };
+        } else {
+            for (p, d) in row[..k].iter_mut().enumerate() {
+                // SAFETY: (i, p) is inside A.
+                *d = unsafe { *base.offset(p as isize * cs) }.to_bf16_bits();
+            }
+        }
+    }
+}
+
+/// Packs the 16-column panel starting at column `j0` of B.
+///
+/// # Safety
+/// `b` valid for rows `< k`, columns `< n`; `dst` (`16 * kpad`) zeroed.
+unsafe fn pack_b_panel<T: LowpSrc>(
+    b: Ptr<T>,
+    (rs, cs): (isize, isize),
+    k: usize,
+    n: usize,
+    j0: usize,
+    dst: &mut [u16],
+) {
+    let cols = n.saturating_sub(j0).min(16);
+    for p in 0..k {
+        // SAFETY: row p < k, column j0 < n.
+        let row = unsafe { b.0.offset(p as isize * rs + j0 as isize * cs) };
+        let out = &mut dst[(p / 2) * 32 + (p % 2)..];
+        for c in 0..cols {
+            // SAFETY: column j0 + c < n.
+            out[2 * c] = unsafe { *row.offset(c as isize * cs) }.to_bf16_bits();
+        }
+    }
+}
+
+/// The packed-path driver: B packed once, then blocks of `MC` rows (times
+/// groups of panels when rows alone give too few tasks) over the pool.
+///
+/// # Safety
+/// As `lowp_gemm_strided`, `k > 0`, `c.len() == m * n`, and `K`'s path
+/// available.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn packed<T: LowpSrc, K: Micro>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Ptr<T>,
+    a_strides: (isize, isize),
+    b: Ptr<T>,
+    b_strides: (isize, isize),
+    c: &mut [f32],
+    parallel: bool,
+) {
+    let kpad = k.div_ceil(K::KSTEP) * K::KSTEP;
+    let pairs = n.div_ceil(32);
+    let panel = 16 * kpad;
+    let mut bp = vec![0u16; 2 * pairs * panel];
+    let pack_one = |(j, dst): (usize, &mut [u16])| {
+        // SAFETY: the caller's contract covers B; dst is one zeroed panel.
+        unsafe { pack_b_panel(b, b_strides, k, n, 16 * j, dst) }
+    };
+    if parallel && k * n >= 1 << 15 {
+        bp.par_chunks_mut(panel).enumerate().for_each(pack_one);
+    } else {
+        bp.chunks_mut(panel).enumerate().for_each(pack_one);
+    }
+    let bp = Ptr(bp.as_ptr());
+    let cp = MutPtr(c.as_mut_ptr());
+    let mblocks = m.div_ceil(MC);
+    let nblocks = pairs.div_ceil(NC_PAIRS);
+    let block = |mb: usize, pr: Range<usize>| {
+        // SAFETY: blocks write disjoint parts of c; bp lives until the end
+        // of this function, after every task.
+        unsafe { run_block::<T, K>(m, n, k, kpad, a, a_strides, bp, cp, mb, pr) }
+    };
+    let threads = rayon::current_num_threads();
+    if !parallel {
+        (0..mblocks).for_each(|mb| block(mb, 0..pairs));
+    } else if mblocks >= 2 * threads || nblocks == 1 {
+        (0..mblocks)
+            .into_par_iter()
+            .for_each(|mb| block(mb, 0..pairs));
+    } else {
+        (0..mblocks * nblocks).into_par_iter().for_each(|t| {
+            let (mb, nb) = (t / nblocks, t % nblocks);
+            block(mb, nb * NC_PAIRS..((nb + 1) * NC_PAIRS).min(pairs))
+        });
+    }
+}
+
+/// Rows `mb*MC ..` times panel pairs `pr`.
+///
+/// # Safety
+/// As [`packed`]; `bp` holds every packed panel; no other task writes this
+/// block of `c`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_block<T: LowpSrc, K: Micro>(
+    m: usize,
+    n: usize,
+    k: usize,
+    kpad: usize,
+    a: Ptr<T>,
+    a_strides: (isize, isize),
+    bp: Ptr<u16>,
+    c: MutPtr<f32>,
+    mb: usize,
+    pr: Range<usize>,
+) {
+    let m0 = mb * MC;
+    let rows = (m - m0).min(MC);
+    let strips = rows.div_ceil(K::MR);
+    let mut ap = vec![0u16; strips * K::MR * kpad];
+    // SAFETY: rows m0.. below m of A; ap zeroed.
+    unsafe { pack_a(a, a_strides, m0, m, k, kpad, &mut ap) };
+    let panel = 16 * kpad;
+    let mut tmp = [0f32; 32 * 32];
+    // SAFETY: this path is available (caller's contract).
+    unsafe { K::begin() };
+    for pair in pr {
+        let c0 = 32 * pair;
+        let vc = (n - c0).min(32);
+        // SAFETY: panels 2*pair and 2*pair+1 exist (2 * pairs panels).
+        let (b0, b1) = unsafe {
+            let b0 = bp.0.add(2 * pair * panel);
+            (b0, b0.add(panel))
+        };
+        for s in 0..strips {
+            let r0 = m0 + s * K::MR;
+            let vr = (m - r0).min(K::MR);
+            // SAFETY: strip s of ap holds MR*kpad elements.
+            let a_s = unsafe { ap.as_ptr().add(s * K::MR * kpad) };
+            if vr == K::MR && vc == 32 {
+                // SAFETY: the full MR x 32 block of c at (r0, c0) is inside c
+                // and owned by this task.
+                unsafe { K::tile(a_s, kpad, b0, b1, c.0.add(r0 * n + c0), n) };
+            } else {
+                // SAFETY: tmp holds 32 x 32 >= MR x 32 at stride 32.
+                unsafe { K::tile(a_s, kpad, b0, b1, tmp.as_mut_ptr(), 32) };
+                for r in 0..vr {
+                    // SAFETY: row r0+r < m, columns c0..c0+vc < n: inside c.
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(c.0.add((r0 + r) * n + c0), vc)
+                    };
+                    dst.copy_from_slice(&tmp[r * 32..r * 32 + vc]);
+                }
+            }
+        }
+    }
+    // SAFETY: pairs with `begin` above.
+    unsafe { K::end() };
+}
