@@ -1,9 +1,11 @@
 //! Batched matrix product with broadcast batch dims (BatchMatMulV2), one
 //! `gemm` call per batch. Many small matrices run one per thread; large ones
-//! let gemm thread itself. float16/bfloat16 compute in float32.
+//! let gemm thread itself. float16 computes in float32; bfloat16 (and float32
+//! with `lowp` set) goes through `lowp_gemm` with float32 accumulation.
 
 use super::arith::Arith;
-use super::matmul::gemm_strided;
+use super::lowp_gemm::{lowp_gemm_strided, LowpSrc, LowpType};
+use super::matmul::{gemm_strided, narrow_into};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
@@ -13,6 +15,9 @@ use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
 pub struct BatchMatMulParams {
     pub adj_x: bool,
     pub adj_y: bool,
+    /// float32 only: multiply in this type (BF16/F16: inputs rounded,
+    /// float32 accumulation and output). `None`: the graph dtype.
+    pub lowp: Option<DType>,
 }
 
 /// A validated batched product: per output batch the x and y batch indices.
@@ -159,97 +164,141 @@ fn layout(rows: usize, cols: usize, adj: bool) -> (isize, isize) {
     }
 }
 
-macro_rules! gemm_float {
-    ($t:ty) => {
-        impl BmmElem for $t {
-            fn bmm(plan: &BatchPlan, x: &[$t], y: &[$t], out: &mut [$t]) {
-                let (m, k, n) = (plan.m, plan.k, plan.n);
-                let xs = m * k;
-                let ys = k * n;
-                // Stored shapes: x is [m,k] or [k,m]; y is [k,n] or [n,k].
-                let (xrs, xcs) = if plan.p.adj_x {
-                    layout(k, m, true)
-                } else {
-                    layout(m, k, false)
-                };
-                let (yrs, ycs) = if plan.p.adj_y {
-                    layout(n, k, true)
-                } else {
-                    layout(k, n, false)
-                };
-                // x @ W with W shared by every batch (Keras Dense on a 3-D
-                // input) is one tall product: [batches*m, k] @ [k, n].
-                let nb = plan.x_batch.len();
-                let shared_y = plan.y_batch.iter().all(|&v| v == plan.y_batch[0]);
-                let packed_x =
-                    !plan.p.adj_x && plan.x_batch.iter().enumerate().all(|(i, &v)| v == i);
-                if nb > 1 && shared_y && packed_x && k > 0 && m * n > 0 {
-                    let rows = nb * m;
-                    // SAFETY: x holds nb*m*k elements row-major, y's shared
-                    // matrix starts at y_batch[0]*k*n; out holds rows*n.
-                    unsafe {
-                        gemm_strided(
-                            rows,
-                            n,
-                            k,
-                            x.as_ptr(),
-                            (k as isize, 1),
-                            y.as_ptr().add(plan.y_batch[0] * ys),
-                            (yrs, ycs),
-                            out,
-                            rows * n * k >= PAR_MIN_FLOPS,
-                        );
-                    }
-                    return;
-                }
-                for_batches(plan, out, |b, c, par| {
-                    if k == 0 {
-                        c.fill(0.0);
-                        return;
-                    }
-                    let xo = plan.x_batch[b] * xs;
-                    let yo = plan.y_batch[b] * ys;
-                    // SAFETY: offsets and strides address only elements inside
-                    // `x`/`y` (validated shapes); `c` is an m*n output block that
-                    // aliases neither input.
-                    unsafe {
-                        gemm_strided(
-                            m,
-                            n,
-                            k,
-                            x.as_ptr().add(xo),
-                            (xrs, xcs),
-                            y.as_ptr().add(yo),
-                            (yrs, ycs),
-                            c,
-                            par,
-                        );
-                    }
-                });
-            }
-        }
-    };
+/// One strided product `c = x @ y` of a batched call: (m, n, k, x, x
+/// strides, y, y strides, c, let it thread).
+trait GemmFn<T, O>:
+    Fn(usize, usize, usize, *const T, (isize, isize), *const T, (isize, isize), &mut [O], bool) + Sync
+{
 }
-gemm_float!(f32);
-gemm_float!(f64);
+impl<T, O, F> GemmFn<T, O> for F where
+    F: Fn(usize, usize, usize, *const T, (isize, isize), *const T, (isize, isize), &mut [O], bool)
+        + Sync
+{
+}
 
-macro_rules! widened {
-    ($t:ty) => {
-        impl BmmElem for $t {
-            fn bmm(plan: &BatchPlan, x: &[$t], y: &[$t], out: &mut [$t]) {
-                let wx: Vec<f32> = x.par_iter().map(|v| v.to_f32()).collect();
-                let wy: Vec<f32> = y.par_iter().map(|v| v.to_f32()).collect();
-                let mut wo = vec![0f32; out.len()];
-                f32::bmm(plan, &wx, &wy, &mut wo);
-                out.par_iter_mut()
-                    .zip(wo.par_iter())
-                    .for_each(|(o, &v)| *o = <$t>::from_f32(v));
-            }
-        }
+/// The batched product over `gemm`, which must accept any pointers and
+/// strides that address only elements inside `x` and `y`.
+fn bmm_with<T: Sync, O: Send + Default + Copy>(
+    plan: &BatchPlan,
+    x: &[T],
+    y: &[T],
+    out: &mut [O],
+    gemm: impl GemmFn<T, O>,
+) {
+    let (m, k, n) = (plan.m, plan.k, plan.n);
+    let xs = m * k;
+    let ys = k * n;
+    // Stored shapes: x is [m,k] or [k,m]; y is [k,n] or [n,k].
+    let (xrs, xcs) = if plan.p.adj_x {
+        layout(k, m, true)
+    } else {
+        layout(m, k, false)
     };
+    let (yrs, ycs) = if plan.p.adj_y {
+        layout(n, k, true)
+    } else {
+        layout(k, n, false)
+    };
+    // x @ W with W shared by every batch (Keras Dense on a 3-D input) is one
+    // tall product: [batches*m, k] @ [k, n].
+    let nb = plan.x_batch.len();
+    let shared_y = plan.y_batch.iter().all(|&v| v == plan.y_batch[0]);
+    let packed_x = !plan.p.adj_x && plan.x_batch.iter().enumerate().all(|(i, &v)| v == i);
+    if nb > 1 && shared_y && packed_x && k > 0 && m * n > 0 {
+        let rows = nb * m;
+        // In bounds: x holds nb*m*k elements row-major, y's shared matrix
+        // starts at y_batch[0]*k*n; out holds rows*n.
+        gemm(
+            rows,
+            n,
+            k,
+            x.as_ptr(),
+            (k as isize, 1),
+            y[plan.y_batch[0] * ys..].as_ptr(),
+            (yrs, ycs),
+            out,
+            rows * n * k >= PAR_MIN_FLOPS,
+        );
+        return;
+    }
+    for_batches(plan, out, |b, c, par| {
+        if k == 0 {
+            c.fill(O::default());
+            return;
+        }
+        // In bounds: offsets and strides address only elements inside x/y
+        // (validated shapes); c is an m*n output block.
+        gemm(
+            m,
+            n,
+            k,
+            x[plan.x_batch[b] * xs..].as_ptr(),
+            (xrs, xcs),
+            y[plan.y_batch[b] * ys..].as_ptr(),
+            (yrs, ycs),
+            c,
+            par,
+        );
+    });
 }
-widened!(f16);
-widened!(bf16);
+
+/// `gemm_strided` as a [`GemmFn`].
+fn float_gemm<T: Element + Arith + super::matmul::num_one::One>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const T,
+    sa: (isize, isize),
+    b: *const T,
+    sb: (isize, isize),
+    c: &mut [T],
+    par: bool,
+) {
+    // SAFETY: `bmm_with` passes pointers and strides inside its operands and
+    // an m*n output block that aliases neither.
+    unsafe { gemm_strided(m, n, k, a, sa, b, sb, c, par) }
+}
+
+/// `lowp_gemm_strided` in `lowp` as a [`GemmFn`].
+fn lowp_gemm<T: LowpSrc>(lowp: LowpType) -> impl GemmFn<T, f32> {
+    move |m, n, k, a, sa, b, sb, c, par| {
+        // SAFETY: as `float_gemm`.
+        unsafe { lowp_gemm_strided(m, n, k, a, sa, b, sb, c, lowp, par) }
+    }
+}
+
+impl BmmElem for f32 {
+    fn bmm(plan: &BatchPlan, x: &[f32], y: &[f32], out: &mut [f32]) {
+        match plan.p.lowp.and_then(LowpType::from_dtype) {
+            Some(l) => bmm_with(plan, x, y, out, lowp_gemm(l)),
+            None => bmm_with(plan, x, y, out, float_gemm::<f32>),
+        }
+    }
+}
+
+impl BmmElem for f64 {
+    fn bmm(plan: &BatchPlan, x: &[f64], y: &[f64], out: &mut [f64]) {
+        bmm_with(plan, x, y, out, float_gemm::<f64>)
+    }
+}
+
+impl BmmElem for bf16 {
+    fn bmm(plan: &BatchPlan, x: &[bf16], y: &[bf16], out: &mut [bf16]) {
+        let mut wo = vec![0f32; out.len()];
+        bmm_with(plan, x, y, &mut wo, lowp_gemm(LowpType::Bf16));
+        narrow_into(&wo, out, bf16::from_f32);
+    }
+}
+
+impl BmmElem for f16 {
+    fn bmm(plan: &BatchPlan, x: &[f16], y: &[f16], out: &mut [f16]) {
+        let wx: Vec<f32> = x.par_iter().map(|v| v.to_f32()).collect();
+        let wy: Vec<f32> = y.par_iter().map(|v| v.to_f32()).collect();
+        let mut wo = vec![0f32; out.len()];
+        f32::bmm(plan, &wx, &wy, &mut wo);
+        narrow_into(&wo, out, f16::from_f32);
+    }
+}
 
 macro_rules! int_bmm {
     ($t:ty) => {
@@ -552,11 +601,22 @@ pub fn einsum_shape(spec: &EinsumSpec, shapes: &[&[usize]]) -> Result<Vec<usize>
 /// `out = einsum(spec, inputs)` (one or two inputs), `out` of
 /// [`einsum_shape`].
 pub fn einsum(spec: &EinsumSpec, inputs: &[TensorView], out: &mut TensorMut) -> Result<()> {
+    einsum_lowp(spec, inputs, out, None)
+}
+
+/// [`einsum`] whose float32 products multiply in `lowp` (BF16/F16, float32
+/// accumulation) when set.
+pub fn einsum_lowp(
+    spec: &EinsumSpec,
+    inputs: &[TensorView],
+    out: &mut TensorMut,
+    lowp: Option<DType>,
+) -> Result<()> {
     match out.dtype {
-        DType::F32 => einsum_typed::<f32>(spec, inputs, out.data_mut()?),
-        DType::F64 => einsum_typed::<f64>(spec, inputs, out.data_mut()?),
-        DType::F16 => einsum_typed::<f16>(spec, inputs, out.data_mut()?),
-        DType::BF16 => einsum_typed::<bf16>(spec, inputs, out.data_mut()?),
+        DType::F32 => einsum_typed::<f32>(spec, inputs, out.data_mut()?, lowp),
+        DType::F64 => einsum_typed::<f64>(spec, inputs, out.data_mut()?, None),
+        DType::F16 => einsum_typed::<f16>(spec, inputs, out.data_mut()?, None),
+        DType::BF16 => einsum_typed::<bf16>(spec, inputs, out.data_mut()?, None),
         d => Err(Error::Unimplemented(format!(
             "Einsum is not defined for {d}"
         ))),
@@ -567,6 +627,7 @@ fn einsum_typed<T: ReduceElem + BmmElem>(
     spec: &EinsumSpec,
     inputs: &[TensorView],
     out: &mut [T],
+    lowp: Option<DType>,
 ) -> Result<()> {
     let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
     let out_shape = einsum_shape(spec, &shapes)?;
@@ -656,7 +717,10 @@ fn einsum_typed<T: ReduceElem + BmmElem>(
             x_batch: (0..nb).collect(),
             y_batch: (0..nb).collect(),
             out_shape: vec![nb, m, n],
-            p: BatchMatMulParams::default(),
+            p: BatchMatMulParams {
+                lowp,
+                ..BatchMatMulParams::default()
+            },
         };
         let labels = [batch, fx, fy].concat();
         let order: Vec<Label> = spec
@@ -713,6 +777,7 @@ mod tests {
             let p = BatchMatMulParams {
                 adj_x: rng.random_bool(0.5),
                 adj_y: rng.random_bool(0.5),
+                lowp: None,
             };
             let mut xs = bx.clone();
             xs.extend(if p.adj_x { [k, m] } else { [m, k] });
@@ -772,6 +837,59 @@ mod tests {
                         assert!((g - s).abs() < 1e-9, "{xs:?} {ys:?} {p:?}");
                     }
                 }
+            }
+        }
+    }
+
+    /// lowp BF16 equals the float32 product of pre-rounded inputs; bfloat16
+    /// data takes the same path and rounds once.
+    #[test]
+    fn lowp_and_bf16_batches_match_rounded_f32() {
+        let mut rng = rand::rng();
+        let r = |v: f32| bf16::from_f32(v).to_f32();
+        for (xs, ys, adj_x, adj_y) in [
+            (vec![3, 17, 40], vec![40, 9], false, false), // shared y: one tall product
+            (vec![2, 1, 5, 33], vec![3, 33, 70], false, false),
+            (vec![4, 30, 20], vec![4, 50, 30], true, true),
+            (vec![2, 65, 70], vec![2, 70, 66], false, false),
+        ] {
+            let p = BatchMatMulParams {
+                adj_x,
+                adj_y,
+                lowp: Some(DType::BF16),
+            };
+            let plan = batch_matmul_plan(&xs, &ys, p).unwrap();
+            let x: Vec<f32> = (0..xs.iter().product::<usize>())
+                .map(|_| rng.random_range(-2.0..2.0))
+                .collect();
+            let y: Vec<f32> = (0..ys.iter().product::<usize>())
+                .map(|_| rng.random_range(-2.0..2.0))
+                .collect();
+            let (rx, ry): (Vec<f32>, Vec<f32>) = (
+                x.iter().map(|&v| r(v)).collect(),
+                y.iter().map(|&v| r(v)).collect(),
+            );
+            let len: usize = plan.out_shape.iter().product();
+            let mut got = vec![f32::NAN; len];
+            f32::bmm(&plan, &x, &y, &mut got);
+            let plan32 = BatchPlan {
+                p: BatchMatMulParams { lowp: None, ..p },
+                ..plan.clone()
+            };
+            let mut want = vec![f32::NAN; len];
+            f32::bmm(&plan32, &rx, &ry, &mut want);
+            // Entries are sums of k products of magnitude <= 4.
+            let tol = 1e-5 * 4.0 * plan.k as f32;
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= tol, "{xs:?} {ys:?}: {g} vs {w}");
+            }
+            let bx: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+            let by: Vec<bf16> = y.iter().map(|&v| bf16::from_f32(v)).collect();
+            let mut gb = vec![bf16::ZERO; len];
+            bf16::bmm(&plan32, &bx, &by, &mut gb);
+            for (g, w) in gb.iter().zip(&want) {
+                let g = g.to_f32();
+                assert!((g - w).abs() <= w.abs() / 256.0 + tol, "bf16 {g} vs {w}");
             }
         }
     }

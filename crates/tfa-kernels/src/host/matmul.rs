@@ -1,9 +1,12 @@
 //! Matrix multiplication. float32/float64 go to the `gemm` crate (cache-blocked,
-//! AVX-512 with the `x86-v4` feature, rayon-parallel); float16/bfloat16 are
-//! widened to float32, multiplied with float32 accumulation and rounded once;
+//! AVX-512 with the `x86-v4` feature, rayon-parallel); bfloat16 goes to
+//! `lowp_gemm` (AMX/AVX512-BF16 where present: float32 accumulation, rounded
+//! once); float16 is widened to float32, multiplied and rounded once;
 //! integers use a plain parallel loop (rare in models, exact wrapping math).
+//! float32 with `lowp` set multiplies in bfloat16/float16 via `lowp_gemm`.
 
 use super::arith::Arith;
+use super::lowp_gemm::{lowp_gemm_strided, LowpSrc, LowpType};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
@@ -12,6 +15,9 @@ use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
 pub struct MatMulParams {
     pub transpose_a: bool,
     pub transpose_b: bool,
+    /// float32 only: multiply in this type (BF16/F16: inputs rounded,
+    /// float32 accumulation and output). `None`: the graph dtype.
+    pub lowp: Option<DType>,
 }
 
 /// Row-major operand layout: element (i, j) lives at `i * rs + j * cs`.
@@ -48,17 +54,15 @@ pub fn matmul(a: &TensorView, b: &TensorView, out: &mut TensorMut, p: MatMulPara
     }
     let la = layout(a.shape[1], p.transpose_a);
     let lb = layout(b.shape[1], p.transpose_b);
+    let lowp = p.lowp.and_then(LowpType::from_dtype);
     match out.dtype {
-        DType::F32 => gemm_float(
-            m,
-            k,
-            n,
-            a.data::<f32>()?,
-            la,
-            b.data::<f32>()?,
-            lb,
-            out.data_mut()?,
-        ),
+        DType::F32 => {
+            let (a, b, c) = (a.data::<f32>()?, b.data::<f32>()?, out.data_mut()?);
+            match lowp {
+                Some(l) => gemm_lowp(m, k, n, a, la, b, lb, c, l),
+                None => gemm_float(m, k, n, a, la, b, lb, c),
+            }
+        }
         DType::F64 => gemm_float(
             m,
             k,
@@ -81,18 +85,21 @@ pub fn matmul(a: &TensorView, b: &TensorView, out: &mut TensorMut, p: MatMulPara
             f16::to_f32,
             f16::from_f32,
         ),
-        DType::BF16 => gemm_widened(
-            m,
-            k,
-            n,
-            a.data::<bf16>()?,
-            la,
-            b.data::<bf16>()?,
-            lb,
-            out.data_mut()?,
-            bf16::to_f32,
-            bf16::from_f32,
-        ),
+        DType::BF16 => {
+            let mut wc = vec![0f32; m * n];
+            gemm_lowp(
+                m,
+                k,
+                n,
+                a.data::<bf16>()?,
+                la,
+                b.data::<bf16>()?,
+                lb,
+                &mut wc,
+                LowpType::Bf16,
+            );
+            narrow_into(&wc, out.data_mut()?, bf16::from_f32);
+        }
         DType::I32 => gemm_int(
             m,
             k,
@@ -253,6 +260,48 @@ pub(crate) mod num_one {
     }
 }
 
+/// `c = round(a) @ round(b)` in `lowp` with float32 accumulation.
+#[allow(clippy::too_many_arguments)]
+fn gemm_lowp<T: LowpSrc>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    la: Layout,
+    b: &[T],
+    lb: Layout,
+    c: &mut [f32],
+    lowp: LowpType,
+) {
+    // SAFETY: the slices cover every index the layouts address (validated
+    // dims); `c` (m*n) aliases neither input.
+    unsafe {
+        lowp_gemm_strided(
+            m,
+            n,
+            k,
+            a.as_ptr(),
+            (la.rs as isize, la.cs as isize),
+            b.as_ptr(),
+            (lb.rs as isize, lb.cs as isize),
+            c,
+            lowp,
+            m * n * k >= PAR_MIN_FLOPS,
+        )
+    }
+}
+
+/// float32 results rounded once into a half-precision output.
+pub(crate) fn narrow_into<T: Send>(src: &[f32], dst: &mut [T], narrow: fn(f32) -> T) {
+    if dst.len() >= super::PAR_MIN_ELEMENTS {
+        dst.par_iter_mut()
+            .zip(src.par_iter())
+            .for_each(|(o, &v)| *o = narrow(v));
+    } else {
+        dst.iter_mut().zip(src).for_each(|(o, &v)| *o = narrow(v));
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn gemm_widened<T: Element>(
     m: usize,
@@ -338,6 +387,7 @@ mod tests {
             let p = MatMulParams {
                 transpose_a: rng.random_bool(0.5),
                 transpose_b: rng.random_bool(0.5),
+                lowp: None,
             };
             let sa = if p.transpose_a {
                 vec![k, m]
@@ -393,5 +443,108 @@ mod tests {
         assert_eq!(c, [7, 10, 15, 22]);
         let e = matmul_dims(&[2, 3], &[2, 3], MatMulParams::default()).unwrap_err();
         assert!(e.to_string().contains("Matrix size-incompatible"));
+    }
+
+    /// `sum_p |a(i,p)| |b(p,j)|` per output: the scale of rounding errors.
+    fn abs_scale(m: usize, k: usize, n: usize, a: &[f32], b: &[f32]) -> Vec<f64> {
+        let mut s = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                s[i * n + j] = (0..k)
+                    .map(|p| (a[i * k + p] as f64 * b[p * n + j] as f64).abs())
+                    .sum();
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn lowp_equals_f32_on_rounded_inputs() {
+        let mut rng = rand::rng();
+        for (m, k, n) in [
+            (1, 1, 1),
+            (5, 1, 9),
+            (33, 70, 17),
+            (100, 300, 65),
+            (64, 64, 64),
+        ] {
+            for (lowp, round) in [
+                (
+                    DType::BF16,
+                    (|v: f32| bf16::from_f32(v).to_f32()) as fn(f32) -> f32,
+                ),
+                (DType::F16, |v: f32| f16::from_f32(v).to_f32()),
+            ] {
+                let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-3.0..3.0)).collect();
+                let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-3.0..3.0)).collect();
+                let ra: Vec<f32> = a.iter().map(|&v| round(v)).collect();
+                let rb: Vec<f32> = b.iter().map(|&v| round(v)).collect();
+                let run = |x: &[f32], y: &[f32], lowp: Option<DType>| {
+                    let mut c = vec![f32::NAN; m * n];
+                    matmul(
+                        &TensorView::from_slice(vec![m, k], x),
+                        &TensorView::from_slice(vec![k, n], y),
+                        &mut TensorMut::from_slice(vec![m, n], &mut c),
+                        MatMulParams {
+                            lowp,
+                            ..MatMulParams::default()
+                        },
+                    )
+                    .unwrap();
+                    c
+                };
+                let got = run(&a, &b, Some(lowp));
+                let want = run(&ra, &rb, None);
+                let scale = abs_scale(m, k, n, &ra, &rb);
+                for ((g, w), s) in got.iter().zip(&want).zip(&scale) {
+                    assert!(
+                        ((g - w) as f64).abs() <= 1e-5 * s,
+                        "{lowp} {m}x{k}x{n}: {g} vs {w}"
+                    );
+                }
+                // A float32 product of the unrounded inputs differs: lowp ran.
+                if k > 8 {
+                    assert_ne!(got, run(&a, &b, None));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_matmul_rounds_once() {
+        let mut rng = rand::rng();
+        let (m, k, n) = (37, 90, 41);
+        let a: Vec<bf16> = (0..m * k)
+            .map(|_| bf16::from_f32(rng.random_range(-2.0..2.0)))
+            .collect();
+        let b: Vec<bf16> = (0..k * n)
+            .map(|_| bf16::from_f32(rng.random_range(-2.0..2.0)))
+            .collect();
+        let mut c = vec![bf16::ZERO; m * n];
+        matmul(
+            &TensorView::from_slice(vec![m, k], &a),
+            &TensorView::from_slice(vec![k, n], &b),
+            &mut TensorMut::from_slice(vec![m, n], &mut c),
+            MatMulParams::default(),
+        )
+        .unwrap();
+        let wa: Vec<f32> = a.iter().map(|v| v.to_f32()).collect();
+        let wb: Vec<f32> = b.iter().map(|v| v.to_f32()).collect();
+        let want = reference(
+            m,
+            k,
+            n,
+            &wa.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            layout(k, false),
+            &wb.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            layout(n, false),
+        );
+        let scale = abs_scale(m, k, n, &wa, &wb);
+        for ((g, w), s) in c.iter().zip(&want).zip(&scale) {
+            let g = g.to_f32() as f64;
+            // One rounding to bfloat16 (half an ulp, 2^-9 relative) plus
+            // float32 summation error.
+            assert!((g - w).abs() <= w.abs() / 256.0 + 1e-5 * s, "{g} vs {w}");
+        }
     }
 }

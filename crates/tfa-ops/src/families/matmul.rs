@@ -4,7 +4,7 @@ use super::{op_t, FLOAT};
 use crate::{OpContext, OpDef};
 use tfa_core::{DType, Error, Result};
 use tfa_kernels::host::batch_matmul::{
-    batch_matmul, batch_matmul_plan, einsum, einsum_shape, einsum_spec, BatchMatMulParams,
+    batch_matmul, batch_matmul_plan, einsum_lowp, einsum_shape, einsum_spec, BatchMatMulParams,
 };
 use tfa_kernels::host::matmul::{matmul, matmul_dims, MatMulParams};
 
@@ -13,6 +13,7 @@ fn matmul_kernel(ctx: &dyn OpContext) -> Result<()> {
     let p = MatMulParams {
         transpose_a: ctx.attrs().bool("transpose_a")?,
         transpose_b: ctx.attrs().bool("transpose_b")?,
+        lowp: ctx.matrix_lowp(),
     };
     let (m, _, n) = matmul_dims(&a.shape, &b.shape, p)?;
     let mut out = ctx.allocate_output(0, a.dtype, &[m, n])?;
@@ -24,6 +25,7 @@ fn batch_matmul_kernel(ctx: &dyn OpContext) -> Result<()> {
     let p = BatchMatMulParams {
         adj_x: ctx.attrs().bool("adj_x")?,
         adj_y: ctx.attrs().bool("adj_y")?,
+        lowp: ctx.matrix_lowp(),
     };
     let plan = batch_matmul_plan(&x.shape, &y.shape, p)?;
     let mut out = ctx.allocate_output(0, x.dtype, &plan.out_shape)?;
@@ -45,7 +47,7 @@ fn einsum_kernel(ctx: &dyn OpContext) -> Result<()> {
     let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
     let shape = einsum_shape(&spec, &shapes)?;
     let mut out = ctx.allocate_output(0, inputs[0].dtype, &shape)?;
-    einsum(&spec, &inputs, &mut out)
+    einsum_lowp(&spec, &inputs, &mut out, ctx.matrix_lowp())
 }
 
 pub(crate) const OPS: &[OpDef] = &[

@@ -256,33 +256,137 @@ pub unsafe fn lowp_gemm_with<T: LowpSrc>(
     lowp: LowpType,
     parallel: bool,
 ) {
-    if m == 0 || n == 0 || c.len() < m * n {
-        debug_assert!(c.len() >= m * n, "lowp_gemm: output too small");
+    if m == 0 || n == 0 {
         return;
     }
-    let c = &mut c[..m * n];
+    // SAFETY: forwarded contract (c holds m*n, so ldc = n fits).
+    unsafe {
+        let pb = PackedB::new(path, k, n, b, b_strides, lowp, parallel);
+        lowp_gemm_packed(m, a, a_strides, &pb, c, n, parallel)
+    }
+}
+
+/// B rounded (and packed for the AMX/AVX512 kernels) once, for products
+/// with many A: a convolution's filter across its im2col tiles.
+pub struct PackedB {
+    path: LowpPath,
+    lowp: LowpType,
+    k: usize,
+    n: usize,
+    /// k padded for the kernel (packed paths).
+    kpad: usize,
+    /// VNNI panels (packed paths) ...
+    panels: Vec<u16>,
+    /// ... or the rounded k x n row-major copy (portable path).
+    rounded: Vec<f32>,
+}
+
+impl PackedB {
+    /// Packs `b` (`k x n`, element (p, j) at `b + p*strides.0 + j*strides.1`)
+    /// for `path` (the portable path where `path` cannot run `lowp` here).
+    ///
+    /// # Safety
+    /// `b` valid for reads of every element its strides address, `p < k,
+    /// j < n`.
+    pub unsafe fn new<T: LowpSrc>(
+        path: LowpPath,
+        k: usize,
+        n: usize,
+        b: *const T,
+        b_strides: (isize, isize),
+        lowp: LowpType,
+        parallel: bool,
+    ) -> PackedB {
+        let path = if path_available(path, lowp) {
+            path
+        } else {
+            LowpPath::Portable
+        };
+        let parallel = parallel && rayon::current_num_threads() > 1;
+        let mut pb = PackedB {
+            path,
+            lowp,
+            k,
+            n,
+            kpad: k,
+            panels: Vec::new(),
+            rounded: Vec::new(),
+        };
+        if k == 0 || n == 0 {
+            return pb;
+        }
+        let b = Ptr(b);
+        // SAFETY (all arms): the caller's contract; the packed arms run only
+        // where their path is available.
+        match path {
+            #[cfg(target_arch = "x86_64")]
+            LowpPath::Amx => {
+                (pb.panels, pb.kpad) =
+                    unsafe { pack::pack_b_all::<T, amx::Amx>(k, n, b, b_strides, parallel) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            LowpPath::Avx512 => {
+                (pb.panels, pb.kpad) =
+                    unsafe { pack::pack_b_all::<T, avx512::Avx512>(k, n, b, b_strides, parallel) }
+            }
+            _ => pb.rounded = unsafe { rounded_copy(b, b_strides, k, n, lowp, parallel) },
+        }
+        pb
+    }
+
+    /// The path products with this B take.
+    pub fn path(&self) -> LowpPath {
+        self.path
+    }
+}
+
+/// `c[i*ldc + j] = (round(a) @ B)[i, j]` for `i < m, j < n` with B packed
+/// by [`PackedB::new`] (other elements of `c` untouched).
+///
+/// # Safety
+/// `a` valid for reads of every element its strides address, `i < m,
+/// p < b.k`; `c` holds at least `(m - 1) * ldc + b.n` elements (when
+/// `m > 0`), `ldc >= b.n`, and aliases neither operand.
+pub unsafe fn lowp_gemm_packed<T: LowpSrc>(
+    m: usize,
+    a: *const T,
+    a_strides: (isize, isize),
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    parallel: bool,
+) {
+    let (k, n) = (b.k, b.n);
+    if m == 0 || n == 0 || ldc < n || c.len() < (m - 1) * ldc + n {
+        debug_assert!(m == 0 || n == 0, "lowp_gemm: output too small");
+        return;
+    }
     if k == 0 {
-        c.fill(0.0);
+        for row in c.chunks_mut(ldc).take(m) {
+            row[..n].fill(0.0);
+        }
         return;
     }
     let parallel = parallel && rayon::current_num_threads() > 1;
-    let path = if path_available(path, lowp) {
-        path
-    } else {
-        LowpPath::Portable
-    };
-    let (a, b) = (Ptr(a), Ptr(b));
-    // SAFETY (all arms): the caller's contract; `c` holds exactly m*n.
-    match path {
+    let a = Ptr(a);
+    // SAFETY (all arms): the caller's contract; B packed for this path.
+    match b.path {
         #[cfg(target_arch = "x86_64")]
         LowpPath::Amx => unsafe {
-            pack::packed::<T, amx::Amx>(m, n, k, a, a_strides, b, b_strides, c, parallel)
+            pack::run_packed::<T, amx::Amx>(
+                m, n, k, b.kpad, a, a_strides, &b.panels, c, ldc, parallel,
+            )
         },
         #[cfg(target_arch = "x86_64")]
         LowpPath::Avx512 => unsafe {
-            pack::packed::<T, avx512::Avx512>(m, n, k, a, a_strides, b, b_strides, c, parallel)
+            pack::run_packed::<T, avx512::Avx512>(
+                m, n, k, b.kpad, a, a_strides, &b.panels, c, ldc, parallel,
+            )
         },
-        _ => unsafe { portable(m, n, k, a, a_strides, b, b_strides, c, lowp, parallel) },
+        _ => unsafe {
+            let ra = rounded_copy(a, a_strides, m, k, b.lowp, parallel);
+            portable_gemm(m, n, k, &ra, &b.rounded, c, ldc, parallel)
+        },
     }
 }
 
@@ -318,42 +422,50 @@ unsafe fn rounded_copy<T: LowpSrc>(
     out
 }
 
-/// Portable path: rounded float32 copies through the float32 `gemm`.
+/// The portable product of rounded row-major copies, `c` at row stride
+/// `ldc`.
 ///
 /// # Safety
-/// As [`lowp_gemm_strided`], `k > 0`, `c.len() == m * n`.
+/// `a` is `m x k`, `b` `k x n`; `c` holds `(m - 1) * ldc + n`, `ldc >= n`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn portable<T: LowpSrc>(
+unsafe fn portable_gemm(
     m: usize,
     n: usize,
     k: usize,
-    a: Ptr<T>,
-    a_strides: (isize, isize),
-    b: Ptr<T>,
-    b_strides: (isize, isize),
+    a: &[f32],
+    b: &[f32],
     c: &mut [f32],
-    lowp: LowpType,
+    ldc: usize,
     parallel: bool,
 ) {
-    // SAFETY: the caller's contract covers every element read.
-    let (ra, rb) = unsafe {
-        (
-            rounded_copy(a, a_strides, m, k, lowp, parallel),
-            rounded_copy(b, b_strides, k, n, lowp, parallel),
-        )
+    let par = if parallel {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        gemm::Parallelism::None
     };
-    // SAFETY: ra is m*k and rb k*n row-major; c holds m*n and is distinct.
+    // SAFETY: a is m*k and b k*n row-major; c covers m rows of n at stride
+    // ldc and aliases neither.
     unsafe {
-        super::matmul::gemm_strided(
+        gemm::gemm(
             m,
             n,
             k,
-            ra.as_ptr(),
-            (k as isize, 1),
-            rb.as_ptr(),
-            (n as isize, 1),
-            c,
-            parallel,
+            c.as_mut_ptr(),
+            1,
+            ldc as isize,
+            false,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            1,
+            n as isize,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
         )
     }
 }

@@ -4,7 +4,8 @@
 //! (zero-padded in k and in rows). B is packed once per call, shared by all
 //! threads, as panels of 16 columns in VNNI order: `[kpad/2][16][2]`, each
 //! row of a panel holding the (k, k+1) pair of every column — the layout of
-//! an AMX B tile and of a `vdpbf16ps` operand. Packing does the rounding.
+//! an AMX B tile and of a `vdpbf16ps` operand. Packing does the rounding;
+//! it is compiled for AVX-512 (present on every packed path) to vectorise.
 
 use super::{LowpSrc, MutPtr, Ptr};
 use rayon::prelude::*;
@@ -27,7 +28,14 @@ pub(super) trait Micro {
     /// # Safety
     /// After `begin` on this thread; `a` holds `MR * kpad` elements, `b0` and
     /// `b1` `16 * kpad`; `out` is writable for `MR` rows of 32 at stride `ldo`.
-    unsafe fn tile(a: *const u16, kpad: usize, b0: *const u16, b1: *const u16, out: *mut f32, ldo: usize);
+    unsafe fn tile(
+        a: *const u16,
+        kpad: usize,
+        b0: *const u16,
+        b1: *const u16,
+        out: *mut f32,
+        ldo: usize,
+    );
     /// Per-thread tear-down after a run of tiles.
     ///
     /// # Safety
@@ -41,20 +49,11 @@ const MC: usize = 64;
 /// Pairs of B panels (32 columns each) per parallel task.
 const NC_PAIRS: usize = 8;
 
-/// Converts a contiguous run; compiled for AVX-512 so that the loop is
-/// vectorised (every packed path runs on an AVX-512 CPU).
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn convert_run<T: LowpSrc>(src: &[T], dst: &mut [u16]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = s.to_bf16_bits();
-    }
-}
-
 /// Packs rows `m0..m0+dst.len()/kpad` (those below `m`) of A.
 ///
 /// # Safety
 /// `a` valid for rows `< m`, columns `< k` at its strides; `dst` zeroed.
-#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn pack_a<T: LowpSrc>(
     a: Ptr<T>,
     (rs, cs): (isize, isize),
@@ -64,89 +63,145 @@ unsafe fn pack_a<T: LowpSrc>(
     kpad: usize,
     dst: &mut [u16],
 ) {
-    for (r, row) in dst.chunks_mut(kpad).enumerate() {
-        let i = m0 + r;
-        if i >= m {
-            break;
+    let rows = (dst.len() / kpad).min(m.saturating_sub(m0));
+    if cs != 1 && rs == 1 {
+        // Transposed A: walk k outermost so that reads stay contiguous (a
+        // row-by-row gather would touch a new cache line per element).
+        for p in 0..k {
+            // SAFETY: (m0 + r, p) with m0 + r < m is inside A.
+            let col = unsafe {
+                std::slice::from_raw_parts(a.get().offset(m0 as isize + p as isize * cs), rows)
+            };
+            for (r, v) in col.iter().enumerate() {
+                dst[r * kpad + p] = v.to_bf16_bits();
+            }
         }
-        // SAFETY: row i < m is inside A.
-        let base = unsafe { a.0.offset(i as isize * rs) };
+        return;
+    }
+    for (r, row) in dst.chunks_mut(kpad).take(rows).enumerate() {
+        // SAFETY: row m0 + r < m is inside A.
+        let base = unsafe { a.get().offset((m0 + r) as isize * rs) };
         if cs == 1 {
-            // SAFETY: k contiguous elements of row i; AVX-512 is present on
-            // every packed path.
-            unsafe { convert_run(std::slice::from_raw_parts(base, k), &mut row[..k]) };
+            // SAFETY: k contiguous elements of the row.
+            let src = unsafe { std::slice::from_raw_parts(base, k) };
+            for (d, s) in row[..k].iter_mut().zip(src) {
+                *d = s.to_bf16_bits();
+            }
         } else {
             for (p, d) in row[..k].iter_mut().enumerate() {
-                // SAFETY: (i, p) is inside A.
+                // SAFETY: (m0 + r, p) is inside A.
                 *d = unsafe { *base.offset(p as isize * cs) }.to_bf16_bits();
             }
         }
     }
 }
 
-/// Packs the 16-column panel starting at column `j0` of B.
+/// Panels per B packing task (256 columns).
+const B_GROUP: usize = 16;
+
+/// Packs the panels of `dst` (whole panels of `16 * kpad`), the first at
+/// column `j0`, walking B row by row (a column-panel walk would cost a cache
+/// and TLB miss per row of a wide B).
 ///
 /// # Safety
-/// `b` valid for rows `< k`, columns `< n`; `dst` (`16 * kpad`) zeroed.
-unsafe fn pack_b_panel<T: LowpSrc>(
+/// `b` valid for rows `< k`, columns `< n`; `dst` zeroed.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pack_b<T: LowpSrc>(
     b: Ptr<T>,
     (rs, cs): (isize, isize),
     k: usize,
     n: usize,
+    kpad: usize,
     j0: usize,
     dst: &mut [u16],
 ) {
-    let cols = n.saturating_sub(j0).min(16);
+    let panel = 16 * kpad;
+    let cols = (dst.len() / panel * 16).min(n.saturating_sub(j0));
     for p in 0..k {
-        // SAFETY: row p < k, column j0 < n.
-        let row = unsafe { b.0.offset(p as isize * rs + j0 as isize * cs) };
-        let out = &mut dst[(p / 2) * 32 + (p % 2)..];
-        for c in 0..cols {
-            // SAFETY: column j0 + c < n.
-            out[2 * c] = unsafe { *row.offset(c as isize * cs) }.to_bf16_bits();
+        // SAFETY: row p < k, column j0 < n (cols > 0 only then).
+        let row = unsafe { b.get().offset(p as isize * rs + j0 as isize * cs) };
+        let at = (p / 2) * 32 + (p % 2);
+        if cs == 1 {
+            // SAFETY: cols contiguous elements of row p.
+            let src = unsafe { std::slice::from_raw_parts(row, cols) };
+            for (pj, chunk) in src.chunks(16).enumerate() {
+                let out = &mut dst[pj * panel + at..pj * panel + at + 31];
+                for (c, v) in chunk.iter().enumerate() {
+                    out[2 * c] = v.to_bf16_bits();
+                }
+            }
+        } else {
+            for j in 0..cols {
+                // SAFETY: (p, j0 + j) is inside B.
+                let v = unsafe { *row.offset(j as isize * cs) };
+                dst[(j / 16) * panel + at + 2 * (j % 16)] = v.to_bf16_bits();
+            }
         }
     }
 }
 
-/// The packed-path driver: B packed once, then blocks of `MC` rows (times
-/// groups of panels when rows alone give too few tasks) over the pool.
+/// B (`k x n`) rounded into VNNI panels for kernel `K`: `(panels, kpad)`.
 ///
 /// # Safety
-/// As `lowp_gemm_strided`, `k > 0`, `c.len() == m * n`, and `K`'s path
+/// `b` valid for rows `< k`, columns `< n` at its strides; `K`'s path
 /// available.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn packed<T: LowpSrc, K: Micro>(
-    m: usize,
-    n: usize,
+pub(super) unsafe fn pack_b_all<T: LowpSrc, K: Micro>(
     k: usize,
-    a: Ptr<T>,
-    a_strides: (isize, isize),
+    n: usize,
     b: Ptr<T>,
     b_strides: (isize, isize),
-    c: &mut [f32],
     parallel: bool,
-) {
+) -> (Vec<u16>, usize) {
     let kpad = k.div_ceil(K::KSTEP) * K::KSTEP;
     let pairs = n.div_ceil(32);
     let panel = 16 * kpad;
     let mut bp = vec![0u16; 2 * pairs * panel];
-    let pack_one = |(j, dst): (usize, &mut [u16])| {
-        // SAFETY: the caller's contract covers B; dst is one zeroed panel.
-        unsafe { pack_b_panel(b, b_strides, k, n, 16 * j, dst) }
+    let pack_group = |(g, dst): (usize, &mut [u16])| {
+        // SAFETY: the caller's contract covers B; dst is zeroed whole panels;
+        // AVX-512 is present on every packed path.
+        unsafe { pack_b(b, b_strides, k, n, kpad, 16 * B_GROUP * g, dst) }
     };
     if parallel && k * n >= 1 << 15 {
-        bp.par_chunks_mut(panel).enumerate().for_each(pack_one);
+        bp.par_chunks_mut(B_GROUP * panel)
+            .enumerate()
+            .for_each(pack_group);
     } else {
-        bp.chunks_mut(panel).enumerate().for_each(pack_one);
+        bp.chunks_mut(B_GROUP * panel)
+            .enumerate()
+            .for_each(pack_group);
     }
+    (bp, kpad)
+}
+
+/// `c = round(a) @ B` for B packed by [`pack_b_all`]: blocks of `MC` rows
+/// (times groups of panels when rows alone give too few tasks) over the
+/// pool. `c` row `i` starts at `i * ldc`.
+///
+/// # Safety
+/// `a` valid for rows `< m`, columns `< k`; `bp`/`kpad` from
+/// `pack_b_all::<_, K>` for this `k, n`; `c` holds `(m - 1) * ldc + n`
+/// elements, `ldc >= n`; `K`'s path available.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn run_packed<T: LowpSrc, K: Micro>(
+    m: usize,
+    n: usize,
+    k: usize,
+    kpad: usize,
+    a: Ptr<T>,
+    a_strides: (isize, isize),
+    bp: &[u16],
+    c: &mut [f32],
+    ldc: usize,
+    parallel: bool,
+) {
+    let pairs = n.div_ceil(32);
     let bp = Ptr(bp.as_ptr());
     let cp = MutPtr(c.as_mut_ptr());
     let mblocks = m.div_ceil(MC);
     let nblocks = pairs.div_ceil(NC_PAIRS);
     let block = |mb: usize, pr: Range<usize>| {
-        // SAFETY: blocks write disjoint parts of c; bp lives until the end
-        // of this function, after every task.
-        unsafe { run_block::<T, K>(m, n, k, kpad, a, a_strides, bp, cp, mb, pr) }
+        // SAFETY: blocks write disjoint parts of c; bp outlives every task.
+        unsafe { run_block::<T, K>(m, n, k, kpad, a, a_strides, bp, cp, ldc, mb, pr) }
     };
     let threads = rayon::current_num_threads();
     if !parallel {
@@ -166,8 +221,7 @@ pub(super) unsafe fn packed<T: LowpSrc, K: Micro>(
 /// Rows `mb*MC ..` times panel pairs `pr`.
 ///
 /// # Safety
-/// As [`packed`]; `bp` holds every packed panel; no other task writes this
-/// block of `c`.
+/// As [`run_packed`]; no other task writes this block of `c`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn run_block<T: LowpSrc, K: Micro>(
     m: usize,
@@ -178,6 +232,7 @@ unsafe fn run_block<T: LowpSrc, K: Micro>(
     a_strides: (isize, isize),
     bp: Ptr<u16>,
     c: MutPtr<f32>,
+    ldc: usize,
     mb: usize,
     pr: Range<usize>,
 ) {
@@ -207,15 +262,14 @@ unsafe fn run_block<T: LowpSrc, K: Micro>(
             if vr == K::MR && vc == 32 {
                 // SAFETY: the full MR x 32 block of c at (r0, c0) is inside c
                 // and owned by this task.
-                unsafe { K::tile(a_s, kpad, b0, b1, c.0.add(r0 * n + c0), n) };
+                unsafe { K::tile(a_s, kpad, b0, b1, c.0.add(r0 * ldc + c0), ldc) };
             } else {
                 // SAFETY: tmp holds 32 x 32 >= MR x 32 at stride 32.
                 unsafe { K::tile(a_s, kpad, b0, b1, tmp.as_mut_ptr(), 32) };
                 for r in 0..vr {
                     // SAFETY: row r0+r < m, columns c0..c0+vc < n: inside c.
-                    let dst = unsafe {
-                        std::slice::from_raw_parts_mut(c.0.add((r0 + r) * n + c0), vc)
-                    };
+                    let dst =
+                        unsafe { std::slice::from_raw_parts_mut(c.0.add((r0 + r) * ldc + c0), vc) };
                     dst.copy_from_slice(&tmp[r * 32..r * 32 + vc]);
                 }
             }

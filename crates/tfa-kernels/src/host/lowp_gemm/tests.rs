@@ -3,7 +3,12 @@ use rand::Rng;
 
 /// A random `rows x cols` operand stored row-major or transposed, with its
 /// (row, col) strides.
-fn operand(rng: &mut impl Rng, rows: usize, cols: usize, trans: bool) -> (Vec<f32>, (isize, isize)) {
+fn operand(
+    rng: &mut impl Rng,
+    rows: usize,
+    cols: usize,
+    trans: bool,
+) -> (Vec<f32>, (isize, isize)) {
     let data: Vec<f32> = (0..rows * cols)
         .map(|_| rng.random_range(-2.0f32..2.0))
         .collect();
@@ -133,7 +138,17 @@ fn run_path(path: LowpPath, lowp: LowpType) {
     let mut rng = rand::rng();
     for (i, (m, n, k)) in shapes(&mut rng).into_iter().enumerate() {
         let threads = 1 + i % 2;
-        check(path, lowp, m, n, k, i % 3 == 1, i % 4 >= 2, threads, &mut rng);
+        check(
+            path,
+            lowp,
+            m,
+            n,
+            k,
+            i % 3 == 1,
+            i % 4 >= 2,
+            threads,
+            &mut rng,
+        );
     }
 }
 
@@ -157,7 +172,17 @@ fn portable_f16_matches_reference() {
     run_path(LowpPath::Portable, LowpType::F16);
     // f16 on a packed path falls back to portable: still correct.
     let mut rng = rand::rng();
-    check(LowpPath::Amx, LowpType::F16, 40, 33, 70, false, true, 2, &mut rng);
+    check(
+        LowpPath::Amx,
+        LowpType::F16,
+        40,
+        33,
+        70,
+        false,
+        true,
+        2,
+        &mut rng,
+    );
 }
 
 #[test]
@@ -168,7 +193,17 @@ fn large_product_on_every_path_one_and_two_threads() {
             continue;
         }
         for threads in [1, 2] {
-            check(path, LowpType::Bf16, 300, 260, 700, threads == 2, false, threads, &mut rng);
+            check(
+                path,
+                LowpType::Bf16,
+                300,
+                260,
+                700,
+                threads == 2,
+                false,
+                threads,
+                &mut rng,
+            );
         }
     }
 }
@@ -217,7 +252,15 @@ fn bf16_inputs_match_reference() {
 #[test]
 fn rounding_is_nearest_even_and_k_zero_clears() {
     assert_eq!(bf16_bits(1.0), bf16::from_f32(1.0).to_bits());
-    for bits in [0x3f80_8000u32, 0x3f81_8000, 0x3f80_7fff, 0x7f7f_ffff, 0xff80_0000, 0x7fc0_0001, 1] {
+    for bits in [
+        0x3f80_8000u32,
+        0x3f81_8000,
+        0x3f80_7fff,
+        0x7f7f_ffff,
+        0xff80_0000,
+        0x7fc0_0001,
+        1,
+    ] {
         let x = f32::from_bits(bits);
         assert_eq!(bf16_bits(x), bf16::from_f32(x).to_bits(), "{bits:#x}");
     }
@@ -225,7 +268,18 @@ fn rounding_is_nearest_even_and_k_zero_clears() {
     let z: [f32; 0] = [];
     // SAFETY: k = 0 reads nothing; c holds 2*3.
     unsafe {
-        lowp_gemm_strided(2, 3, 0, z.as_ptr(), (0, 1), z.as_ptr(), (3, 1), &mut c, LowpType::Bf16, false)
+        lowp_gemm_strided(
+            2,
+            3,
+            0,
+            z.as_ptr(),
+            (0, 1),
+            z.as_ptr(),
+            (3, 1),
+            &mut c,
+            LowpType::Bf16,
+            false,
+        )
     };
     assert!(c.iter().all(|&v| v == 0.0));
 }
