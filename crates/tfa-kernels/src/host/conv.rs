@@ -6,13 +6,18 @@
 //! matrix, with a single-threaded `gemm` call writing straight into its rows
 //! of the output. A 1x1, stride-1, unpadded convolution reads the input rows
 //! directly (no copy). Groups run one GEMM per group on column slices.
-//! float16/bfloat16 are widened to float32, computed and rounded once.
+//! float16 is widened to float32, computed and rounded once; bfloat16, and
+//! float32 with `ConvGeom::lowp` set, multiply through `lowp_gemm` (AMX or
+//! AVX512-BF16 where present) with float32 accumulation. Depthwise is direct
+//! loops, not a GEMM: it ignores `lowp` (the plugin rounds its inputs
+//! instead) and widens bfloat16 to float32 (exact products, float32 sums).
 //! NCHW tensors are transposed to NHWC, computed and transposed back.
 //!
 //! Geometry (output sizes, padding, errors) follows TensorFlow's
 //! `GetWindowedOutputSizeVerbose` and the checks of `conv_ops.cc` /
 //! `depthwise_conv_op.cc`, with TensorFlow's error messages.
 
+use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpSrc, LowpType, PackedB};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::shape::fmt_shape;
@@ -258,6 +263,10 @@ pub struct ConvGeom {
     pub pad_top: usize,
     pub pad_left: usize,
     pub format: DataFormat,
+    /// Conv2D on float32 only: multiply in this type (BF16/F16: inputs
+    /// rounded, float32 accumulation and output). `None`: the graph dtype.
+    /// Depthwise and the gradients ignore it (see `conv2d`).
+    pub lowp: Option<DType>,
 }
 
 impl ConvGeom {
@@ -327,6 +336,7 @@ pub fn conv2d_geometry(input: &[usize], filter: &[usize], a: &WindowAttrs) -> Re
         pad_top: dy.pad_before,
         pad_left: dx.pad_before,
         format: a.data_format,
+        lowp: None,
     })
 }
 
@@ -363,6 +373,7 @@ pub fn depthwise_geometry(input: &[usize], filter: &[usize], a: &WindowAttrs) ->
         pad_top: dy.pad_before,
         pad_left: dx.pad_before,
         format: a.data_format,
+        lowp: None,
     })
 }
 
@@ -623,24 +634,166 @@ macro_rules! conv_direct {
         }
     };
 }
-conv_direct!(f32);
 conv_direct!(f64);
 
-macro_rules! conv_widened {
-    ($t:ty) => {
-        impl ConvCompute for $t {
-            fn nhwc(x: &[$t], f: &[$t], y: &mut [$t], g: &ConvGeom) {
+impl ConvCompute for f32 {
+    fn nhwc(x: &[f32], f: &[f32], y: &mut [f32], g: &ConvGeom) {
+        let lowp = g.lowp.and_then(LowpType::from_dtype);
+        match (g.format, lowp) {
+            (DataFormat::Nhwc, None) => conv2d_nhwc(x, f, y, g),
+            (DataFormat::Nhwc, Some(l)) => conv2d_nhwc_lowp(x, f, y, g, l),
+            (DataFormat::Nchw, _) => {
                 let xt = widened_nhwc(x, g);
-                let ft: Vec<f32> = f.par_iter().map(|&v| v.widen()).collect();
-                let mut yt = vec![0f32; y.len()];
-                conv2d_nhwc(&xt, &ft, &mut yt, g);
+                let mut yt = vec![0.0; y.len()];
+                match lowp {
+                    Some(l) => conv2d_nhwc_lowp(&xt, f, &mut yt, g, l),
+                    None => conv2d_nhwc(&xt, f, &mut yt, g),
+                }
                 store_nhwc(yt, y, g);
             }
         }
-    };
+    }
 }
-conv_widened!(f16);
-conv_widened!(bf16);
+
+impl ConvCompute for f16 {
+    fn nhwc(x: &[f16], f: &[f16], y: &mut [f16], g: &ConvGeom) {
+        let xt = widened_nhwc(x, g);
+        let ft: Vec<f32> = f.par_iter().map(|&v| v.widen()).collect();
+        let mut yt = vec![0f32; y.len()];
+        conv2d_nhwc(&xt, &ft, &mut yt, g);
+        store_nhwc(yt, y, g);
+    }
+}
+
+/// bfloat16 multiplies as stored (AMX/AVX512-BF16 where present), float32
+/// accumulation, output rounded once.
+impl ConvCompute for bf16 {
+    fn nhwc(x: &[bf16], f: &[bf16], y: &mut [bf16], g: &ConvGeom) {
+        let mut yt = vec![0f32; y.len()];
+        if g.format == DataFormat::Nhwc {
+            conv2d_nhwc_lowp(x, f, &mut yt, g, LowpType::Bf16);
+        } else {
+            let mut xt = vec![bf16::ZERO; x.len()];
+            transpose_images(x, &mut xt, g.n, g.cin, g.h * g.w, |v| v);
+            conv2d_nhwc_lowp(&xt, f, &mut yt, g, LowpType::Bf16);
+        }
+        store_nhwc(yt, y, g);
+    }
+}
+
+/// NHWC Conv2D through `lowp_gemm`: `y[n*oh*ow, cout] = round(im2col(x)) @
+/// round(f)`, float32 accumulation. Same tiling as [`conv2d_nhwc`]; the
+/// filter is rounded and packed once per group and shared by every tile.
+pub(crate) fn conv2d_nhwc_lowp<S: LowpSrc + Default>(
+    x: &[S],
+    f: &[S],
+    y: &mut [f32],
+    g: &ConvGeom,
+    lowp: LowpType,
+) {
+    let m = g.n * g.oh * g.ow;
+    let cout = g.cout;
+    if m == 0 || cout == 0 {
+        return;
+    }
+    let cin_g = g.cin / g.groups;
+    let cout_g = cout / g.groups;
+    let k = g.kh * g.kw * cin_g;
+    if k == 0 || cout_g == 0 {
+        y.fill(0.0);
+        return;
+    }
+    let direct = g.kh == 1
+        && g.kw == 1
+        && g.sh == 1
+        && g.sw == 1
+        && g.pad_top == 0
+        && g.pad_left == 0
+        && g.oh == g.h
+        && g.ow == g.w;
+    let threads = rayon::current_num_threads().max(1);
+    let flops = m * k * cout;
+    let path = selected_path(lowp);
+    let filters: Vec<PackedB> = (0..g.groups)
+        .map(|grp| {
+            // SAFETY: group grp's filter columns [grp*cout_g, +cout_g) of k
+            // rows of stride cout lie inside `f` (validated HWIO shape).
+            unsafe {
+                PackedB::new(
+                    path,
+                    k,
+                    cout_g,
+                    f[grp * cout_g..].as_ptr(),
+                    (cout as isize, 1),
+                    lowp,
+                    flops >= 1 << 18,
+                )
+            }
+        })
+        .collect();
+    if direct && g.groups == 1 {
+        // SAFETY: x is [m, k] row-major; y is [m, cout] and aliases neither.
+        unsafe {
+            lowp_gemm_packed(
+                m,
+                x.as_ptr(),
+                (k as isize, 1),
+                &filters[0],
+                y,
+                cout,
+                flops >= 1 << 18,
+            )
+        };
+        return;
+    }
+    // Rows per task: an im2col tile that fits the cache, but enough tasks
+    // to keep every thread busy.
+    let by_cache = (TILE_BYTES / (k * std::mem::size_of::<S>())).clamp(32, 4096);
+    let by_balance = m.div_ceil(threads * 4).max(32);
+    let tile = if direct {
+        by_balance.min(1024)
+    } else {
+        by_cache.min(by_balance)
+    };
+    let run = |(t, yc): (usize, &mut [f32]), buf: &mut Vec<S>| {
+        let m0 = t * tile;
+        let rows = yc.len() / cout;
+        for (grp, pb) in filters.iter().enumerate() {
+            let (lhs, lhs_rs): (*const S, usize) = if direct {
+                (x[m0 * g.cin + grp * cin_g..].as_ptr(), g.cin)
+            } else {
+                buf.resize(rows * k, S::default());
+                im2col(x, g, m0, rows, grp * cin_g, cin_g, buf);
+                (buf.as_ptr(), k)
+            };
+            // SAFETY: lhs addresses rows x k elements with row stride lhs_rs
+            // inside `x` or `buf`; the destination, rows x cout_g at row
+            // stride cout from column grp*cout_g, lies inside `yc`, which
+            // aliases neither.
+            unsafe {
+                lowp_gemm_packed(
+                    rows,
+                    lhs,
+                    (lhs_rs as isize, 1),
+                    pb,
+                    &mut yc[grp * cout_g..],
+                    cout,
+                    false,
+                )
+            };
+        }
+    };
+    if threads == 1 || flops < (1 << 16) {
+        let mut buf = Vec::new();
+        for (t, yc) in y.chunks_mut(tile * cout).enumerate() {
+            run((t, yc), &mut buf);
+        }
+    } else {
+        y.par_chunks_mut(tile * cout)
+            .enumerate()
+            .for_each_init(Vec::new, |buf, item| run(item, buf));
+    }
+}
 
 /// Target bytes of one im2col tile (in L2 with the packed filter on current
 /// server cores; measured: 0.5-1 MiB beats 192 KiB by a few percent).
@@ -771,7 +924,7 @@ pub(crate) fn conv2d_nhwc<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeo
 /// Patches of output rows `[m0, m0 + rows)` for input channels
 /// `[c0, c0 + cg)`: row r holds (ky, kx, c) at `(ky * kw + kx) * cg + c`,
 /// zeros where the window hangs over the padding.
-pub(crate) fn im2col<T: Compute>(
+pub(crate) fn im2col<T: Copy + Default>(
     x: &[T],
     g: &ConvGeom,
     m0: usize,
@@ -792,7 +945,7 @@ pub(crate) fn im2col<T: Compute>(
             let iy = iy0 + (ky * g.dh) as isize;
             let dst_ky = &mut row[ky * g.kw * cg..(ky + 1) * g.kw * cg];
             if iy < 0 || iy >= g.h as isize {
-                dst_ky.fill(T::ZERO);
+                dst_ky.fill(T::default());
                 continue;
             }
             let src_row = &img[iy as usize * g.w * g.cin..];
@@ -806,7 +959,7 @@ pub(crate) fn im2col<T: Compute>(
                 let ix = ix0 + (kx * g.dw) as isize;
                 let dst = &mut dst_ky[kx * cg..(kx + 1) * cg];
                 if ix < 0 || ix >= g.w as isize {
-                    dst.fill(T::ZERO);
+                    dst.fill(T::default());
                 } else {
                     let s = ix as usize * g.cin + c0;
                     dst.copy_from_slice(&src_row[s..s + cg]);
@@ -1195,6 +1348,96 @@ mod tests {
         let mut t = vec![0.0; x.len()];
         nhwc_to_nchw(x, &mut t, n, c, h * w);
         t
+    }
+
+    /// Conv2D with `lowp` BF16/F16 equals the float32 convolution of
+    /// pre-rounded inputs; bfloat16 data (always through `lowp_gemm`) equals
+    /// it up to one output rounding.
+    #[test]
+    fn lowp_conv2d_matches_f32_on_rounded_inputs() {
+        let mut rng = rand::rng();
+        let mut cases: Vec<(Vec<usize>, Vec<usize>, ConvGeom)> =
+            (0..40).map(|_| random_case(&mut rng, false)).collect();
+        let a = attrs(
+            &[1, 1, 1, 1],
+            &[1, 1, 1, 1],
+            Padding::Same,
+            &[],
+            DataFormat::Nhwc,
+        );
+        for (x, f) in [
+            (vec![2, 9, 9, 64], vec![3, 3, 64, 70]), // im2col tiles
+            (vec![2, 7, 7, 96], vec![1, 1, 96, 40]), // 1x1: one GEMM
+            (vec![1, 6, 6, 48], vec![1, 1, 16, 33]), // 1x1, 3 groups
+            (vec![1, 30, 30, 8], vec![3, 3, 8, 16]), // many tiles
+        ] {
+            let g = conv2d_geometry(&x, &f, &a).unwrap();
+            cases.push((x, f, g));
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for (i, (shape, fshape, g)) in cases.into_iter().enumerate() {
+            let lowp = if i % 4 == 3 { DType::F16 } else { DType::BF16 };
+            let round = |v: f32| match lowp {
+                DType::F16 => f16::from_f32(v).to_f32(),
+                _ => bf16::from_f32(v).to_f32(),
+            };
+            let x: Vec<f32> = (0..shape.iter().product::<usize>())
+                .map(|_| rng.random_range(-2.0..2.0))
+                .collect();
+            let f: Vec<f32> = (0..fshape.iter().product::<usize>())
+                .map(|_| rng.random_range(-2.0..2.0))
+                .collect();
+            let (rx, rf): (Vec<f32>, Vec<f32>) = (
+                x.iter().map(|&v| round(v)).collect(),
+                f.iter().map(|&v| round(v)).collect(),
+            );
+            let oshape = g.output_shape();
+            let len: usize = oshape.iter().product();
+            let run = |x: &[f32], f: &[f32], lowp: Option<DType>| {
+                let mut y = vec![f32::NAN; len];
+                pool.install(|| {
+                    conv2d(
+                        &TensorView::from_slice(shape.clone(), x),
+                        &TensorView::from_slice(fshape.clone(), f),
+                        &mut TensorMut::from_slice(oshape.clone(), &mut y),
+                        &ConvGeom { lowp, ..g },
+                    )
+                    .unwrap()
+                });
+                y
+            };
+            let got = run(&x, &f, Some(lowp));
+            let want = run(&rx, &rf, None);
+            // Each output sums at most kh*kw*cin_g products of size <= 4.
+            let tol = 1e-5 * 4.0 * (g.kh * g.kw * g.cin / g.groups) as f32;
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() <= tol, "{lowp} {g:?}: {a} vs {b}");
+            }
+            if lowp == DType::BF16 {
+                let bx: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+                let bf: Vec<bf16> = f.iter().map(|&v| bf16::from_f32(v)).collect();
+                let mut y = vec![bf16::NAN; len];
+                pool.install(|| {
+                    conv2d(
+                        &TensorView::from_slice(shape.clone(), &bx),
+                        &TensorView::from_slice(fshape.clone(), &bf),
+                        &mut TensorMut::from_slice(oshape.clone(), &mut y),
+                        &g,
+                    )
+                    .unwrap()
+                });
+                for (a, b) in y.iter().zip(&want) {
+                    let a = a.to_f32();
+                    assert!(
+                        (a - b).abs() <= b.abs() / 256.0 + tol,
+                        "bf16 {g:?}: {a} vs {b}"
+                    );
+                }
+            }
+        }
     }
 
     fn random_case(rng: &mut impl Rng, depthwise: bool) -> (Vec<usize>, Vec<usize>, ConvGeom) {

@@ -125,6 +125,7 @@ pub fn pool_geometry(kind: PoolKind, input: &[usize], a: &PoolAttrs) -> Result<P
         pad_top: 0,
         pad_left: 0,
         format: a.data_format,
+        lowp: None,
     };
     if kd != 1 || sd != 1 {
         if kind == PoolKind::Avg {

@@ -28,7 +28,8 @@ fn with_attrs<R>(ctx: &dyn OpContext, f: impl FnOnce(&WindowAttrs) -> Result<R>)
 
 fn conv2d_kernel(ctx: &dyn OpContext) -> Result<()> {
     let (x, f) = (ctx.input(0)?, ctx.input(1)?);
-    let g = with_attrs(ctx, |a| conv2d_geometry(&x.shape, &f.shape, a))?;
+    let mut g = with_attrs(ctx, |a| conv2d_geometry(&x.shape, &f.shape, a))?;
+    g.lowp = ctx.matrix_lowp();
     let mut out = ctx.allocate_output(0, x.dtype, &g.output_shape())?;
     conv2d(&x, &f, &mut out, &g)
 }
