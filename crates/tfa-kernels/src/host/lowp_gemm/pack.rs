@@ -117,26 +117,109 @@ unsafe fn pack_b<T: LowpSrc>(
 ) {
     let panel = 16 * kpad;
     let cols = (dst.len() / panel * 16).min(n.saturating_sub(j0));
+    if cs == 1 && cols > 0 {
+        // SAFETY: as this function's contract.
+        unsafe { pack_b_rows(b, rs, k, j0, cols, panel, dst) };
+        return;
+    }
+    if rs == 1 {
+        // Transposed B (columns contiguous): walk each column down k.
+        for j in 0..cols {
+            // SAFETY: column j0 + j < n holds k contiguous elements.
+            let col =
+                unsafe { std::slice::from_raw_parts(b.get().offset((j0 + j) as isize * cs), k) };
+            let out = &mut dst[(j / 16) * panel + 2 * (j % 16)..];
+            for (p, v) in col.iter().enumerate() {
+                out[(p / 2) * 32 + (p % 2)] = v.to_bf16_bits();
+            }
+        }
+        return;
+    }
     for p in 0..k {
         // SAFETY: row p < k, column j0 < n (cols > 0 only then).
         let row = unsafe { b.get().offset(p as isize * rs + j0 as isize * cs) };
         let at = (p / 2) * 32 + (p % 2);
-        if cs == 1 {
-            // SAFETY: cols contiguous elements of row p.
-            let src = unsafe { std::slice::from_raw_parts(row, cols) };
-            for (pj, chunk) in src.chunks(16).enumerate() {
-                let out = &mut dst[pj * panel + at..pj * panel + at + 31];
-                for (c, v) in chunk.iter().enumerate() {
-                    out[2 * c] = v.to_bf16_bits();
+        for j in 0..cols {
+            // SAFETY: (p, j0 + j) is inside B.
+            let v = unsafe { *row.offset(j as isize * cs) };
+            dst[(j / 16) * panel + at + 2 * (j % 16)] = v.to_bf16_bits();
+        }
+    }
+}
+
+/// Word order turning `[lo0..lo15, hi0..hi15]` into `[lo0, hi0, lo1, ...]`.
+const INTERLEAVE: [u16; 32] = {
+    let mut a = [0u16; 32];
+    let mut i = 0;
+    while i < 16 {
+        a[2 * i] = i as u16;
+        a[2 * i + 1] = 16 + i as u16;
+        i += 1;
+    }
+    a
+};
+
+/// [`pack_b`] for rows stored contiguously (`cs == 1`, the usual weights
+/// layout): two rows at a time, 16 columns converted per row and
+/// interleaved into one 64-byte VNNI row with a word permute.
+///
+/// # Safety
+/// As [`pack_b`], `cols > 0` columns from `j0` inside B.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pack_b_rows<T: LowpSrc>(
+    b: Ptr<T>,
+    rs: isize,
+    k: usize,
+    j0: usize,
+    cols: usize,
+    panel: usize,
+    dst: &mut [u16],
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: reads a 64-byte constant.
+    let idx = unsafe { _mm512_loadu_si512(INTERLEAVE.as_ptr().cast()) };
+    // SAFETY: row p < k holds `cols` elements from column j0.
+    let row = |p: usize| unsafe {
+        std::slice::from_raw_parts(b.get().offset(p as isize * rs + j0 as isize), cols)
+    };
+    let mut p = 0;
+    while p < k {
+        let r0 = row(p);
+        let r1 = if p + 1 < k { Some(row(p + 1)) } else { None };
+        let at = (p / 2) * 32;
+        for (pj, c0) in r0.chunks(16).enumerate() {
+            let out = &mut dst[pj * panel + at..pj * panel + at + 32];
+            let c1 = r1.map(|r| &r[16 * pj..16 * pj + c0.len()]);
+            match c1 {
+                Some(c1) if c0.len() == 16 => {
+                    let (mut lo, mut hi) = ([0u16; 16], [0u16; 16]);
+                    for c in 0..16 {
+                        lo[c] = c0[c].to_bf16_bits();
+                        hi[c] = c1[c].to_bf16_bits();
+                    }
+                    // SAFETY: 32-byte reads of lo/hi, a 64-byte write of out.
+                    unsafe {
+                        let v = _mm512_inserti64x4::<1>(
+                            _mm512_castsi256_si512(_mm256_loadu_si256(lo.as_ptr().cast())),
+                            _mm256_loadu_si256(hi.as_ptr().cast()),
+                        );
+                        _mm512_storeu_si512(
+                            out.as_mut_ptr().cast(),
+                            _mm512_permutexvar_epi16(idx, v),
+                        );
+                    }
+                }
+                _ => {
+                    for (c, v) in c0.iter().enumerate() {
+                        out[2 * c] = v.to_bf16_bits();
+                        if let Some(c1) = c1 {
+                            out[2 * c + 1] = c1[c].to_bf16_bits();
+                        }
+                    }
                 }
             }
-        } else {
-            for j in 0..cols {
-                // SAFETY: (p, j0 + j) is inside B.
-                let v = unsafe { *row.offset(j as isize * cs) };
-                dst[(j / 16) * panel + at + 2 * (j % 16)] = v.to_bf16_bits();
-            }
         }
+        p += 2;
     }
 }
 
