@@ -432,10 +432,15 @@ pub fn set_lists(lists: Lists) {
 /// Ops whose host kernels multiply in low precision themselves when
 /// `OpContext::matrix_lowp` asks (others get their inputs rounded for them).
 /// Left off: Einsum (its one-operand form and the sums it does before the
-/// product would not see rounded inputs), depthwise convolution (direct
-/// loops, not a GEMM) and the convolution gradients (accumulating GEMMs not
-/// yet on `lowp_gemm`).
-pub const NATIVE_LOW_PRECISION: &[&str] = &["MatMul", "BatchMatMulV2", "Conv2D"];
+/// product would not see rounded inputs) and the depthwise convolutions
+/// (direct loops, not a GEMM).
+pub const NATIVE_LOW_PRECISION: &[&str] = &[
+    "MatMul",
+    "BatchMatMulV2",
+    "Conv2D",
+    "Conv2DBackpropInput",
+    "Conv2DBackpropFilter",
+];
 
 /// How one kernel call of op `op` with graph dtype `dtype` computes.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]

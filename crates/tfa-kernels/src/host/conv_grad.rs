@@ -12,15 +12,21 @@
 //!   even bands first, then odd bands). 1x1 stride-1 unpadded is one GEMM.
 //! * depthwise: direct loops vectorised over channels; input gradient as a
 //!   gather per input row, filter gradient with per-part partial filters.
+//!
+//! Conv2D gradients of bfloat16 data, and of float32 with `ConvGeom::lowp`,
+//! run their GEMMs through `lowp_gemm` (see `grad_lowp`).
 
 use super::conv::{
-    conv2d_nhwc, im2col, transpose_images, Compute, ConvGeom, DataFormat, Widen, TILE_BYTES,
+    conv2d_nhwc, conv2d_nhwc_lowp, im2col, transpose_images, Compute, ConvGeom, DataFormat, Widen,
+    TILE_BYTES,
 };
 use super::conv::{depthwise_row, par_rows};
 #[cfg(target_arch = "x86_64")]
 use super::conv::{simd_level, Simd};
+use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpType, PackedB};
 use half::{bf16, f16};
 use rayon::prelude::*;
+use std::any::TypeId;
 use std::borrow::Cow;
 use std::ops::Range;
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
@@ -188,7 +194,27 @@ unsafe fn gemm_acc<W: Compute>(
     b: *const W,
     b_s: (usize, usize),
     threads: usize,
+    lowp: Option<LowpType>,
 ) {
+    if let Some(l) = lowp.filter(|_| TypeId::of::<W>() == TypeId::of::<f32>()) {
+        // SAFETY: W is f32 (checked); the caller's bounds contract.
+        return unsafe {
+            gemm_acc_lowp(
+                m,
+                n,
+                k,
+                dst.cast(),
+                dst_rs,
+                accumulate,
+                a.cast(),
+                a_s,
+                b.cast(),
+                b_s,
+                threads,
+                l,
+            )
+        };
+    }
     let par = if threads > 1 && m * n * k >= (1 << 18) {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -215,6 +241,60 @@ unsafe fn gemm_acc<W: Compute>(
         false,
         par,
     );
+}
+
+/// [`gemm_acc`] through `lowp_gemm` (operands rounded to `lowp`, float32
+/// accumulation); accumulation goes through a temporary.
+///
+/// # Safety
+/// As [`gemm_acc`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_acc_lowp(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    a: *const f32,
+    a_s: (usize, usize),
+    b: *const f32,
+    b_s: (usize, usize),
+    threads: usize,
+    lowp: LowpType,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: dst holds m rows of n at stride dst_rs (caller's contract).
+    let c = unsafe { std::slice::from_raw_parts_mut(dst, (m - 1) * dst_rs + n) };
+    if k == 0 {
+        if !accumulate {
+            c.chunks_mut(dst_rs).for_each(|r| r[..n].fill(0.0));
+        }
+        return;
+    }
+    let par = threads > 1 && m * n * k >= (1 << 18);
+    let (sa, sb) = (
+        (a_s.0 as isize, a_s.1 as isize),
+        (b_s.0 as isize, b_s.1 as isize),
+    );
+    // SAFETY: a and b address only in-bounds elements (caller's contract);
+    // c (or the temporary) aliases neither.
+    unsafe {
+        let pb = PackedB::new(selected_path(lowp), k, n, b, sb, lowp, par);
+        if accumulate {
+            let mut t = vec![0f32; m * n];
+            lowp_gemm_packed(m, a, sa, &pb, &mut t, n, par);
+            for (row, tr) in c.chunks_mut(dst_rs).zip(t.chunks(n)) {
+                for (o, v) in row.iter_mut().zip(tr) {
+                    *o += v;
+                }
+            }
+        } else {
+            lowp_gemm_packed(m, a, sa, &pb, c, dst_rs, par);
+        }
+    }
 }
 
 fn is_direct(g: &ConvGeom) -> bool {
@@ -285,6 +365,7 @@ pub fn conv_backprop_input(
         dy: &TensorView,
         dx: &mut TensorMut,
         g: &ConvGeom,
+        lowp: Option<LowpType>,
     ) -> Result<()> {
         let f = widen_all::<T>(f.data()?);
         let dy = load_nhwc::<T>(dy.data()?, g.n, g.oh * g.ow, g.cout, g.format);
@@ -295,16 +376,17 @@ pub fn conv_backprop_input(
             g.cin,
             g.format,
             |dx| match kind {
-                ConvKind::Conv2D => input_grad(&dy, &f, dx, g),
+                ConvKind::Conv2D => input_grad(&dy, &f, dx, g, lowp),
                 ConvKind::Depthwise => depthwise_input_grad(&dy, &f, dx, g),
             },
         );
         Ok(())
     }
+    let lowp = grad_lowp(dx.dtype, g);
     float_dispatch!(
         dx.dtype,
         "convolution backprop",
-        typed(kind, filter, dy, dx, g)
+        typed(kind, filter, dy, dx, g, lowp)
     )
 }
 
@@ -325,22 +407,37 @@ pub fn conv_backprop_filter(
         dy: &TensorView,
         df: &mut TensorMut,
         g: &ConvGeom,
+        lowp: Option<LowpType>,
     ) -> Result<()> {
         let x = load_nhwc::<T>(x.data()?, g.n, g.h * g.w, g.cin, g.format);
         let dy = load_nhwc::<T>(dy.data()?, g.n, g.oh * g.ow, g.cout, g.format);
         let out = df.data_mut::<T>()?;
         let len = out.len();
         with_out_nhwc::<T>(out, 1, len, 1, DataFormat::Nhwc, |df| match kind {
-            ConvKind::Conv2D => filter_grad(&x, &dy, df, g),
+            ConvKind::Conv2D => filter_grad(&x, &dy, df, g, lowp),
             ConvKind::Depthwise => depthwise_filter_grad(&x, &dy, df, g),
         });
         Ok(())
     }
+    let lowp = grad_lowp(df.dtype, g);
     float_dispatch!(
         df.dtype,
         "convolution backprop",
-        typed(kind, input, dy, df, g)
+        typed(kind, input, dy, df, g, lowp)
     )
+}
+
+/// The type Conv2D gradients multiply in: `g.lowp` for float32, bfloat16
+/// for bfloat16 data (widened to float32 first: the rounding inside
+/// `lowp_gemm` is then exact, so the numerics are TensorFlow's), none else.
+/// Every product is of an input element and a `dy` element (sums come after),
+/// so rounding inside the GEMMs equals rounding the inputs.
+fn grad_lowp(dtype: DType, g: &ConvGeom) -> Option<LowpType> {
+    match dtype {
+        DType::F32 => g.lowp.and_then(LowpType::from_dtype),
+        DType::BF16 => Some(LowpType::Bf16),
+        _ => None,
+    }
 }
 
 // ------------------------------------------------------ Conv2D: filter ----
@@ -378,7 +475,7 @@ fn partial_sums<W: Compute>(
 }
 
 /// `df[kh*kw*cin_g, cout]` (HWIO) from NHWC `x` and `dy`.
-fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGeom) {
+fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGeom, lowp: Option<LowpType>) {
     let m = g.n * g.oh * g.ow;
     let (cout, groups) = (g.cout, g.groups.max(1));
     let (cin_g, cout_g) = (g.cin / groups, cout / groups);
@@ -429,6 +526,7 @@ fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGeom) {
                         dy[m0 * cout + grp * cout_g..].as_ptr(),
                         (cout, 1),
                         threads,
+                        lowp,
                     );
                 }
             }
@@ -464,7 +562,7 @@ fn fill_cols<W: Compute>(
 // ------------------------------------------------------- Conv2D: input ----
 
 /// NHWC `dx` from NHWC `dy` and the HWIO filter.
-fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
+fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom, lowp: Option<LowpType>) {
     let (cin, cout, groups) = (g.cin, g.cout, g.groups.max(1));
     let (cin_g, cout_g) = (cin / groups, cout / groups);
     let k = g.kh * g.kw * cin_g;
@@ -492,6 +590,7 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
                     f[grp * cout_g..].as_ptr(),
                     (1, cout),
                     threads,
+                    lowp,
                 );
             }
         }
@@ -513,6 +612,17 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
                     }
                 }
             }
+        }
+        if let Some(l) = lowp.filter(|_| TypeId::of::<W>() == TypeId::of::<f32>()) {
+            // SAFETY: W is f32 (checked just above).
+            let (dy, ft, dx) = unsafe {
+                (
+                    std::slice::from_raw_parts(dy.as_ptr().cast::<f32>(), dy.len()),
+                    std::slice::from_raw_parts(ft.as_ptr().cast::<f32>(), ft.len()),
+                    std::slice::from_raw_parts_mut(dx.as_mut_ptr().cast::<f32>(), dx.len()),
+                )
+            };
+            return conv2d_nhwc_lowp(dy, ft, dx, &t, l);
         }
         return conv2d_nhwc(dy, &ft, dx, &t);
     }
@@ -549,6 +659,7 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
                         f[grp * cout_g..].as_ptr(),
                         (1, cout),
                         threads,
+                        lowp,
                     );
                 }
                 let dcol = &dcol;
@@ -611,6 +722,7 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
                             f[grp * cout_g..].as_ptr(),
                             (1, cout),
                             1,
+                            lowp,
                         );
                     }
                     col2im(&dcol[..r * k], g, p, r, grp * cin_g, cin_g, row0, rows);
@@ -982,6 +1094,136 @@ mod tests {
             };
             if let Ok(g) = g {
                 return (shape, fshape, g);
+            }
+        }
+    }
+
+    /// Conv2D gradients with `lowp` BF16/F16 equal the float32 gradients of
+    /// pre-rounded inputs; bfloat16 data equals them up to one rounding.
+    #[test]
+    fn lowp_grads_match_f32_on_rounded_inputs() {
+        let mut rng = rand::rng();
+        let mut cases: Vec<(Vec<usize>, Vec<usize>, ConvGeom)> = (0..30)
+            .map(|i| random_geom(&mut rng, ConvKind::Conv2D, i % 3 == 0))
+            .collect();
+        for (x, f, s, pad) in [
+            (vec![2, 9, 9, 64], vec![3, 3, 64, 128], 2, Padding::Same), // large filter
+            (vec![2, 9, 9, 32], vec![3, 3, 32, 48], 1, Padding::Same),  // stride 1
+            (vec![2, 7, 7, 40], vec![1, 1, 40, 24], 1, Padding::Valid), // 1x1
+            (vec![3, 12, 12, 8], vec![3, 3, 8, 16], 2, Padding::Valid), // small tiles
+        ] {
+            let st = [1, s, s, 1];
+            let a = WindowAttrs {
+                strides: &st,
+                dilations: &[1, 1, 1, 1],
+                padding: pad,
+                explicit_paddings: &[],
+                data_format: DataFormat::Nhwc,
+            };
+            let g = conv2d_geometry(&x, &f, &a).unwrap();
+            cases.push((x, f, g));
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for (i, (xs, fs, g)) in cases.into_iter().enumerate() {
+            let lowp = if i % 4 == 1 { DType::F16 } else { DType::BF16 };
+            let round = |v: f32| match lowp {
+                DType::F16 => f16::from_f32(v).to_f32(),
+                _ => bf16::from_f32(v).to_f32(),
+            };
+            let ys = g.output_shape();
+            let rand_vec = |rng: &mut rand::rngs::ThreadRng, s: &[usize]| -> Vec<f32> {
+                (0..s.iter().product::<usize>())
+                    .map(|_| rng.random_range(-2.0..2.0))
+                    .collect()
+            };
+            let (x, f, dy) = (
+                rand_vec(&mut rng, &xs),
+                rand_vec(&mut rng, &fs),
+                rand_vec(&mut rng, &ys),
+            );
+            let r = |v: &[f32]| v.iter().map(|&a| round(a)).collect::<Vec<f32>>();
+            let (rx, rf, rdy) = (r(&x), r(&f), r(&dy));
+            let grads = |x: &[f32], f: &[f32], dy: &[f32], lowp: Option<DType>| {
+                let g = ConvGeom { lowp, ..g };
+                let mut dx = vec![f32::NAN; x.len()];
+                let mut df = vec![f32::NAN; f.len()];
+                pool.install(|| {
+                    conv_backprop_input(
+                        ConvKind::Conv2D,
+                        &TensorView::from_slice(fs.clone(), f),
+                        &TensorView::from_slice(ys.clone(), dy),
+                        &mut TensorMut::from_slice(xs.clone(), &mut dx),
+                        &g,
+                    )
+                    .unwrap();
+                    conv_backprop_filter(
+                        ConvKind::Conv2D,
+                        &TensorView::from_slice(xs.clone(), x),
+                        &TensorView::from_slice(ys.clone(), dy),
+                        &mut TensorMut::from_slice(fs.clone(), &mut df),
+                        &g,
+                    )
+                    .unwrap();
+                });
+                (dx, df)
+            };
+            let (gx, gf) = grads(&x, &f, &dy, Some(lowp));
+            let (wx, wf) = grads(&rx, &rf, &rdy, None);
+            // Sums of at most kh*kw*cout (dx) or n*oh*ow (df) products <= 4.
+            let tol_x = 1e-5 * 4.0 * (g.kh * g.kw * g.cout) as f32;
+            let tol_f = 1e-5 * 4.0 * (g.n * g.oh * g.ow) as f32;
+            for (a, b) in gx.iter().zip(&wx) {
+                assert!((a - b).abs() <= tol_x, "dx {lowp} {g:?}: {a} vs {b}");
+            }
+            for (a, b) in gf.iter().zip(&wf) {
+                assert!((a - b).abs() <= tol_f, "df {lowp} {g:?}: {a} vs {b}");
+            }
+            if g.cin == 64 {
+                // The float32 gradients of unrounded inputs differ: lowp ran.
+                let (ux, uf) = grads(&x, &f, &dy, None);
+                assert_ne!(ux, gx);
+                assert_ne!(uf, gf);
+            }
+            if lowp == DType::BF16 {
+                let h = |v: &[f32]| v.iter().map(|&a| bf16::from_f32(a)).collect::<Vec<bf16>>();
+                let (hx, hf, hdy) = (h(&x), h(&f), h(&dy));
+                let mut dx = vec![bf16::NAN; x.len()];
+                let mut df = vec![bf16::NAN; f.len()];
+                pool.install(|| {
+                    conv_backprop_input(
+                        ConvKind::Conv2D,
+                        &TensorView::from_slice(fs.clone(), &hf),
+                        &TensorView::from_slice(ys.clone(), &hdy),
+                        &mut TensorMut::from_slice(xs.clone(), &mut dx),
+                        &g,
+                    )
+                    .unwrap();
+                    conv_backprop_filter(
+                        ConvKind::Conv2D,
+                        &TensorView::from_slice(xs.clone(), &hx),
+                        &TensorView::from_slice(ys.clone(), &hdy),
+                        &mut TensorMut::from_slice(fs.clone(), &mut df),
+                        &g,
+                    )
+                    .unwrap();
+                });
+                for (a, b) in dx.iter().zip(&wx) {
+                    let a = a.to_f32();
+                    assert!(
+                        (a - b).abs() <= b.abs() / 256.0 + tol_x,
+                        "bf16 dx {a} vs {b}"
+                    );
+                }
+                for (a, b) in df.iter().zip(&wf) {
+                    let a = a.to_f32();
+                    assert!(
+                        (a - b).abs() <= b.abs() / 256.0 + tol_f,
+                        "bf16 df {a} vs {b}"
+                    );
+                }
             }
         }
     }

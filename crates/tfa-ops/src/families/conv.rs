@@ -90,7 +90,8 @@ fn backprop_input_kernel(ctx: &dyn OpContext, kind: ConvKind, label: &str) -> Re
             )))
         }
     };
-    let g = with_attrs(ctx, |a| geometry(kind, &input_shape, &f.shape, a))?;
+    let mut g = with_attrs(ctx, |a| geometry(kind, &input_shape, &f.shape, a))?;
+    g.lowp = ctx.matrix_lowp();
     check_out_backprop(label, &dy, &g)?;
     let mut dx = ctx.allocate_output(0, dy.dtype, &input_shape)?;
     conv_backprop_input(kind, &f, &dy, &mut dx, &g)
@@ -99,7 +100,8 @@ fn backprop_input_kernel(ctx: &dyn OpContext, kind: ConvKind, label: &str) -> Re
 fn backprop_filter_kernel(ctx: &dyn OpContext, kind: ConvKind, label: &str) -> Result<()> {
     let (x, sizes, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     let filter_shape = shape_arg(&sizes, label, "filter_sizes")?;
-    let g = with_attrs(ctx, |a| geometry(kind, &x.shape, &filter_shape, a))?;
+    let mut g = with_attrs(ctx, |a| geometry(kind, &x.shape, &filter_shape, a))?;
+    g.lowp = ctx.matrix_lowp();
     check_out_backprop(label, &dy, &g)?;
     let mut df = ctx.allocate_output(0, dy.dtype, &filter_shape)?;
     conv_backprop_filter(kind, &x, &dy, &mut df, &g)
