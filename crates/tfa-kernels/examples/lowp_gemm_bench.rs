@@ -1,6 +1,7 @@
 //! GFLOP/s of the float32 gemm vs each bfloat16 path of `lowp_gemm` at
 //! ResNet50-like and BERT-like sizes, on 1 and 2 threads.
-//! `cargo run --release -p tfa-kernels --example lowp_gemm_bench`
+//! `cargo run --release -p tfa-kernels --example lowp_gemm_bench [M K N [THREADS]]`
+//! (one size, for profiling).
 
 use std::time::{Duration, Instant};
 use tfa_core::{TensorMut, TensorView};
@@ -23,23 +24,34 @@ fn best(mut f: impl FnMut()) -> Duration {
 }
 
 fn main() {
-    let sizes = [
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("sizes are numbers"))
+        .collect();
+    let mut sizes = vec![
         (12544, 576, 64),
         (784, 1152, 128),
         (196, 2304, 256),
         (49, 4608, 512),
         (4096, 768, 3072),
     ];
+    let mut thread_counts = vec![1, 2];
+    if args.len() >= 3 {
+        sizes = vec![(args[0], args[1], args[2])];
+    }
+    if args.len() == 4 {
+        thread_counts = vec![args[3]];
+    }
     println!(
         "{:>22} {:>3} {:>9} {:>9} {:>9} {:>9}",
         "m x k x n", "thr", "f32", "portable", "avx512", "amx"
     );
-    for threads in [1, 2] {
+    for &threads in &thread_counts {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .expect("thread pool");
-        for (m, k, n) in sizes {
+        for &(m, k, n) in &sizes {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 7919) % 1000) as f32 / 999.0 - 0.5)
                 .collect();

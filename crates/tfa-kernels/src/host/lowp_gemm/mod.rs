@@ -84,14 +84,24 @@ impl LowpPath {
     }
 }
 
+/// What an operand element is (for vectorised packing).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SrcKind {
+    F32,
+    Bf16,
+    F16,
+}
+
 /// Operand element types.
 pub trait LowpSrc: Copy + Send + Sync + 'static {
+    const KIND: SrcKind;
     fn to_f32(self) -> f32;
     /// bfloat16 bits, rounded to nearest-even.
     fn to_bf16_bits(self) -> u16;
 }
 
 impl LowpSrc for f32 {
+    const KIND: SrcKind = SrcKind::F32;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
@@ -103,6 +113,7 @@ impl LowpSrc for f32 {
 }
 
 impl LowpSrc for bf16 {
+    const KIND: SrcKind = SrcKind::Bf16;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         bf16::to_f32(self)
@@ -114,6 +125,7 @@ impl LowpSrc for bf16 {
 }
 
 impl LowpSrc for f16 {
+    const KIND: SrcKind = SrcKind::F16;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f16::to_f32(self)

@@ -7,8 +7,9 @@
 //! an AMX B tile and of a `vdpbf16ps` operand. Packing does the rounding;
 //! it is compiled for AVX-512 (present on every packed path) to vectorise.
 
-use super::{LowpSrc, MutPtr, Ptr};
+use super::{LowpSrc, MutPtr, Ptr, SrcKind};
 use rayon::prelude::*;
+use std::arch::x86_64::*;
 use std::ops::Range;
 
 /// A register/tile kernel computing an `MR x 32` float32 block.
@@ -49,6 +50,33 @@ const MC: usize = 64;
 /// Pairs of B panels (32 columns each) per parallel task.
 const NC_PAIRS: usize = 8;
 
+/// bfloat16 bits of the 16 elements at `p`, rounded to nearest-even with NaN
+/// kept quiet (exactly `bf16_bits`, subnormals kept).
+///
+/// # Safety
+/// `p` valid for 16 reads; AVX-512 F/BW present.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+unsafe fn cvt16<T: LowpSrc>(p: *const T) -> __m256i {
+    // SAFETY: 16 elements readable at p (caller's contract).
+    unsafe {
+        let bits = match T::KIND {
+            SrcKind::Bf16 => return _mm256_loadu_si256(p.cast()),
+            SrcKind::F32 => _mm512_loadu_si512(p.cast()),
+            SrcKind::F16 => _mm512_castps_si512(_mm512_cvtph_ps(_mm256_loadu_si256(p.cast()))),
+        };
+        let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+        let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(
+            bits,
+            _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)),
+        ));
+        let abs = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fff_ffff));
+        let nan = _mm512_cmpgt_epi32_mask(abs, _mm512_set1_epi32(0x7f80_0000));
+        let quiet = _mm512_or_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(0x40));
+        _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet))
+    }
+}
+
 /// Packs rows `m0..m0+dst.len()/kpad` (those below `m`) of A.
 ///
 /// # Safety
@@ -84,7 +112,15 @@ unsafe fn pack_a<T: LowpSrc>(
         if cs == 1 {
             // SAFETY: k contiguous elements of the row.
             let src = unsafe { std::slice::from_raw_parts(base, k) };
-            for (d, s) in row[..k].iter_mut().zip(src) {
+            let full = k / 16 * 16;
+            for p in (0..full).step_by(16) {
+                // SAFETY: elements p..p+16 of the row (p + 16 <= k) and of
+                // the packed row (k <= kpad).
+                unsafe {
+                    _mm256_storeu_si256(row[p..].as_mut_ptr().cast(), cvt16(src[p..].as_ptr()))
+                };
+            }
+            for (d, s) in row[full..k].iter_mut().zip(&src[full..]) {
                 *d = s.to_bf16_bits();
             }
         } else {
@@ -175,7 +211,6 @@ unsafe fn pack_b_rows<T: LowpSrc>(
     panel: usize,
     dst: &mut [u16],
 ) {
-    use std::arch::x86_64::*;
     // SAFETY: reads a 64-byte constant.
     let idx = unsafe { _mm512_loadu_si512(INTERLEAVE.as_ptr().cast()) };
     // SAFETY: row p < k holds `cols` elements from column j0.
@@ -187,36 +222,26 @@ unsafe fn pack_b_rows<T: LowpSrc>(
         let r0 = row(p);
         let r1 = if p + 1 < k { Some(row(p + 1)) } else { None };
         let at = (p / 2) * 32;
-        for (pj, c0) in r0.chunks(16).enumerate() {
-            let out = &mut dst[pj * panel + at..pj * panel + at + 32];
-            let c1 = r1.map(|r| &r[16 * pj..16 * pj + c0.len()]);
-            match c1 {
-                Some(c1) if c0.len() == 16 => {
-                    let (mut lo, mut hi) = ([0u16; 16], [0u16; 16]);
-                    for c in 0..16 {
-                        lo[c] = c0[c].to_bf16_bits();
-                        hi[c] = c1[c].to_bf16_bits();
-                    }
-                    // SAFETY: 32-byte reads of lo/hi, a 64-byte write of out.
-                    unsafe {
-                        let v = _mm512_inserti64x4::<1>(
-                            _mm512_castsi256_si512(_mm256_loadu_si256(lo.as_ptr().cast())),
-                            _mm256_loadu_si256(hi.as_ptr().cast()),
-                        );
-                        _mm512_storeu_si512(
-                            out.as_mut_ptr().cast(),
-                            _mm512_permutexvar_epi16(idx, v),
-                        );
-                    }
-                }
-                _ => {
-                    for (c, v) in c0.iter().enumerate() {
-                        out[2 * c] = v.to_bf16_bits();
-                        if let Some(c1) = c1 {
-                            out[2 * c + 1] = c1[c].to_bf16_bits();
-                        }
-                    }
-                }
+        let full = match r1 {
+            Some(_) => cols / 16,
+            None => 0,
+        };
+        for pj in 0..full {
+            // SAFETY: columns 16*pj..+16 < cols of rows p and p+1; a 64-byte
+            // write of panel pj's pair row p/2.
+            unsafe {
+                let lo = cvt16(r0[16 * pj..].as_ptr());
+                let hi = cvt16(r1.unwrap_or(r0)[16 * pj..].as_ptr());
+                let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+                let out = dst[pj * panel + at..pj * panel + at + 32].as_mut_ptr();
+                _mm512_storeu_si512(out.cast(), _mm512_permutexvar_epi16(idx, v));
+            }
+        }
+        for j in 16 * full..cols {
+            let out = &mut dst[(j / 16) * panel + at + 2 * (j % 16)..];
+            out[0] = r0[j].to_bf16_bits();
+            if let Some(r1) = r1 {
+                out[1] = r1[j].to_bf16_bits();
             }
         }
         p += 2;
@@ -360,4 +385,51 @@ unsafe fn run_block<T: LowpSrc, K: Micro>(
     }
     // SAFETY: pairs with `begin` above.
     unsafe { K::end() };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::{bf16, f16};
+
+    #[test]
+    fn vector_conversion_equals_scalar() {
+        if !(std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw"))
+        {
+            return;
+        }
+        let specials = [
+            0.0f32,
+            -0.0,
+            1.0,
+            f32::from_bits(0x3f80_8000), // tie to even (down)
+            f32::from_bits(0x3f81_8000), // tie to even (up)
+            f32::from_bits(0x3f80_7fff),
+            f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::from_bits(0x7f80_0001), // signalling NaN: quieted
+            f32::from_bits(1),           // subnormal
+            -1e-40,
+            65504.0,
+            3.1e-5,
+            -7.25,
+        ];
+        let check = |got: __m256i, want: [u16; 16]| {
+            let mut out = [0u16; 16];
+            // SAFETY: a 32-byte store into out.
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), got) };
+            assert_eq!(out, want);
+        };
+        // SAFETY: 16 elements each; AVX-512 F/BW checked above.
+        unsafe {
+            check(cvt16(specials.as_ptr()), specials.map(|v| v.to_bf16_bits()));
+            let h = specials.map(f16::from_f32);
+            check(cvt16(h.as_ptr()), h.map(|v| v.to_bf16_bits()));
+            let b = specials.map(bf16::from_f32);
+            check(cvt16(b.as_ptr()), b.map(|v| v.to_bits()));
+        }
+    }
 }
