@@ -8,13 +8,13 @@ use tfa_core::{TensorMut, TensorView};
 use tfa_kernels::host::lowp_gemm::{lowp_gemm_with, path_available, LowpPath, LowpType};
 use tfa_kernels::host::matmul::{matmul, MatMulParams};
 
-/// Best time of repeated runs (at least 3, about 0.5 s in all).
+/// Best time of repeated runs (at least 3, about 1.5 s in all: the best run is the least disturbed one).
 fn best(mut f: impl FnMut()) -> Duration {
     f();
     let mut best = Duration::MAX;
     let start = Instant::now();
     let mut runs = 0;
-    while runs < 3 || start.elapsed() < Duration::from_millis(500) {
+    while runs < 3 || start.elapsed() < Duration::from_millis(1500) {
         let t = Instant::now();
         f();
         best = best.min(t.elapsed());

@@ -1,6 +1,6 @@
 //! Packing and blocking shared by the AMX and AVX512-BF16 kernels.
 //!
-//! A is packed per block of `MC` rows as bfloat16 rows of `kpad` elements
+//! A is packed per block of rows (see [`block_rows`]) as bfloat16 rows of `kpad` elements
 //! (zero-padded in k and in rows). B is packed once per call, shared by all
 //! threads, as panels of 16 columns in VNNI order: `[kpad/2][16][2]`, each
 //! row of a panel holding the (k, k+1) pair of every column — the layout of
@@ -44,9 +44,19 @@ pub(super) trait Micro {
     unsafe fn end();
 }
 
-/// Rows of A per block (a multiple of every `MR`): with k = 4608 the packed
-/// block (590 KB) stays in L2 while B panels stream past it.
-const MC: usize = 64;
+/// Packed A bytes per block: about half of a 2 MB L2, so that the block
+/// stays there while B panel pairs stream past it (each pair is reused by
+/// every strip of the block: bigger blocks mean less B traffic).
+const A_BLOCK_BYTES: usize = 1 << 20;
+
+/// Rows of A per block: a multiple of 32 (every `MR` divides it) that fits
+/// [`A_BLOCK_BYTES`], at most 512, and small enough to give each thread a
+/// block.
+fn block_rows(m: usize, kpad: usize, threads: usize) -> usize {
+    let by_cache = (A_BLOCK_BYTES / (2 * kpad)).clamp(32, 512) / 32 * 32;
+    let by_threads = m.div_ceil(threads.max(1)).div_ceil(32) * 32;
+    by_cache.min(by_threads.max(32))
+}
 /// Pairs of B panels (32 columns each) per parallel task.
 const NC_PAIRS: usize = 8;
 
@@ -281,7 +291,7 @@ pub(super) unsafe fn pack_b_all<T: LowpSrc, K: Micro>(
     (bp, kpad)
 }
 
-/// `c = round(a) @ B` for B packed by [`pack_b_all`]: blocks of `MC` rows
+/// `c = round(a) @ B` for B packed by [`pack_b_all`]: blocks of rows
 /// (times groups of panels when rows alone give too few tasks) over the
 /// pool. `c` row `i` starts at `i * ldc`.
 ///
@@ -305,13 +315,28 @@ pub(super) unsafe fn run_packed<T: LowpSrc, K: Micro>(
     let pairs = n.div_ceil(32);
     let bp = Ptr(bp.as_ptr());
     let cp = MutPtr(c.as_mut_ptr());
-    let mblocks = m.div_ceil(MC);
+    let threads = rayon::current_num_threads();
+    let mc = block_rows(m, kpad, if parallel { threads } else { 1 });
+    let mblocks = m.div_ceil(mc);
     let nblocks = pairs.div_ceil(NC_PAIRS);
     let block = |mb: usize, pr: Range<usize>| {
         // SAFETY: blocks write disjoint parts of c; bp outlives every task.
-        unsafe { run_block::<T, K>(m, n, k, kpad, a, a_strides, bp, cp, ldc, mb, pr) }
+        unsafe {
+            run_block::<T, K>(
+                m,
+                n,
+                k,
+                kpad,
+                a,
+                a_strides,
+                bp,
+                cp,
+                ldc,
+                mb * mc..(mb * mc + mc).min(m),
+                pr,
+            )
+        }
     };
-    let threads = rayon::current_num_threads();
     if !parallel {
         (0..mblocks).for_each(|mb| block(mb, 0..pairs));
     } else if mblocks >= 2 * threads || nblocks == 1 {
@@ -326,7 +351,7 @@ pub(super) unsafe fn run_packed<T: LowpSrc, K: Micro>(
     }
 }
 
-/// Rows `mb*MC ..` times panel pairs `pr`.
+/// Rows `rows` times panel pairs `pr`.
 ///
 /// # Safety
 /// As [`run_packed`]; no other task writes this block of `c`.
@@ -341,11 +366,11 @@ unsafe fn run_block<T: LowpSrc, K: Micro>(
     bp: Ptr<u16>,
     c: MutPtr<f32>,
     ldc: usize,
-    mb: usize,
+    rows: Range<usize>,
     pr: Range<usize>,
 ) {
-    let m0 = mb * MC;
-    let rows = (m - m0).min(MC);
+    let m0 = rows.start;
+    let rows = rows.len();
     let strips = rows.div_ceil(K::MR);
     let mut ap = vec![0u16; strips * K::MR * kpad];
     // SAFETY: rows m0.. below m of A; ap zeroed.
