@@ -516,6 +516,14 @@ mod tests {
     }
 
     #[test]
+    fn native_low_precision_ops_are_allow_ops() {
+        let l = Lists::default();
+        for op in NATIVE_LOW_PRECISION {
+            assert_eq!(l.class(op), Class::Allow, "{op}");
+        }
+    }
+
+    #[test]
     fn tensorflow_switch_wins() {
         // One test touches the process-wide state, so no other test races it.
         set_mode(Mode::AllowFp32ToBf16);
