@@ -431,12 +431,11 @@ pub fn set_lists(lists: Lists) {
 
 /// Ops whose host kernels multiply in low precision themselves when
 /// `OpContext::matrix_lowp` asks (others get their inputs rounded for them).
-/// Left off: Einsum (its one-operand form and the sums it does before the
-/// product would not see rounded inputs) and the depthwise convolutions
-/// (direct loops, not a GEMM).
+/// Left off: the depthwise convolutions (direct loops, not a GEMM).
 pub const NATIVE_LOW_PRECISION: &[&str] = &[
     "MatMul",
     "BatchMatMulV2",
+    "Einsum",
     "Conv2D",
     "Conv2DBackpropInput",
     "Conv2DBackpropFilter",

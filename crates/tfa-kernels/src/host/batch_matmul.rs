@@ -605,16 +605,34 @@ pub fn einsum(spec: &EinsumSpec, inputs: &[TensorView], out: &mut TensorMut) -> 
     einsum_lowp(spec, inputs, out, None)
 }
 
-/// [`einsum`] whose float32 products multiply in `lowp` (BF16/F16, float32
-/// accumulation) when set.
+/// [`einsum`] whose float32 operands are rounded to `lowp` (BF16/F16) when
+/// set, the product then multiplying in it with float32 accumulation:
+/// equal to [`einsum`] of rounded operands up to summation order.
 pub fn einsum_lowp(
     spec: &EinsumSpec,
     inputs: &[TensorView],
     out: &mut TensorMut,
     lowp: Option<DType>,
 ) -> Result<()> {
+    let lt = lowp.and_then(LowpType::from_dtype);
+    if let (DType::F32, Some(l)) = (out.dtype, lt) {
+        // Round the operands first, as the plugin does for ops that are not
+        // native: the sums einsum may do before its product (labels only one
+        // operand has, one-operand forms) then see rounded inputs too, and
+        // the rounding inside `lowp_gemm` is exact.
+        let rounded: Vec<Vec<f32>> = inputs
+            .iter()
+            .map(|t| Ok(t.data::<f32>()?.par_iter().map(|&v| l.round(v)).collect()))
+            .collect::<Result<_>>()?;
+        let views: Vec<TensorView> = inputs
+            .iter()
+            .zip(&rounded)
+            .map(|(t, r)| TensorView::from_slice(t.shape.clone(), r))
+            .collect();
+        return einsum_typed::<f32>(spec, &views, out.data_mut()?, lowp);
+    }
     match out.dtype {
-        DType::F32 => einsum_typed::<f32>(spec, inputs, out.data_mut()?, lowp),
+        DType::F32 => einsum_typed::<f32>(spec, inputs, out.data_mut()?, None),
         DType::F64 => einsum_typed::<f64>(spec, inputs, out.data_mut()?, None),
         DType::F16 => einsum_typed::<f16>(spec, inputs, out.data_mut()?, None),
         DType::BF16 => einsum_typed::<bf16>(spec, inputs, out.data_mut()?, None),
@@ -676,8 +694,13 @@ fn einsum_typed<T: ReduceElem + BmmElem>(
         let x = x.squeeze(|l| l < 0 && size_in(&yl, &ys, l).is_some_and(|d| d != 1));
         let y = y.squeeze(|l| l < 0 && size_in(&xl, &xs, l).is_some_and(|d| d != 1));
         // Sum out labels only one input has and the output lacks.
+        let before = (x.labels.len(), y.labels.len());
         let x = x.sum_out(|l| !in_out(l) && !y.labels.contains(&l))?;
         let y = y.sum_out(|l| !in_out(l) && !x.labels.contains(&l))?;
+        // Sums are not low-precision values: rounding them would differ from
+        // rounding the inputs, so such products stay float32 (the inputs were
+        // rounded by `einsum_lowp`).
+        let lowp = lowp.filter(|_| before == (x.labels.len(), y.labels.len()));
         let batch: Vec<Label> = x
             .labels
             .iter()
@@ -958,6 +981,65 @@ mod tests {
             out[o] += prod;
         }
         (oshape, out)
+    }
+
+    /// einsum_lowp equals einsum on pre-rounded float32 operands, also where
+    /// it sums before the product and for one operand.
+    #[test]
+    fn einsum_lowp_equals_einsum_of_rounded_operands() {
+        let mut rng = rand::rng();
+        let cases: &[(&str, &[&[usize]])] = &[
+            ("ij,jk->ik", &[&[30, 40], &[40, 50]]),
+            ("bhqd,bhkd->bhqk", &[&[2, 3, 17, 33], &[2, 3, 19, 33]]),
+            ("ij,jk->k", &[&[13, 14], &[14, 15]]),
+            ("ijk->j", &[&[5, 6, 7]]),
+            ("iij,jk->ik", &[&[3, 3, 20], &[20, 4]]),
+        ];
+        for (eq, shapes) in cases {
+            for lowp in [DType::BF16, DType::F16] {
+                let l = LowpType::from_dtype(lowp).unwrap();
+                let datas: Vec<Vec<f32>> = shapes
+                    .iter()
+                    .map(|s| {
+                        (0..s.iter().product::<usize>())
+                            .map(|_| rng.random_range(-2.0..2.0))
+                            .collect()
+                    })
+                    .collect();
+                let rounded: Vec<Vec<f32>> = datas
+                    .iter()
+                    .map(|d| d.iter().map(|&v| l.round(v)).collect())
+                    .collect();
+                let ranks: Vec<usize> = shapes.iter().map(|s| s.len()).collect();
+                let spec = einsum_spec(eq, &ranks).unwrap();
+                let shape_refs: Vec<&[usize]> = shapes.to_vec();
+                let oshape = einsum_shape(&spec, &shape_refs).unwrap();
+                let run = |ds: &[Vec<f32>], lowp: Option<DType>| {
+                    let views: Vec<TensorView> = shapes
+                        .iter()
+                        .zip(ds)
+                        .map(|(s, d)| TensorView::from_slice(s.to_vec(), d))
+                        .collect();
+                    let mut out = vec![f32::NAN; oshape.iter().product()];
+                    einsum_lowp(
+                        &spec,
+                        &views,
+                        &mut TensorMut::from_slice(oshape.clone(), &mut out),
+                        lowp,
+                    )
+                    .unwrap();
+                    out
+                };
+                let got = run(&datas, Some(lowp));
+                let want = run(&rounded, None);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= 1e-3 * (1.0 + w.abs()),
+                        "{eq} {lowp}: {g} vs {w}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
