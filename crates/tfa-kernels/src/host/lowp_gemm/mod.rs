@@ -418,8 +418,20 @@ unsafe fn rounded_copy<T: LowpSrc>(
     parallel: bool,
 ) -> Vec<f32> {
     let mut out = vec![0f32; rows * cols];
+    #[cfg(target_arch = "x86_64")]
+    let vector = cs == 1 && pack::vector_rounding();
     let row = |(i, dst): (usize, &mut [f32])| {
         let base = i as isize * rs;
+        #[cfg(target_arch = "x86_64")]
+        if vector {
+            // SAFETY: row i holds `cols` contiguous elements (cs == 1);
+            // AVX-512 F/BW checked.
+            unsafe {
+                let src = std::slice::from_raw_parts(src.get().offset(base), cols);
+                pack::round_run(src, dst, lowp);
+            }
+            return;
+        }
         for (j, d) in dst.iter_mut().enumerate() {
             // SAFETY: (i, j) is inside the operand (caller's contract).
             let v = unsafe { *src.get().offset(base + j as isize * cs) };

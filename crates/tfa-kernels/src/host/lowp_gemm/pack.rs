@@ -87,6 +87,54 @@ unsafe fn cvt16<T: LowpSrc>(p: *const T) -> __m256i {
     }
 }
 
+/// Can [`round_run`] run here?
+pub(super) fn vector_rounding() -> bool {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OK.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+    })
+}
+
+/// `dst[i] = lowp.round(src[i])` (the portable path's rounding copies),
+/// 16 at a time: bfloat16 through [`cvt16`], float16 through the AVX-512
+/// conversions (round-to-nearest-even, subnormals kept).
+///
+/// # Safety
+/// [`vector_rounding`] must be true; `dst.len() <= src.len()`.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(super) unsafe fn round_run<T: LowpSrc>(src: &[T], dst: &mut [f32], lowp: super::LowpType) {
+    let full = dst.len() / 16 * 16;
+    for i in (0..full).step_by(16) {
+        // SAFETY: 16 elements from i < full <= len of both slices.
+        unsafe {
+            let v = match lowp {
+                super::LowpType::Bf16 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(
+                    _mm512_cvtepu16_epi32(cvt16(src[i..].as_ptr())),
+                )),
+                super::LowpType::F16 => {
+                    let x = match T::KIND {
+                        SrcKind::F32 => _mm512_loadu_ps(src[i..].as_ptr().cast()),
+                        SrcKind::F16 => {
+                            _mm512_cvtph_ps(_mm256_loadu_si256(src[i..].as_ptr().cast()))
+                        }
+                        SrcKind::Bf16 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(
+                            _mm512_cvtepu16_epi32(_mm256_loadu_si256(src[i..].as_ptr().cast())),
+                        )),
+                    };
+                    _mm512_cvtph_ps(_mm512_cvtps_ph::<
+                        { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+                    >(x))
+                }
+            };
+            _mm512_storeu_ps(dst[i..].as_mut_ptr(), v);
+        }
+    }
+    for (d, s) in dst[full..].iter_mut().zip(&src[full..]) {
+        *d = lowp.round(s.to_f32());
+    }
+}
+
 /// Packs rows `m0..m0+dst.len()/kpad` (those below `m`) of A.
 ///
 /// # Safety
@@ -455,6 +503,20 @@ mod tests {
             check(cvt16(h.as_ptr()), h.map(|v| v.to_bf16_bits()));
             let b = specials.map(bf16::from_f32);
             check(cvt16(b.as_ptr()), b.map(|v| v.to_bits()));
+        }
+        for lowp in [super::super::LowpType::Bf16, super::super::LowpType::F16] {
+            let mut src = specials.to_vec();
+            src.extend([1e-7f32, -6e-8, 70000.0, 0.1, 2.5e-3]); // + a scalar tail
+            let mut got = vec![0f32; src.len()];
+            // SAFETY: AVX-512 F/BW checked above; equal lengths.
+            unsafe { round_run(&src, &mut got, lowp) };
+            for (g, s) in got.iter().zip(&src) {
+                let w = lowp.round(*s);
+                assert!(
+                    g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                    "{lowp:?} {s}: {g} vs {w}"
+                );
+            }
         }
     }
 }
