@@ -1,4 +1,5 @@
-//! GFLOP/s of the float32 gemm vs each bfloat16 path of `lowp_gemm` at
+//! GFLOP/s of the float32 gemm vs each bfloat16 path of `lowp_gemm` (and
+//! its float16 path) at
 //! ResNet50-like and BERT-like sizes, on 1 and 2 threads.
 //! `cargo run --release -p tfa-kernels --example lowp_gemm_bench [M K N [THREADS]]`
 //! (one size, for profiling).
@@ -43,8 +44,8 @@ fn main() {
         thread_counts = vec![args[3]];
     }
     println!(
-        "{:>22} {:>3} {:>9} {:>9} {:>9} {:>9}",
-        "m x k x n", "thr", "f32", "portable", "avx512", "amx"
+        "{:>22} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "m x k x n", "thr", "f32", "portable", "avx512", "amx", "f16"
     );
     for &threads in &thread_counts {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -98,6 +99,26 @@ fn main() {
                     });
                     row += &format!(" {:>9.1}", gf(t));
                 }
+                // float16: always the portable path.
+                let t = best(|| {
+                    // SAFETY: as above.
+                    unsafe {
+                        lowp_gemm_with(
+                            LowpPath::Portable,
+                            m,
+                            n,
+                            k,
+                            a.as_ptr(),
+                            (k as isize, 1),
+                            b.as_ptr(),
+                            (n as isize, 1),
+                            &mut c,
+                            LowpType::F16,
+                            true,
+                        )
+                    }
+                });
+                row += &format!(" {:>9.1}", gf(t));
             });
             println!("{row}");
         }
