@@ -283,3 +283,11 @@ fn rounding_is_nearest_even_and_k_zero_clears() {
     };
     assert!(c.iter().all(|&v| v == 0.0));
 }
+
+#[test]
+fn selection_is_available_and_f16_is_portable() {
+    assert_eq!(selected_path(LowpType::F16), LowpPath::Portable);
+    let p = selected_path(LowpType::Bf16);
+    assert!(path_available(p, LowpType::Bf16));
+    assert!(!path_available(LowpPath::Amx, LowpType::F16));
+}
