@@ -78,17 +78,37 @@ def build(name, image_size=224, small=False, logits=False):
     raise ValueError(f"unknown model {name!r}; expected one of {NAMES}")
 
 
-def twin(name, **kw):
+def twin(name, he_depthwise=False, **kw):
     """The same model twice, with the same weights: built on the CPU and on
-    NPU:0, for comparing the two devices. ``kw`` as for ``build``."""
+    NPU:0, for comparing the two devices. ``kw`` as for ``build``;
+    ``he_depthwise``: depthwise kernels from ``he_init_depthwise``."""
     import tensorflow as tf
 
     with tf.device("/CPU:0"):
         cpu = build(name, **kw)
+        if he_depthwise:
+            he_init_depthwise(cpu)
     with tf.device("/NPU:0"):
         npu = build(name, **kw)
     npu.set_weights(cpu.get_weights())
     return cpu, npu
+
+
+def he_init_depthwise(model, seed=0):
+    """Re-draws every depthwise kernel from He-normal over its own window.
+    Keras's default (Glorot) counts all channels in a depthwise kernel's
+    fan-in although each output sees one channel's window, so a random
+    MobileNetV2's activations shrink ~10x per block (logits ~1e-11) and
+    underflow float16; a trained model's do not. He-normal keeps unit scale."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            k = layer.kernel
+            window = int(k.shape[0]) * int(k.shape[1])
+            k.assign(rng.normal(0.0, np.sqrt(2.0 / window), size=k.shape).astype(np.float32))
+    return model
 
 
 def example_input(model, batch, seed=0):
