@@ -121,8 +121,10 @@ def main(argv=None):
     print(f"TensorFlow CPU mixed_bfloat16:   inference {mixed['infer']:7.2f} img/s"
           + (f", train step {mixed['train']:6.2f} img/s" if "train" in mixed else ""), flush=True)
 
+    initial = npu_model.get_weights()
     for mode in modes:
         tf_adapter.set_precision_mode(mode)
+        npu_model.set_weights(initial)  # the previous mode's train steps moved them
         f = infer_fn(npu_model, "/NPU:0")
         got = np.asarray(f(x))
         r = {"mode": mode, "infer": n / best_time(f, (x,), args.warmup, args.iters)}
