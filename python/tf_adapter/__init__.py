@@ -22,6 +22,7 @@ __version__ = _native.__version__
 __all__ = [
     "CoverageReport",
     "HostFallbackWarning",
+    "PrecisionWarning",
     "config",
     "coverage",
     "is_strict",
@@ -41,3 +42,4 @@ from . import _resource_ops  # noqa: E402
 _resource_ops.install()
 
 from .strict import HostFallbackWarning, is_strict, set_strict  # noqa: E402
+from ._keras import PrecisionWarning  # noqa: E402
