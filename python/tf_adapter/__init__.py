@@ -24,6 +24,7 @@ __version__ = _native.__version__
 __all__ = [
     "CoverageReport",
     "HostFallbackWarning",
+    "PrecisionWarning",
     "config",
     "coverage",
     "is_strict",
@@ -51,3 +52,4 @@ from . import precision as _precision  # noqa: E402
 _precision.install()
 
 from .strict import HostFallbackWarning, is_strict, set_strict  # noqa: E402
+from ._keras import PrecisionWarning  # noqa: E402
