@@ -72,22 +72,6 @@ def small_cnn(dropout=0.2):
     return keras.Sequential(layers)
 
 
-def he_reinit(model, seed=0):
-    """MobileNetV2's default (Glorot) kernels shrink the activations block
-    after block until its random-weight float16 logits underflow to exactly
-    0 on both devices (nothing to compare). He-scaled kernels (LeCun for the
-    linear projections and the classifier) keep them O(1)."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        k = getattr(layer, "kernel", None)
-        if k is None:
-            continue
-        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
-        fan_in = int(np.prod(k.shape[:2] if depthwise else k.shape[:-1]))
-        linear = "project" in layer.name or isinstance(layer, keras.layers.Dense)
-        k.assign(rng.normal(0, np.sqrt((1.0 if linear else 2.0) / fan_in), k.shape))
-
-
 def build(name):
     if name == "cnn":
         return small_cnn()
@@ -95,7 +79,7 @@ def build(name):
         return zoo.build(name, small=True)
     model = zoo.build(name, image_size=32, logits=True)
     if name == "mobilenetv2":
-        he_reinit(model)
+        zoo.he_init(model)
     return model
 
 

@@ -176,9 +176,9 @@ MODELS = [
 def twins():
     out = {}
     for name, kw in MODELS:
-        # Depthwise kernels at unit gain: with Keras's default initialiser a
-        # random MobileNetV2's logits are ~1e-11, below float16's range.
-        cpu, npu = zoo.twin(name, he_depthwise=True, **kw)
+        # Kernels at unit gain: with Keras's default initialiser a random
+        # MobileNetV2's logits are ~1e-11, below float16's range.
+        cpu, npu = zoo.twin(name, unit_gain=name == "mobilenetv2", **kw)
         x = tf.constant(zoo.example_input(cpu, 2))
         out[name] = (cpu, npu, x, logits_fn(cpu, "/CPU:0")(x).numpy())
     return out
