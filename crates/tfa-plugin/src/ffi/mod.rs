@@ -83,3 +83,41 @@ macro_rules! struct_size {
         (field as usize - base as usize) + size_of_pointee(field)
     }};
 }
+
+/// Every op registered with TensorFlow, as a serialized `OpList`
+/// (`TF_GetAllOpList`). That function lives in `libtensorflow_cc.so.2`, not
+/// in the framework library, so it is resolved separately (RTLD_NOLOAD).
+pub fn all_op_list() -> Result<Vec<u8>> {
+    const CC: &str = "libtensorflow_cc.so.2";
+    let api = api()?;
+    // SAFETY: RTLD_NOLOAD only finds a library already in the process.
+    let lib = unsafe {
+        libloading::os::unix::Library::open(Some(CC), libc::RTLD_NOW | libc::RTLD_NOLOAD)
+    }
+    .map_err(|e| Error::FailedPrecondition(format!("{CC} is not loaded: {e}")))?;
+    // SAFETY: `TF_Buffer* TF_GetAllOpList(void)` (tensorflow/c/c_api.h).
+    let get: libloading::os::unix::Symbol<unsafe extern "C" fn() -> *mut TF_Buffer> =
+        unsafe { lib.get(b"TF_GetAllOpList\0") }
+            .map_err(|e| Error::FailedPrecondition(format!("TF_GetAllOpList: {e}")))?;
+    let delete = api
+        .TF_DeleteBuffer
+        .as_ref()
+        .map_err(|e| Error::FailedPrecondition(format!("TF_DeleteBuffer: {e}")))?;
+    // SAFETY: TensorFlow returns a buffer we own and free with TF_DeleteBuffer.
+    unsafe {
+        let buf = get();
+        let b = buf
+            .as_ref()
+            .ok_or_else(|| Error::Internal("TF_GetAllOpList returned null".into()))?;
+        let bytes = if b.data.is_null() || b.length == 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(b.data as *const u8, b.length).to_vec()
+        };
+        delete(buf);
+        // The library stays loaded (TensorFlow holds it); dropping our handle
+        // only decrements its reference count.
+        drop(lib);
+        Ok(bytes)
+    }
+}
