@@ -32,7 +32,7 @@ use crate::device::platform::DEVICE_TYPE;
 use crate::ffi::status::guard;
 use crate::ffi::*;
 use crate::struct_size;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -92,7 +92,7 @@ unsafe extern "C" fn free_buffer(data: *mut c_void, _len: usize) {
 unsafe extern "C" fn optimize(
     _: *mut c_void,
     graph: *const TF_Buffer,
-    _item: *const TF_GrapplerItem,
+    item: *const TF_GrapplerItem,
     out: *mut TF_Buffer,
     status: *mut TF_Status,
 ) {
@@ -108,7 +108,7 @@ unsafe extern "C" fn optimize(
         } else {
             std::slice::from_raw_parts(g.data as *const u8, g.length)
         };
-        let rewritten = std::panic::catch_unwind(|| precision_pass(input))
+        let rewritten = std::panic::catch_unwind(|| precision_pass(input, item))
             .unwrap_or_else(|_| Err("panic in the precision pass".into()));
         let bytes: &[u8] = match &rewritten {
             Ok(Some(b)) => b,
@@ -154,7 +154,7 @@ fn registry() -> &'static Result<HashMap<String, OpDef>, String> {
 }
 
 /// `Ok(None)`: nothing to change (the input is the output).
-fn precision_pass(input: &[u8]) -> Result<Option<Vec<u8>>, String> {
+fn precision_pass(input: &[u8], item: *const TF_GrapplerItem) -> Result<Option<Vec<u8>>, String> {
     let mode = precision::mode();
     let dump = std::env::var_os("TFA_DUMP_GRAPH").filter(|d| !d.is_empty());
     if !(mode.is_mixed() || mode == Mode::ForceFp32) && dump.is_none() {
@@ -163,12 +163,12 @@ fn precision_pass(input: &[u8]) -> Result<Option<Vec<u8>>, String> {
     let mut graph = GraphDef::decode(input).map_err(|e| format!("GraphDef: {e}"))?;
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let write = |tag: &str, g: &GraphDef| {
+    let write = |tag: &str, g: &GraphDef, extra: &str| {
         if let Some(dir) = &dump {
             let _ = std::fs::create_dir_all(dir);
             let path = std::path::Path::new(dir)
                 .join(format!("tfa_{}_{seq:04}_{tag}.txt", std::process::id()));
-            if let Err(e) = std::fs::write(&path, dump_text(mode, g)) {
+            if let Err(e) = std::fs::write(&path, format!("{extra}{}", dump_text(mode, g))) {
                 warn_once(&format!(
                     "tf_adapter: TFA_DUMP_GRAPH: {}: {e}",
                     path.display()
@@ -176,14 +176,21 @@ fn precision_pass(input: &[u8]) -> Result<Option<Vec<u8>>, String> {
             }
         }
     };
-    write("before", &graph);
+    write("before", &graph, "");
     if !(mode.is_mixed() || mode == Mode::ForceFp32) {
         return Ok(None);
     }
     let ops = registry().as_ref().map_err(|e| e.clone())?;
+    // SAFETY: `item` is the grappler item TensorFlow passed with the graph.
+    let preserve: HashSet<String> = unsafe { crate::ffi::nodes_to_preserve(item) }
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
     let lists = precision::lists();
-    let changed = rewrite(&mut graph, mode, &lists, &|op| ops.get(op))?;
-    write("after", &graph);
+    let changed = rewrite(&mut graph, mode, &lists, &preserve, &|op| ops.get(op))?;
+    let mut kept: Vec<&String> = preserve.iter().collect();
+    kept.sort();
+    write("after", &graph, &format!("nodes to preserve: {kept:?}\n"));
     Ok((changed > 0).then(|| graph.encode_to_vec()))
 }
 
@@ -333,11 +340,14 @@ fn parse_input(s: &str) -> Option<(&str, usize)> {
 
 /// Paints `graph` under `mode` and applies it: type attributes of painted
 /// nodes, a `Cast` on every float edge whose ends now disagree. Returns how
-/// many nodes changed or were added. `opdef` looks up TensorFlow's OpDefs.
+/// many nodes changed or were added. Nodes named in `preserve` (grappler's
+/// feeds and fetches) keep their dtypes, as in TensorFlow's pass. `opdef`
+/// looks up TensorFlow's OpDefs.
 pub(crate) fn rewrite<'a>(
     graph: &mut GraphDef,
     mode: Mode,
     lists: &Lists,
+    preserve: &HashSet<String>,
     opdef: &dyn Fn(&str) -> Option<&'a OpDef>,
 ) -> Result<usize, String> {
     let nodes = &graph.node;
@@ -388,7 +398,7 @@ pub(crate) fn rewrite<'a>(
             };
             amp::Node {
                 op: n.op.clone(),
-                on_npu: on_npu(&n.device),
+                on_npu: on_npu(&n.device) && !preserve.contains(&n.name),
                 dtype: sig.map(|s| s.dtype),
                 inputs,
             }
@@ -595,7 +605,10 @@ mod tests {
 
     fn run(g: &mut GraphDef, mode: Mode) -> usize {
         let defs = opdefs();
-        rewrite(g, mode, &Lists::default(), &|op| defs.get(op)).unwrap()
+        rewrite(g, mode, &Lists::default(), &HashSet::new(), &|op| {
+            defs.get(op)
+        })
+        .unwrap()
     }
     fn get<'g>(g: &'g GraphDef, name: &str) -> &'g NodeDef {
         g.node.iter().find(|n| n.name == name).unwrap()
@@ -765,6 +778,26 @@ mod tests {
         assert_eq!(g.node.len(), n + 1);
         assert_eq!(cast_into(&g, "h_out", 0), ("relu".into(), f, h, NPU.into()));
         assert_eq!(dtype_of(get(&g, "h_out"), "T"), h);
+    }
+
+    #[test]
+    fn preserved_nodes_keep_their_dtype() {
+        // A fetched Relu (TF1 session fetch) stays float32: the MatMul goes
+        // bf16 and a Cast feeds the Relu.
+        let mut g = dense();
+        let defs = opdefs();
+        let keep: HashSet<String> = ["relu".to_string()].into();
+        rewrite(
+            &mut g,
+            Mode::AllowMixPrecisionBf16,
+            &Lists::default(),
+            &keep,
+            &|op| defs.get(op),
+        )
+        .unwrap();
+        assert_eq!(dtype_of(get(&g, "relu"), "T"), DType::F32);
+        assert_eq!(dtype_of(get(&g, "mm"), "T"), DType::BF16);
+        assert_eq!(cast_into(&g, "relu", 0).0, "ba");
     }
 
     #[test]
