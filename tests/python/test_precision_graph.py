@@ -193,3 +193,40 @@ def test_amp_paint_for_the_coverage_report(precision):
     assert _native.amp_paint(ops, on, dtypes, inputs) == [0] * 5
     precision("force_fp32")
     assert _native.amp_paint(ops, on, [19] * 5, inputs) == [0, 1, 1, 1, 1]
+
+
+def test_mix_nested_functions_and_loops(precision, hard_placement, dump_dir):
+    # Grappler hands the pass the inlined, lowered body (Enter/Merge/Switch/
+    # NextIteration, no library functions): MatMuls inside the loop and the
+    # called function go bf16, the loop state stays float32.
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((4, 8)).astype(np.float32)
+    w = (rng.standard_normal((8, 8)) * 0.4).astype(np.float32)
+
+    def build():
+        @tf.function
+        def inner(h, w):
+            with tf.device("/NPU:0"):
+                return tf.nn.relu(tf.matmul(h, w))
+
+        @tf.function
+        def outer(a, w):
+            with tf.device("/NPU:0"):
+                _, h = tf.while_loop(
+                    lambda i, h: i < 3, lambda i, h: (i + 1, inner(h, w) + 0.5), (tf.constant(0), a)
+                )
+                return tf.nn.softmax(h)
+
+        return outer
+
+    ref = build()(a, w).numpy()  # must_keep_origin_dtype: float32 throughout
+    precision("allow_mix_precision_bf16")
+    out = build()(a, w)
+    assert out.dtype == tf.float32
+    np.testing.assert_allclose(out.numpy(), ref, rtol=0.05, atol=0.02)
+    assert not np.array_equal(out.numpy(), ref)
+    after = "\n".join(_dumps(dump_dir, "after"))
+    assert "\nfunction " not in after
+    assert _node_lines(after, "NextIteration") and _node_lines(after, "Merge")
+    assert any("T=DT_BFLOAT16" in l for l in _node_lines(after, "MatMul")), after[:3000]
+    assert not any("T=DT_BFLOAT16" in l for l in _node_lines(after, "Merge"))
