@@ -801,6 +801,18 @@ mod tests {
     }
 
     #[test]
+    fn the_pass_skips_or_fails_without_touching_the_graph() {
+        // The only test in this crate that sets the process-wide mode.
+        precision::set_mode(Mode::MustKeepOriginDtype);
+        let bytes = dense().encode_to_vec();
+        assert_eq!(precision_pass(&bytes, std::ptr::null()), Ok(None));
+        precision::set_mode(Mode::AllowMixPrecisionBf16);
+        // Garbage is an error (optimize() then returns the input as is).
+        assert!(precision_pass(&[0xff, 0xff, 0xff], std::ptr::null()).is_err());
+        precision::set_mode(Mode::MustKeepOriginDtype);
+    }
+
+    #[test]
     fn unknown_ops_and_bad_inputs_are_opaque() {
         let mut g = GraphDef {
             node: vec![
