@@ -197,5 +197,51 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_mixlist, m)?)?;
     m.add_function(wrap_pyfunction!(precision_class, m)?)?;
     m.add_function(wrap_pyfunction!(compute_dtype, m)?)?;
+    add_amp_functions(m)?;
+    Ok(())
+}
+
+// ---- Graph-level precision (issue 7): the painter for the coverage report.
+
+/// The graph pass's painting of a graph under the current precision mode and
+/// lists: per node, the TensorFlow DataType it would compute in, 0 for
+/// unchanged. `dtypes`: each node's float type attribute (0: none);
+/// `inputs`: producers of its float data inputs.
+#[pyfunction]
+fn amp_paint(
+    ops: Vec<String>,
+    on_npu: Vec<bool>,
+    dtypes: Vec<u32>,
+    inputs: Vec<Vec<usize>>,
+) -> PyResult<Vec<u32>> {
+    let n = ops.len();
+    if on_npu.len() != n || dtypes.len() != n || inputs.len() != n {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "amp_paint: ops, on_npu, dtypes and inputs must have the same length",
+        ));
+    }
+    let nodes: Vec<tfa_ops::amp::Node> = ops
+        .into_iter()
+        .zip(on_npu)
+        .zip(dtypes)
+        .zip(inputs)
+        .map(|(((op, on_npu), dt), inputs)| tfa_ops::amp::Node {
+            op,
+            on_npu,
+            dtype: tfa_core::DType::from_tf(dt),
+            inputs: inputs.into_iter().filter(|&p| p < n).collect(),
+        })
+        .collect();
+    let lists = tfa_ops::precision::lists();
+    Ok(
+        tfa_ops::amp::paint(&nodes, tfa_ops::precision::mode(), &lists)
+            .into_iter()
+            .map(|d| d.map_or(0, |d| d.as_tf()))
+            .collect(),
+    )
+}
+
+fn add_amp_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(amp_paint, m)?)?;
     Ok(())
 }
