@@ -331,3 +331,21 @@ def test_digits_cnn_trained_in_mixed_bfloat16_reaches_float32_accuracy(digits):
     assert acc32 >= 0.95, acc32
     assert acc16 >= acc32 - 0.01, (acc16, acc32)
     assert agree >= 0.99, agree
+
+
+def test_coverage_follows_the_graph_pass_in_mixed_modes(rng):
+    w, b = rnd(rng, (12, 4)), rnd(rng, (4,))
+
+    def f(x):
+        return tf.nn.softmax(tf.nn.relu(tf.nn.bias_add(tf.linalg.matmul(x, w), b)))
+
+    spec = tf.TensorSpec((None, 12), tf.float32)
+    tf_adapter.set_precision_mode("allow_mix_precision_bf16")
+    ops = {o.op_type: o.compute_dtypes for o in tf_adapter.coverage(f, spec).on_npu}
+    # allow -> infer -> clear follow in bfloat16; deny (Softmax) stays float32.
+    assert ops["MatMul"] == ["bfloat16"] and ops["BiasAdd"] == ["bfloat16"], ops
+    assert ops["Relu"] == ["bfloat16"] and ops["Softmax"] == ["float32"], ops
+    tf_adapter.set_precision_mode("force_fp32")
+    ops = {o.op_type: o.compute_dtypes
+           for o in tf_adapter.coverage(lambda x: tf.nn.relu(tf.cast(x, tf.float16)) * 2, spec).on_npu}
+    assert ops["Relu"] == ["float32"] and ops["Mul"] == ["float32"], ops
