@@ -9,24 +9,31 @@ Two lines turn an existing TensorFlow program into an NPU program::
 Importing registers the NPU devices with TensorFlow (a PluggableDevice plugin
 written in Rust, loaded exactly once). Configuration comes from environment
 variables read at import: ``TFA_NPU_COUNT``, ``TFA_NPU_MEMORY``,
-``TFA_NPU_THREADS`` and ``TFA_BACKEND`` (see the README).
+``TFA_NPU_THREADS``, ``TFA_BACKEND``, ``TFA_PRECISION_MODE`` and ``TFA_MIXLIST``
+(see the README).
 """
 
 from . import _native
 from ._device import config, devices, kernel_counts, kernel_times, memory_info, reset_kernel_counts, reset_memory_stats
 from ._loader import load as _load
 from .coverage import CoverageReport, coverage
+from .precision import get_mixlist, get_precision_mode, set_mixlist, set_precision_mode
 
 __version__ = _native.__version__
 
 __all__ = [
     "CoverageReport",
     "HostFallbackWarning",
+    "PrecisionWarning",
     "config",
     "coverage",
     "is_strict",
     "set_strict",
     "devices",
+    "get_mixlist",
+    "get_precision_mode",
+    "set_mixlist",
+    "set_precision_mode",
     "kernel_counts",
     "kernel_times",
     "memory_info",
@@ -40,4 +47,9 @@ from . import _resource_ops  # noqa: E402
 
 _resource_ops.install()
 
+from . import precision as _precision  # noqa: E402
+
+_precision.install()
+
 from .strict import HostFallbackWarning, is_strict, set_strict  # noqa: E402
+from ._keras import PrecisionWarning  # noqa: E402

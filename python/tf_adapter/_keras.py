@@ -11,6 +11,14 @@ because TensorFlow's CPU Conv2D lacks groups. The NPU Conv2D has them, so
 when the convolution is placed on an NPU (device scope, or tensors already
 there) it runs without XLA.
 
+Mixed precision: under the ``mixed_float16`` policy, gradients computed in
+float16 underflow to zero without loss scaling. Keras ``compile`` wraps the
+optimizer in ``keras.optimizers.LossScaleOptimizer`` itself; a custom
+``GradientTape`` loop must do it by hand. When a Keras optimizer that is not
+loss-scaled applies gradients while the global policy is ``mixed_float16``,
+tf_adapter warns once (``PrecisionWarning``). ``loss_scaling_missing(optimizer)``
+answers the same question for checklists.
+
 Keras may be imported after tf_adapter, so each patch is applied when its
 module loads (an import hook), or at once if it is already loaded.
 """
@@ -18,6 +26,8 @@ module loads (an import hook), or at once if it is already loaded.
 import importlib.abc
 import importlib.machinery
 import sys
+import threading
+import warnings
 
 _TRAINER = "keras.src.trainers.trainer"
 _TF_NN = "keras.src.backend.tensorflow.nn"
@@ -91,7 +101,110 @@ def _patch_tf_nn(module):
     module.conv = npu_aware_conv
 
 
-_PATCHES = {_TRAINER: _patch_trainer, _TF_NN: _patch_tf_nn}
+_BASE_OPTIMIZER = "keras.src.optimizers.base_optimizer"
+_LOSS_SCALE_OPTIMIZER = "keras.src.optimizers.loss_scale_optimizer"
+
+
+class PrecisionWarning(UserWarning):
+    """A numerically risky mixed-precision set-up, e.g. float16 training
+    without loss scaling."""
+
+
+_precision = {"warned": False}
+_applying = threading.local()  # inside a LossScaleOptimizer's apply
+
+
+def _global_policy_name():
+    try:
+        from keras import mixed_precision
+
+        return mixed_precision.global_policy().name
+    except Exception:  # Keras missing or too old: no policy
+        return "float32"
+
+
+def _is_loss_scale_optimizer(optimizer):
+    try:
+        from keras.optimizers import LossScaleOptimizer
+    except ImportError:
+        return False
+    return isinstance(optimizer, LossScaleOptimizer)
+
+
+def loss_scaling_missing(optimizer):
+    """True when ``optimizer`` would train float16 gradients without loss
+    scaling: the global Keras policy is ``mixed_float16`` and the optimizer
+    is neither a ``LossScaleOptimizer`` nor the inner optimizer of one."""
+    if _global_policy_name() != "mixed_float16":
+        return False
+    if _is_loss_scale_optimizer(optimizer) or getattr(optimizer, "_tfa_loss_scaled", False):
+        return False
+    return not getattr(_applying, "depth", 0)
+
+
+def _warn_if_unscaled(optimizer):
+    if _precision["warned"] or not loss_scaling_missing(optimizer):
+        return
+    _precision["warned"] = True
+    warnings.warn(
+        f"{type(optimizer).__name__} applies gradients under the 'mixed_float16' policy without loss "
+        "scaling: small float16 gradients underflow to zero. Wrap the optimizer in "
+        "keras.optimizers.LossScaleOptimizer (optimizer = keras.optimizers.LossScaleOptimizer(optimizer), "
+        "and scale the loss with optimizer.scale_loss(loss) before taking gradients); Keras compile() "
+        "does this by itself.",
+        PrecisionWarning,
+        stacklevel=3,
+    )
+
+
+def _patch_base_optimizer(module):
+    base = getattr(module, "BaseOptimizer", None)
+    if base is None or getattr(base.apply, "_tfa_patched", False):
+        return
+    orig = base.apply
+
+    def apply(self, grads, trainable_variables=None):
+        _warn_if_unscaled(self)
+        return orig(self, grads, trainable_variables)
+
+    apply._tfa_patched = True
+    base.apply = apply
+
+
+def _patch_loss_scale_optimizer(module):
+    lso = getattr(module, "LossScaleOptimizer", None)
+    if lso is None or getattr(lso.apply, "_tfa_patched", False):
+        return
+    orig = lso.apply
+
+    def apply(self, grads, trainable_variables=None):
+        # The inner optimizer's apply runs inside: it is loss-scaled.
+        inner = getattr(self, "inner_optimizer", None)
+        if inner is not None:
+            inner._tfa_loss_scaled = True
+        _applying.depth = getattr(_applying, "depth", 0) + 1
+        try:
+            return orig(self, grads, trainable_variables)
+        finally:
+            _applying.depth -= 1
+
+    apply._tfa_patched = True
+    lso.apply = apply
+    orig_init = lso.__init__
+
+    def __init__(self, inner_optimizer, *args, **kwargs):
+        orig_init(self, inner_optimizer, *args, **kwargs)
+        inner_optimizer._tfa_loss_scaled = True
+
+    lso.__init__ = __init__
+
+
+_PATCHES = {
+    _TRAINER: _patch_trainer,
+    _TF_NN: _patch_tf_nn,
+    _BASE_OPTIMIZER: _patch_base_optimizer,
+    _LOSS_SCALE_OPTIMIZER: _patch_loss_scale_optimizer,
+}
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):

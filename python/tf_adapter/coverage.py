@@ -13,6 +13,10 @@ every node, from TensorFlow's kernel registry, where it will run:
 - ``host (input pipeline)``: tf.data iterator ops (e.g. in Keras ``fit``),
   which run on the host with every TensorFlow device.
 
+Each NPU op also lists the dtypes it computes in under the precision mode in
+force (``compute_dtypes``): e.g. a float32 MatMul under ``allow_fp32_to_bf16``
+multiplies in bfloat16.
+
 Function-call and graph-structure nodes (arguments, results, NoOp, calls)
 are not ops that run on a device and are left out.
 """
@@ -49,6 +53,7 @@ class OpCoverage:
     nodes: list
     kernel: str  # "tf_adapter", "TensorFlow" or "" (none on the NPU)
     alternative: str = ""
+    compute_dtypes: list = dataclasses.field(default_factory=list)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -57,7 +62,8 @@ class OpCoverage:
 class CoverageReport:
     """Per op type: where it runs, how many nodes, their dtypes and names."""
 
-    def __init__(self, ops):
+    def __init__(self, ops, precision_mode="must_keep_origin_dtype"):
+        self.precision_mode = precision_mode
         order = {NPU: 0, FALLBACK: 1, UNSUPPORTED: 2, CPU_REQUESTED: 3, HOST_INPUT: 4}
         self.ops = sorted(ops, key=lambda o: (order[o.placement], o.op_type))
 
@@ -89,6 +95,7 @@ class CoverageReport:
     def to_dict(self):
         return {
             "fully_on_npu": self.fully_on_npu,
+            "precision_mode": self.precision_mode,
             "nodes": self.counts(),
             "ops": [o.to_dict() for o in self.ops],
         }
@@ -96,10 +103,16 @@ class CoverageReport:
     def __str__(self):
         total = sum(o.count for o in self.ops)
         npu = sum(o.count for o in self.on_npu)
-        lines = [f"tf_adapter coverage: {npu}/{total} nodes on the NPU ({len(self.ops)} op types)"]
+        lines = [
+            f"tf_adapter coverage: {npu}/{total} nodes on the NPU ({len(self.ops)} op types),"
+            f" precision mode {self.precision_mode}"
+        ]
         lines.append(f"{'op type':<28} {'where':<16} {'nodes':>5}  dtypes")
         for o in self.ops:
-            lines.append(f"{o.op_type:<28} {o.placement:<16} {o.count:>5}  {','.join(o.dtypes)}")
+            dt = ",".join(o.dtypes)
+            if o.compute_dtypes and o.compute_dtypes != o.dtypes:
+                dt += f" (computes in {','.join(o.compute_dtypes)})"
+            lines.append(f"{o.op_type:<28} {o.placement:<16} {o.count:>5}  {dt}")
             if o.placement in (FALLBACK, UNSUPPORTED):
                 lines.append(f"{'':<28}   e.g. node '{o.nodes[0]}'")
                 if o.alternative:
@@ -184,21 +197,73 @@ def graph_nodes(graph_def):
         yield from f.node_def
 
 
+def _type_attr(node):
+    """The dtype (TensorFlow enum) a node computes in: its ``T``, or a Cast's
+    destination; 0 when it has none."""
+    for name in ("T", "DstT"):
+        if name in node.attr and node.attr[name].type:
+            return node.attr[name].type
+    return 0
+
+
+def _graph_dtypes(nodes, placements):
+    """{node name: dtype name} after the precision graph pass for the nodes of
+    one graph (the pass changes dtypes inside a ``tf.function`` under the
+    mixed and force_fp32 modes)."""
+    from tensorflow.python.framework import dtypes
+
+    paint = getattr(_native, "amp_paint", None)
+    if paint is None:
+        return {}
+    index = {n.name: i for i, n in enumerate(nodes)}
+    inputs = []
+    for n in nodes:
+        srcs = [index.get(i.split(":")[0]) for i in n.input if not i.startswith("^")]
+        inputs.append([s for s in srcs if s is not None])
+    painted = paint(
+        [n.op for n in nodes],
+        [placements[n.name] == NPU for n in nodes],
+        [_type_attr(n) for n in nodes],
+        inputs,
+    )
+    return {n.name: dtypes.as_dtype(t).name for n, t in zip(nodes, painted) if t}
+
+
 def coverage(fn_or_model, *example_inputs):
     """Traces ``fn_or_model`` with ``example_inputs`` (tensors or
-    ``tf.TensorSpec``) and reports where each op type runs."""
+    ``tf.TensorSpec``) and reports where each op type runs and, on the NPU,
+    which dtypes it computes in under the precision mode in force."""
+    from .precision import get_precision_mode
+
     concrete = _concrete(fn_or_model, example_inputs)
     alternatives = _native.alternatives()
+    graph_def = concrete.graph.as_graph_def()
+    top = list(graph_def.node)
+    placements = {n.name: placement_of(n) for n in top}
+    painted = _graph_dtypes(top, {k: v[0] for k, v in placements.items()})
     groups = {}
-    for node in graph_nodes(concrete.graph.as_graph_def()):
+    body_nodes = [n for f in graph_def.library.function for n in f.node_def]
+    for k, node in enumerate(top + body_nodes):
         if node.op in _STRUCTURAL:
             continue
-        placement, kernel = placement_of(node)
+        placement, kernel = placements[node.name] if k < len(top) else placement_of(node)
         key = (node.op, placement)
         g = groups.setdefault(key, OpCoverage(node.op, placement, 0, set(), [], kernel, alternatives.get(node.op, "")))
         g.count += 1
-        g.dtypes |= _dtypes(node)
+        node_dtypes = _dtypes(node)
+        g.dtypes |= node_dtypes
         g.nodes.append(node.name)
+        if placement == NPU and kernel == "tf_adapter":
+            graph_dtype = painted.get(node.name) if k < len(top) else None
+            if graph_dtype is None and "T" in node.attr and node.attr["T"].type:
+                from tensorflow.python.framework import dtypes
+
+                graph_dtype = dtypes.as_dtype(node.attr["T"].type).name
+            if graph_dtype is not None:
+                g.compute_dtypes.append(_native.compute_dtype(node.op, graph_dtype))
+            else:
+                g.compute_dtypes.extend(node_dtypes)
     for g in groups.values():
         g.dtypes = sorted(g.dtypes)
-    return CoverageReport(list(groups.values()))
+        g.compute_dtypes = sorted(set(g.compute_dtypes))
+    return CoverageReport(list(groups.values()), get_precision_mode())

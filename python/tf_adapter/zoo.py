@@ -78,17 +78,40 @@ def build(name, image_size=224, small=False, logits=False):
     raise ValueError(f"unknown model {name!r}; expected one of {NAMES}")
 
 
-def twin(name, **kw):
+def twin(name, unit_gain=False, **kw):
     """The same model twice, with the same weights: built on the CPU and on
-    NPU:0, for comparing the two devices. ``kw`` as for ``build``."""
+    NPU:0, for comparing the two devices. ``kw`` as for ``build``;
+    ``unit_gain``: kernels from ``he_init``."""
     import tensorflow as tf
 
     with tf.device("/CPU:0"):
         cpu = build(name, **kw)
+        if unit_gain:
+            he_init(cpu)
     with tf.device("/NPU:0"):
         npu = build(name, **kw)
     npu.set_weights(cpu.get_weights())
     return cpu, npu
+
+
+def he_init(model, seed=0):
+    """Re-draws the model's kernels at unit gain: He-normal over each kernel's
+    true fan-in (a depthwise kernel's window only), LeCun for the linear
+    projections and the classifier. Keras's default Glorot kernels shrink a
+    random MobileNetV2's activations block after block (logits ~1e-11, below
+    float16's range); a trained model's stay O(1), and so do these."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers():
+        k = getattr(layer, "kernel", None)
+        if k is None:
+            continue
+        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        fan_in = int(np.prod(k.shape[:2] if depthwise else k.shape[:-1]))
+        linear = "project" in layer.name or isinstance(layer, keras.layers.Dense)
+        k.assign(rng.normal(0.0, np.sqrt((1.0 if linear else 2.0) / fan_in), k.shape).astype(np.float32))
+    return model
 
 
 def example_input(model, batch, seed=0):

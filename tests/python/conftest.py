@@ -71,3 +71,32 @@ def random_tensor(rng, shape, dtype, low=-3.0, high=3.0):
         lo = 0 if dtype.is_unsigned else int(low) * 4
         return tf.constant(rng.integers(lo, int(high) * 4 + 1, size=shape), dtype=dtype)
     return tf.cast(tf.constant(rng.uniform(low, high, size=shape)), dtype)
+
+
+# scikit-learn's digits (8x8 images, 10 classes), split 1400/397: a real
+# classification task small enough to train to its accuracy in seconds.
+@pytest.fixture(scope="session")
+def digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[..., None]  # 1797 x 8 x 8 x 1
+    y = d.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order], y[order]
+    return (x[:1400], y[:1400]), (x[1400:], y[1400:])
+
+
+def digits_cnn():
+    import keras
+
+    return keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+        keras.layers.BatchNormalization(),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(10),
+    ])

@@ -10,33 +10,9 @@ import pytest
 import tensorflow as tf
 import tf_adapter
 import keras
+from conftest import digits_cnn
 
 DIGITS_ACCURACY = 0.97  # held-out accuracy the NPU-trained CNN must reach (reaches ~0.985)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)[..., None]  # 1797 x 8 x 8 x 1
-    y = d.target.astype(np.int64)
-    order = np.random.default_rng(0).permutation(len(x))
-    x, y = x[order], y[order]
-    return (x[:1400], y[:1400]), (x[1400:], y[1400:])
-
-
-def digits_cnn():
-    return keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-        keras.layers.BatchNormalization(),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dropout(0.2),
-        keras.layers.Dense(10),
-    ])
 
 
 @pytest.fixture(scope="module")

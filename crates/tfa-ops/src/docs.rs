@@ -1,5 +1,6 @@
 //! `docs/ops.md`, generated from the table.
 
+use crate::precision::{Class, Lists};
 use crate::{table, Backend, OpDef};
 use std::fmt::Write;
 
@@ -29,6 +30,7 @@ fn dtypes(d: &OpDef, backend: Backend) -> String {
 /// The Markdown text of docs/ops.md.
 pub fn ops_markdown() -> String {
     let ops = table();
+    let lists = Lists::default();
     let mut s = String::new();
     let _ = writeln!(s, "# Ops supported on the NPU\n");
     let _ = writeln!(
@@ -46,19 +48,40 @@ pub fn ops_markdown() -> String {
         if family != Some(d.family) {
             family = Some(d.family);
             let _ = writeln!(s, "\n## {}\n", d.family.title());
-            let _ = writeln!(s, "| Op | host | cuda | Notes |");
-            let _ = writeln!(s, "|---|---|---|---|");
+            let _ = writeln!(s, "| Op | host | cuda | AMP | Notes |");
+            let _ = writeln!(s, "|---|---|---|---|---|");
         }
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} |",
             d.name,
             dtypes(d, Backend::Host),
             dtypes(d, Backend::Cuda),
+            lists.class(d.name).name(),
             d.summary
         );
     }
+    mixlist_section(&mut s, &lists);
     s
+}
+
+/// The default mixed-precision lists, every op on them (also ops the NPU
+/// does not run, which a user's graph may still contain).
+fn mixlist_section(s: &mut String, lists: &Lists) {
+    let _ = writeln!(
+        s,
+        "\n## Mixed-precision lists\n\n\
+         The `AMP` column above and the lists below drive the `allow_*` precision modes \
+         (`tf_adapter.set_precision_mode`). *allow*: float32 ops multiply in bfloat16/float16 \
+         (float32 accumulation); *infer*: low precision when an input is; *clear*: any dtype \
+         passes through; *deny*: kept float32. Ops on no list are denied. Edit them with a JSON \
+         file (`TFA_MIXLIST` or `tf_adapter.set_mixlist(path)`), e.g. \
+         `{{\"allow\": {{\"add\": [\"Conv3D\"]}}, \"deny\": {{\"add\": [\"Tanh\"]}}}}`.\n"
+    );
+    for c in Class::ALL {
+        let names: Vec<String> = lists.list(c).iter().map(|n| format!("`{n}`")).collect();
+        let _ = writeln!(s, "- **{}**: {}", c.name(), names.join(", "));
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! `docs/ops.md` is generated from it (`cargo test -p tfa-ops` checks the file
 //! is current; `TFA_BLESS=1` rewrites it).
 
+pub mod amp;
 pub mod attrs;
 pub mod context;
 pub mod docs;

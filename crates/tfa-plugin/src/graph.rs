@@ -18,15 +18,28 @@
 //! graphs lose nothing by default (the rewrite needs a known device memory
 //! size, recomputation and swapping are opt-in or GPU-only).
 //!
-//! The optimizer itself returns the graph unchanged for now; the precision
-//! modes are its next job.
+//! The optimizer implements the graph side of the precision modes (see
+//! `tfa_ops::amp`): TensorFlow's own `auto_mixed_precision` never rewrites
+//! nodes on a plugin device. Under `allow_mix_precision_*` and `force_fp32` it
+//! decodes the GraphDef, paints the NPU nodes, changes their type attributes
+//! and inserts `Cast`s on every float edge whose two ends now disagree, so
+//! function signatures and fetched dtypes never change. Any error in the pass
+//! leaves the graph unchanged (with a warning): it never fails the user's
+//! function. `TFA_DUMP_GRAPH=dir` writes every graph the pass sees, before
+//! and after, as text.
 
 use crate::device::platform::DEVICE_TYPE;
 use crate::ffi::status::guard;
 use crate::ffi::*;
 use crate::struct_size;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::c_void;
-use tfa_core::Error;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use tfa_core::{DType, Error};
+use tfa_ops::amp;
+use tfa_ops::precision::{self, Lists, Mode};
+use tfa_proto::{attr_value, AttrValue, GraphDef, Message, NodeDef, OpDef, OpList};
 
 /// TensorFlow's graph-optimizer plugin entry point.
 ///
@@ -74,11 +87,12 @@ unsafe extern "C" fn free_buffer(data: *mut c_void, _len: usize) {
     libc::free(data)
 }
 
-/// Copies the serialized GraphDef to the output buffer unchanged.
+/// Runs the precision pass; the output is the rewritten graph, or the input
+/// unchanged when there is nothing to do or the pass fails.
 unsafe extern "C" fn optimize(
     _: *mut c_void,
     graph: *const TF_Buffer,
-    _item: *const TF_GrapplerItem,
+    item: *const TF_GrapplerItem,
     out: *mut TF_Buffer,
     status: *mut TF_Status,
 ) {
@@ -89,18 +103,727 @@ unsafe extern "C" fn optimize(
         let o = out
             .as_mut()
             .ok_or_else(|| Error::Internal("null output buffer".into()))?;
-        let data = libc::malloc(g.length.max(1));
+        let input: &[u8] = if g.length == 0 || g.data.is_null() {
+            &[]
+        } else {
+            std::slice::from_raw_parts(g.data as *const u8, g.length)
+        };
+        let rewritten = std::panic::catch_unwind(|| precision_pass(input, item))
+            .unwrap_or_else(|_| Err("panic in the precision pass".into()));
+        let bytes: &[u8] = match &rewritten {
+            Ok(Some(b)) => b,
+            Ok(None) => input,
+            Err(e) => {
+                warn_once(&format!(
+                    "tf_adapter: the precision pass failed, the graph runs unchanged: {e}"
+                ));
+                input
+            }
+        };
+        let data = libc::malloc(bytes.len().max(1));
         if data.is_null() {
             return Err(Error::ResourceExhausted(
                 "no memory to copy the graph".into(),
             ));
         }
-        if g.length > 0 {
-            std::ptr::copy_nonoverlapping(g.data as *const u8, data as *mut u8, g.length);
-        }
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data as *mut u8, bytes.len());
         o.data = data;
-        o.length = g.length;
+        o.length = bytes.len();
         o.data_deallocator = Some(free_buffer);
         Ok(())
     })
+}
+
+fn warn_once(msg: &str) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if !seen.iter().any(|m| m == msg) {
+        eprintln!("{msg}");
+        seen.push(msg.to_string());
+    }
+}
+
+/// TensorFlow's registered OpDefs (`TF_GetAllOpList`), read once.
+fn registry() -> &'static Result<HashMap<String, OpDef>, String> {
+    static OPS: OnceLock<Result<HashMap<String, OpDef>, String>> = OnceLock::new();
+    OPS.get_or_init(|| {
+        let bytes = crate::ffi::all_op_list().map_err(|e| e.to_string())?;
+        let list = OpList::decode(bytes.as_slice()).map_err(|e| format!("OpList: {e}"))?;
+        Ok(list.op.into_iter().map(|d| (d.name.clone(), d)).collect())
+    })
+}
+
+/// `Ok(None)`: nothing to change (the input is the output).
+fn precision_pass(input: &[u8], item: *const TF_GrapplerItem) -> Result<Option<Vec<u8>>, String> {
+    let mode = precision::mode();
+    let dump = std::env::var_os("TFA_DUMP_GRAPH").filter(|d| !d.is_empty());
+    if !(mode.is_mixed() || mode == Mode::ForceFp32) && dump.is_none() {
+        return Ok(None);
+    }
+    let mut graph = GraphDef::decode(input).map_err(|e| format!("GraphDef: {e}"))?;
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let write = |tag: &str, g: &GraphDef, extra: &str| {
+        if let Some(dir) = &dump {
+            let _ = std::fs::create_dir_all(dir);
+            let path = std::path::Path::new(dir)
+                .join(format!("tfa_{}_{seq:04}_{tag}.txt", std::process::id()));
+            if let Err(e) = std::fs::write(&path, format!("{extra}{}", dump_text(mode, g))) {
+                warn_once(&format!(
+                    "tf_adapter: TFA_DUMP_GRAPH: {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+    };
+    write("before", &graph, "");
+    if !(mode.is_mixed() || mode == Mode::ForceFp32) {
+        return Ok(None);
+    }
+    let ops = registry().as_ref().map_err(|e| e.clone())?;
+    // SAFETY: `item` is the grappler item TensorFlow passed with the graph.
+    let preserve: HashSet<String> = unsafe { crate::ffi::nodes_to_preserve(item) }
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
+    let lists = precision::lists();
+    let changed = rewrite(&mut graph, mode, &lists, &preserve, &|op| ops.get(op))?;
+    let mut kept: Vec<&String> = preserve.iter().collect();
+    kept.sort();
+    write("after", &graph, &format!("nodes to preserve: {kept:?}\n"));
+    Ok((changed > 0).then(|| graph.encode_to_vec()))
+}
+
+/// `TFA_DUMP_GRAPH` text: one line per node (type attributes by name, e.g.
+/// `T=DT_BFLOAT16`; other attributes cut at 200 characters), for the graph
+/// and for each function of its library.
+fn dump_text(mode: Mode, g: &GraphDef) -> String {
+    use std::fmt::Write;
+    let line = |s: &mut String, n: &NodeDef| {
+        let attrs: Vec<String> = n
+            .attr
+            .iter()
+            .map(|(k, v)| match &v.value {
+                Some(attr_value::Value::Type(t)) => format!(
+                    "{k}={}",
+                    tfa_proto::DataType::try_from(*t).map_or("?", |d| d.as_str_name())
+                ),
+                Some(v) => {
+                    let mut d = format!("{v:?}");
+                    if d.len() > 200 {
+                        let mut cut = 200;
+                        while !d.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        d.truncate(cut);
+                        d.push_str("...");
+                    }
+                    format!("{k}={d}")
+                }
+                None => format!("{k}=None"),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "node {:?} op={} device={:?} inputs={:?} {}",
+            n.name,
+            n.op,
+            n.device,
+            n.input,
+            attrs.join(" ")
+        );
+    };
+    let mut s = format!(
+        "mode: {}\nversions: {:?}\nnodes: {}\n",
+        mode.name(),
+        g.versions,
+        g.node.len()
+    );
+    for n in &g.node {
+        line(&mut s, n);
+    }
+    for f in g.library.iter().flat_map(|l| l.function.iter()) {
+        let name = f.signature.as_ref().map_or("?", |d| d.name.as_str());
+        let _ = writeln!(s, "\nfunction {name:?}: {} nodes", f.node_def.len());
+        for n in &f.node_def {
+            line(&mut s, n);
+        }
+    }
+    s
+}
+
+fn on_npu(device: &str) -> bool {
+    let d = device.to_ascii_uppercase();
+    d.contains("DEVICE:NPU:") || d.starts_with("/NPU:") || d.starts_with("NPU:")
+}
+
+fn attr_type(n: &NodeDef, attr: &str) -> Option<i32> {
+    match n.attr.get(attr)?.value.as_ref()? {
+        attr_value::Value::Type(t) => Some(*t),
+        _ => None,
+    }
+}
+
+fn type_attr(t: DType) -> AttrValue {
+    AttrValue {
+        value: Some(attr_value::Value::Type(t.as_tf() as i32)),
+    }
+}
+
+/// How many tensors an argument stands for in node `n`.
+fn arg_count(n: &NodeDef, arg: &tfa_proto::op_def::ArgDef) -> Option<usize> {
+    if !arg.number_attr.is_empty() {
+        match n.attr.get(&arg.number_attr)?.value.as_ref()? {
+            attr_value::Value::I(k) => usize::try_from(*k).ok(),
+            _ => None,
+        }
+    } else if !arg.type_list_attr.is_empty() {
+        match n.attr.get(&arg.type_list_attr)?.value.as_ref()? {
+            attr_value::Value::List(l) => Some(l.r#type.len()),
+            _ => None,
+        }
+    } else {
+        Some(1)
+    }
+}
+
+/// Which flat inputs/outputs of `n` the type attribute `attr` governs.
+fn governed(n: &NodeDef, args: &[tfa_proto::op_def::ArgDef], attr: &str) -> Option<Vec<bool>> {
+    let mut v = Vec::new();
+    for a in args {
+        let k = arg_count(n, a)?;
+        let g = a.type_list_attr.is_empty() && a.type_attr == attr;
+        v.extend(std::iter::repeat_n(g, k));
+    }
+    Some(v)
+}
+
+/// What the pass knows about one node.
+struct Sig {
+    /// The painted type attribute (`T`; `DstT` for Cast).
+    attr: String,
+    dtype: DType,
+    ins: Vec<bool>,
+    outs: Vec<bool>,
+}
+
+fn signature(n: &NodeDef, def: &OpDef) -> Option<Sig> {
+    let out0 = def.output_arg.first()?;
+    if out0.type_attr.is_empty() || !out0.type_list_attr.is_empty() {
+        return None;
+    }
+    let dtype = DType::from_tf(u32::try_from(attr_type(n, &out0.type_attr)?).ok()?)?;
+    if !dtype.is_float() {
+        return None;
+    }
+    Some(Sig {
+        attr: out0.type_attr.clone(),
+        dtype,
+        ins: governed(n, &def.input_arg, &out0.type_attr)?,
+        outs: governed(n, &def.output_arg, &out0.type_attr)?,
+    })
+}
+
+/// `name`, `name:k` -> (name, k); control inputs -> None.
+fn parse_input(s: &str) -> Option<(&str, usize)> {
+    if s.starts_with('^') {
+        return None;
+    }
+    match s.rsplit_once(':') {
+        Some((name, k)) => match k.parse() {
+            Ok(k) => Some((name, k)),
+            Err(_) => Some((s, 0)),
+        },
+        None => Some((s, 0)),
+    }
+}
+
+/// Paints `graph` under `mode` and applies it: type attributes of painted
+/// nodes, a `Cast` on every float edge whose ends now disagree. Returns how
+/// many nodes changed or were added. Nodes named in `preserve` (grappler's
+/// feeds and fetches) keep their dtypes, as in TensorFlow's pass. `opdef`
+/// looks up TensorFlow's OpDefs.
+pub(crate) fn rewrite<'a>(
+    graph: &mut GraphDef,
+    mode: Mode,
+    lists: &Lists,
+    preserve: &HashSet<String>,
+    opdef: &dyn Fn(&str) -> Option<&'a OpDef>,
+) -> Result<usize, String> {
+    let nodes = &graph.node;
+    if !nodes.iter().any(|n| on_npu(&n.device)) {
+        return Ok(0);
+    }
+    let index: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    let sigs: Vec<Option<Sig>> = nodes
+        .iter()
+        .map(|n| opdef(&n.op).and_then(|d| signature(n, d)))
+        .collect();
+    // Data edges: (consumer input position, producer, producer output).
+    let edges: Vec<Vec<(usize, usize, usize)>> = nodes
+        .iter()
+        .map(|n| {
+            n.input
+                .iter()
+                .enumerate()
+                .filter_map(|(pos, s)| {
+                    let (name, k) = parse_input(s)?;
+                    Some((pos, *index.get(name)?, k))
+                })
+                .collect()
+        })
+        .collect();
+    let amp_nodes: Vec<amp::Node> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let sig = sigs[i].as_ref();
+            let inputs = match sig {
+                Some(s) if n.op != "Cast" => edges[i]
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, &(_, p, k))| {
+                        s.ins.get(j).copied().unwrap_or(false)
+                            && sigs[p]
+                                .as_ref()
+                                .is_none_or(|ps| ps.outs.get(k).copied().unwrap_or(false))
+                    })
+                    .map(|(_, &(_, p, _))| p)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            amp::Node {
+                op: n.op.clone(),
+                on_npu: on_npu(&n.device) && !preserve.contains(&n.name),
+                dtype: sig.map(|s| s.dtype),
+                inputs,
+            }
+        })
+        .collect();
+    let painted: Vec<Option<DType>> = amp::paint(&amp_nodes, mode, lists)
+        .into_iter()
+        .zip(&sigs)
+        .map(|(p, s)| p.filter(|&t| s.as_ref().is_some_and(|s| s.dtype != t)))
+        .collect();
+    if painted.iter().all(Option::is_none) {
+        return Ok(0);
+    }
+
+    let mut names: std::collections::HashSet<String> =
+        nodes.iter().map(|n| n.name.clone()).collect();
+    let mut casts: BTreeMap<(String, u32, String), String> = BTreeMap::new();
+    let mut new_nodes: Vec<NodeDef> = Vec::new();
+    let mut changed = 0;
+    let mut updates: Vec<(usize, usize, String)> = Vec::new();
+    let mut srct: Vec<(usize, DType)> = Vec::new();
+    for (c, cedges) in edges.iter().enumerate() {
+        let cnode = &nodes[c];
+        let csig = sigs[c].as_ref();
+        for (j, &(pos, p, k)) in cedges.iter().enumerate() {
+            let psig = sigs[p].as_ref();
+            let p_gov = psig.is_some_and(|s| s.outs.get(k).copied().unwrap_or(false));
+            let c_gov =
+                cnode.op != "Cast" && csig.is_some_and(|s| s.ins.get(j).copied().unwrap_or(false));
+            let src_new = painted[p].filter(|_| p_gov);
+            let dst_new = painted[c].filter(|_| c_gov);
+            if src_new.is_none() && dst_new.is_none() {
+                continue;
+            }
+            let orig = if c_gov {
+                csig.map(|s| s.dtype)
+            } else if p_gov {
+                psig.map(|s| s.dtype)
+            } else {
+                None
+            };
+            let Some(orig) = orig else { continue };
+            let src = src_new.unwrap_or(orig);
+            let dst = dst_new.unwrap_or(orig);
+            if cnode.op == "Cast" && j == 0 && on_npu(&cnode.device) && src_new.is_some() {
+                // A Cast on the NPU takes the new type directly.
+                srct.push((c, src));
+                continue;
+            }
+            if src == dst {
+                continue;
+            }
+            let device = if on_npu(&cnode.device) {
+                cnode.device.clone()
+            } else {
+                nodes[p].device.clone()
+            };
+            let input = cnode.input[pos].clone();
+            let key = (input.clone(), dst.as_tf(), device.clone());
+            let name = match casts.get(&key) {
+                Some(n) => n.clone(),
+                None => {
+                    let base = format!(
+                        "{}/tfa_amp_cast_{}_{}",
+                        input.replace(':', "_"),
+                        src.name(),
+                        dst.name()
+                    );
+                    let mut name = base.clone();
+                    let mut i = 1;
+                    while names.contains(&name) {
+                        name = format!("{base}_{i}");
+                        i += 1;
+                    }
+                    names.insert(name.clone());
+                    let mut attr = BTreeMap::new();
+                    attr.insert("SrcT".to_string(), type_attr(src));
+                    attr.insert("DstT".to_string(), type_attr(dst));
+                    attr.insert(
+                        "Truncate".to_string(),
+                        AttrValue {
+                            value: Some(attr_value::Value::B(false)),
+                        },
+                    );
+                    new_nodes.push(NodeDef {
+                        name: name.clone(),
+                        op: "Cast".into(),
+                        input: vec![input],
+                        device,
+                        attr,
+                        ..Default::default()
+                    });
+                    casts.insert(key, name.clone());
+                    name
+                }
+            };
+            updates.push((c, pos, name));
+        }
+    }
+    let nodes = &mut graph.node;
+    for (i, t) in painted.iter().enumerate() {
+        if let (Some(t), Some(s)) = (t, sigs[i].as_ref()) {
+            nodes[i].attr.insert(s.attr.clone(), type_attr(*t));
+            changed += 1;
+        }
+    }
+    for (c, t) in srct {
+        nodes[c].attr.insert("SrcT".into(), type_attr(t));
+        changed += 1;
+    }
+    for (c, pos, name) in updates {
+        nodes[c].input[pos] = name;
+    }
+    changed += new_nodes.len();
+    nodes.extend(new_nodes);
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tfa_proto::op_def::ArgDef;
+    use tfa_proto::DataType;
+
+    const NPU: &str = "/job:localhost/replica:0/task:0/device:NPU:0";
+    const CPU: &str = "/job:localhost/replica:0/task:0/device:CPU:0";
+
+    fn arg(name: &str, type_attr: &str, number_attr: &str, fixed: DataType) -> ArgDef {
+        ArgDef {
+            name: name.into(),
+            r#type: if type_attr.is_empty() {
+                fixed as i32
+            } else {
+                0
+            },
+            type_attr: type_attr.into(),
+            number_attr: number_attr.into(),
+            ..Default::default()
+        }
+    }
+    fn t(name: &str) -> ArgDef {
+        arg(name, "T", "", DataType::DtInvalid)
+    }
+
+    /// Hand-written OpDefs with TensorFlow's argument layout.
+    fn opdefs() -> HashMap<String, OpDef> {
+        let mut m = HashMap::new();
+        let mut add = |name: &str, i: Vec<ArgDef>, o: Vec<ArgDef>| {
+            m.insert(
+                name.to_string(),
+                OpDef {
+                    name: name.into(),
+                    input_arg: i,
+                    output_arg: o,
+                    ..Default::default()
+                },
+            );
+        };
+        add("_Arg", vec![], vec![t("output")]);
+        add("_Retval", vec![t("input")], vec![]);
+        add("MatMul", vec![t("a"), t("b")], vec![t("product")]);
+        add("BiasAdd", vec![t("value"), t("bias")], vec![t("output")]);
+        add("Relu", vec![t("features")], vec![t("activations")]);
+        add("Softmax", vec![t("logits")], vec![t("softmax")]);
+        add("Identity", vec![t("input")], vec![t("output")]);
+        add(
+            "Cast",
+            vec![arg("x", "SrcT", "", DataType::DtInvalid)],
+            vec![arg("y", "DstT", "", DataType::DtInvalid)],
+        );
+        add(
+            "Split",
+            vec![arg("split_dim", "", "", DataType::DtInt32), t("value")],
+            vec![arg("output", "T", "num_split", DataType::DtInvalid)],
+        );
+        m
+    }
+
+    fn node(
+        name: &str,
+        op: &str,
+        inputs: &[&str],
+        device: &str,
+        attrs: &[(&str, AttrValue)],
+    ) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            device: device.into(),
+            attr: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+    fn ty(d: DType) -> AttrValue {
+        type_attr(d)
+    }
+    fn f32n(name: &str, op: &str, inputs: &[&str], device: &str) -> NodeDef {
+        node(name, op, inputs, device, &[("T", ty(DType::F32))])
+    }
+
+    fn run(g: &mut GraphDef, mode: Mode) -> usize {
+        let defs = opdefs();
+        rewrite(g, mode, &Lists::default(), &HashSet::new(), &|op| {
+            defs.get(op)
+        })
+        .unwrap()
+    }
+    fn get<'g>(g: &'g GraphDef, name: &str) -> &'g NodeDef {
+        g.node.iter().find(|n| n.name == name).unwrap()
+    }
+    fn dtype_of(n: &NodeDef, attr: &str) -> DType {
+        DType::from_tf(attr_type(n, attr).unwrap() as u32).unwrap()
+    }
+    /// The Cast feeding input `pos` of `name`: (its input, SrcT, DstT, device).
+    fn cast_into(g: &GraphDef, name: &str, pos: usize) -> (String, DType, DType, String) {
+        let c = get(g, &get(g, name).input[pos]);
+        assert_eq!(c.op, "Cast", "input {pos} of {name} is not a Cast");
+        assert_eq!(c.attr["Truncate"].value, Some(attr_value::Value::B(false)));
+        (
+            c.input[0].clone(),
+            dtype_of(c, "SrcT"),
+            dtype_of(c, "DstT"),
+            c.device.clone(),
+        )
+    }
+
+    fn dense() -> GraphDef {
+        GraphDef {
+            node: vec![
+                f32n("x", "_Arg", &[], NPU),
+                f32n("w", "_Arg", &[], NPU),
+                f32n("b", "_Arg", &[], NPU),
+                f32n("mm", "MatMul", &["x", "w"], NPU),
+                f32n("ba", "BiasAdd", &["mm", "b:0"], NPU),
+                f32n("relu", "Relu", &["ba"], NPU),
+                f32n("sm", "Softmax", &["relu"], NPU),
+                f32n("out", "_Retval", &["sm"], NPU),
+                f32n("out2", "_Retval", &["relu"], NPU),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn mixed_dense_chain_casts_every_disagreeing_edge() {
+        let mut g = dense();
+        let before = g.node.len();
+        let changed = run(&mut g, Mode::AllowMixPrecisionBf16);
+        for n in ["mm", "ba", "relu"] {
+            assert_eq!(dtype_of(get(&g, n), "T"), DType::BF16, "{n}");
+        }
+        for n in ["x", "w", "b", "sm", "out", "out2"] {
+            assert_eq!(dtype_of(get(&g, n), "T"), DType::F32, "{n}");
+        }
+        let bf = DType::BF16;
+        let f = DType::F32;
+        assert_eq!(cast_into(&g, "mm", 0), ("x".into(), f, bf, NPU.into()));
+        assert_eq!(cast_into(&g, "mm", 1), ("w".into(), f, bf, NPU.into()));
+        assert_eq!(cast_into(&g, "ba", 1), ("b:0".into(), f, bf, NPU.into()));
+        assert_eq!(cast_into(&g, "sm", 0), ("relu".into(), bf, f, NPU.into()));
+        // The Relu -> Softmax and Relu -> _Retval edges share one Cast.
+        assert_eq!(get(&g, "out2").input[0], get(&g, "sm").input[0]);
+        assert_eq!(get(&g, "ba").input[0], "mm");
+        assert_eq!(g.node.len(), before + 4);
+        assert_eq!(changed, 3 + 4);
+        // A second pass (grappler runs its optimizers twice) changes nothing.
+        let again = g.clone();
+        assert_eq!(run(&mut g, Mode::AllowMixPrecisionBf16), 0);
+        assert_eq!(g, again);
+        // The graph survives a protobuf round trip.
+        assert_eq!(GraphDef::decode(g.encode_to_vec().as_slice()).unwrap(), g);
+    }
+
+    #[test]
+    fn other_modes_and_other_devices_leave_the_graph_alone() {
+        for m in [Mode::MustKeepOriginDtype, Mode::AllowFp32ToBf16] {
+            let mut g = dense();
+            assert_eq!(run(&mut g, m), 0);
+            assert_eq!(g, dense());
+        }
+        let mut cpu = dense();
+        for n in &mut cpu.node {
+            n.device = CPU.into();
+        }
+        let orig = cpu.clone();
+        assert_eq!(run(&mut cpu, Mode::AllowMixPrecisionBf16), 0);
+        assert_eq!(cpu, orig);
+    }
+
+    #[test]
+    fn control_inputs_and_output_indices() {
+        // A CPU Split feeds output 1 to an NPU MatMul, which also has a
+        // control input; the CPU node is never touched.
+        let split = node(
+            "split",
+            "Split",
+            &["dim", "x"],
+            CPU,
+            &[
+                ("T", ty(DType::F32)),
+                (
+                    "num_split",
+                    AttrValue {
+                        value: Some(attr_value::Value::I(2)),
+                    },
+                ),
+            ],
+        );
+        let mut g = GraphDef {
+            node: vec![
+                node("dim", "Const", &[], CPU, &[]),
+                f32n("x", "_Arg", &[], CPU),
+                split.clone(),
+                f32n("mm", "MatMul", &["split:1", "split", "^dim"], NPU),
+                f32n("id", "Identity", &["mm", "^split"], CPU),
+            ],
+            ..Default::default()
+        };
+        run(&mut g, Mode::AllowMixPrecisionFp16);
+        assert_eq!(get(&g, "split"), &split);
+        let h = DType::F16;
+        let f = DType::F32;
+        assert_eq!(cast_into(&g, "mm", 0), ("split:1".into(), f, h, NPU.into()));
+        assert_eq!(cast_into(&g, "mm", 1), ("split".into(), f, h, NPU.into()));
+        assert_eq!(get(&g, "mm").input[2], "^dim");
+        // The CPU consumer gets a Cast back to float32, placed on the
+        // producer's NPU; its control input stays.
+        assert_eq!(cast_into(&g, "id", 0), ("mm".into(), h, f, NPU.into()));
+        assert_eq!(get(&g, "id").input[1], "^split");
+        assert_eq!(dtype_of(get(&g, "id"), "T"), f);
+    }
+
+    #[test]
+    fn force_fp32_keeps_activations_f32_between_npu_ops() {
+        let h = DType::F16;
+        let f = DType::F32;
+        let cast = |name: &str, input: &str, src: DType, dst: DType| {
+            node(
+                name,
+                "Cast",
+                &[input],
+                NPU,
+                &[("SrcT", ty(src)), ("DstT", ty(dst))],
+            )
+        };
+        let h16 =
+            |name: &str, op: &str, inputs: &[&str]| node(name, op, inputs, NPU, &[("T", ty(h))]);
+        let mut g = GraphDef {
+            node: vec![
+                f32n("x", "_Arg", &[], NPU),
+                f32n("w", "_Arg", &[], NPU),
+                cast("xh", "x", f, h),
+                cast("wh", "w", f, h),
+                h16("mm1", "MatMul", &["xh", "wh"]),
+                h16("relu", "Relu", &["mm1"]),
+                h16("mm2", "MatMul", &["relu", "wh"]),
+                cast("y", "mm2", h, f),
+                f32n("out", "_Retval", &["y"], NPU),
+                h16("h_out", "_Retval", &["relu"]),
+            ],
+            ..Default::default()
+        };
+        let n = g.node.len();
+        run(&mut g, Mode::ForceFp32);
+        for c in ["xh", "wh", "y"] {
+            assert_eq!(dtype_of(get(&g, c), "SrcT"), f, "{c}");
+            assert_eq!(dtype_of(get(&g, c), "DstT"), f, "{c}");
+        }
+        for c in ["mm1", "relu", "mm2"] {
+            assert_eq!(dtype_of(get(&g, c), "T"), f, "{c}");
+        }
+        // Only the f16 function result needs a Cast back.
+        assert_eq!(g.node.len(), n + 1);
+        assert_eq!(cast_into(&g, "h_out", 0), ("relu".into(), f, h, NPU.into()));
+        assert_eq!(dtype_of(get(&g, "h_out"), "T"), h);
+    }
+
+    #[test]
+    fn preserved_nodes_keep_their_dtype() {
+        // A fetched Relu (TF1 session fetch) stays float32: the MatMul goes
+        // bf16 and a Cast feeds the Relu.
+        let mut g = dense();
+        let defs = opdefs();
+        let keep: HashSet<String> = ["relu".to_string()].into();
+        rewrite(
+            &mut g,
+            Mode::AllowMixPrecisionBf16,
+            &Lists::default(),
+            &keep,
+            &|op| defs.get(op),
+        )
+        .unwrap();
+        assert_eq!(dtype_of(get(&g, "relu"), "T"), DType::F32);
+        assert_eq!(dtype_of(get(&g, "mm"), "T"), DType::BF16);
+        assert_eq!(cast_into(&g, "relu", 0).0, "ba");
+    }
+
+    #[test]
+    fn the_pass_skips_or_fails_without_touching_the_graph() {
+        // The only test in this crate that sets the process-wide mode.
+        precision::set_mode(Mode::MustKeepOriginDtype);
+        let bytes = dense().encode_to_vec();
+        assert_eq!(precision_pass(&bytes, std::ptr::null()), Ok(None));
+        precision::set_mode(Mode::AllowMixPrecisionBf16);
+        // Garbage is an error (optimize() then returns the input as is).
+        assert!(precision_pass(&[0xff, 0xff, 0xff], std::ptr::null()).is_err());
+        precision::set_mode(Mode::MustKeepOriginDtype);
+    }
+
+    #[test]
+    fn unknown_ops_and_bad_inputs_are_opaque() {
+        let mut g = GraphDef {
+            node: vec![
+                f32n("x", "SomeFunction", &[], NPU),
+                f32n("mm", "MatMul", &["x:7", "missing", "x:notanumber"], NPU),
+            ],
+            ..Default::default()
+        };
+        run(&mut g, Mode::AllowMixPrecisionBf16);
+        assert_eq!(dtype_of(get(&g, "mm"), "T"), DType::BF16);
+        assert_eq!(cast_into(&g, "mm", 0).0, "x:7");
+        assert_eq!(get(&g, "mm").input[1], "missing");
+    }
 }

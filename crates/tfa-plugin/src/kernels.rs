@@ -13,7 +13,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
-use tfa_ops::{AttrKind, AttrValue, Attrs, Backend, KernelFn, OpContext};
+use tfa_kernels::host::cast::round_f32_to;
+use tfa_ops::{precision, AttrKind, AttrValue, Attrs, Backend, KernelFn, OpContext};
 
 /// What TensorFlow keeps per kernel instance (one per graph node).
 struct KernelState {
@@ -22,6 +23,8 @@ struct KernelState {
     attrs: Attrs,
     node: String,
     op: &'static str,
+    /// The node's first type attribute (its graph dtype), for precision modes.
+    dtype: Option<DType>,
 }
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
@@ -220,12 +223,17 @@ unsafe fn construct(ctx: *mut TF_OpKernelConstruction, st: &Status) -> Result<Ke
     for a in def.attrs {
         attrs.insert(a.name, read_attr(api, ctx, a.name, a.kind, st)?);
     }
+    let dtype = def
+        .constraints
+        .first()
+        .and_then(|c| attrs.dtype(c.attr).ok());
     Ok(KernelState {
         index,
         kernel,
         attrs,
         node,
         op: def.name,
+        dtype,
     })
 }
 
@@ -272,12 +280,21 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
         let npu = device(api.TF_GetDeviceId(ctx).max(0) as usize)?;
         counters::record(state.index);
         let started = std::time::Instant::now();
+        let plan = state
+            .dtype
+            .map(|t| precision::plan(state.op, t))
+            .unwrap_or_default();
+        let native = plan.lowp.is_some() && precision::NATIVE_LOW_PRECISION.contains(&state.op);
         let tctx = TfOpContext {
             api,
             ctx,
             state,
             npu,
             owned: RefCell::new(Vec::new()),
+            lowp: if native { plan.lowp } else { None },
+            round_inputs: if native { None } else { plan.lowp },
+            rounded: RefCell::new(Vec::new()),
+            outputs: RefCell::new(Vec::new()),
         };
         let job = AssertSend(&tctx);
         let result = npu.pool()?.install(move || {
@@ -288,6 +305,10 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
                     panic_message(&*p)
                 )))
             })
+        });
+        let result = result.and_then(|()| match plan.lowp {
+            Some(lowp) if plan.round_outputs => tctx.round_outputs(lowp),
+            _ => Ok(()),
         });
         counters::record_time(state.index, started.elapsed().as_nanos() as u64);
         result.map_err(|e| match e {
@@ -312,6 +333,15 @@ struct TfOpContext<'k> {
     npu: &'static Npu,
     /// Tensor handles we obtained; released when the kernel returns.
     owned: RefCell<Vec<*mut TF_Tensor>>,
+    /// Low precision the kernel multiplies in itself (`matrix_lowp`).
+    lowp: Option<DType>,
+    /// Low precision float32 inputs are rounded to before the kernel sees them
+    /// (allow-list ops whose kernels do not handle `matrix_lowp`).
+    round_inputs: Option<DType>,
+    /// Rounded copies of inputs, by input index.
+    rounded: RefCell<Vec<(usize, Box<[f32]>)>>,
+    /// Outputs written by the kernel: (handle, dtype, shape).
+    outputs: RefCell<Vec<(*mut TF_Tensor, DType, Vec<usize>)>>,
 }
 
 impl Drop for TfOpContext<'_> {
@@ -324,6 +354,44 @@ impl Drop for TfOpContext<'_> {
 }
 
 impl TfOpContext<'_> {
+    /// Input `i` rounded to `lowp` (float32 values exactly representable in
+    /// it), copied once per call.
+    fn rounded_input(&self, i: usize, v: TensorView<'_>, lowp: DType) -> Result<TensorView<'_>> {
+        let mut cache = self.rounded.borrow_mut();
+        let data = match cache.iter().position(|(j, _)| *j == i) {
+            Some(k) => &cache[k].1,
+            None => {
+                let mut copy: Box<[f32]> = v.data::<f32>()?.into();
+                round_f32_to(lowp, &mut copy)?;
+                cache.push((i, copy));
+                &cache[cache.len() - 1].1
+            }
+        };
+        // SAFETY: the boxed slice lives in `rounded` (never removed before the
+        // context drops) and a Box's heap data does not move when the Vec grows.
+        Ok(unsafe {
+            TensorView::from_raw(
+                DType::F32,
+                v.shape,
+                data.as_ptr() as *const u8,
+                std::mem::size_of_val(&**data),
+            )
+        })
+    }
+
+    /// Rounds every float32 output to `lowp` in place: mixed precision for
+    /// one op outside a rewritten graph, as if it were wrapped in casts.
+    fn round_outputs(&self, lowp: DType) -> Result<()> {
+        for (t, dtype, shape) in self.outputs.borrow().iter() {
+            if *dtype == DType::F32 {
+                // SAFETY: the output is ours until the kernel call returns.
+                let mut out = unsafe { self.output_view(*t, *dtype, shape) };
+                round_f32_to(lowp, out.data_mut::<f32>()?)?;
+            }
+        }
+        Ok(())
+    }
+
     fn keep(&self, t: *mut TF_Tensor) -> *mut TF_Tensor {
         self.owned.borrow_mut().push(t);
         t
@@ -397,14 +465,18 @@ impl OpContext for TfOpContext<'_> {
 
     fn input(&self, i: usize) -> Result<TensorView<'_>> {
         // SAFETY: the tensor handle stays alive in `owned` until the kernel returns.
-        unsafe {
+        let v = unsafe {
             let t = self.raw_input(i)?;
-            Ok(TensorView::from_raw(
+            TensorView::from_raw(
                 self.dtype_of(t)?,
                 self.shape_of(t),
                 self.api.TF_TensorData(t) as *const u8,
                 self.api.TF_TensorByteSize(t),
-            ))
+            )
+        };
+        match self.round_inputs {
+            Some(lowp) if v.dtype == DType::F32 => self.rounded_input(i, v, lowp),
+            _ => Ok(v),
         }
     }
 
@@ -429,6 +501,7 @@ impl OpContext for TfOpContext<'_> {
             );
             check(st.0).map_err(|e| self.alloc_error(e, i, dtype, shape))?;
             self.keep(t);
+            self.outputs.borrow_mut().push((t, dtype, shape.to_vec()));
             Ok(self.output_view(t, dtype, shape))
         }
     }
@@ -459,8 +532,13 @@ impl OpContext for TfOpContext<'_> {
             );
             check(st.0).map_err(|e| self.alloc_error(e, i, dtype, shape))?;
             self.keep(t);
+            self.outputs.borrow_mut().push((t, dtype, shape.to_vec()));
             Ok((self.output_view(t, dtype, shape), usize::try_from(fwd).ok()))
         }
+    }
+
+    fn matrix_lowp(&self) -> Option<DType> {
+        self.lowp
     }
 
     fn alias_output(&self, i: usize, input: usize, shape: &[usize]) -> Result<()> {

@@ -7,6 +7,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use std::collections::HashMap;
 use tfa_core::Error;
+use tfa_ops::precision;
 
 fn py_err(e: Error) -> PyErr {
     match e {
@@ -102,6 +103,80 @@ fn alternatives() -> HashMap<&'static str, &'static str> {
     tfa_ops::hints::ALTERNATIVES.iter().copied().collect()
 }
 
+/// Sets the precision mode by name (`tf_adapter.set_precision_mode`).
+#[pyfunction]
+fn set_precision_mode(name: &str) -> PyResult<()> {
+    precision::set_mode(precision::Mode::parse(name).map_err(py_err)?);
+    Ok(())
+}
+
+/// (mode in force, mode requested): they differ when TensorFlow's
+/// `auto_mixed_precision` option overrides the request.
+#[pyfunction]
+fn precision_mode() -> (&'static str, &'static str) {
+    (precision::mode().name(), precision::requested_mode().name())
+}
+
+/// Records TensorFlow's `auto_mixed_precision` experimental option.
+#[pyfunction]
+#[pyo3(signature = (value=None))]
+fn set_tf_auto_mixed_precision(value: Option<bool>) {
+    precision::set_tf_auto_mixed_precision(value)
+}
+
+/// The mixed-precision lists: {"allow"|"infer"|"clear"|"deny": [op types]}.
+#[pyfunction]
+fn mixlist() -> HashMap<&'static str, Vec<String>> {
+    let l = precision::lists();
+    precision::Class::ALL
+        .into_iter()
+        .map(|c| (c.name(), l.list(c).iter().cloned().collect()))
+        .collect()
+}
+
+/// Edits the lists: `edits` is [(list, "add"|"remove", op type)], applied in
+/// order to the defaults (`reset`) or to the current lists.
+#[pyfunction]
+fn set_mixlist(edits: Vec<(String, String, String)>, reset: bool) -> PyResult<()> {
+    let mut l = if reset {
+        precision::Lists::default()
+    } else {
+        precision::lists()
+    };
+    for (list, action, op) in edits {
+        let c = precision::Class::parse(&list).map_err(py_err)?;
+        match action.as_str() {
+            "add" => l.add(c, &op),
+            "remove" => l.remove(c, &op),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "mixlist action '{other}' for {op}: expected 'add' or 'remove'"
+                )))
+            }
+        }
+    }
+    precision::set_lists(l);
+    Ok(())
+}
+
+/// The list (allow/infer/clear/deny) op type `op` is on.
+#[pyfunction]
+fn precision_class(op: &str) -> &'static str {
+    precision::with_lists(|l| l.class(op)).name()
+}
+
+/// The dtype name op `op` with graph dtype `dtype` computes in under the mode
+/// in force (per kernel call; the graph pass may change the graph dtype).
+#[pyfunction]
+fn compute_dtype(op: &str, dtype: &str) -> PyResult<&'static str> {
+    let t = tfa_core::DType::ALL
+        .iter()
+        .copied()
+        .find(|t| t.name() == dtype)
+        .ok_or_else(|| PyValueError::new_err(format!("unknown dtype '{dtype}'")))?;
+    Ok(precision::compute_dtype(precision::mode(), op, t).name())
+}
+
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -115,5 +190,58 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel_times, m)?)?;
     m.add_function(wrap_pyfunction!(op_table, m)?)?;
     m.add_function(wrap_pyfunction!(alternatives, m)?)?;
+    m.add_function(wrap_pyfunction!(set_precision_mode, m)?)?;
+    m.add_function(wrap_pyfunction!(precision_mode, m)?)?;
+    m.add_function(wrap_pyfunction!(set_tf_auto_mixed_precision, m)?)?;
+    m.add_function(wrap_pyfunction!(mixlist, m)?)?;
+    m.add_function(wrap_pyfunction!(set_mixlist, m)?)?;
+    m.add_function(wrap_pyfunction!(precision_class, m)?)?;
+    m.add_function(wrap_pyfunction!(compute_dtype, m)?)?;
+    add_amp_functions(m)?;
+    Ok(())
+}
+
+// ---- Graph-level precision (issue 7): the painter for the coverage report.
+
+/// The graph pass's painting of a graph under the current precision mode and
+/// lists: per node, the TensorFlow DataType it would compute in, 0 for
+/// unchanged. `dtypes`: each node's float type attribute (0: none);
+/// `inputs`: producers of its float data inputs.
+#[pyfunction]
+fn amp_paint(
+    ops: Vec<String>,
+    on_npu: Vec<bool>,
+    dtypes: Vec<u32>,
+    inputs: Vec<Vec<usize>>,
+) -> PyResult<Vec<u32>> {
+    let n = ops.len();
+    if on_npu.len() != n || dtypes.len() != n || inputs.len() != n {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "amp_paint: ops, on_npu, dtypes and inputs must have the same length",
+        ));
+    }
+    let nodes: Vec<tfa_ops::amp::Node> = ops
+        .into_iter()
+        .zip(on_npu)
+        .zip(dtypes)
+        .zip(inputs)
+        .map(|(((op, on_npu), dt), inputs)| tfa_ops::amp::Node {
+            op,
+            on_npu,
+            dtype: tfa_core::DType::from_tf(dt),
+            inputs: inputs.into_iter().filter(|&p| p < n).collect(),
+        })
+        .collect();
+    let lists = tfa_ops::precision::lists();
+    Ok(
+        tfa_ops::amp::paint(&nodes, tfa_ops::precision::mode(), &lists)
+            .into_iter()
+            .map(|d| d.map_or(0, |d| d.as_tf()))
+            .collect(),
+    )
+}
+
+fn add_amp_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(amp_paint, m)?)?;
     Ok(())
 }

@@ -152,6 +152,30 @@ pub fn cast(x: &TensorView, out: &mut TensorMut, truncate: bool) -> Result<()> {
     })
 }
 
+/// Rounds float32 values in place to the nearest `lowp` (bfloat16 or
+/// float16) value, ties to even: what a cast to `lowp` and back does.
+pub fn round_f32_to(lowp: DType, data: &mut [f32]) -> Result<()> {
+    fn each(data: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+        if data.len() < PAR_MIN_ELEMENTS {
+            data.iter_mut().for_each(|v| *v = f(*v));
+        } else {
+            data.par_chunks_mut(PAR_MIN_ELEMENTS)
+                .for_each(|c| c.iter_mut().for_each(|v| *v = f(*v)));
+        }
+    }
+    match lowp {
+        DType::BF16 => each(data, |v| bf16::from_f32(v).to_f32()),
+        DType::F16 => each(data, |v| f16::from_f32(v).to_f32()),
+        DType::F32 => {}
+        d => {
+            return Err(Error::Internal(format!(
+                "cannot round float32 to {d}: not a low-precision float"
+            )))
+        }
+    }
+    Ok(())
+}
+
 fn map<S: Element, D: Element>(src: &[S], dst: &mut [D], f: impl Fn(S) -> D + Sync) -> Result<()> {
     if src.len() != dst.len() {
         return Err(Error::Internal("cast: element counts differ".into()));

@@ -93,6 +93,14 @@ pub enum CompareOp {
     NotEqual,
 }
 
+/// Float classification: bool output (IsFinite, IsNan, IsInf).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ClassifyOp {
+    IsFinite,
+    IsNan,
+    IsInf,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum LogicalOp {
     And,
@@ -597,6 +605,38 @@ pub fn logical(op: LogicalOp, a: &TensorView, b: &TensorView, out: &mut TensorMu
         LogicalOp::Or => run_mapped(&plan, [x, y], out.data_mut::<bool>()?, |[p, q]| p || q),
     }
     Ok(())
+}
+
+/// `out = is_finite(x)` (or is_nan, is_inf) for the float types.
+pub fn classify(op: ClassifyOp, x: &TensorView, out: &mut TensorMut) -> Result<()> {
+    fn run<T: Copy + Sync>(x: &[T], out: &mut [bool], f: impl Fn(T) -> bool + Sync) {
+        for_chunks(out, |start, chunk| {
+            for (o, &v) in chunk.iter_mut().zip(&x[start..]) {
+                *o = f(v);
+            }
+        });
+    }
+    let o = out.data_mut::<bool>()?;
+    macro_rules! go {
+        ($t:ty) => {{
+            let v = x.data::<$t>()?;
+            match op {
+                ClassifyOp::IsFinite => run(v, o, |a: $t| a.is_finite()),
+                ClassifyOp::IsNan => run(v, o, |a: $t| a.is_nan()),
+                ClassifyOp::IsInf => run(v, o, |a: $t| a.is_infinite()),
+            }
+            Ok(())
+        }};
+    }
+    match x.dtype {
+        DType::F32 => go!(f32),
+        DType::F64 => go!(f64),
+        DType::F16 => go!(f16),
+        DType::BF16 => go!(bf16),
+        d => Err(Error::Unimplemented(format!(
+            "{op:?} is defined for float types, got {d}"
+        ))),
+    }
 }
 
 pub fn logical_not(x: &TensorView, out: &mut TensorMut) -> Result<()> {

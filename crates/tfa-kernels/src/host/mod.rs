@@ -16,6 +16,7 @@ pub mod pool;
 pub mod pool_grad;
 pub mod random;
 pub mod reduce;
+pub mod scatter;
 pub mod segment;
 pub mod slice;
 pub mod transpose;

@@ -7,7 +7,9 @@ use super::{op_t, ALL_NO_I32, FLOAT, INTEGER, NUMERIC_NO_I32, REAL, SIGNED_NO_I3
 use crate::{Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
 use tfa_core::{DType, Error, Result, TensorView};
-use tfa_kernels::host::elementwise::{self as ew, BinaryOp, CompareOp, LogicalOp, UnaryOp};
+use tfa_kernels::host::elementwise::{
+    self as ew, BinaryOp, ClassifyOp, CompareOp, LogicalOp, UnaryOp,
+};
 
 fn binary(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
     let (a, b) = (ctx.input(0)?, ctx.input(1)?);
@@ -66,6 +68,12 @@ fn logical(ctx: &dyn OpContext, op: LogicalOp) -> Result<()> {
     let shape = broadcast_shapes(&a.shape, &b.shape)?;
     let mut out = ctx.allocate_output(0, DType::Bool, &shape)?;
     ew::logical(op, &a, &b, &mut out)
+}
+
+fn classify(ctx: &dyn OpContext, op: ClassifyOp) -> Result<()> {
+    let x = ctx.input(0)?;
+    let mut out = ctx.allocate_output(0, DType::Bool, &x.shape)?;
+    ew::classify(op, &x, &mut out)
 }
 
 fn logical_not(ctx: &dyn OpContext) -> Result<()> {
@@ -468,6 +476,19 @@ pub(crate) const OPS: &[OpDef] = &[
         logical(c, LogicalOp::Or)
     }),
     untyped("LogicalNot", "!x", logical_not),
+    op_t!(
+        "IsFinite",
+        Elementwise,
+        FLOAT,
+        "x is neither infinite nor NaN -> bool (loss-scale checks)",
+        |c| classify(c, ClassifyOp::IsFinite)
+    ),
+    op_t!("IsNan", Elementwise, FLOAT, "x is NaN -> bool", |c| {
+        classify(c, ClassifyOp::IsNan)
+    }),
+    op_t!("IsInf", Elementwise, FLOAT, "x is +-inf -> bool", |c| {
+        classify(c, ClassifyOp::IsInf)
+    }),
     op_t!(
         "SelectV2",
         Elementwise,

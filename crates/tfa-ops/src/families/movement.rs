@@ -5,6 +5,7 @@ use super::{op_t, ALL_NO_I32, REAL};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::{fmt_shape, num_elements};
 use tfa_core::{DType, Error, Result, Shape, TensorView};
+use tfa_kernels::host::scatter::{self, ScatterOp};
 use tfa_kernels::host::{gather, slice, transpose};
 
 /// Every type, int32 included: TensorFlow has no DEVICE_DEFAULT int32 kernel
@@ -626,6 +627,80 @@ fn tile_kernel(ctx: &dyn OpContext) -> Result<()> {
     slice::tile(&x, &mut out)
 }
 
+/// TensorScatter{Update,Add,Sub}(tensor, indices, updates): a copy of
+/// `tensor` (its buffer reused when TensorFlow allows) with the updates
+/// applied in index order, as on TensorFlow's CPU.
+fn tensor_scatter_kernel(ctx: &dyn OpContext, op: ScatterOp) -> Result<()> {
+    let (tensor, indices, updates) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let ignore_bad = match ctx.attrs().string("bad_indices_policy")? {
+        "" | "DEFAULT" | "ERROR" => false,
+        "IGNORE" => true,
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "Unknown bad indices handling attribute: {other}"
+            )))
+        }
+    };
+    let plan = scatter::tensor_scatter_plan(&tensor.shape, &indices.shape, &updates.shape)?;
+    let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, tensor.dtype, &tensor.shape)?;
+    if fwd.is_none() {
+        let n = tensor.num_elements() * tensor.dtype.size();
+        out.bytes_mut()[..n].copy_from_slice(&tensor.bytes()[..n]);
+    }
+    scatter::tensor_scatter(op, &indices, &updates, &plan, ignore_bad, &mut out)
+}
+
+/// The tensor scatter ops: `T` and `Tindices` (int32/int64), int32 data in
+/// host memory (TensorFlow has no DEVICE_DEFAULT kernel for it here).
+macro_rules! tensor_scatter_op {
+    ($name:literal, $types:expr, $summary:literal, $op:expr) => {
+        OpDef {
+            name: $name,
+            family: Family::Movement,
+            summary: $summary,
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: $types,
+                },
+                TypeConstraint {
+                    attr: "Tindices",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[AttrSpec {
+                name: "bad_indices_policy",
+                kind: AttrKind::String,
+            }],
+            host_memory: &[],
+            int32_host_memory: &["tensor", "indices", "updates", "output"],
+            host: Some({
+                fn kernel(ctx: &dyn OpContext) -> Result<()> {
+                    tensor_scatter_kernel(ctx, $op)
+                }
+                kernel
+            }),
+            cuda: None,
+        }
+    };
+}
+
+/// Numeric types with arithmetic (the Add/Sub scatters; no bool).
+const NUMERIC: &[DType] = &[
+    DType::F32,
+    DType::F64,
+    DType::F16,
+    DType::BF16,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+];
+
 pub(crate) const OPS: &[OpDef] = &[
     op_t!(
         "Identity",
@@ -941,6 +1016,24 @@ pub(crate) const OPS: &[OpDef] = &[
         host: Some(bitcast_kernel),
         cuda: None,
     },
+    tensor_scatter_op!(
+        "TensorScatterUpdate",
+        ALL,
+        "copy of `tensor` with `updates` written at `indices` (in order: the last of repeated indices wins); bad indices raise as on CPU, or are skipped with bad_indices_policy IGNORE",
+        ScatterOp::Update
+    ),
+    tensor_scatter_op!(
+        "TensorScatterAdd",
+        NUMERIC,
+        "copy of `tensor` with `updates` added at `indices` (repeated indices accumulate in order)",
+        ScatterOp::Add
+    ),
+    tensor_scatter_op!(
+        "TensorScatterSub",
+        NUMERIC,
+        "copy of `tensor` with `updates` subtracted at `indices` (in order)",
+        ScatterOp::Sub
+    ),
 ];
 
 #[cfg(test)]
