@@ -177,7 +177,16 @@ fn forced_path() -> Option<LowpPath> {
 /// The path a call for `lowp` takes: `TFA_LOWP_GEMM` if set (or the best
 /// available below it), else the fastest available.
 pub fn selected_path(lowp: LowpType) -> LowpPath {
-    let mut p = forced_path().unwrap_or(LowpPath::Amx);
+    let Some(mut p) = forced_path() else {
+        // Without AMX, portable: the AVX512-BF16 kernel measured slower than
+        // the portable path (rounded copies + the f32 gemm) on Sapphire
+        // Rapids; it stays available through TFA_LOWP_GEMM=avx512.
+        return if path_available(LowpPath::Amx, lowp) {
+            LowpPath::Amx
+        } else {
+            LowpPath::Portable
+        };
+    };
     while !path_available(p, lowp) {
         p = p.fallback();
     }
