@@ -64,7 +64,8 @@ def get_precision_mode():
 
 def get_mixlist():
     """The mixed-precision lists: ``{"allow"|"infer"|"clear"|"deny": [op types]}``.
-    Ops on no list are treated as deny."""
+    Ops on no list keep their dtype (deny ops also keep the infer/clear ops
+    they feed in float32)."""
     return {k: sorted(v) for k, v in _native.mixlist().items()}
 
 
@@ -76,8 +77,8 @@ def set_mixlist(spec=None):
         {"allow": {"add": ["Conv3D"], "remove": ["BatchMatMulV2"]},
          "deny":  {"add": ["Tanh"]}}
 
-    An op added to a list leaves any other list; a removed op falls back to
-    deny. ``None`` restores the defaults.
+    An op added to a list leaves any other list; a removed op is on no list
+    (never low precision). ``None`` restores the defaults.
     """
     if spec is None:
         _native.set_mixlist([], True)

@@ -74,7 +74,8 @@ fn mixlist_section(s: &mut String, lists: &Lists) {
          The `AMP` column above and the lists below drive the `allow_*` precision modes \
          (`tf_adapter.set_precision_mode`). *allow*: float32 ops multiply in bfloat16/float16 \
          (float32 accumulation); *infer*: low precision when an input is; *clear*: any dtype \
-         passes through; *deny*: kept float32. Ops on no list are denied. Edit them with a JSON \
+         passes through; *deny*: kept float32, with the infer/clear ops they feed. Ops on no list \
+         keep their dtype without holding their neighbours in float32 (TensorFlow's rule). Edit them with a JSON \
          file (`TFA_MIXLIST` or `tf_adapter.set_mixlist(path)`), e.g. \
          `{{\"allow\": {{\"add\": [\"Conv3D\"]}}, \"deny\": {{\"add\": [\"Tanh\"]}}}}`.\n"
     );

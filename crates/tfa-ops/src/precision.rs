@@ -9,7 +9,9 @@
 //! The lists follow TensorFlow's and Intel's AMP: *allow* ops (matrix ops) run
 //! in low precision, *infer* ops follow their low-precision inputs, *clear* ops
 //! pass any dtype through unchanged, *deny* ops (numerically sensitive: exp,
-//! log, softmax, reductions, losses) stay float32. Ops on no list are denied.
+//! log, softmax, reductions, losses) stay float32 and keep the infer/clear
+//! ops they feed in float32. Ops on no list keep their dtype without holding
+//! their neighbours (TensorFlow's rule).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -268,8 +270,10 @@ pub const DEFAULT_CLEAR: &[&str] = &[
     "ZerosLike",
 ];
 
-/// Numerically sensitive: kept float32 even when on no list (listed for the
-/// documentation and so a user's edit can move them deliberately).
+/// Numerically sensitive: kept float32, and so are the infer/clear ops they
+/// feed (deny propagates forward, as in TensorFlow's AMP). Not listed on
+/// purpose: Rsqrt (Keras's decomposed BatchNormalization scale), which as a
+/// deny root would hold every BatchNormalization multiply in float32.
 pub const DEFAULT_DENY: &[&str] = &[
     "Exp",
     "Expm1",
@@ -280,16 +284,14 @@ pub const DEFAULT_DENY: &[&str] = &[
     "Mean",
     "Pow",
     "Prod",
-    "Rsqrt",
-    "RsqrtGrad",
     "Softmax",
     "SoftmaxCrossEntropyWithLogits",
     "SparseSoftmaxCrossEntropyWithLogits",
-    "SquaredDifference",
     "Sum",
 ];
 
-/// The four lists. An op is on at most one; on none means deny.
+/// The four lists. An op is on at most one; an op on none is never made low
+/// precision (`class` reports it as deny) but does not start deny propagation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lists {
     pub allow: BTreeSet<String>,

@@ -276,27 +276,27 @@ float_arith!(f32);
 float_arith!(f64);
 
 macro_rules! half_arith {
-    ($t:ty) => {
+    ($t:ty, $from:path) => {
         impl Arith for $t {
             #[inline(always)]
             fn add(a: Self, b: Self) -> Self {
-                <$t>::from_f32(a.to_f32() + b.to_f32())
+                $from(a.to_f32() + b.to_f32())
             }
             #[inline(always)]
             fn sub(a: Self, b: Self) -> Self {
-                <$t>::from_f32(a.to_f32() - b.to_f32())
+                $from(a.to_f32() - b.to_f32())
             }
             #[inline(always)]
             fn mul(a: Self, b: Self) -> Self {
-                <$t>::from_f32(a.to_f32() * b.to_f32())
+                $from(a.to_f32() * b.to_f32())
             }
             #[inline(always)]
             fn max(a: Self, b: Self) -> Self {
-                <$t>::from_f32(f32::max_nan(a.to_f32(), b.to_f32()))
+                $from(f32::max_nan(a.to_f32(), b.to_f32()))
             }
             #[inline(always)]
             fn min(a: Self, b: Self) -> Self {
-                <$t>::from_f32(f32::min_nan(a.to_f32(), b.to_f32()))
+                $from(f32::min_nan(a.to_f32(), b.to_f32()))
             }
             #[inline(always)]
             fn neg(a: Self) -> Self {
@@ -323,7 +323,7 @@ macro_rules! half_arith {
             }
             #[inline(always)]
             fn narrow(v: f32) -> Self {
-                <$t>::from_f32(v)
+                $from(v)
             }
             #[inline(always)]
             fn softplus_threshold() -> f32 {
@@ -331,29 +331,36 @@ macro_rules! half_arith {
             }
             #[inline(always)]
             fn div(a: Self, b: Self) -> Self {
-                <$t>::from_f32(a.to_f32() / b.to_f32())
+                $from(a.to_f32() / b.to_f32())
             }
             #[inline(always)]
             fn sqrt(a: Self) -> Self {
-                <$t>::from_f32(a.to_f32().sqrt())
+                $from(a.to_f32().sqrt())
             }
             #[inline(always)]
             fn rsqrt(a: Self) -> Self {
-                <$t>::from_f32(1.0 / a.to_f32().sqrt())
+                $from(1.0 / a.to_f32().sqrt())
             }
             #[inline(always)]
             fn exp(a: Self) -> Self {
-                <$t>::from_f32(a.to_f32().exp())
+                $from(a.to_f32().exp())
             }
             #[inline(always)]
             fn log(a: Self) -> Self {
-                <$t>::from_f32(a.to_f32().ln())
+                $from(a.to_f32().ln())
             }
         }
     };
 }
-half_arith!(f16);
-half_arith!(bf16);
+// float16: the half crate (F16C where detected); bfloat16: the
+// branch-light rounding that vectorises (same bits as `bf16::from_f32`).
+half_arith!(f16, f16::from_f32);
+half_arith!(bf16, bf16_from_f32);
+
+#[inline(always)]
+fn bf16_from_f32(v: f32) -> bf16 {
+    bf16::from_bits(super::lowp_gemm::bf16_bits(v))
+}
 
 trait NanMinMax {
     fn max_nan(a: Self, b: Self) -> Self;

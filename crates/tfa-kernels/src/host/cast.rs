@@ -145,10 +145,61 @@ pub fn cast(x: &TensorView, out: &mut TensorMut, truncate: bool) -> Result<()> {
             bf16::from_bits((v.to_bits() >> 16) as u16)
         });
     }
+    if let Some(r) = cast_float_fast(x, out) {
+        return r;
+    }
     let dst = out.dtype;
     dispatch!(x.dtype, S => {
         let src = x.data::<S>()?;
         dispatch!(dst, D => map(src, out.data_mut::<D>()?, convert::<S, D>))
+    })
+}
+
+/// float32 <-> bfloat16/float16, the casts mixed precision inserts around
+/// every low-precision op: bit arithmetic and F16C slice conversion that
+/// vectorise, instead of the generic per-element path through f64 (same
+/// results: round to nearest even, NaN kept).
+fn cast_float_fast(x: &TensorView, out: &mut TensorMut) -> Option<Result<()>> {
+    fn chunks<S: Sync, D: Send>(src: &[S], dst: &mut [D], f: impl Fn(&[S], &mut [D]) + Sync) {
+        if dst.len() < PAR_MIN_ELEMENTS {
+            f(src, dst)
+        } else {
+            src.par_chunks(PAR_MIN_ELEMENTS)
+                .zip(dst.par_chunks_mut(PAR_MIN_ELEMENTS))
+                .for_each(|(s, d)| f(s, d))
+        }
+    }
+    fn run<S: Element, D: Element>(
+        x: &TensorView,
+        out: &mut TensorMut,
+        f: impl Fn(&[S], &mut [D]) + Sync,
+    ) -> Result<()> {
+        let (src, dst) = (x.data::<S>()?, out.data_mut::<D>()?);
+        if src.len() != dst.len() {
+            return Err(Error::Internal("cast: element counts differ".into()));
+        }
+        chunks(src, dst, f);
+        Ok(())
+    }
+    use half::slice::HalfFloatSliceExt;
+    Some(match (x.dtype, out.dtype) {
+        (DType::F32, DType::BF16) => run(x, out, |s: &[f32], d: &mut [bf16]| {
+            d.iter_mut()
+                .zip(s)
+                .for_each(|(d, &v)| *d = bf16::from_bits(super::lowp_gemm::bf16_bits(v)))
+        }),
+        (DType::BF16, DType::F32) => run(x, out, |s: &[bf16], d: &mut [f32]| {
+            d.iter_mut()
+                .zip(s)
+                .for_each(|(d, v)| *d = f32::from_bits((v.to_bits() as u32) << 16))
+        }),
+        (DType::F32, DType::F16) => run(x, out, |s: &[f32], d: &mut [f16]| {
+            d.convert_from_f32_slice(s)
+        }),
+        (DType::F16, DType::F32) => {
+            run(x, out, |s: &[f16], d: &mut [f32]| s.convert_to_f32_slice(d))
+        }
+        _ => return None,
     })
 }
 
