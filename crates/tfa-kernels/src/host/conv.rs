@@ -270,6 +270,19 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
+    /// A 1x1, stride-1, unpadded convolution: the input is already the
+    /// im2col matrix, so one GEMM on it does.
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.sh == 1
+            && self.sw == 1
+            && self.pad_top == 0
+            && self.pad_left == 0
+            && self.oh == self.h
+            && self.ow == self.w
+    }
+
     /// The output shape in the op's data format.
     pub fn output_shape(&self) -> Vec<usize> {
         self.format.shape(self.n, self.oh, self.ow, self.cout)
@@ -703,14 +716,7 @@ pub(crate) fn conv2d_nhwc_lowp<S: LowpSrc + Default>(
         y.fill(0.0);
         return;
     }
-    let direct = g.kh == 1
-        && g.kw == 1
-        && g.sh == 1
-        && g.sw == 1
-        && g.pad_top == 0
-        && g.pad_left == 0
-        && g.oh == g.h
-        && g.ow == g.w;
+    let direct = g.is_pointwise();
     let threads = rayon::current_num_threads().max(1);
     let flops = m * k * cout;
     let path = selected_path(lowp);
@@ -813,14 +819,7 @@ pub(crate) fn conv2d_nhwc<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeo
         y.fill(T::ZERO);
         return;
     }
-    let direct = g.kh == 1
-        && g.kw == 1
-        && g.sh == 1
-        && g.sw == 1
-        && g.pad_top == 0
-        && g.pad_left == 0
-        && g.oh == g.h
-        && g.ow == g.w;
+    let direct = g.is_pointwise();
     let threads = rayon::current_num_threads().max(1);
     // Rows per task: a tile that fits the cache, but enough tasks to keep
     // every thread busy (and balanced) on small problems.
