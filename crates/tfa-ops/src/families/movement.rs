@@ -685,22 +685,6 @@ macro_rules! tensor_scatter_op {
     };
 }
 
-/// Numeric types with arithmetic (the Add/Sub scatters; no bool).
-const NUMERIC: &[DType] = &[
-    DType::F32,
-    DType::F64,
-    DType::F16,
-    DType::BF16,
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-];
-
 pub(crate) const OPS: &[OpDef] = &[
     op_t!(
         "Identity",
@@ -1024,13 +1008,13 @@ pub(crate) const OPS: &[OpDef] = &[
     ),
     tensor_scatter_op!(
         "TensorScatterAdd",
-        NUMERIC,
+        REAL, // arithmetic types (the Add/Sub scatters; no bool)
         "copy of `tensor` with `updates` added at `indices` (repeated indices accumulate in order)",
         ScatterOp::Add
     ),
     tensor_scatter_op!(
         "TensorScatterSub",
-        NUMERIC,
+        REAL,
         "copy of `tensor` with `updates` subtracted at `indices` (in order)",
         ScatterOp::Sub
     ),
