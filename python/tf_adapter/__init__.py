@@ -30,6 +30,7 @@ __all__ = [
     "is_strict",
     "set_strict",
     "devices",
+    "distribute",
     "get_mixlist",
     "get_precision_mode",
     "set_mixlist",
@@ -53,3 +54,7 @@ _precision.install()
 
 from .strict import HostFallbackWarning, is_strict, set_strict  # noqa: E402
 from ._keras import PrecisionWarning  # noqa: E402
+
+from . import distribute  # noqa: E402
+
+distribute.install()

@@ -30,6 +30,7 @@ import threading
 import warnings
 
 _TRAINER = "keras.src.trainers.trainer"
+_TF_TRAINER = "keras.src.backend.tensorflow.trainer"
 _TF_NN = "keras.src.backend.tensorflow.nn"
 
 
@@ -199,8 +200,43 @@ def _patch_loss_scale_optimizer(module):
     lso.__init__ = __init__
 
 
+def _patch_tf_trainer(module):
+    """Keras 3 reduces a multi-worker step's logs with
+    ``strategy.reduce("MEAN", v, axis=0)``, which fails on the scalar losses
+    and metrics it holds ("Invalid reduction dimension 0 for input with 0
+    dimensions", keras-team/keras#20585). Under tf_adapter's
+    MultiWorkerMirroredStrategy scalars are averaged over the replicas
+    (axis=None), which is what one device reports; other values keep Keras's
+    reduction."""
+    orig = getattr(module, "reduce_per_replica", None)
+    if orig is None or getattr(orig, "_tfa_patched", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        from . import distribute
+
+        if (
+            reduction in ("auto", "mean")
+            and isinstance(strategy, distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode()
+        ):
+            from keras.src import tree
+
+            def _reduce(v):
+                if getattr(v, "shape", None) is not None and v.shape.rank == 0:
+                    return strategy.reduce("MEAN", v, axis=None)
+                return orig(v, strategy, reduction)
+
+            return tree.map_structure(_reduce, values)
+        return orig(values, strategy, reduction)
+
+    reduce_per_replica._tfa_patched = True
+    module.reduce_per_replica = reduce_per_replica
+
+
 _PATCHES = {
     _TRAINER: _patch_trainer,
+    _TF_TRAINER: _patch_tf_trainer,
     _TF_NN: _patch_tf_nn,
     _BASE_OPTIMIZER: _patch_base_optimizer,
     _LOSS_SCALE_OPTIMIZER: _patch_loss_scale_optimizer,
