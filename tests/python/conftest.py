@@ -1,10 +1,10 @@
-"""Test process set-up: two NPUs (for MirroredStrategy) with a 1 GiB capacity
+"""Test process set-up: four NPUs (for MirroredStrategy) with a 1 GiB capacity
 each (cheap out-of-memory tests). tf_adapter is imported before TensorFlow
 runs anything, exactly as users must."""
 
 import os
 
-os.environ.setdefault("TFA_NPU_COUNT", "2")
+os.environ.setdefault("TFA_NPU_COUNT", "4")
 os.environ.setdefault("TFA_NPU_MEMORY", "1G")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

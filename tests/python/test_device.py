@@ -6,19 +6,19 @@ import tf_adapter
 
 def test_physical_and_logical_devices():
     phys = tf.config.list_physical_devices("NPU")
-    assert [d.name for d in phys] == ["/physical_device:NPU:0", "/physical_device:NPU:1"]
+    assert [d.name for d in phys] == [f"/physical_device:NPU:{i}" for i in range(4)]
     assert all(d.device_type == "NPU" for d in phys)
     logical = [d.name for d in tf.config.list_logical_devices("NPU")]
-    assert logical == ["/device:NPU:0", "/device:NPU:1"]
+    assert logical == [f"/device:NPU:{i}" for i in range(4)]
 
 
 def test_config_reflects_environment():
     cfg = tf_adapter.config()
-    assert cfg["npu_count"] == 2
+    assert cfg["npu_count"] == 4
     assert cfg["memory"] == 1 << 30
     assert cfg["backend"] == "host"
     assert cfg["threads"] >= 1
-    assert tf_adapter.devices() == ["/device:NPU:0", "/device:NPU:1"]
+    assert tf_adapter.devices() == [f"/device:NPU:{i}" for i in range(4)]
 
 
 def test_result_lives_on_npu_and_kernel_ran():

@@ -11,6 +11,7 @@ pub mod counters;
 pub mod device;
 pub(crate) mod ffi;
 pub(crate) mod graph;
+pub(crate) mod host_const;
 pub(crate) mod kernels;
 #[cfg(feature = "python")]
 mod python;
