@@ -136,6 +136,11 @@ def fit(strategy, epochs, checkpoint_dir=None, die_at=None, log=None):
 
     callbacks = [Log()]
     if checkpoint_dir:
+        # One backup per worker (each has its own disk in a real cluster; the
+        # copies are identical).
+        resolver = getattr(strategy, "cluster_resolver", None)
+        if resolver is not None and resolver.task_type:
+            checkpoint_dir = os.path.join(checkpoint_dir, f"{resolver.task_type}{resolver.task_id}")
         callbacks.insert(0, keras.callbacks.BackupAndRestore(checkpoint_dir))
     hist = model.fit(x, y, batch_size=GLOBAL_BATCH, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
     return {"losses": dict(enumerate(hist.history["loss"])), "weights": [w.tolist() for w in model.get_weights()]}
