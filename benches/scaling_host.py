@@ -1,12 +1,17 @@
-"""Multi-NPU scaling on the host backend: Keras train-step throughput of a
-model under MirroredStrategy over 1, 2 (and 4) NPUs at a fixed per-device
-batch, each NPU with the same thread budget, in one run. Prints img/s,
-speed-up and efficiency against one NPU.
+"""Multi-NPU scaling on the host backend: Keras train-step throughput of
+ResNet50 (small input) and a small CNN under MirroredStrategy over 1, 2 and 4
+NPUs at a fixed per-device batch, each NPU with the same thread budget, in one
+run. Prints img/s, speed-up, efficiency against one NPU, and the share of the
+step the gradient all-reduce takes (TensorFlow's ring collective over the
+NPUs, timed alone on gradient-shaped tensors, one call per step as the
+optimizer makes it).
 
 Each NPU count needs its own process (TFA_NPU_COUNT / TFA_NPU_THREADS are read
-at import), so the script re-runs itself per configuration.
+at import), so the script re-runs itself per configuration. A configuration
+that needs more cores than the machine has is reported, not measured: NPUs
+sharing cores would only time-share them.
 
-    python benches/scaling_host.py [--model cnn|resnet50] [--per-device-batch 32] [--threads-per-npu 1]
+    python benches/scaling_host.py [--model all|cnn|resnet50] [--per-device-batch 16] [--threads-per-npu 1]
 """
 
 import argparse
@@ -54,45 +59,74 @@ def worker(args):
     t0 = time.perf_counter()
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     seconds = time.perf_counter() - t0
-    times = tf_adapter.kernel_times()
-    allreduce = sum(v for k, v in times.items() if k in ("Add", "RealDiv")) / n
+    allreduce_s = time_all_reduce(strategy, model.trainable_variables, steps)
     print(json.dumps({"npus": n, "img_s": batch * steps / seconds, "step_s": seconds / steps,
-                      "allreduce_s": allreduce / steps}))
+                      "allreduce_s": allreduce_s}))
+
+
+def time_all_reduce(strategy, variables, iters):
+    """Seconds per all-reduce of one set of gradient-shaped tensors."""
+    import tensorflow as tf
+
+    @tf.function
+    def reduce_all():
+        def replica():
+            grads = [tf.ones(v.shape, v.dtype) for v in variables]
+            reduced = tf.distribute.get_replica_context().all_reduce("SUM", grads)
+            return tf.add_n([tf.reduce_sum(g) for g in reduced])
+
+        return strategy.run(replica)
+
+    for _ in range(2):
+        reduce_all()
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        out = reduce_all()
+    strategy.experimental_local_results(out)[0].numpy()
+    return (time.perf_counter() - t0) / iters
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="cnn", choices=["cnn", "resnet50"])
-    p.add_argument("--per-device-batch", type=int, default=32)
-    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--model", default="all", choices=["all", "cnn", "resnet50"])
+    p.add_argument("--per-device-batch", type=int, default=16)
+    p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--threads-per-npu", type=int, default=1)
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         return worker(args)
-    cores = os.cpu_count() or 1
-    counts = [1, 2, 4]
-    results = []
-    for n in counts:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    models = ["resnet50", "cnn"] if args.model == "all" else [args.model]
+    for model in models:
+        table(args, model, cores)
+
+
+def table(args, model, cores):
+    results, skipped = [], []
+    for n in (1, 2, 4):
         if n * args.threads_per_npu > cores:
-            print(f"{n} NPUs x {args.threads_per_npu} thread(s) needs {n * args.threads_per_npu} cores; "
-                  f"this machine has {cores}: not measured (it would only time-share the cores)")
+            skipped.append(n)
             continue
         env = dict(os.environ, TFA_NPU_COUNT=str(n), TFA_NPU_THREADS=str(args.threads_per_npu))
-        cmd = [sys.executable, __file__, "--worker", "--model", args.model,
+        cmd = [sys.executable, __file__, "--worker", "--model", model,
                "--per-device-batch", str(args.per_device_batch), "--image-size", str(args.image_size),
                "--steps", str(args.steps)]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
     base = results[0]["img_s"]
-    print(f"model {args.model} {args.image_size}px, per-device batch {args.per_device_batch}, "
-          f"{args.threads_per_npu} thread(s) per NPU, Keras fit under MirroredStrategy")
-    print(f"{'NPUs':>4} {'img/s':>9} {'speed-up':>9} {'efficiency':>11} {'all-reduce merge share':>23}")
+    print(f"\n{model} {args.image_size}px, per-device batch {args.per_device_batch}, "
+          f"{args.threads_per_npu} thread(s) per NPU, Keras fit under MirroredStrategy, {cores} cores")
+    print(f"{'NPUs':>4} {'img/s':>9} {'speed-up':>9} {'efficiency':>11} {'step ms':>8} {'all-reduce ms':>14} {'share':>6}")
     for r in results:
         s = r["img_s"] / base
         share = r["allreduce_s"] / r["step_s"]
-        print(f"{r['npus']:>4} {r['img_s']:>9.1f} {s:>8.2f}x {s / r['npus']:>10.0%} {share:>22.1%}")
+        print(f"{r['npus']:>4} {r['img_s']:>9.1f} {s:>8.2f}x {s / r['npus']:>10.0%} "
+              f"{r['step_s'] * 1e3:>8.1f} {r['allreduce_s'] * 1e3:>14.2f} {share:>6.1%}")
+    for n in skipped:
+        print(f"{n:>4} not measured: {n} NPUs x {args.threads_per_npu} thread(s) need "
+              f"{n * args.threads_per_npu} cores, this machine has {cores} (they would only time-share them)")
 
 
 if __name__ == "__main__":
