@@ -222,3 +222,110 @@ def test_two_strategies_over_the_same_npus_do_not_share_collective_keys():
         results.append(strategy.experimental_local_results(strategy.run(step))[0].numpy())
     np.testing.assert_array_equal(results[0], np.full([3], 2.0))
     np.testing.assert_array_equal(results[1], np.full([7], 2.0))
+
+
+# ------------------------------------------------- NpuAllReduce ----
+
+@pytest.fixture(scope="module")
+def npu_all_reduce():
+    return {n: tf.distribute.MirroredStrategy(devices=npus(n), cross_device_ops=tf_adapter.distribute.NpuAllReduce())
+            for n in (2, 4)}
+
+
+def test_inter_op_threads_cover_the_npus():
+    # tf_adapter raised TensorFlow's default where cores < NPUs.
+    import os
+
+    threads = tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count()
+    assert threads >= tf_adapter.config()["npu_count"]
+
+
+@pytest.mark.parametrize("n", [2, 4])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16, tf.float64], ids=lambda d: d.name)
+def test_npu_all_reduce_in_replica_function(npu_all_reduce, n, dtype, rng, strict_placement):
+    strategy = npu_all_reduce[n]
+    values, _ = _replica_values(n, dtype, rng)
+    more = rng.integers(-8, 9, size=[n, 7]).astype(np.float64)
+    table, table2 = tf.constant(values, dtype=dtype), tf.constant(more, dtype=dtype)
+
+    def replica_fn():
+        ctx = tf.distribute.get_replica_context()
+        i = ctx.replica_id_in_sync_group
+        total = ctx.all_reduce("SUM", [tf.gather(table, i), tf.gather(table2, i)])
+        return total, ctx.all_reduce("MEAN", tf.gather(table, i))
+
+    fn = tf.function(lambda: strategy.run(replica_fn))
+    (sums, sums2), means = fn()
+    for s, s2, m in zip(*(strategy.experimental_local_results(v) for v in (sums, sums2, means))):
+        assert s.dtype == dtype and m.dtype == dtype
+        np.testing.assert_array_equal(s.numpy().astype(np.float64), values.sum(0))
+        np.testing.assert_array_equal(s2.numpy().astype(np.float64), more.sum(0))
+        np.testing.assert_array_equal(m.numpy().astype(np.float64), values.mean(0))
+    graph = fn.get_concrete_function().graph
+    placed = sorted(op.device[-5:] for op in graph.get_operations() if op.type == "TfaAllReduce")
+    # One op per replica for the SUM pair (one list) and one for the MEAN.
+    assert placed == sorted([f"NPU:{i}" for i in range(n)] * 2)
+
+
+def test_npu_all_reduce_leaves_int32_and_host_reductions_to_tensorflow(npu_all_reduce, rng):
+    strategy = npu_all_reduce[2]
+    values, _ = _replica_values(2, tf.int32, rng)
+    table = tf.constant(values, dtype=tf.int32)
+    per_replica = strategy.run(lambda: tf.gather(table, tf.distribute.get_replica_context().replica_id_in_sync_group))
+    total = strategy.reduce("SUM", per_replica, axis=None)
+    np.testing.assert_array_equal(total.numpy(), values.sum(0))
+    floats = strategy.run(lambda: tf.cast(tf.gather(table, tf.distribute.get_replica_context().replica_id_in_sync_group), tf.float32))
+    np.testing.assert_array_equal(strategy.reduce("MEAN", floats, axis=None).numpy(), values.mean(0))
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_npu_all_reduce_custom_loop_matches_one_npu(strategies, npu_all_reduce, n):
+    one = multiworker_job.train(strategies[1], 5)
+    many = multiworker_job.train(npu_all_reduce[n], 5)
+    np.testing.assert_allclose(list(many["losses"].values()), list(one["losses"].values()), rtol=1e-4)
+    for a, b in zip(many["weights"], one["weights"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_npu_all_reduce_seed_snippet_and_fit(strategies, npu_all_reduce):
+    global_batch, steps = 32, 5
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=[global_batch * steps, 12, 12, 3]).astype(np.float32)
+    y = rng.integers(0, 10, size=global_batch * steps)
+    tf_adapter.set_strict(True)
+    try:
+        losses4, model4 = _seed_snippet(npu_all_reduce[4], x, y, global_batch, steps)
+        losses1, _ = _seed_snippet(strategies[1], x, y, global_batch, steps)
+    finally:
+        tf_adapter.set_strict(False)
+    np.testing.assert_allclose(losses4, losses1, rtol=1e-4)
+    for var in model4.trainable_variables:
+        replicas = npu_all_reduce[4].experimental_local_results(var.value)
+        for r in replicas[1:]:
+            np.testing.assert_array_equal(r.numpy(), replicas[0].numpy())
+
+
+def test_npu_all_reduce_meeting_that_never_fills_fails_in_bounded_time():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import tf_adapter, tensorflow as tf
+        from tf_adapter.distribute import _tfa_all_reduce
+
+        @tf.function
+        def lonely():
+            with tf.device("/NPU:0"):
+                x = tf.ones([4])
+                return _tfa_all_reduce([x], "/NPU:0", 2, 7, False)
+
+        try:
+            lonely()
+        except tf.errors.DeadlineExceededError as e:
+            print("DEADLINE", " ".join(e.message.split()))
+    """)
+    env = dict(__import__("os").environ, TFA_NPU_COUNT="2", TFA_ALLREDUCE_TIMEOUT="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert "DEADLINE" in out.stdout, out.stdout + out.stderr[-3000:]
+    assert "only 1 of 2 replicas (NPU:0) arrived within 2 s" in out.stdout

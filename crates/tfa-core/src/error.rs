@@ -6,6 +6,7 @@
 pub enum Code {
     Ok = 0,
     InvalidArgument = 3,
+    DeadlineExceeded = 4,
     NotFound = 5,
     ResourceExhausted = 8,
     FailedPrecondition = 9,
@@ -25,6 +26,8 @@ pub enum Error {
     FailedPrecondition(String),
     #[error("{0}")]
     Internal(String),
+    #[error("{0}")]
+    DeadlineExceeded(String),
 }
 
 impl Error {
@@ -35,6 +38,7 @@ impl Error {
             Error::ResourceExhausted(_) => Code::ResourceExhausted,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Internal(_) => Code::Internal,
+            Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
         }
     }
 
@@ -44,7 +48,8 @@ impl Error {
             | Error::Unimplemented(m)
             | Error::ResourceExhausted(m)
             | Error::FailedPrecondition(m)
-            | Error::Internal(m) => m,
+            | Error::Internal(m)
+            | Error::DeadlineExceeded(m) => m,
         }
     }
 
@@ -57,6 +62,7 @@ impl Error {
             Error::ResourceExhausted(m) => Error::ResourceExhausted(wrap(m)),
             Error::FailedPrecondition(m) => Error::FailedPrecondition(wrap(m)),
             Error::Internal(m) => Error::Internal(wrap(m)),
+            Error::DeadlineExceeded(m) => Error::DeadlineExceeded(wrap(m)),
         }
     }
 }

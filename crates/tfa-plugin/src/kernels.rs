@@ -42,6 +42,9 @@ pub unsafe extern "C" fn TF_InitKernel() {
         if let Err(e) = register_all() {
             eprintln!("tf_adapter: kernel registration failed, ops will run on the host: {e}");
         }
+        if let Err(e) = crate::collective::register() {
+            eprintln!("tf_adapter: {e}: tf_adapter.distribute.NpuAllReduce is unavailable");
+        }
         if let Err(e) = crate::host_const::register() {
             eprintln!("tf_adapter: {e}: string constants in NPU functions will run on the host");
         }

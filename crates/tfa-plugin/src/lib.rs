@@ -6,6 +6,7 @@
 //! Every `extern "C"` function catches panics and reports errors through
 //! TF_Status (ffi/status.rs): nothing may unwind into TensorFlow.
 
+pub(crate) mod collective;
 pub mod config;
 pub mod counters;
 pub mod device;

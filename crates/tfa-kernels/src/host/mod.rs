@@ -1,5 +1,6 @@
 //! The `host` backend: device memory is host memory, kernels run on CPU threads.
 
+pub mod all_reduce;
 pub mod arg_reduce;
 pub mod arith;
 pub mod batch_matmul;

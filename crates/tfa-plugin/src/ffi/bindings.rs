@@ -512,7 +512,27 @@ pub struct TF_OpKernelConstruction {
 pub struct TF_OpKernelContext {
     _unused: [u8; 0],
 }
+#[repr(C)]
+#[derive(Debug)]
+pub struct TF_AsyncOpKernelDoneCallback {
+    _unused: [u8; 0],
+}
 pub const TF_InputRange_Args_STRUCT_SIZE: usize = 32;
+#[repr(C)]
+#[derive(Debug)]
+pub struct TF_OpDefinitionBuilder {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug)]
+pub struct TF_ShapeHandle {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug)]
+pub struct TF_ShapeInferenceContext {
+    _unused: [u8; 0],
+}
 pub const TF_TriState_TF_TriState_Default: TF_TriState = 0;
 pub const TF_TriState_TF_TriState_Off: TF_TriState = 1;
 pub const TF_TriState_TF_TriState_On: TF_TriState = 2;
@@ -645,6 +665,8 @@ pub struct TfApi {
     pub TF_DeleteBuffer: Result<unsafe extern "C" fn(arg1: *mut TF_Buffer), ::libloading::Error>,
     pub TF_GetBuffer:
         Result<unsafe extern "C" fn(buffer: *mut TF_Buffer) -> TF_Buffer, ::libloading::Error>,
+    pub TF_RunAsyncOpKernelDoneCallback:
+        Result<unsafe extern "C" fn(arg1: *mut TF_AsyncOpKernelDoneCallback), ::libloading::Error>,
     pub TF_NewKernelBuilder: Result<
         unsafe extern "C" fn(
             op_name: *const ::std::os::raw::c_char,
@@ -658,6 +680,28 @@ pub struct TfApi {
                 unsafe extern "C" fn(
                     arg1: *mut ::std::os::raw::c_void,
                     arg2: *mut TF_OpKernelContext,
+                ),
+            >,
+            delete_func: ::std::option::Option<
+                unsafe extern "C" fn(arg1: *mut ::std::os::raw::c_void),
+            >,
+        ) -> *mut TF_KernelBuilder,
+        ::libloading::Error,
+    >,
+    pub TF_NewAsyncKernelBuilder: Result<
+        unsafe extern "C" fn(
+            op_name: *const ::std::os::raw::c_char,
+            device_name: *const ::std::os::raw::c_char,
+            create_func: ::std::option::Option<
+                unsafe extern "C" fn(
+                    arg1: *mut TF_OpKernelConstruction,
+                ) -> *mut ::std::os::raw::c_void,
+            >,
+            compute_async_func: ::std::option::Option<
+                unsafe extern "C" fn(
+                    arg1: *mut ::std::os::raw::c_void,
+                    arg2: *mut TF_OpKernelContext,
+                    done: *mut TF_AsyncOpKernelDoneCallback,
                 ),
             >,
             delete_func: ::std::option::Option<
@@ -965,6 +1009,99 @@ pub struct TfApi {
         ) -> *mut TF_Tensor,
         ::libloading::Error,
     >,
+    pub TF_NewOpDefinitionBuilder: Result<
+        unsafe extern "C" fn(op_name: *const ::std::os::raw::c_char) -> *mut TF_OpDefinitionBuilder,
+        ::libloading::Error,
+    >,
+    pub TF_RegisterOpDefinition: Result<
+        unsafe extern "C" fn(builder: *mut TF_OpDefinitionBuilder, status: *mut TF_Status),
+        ::libloading::Error,
+    >,
+    pub TF_DeleteOpDefinitionBuilder:
+        Result<unsafe extern "C" fn(builder: *mut TF_OpDefinitionBuilder), ::libloading::Error>,
+    pub TF_OpDefinitionBuilderAddAttr: Result<
+        unsafe extern "C" fn(
+            builder: *mut TF_OpDefinitionBuilder,
+            attr_spec: *const ::std::os::raw::c_char,
+        ),
+        ::libloading::Error,
+    >,
+    pub TF_OpDefinitionBuilderAddInput: Result<
+        unsafe extern "C" fn(
+            builder: *mut TF_OpDefinitionBuilder,
+            input_spec: *const ::std::os::raw::c_char,
+        ),
+        ::libloading::Error,
+    >,
+    pub TF_OpDefinitionBuilderAddOutput: Result<
+        unsafe extern "C" fn(
+            builder: *mut TF_OpDefinitionBuilder,
+            output_spec: *const ::std::os::raw::c_char,
+        ),
+        ::libloading::Error,
+    >,
+    pub TF_OpDefinitionBuilderSetIsCommutative: Result<
+        unsafe extern "C" fn(builder: *mut TF_OpDefinitionBuilder, is_commutative: bool),
+        ::libloading::Error,
+    >,
+    pub TF_OpDefinitionBuilderSetIsAggregate: Result<
+        unsafe extern "C" fn(builder: *mut TF_OpDefinitionBuilder, is_aggregate: bool),
+        ::libloading::Error,
+    >,
+    pub TF_OpDefinitionBuilderSetIsStateful: Result<
+        unsafe extern "C" fn(builder: *mut TF_OpDefinitionBuilder, is_stateful: bool),
+        ::libloading::Error,
+    >,
+    pub TF_OpDefinitionBuilderSetAllowsUninitializedInput: Result<
+        unsafe extern "C" fn(
+            builder: *mut TF_OpDefinitionBuilder,
+            allows_uninitialized_input: bool,
+        ),
+        ::libloading::Error,
+    >,
+    pub TF_OpDefinitionBuilderDeprecated: Result<
+        unsafe extern "C" fn(
+            builder: *mut TF_OpDefinitionBuilder,
+            version: ::std::os::raw::c_int,
+            explanation: *const ::std::os::raw::c_char,
+        ),
+        ::libloading::Error,
+    >,
+    pub TF_OpDefinitionBuilderSetShapeInferenceFunction: Result<
+        unsafe extern "C" fn(
+            builder: *mut TF_OpDefinitionBuilder,
+            shape_inference_func: ::std::option::Option<
+                unsafe extern "C" fn(ctx: *mut TF_ShapeInferenceContext, status: *mut TF_Status),
+            >,
+        ),
+        ::libloading::Error,
+    >,
+    pub TF_ShapeInferenceContextNumInputs: Result<
+        unsafe extern "C" fn(ctx: *mut TF_ShapeInferenceContext) -> i64,
+        ::libloading::Error,
+    >,
+    pub TF_NewShapeHandle:
+        Result<unsafe extern "C" fn() -> *mut TF_ShapeHandle, ::libloading::Error>,
+    pub TF_ShapeInferenceContextGetInput: Result<
+        unsafe extern "C" fn(
+            ctx: *mut TF_ShapeInferenceContext,
+            i: ::std::os::raw::c_int,
+            handle: *mut TF_ShapeHandle,
+            status: *mut TF_Status,
+        ),
+        ::libloading::Error,
+    >,
+    pub TF_ShapeInferenceContextSetOutput: Result<
+        unsafe extern "C" fn(
+            ctx: *mut TF_ShapeInferenceContext,
+            i: ::std::os::raw::c_int,
+            handle: *mut TF_ShapeHandle,
+            status: *mut TF_Status,
+        ),
+        ::libloading::Error,
+    >,
+    pub TF_DeleteShapeHandle:
+        Result<unsafe extern "C" fn(handle: *mut TF_ShapeHandle), ::libloading::Error>,
 }
 impl TfApi {
     pub unsafe fn new<P>(path: P) -> Result<Self, ::libloading::Error>
@@ -1000,7 +1137,11 @@ impl TfApi {
         let TF_NewBuffer = __library.get(b"TF_NewBuffer\0").map(|sym| *sym);
         let TF_DeleteBuffer = __library.get(b"TF_DeleteBuffer\0").map(|sym| *sym);
         let TF_GetBuffer = __library.get(b"TF_GetBuffer\0").map(|sym| *sym);
+        let TF_RunAsyncOpKernelDoneCallback = __library
+            .get(b"TF_RunAsyncOpKernelDoneCallback\0")
+            .map(|sym| *sym);
         let TF_NewKernelBuilder = __library.get(b"TF_NewKernelBuilder\0").map(|sym| *sym);
+        let TF_NewAsyncKernelBuilder = __library.get(b"TF_NewAsyncKernelBuilder\0").map(|sym| *sym);
         let TF_KernelBuilder_TypeConstraint = __library
             .get(b"TF_KernelBuilder_TypeConstraint\0")
             .map(|sym| *sym);
@@ -1095,6 +1236,51 @@ impl TfApi {
         let TF_ForwardInputOrAllocateOutput = __library
             .get(b"TF_ForwardInputOrAllocateOutput\0")
             .map(|sym| *sym);
+        let TF_NewOpDefinitionBuilder = __library
+            .get(b"TF_NewOpDefinitionBuilder\0")
+            .map(|sym| *sym);
+        let TF_RegisterOpDefinition = __library.get(b"TF_RegisterOpDefinition\0").map(|sym| *sym);
+        let TF_DeleteOpDefinitionBuilder = __library
+            .get(b"TF_DeleteOpDefinitionBuilder\0")
+            .map(|sym| *sym);
+        let TF_OpDefinitionBuilderAddAttr = __library
+            .get(b"TF_OpDefinitionBuilderAddAttr\0")
+            .map(|sym| *sym);
+        let TF_OpDefinitionBuilderAddInput = __library
+            .get(b"TF_OpDefinitionBuilderAddInput\0")
+            .map(|sym| *sym);
+        let TF_OpDefinitionBuilderAddOutput = __library
+            .get(b"TF_OpDefinitionBuilderAddOutput\0")
+            .map(|sym| *sym);
+        let TF_OpDefinitionBuilderSetIsCommutative = __library
+            .get(b"TF_OpDefinitionBuilderSetIsCommutative\0")
+            .map(|sym| *sym);
+        let TF_OpDefinitionBuilderSetIsAggregate = __library
+            .get(b"TF_OpDefinitionBuilderSetIsAggregate\0")
+            .map(|sym| *sym);
+        let TF_OpDefinitionBuilderSetIsStateful = __library
+            .get(b"TF_OpDefinitionBuilderSetIsStateful\0")
+            .map(|sym| *sym);
+        let TF_OpDefinitionBuilderSetAllowsUninitializedInput = __library
+            .get(b"TF_OpDefinitionBuilderSetAllowsUninitializedInput\0")
+            .map(|sym| *sym);
+        let TF_OpDefinitionBuilderDeprecated = __library
+            .get(b"TF_OpDefinitionBuilderDeprecated\0")
+            .map(|sym| *sym);
+        let TF_OpDefinitionBuilderSetShapeInferenceFunction = __library
+            .get(b"TF_OpDefinitionBuilderSetShapeInferenceFunction\0")
+            .map(|sym| *sym);
+        let TF_ShapeInferenceContextNumInputs = __library
+            .get(b"TF_ShapeInferenceContextNumInputs\0")
+            .map(|sym| *sym);
+        let TF_NewShapeHandle = __library.get(b"TF_NewShapeHandle\0").map(|sym| *sym);
+        let TF_ShapeInferenceContextGetInput = __library
+            .get(b"TF_ShapeInferenceContextGetInput\0")
+            .map(|sym| *sym);
+        let TF_ShapeInferenceContextSetOutput = __library
+            .get(b"TF_ShapeInferenceContextSetOutput\0")
+            .map(|sym| *sym);
+        let TF_DeleteShapeHandle = __library.get(b"TF_DeleteShapeHandle\0").map(|sym| *sym);
         Ok(TfApi {
             __library,
             TF_NewStatus,
@@ -1117,7 +1303,9 @@ impl TfApi {
             TF_NewBuffer,
             TF_DeleteBuffer,
             TF_GetBuffer,
+            TF_RunAsyncOpKernelDoneCallback,
             TF_NewKernelBuilder,
+            TF_NewAsyncKernelBuilder,
             TF_KernelBuilder_TypeConstraint,
             TF_KernelBuilder_HostMemory,
             TF_KernelBuilder_Priority,
@@ -1158,6 +1346,23 @@ impl TfApi {
             TF_OpKernelConstruction_GetName,
             TF_AllocateOutput,
             TF_ForwardInputOrAllocateOutput,
+            TF_NewOpDefinitionBuilder,
+            TF_RegisterOpDefinition,
+            TF_DeleteOpDefinitionBuilder,
+            TF_OpDefinitionBuilderAddAttr,
+            TF_OpDefinitionBuilderAddInput,
+            TF_OpDefinitionBuilderAddOutput,
+            TF_OpDefinitionBuilderSetIsCommutative,
+            TF_OpDefinitionBuilderSetIsAggregate,
+            TF_OpDefinitionBuilderSetIsStateful,
+            TF_OpDefinitionBuilderSetAllowsUninitializedInput,
+            TF_OpDefinitionBuilderDeprecated,
+            TF_OpDefinitionBuilderSetShapeInferenceFunction,
+            TF_ShapeInferenceContextNumInputs,
+            TF_NewShapeHandle,
+            TF_ShapeInferenceContextGetInput,
+            TF_ShapeInferenceContextSetOutput,
+            TF_DeleteShapeHandle,
         })
     }
     pub unsafe fn TF_NewStatus(&self) -> *mut TF_Status {
@@ -1307,6 +1512,12 @@ impl TfApi {
             .as_ref()
             .expect("Expected function, got error."))(buffer)
     }
+    pub unsafe fn TF_RunAsyncOpKernelDoneCallback(&self, arg1: *mut TF_AsyncOpKernelDoneCallback) {
+        (self
+            .TF_RunAsyncOpKernelDoneCallback
+            .as_ref()
+            .expect("Expected function, got error."))(arg1)
+    }
     pub unsafe fn TF_NewKernelBuilder(
         &self,
         op_name: *const ::std::os::raw::c_char,
@@ -1327,6 +1538,33 @@ impl TfApi {
             device_name,
             create_func,
             compute_func,
+            delete_func,
+        )
+    }
+    pub unsafe fn TF_NewAsyncKernelBuilder(
+        &self,
+        op_name: *const ::std::os::raw::c_char,
+        device_name: *const ::std::os::raw::c_char,
+        create_func: ::std::option::Option<
+            unsafe extern "C" fn(arg1: *mut TF_OpKernelConstruction) -> *mut ::std::os::raw::c_void,
+        >,
+        compute_async_func: ::std::option::Option<
+            unsafe extern "C" fn(
+                arg1: *mut ::std::os::raw::c_void,
+                arg2: *mut TF_OpKernelContext,
+                done: *mut TF_AsyncOpKernelDoneCallback,
+            ),
+        >,
+        delete_func: ::std::option::Option<unsafe extern "C" fn(arg1: *mut ::std::os::raw::c_void)>,
+    ) -> *mut TF_KernelBuilder {
+        (self
+            .TF_NewAsyncKernelBuilder
+            .as_ref()
+            .expect("Expected function, got error."))(
+            op_name,
+            device_name,
+            create_func,
+            compute_async_func,
             delete_func,
         )
     }
@@ -1794,5 +2032,168 @@ impl TfApi {
             forwarded_input,
             status,
         )
+    }
+    pub unsafe fn TF_NewOpDefinitionBuilder(
+        &self,
+        op_name: *const ::std::os::raw::c_char,
+    ) -> *mut TF_OpDefinitionBuilder {
+        (self
+            .TF_NewOpDefinitionBuilder
+            .as_ref()
+            .expect("Expected function, got error."))(op_name)
+    }
+    pub unsafe fn TF_RegisterOpDefinition(
+        &self,
+        builder: *mut TF_OpDefinitionBuilder,
+        status: *mut TF_Status,
+    ) {
+        (self
+            .TF_RegisterOpDefinition
+            .as_ref()
+            .expect("Expected function, got error."))(builder, status)
+    }
+    pub unsafe fn TF_DeleteOpDefinitionBuilder(&self, builder: *mut TF_OpDefinitionBuilder) {
+        (self
+            .TF_DeleteOpDefinitionBuilder
+            .as_ref()
+            .expect("Expected function, got error."))(builder)
+    }
+    pub unsafe fn TF_OpDefinitionBuilderAddAttr(
+        &self,
+        builder: *mut TF_OpDefinitionBuilder,
+        attr_spec: *const ::std::os::raw::c_char,
+    ) {
+        (self
+            .TF_OpDefinitionBuilderAddAttr
+            .as_ref()
+            .expect("Expected function, got error."))(builder, attr_spec)
+    }
+    pub unsafe fn TF_OpDefinitionBuilderAddInput(
+        &self,
+        builder: *mut TF_OpDefinitionBuilder,
+        input_spec: *const ::std::os::raw::c_char,
+    ) {
+        (self
+            .TF_OpDefinitionBuilderAddInput
+            .as_ref()
+            .expect("Expected function, got error."))(builder, input_spec)
+    }
+    pub unsafe fn TF_OpDefinitionBuilderAddOutput(
+        &self,
+        builder: *mut TF_OpDefinitionBuilder,
+        output_spec: *const ::std::os::raw::c_char,
+    ) {
+        (self
+            .TF_OpDefinitionBuilderAddOutput
+            .as_ref()
+            .expect("Expected function, got error."))(builder, output_spec)
+    }
+    pub unsafe fn TF_OpDefinitionBuilderSetIsCommutative(
+        &self,
+        builder: *mut TF_OpDefinitionBuilder,
+        is_commutative: bool,
+    ) {
+        (self
+            .TF_OpDefinitionBuilderSetIsCommutative
+            .as_ref()
+            .expect("Expected function, got error."))(builder, is_commutative)
+    }
+    pub unsafe fn TF_OpDefinitionBuilderSetIsAggregate(
+        &self,
+        builder: *mut TF_OpDefinitionBuilder,
+        is_aggregate: bool,
+    ) {
+        (self
+            .TF_OpDefinitionBuilderSetIsAggregate
+            .as_ref()
+            .expect("Expected function, got error."))(builder, is_aggregate)
+    }
+    pub unsafe fn TF_OpDefinitionBuilderSetIsStateful(
+        &self,
+        builder: *mut TF_OpDefinitionBuilder,
+        is_stateful: bool,
+    ) {
+        (self
+            .TF_OpDefinitionBuilderSetIsStateful
+            .as_ref()
+            .expect("Expected function, got error."))(builder, is_stateful)
+    }
+    pub unsafe fn TF_OpDefinitionBuilderSetAllowsUninitializedInput(
+        &self,
+        builder: *mut TF_OpDefinitionBuilder,
+        allows_uninitialized_input: bool,
+    ) {
+        (self
+            .TF_OpDefinitionBuilderSetAllowsUninitializedInput
+            .as_ref()
+            .expect("Expected function, got error."))(builder, allows_uninitialized_input)
+    }
+    pub unsafe fn TF_OpDefinitionBuilderDeprecated(
+        &self,
+        builder: *mut TF_OpDefinitionBuilder,
+        version: ::std::os::raw::c_int,
+        explanation: *const ::std::os::raw::c_char,
+    ) {
+        (self
+            .TF_OpDefinitionBuilderDeprecated
+            .as_ref()
+            .expect("Expected function, got error."))(builder, version, explanation)
+    }
+    pub unsafe fn TF_OpDefinitionBuilderSetShapeInferenceFunction(
+        &self,
+        builder: *mut TF_OpDefinitionBuilder,
+        shape_inference_func: ::std::option::Option<
+            unsafe extern "C" fn(ctx: *mut TF_ShapeInferenceContext, status: *mut TF_Status),
+        >,
+    ) {
+        (self
+            .TF_OpDefinitionBuilderSetShapeInferenceFunction
+            .as_ref()
+            .expect("Expected function, got error."))(builder, shape_inference_func)
+    }
+    pub unsafe fn TF_ShapeInferenceContextNumInputs(
+        &self,
+        ctx: *mut TF_ShapeInferenceContext,
+    ) -> i64 {
+        (self
+            .TF_ShapeInferenceContextNumInputs
+            .as_ref()
+            .expect("Expected function, got error."))(ctx)
+    }
+    pub unsafe fn TF_NewShapeHandle(&self) -> *mut TF_ShapeHandle {
+        (self
+            .TF_NewShapeHandle
+            .as_ref()
+            .expect("Expected function, got error."))()
+    }
+    pub unsafe fn TF_ShapeInferenceContextGetInput(
+        &self,
+        ctx: *mut TF_ShapeInferenceContext,
+        i: ::std::os::raw::c_int,
+        handle: *mut TF_ShapeHandle,
+        status: *mut TF_Status,
+    ) {
+        (self
+            .TF_ShapeInferenceContextGetInput
+            .as_ref()
+            .expect("Expected function, got error."))(ctx, i, handle, status)
+    }
+    pub unsafe fn TF_ShapeInferenceContextSetOutput(
+        &self,
+        ctx: *mut TF_ShapeInferenceContext,
+        i: ::std::os::raw::c_int,
+        handle: *mut TF_ShapeHandle,
+        status: *mut TF_Status,
+    ) {
+        (self
+            .TF_ShapeInferenceContextSetOutput
+            .as_ref()
+            .expect("Expected function, got error."))(ctx, i, handle, status)
+    }
+    pub unsafe fn TF_DeleteShapeHandle(&self, handle: *mut TF_ShapeHandle) {
+        (self
+            .TF_DeleteShapeHandle
+            .as_ref()
+            .expect("Expected function, got error."))(handle)
     }
 }
