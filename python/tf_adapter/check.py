@@ -1,0 +1,469 @@
+"""The migration checklist: is a model ready on the NPU?
+
+    tf-adapter-check MODEL [--data inputs.npz] [--batch N] [--steps N]
+        [--precision MODE] [--max-error 0.01] [--latency-ms MS] [--json PATH]
+
+or ``python -m tf_adapter.check ...``, or ``tf_adapter.check.run(...)``.
+
+MODEL is a Keras file (``.keras``, ``.h5``), a SavedModel directory, or a
+Python file defining ``build_model()`` (and optionally ``dataset()``, ``loss``,
+``optimizer``). Checks, each with its figures and ``passed`` (True, False, or
+None when skipped):
+
+- consistency: the same inputs on CPU and NPU, per output relative L2 error,
+  max abs error and cosine similarity; on failure, for Keras models, the first
+  layer whose NPU output diverges (``first_divergence``);
+- training: N steps on CPU and NPU from the same weights; the NPU loss must go
+  down (a least-squares trend, not two points), stay finite and track CPU;
+- memory: peak NPU memory against capacity (default limit 80%), with the
+  largest batch that would fit;
+- latency: p50/p90/p99 at batch 1 and at the chosen batch, and throughput;
+  passes when p99 meets ``--latency-ms`` (None when none is given);
+- coverage: every op type, where it runs, dtypes, host fallbacks.
+
+Exit status: 0 when every check that ran passed, 1 when one failed, 2 for bad
+input (missing file, model that does not load, wrong input shape).
+
+Work in progress (branch ``checklist``): the scaling check, the HTML report
+and progress bars are not written yet.
+"""
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import sys
+import time
+
+__all__ = ["CheckError", "run", "main"]
+
+
+class CheckError(Exception):
+    """Bad input: reported in one line, exit status 2."""
+
+
+# ------------------------------------------------------------ loading ----
+
+
+class Subject:
+    """What is being checked: a callable model plus how to train it."""
+
+    def __init__(self, name, build, loss=None, optimizer=None, dataset=None, keras_model=True):
+        self.name = name
+        self.build = build  # () -> model (fresh weights are copied in)
+        self.loss = loss
+        self.optimizer = optimizer
+        self.dataset = dataset
+        self.keras_model = keras_model
+
+
+def load(path):
+    import keras
+    import tensorflow as tf
+
+    if not os.path.exists(path):
+        raise CheckError(f"{path}: no such file or directory")
+    if path.endswith(".py"):
+        spec = importlib.util.spec_from_file_location("_tfa_check_user_model", path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            raise CheckError(f"{path}: could not be executed: {type(e).__name__}: {e}") from None
+        if not callable(getattr(module, "build_model", None)):
+            raise CheckError(f"{path}: defines no build_model()")
+        return Subject(
+            os.path.basename(path),
+            module.build_model,
+            loss=getattr(module, "loss", None),
+            optimizer=getattr(module, "optimizer", None),
+            dataset=getattr(module, "dataset", None),
+        )
+    if path.endswith((".keras", ".h5")):
+        try:
+            keras.models.load_model(path, compile=False)
+        except Exception as e:
+            raise CheckError(f"{path}: not a loadable Keras model: {type(e).__name__}: {str(e)[:300]}") from None
+        return Subject(os.path.basename(path), lambda: keras.models.load_model(path, compile=False))
+    if os.path.isdir(path):
+        try:
+            loaded = tf.saved_model.load(path)
+        except Exception as e:
+            raise CheckError(f"{path}: not a loadable SavedModel: {type(e).__name__}: {str(e)[:300]}") from None
+        if "serving_default" not in getattr(loaded, "signatures", {}):
+            raise CheckError(f"{path}: the SavedModel has no serving_default signature")
+        return Subject(os.path.basename(path.rstrip("/")), lambda: tf.saved_model.load(path), keras_model=False)
+    raise CheckError(f"{path}: expected a .keras/.h5 file, a SavedModel directory or a .py file")
+
+
+def _signature(model):
+    """[(name, shape without batch, dtype)] of the model's inputs."""
+    import tensorflow as tf
+
+    if hasattr(model, "inputs") and model.inputs:
+        return [(t.name, tuple(t.shape[1:]), tf.as_dtype(t.dtype)) for t in model.inputs]
+    fn = model.signatures["serving_default"]
+    _, kwargs = fn.structured_input_signature
+    return [(k, tuple(v.shape[1:]), v.dtype) for k, v in sorted(kwargs.items())]
+
+
+def example_inputs(model, batch, data=None, seed=0):
+    """Inputs from an .npz file (arrays in input order, or by input name) or
+    random ones from the model's input signature."""
+    import numpy as np
+
+    sig = _signature(model)
+    if data is not None:
+        if not os.path.exists(data):
+            raise CheckError(f"{data}: no such file")
+        try:
+            arrays = np.load(data)
+        except Exception as e:
+            raise CheckError(f"{data}: not an .npz file: {e}") from None
+        names = list(arrays.files)
+        out = []
+        for i, (name, shape, dtype) in enumerate(sig):
+            key = name if name in arrays.files else (names[i] if i < len(names) else None)
+            if key is None:
+                raise CheckError(f"{data}: no array for input {i} ('{name}')")
+            a = arrays[key]
+            if tuple(a.shape[1:]) != tuple(d if d is not None else a.shape[1 + j] for j, d in enumerate(shape)):
+                raise CheckError(
+                    f"{data}: input '{name}' has shape {tuple(a.shape)}, the model expects (batch,) + {shape}"
+                )
+            out.append(a.astype(dtype.as_numpy_dtype))
+        return out
+    rng = np.random.default_rng(seed)
+    out = []
+    for name, shape, dtype in sig:
+        if any(d is None for d in shape):
+            raise CheckError(f"input '{name}' has unknown dimensions {shape}: give inputs with --data")
+        if dtype.is_integer:
+            out.append(rng.integers(0, 100, size=(batch,) + shape).astype(dtype.as_numpy_dtype))
+        else:
+            out.append(rng.normal(size=(batch,) + shape).astype(dtype.as_numpy_dtype))
+    return out
+
+
+def _call(model, inputs):
+    """Model outputs as a list of tensors."""
+    import tensorflow as tf
+
+    if hasattr(model, "inputs") and model.inputs:
+        out = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    else:
+        fn = model.signatures["serving_default"]
+        _, kwargs = fn.structured_input_signature
+        out = fn(**{k: tf.convert_to_tensor(v) for k, v in zip(sorted(kwargs), inputs)})
+    if isinstance(out, dict):
+        return [out[k] for k in sorted(out)]
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def _on(device, fn, *args):
+    import tensorflow as tf
+
+    with tf.device(device):
+        return fn(*args)
+
+
+# ------------------------------------------------------------- checks ----
+
+
+def errors(npu, cpu):
+    """Relative L2 error, max abs error and cosine similarity of two arrays."""
+    import numpy as np
+
+    a, b = np.asarray(npu, np.float64).ravel(), np.asarray(cpu, np.float64).ravel()
+    diff = a - b
+    nb = float(np.linalg.norm(b))
+    rel = float(np.linalg.norm(diff) / nb) if nb > 0 else float(np.linalg.norm(diff))
+    na = float(np.linalg.norm(a))
+    cos = float(a @ b / (na * nb)) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
+    return {"rel_l2": rel, "max_abs": float(np.abs(diff).max()) if diff.size else 0.0, "cosine": cos}
+
+
+def check_consistency(subject, inputs, max_error):
+    import tensorflow as tf
+
+    cpu_model = _on("/CPU:0", subject.build)
+    with tf.device("/NPU:0"):
+        npu_model = subject.build()
+    _copy_weights(cpu_model, npu_model)
+    cpu_out = _on("/CPU:0", _call, cpu_model, inputs)
+    npu_out = _on("/NPU:0", _call, npu_model, inputs)
+    outputs = []
+    for i, (n, c) in enumerate(zip(npu_out, cpu_out)):
+        e = errors(n.numpy(), c.numpy())
+        e["output"] = i
+        e["passed"] = bool(e["rel_l2"] <= max_error and math.isfinite(e["rel_l2"]))
+        outputs.append(e)
+    passed = all(o["passed"] for o in outputs)
+    result = {"passed": passed, "max_error": max_error, "outputs": outputs}
+    if not passed:
+        result["first_divergence"] = first_divergence(cpu_model, npu_model, inputs, max_error)
+    return result
+
+
+def first_divergence(cpu_model, npu_model, inputs, max_error):
+    """The first layer (in graph order) whose NPU output differs from its CPU
+    output by more than `max_error` when both see the same (CPU) inputs, so
+    an error is charged to the layer that makes it, not to those downstream."""
+    import keras
+    import tensorflow as tf
+
+    layers = getattr(cpu_model, "layers", None)
+    if not layers or not getattr(cpu_model, "inputs", None):
+        return None
+    cpu_probe = keras.Model(cpu_model.inputs, [l.output for l in layers if not isinstance(l, keras.layers.InputLayer)])
+    cpu_acts = _on("/CPU:0", lambda: cpu_probe(inputs if len(inputs) > 1 else inputs[0], training=False))
+    acts = dict(zip([l.name for l in layers if not isinstance(l, keras.layers.InputLayer)], cpu_acts))
+    for layer in layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        npu_layer = npu_model.get_layer(layer.name)
+        nodes = layer._inbound_nodes
+        if not nodes:
+            continue
+        parents = [t._keras_history.operation.name for t in nodes[0].input_tensors]
+        feed = [acts.get(p) for p in parents]
+        if any(f is None for f in feed):
+            feed = [tf.convert_to_tensor(x) for x in inputs] if len(parents) == len(inputs) else None
+        if feed is None:
+            continue
+        args = feed[0] if len(feed) == 1 else feed
+        cpu_y = _on("/CPU:0", lambda: layer(args, training=False))
+        npu_y = _on("/NPU:0", lambda: npu_layer(args, training=False))
+        for cy, ny in zip(tf.nest.flatten(cpu_y), tf.nest.flatten(npu_y)):
+            e = errors(ny.numpy(), cy.numpy())
+            if not e["rel_l2"] <= max_error:
+                return {"node": layer.name, "op_type": type(layer).__name__, "error": e["rel_l2"],
+                        "max_abs": e["max_abs"], "cosine": e["cosine"]}
+    return None
+
+
+def _copy_weights(src, dst):
+    if hasattr(src, "get_weights") and hasattr(dst, "set_weights"):
+        dst.set_weights(src.get_weights())
+    elif hasattr(src, "variables"):
+        for a, b in zip(src.variables, dst.variables):
+            b.assign(a)
+
+
+def percentile(values, q):
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values, np.float64), q))
+
+
+def check_latency(subject, inputs, batch, latency_ms, iters=20):
+    import tensorflow as tf
+
+    with tf.device("/NPU:0"):
+        model = subject.build()
+    fn = tf.function(lambda *xs: _call(model, list(xs)))
+    result = {}
+    for b in sorted({1, batch}):
+        xs = [tf.constant(x[:b]) for x in inputs]
+        with tf.device("/NPU:0"):
+            for _ in range(3):
+                out = fn(*xs)
+            times = []
+            for _ in range(iters):
+                t0 = time.perf_counter()
+                out = fn(*xs)
+                [o.numpy() for o in out]
+                times.append((time.perf_counter() - t0) * 1e3)
+        result[f"batch_{b}"] = {
+            "batch": b, "p50_ms": percentile(times, 50), "p90_ms": percentile(times, 90),
+            "p99_ms": percentile(times, 99), "throughput_per_s": b * 1e3 / percentile(times, 50),
+            "samples_ms": times,
+        }
+    worst = max(r["p99_ms"] for r in result.values())
+    return {"passed": None if latency_ms is None else bool(result["batch_1"]["p99_ms"] <= latency_ms),
+            "latency_ms": latency_ms, "p99_ms_worst": worst, **result}
+
+
+def check_memory(batch, limit, peak_bytes):
+    import tf_adapter
+
+    info = tf_adapter.memory_info("NPU:0")
+    capacity = info["capacity"]
+    share = peak_bytes / capacity if capacity else 0.0
+    per_sample = peak_bytes / max(batch, 1)
+    largest = int(limit * capacity // per_sample) if per_sample > 0 else None
+    return {"passed": bool(share <= limit), "peak_bytes": peak_bytes, "capacity_bytes": capacity,
+            "peak_share": share, "limit": limit, "batch": batch, "largest_batch_estimate": largest}
+
+
+def trend(values):
+    """Least-squares slope of values over their index."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mx, my = (n - 1) / 2, sum(values) / n
+    sxx = sum((i - mx) ** 2 for i in range(n))
+    return sum((i - mx) * (v - my) for i, v in enumerate(values)) / sxx
+
+
+def check_training(subject, inputs, labels, steps, lr, tolerance):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    if not subject.keras_model:
+        return {"passed": None, "skipped": "a SavedModel has no training entry point"}
+    curves = {}
+    init = None
+    for device in ("/CPU:0", "/NPU:0"):
+        with tf.device(device):
+            model = subject.build()
+            if init is None:
+                init = model.get_weights()
+            model.set_weights(init)
+            loss_fn = subject.loss() if callable(subject.loss) and not isinstance(subject.loss, keras.losses.Loss) else subject.loss
+            loss_fn = loss_fn or _default_loss(model, labels)
+            opt = subject.optimizer() if callable(subject.optimizer) else (subject.optimizer or keras.optimizers.SGD(lr))
+
+            @tf.function
+            def step(x, y):
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y, model(x, training=True))
+                grads = tape.gradient(loss, model.trainable_variables)
+                opt.apply_gradients(zip(grads, model.trainable_variables))
+                return loss
+
+            x = [tf.constant(a) for a in inputs]
+            y = tf.constant(labels)
+            curve = []
+            for _ in range(steps):
+                curve.append(float(step(x if len(x) > 1 else x[0], y)))
+            curves[device] = curve
+    cpu, npu = curves["/CPU:0"], curves["/NPU:0"]
+    bad = next((i for i, v in enumerate(npu) if not math.isfinite(v)), None)
+    slope = trend(npu) if bad is None else float("nan")
+    gap = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(npu, cpu)) if bad is None else float("nan")
+    passed = bad is None and slope < 0 and npu[-1] < npu[0] and gap <= tolerance
+    return {"passed": bool(passed), "steps": steps, "npu_loss": npu, "cpu_loss": cpu, "npu_trend": slope,
+            "max_relative_gap": gap, "tolerance": tolerance, "first_non_finite_step": bad}
+
+
+def _default_loss(model, labels):
+    import keras
+
+    out_dim = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if labels.dtype.kind in "iu" and out_dim and out_dim > 1:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return keras.losses.MeanSquaredError()
+
+
+def _labels_for(model, batch, seed=1):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = model.outputs[0]
+    classes = out.shape[-1]
+    if len(out.shape) == 2 and classes and classes > 1:
+        return rng.integers(0, classes, size=batch).astype(np.int32)
+    return rng.normal(size=(batch,) + tuple(out.shape[1:])).astype(np.float32)
+
+
+# ---------------------------------------------------------------- run ----
+
+
+def run(model, data=None, batch=8, steps=20, precision=None, max_error=0.01, latency_ms=None,
+        memory_limit=0.8, learning_rate=0.01, loss_tolerance=0.05, json_path=None):
+    """Runs the checklist on `model` (a path); returns the report dict."""
+    import tensorflow as tf
+    import tf_adapter
+
+    subject = load(model)
+    if precision:
+        tf_adapter.set_precision_mode(precision)
+    probe = _on("/CPU:0", subject.build)
+    inputs = example_inputs(probe, batch, data)
+    batch = int(inputs[0].shape[0])
+    try:
+        _on("/CPU:0", _call, probe, [x[:1] for x in inputs])
+    except Exception as e:
+        raise CheckError(f"the inputs do not fit the model: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
+
+    tf_adapter.reset_memory_stats("NPU:0")
+    checks = {"consistency": check_consistency(subject, inputs, max_error)}
+    labels = _labels_for(probe, batch) if subject.keras_model and getattr(probe, "outputs", None) else None
+    if labels is not None:
+        checks["training"] = check_training(subject, inputs, labels, steps, learning_rate, loss_tolerance)
+    else:
+        checks["training"] = {"passed": None, "skipped": "no Keras model to train"}
+    checks["scaling"] = {"passed": None, "skipped": "not implemented yet"}
+    checks["latency"] = check_latency(subject, inputs, batch, latency_ms)
+    checks["memory"] = check_memory(batch, memory_limit, tf_adapter.memory_info("NPU:0")["peak"])
+    spec = [tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype)) for x in inputs]
+    if subject.keras_model:
+        report = tf_adapter.coverage(probe, *spec)
+    else:
+        report = tf_adapter.coverage(lambda *xs: _call(probe, list(xs)), *spec)
+    result = {"model": model, "batch": batch, "precision_mode": tf_adapter.get_precision_mode(),
+              "checks": checks, "coverage": report.to_dict()}
+    result["passed"] = all(c.get("passed") is not False for c in checks.values())
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(result, f, indent=1, default=float)
+    return result
+
+
+def summary(result):
+    lines = [f"tf-adapter-check {result['model']}  (batch {result['batch']}, {result['precision_mode']})"]
+    word = {True: "PASS", False: "FAIL", None: "skip"}
+    c = result["checks"]
+    con = c["consistency"]
+    worst = max(o["rel_l2"] for o in con["outputs"])
+    lines.append(f"  consistency  {word[con['passed']]}  rel L2 {worst:.2e} (max {con['max_error']:g})")
+    if con.get("first_divergence"):
+        d = con["first_divergence"]
+        lines.append(f"               first divergence: {d['node']} ({d['op_type']}) error {d['error']:.2e}")
+    tr = c["training"]
+    if tr["passed"] is None:
+        lines.append(f"  training     skip  {tr.get('skipped', '')}")
+    else:
+        lines.append(f"  training     {word[tr['passed']]}  loss {tr['npu_loss'][0]:.4g} -> {tr['npu_loss'][-1]:.4g}, "
+                     f"trend {tr['npu_trend']:.3g}/step, max gap vs CPU {tr['max_relative_gap']:.2e}")
+    lines.append(f"  scaling      skip  {c['scaling'].get('skipped', '')}")
+    m = c["memory"]
+    lines.append(f"  memory       {word[m['passed']]}  peak {m['peak_share']:.1%} of {m['capacity_bytes'] / 2**30:.2f} GiB "
+                 f"(limit {m['limit']:.0%}); largest batch ~{m['largest_batch_estimate']}")
+    la = c["latency"]
+    b1 = la["batch_1"]
+    lines.append(f"  latency      {word[la['passed']]}  batch 1 p50 {b1['p50_ms']:.2f} / p99 {b1['p99_ms']:.2f} ms"
+                 + (f" (limit {la['latency_ms']:g} ms)" if la["latency_ms"] is not None else ""))
+    cov = result["coverage"]
+    lines.append(f"  coverage     {'all on NPU' if cov['fully_on_npu'] else 'host fallback: see the JSON report'}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="tf-adapter-check", description="tf_adapter's migration checklist")
+    p.add_argument("model")
+    p.add_argument("--data")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--precision")
+    p.add_argument("--max-error", type=float, default=0.01)
+    p.add_argument("--latency-ms", type=float)
+    p.add_argument("--memory-limit", type=float, default=0.8)
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+    try:
+        result = run(args.model, data=args.data, batch=args.batch, steps=args.steps, precision=args.precision,
+                     max_error=args.max_error, latency_ms=args.latency_ms, memory_limit=args.memory_limit,
+                     json_path=args.json)
+    except CheckError as e:
+        print(f"tf-adapter-check: {e}", file=sys.stderr)
+        return 2
+    print(summary(result))
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
