@@ -24,8 +24,8 @@ None when skipped):
 Exit status: 0 when every check that ran passed, 1 when one failed, 2 for bad
 input (missing file, model that does not load, wrong input shape).
 
-Work in progress (branch ``checklist``): the scaling check, the HTML report
-and progress bars are not written yet.
+Not written yet (issue 9 is in progress): the scaling check (reported as
+skipped), the HTML report and progress bars.
 """
 
 import argparse
