@@ -24,8 +24,12 @@ None when skipped):
 Exit status: 0 when every check that ran passed, 1 when one failed, 2 for bad
 input (missing file, model that does not load, wrong input shape).
 
-Not written yet (issue 9 is in progress): the scaling check (reported as
-skipped), the HTML report and progress bars.
+- scaling: train-step throughput on 1 and N NPUs under MirroredStrategy at
+  the same per-device batch (each configuration in its own process, as
+  ``TFA_NPU_COUNT`` is read at import); passes at 0.75 x N (3x on 4); on the
+  host backend the report says when the NPUs share fewer cores than they need.
+
+Not written yet (issue 9 is in progress): the HTML report and progress bars.
 """
 
 import argparse
@@ -369,11 +373,96 @@ def _labels_for(model, batch, seed=1):
     return rng.normal(size=(batch,) + tuple(out.shape[1:])).astype(np.float32)
 
 
+def _scaling_worker(model, batch, steps):
+    """In a child process with TFA_NPU_COUNT set: train-step img/s under
+    MirroredStrategy over every NPU at per-device batch `batch`."""
+    import keras
+    import tensorflow as tf
+    import tf_adapter
+
+    subject = load(model)
+    n = tf_adapter.config()["npu_count"]
+    strategy = tf.distribute.MirroredStrategy([f"/NPU:{i}" for i in range(n)])
+    with strategy.scope():
+        net = subject.build()
+        optimizer = keras.optimizers.SGD(0.01)
+        optimizer.build(net.trainable_variables)
+    inputs = example_inputs(net, batch * n)
+    labels = _labels_for(net, batch * n)
+    loss_fn = subject.loss or _default_loss(net, labels)
+    devices = strategy.extended.worker_devices
+
+    def per_replica(arr):
+        def fn(ctx):
+            i = ctx.replica_id_in_sync_group
+            with tf.device(devices[i]):
+                return tf.identity(arr[i * batch:(i + 1) * batch])
+
+        return strategy.experimental_distribute_values_from_function(fn)
+
+    xs = [per_replica(a) for a in inputs]
+    ys = per_replica(labels)
+
+    def replica(y, *x):
+        with tf.GradientTape() as tape:
+            per_example = loss_fn(y, net(list(x) if len(x) > 1 else x[0], training=True))
+            loss = tf.reduce_sum(per_example) / (batch * n) if per_example.shape.rank else per_example / n
+        grads = tape.gradient(loss, net.trainable_variables)
+        optimizer.apply_gradients(zip(grads, net.trainable_variables))
+        return loss
+
+    step = tf.function(lambda y, *x: strategy.run(replica, args=(y, *x)))
+    for _ in range(2):
+        out = step(ys, *xs)
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            out = step(ys, *xs)
+        strategy.experimental_local_results(out)[0].numpy()
+        best = min(best, (time.perf_counter() - t0) / steps)
+    print(json.dumps({"npus": n, "samples_per_s": batch * n / best, "step_s": best}))
+
+
+def check_scaling(model, batch, devices, steps=3, threshold=None):
+    import subprocess
+
+    if devices < 2:
+        return {"passed": None, "skipped": "one device: nothing to scale", "devices": devices}
+    threshold = 0.75 * devices if threshold is None else threshold
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cores // devices)
+    runs = {}
+    for n in (1, devices):
+        env = dict(os.environ, TFA_NPU_COUNT=str(n), TFA_NPU_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="2")
+        cmd = [sys.executable, "-m", "tf_adapter.check", model, "--batch", str(batch), "--steps", str(steps),
+               "--scaling-worker"]
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+        lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+        if p.returncode != 0 or not lines:
+            return {"passed": False, "devices": devices,
+                    "error": f"{n} NPU(s): the training step failed: {p.stderr.strip().splitlines()[-1:]}"}
+        runs[n] = json.loads(lines[-1])
+    speedup = runs[devices]["samples_per_s"] / runs[1]["samples_per_s"]
+    result = {
+        "passed": bool(speedup >= threshold), "devices": devices, "per_device_batch": batch,
+        "threads_per_device": threads, "cores": cores, "speedup": speedup, "efficiency": speedup / devices,
+        "threshold": threshold, "samples_per_s": {str(k): v["samples_per_s"] for k, v in runs.items()},
+    }
+    import tf_adapter
+
+    if tf_adapter.config()["backend"] == "host":
+        result["note"] = (f"host backend: the {devices} NPUs share this machine's {cores} CPU cores "
+                          f"({threads} thread(s) each)"
+                          + ("; fewer cores than NPUs, so they time-share them" if cores < devices else ""))
+    return result
+
+
 # ---------------------------------------------------------------- run ----
 
 
-def run(model, data=None, batch=8, steps=20, precision=None, max_error=0.01, latency_ms=None,
-        memory_limit=0.8, learning_rate=0.01, loss_tolerance=0.05, json_path=None):
+def run(model, data=None, batch=8, steps=20, devices=1, precision=None, max_error=0.01, latency_ms=None,
+        memory_limit=0.8, learning_rate=0.01, loss_tolerance=0.05, scaling_threshold=None, json_path=None):
     """Runs the checklist on `model` (a path); returns the report dict."""
     import tensorflow as tf
     import tf_adapter
@@ -396,7 +485,8 @@ def run(model, data=None, batch=8, steps=20, precision=None, max_error=0.01, lat
         checks["training"] = check_training(subject, inputs, labels, steps, learning_rate, loss_tolerance)
     else:
         checks["training"] = {"passed": None, "skipped": "no Keras model to train"}
-    checks["scaling"] = {"passed": None, "skipped": "not implemented yet"}
+    checks["scaling"] = (check_scaling(model, batch, devices, threshold=scaling_threshold)
+                         if subject.keras_model else {"passed": None, "skipped": "a SavedModel has no training entry point"})
     checks["latency"] = check_latency(subject, inputs, batch, latency_ms)
     checks["memory"] = check_memory(batch, memory_limit, tf_adapter.memory_info("NPU:0")["peak"])
     spec = [tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype)) for x in inputs]
@@ -429,7 +519,15 @@ def summary(result):
     else:
         lines.append(f"  training     {word[tr['passed']]}  loss {tr['npu_loss'][0]:.4g} -> {tr['npu_loss'][-1]:.4g}, "
                      f"trend {tr['npu_trend']:.3g}/step, max gap vs CPU {tr['max_relative_gap']:.2e}")
-    lines.append(f"  scaling      skip  {c['scaling'].get('skipped', '')}")
+    sc = c["scaling"]
+    if sc["passed"] is None:
+        lines.append(f"  scaling      skip  {sc.get('skipped', '')}")
+    elif "speedup" in sc:
+        lines.append(f"  scaling      {word[sc['passed']]}  {sc['speedup']:.2f}x on {sc['devices']} NPUs "
+                     f"(efficiency {sc['efficiency']:.0%}, threshold {sc['threshold']:.2f}x)"
+                     + (f"; {sc['note']}" if sc.get("note") else ""))
+    else:
+        lines.append(f"  scaling      FAIL  {sc.get('error', '')}")
     m = c["memory"]
     lines.append(f"  memory       {word[m['passed']]}  peak {m['peak_share']:.1%} of {m['capacity_bytes'] / 2**30:.2f} GiB "
                  f"(limit {m['limit']:.0%}); largest batch ~{m['largest_batch_estimate']}")
@@ -448,14 +546,21 @@ def main(argv=None):
     p.add_argument("--data")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--devices", type=int, default=1, help="NPUs for the scaling check (1: skipped)")
+    p.add_argument("--scaling-threshold", type=float, help="speed-up needed (default 0.75 x devices)")
+    p.add_argument("--scaling-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--precision")
     p.add_argument("--max-error", type=float, default=0.01)
     p.add_argument("--latency-ms", type=float)
     p.add_argument("--memory-limit", type=float, default=0.8)
     p.add_argument("--json")
     args = p.parse_args(argv)
+    if args.scaling_worker:
+        _scaling_worker(args.model, args.batch, args.steps)
+        return 0
     try:
-        result = run(args.model, data=args.data, batch=args.batch, steps=args.steps, precision=args.precision,
+        result = run(args.model, data=args.data, batch=args.batch, steps=args.steps, devices=args.devices,
+                     scaling_threshold=args.scaling_threshold, precision=args.precision,
                      max_error=args.max_error, latency_ms=args.latency_ms, memory_limit=args.memory_limit,
                      json_path=args.json)
     except CheckError as e:

@@ -41,7 +41,7 @@ def test_small_model_passes_every_check_with_figures(small_keras, tmp_path):
     assert c["memory"]["passed"] and 0 < c["memory"]["peak_bytes"] < c["memory"]["capacity_bytes"]
     assert c["latency"]["passed"] is None and c["latency"]["batch_1"]["p99_ms"] > 0
     assert c["latency"]["batch_8"]["throughput_per_s"] > 0
-    assert c["scaling"]["passed"] is None
+    assert c["scaling"]["passed"] is None  # --devices 1
     assert r["coverage"]["fully_on_npu"]
     saved = json.loads(out.read_text())
     assert saved["checks"]["consistency"]["passed"] is True and "coverage" in saved
@@ -111,3 +111,14 @@ def test_python_file_with_build_model(tmp_path):
     )
     r = check.run(str(src), batch=16, steps=10, learning_rate=0.1)
     assert r["checks"]["consistency"]["passed"] and r["checks"]["training"]["passed"], r["checks"]["training"]
+
+
+def test_scaling_check_on_two_npus(small_keras):
+    # Two NPUs on this machine's cores: the figure is reported with the
+    # host-backend note; an impossible threshold must fail.
+    r = check.check_scaling(small_keras, batch=8, devices=2, steps=2, threshold=100.0)
+    assert r["passed"] is False and r["devices"] == 2
+    assert r["speedup"] > 0 and r["efficiency"] == pytest.approx(r["speedup"] / 2)
+    assert set(r["samples_per_s"]) == {"1", "2"}
+    assert "share" in r["note"]
+    assert check.check_scaling(small_keras, batch=8, devices=1)["passed"] is None
