@@ -1,7 +1,8 @@
 """The migration checklist: is a model ready on the NPU?
 
-    tf-adapter-check MODEL [--data inputs.npz] [--batch N] [--steps N]
-        [--precision MODE] [--max-error 0.01] [--latency-ms MS] [--json PATH]
+    tf-adapter-check MODEL [--data inputs.npz] [--batch N] [--devices N]
+        [--steps N] [--precision MODE] [--max-error 0.01] [--latency-ms MS]
+        [--memory-limit 0.8] [--json PATH] [--html PATH]
 
 or ``python -m tf_adapter.check ...``, or ``tf_adapter.check.run(...)``.
 
@@ -29,7 +30,9 @@ input (missing file, model that does not load, wrong input shape).
   ``TFA_NPU_COUNT`` is read at import); passes at 0.75 x N (3x on 4); on the
   host backend the report says when the NPUs share fewer cores than they need.
 
-Not written yet (issue 9 is in progress): the HTML report and progress bars.
+``--json PATH`` writes every figure (schema in the README, "Migration
+checklist"); ``--html PATH`` a self-contained HTML report with plots
+(``tf_adapter.check_html``). Progress bars go to stderr (``--quiet``: none).
 """
 
 import argparse
@@ -40,7 +43,7 @@ import os
 import sys
 import time
 
-__all__ = ["CheckError", "run", "main"]
+__all__ = ["CheckError", "run", "main", "schema"]
 
 
 class CheckError(Exception):
@@ -172,6 +175,83 @@ def _on(device, fn, *args):
         return fn(*args)
 
 
+# ------------------------------------------------- memory and progress ----
+
+
+class MemoryTimeline:
+    """Samples NPU:0's memory in use every `interval` seconds on a thread
+    while the checks run; `phase(name)` marks where each check starts."""
+
+    def __init__(self, interval=0.01):
+        import threading
+
+        self.interval = interval
+        self.samples = []  # (seconds, bytes in use)
+        self.phases = []  # (seconds, check name)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="tfa-check-memory", daemon=True)
+        self._t0 = time.perf_counter()
+
+    def _now(self):
+        return time.perf_counter() - self._t0
+
+    def _sample(self):
+        import tf_adapter
+
+        while not self._stop.is_set():
+            self.samples.append((self._now(), tf_adapter.memory_info("NPU:0")["current"]))
+            self._stop.wait(self.interval)
+
+    def decimated(self, points=2000):
+        """At most about `points` samples, keeping each bin's highest so peaks survive."""
+        step = max(1, -(-len(self.samples) // points))
+        return [max(self.samples[i:i + step], key=lambda s: s[1]) for i in range(0, len(self.samples), step)]
+
+    def phase(self, name):
+        self.phases.append((self._now(), name))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+class Progress:
+    """Progress bars on stderr while the checks run (rich, which Keras already
+    depends on); a no-op when disabled, as for the Python API by default."""
+
+    def __init__(self, enabled):
+        self._bar = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, TextColumn, TimeElapsedColumn
+
+            self._bar = Bars(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+
+    def __enter__(self):
+        if self._bar:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar:
+            self._bar.__exit__(*exc)
+
+    def task(self, name, total):
+        """A callable that advances `name`'s bar by one step."""
+        if not self._bar:
+            return lambda n=1: None
+        tid = self._bar.add_task(name, total=total)
+        return lambda n=1: self._bar.advance(tid, n)
+
+
+_QUIET = Progress(False)
+
+
 # ------------------------------------------------------------- checks ----
 
 
@@ -188,15 +268,19 @@ def errors(npu, cpu):
     return {"rel_l2": rel, "max_abs": float(np.abs(diff).max()) if diff.size else 0.0, "cosine": cos}
 
 
-def check_consistency(subject, inputs, max_error):
+def check_consistency(subject, inputs, max_error, progress=_QUIET):
     import tensorflow as tf
+
+    advance = progress.task("consistency", 2)
 
     cpu_model = _on("/CPU:0", subject.build)
     with tf.device("/NPU:0"):
         npu_model = subject.build()
     _copy_weights(cpu_model, npu_model)
     cpu_out = _on("/CPU:0", _call, cpu_model, inputs)
+    advance()
     npu_out = _on("/NPU:0", _call, npu_model, inputs)
+    advance()
     outputs = []
     for i, (n, c) in enumerate(zip(npu_out, cpu_out)):
         e = errors(n.numpy(), c.numpy())
@@ -221,7 +305,7 @@ def first_divergence(cpu_model, npu_model, inputs, max_error):
     if not layers or not getattr(cpu_model, "inputs", None):
         return None
     cpu_probe = keras.Model(cpu_model.inputs, [l.output for l in layers if not isinstance(l, keras.layers.InputLayer)])
-    cpu_acts = _on("/CPU:0", lambda: cpu_probe(inputs if len(inputs) > 1 else inputs[0], training=False))
+    cpu_acts = _on("/CPU:0", lambda: cpu_probe(list(inputs), training=False))
     acts = dict(zip([l.name for l in layers if not isinstance(l, keras.layers.InputLayer)], cpu_acts))
     for layer in layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -242,9 +326,91 @@ def first_divergence(cpu_model, npu_model, inputs, max_error):
         for cy, ny in zip(tf.nest.flatten(cpu_y), tf.nest.flatten(npu_y)):
             e = errors(ny.numpy(), cy.numpy())
             if not e["rel_l2"] <= max_error:
-                return {"node": layer.name, "op_type": type(layer).__name__, "error": e["rel_l2"],
-                        "max_abs": e["max_abs"], "cosine": e["cosine"]}
+                found = {"node": layer.name, "op_type": type(layer).__name__, "error": e["rel_l2"],
+                         "max_abs": e["max_abs"], "cosine": e["cosine"], "layer": layer.name,
+                         "layer_type": type(layer).__name__}
+                try:
+                    with _tf_log_level("ERROR"):  # one retrace per op probe is the point here
+                        op = first_diverging_op(layer, args, max_error)
+                except Exception as err:  # the layer-level answer stands
+                    op = {"op_level_error": f"{type(err).__name__}: {str(err)[:200]}"}
+                if op:
+                    found.update(op)  # the op, or why the op level failed
+                else:
+                    found["note"] = "no single op of the layer exceeds the tolerance; their sum does"
+                return found
     return None
+
+
+def first_diverging_op(cpu_layer, args, max_error):
+    """Inside a diverging layer: trace its call on CPU, then run each op of
+    that graph alone on CPU and on the NPU, both fed the CPU values of the
+    op's inputs; the first op whose NPU outputs exceed `max_error` is the one
+    to report (its node name and TensorFlow op type)."""
+    import tensorflow as tf
+
+    flat = [tf.convert_to_tensor(a) for a in tf.nest.flatten(args)]
+
+    @tf.function(autograph=False)
+    def call(*xs):
+        return cpu_layer(tf.nest.pack_sequence_as(args, list(xs)), training=False)
+
+    with tf.device("/CPU:0"):
+        concrete = call.get_concrete_function(*flat)
+    graph = concrete.graph
+    values = {t.name: v for t, v in zip(graph.inputs, flat + list(concrete.captured_inputs))}
+    for op in graph.get_operations():
+        if op.type == "Placeholder" or not op.outputs:
+            continue
+        if any(t.name not in values for t in op.inputs):
+            continue  # fed by something skipped: nothing to compare with
+        inputs = [values[t.name] for t in op.inputs]
+        cpu_out = _run_op_alone(op, "/CPU:0", inputs)
+        values.update({t.name: v for t, v in zip(op.outputs, cpu_out)})
+        # Ops on resources (variable reads) have no NPU twin of the CPU layer's
+        # variables; constants and shape ops compute nothing worth comparing.
+        if (op.type in ("Const", "Shape", "Identity") or any(t.dtype == tf.resource for t in op.inputs)
+                or not all(t.dtype.is_floating or t.dtype.is_complex for t in op.outputs)):
+            continue
+        npu_out = _run_op_alone(op, "/NPU:0", inputs)
+        for c, n in zip(cpu_out, npu_out):
+            e = errors(n.numpy(), c.numpy())
+            if not e["rel_l2"] <= max_error:
+                return {"node": op.name, "op_type": op.type, "error": e["rel_l2"], "max_abs": e["max_abs"],
+                        "cosine": e["cosine"]}
+    return None
+
+
+class _tf_log_level:
+    def __init__(self, level):
+        import tensorflow as tf
+
+        self.logger, self.level = tf.get_logger(), level
+
+    def __enter__(self):
+        self.saved = self.logger.level
+        self.logger.setLevel(self.level)
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.saved)
+
+
+def _run_op_alone(op, device, inputs):
+    """Runs a copy of graph op `op` (same type and attributes) on `device`."""
+    import tensorflow as tf
+
+    attrs = {k: v for k, v in op.node_def.attr.items() if not k.startswith("_")}  # not colocation hints
+
+    @tf.function(autograph=False)
+    def single(*xs):
+        g = tf.compat.v1.get_default_graph()
+        for fn in op.graph._functions.values():  # branches of If/While and the like
+            g._add_function_recursive(fn)
+        new = g._create_op_internal(op.type, list(xs), [t.dtype for t in op.outputs], attrs=attrs, name="probe")
+        return [tf.identity(t) for t in new.outputs]
+
+    with tf.device(device):
+        return single(*inputs)
 
 
 def _copy_weights(src, dst):
@@ -261,14 +427,17 @@ def percentile(values, q):
     return float(np.percentile(np.asarray(values, np.float64), q))
 
 
-def check_latency(subject, inputs, batch, latency_ms, iters=20):
+def check_latency(subject, inputs, batch, latency_ms, iters=20, progress=_QUIET):
     import tensorflow as tf
+
+    sizes = sorted({1, batch})
+    advance = progress.task("latency", len(sizes) * iters)
 
     with tf.device("/NPU:0"):
         model = subject.build()
     fn = tf.function(lambda *xs: _call(model, list(xs)))
     result = {}
-    for b in sorted({1, batch}):
+    for b in sizes:
         xs = [tf.constant(x[:b]) for x in inputs]
         with tf.device("/NPU:0"):
             for _ in range(3):
@@ -279,6 +448,7 @@ def check_latency(subject, inputs, batch, latency_ms, iters=20):
                 out = fn(*xs)
                 [o.numpy() for o in out]
                 times.append((time.perf_counter() - t0) * 1e3)
+                advance()
         result[f"batch_{b}"] = {
             "batch": b, "p50_ms": percentile(times, 50), "p90_ms": percentile(times, 90),
             "p99_ms": percentile(times, 99), "throughput_per_s": b * 1e3 / percentile(times, 50),
@@ -311,13 +481,13 @@ def trend(values):
     return sum((i - mx) * (v - my) for i, v in enumerate(values)) / sxx
 
 
-def check_training(subject, inputs, labels, steps, lr, tolerance):
+def check_training(subject, inputs, labels, steps, lr, tolerance, progress=_QUIET):
     import keras
-    import numpy as np
     import tensorflow as tf
 
     if not subject.keras_model:
         return {"passed": None, "skipped": "a SavedModel has no training entry point"}
+    advance = progress.task("training", 2 * steps)
     curves = {}
     init = None
     for device in ("/CPU:0", "/NPU:0"):
@@ -343,6 +513,7 @@ def check_training(subject, inputs, labels, steps, lr, tolerance):
             curve = []
             for _ in range(steps):
                 curve.append(float(step(x if len(x) > 1 else x[0], y)))
+                advance()
             curves[device] = curve
     cpu, npu = curves["/CPU:0"], curves["/NPU:0"]
     bad = next((i for i, v in enumerate(npu) if not math.isfinite(v)), None)
@@ -424,7 +595,7 @@ def _scaling_worker(model, batch, steps):
     print(json.dumps({"npus": n, "samples_per_s": batch * n / best, "step_s": best}))
 
 
-def check_scaling(model, batch, devices, steps=3, threshold=None):
+def check_scaling(model, batch, devices, steps=3, threshold=None, progress=_QUIET):
     import subprocess
 
     if devices < 2:
@@ -433,6 +604,7 @@ def check_scaling(model, batch, devices, steps=3, threshold=None):
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = max(1, cores // devices)
     runs = {}
+    advance = progress.task("scaling", 2)
     for n in (1, devices):
         env = dict(os.environ, TFA_NPU_COUNT=str(n), TFA_NPU_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="2")
         cmd = [sys.executable, "-m", "tf_adapter.check", model, "--batch", str(batch), "--steps", str(steps),
@@ -443,6 +615,7 @@ def check_scaling(model, batch, devices, steps=3, threshold=None):
             return {"passed": False, "devices": devices,
                     "error": f"{n} NPU(s): the training step failed: {p.stderr.strip().splitlines()[-1:]}"}
         runs[n] = json.loads(lines[-1])
+        advance()
     speedup = runs[devices]["samples_per_s"] / runs[1]["samples_per_s"]
     result = {
         "passed": bool(speedup >= threshold), "devices": devices, "per_device_batch": batch,
@@ -462,14 +635,19 @@ def check_scaling(model, batch, devices, steps=3, threshold=None):
 
 
 def run(model, data=None, batch=8, steps=20, devices=1, precision=None, max_error=0.01, latency_ms=None,
-        memory_limit=0.8, learning_rate=0.01, loss_tolerance=0.05, scaling_threshold=None, json_path=None):
-    """Runs the checklist on `model` (a path); returns the report dict."""
+        memory_limit=0.8, learning_rate=0.01, loss_tolerance=0.05, scaling_threshold=None, json_path=None,
+        html_path=None, progress=False):
+    """Runs the checklist on `model` (a path); returns the report dict (the
+    JSON report's content). `progress=True` draws progress bars on stderr."""
     import tensorflow as tf
     import tf_adapter
 
     subject = load(model)
     if precision:
-        tf_adapter.set_precision_mode(precision)
+        try:
+            tf_adapter.set_precision_mode(precision)
+        except (ValueError, TypeError) as e:
+            raise CheckError(f"--precision: {e}") from None
     probe = _on("/CPU:0", subject.build)
     inputs = example_inputs(probe, batch, data)
     batch = int(inputs[0].shape[0])
@@ -479,32 +657,67 @@ def run(model, data=None, batch=8, steps=20, devices=1, precision=None, max_erro
         raise CheckError(f"the inputs do not fit the model: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
 
     tf_adapter.reset_memory_stats("NPU:0")
-    checks = {"consistency": check_consistency(subject, inputs, max_error)}
-    labels = _labels_for(probe, batch) if subject.keras_model and getattr(probe, "outputs", None) else None
-    if labels is not None:
-        checks["training"] = check_training(subject, inputs, labels, steps, learning_rate, loss_tolerance)
-    else:
-        checks["training"] = {"passed": None, "skipped": "no Keras model to train"}
-    checks["scaling"] = (check_scaling(model, batch, devices, threshold=scaling_threshold)
-                         if subject.keras_model else {"passed": None, "skipped": "a SavedModel has no training entry point"})
-    checks["latency"] = check_latency(subject, inputs, batch, latency_ms)
+    checks = {}
+    with Progress(progress) as bars, MemoryTimeline() as memory:
+        memory.phase("consistency")
+        checks["consistency"] = check_consistency(subject, inputs, max_error, bars)
+        memory.phase("training")
+        labels = _labels_for(probe, batch) if subject.keras_model and getattr(probe, "outputs", None) else None
+        if labels is not None:
+            checks["training"] = check_training(subject, inputs, labels, steps, learning_rate, loss_tolerance, bars)
+        else:
+            checks["training"] = {"passed": None, "skipped": "no Keras model to train"}
+        memory.phase("scaling")
+        checks["scaling"] = (check_scaling(model, batch, devices, threshold=scaling_threshold, progress=bars)
+                             if subject.keras_model
+                             else {"passed": None, "skipped": "a SavedModel has no training entry point"})
+        memory.phase("latency")
+        checks["latency"] = check_latency(subject, inputs, batch, latency_ms, progress=bars)
     checks["memory"] = check_memory(batch, memory_limit, tf_adapter.memory_info("NPU:0")["peak"])
+    checks["memory"]["timeline"] = memory.decimated()
+    checks["memory"]["phases"] = memory.phases
     spec = [tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype)) for x in inputs]
     if subject.keras_model:
         report = tf_adapter.coverage(probe, *spec)
     else:
         report = tf_adapter.coverage(lambda *xs: _call(probe, list(xs)), *spec)
     result = {"model": model, "batch": batch, "precision_mode": tf_adapter.get_precision_mode(),
-              "checks": checks, "coverage": report.to_dict()}
+              "backend": tf_adapter.config()["backend"], "checks": checks, "coverage": report.to_dict()}
     result["passed"] = all(c.get("passed") is not False for c in checks.values())
     if json_path:
         with open(json_path, "w") as f:
-            json.dump(result, f, indent=1, default=float)
+            json.dump(_jsonable(result), f, indent=1, allow_nan=False)
+    if html_path:
+        from tf_adapter.check_html import write_html
+
+        write_html(result, html_path)
     return result
 
 
+def _jsonable(value):
+    """Plain JSON (schema: check_schema.json): non-finite numbers become null,
+    tuples lists, numpy scalars Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def schema():
+    """The JSON report's schema (JSON Schema 2020-12), as a dict."""
+    with open(os.path.join(os.path.dirname(__file__), "check_schema.json")) as f:
+        return json.load(f)
+
+
 def summary(result):
-    lines = [f"tf-adapter-check {result['model']}  (batch {result['batch']}, {result['precision_mode']})"]
+    lines = [f"tf-adapter-check {result['model']}  (batch {result['batch']}, {result['precision_mode']}, "
+             f"{result.get('backend', '?')} backend)",
+             f"  {'check':<12} {'result':<5} figures", f"  {'-' * 12} {'-' * 5} {'-' * 60}"]
     word = {True: "PASS", False: "FAIL", None: "skip"}
     c = result["checks"]
     con = c["consistency"]
@@ -512,7 +725,9 @@ def summary(result):
     lines.append(f"  consistency  {word[con['passed']]}  rel L2 {worst:.2e} (max {con['max_error']:g})")
     if con.get("first_divergence"):
         d = con["first_divergence"]
-        lines.append(f"               first divergence: {d['node']} ({d['op_type']}) error {d['error']:.2e}")
+        where = f" in layer {d['layer']}" if d.get("layer") and d["layer"] != d["node"] else ""
+        lines.append(f"  {'':<12} {'':<5} first diverging op: {d['node']} ({d['op_type']}){where}, "
+                     f"error {d['error']:.2e}")
     tr = c["training"]
     if tr["passed"] is None:
         lines.append(f"  training     skip  {tr.get('skipped', '')}")
@@ -553,7 +768,9 @@ def main(argv=None):
     p.add_argument("--max-error", type=float, default=0.01)
     p.add_argument("--latency-ms", type=float)
     p.add_argument("--memory-limit", type=float, default=0.8)
-    p.add_argument("--json")
+    p.add_argument("--json", help="write every figure to this JSON file")
+    p.add_argument("--html", help="write a self-contained HTML report with plots to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if args.scaling_worker:
         _scaling_worker(args.model, args.batch, args.steps)
@@ -562,7 +779,7 @@ def main(argv=None):
         result = run(args.model, data=args.data, batch=args.batch, steps=args.steps, devices=args.devices,
                      scaling_threshold=args.scaling_threshold, precision=args.precision,
                      max_error=args.max_error, latency_ms=args.latency_ms, memory_limit=args.memory_limit,
-                     json_path=args.json)
+                     json_path=args.json, html_path=args.html, progress=not args.quiet)
     except CheckError as e:
         print(f"tf-adapter-check: {e}", file=sys.stderr)
         return 2
