@@ -76,41 +76,11 @@ def time_train_step(strategy, model, x, y, per_device, steps, repeats):
     """Best-of-`repeats` seconds per train step (forward, backward, all-reduce,
     SGD update) of a custom loop."""
     import keras
-    import tensorflow as tf
+
+    from tf_adapter.distribute import train_step_seconds
 
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
-    optimizer = model.optimizer
-    global_batch = per_device * strategy.num_replicas_in_sync
-    devices = strategy.extended.worker_devices
-
-    def slice_of(arr):
-        def fn(ctx):
-            i = ctx.replica_id_in_sync_group
-            with tf.device(devices[i]):
-                return tf.identity(arr[i * per_device:(i + 1) * per_device])
-
-        return strategy.experimental_distribute_values_from_function(fn)
-
-    xs, ys = slice_of(x), slice_of(y)
-
-    def replica(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(loss_fn(yb, model(xb, training=True))) / global_batch
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    step = tf.function(lambda a, b: strategy.run(replica, args=(a, b)))
-    for _ in range(2):
-        out = step(xs, ys)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            out = step(xs, ys)
-        strategy.experimental_local_results(out)[0].numpy()
-        best = min(best, (time.perf_counter() - t0) / steps)
-    return best
+    return train_step_seconds(strategy, model, model.optimizer, loss_fn, [x], y, per_device, steps, repeats)
 
 
 def time_all_reduce(strategy, variables, iters):

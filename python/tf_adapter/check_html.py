@@ -45,6 +45,9 @@ def plot_loss(training):
     steps = range(1, len(training["npu_loss"]) + 1)
     ax.plot(steps, training["cpu_loss"], "o-", ms=3, label="TensorFlow CPU")
     ax.plot(steps, training["npu_loss"], "s--", ms=3, label="NPU")
+    if training.get("cpu_perturbed_loss"):
+        ax.plot(steps, training["cpu_perturbed_loss"], ":", color="gray",
+                label=f"CPU, weights x (1 ± {training['perturbation']:g})")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title("Training loss, CPU vs NPU")

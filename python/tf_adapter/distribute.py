@@ -36,7 +36,7 @@ from tensorflow.python.util import nest as _nest
 
 from . import _device
 
-__all__ = ["MultiWorkerMirroredStrategy", "NpuAllReduce", "npu_devices"]
+__all__ = ["MultiWorkerMirroredStrategy", "NpuAllReduce", "npu_devices", "train_step_seconds"]
 
 
 def npu_devices(worker_device=""):
@@ -268,3 +268,48 @@ def _tfa_all_reduce(tensors, device, group_size, instance_key, mean):
         )
     _last_op[graph][device] = op
     return list(op.outputs)
+
+
+def train_step_seconds(strategy, model, optimizer, loss_fn, inputs, labels, per_device, steps=4, repeats=3):
+    """Best-of-`repeats` seconds per custom-loop train step (forward, backward,
+    all-reduce, update) under `strategy`, each replica on its own slice of
+    `inputs` (a list of arrays) and `labels` at batch `per_device`, the slice
+    placed on the replica's device. `loss_fn(y, pred)` may return per-example
+    losses (summed over the global batch) or a replica mean. Shared by the
+    scaling benchmark and tf-adapter-check's scaling check."""
+    import time
+
+    import tensorflow as tf
+
+    replicas = strategy.num_replicas_in_sync
+    devices = strategy.extended.worker_devices
+
+    def slices(arr):
+        def fn(ctx):
+            i = ctx.replica_id_in_sync_group
+            with tf.device(devices[i]):
+                return tf.identity(arr[i * per_device:(i + 1) * per_device])
+
+        return strategy.experimental_distribute_values_from_function(fn)
+
+    xs, ys = [slices(a) for a in inputs], slices(labels)
+
+    def replica(y, *x):
+        with tf.GradientTape() as tape:
+            out = loss_fn(y, model(list(x) if len(x) > 1 else x[0], training=True))
+            loss = tf.reduce_sum(out) / (per_device * replicas) if out.shape.rank else out / replicas
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    step = tf.function(lambda y, *x: strategy.run(replica, args=(y, *x)))
+    for _ in range(2):  # trace and warm up
+        out = step(ys, *xs)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            out = step(ys, *xs)
+        strategy.experimental_local_results(out)[0].numpy()
+        best = min(best, (time.perf_counter() - t0) / steps)
+    return best
