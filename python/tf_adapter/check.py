@@ -13,9 +13,11 @@ None when skipped):
 
 - consistency: the same inputs on CPU and NPU, per output relative L2 error,
   max abs error and cosine similarity; on failure, for Keras models, the first
-  layer whose NPU output diverges (``first_divergence``);
+  layer whose NPU output diverges and inside it the first TensorFlow op
+  (``first_divergence``), each fed the CPU values of its inputs;
 - training: N steps on CPU and NPU from the same weights; the NPU loss must go
-  down (a least-squares trend, not two points), stay finite and track CPU;
+  down (a least-squares trend, not two points), stay finite and track CPU
+  within max(tolerance, 2 x CPU's own spread under a 1e-6 weight perturbation);
 - memory: peak NPU memory against capacity (default limit 80%), with the
   largest batch that would fit;
 - latency: p50/p90/p99 at batch 1 and at the chosen batch, and throughput;

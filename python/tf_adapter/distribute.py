@@ -157,6 +157,24 @@ class NpuAllReduce(_cdo.CrossDeviceOps):
     def __init__(self):
         super().__init__()
         self._fallback = _cdo.ReductionToOneDevice()
+        self._eager_fns = {}
+
+    def _eager_fn(self, devices, dtype, mean, count):
+        """A tf.function running one all-reduce of `count` tensors per replica
+        (flattened replica-major); one instance key per cached function, as
+        its calls follow each other."""
+        import tensorflow as tf
+
+        cache_key = (devices, dtype, mean, count)
+        if cache_key not in self._eager_fns:
+            key = next(_instance_keys)
+
+            def run(*flat):
+                per_replica = [list(flat[r * count:(r + 1) * count]) for r in range(len(devices))]
+                return [t for ts in _replica_all_reduces(per_replica, devices, key, mean) for t in ts]
+
+            self._eager_fns[cache_key] = tf.function(run, reduce_retracing=True)
+        return self._eager_fns[cache_key]
 
     @classmethod
     def _direct(cls, value, destinations):
@@ -196,25 +214,32 @@ class NpuAllReduce(_cdo.CrossDeviceOps):
             devices = tuple(_device_util.canonicalize(t.device) for t in v.values)
             groups.setdefault((v.values[0].dtype.base_dtype, devices), []).append(j)
         results = [None] * len(values)
-        for (_, devices), idx in groups.items():
+        for (dtype, devices), idx in groups.items():
             _check_inter_op_threads(len(devices))
-            key = next(_instance_keys)
-
-            def build(idx=idx, devices=devices, key=key):
-                outs = []
-                for r, device in enumerate(devices):
-                    with tf.device(device):
-                        outs.append(
-                            _tfa_all_reduce([values[j].values[r] for j in idx], device, len(devices), key, mean)
-                        )
-                return outs
-
-            # Eagerly the replicas' ops must still run concurrently (each
-            # waits for the others): one function call runs them all.
-            outs = tf.function(build)() if tf.executing_eagerly() else build()
+            per_replica = [[values[j].values[r] for j in idx] for r in range(len(devices))]
+            if tf.executing_eagerly():
+                # The replicas' ops must still run concurrently (each waits for
+                # the others): one function call runs them all. Cached per
+                # group, so repeated eager all-reduces do not retrace.
+                fn = self._eager_fn(devices, dtype, mean, len(idx))
+                flat = fn(*[t for ts in per_replica for t in ts])
+                outs = [flat[r * len(idx):(r + 1) * len(idx)] for r in range(len(devices))]
+            else:
+                outs = _replica_all_reduces(per_replica, devices, next(_instance_keys), mean)
             for k, j in enumerate(idx):
                 results[j] = _values.Mirrored(tuple(outs[r][k] for r in range(len(devices))))
         return results
+
+
+def _replica_all_reduces(per_replica, devices, key, mean):
+    """One TfaAllReduce per replica, each on its device: lists of outputs."""
+    import tensorflow as tf
+
+    outs = []
+    for r, device in enumerate(devices):
+        with tf.device(device):
+            outs.append(_tfa_all_reduce(per_replica[r], device, len(devices), key, mean))
+    return outs
 
 
 def _enough_inter_op_threads():

@@ -267,6 +267,23 @@ def test_npu_all_reduce_in_replica_function(npu_all_reduce, n, dtype, rng, stric
     assert placed == sorted([f"NPU:{i}" for i in range(n)] * 2)
 
 
+def test_npu_all_reduce_eagerly_reuses_its_function(npu_all_reduce, rng):
+    # Eager all-reduces (strategy.run outside tf.function) run the replicas'
+    # ops in one cached function: same shapes, no retrace.
+    strategy = npu_all_reduce[2]
+    ops = strategy.extended._cross_device_ops
+    for width in (5, 5, 9):
+        values = rng.integers(-8, 9, size=[2, width]).astype(np.float32)
+        table = tf.constant(values)
+        total = strategy.run(lambda: tf.distribute.get_replica_context().all_reduce(
+            "SUM", tf.gather(table, tf.distribute.get_replica_context().replica_id_in_sync_group)))
+        for t in strategy.experimental_local_results(total):
+            np.testing.assert_array_equal(t.numpy(), values.sum(0))
+    fns = [f for key, f in ops._eager_fns.items() if key[1] == tf.float32 and key[3] == 1]
+    assert len(fns) == 1
+    assert fns[0].experimental_get_tracing_count() <= 2  # width 5 once, then at most one relaxed trace
+
+
 def test_npu_all_reduce_leaves_int32_and_host_reductions_to_tensorflow(npu_all_reduce, rng):
     strategy = npu_all_reduce[2]
     values, _ = _replica_values(2, tf.int32, rng)
