@@ -461,16 +461,29 @@ def check_latency(subject, inputs, batch, latency_ms, iters=20, progress=_QUIET)
             "latency_ms": latency_ms, "p99_ms_worst": worst, **result}
 
 
-def check_memory(batch, limit, peak_bytes):
+def check_memory(batch, limit, peak_bytes, step_bytes=None):
+    """Peak over the run against capacity. `step_bytes` ({batch: bytes} of one
+    training step at two batch sizes, from `training_step_bytes`) gives a
+    fixed + per-sample model of the memory, so the largest batch that fits is
+    estimated without charging the weights to every sample; without it the
+    estimate is proportional (conservative)."""
     import tf_adapter
 
-    info = tf_adapter.memory_info("NPU:0")
-    capacity = info["capacity"]
+    capacity = tf_adapter.memory_info("NPU:0")["capacity"]
     share = peak_bytes / capacity if capacity else 0.0
-    per_sample = peak_bytes / max(batch, 1)
-    largest = int(limit * capacity // per_sample) if per_sample > 0 else None
-    return {"passed": bool(share <= limit), "peak_bytes": peak_bytes, "capacity_bytes": capacity,
-            "peak_share": share, "limit": limit, "batch": batch, "largest_batch_estimate": largest}
+    result = {"passed": bool(share <= limit), "peak_bytes": peak_bytes, "capacity_bytes": capacity,
+              "peak_share": share, "limit": limit, "batch": batch}
+    per_sample, fixed = peak_bytes / max(batch, 1), 0
+    if step_bytes and len(step_bytes) == 2:
+        (b0, m0), (b1, m1) = sorted(step_bytes.items())
+        if m1 > m0:
+            per_sample = (m1 - m0) / (b1 - b0)
+            fixed = max(0, m0 - per_sample * b0)
+        result["step_bytes"] = {str(k): v for k, v in step_bytes.items()}
+    result["fixed_bytes"], result["per_sample_bytes"] = int(fixed), per_sample
+    budget = limit * capacity - max(fixed, peak_bytes - per_sample * batch)
+    result["largest_batch_estimate"] = int(budget // per_sample) if per_sample > 0 and budget > 0 else 0
+    return result
 
 
 def trend(values):
@@ -481,6 +494,49 @@ def trend(values):
     mx, my = (n - 1) / 2, sum(values) / n
     sxx = sum((i - mx) ** 2 for i in range(n))
     return sum((i - mx) * (v - my) for i, v in enumerate(values)) / sxx
+
+
+def _train_curve(subject, device, weights, inputs, labels, steps, lr, advance=lambda: None):
+    """Losses of `steps` training steps of a fresh model on `device` from
+    `weights` with the subject's loss and optimizer (defaults: SGD(lr))."""
+    import keras
+    import tensorflow as tf
+
+    with tf.device(device):
+        model = subject.build()
+        if weights is not None:
+            model.set_weights(weights)
+        loss_fn = subject.loss() if callable(subject.loss) and not isinstance(subject.loss, keras.losses.Loss) else subject.loss
+        loss_fn = loss_fn or _default_loss(model, labels)
+        opt = subject.optimizer() if callable(subject.optimizer) else (subject.optimizer or keras.optimizers.SGD(lr))
+
+        @tf.function
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        x = [tf.constant(a) for a in inputs]
+        y = tf.constant(labels)
+        curve = []
+        for _ in range(steps):
+            curve.append(float(step(x if len(x) > 1 else x[0], y)))
+            advance()
+    return curve
+
+
+def training_step_bytes(subject, inputs, labels, batch, lr=0.01):
+    """NPU:0 memory a fresh model needs to build and run one training step at
+    `batch` (weights, optimizer state, activations): the peak above what was
+    in use before."""
+    import tf_adapter
+
+    base = tf_adapter.memory_info("NPU:0")["current"]
+    tf_adapter.reset_memory_stats("NPU:0")
+    _train_curve(subject, "/NPU:0", None, [x[:batch] for x in inputs], labels[:batch], 1, lr)
+    return tf_adapter.memory_info("NPU:0")["peak"] - base
 
 
 def _relative_gap(a, b):
@@ -494,45 +550,18 @@ def check_training(subject, inputs, labels, steps, lr, tolerance, progress=_QUIE
     one batch amplify 1e-6 into tens of percent within a few steps (ResNet50
     from random weights: the perturbed CPU run's gradients differ by ~4% at
     step 1), so the NPU must track CPU within max(tolerance, 2 x that spread)."""
-    import keras
     import numpy as np
-    import tensorflow as tf
 
     if not subject.keras_model:
         return {"passed": None, "skipped": "a SavedModel has no training entry point"}
     advance = progress.task("training", 3 * steps)
-    curves = {}
-    init = None
-    for run, device in (("cpu", "/CPU:0"), ("npu", "/NPU:0"), ("cpu_perturbed", "/CPU:0")):
-        with tf.device(device):
-            model = subject.build()
-            if init is None:
-                init = model.get_weights()
-            weights = init
-            if run == "cpu_perturbed":
-                rng = np.random.default_rng(0)
-                weights = [w * (1 + noise * rng.standard_normal(w.shape)).astype(w.dtype) if w.dtype.kind == "f" else w
-                           for w in init]
-            model.set_weights(weights)
-            loss_fn = subject.loss() if callable(subject.loss) and not isinstance(subject.loss, keras.losses.Loss) else subject.loss
-            loss_fn = loss_fn or _default_loss(model, labels)
-            opt = subject.optimizer() if callable(subject.optimizer) else (subject.optimizer or keras.optimizers.SGD(lr))
-
-            @tf.function
-            def step(x, y):
-                with tf.GradientTape() as tape:
-                    loss = loss_fn(y, model(x, training=True))
-                grads = tape.gradient(loss, model.trainable_variables)
-                opt.apply_gradients(zip(grads, model.trainable_variables))
-                return loss
-
-            x = [tf.constant(a) for a in inputs]
-            y = tf.constant(labels)
-            curve = []
-            for _ in range(steps):
-                curve.append(float(step(x if len(x) > 1 else x[0], y)))
-                advance()
-            curves[run] = curve
+    init = _on("/CPU:0", subject.build).get_weights()
+    rng = np.random.default_rng(0)
+    perturbed = [w * (1 + noise * rng.standard_normal(w.shape)).astype(w.dtype) if w.dtype.kind == "f" else w
+                 for w in init]
+    curves = {run: _train_curve(subject, device, weights, inputs, labels, steps, lr, advance)
+              for run, device, weights in (("cpu", "/CPU:0", init), ("npu", "/NPU:0", init),
+                                           ("cpu_perturbed", "/CPU:0", perturbed))}
     cpu, npu, cpu2 = curves["cpu"], curves["npu"], curves["cpu_perturbed"]
     bad = next((i for i, v in enumerate(npu) if not math.isfinite(v)), None)
     slope = trend(npu) if bad is None else float("nan")
@@ -644,7 +673,21 @@ def run(model, data=None, batch=8, steps=20, devices=1, precision=None, max_erro
         memory_limit=0.8, learning_rate=0.01, loss_tolerance=0.05, scaling_threshold=None, json_path=None,
         html_path=None, progress=False):
     """Runs the checklist on `model` (a path); returns the report dict (the
-    JSON report's content). `progress=True` draws progress bars on stderr."""
+    JSON report's content). `progress=True` draws progress bars on stderr.
+    The precision mode in force before the call is restored after it."""
+    kwargs = dict(locals())  # the arguments, passed on as they are
+    import tf_adapter
+
+    saved = tf_adapter.get_precision_mode()
+    try:
+        return _run(**kwargs)
+    finally:
+        if tf_adapter.get_precision_mode() != saved:
+            tf_adapter.set_precision_mode(saved)
+
+
+def _run(model, data, batch, steps, devices, precision, max_error, latency_ms, memory_limit, learning_rate,
+         loss_tolerance, scaling_threshold, json_path, html_path, progress):
     import tensorflow as tf
     import tf_adapter
 
@@ -679,14 +722,21 @@ def run(model, data=None, batch=8, steps=20, devices=1, precision=None, max_erro
         if labels is not None:
             checks["training"] = check_training(subject, inputs, labels, steps, learning_rate, loss_tolerance, bars)
         else:
-            checks["training"] = {"passed": None, "skipped": "no Keras model to train"}
+            checks["training"] = {"passed": None, "skipped": "a SavedModel has no training entry point"
+                                  if not subject.keras_model else "the model has no outputs to train"}
         memory.phase("scaling")
         checks["scaling"] = (check_scaling(model, batch, devices, threshold=scaling_threshold, progress=bars)
                              if subject.keras_model
                              else {"passed": None, "skipped": "a SavedModel has no training entry point"})
         memory.phase("latency")
         checks["latency"] = check_latency(subject, inputs, batch, latency_ms, progress=bars)
-    checks["memory"] = check_memory(batch, memory_limit, tf_adapter.memory_info("NPU:0")["peak"])
+        peak = tf_adapter.memory_info("NPU:0")["peak"]
+        step_bytes = None
+        if labels is not None and subject.keras_model and batch > 1:
+            memory.phase("memory")
+            step_bytes = {b: training_step_bytes(subject, inputs, labels, b, learning_rate)
+                          for b in (max(1, batch // 2), batch)}
+    checks["memory"] = check_memory(batch, memory_limit, peak, step_bytes)
     checks["memory"]["timeline"] = memory.decimated()
     checks["memory"]["phases"] = memory.phases
     spec = [tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype)) for x in inputs]

@@ -56,7 +56,7 @@ def test_small_model_passes_every_check_with_figures(small_keras, tmp_path):
     jsonschema.validate(saved, check.schema())
     timeline = c["memory"]["timeline"]
     assert len(timeline) > 3 and max(b for _, b in timeline) <= c["memory"]["peak_bytes"]
-    assert [p for _, p in c["memory"]["phases"]] == ["consistency", "training", "scaling", "latency"]
+    assert [p for _, p in c["memory"]["phases"]] == ["consistency", "training", "scaling", "latency", "memory"]
 
 
 def test_json_schema_catches_a_malformed_report(small_keras, tmp_path):
@@ -220,3 +220,39 @@ def test_browser_harness_sees_broken_pages(tmp_path):
                     "<div class='plot'><svg></svg></div><script>notAFunction()</script></body></html>")
     attrs, console, _ = _open_in_chromium(page, tmp_path)
     assert attrs.get("data-plots") == "0" and attrs.get("data-errors") == "1", attrs
+
+
+def test_savedmodel_checks_inference_and_skips_training(small_keras, tmp_path):
+    model = keras.models.load_model(small_keras)
+    export = tmp_path / "exported"
+    model.export(str(export), verbose=False)
+    r = check.run(str(export), batch=4, steps=3)
+    c = r["checks"]
+    assert c["consistency"]["passed"] and c["consistency"]["outputs"][0]["rel_l2"] < 1e-5
+    assert c["training"]["passed"] is None and "SavedModel" in c["training"]["skipped"]
+    assert c["scaling"]["passed"] is None and c["latency"]["batch_4"]["p50_ms"] > 0
+    assert c["memory"]["passed"] and r["passed"] is True
+
+
+def test_low_precision_divergence_is_caught_and_the_mode_restored(small_keras):
+    import tf_adapter
+
+    before = tf_adapter.get_precision_mode()
+    r = check.run(small_keras, batch=8, steps=3, precision="allow_fp32_to_bf16", max_error=1e-4)
+    assert tf_adapter.get_precision_mode() == before
+    con = r["checks"]["consistency"]
+    assert r["precision_mode"] == "allow_fp32_to_bf16" and con["passed"] is False
+    assert 1e-4 < con["outputs"][0]["rel_l2"] < 0.05  # bf16 products: ~1e-3, not garbage
+    d = con["first_divergence"]
+    assert d["layer"] == "conv2d" and d["op_type"] == "Conv2D", d  # the first op computing in bf16
+    assert _cli(small_keras, "--precision", "no_such_mode").returncode == 2
+
+
+def test_memory_estimate_separates_weights_from_samples(small_keras):
+    r = check.run(small_keras, batch=8, steps=2)
+    m = r["checks"]["memory"]
+    assert set(m["step_bytes"]) == {"4", "8"} and m["step_bytes"]["8"] > m["step_bytes"]["4"] > 0
+    assert m["per_sample_bytes"] > 0 and m["fixed_bytes"] >= 0
+    # The estimate is consistent with its own model and bigger than the batch that ran.
+    used = m["fixed_bytes"] + m["per_sample_bytes"] * m["largest_batch_estimate"]
+    assert used <= m["limit"] * m["capacity_bytes"] and m["largest_batch_estimate"] > 8
