@@ -297,15 +297,17 @@ def check_consistency(subject, inputs, max_error, progress=_QUIET):
 
 
 def first_divergence(cpu_model, npu_model, inputs, max_error):
-    """The first layer (in graph order) whose NPU output differs from its CPU
-    output by more than `max_error` when both see the same (CPU) inputs, so
-    an error is charged to the layer that makes it, not to those downstream."""
+    """The first op whose NPU output differs from its CPU output by more than
+    `max_error` when both see the same (CPU) inputs, so an error is charged
+    to the op that makes it, not to those downstream. Keras models: first the
+    layer (in graph order), then the op inside it; SavedModels: the ops of the
+    serving signature, descending into the functions it calls."""
     import keras
     import tensorflow as tf
 
     layers = getattr(cpu_model, "layers", None)
     if not layers or not getattr(cpu_model, "inputs", None):
-        return None
+        return _signature_divergence(cpu_model, inputs, max_error)
     cpu_probe = keras.Model(cpu_model.inputs, [l.output for l in layers if not isinstance(l, keras.layers.InputLayer)])
     cpu_acts = _on("/CPU:0", lambda: cpu_probe(list(inputs), training=False))
     acts = dict(zip([l.name for l in layers if not isinstance(l, keras.layers.InputLayer)], cpu_acts))
@@ -332,8 +334,7 @@ def first_divergence(cpu_model, npu_model, inputs, max_error):
                          "max_abs": e["max_abs"], "cosine": e["cosine"], "layer": layer.name,
                          "layer_type": type(layer).__name__}
                 try:
-                    with _tf_log_level("ERROR"):  # one retrace per op probe is the point here
-                        op = first_diverging_op(layer, args, max_error)
+                    op = first_diverging_op(layer, args, max_error)
                 except Exception as err:  # the layer-level answer stands
                     op = {"op_level_error": f"{type(err).__name__}: {str(err)[:200]}"}
                 if op:
@@ -345,10 +346,8 @@ def first_divergence(cpu_model, npu_model, inputs, max_error):
 
 
 def first_diverging_op(cpu_layer, args, max_error):
-    """Inside a diverging layer: trace its call on CPU, then run each op of
-    that graph alone on CPU and on the NPU, both fed the CPU values of the
-    op's inputs; the first op whose NPU outputs exceed `max_error` is the one
-    to report (its node name and TensorFlow op type)."""
+    """Inside a diverging layer: its call traced on CPU, then op by op (see
+    `_diverging_op_in_graph`)."""
     import tensorflow as tf
 
     flat = [tf.convert_to_tensor(a) for a in tf.nest.flatten(args)]
@@ -360,21 +359,78 @@ def first_diverging_op(cpu_layer, args, max_error):
     with tf.device("/CPU:0"):
         concrete = call.get_concrete_function(*flat)
     graph = concrete.graph
-    values = {t.name: v for t, v in zip(graph.inputs, flat + list(concrete.captured_inputs))}
+    with _tf_log_level("ERROR"):  # one trace per op probe is the point here
+        return _diverging_op_in_graph(graph, flat + list(concrete.captured_inputs), max_error,
+                                      _function_library(graph))
+
+
+def _signature_divergence(cpu_model, inputs, max_error):
+    """A SavedModel's serving signature (loaded on CPU), op by op."""
+    import tensorflow as tf
+
+    signatures = getattr(cpu_model, "signatures", None)
+    if not signatures or "serving_default" not in signatures:
+        return None
+    fn = signatures["serving_default"]
+    feeds = [tf.convert_to_tensor(x) for x in inputs] + list(fn.captured_inputs)
+    if len(feeds) != len(fn.graph.inputs):
+        return None
+    try:
+        with _tf_log_level("ERROR"):
+            return _diverging_op_in_graph(fn.graph, feeds, max_error, _function_library(fn.graph))
+    except Exception as err:
+        return {"node": "", "op_type": "", "error": None,
+                "op_level_error": f"{type(err).__name__}: {str(err)[:200]}"}
+
+
+_CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
+
+
+def _function_library(graph):
+    """Name -> function of every function `graph` calls, nested ones included."""
+    library = {}
+    for fn in graph._functions.values():
+        todo = [fn]
+        while todo:
+            f = todo.pop()
+            name = f.name.decode() if isinstance(f.name, bytes) else f.name  # bytes on AtomicFunction
+            if name not in library:
+                library[name] = f
+                todo.extend(getattr(f, "children", []) or [])
+    return library
+
+
+def _diverging_op_in_graph(graph, feeds, max_error, library, depth=0):
+    """Runs each op of `graph` alone on CPU and on the NPU, both fed the CPU
+    values of the op's inputs (`feeds` for the graph's placeholders); returns
+    the first op whose NPU outputs exceed `max_error`. Function calls are
+    searched inside (their body graph, fed the call's inputs) before their
+    CPU outputs feed the ops after them."""
+    import tensorflow as tf
+    from tensorflow.python.framework import function_def_to_graph
+
+    values = {t.name: v for t, v in zip(graph.inputs, feeds)}
     for op in graph.get_operations():
         if op.type == "Placeholder" or not op.outputs:
             continue
         if any(t.name not in values for t in op.inputs):
             continue  # fed by something skipped: nothing to compare with
         inputs = [values[t.name] for t in op.inputs]
-        cpu_out = _run_op_alone(op, "/CPU:0", inputs)
+        if op.type in _CALL_OPS and depth < 8 and op.get_attr("f").name in library:
+            body = function_def_to_graph.function_def_to_graph(library[op.get_attr("f").name].definition)
+            found = _diverging_op_in_graph(body, inputs, max_error, library, depth + 1)
+            if found:
+                return found
+            values.update({t.name: v for t, v in zip(op.outputs, _run_op_alone(op, "/CPU:0", inputs, library))})
+            continue
+        cpu_out = _run_op_alone(op, "/CPU:0", inputs, library)
         values.update({t.name: v for t, v in zip(op.outputs, cpu_out)})
-        # Ops on resources (variable reads) have no NPU twin of the CPU layer's
+        # Ops on resources (variable reads) have no NPU twin of the CPU
         # variables; constants and shape ops compute nothing worth comparing.
         if (op.type in ("Const", "Shape", "Identity") or any(t.dtype == tf.resource for t in op.inputs)
                 or not all(t.dtype.is_floating or t.dtype.is_complex for t in op.outputs)):
             continue
-        npu_out = _run_op_alone(op, "/NPU:0", inputs)
+        npu_out = _run_op_alone(op, "/NPU:0", inputs, library)
         for c, n in zip(cpu_out, npu_out):
             e = errors(n.numpy(), c.numpy())
             if not e["rel_l2"] <= max_error:
@@ -397,8 +453,9 @@ class _tf_log_level:
         self.logger.setLevel(self.saved)
 
 
-def _run_op_alone(op, device, inputs):
-    """Runs a copy of graph op `op` (same type and attributes) on `device`."""
+def _run_op_alone(op, device, inputs, library):
+    """Runs a copy of graph op `op` (same type and attributes) on `device`;
+    `library` holds the functions it may call (If/While branches, calls)."""
     import tensorflow as tf
 
     attrs = {k: v for k, v in op.node_def.attr.items() if not k.startswith("_")}  # not colocation hints
@@ -406,7 +463,7 @@ def _run_op_alone(op, device, inputs):
     @tf.function(autograph=False)
     def single(*xs):
         g = tf.compat.v1.get_default_graph()
-        for fn in op.graph._functions.values():  # branches of If/While and the like
+        for fn in library.values():
             g._add_function_recursive(fn)
         new = g._create_op_internal(op.type, list(xs), [t.dtype for t in op.outputs], attrs=attrs, name="probe")
         return [tf.identity(t) for t in new.outputs]

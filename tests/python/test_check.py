@@ -232,6 +232,11 @@ def test_savedmodel_checks_inference_and_skips_training(small_keras, tmp_path):
     assert c["training"]["passed"] is None and "SavedModel" in c["training"]["skipped"]
     assert c["scaling"]["passed"] is None and c["latency"]["batch_4"]["p50_ms"] > 0
     assert c["memory"]["passed"] and r["passed"] is True
+    # A tolerance no float op meets: the signature's ops are searched inside
+    # the function it calls, and the first diverging one is named.
+    d = check.run(str(export), batch=4, steps=2, max_error=1e-12)["checks"]["consistency"]["first_divergence"]
+    assert d and hasattr(tf.raw_ops, d["op_type"]) and d["op_type"] not in ("StatefulPartitionedCall",), d
+    assert "/" in d["node"] and d["error"] > 1e-12, d
 
 
 def test_low_precision_divergence_is_caught_and_the_mode_restored(small_keras):
