@@ -518,7 +518,7 @@ def check_latency(subject, inputs, batch, latency_ms, iters=20, progress=_QUIET)
             "latency_ms": latency_ms, "p99_ms_worst": worst, **result}
 
 
-def check_memory(batch, limit, peak_bytes, step_bytes=None):
+def check_memory(batch, limit, peak_bytes, step_bytes=None, failed_allocs=0):
     """Peak over the run against capacity. `step_bytes` ({batch: bytes} of one
     training step at two batch sizes, from `training_step_bytes`) gives a
     fixed + per-sample model of the memory, so the largest batch that fits is
@@ -528,8 +528,10 @@ def check_memory(batch, limit, peak_bytes, step_bytes=None):
 
     capacity = tf_adapter.memory_info("NPU:0")["capacity"]
     share = peak_bytes / capacity if capacity else 0.0
-    result = {"passed": bool(share <= limit), "peak_bytes": peak_bytes, "capacity_bytes": capacity,
-              "peak_share": share, "limit": limit, "batch": batch}
+    # An allocation the NPU refused (out of memory) fails the check whatever the peak.
+    result = {"passed": bool(share <= limit and not failed_allocs), "peak_bytes": peak_bytes,
+              "capacity_bytes": capacity, "peak_share": share, "limit": limit, "batch": batch,
+              "failed_allocs": failed_allocs}
     per_sample, fixed = peak_bytes / max(batch, 1), 0
     if step_bytes and len(step_bytes) == 2:
         (b0, m0), (b1, m1) = sorted(step_bytes.items())
@@ -769,31 +771,37 @@ def _run(model, data, batch, steps, devices, precision, max_error, latency_ms, m
         raise CheckError(f"the inputs do not fit the model: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
 
     tf_adapter.reset_memory_stats("NPU:0")
+    failed_before = tf_adapter.memory_info("NPU:0")["failed_allocs"]
     checks = {}
     with Progress(progress) as bars, MemoryTimeline() as memory:
         memory.phase("consistency")
-        checks["consistency"] = check_consistency(subject, inputs, max_error, bars)
+        checks["consistency"] = _guarded(check_consistency, subject, inputs, max_error, bars)
         memory.phase("training")
         labels = first[1] if first else (
             _labels_for(probe, batch) if subject.keras_model and getattr(probe, "outputs", None) else None)
         if labels is not None:
-            checks["training"] = check_training(subject, inputs, labels, steps, learning_rate, loss_tolerance, bars)
+            checks["training"] = _guarded(check_training, subject, inputs, labels, steps, learning_rate,
+                                          loss_tolerance, bars)
         else:
             checks["training"] = {"passed": None, "skipped": "a SavedModel has no training entry point"
                                   if not subject.keras_model else "the model has no outputs to train"}
         memory.phase("scaling")
-        checks["scaling"] = (check_scaling(model, batch, devices, threshold=scaling_threshold, progress=bars)
+        checks["scaling"] = (_guarded(check_scaling, model, batch, devices, threshold=scaling_threshold, progress=bars)
                              if subject.keras_model
                              else {"passed": None, "skipped": "a SavedModel has no training entry point"})
         memory.phase("latency")
-        checks["latency"] = check_latency(subject, inputs, batch, latency_ms, progress=bars)
+        checks["latency"] = _guarded(check_latency, subject, inputs, batch, latency_ms, progress=bars)
         peak = tf_adapter.memory_info("NPU:0")["peak"]
         step_bytes = None
         if labels is not None and subject.keras_model and batch > 1:
             memory.phase("memory")
-            step_bytes = {b: training_step_bytes(subject, inputs, labels, b, learning_rate)
-                          for b in (max(1, batch // 2), batch)}
-    checks["memory"] = check_memory(batch, memory_limit, peak, step_bytes)
+            try:
+                step_bytes = {b: training_step_bytes(subject, inputs, labels, b, learning_rate)
+                              for b in (max(1, batch // 2), batch)}
+            except Exception:  # e.g. out of memory: the proportional estimate stands
+                step_bytes = None
+    checks["memory"] = check_memory(batch, memory_limit, peak, step_bytes,
+                                    tf_adapter.memory_info("NPU:0")["failed_allocs"] - failed_before)
     checks["memory"]["timeline"] = memory.decimated()
     checks["memory"]["phases"] = memory.phases
     spec = [tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype)) for x in inputs]
@@ -812,6 +820,31 @@ def _run(model, data, batch, steps, devices, precision, max_error, latency_ms, m
 
         write_html(result, html_path)
     return result
+
+
+def _guarded(fn, *args, **kwargs):
+    """Runs one check; one that raises (an op failing on the NPU, device
+    memory exhausted) is a failed check carrying the error, not a traceback,
+    and the other checks still run."""
+    try:
+        return fn(*args, **kwargs)
+    except CheckError:
+        raise
+    except Exception as e:
+        return {"passed": False, "error": f"{type(e).__name__}: {_telling_line(str(e))}"}
+
+
+def _telling_line(text):
+    """The line of an error message that says what happened: Keras and
+    tf.function wrap the kernel's message ("Graph execution error:",
+    "Exception encountered when calling ...") in lines that do not."""
+    import re
+
+    lines = [re.sub(r"\{\{[^}]*\}\}\s*", "", ln).strip() for ln in text.strip().splitlines()]
+    lines = [ln for ln in lines if ln]
+    keys = ("out of memory", "NPU", "not supported", "no kernel", "No registered", "Unimplemented")
+    chosen = next((ln for ln in lines if any(k in ln for k in keys)), lines[0] if lines else "")
+    return chosen[:400]
 
 
 def _jsonable(value):
@@ -834,45 +867,51 @@ def schema():
         return json.load(f)
 
 
+def _figures_line(name, c):
+    """The figures of one check for the terminal table."""
+    if c.get("error"):
+        return c["error"]
+    if c.get("passed") is None and c.get("skipped"):
+        return c["skipped"]
+    if name == "consistency":
+        worst = max(o["rel_l2"] for o in c["outputs"])
+        return f"rel L2 {worst:.2e} (max {c['max_error']:g})"
+    if name == "training":
+        return (f"loss {c['npu_loss'][0]:.4g} -> {c['npu_loss'][-1]:.4g}, trend {c['npu_trend']:.3g}/step, "
+                f"max gap vs CPU {c['max_relative_gap']:.2e} (allowed {c['allowed_gap']:.2e}; "
+                f"CPU vs CPU 1e-6-perturbed {c['cpu_self_gap']:.2e})"
+                + (f"; non-finite loss at step {c['first_non_finite_step']}"
+                   if c.get("first_non_finite_step") is not None else ""))
+    if name == "scaling":
+        return (f"{c['speedup']:.2f}x on {c['devices']} NPUs (efficiency {c['efficiency']:.0%}, threshold "
+                f"{c['threshold']:.2f}x)" + (f"; {c['note']}" if c.get("note") else ""))
+    if name == "memory":
+        cap = (f"{c['capacity_bytes'] / 2**30:.2f} GiB" if c["capacity_bytes"] >= 2**30
+               else f"{c['capacity_bytes'] / 2**20:.1f} MiB")
+        return (f"peak {c['peak_share']:.1%} of {cap} (limit {c['limit']:.0%}); "
+                f"largest batch ~{c['largest_batch_estimate']}"
+                + (f"; {c['failed_allocs']} allocation(s) failed" if c.get("failed_allocs") else ""))
+    b1 = c["batch_1"]
+    return (f"batch 1 p50 {b1['p50_ms']:.2f} / p99 {b1['p99_ms']:.2f} ms"
+            + (f" (limit {c['latency_ms']:g} ms)" if c["latency_ms"] is not None else ""))
+
+
 def summary(result):
     lines = [f"tf-adapter-check {result['model']}  (batch {result['batch']}, {result['precision_mode']}, "
              f"{result.get('backend', '?')} backend)",
              f"  {'check':<12} {'result':<5} figures", f"  {'-' * 12} {'-' * 5} {'-' * 60}"]
     word = {True: "PASS", False: "FAIL", None: "skip"}
-    c = result["checks"]
-    con = c["consistency"]
-    worst = max(o["rel_l2"] for o in con["outputs"])
-    lines.append(f"  consistency  {word[con['passed']]}  rel L2 {worst:.2e} (max {con['max_error']:g})")
-    if con.get("first_divergence"):
-        d = con["first_divergence"]
-        where = f" in layer {d['layer']}" if d.get("layer") and d["layer"] != d["node"] else ""
-        lines.append(f"  {'':<12} {'':<5} first diverging op: {d['node']} ({d['op_type']}){where}, "
-                     f"error {d['error']:.2e}")
-    tr = c["training"]
-    if tr["passed"] is None:
-        lines.append(f"  training     skip  {tr.get('skipped', '')}")
-    else:
-        lines.append(f"  training     {word[tr['passed']]}  loss {tr['npu_loss'][0]:.4g} -> {tr['npu_loss'][-1]:.4g}, "
-                     f"trend {tr['npu_trend']:.3g}/step, max gap vs CPU {tr['max_relative_gap']:.2e} "
-                     f"(allowed {tr['allowed_gap']:.2e}; CPU vs CPU 1e-6-perturbed {tr['cpu_self_gap']:.2e})")
-    sc = c["scaling"]
-    if sc["passed"] is None:
-        lines.append(f"  scaling      skip  {sc.get('skipped', '')}")
-    elif "speedup" in sc:
-        lines.append(f"  scaling      {word[sc['passed']]}  {sc['speedup']:.2f}x on {sc['devices']} NPUs "
-                     f"(efficiency {sc['efficiency']:.0%}, threshold {sc['threshold']:.2f}x)"
-                     + (f"; {sc['note']}" if sc.get("note") else ""))
-    else:
-        lines.append(f"  scaling      FAIL  {sc.get('error', '')}")
-    m = c["memory"]
-    lines.append(f"  memory       {word[m['passed']]}  peak {m['peak_share']:.1%} of {m['capacity_bytes'] / 2**30:.2f} GiB "
-                 f"(limit {m['limit']:.0%}); largest batch ~{m['largest_batch_estimate']}")
-    la = c["latency"]
-    b1 = la["batch_1"]
-    lines.append(f"  latency      {word[la['passed']]}  batch 1 p50 {b1['p50_ms']:.2f} / p99 {b1['p99_ms']:.2f} ms"
-                 + (f" (limit {la['latency_ms']:g} ms)" if la["latency_ms"] is not None else ""))
+    for name in ("consistency", "training", "scaling", "memory", "latency"):
+        c = result["checks"][name]
+        lines.append(f"  {name:<12} {word[c.get('passed')]:<5} {_figures_line(name, c)}")
+        d = c.get("first_divergence")
+        if d and d.get("node"):
+            where = f" in layer {d['layer']}" if d.get("layer") and d["layer"] != d["node"] else ""
+            error = f", error {d['error']:.2e}" if isinstance(d.get("error"), float) else ""
+            lines.append(f"  {'':<12} {'':<5} first diverging op: {d['node']} ({d['op_type']}){where}{error}")
     cov = result["coverage"]
-    lines.append(f"  coverage     {'all on NPU' if cov['fully_on_npu'] else 'host fallback: see the JSON report'}")
+    lines.append(f"  {'coverage':<12} {'':<5} "
+                 + ("all on NPU" if cov["fully_on_npu"] else "host fallback or unsupported ops: see the reports"))
     return "\n".join(lines)
 
 

@@ -209,11 +209,12 @@ def render_html(result):
     extra = ""
     if con.get("first_divergence"):
         d = con["first_divergence"]
-        extra = (f"<p class='note'>First diverging op: <b>{html.escape(str(d['node']))}</b> "
-                 f"({html.escape(str(d['op_type']))}"
+        extra = (f"<p class='note'>First diverging op: <b>{html.escape(str(d.get('node')))}</b> "
+                 f"({html.escape(str(d.get('op_type')))}"
                  + (f", in layer {html.escape(str(d['layer']))}" if d.get("layer") else "")
-                 + f"), relative error {d['error']:.3g}</p>")
-    sections.append(_section("consistency", con, plot_errors(con), _outputs_table(con["outputs"]) + extra))
+                 + (f"), relative error {d['error']:.3g}</p>" if isinstance(d.get("error"), float) else ")</p>"))
+    sections.append(_section("consistency", con, plot_errors(con) if con.get("outputs") else None,
+                             (_outputs_table(con["outputs"]) if con.get("outputs") else "") + extra))
     tr = c["training"]
     sections.append(_section("training", tr, plot_loss(tr) if tr.get("npu_loss") else None))
     sc = c["scaling"]
@@ -222,7 +223,7 @@ def render_html(result):
     m = c["memory"]
     sections.append(_section("memory", m, plot_memory(m) if m.get("timeline") else None))
     la = c["latency"]
-    sections.append(_section("latency", la, plot_latency(la)))
+    sections.append(_section("latency", la, plot_latency(la) if "batch_1" in la else None))
     verdict = "ready" if result["passed"] else "not ready"
     data = html.escape(json.dumps({k: v.get("passed") for k, v in c.items()}))
     return (

@@ -261,3 +261,25 @@ def test_memory_estimate_separates_weights_from_samples(small_keras):
     # The estimate is consistent with its own model and bigger than the batch that ran.
     used = m["fixed_bytes"] + m["per_sample_bytes"] * m["largest_batch_estimate"]
     assert used <= m["limit"] * m["capacity_bytes"] and m["largest_batch_estimate"] > 8
+
+
+def test_out_of_memory_is_a_failed_check_not_a_crash(small_keras, tmp_path):
+    # A 4 MiB NPU and a batch that needs more: every check that touches the
+    # NPU fails with the out-of-memory error, the memory check counts the
+    # refused allocations, the reports are still written, no traceback.
+    env = dict(os.environ, TFA_NPU_MEMORY="4M")
+    out = tmp_path / "r.json"
+    p = subprocess.run([sys.executable, "-m", "tf_adapter.check", small_keras, "--batch", "2048", "--steps", "2",
+                        "--json", str(out), "--html", str(tmp_path / "r.html"), "--quiet"],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stdout + p.stderr[-3000:]
+    r = json.loads(out.read_text())
+    c = r["checks"]
+    assert "out of memory" in c["latency"]["error"], c["latency"]
+    assert c["consistency"]["passed"] is False and "ResourceExhausted" in c["consistency"]["error"]
+    assert c["memory"]["passed"] is False and c["memory"]["failed_allocs"] > 0
+    assert "allocation(s) failed" in p.stdout
+    attrs, console, _ = _open_in_chromium(tmp_path / "r.html", tmp_path)
+    assert attrs.get("data-errors") == "0" and attrs.get("data-plots") == "1" and not console, attrs  # memory only
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(r, check.schema())
