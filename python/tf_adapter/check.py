@@ -46,7 +46,8 @@ import os
 import sys
 import time
 
-from tf_adapter.check_divergence import _on, errors, first_divergence  # noqa: F401  (errors: part of this API)
+from tf_adapter.check_divergence import _on, errors, first_divergence
+from tf_adapter.train import make_train_step  # noqa: F401  (errors: part of this API)
 
 __all__ = ["CheckError", "run", "main", "schema"]
 
@@ -375,15 +376,7 @@ def _train_curve(subject, device, weights, inputs, labels, steps, lr, advance=la
         loss_fn = subject.loss() if callable(subject.loss) and not isinstance(subject.loss, keras.losses.Loss) else subject.loss
         loss_fn = loss_fn or _default_loss(model, labels)
         opt = subject.optimizer() if callable(subject.optimizer) else (subject.optimizer or keras.optimizers.SGD(lr))
-
-        @tf.function
-        def step(x, y):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
-            grads = tape.gradient(loss, model.trainable_variables)
-            opt.apply_gradients(zip(grads, model.trainable_variables))
-            return loss
-
+        step = make_train_step(model, loss_fn, opt, device=device)
         x = [tf.constant(a) for a in inputs]
         y = tf.constant(labels)
         curve = []
