@@ -46,10 +46,13 @@ import os
 import sys
 import time
 
-from tf_adapter.check_divergence import _on, errors, first_divergence
-from tf_adapter.train import make_train_step  # noqa: F401  (errors: part of this API)
+from tf_adapter.check_divergence import _on, errors, first_divergence  # noqa: F401  (errors: part of this API)
+from tf_adapter.train import make_train_step
 
 __all__ = ["CheckError", "run", "main", "schema"]
+
+
+_NO_TRAINING = "a SavedModel has no training entry point"
 
 
 class CheckError(Exception):
@@ -412,7 +415,7 @@ def check_training(subject, inputs, labels, steps, lr, tolerance, progress=_QUIE
     import numpy as np
 
     if not subject.keras_model:
-        return {"passed": None, "skipped": "a SavedModel has no training entry point"}
+        return {"passed": None, "skipped": _NO_TRAINING}
     advance = progress.task("training", 3 * steps)
     init = _on("/CPU:0", subject.build).get_weights()
     rng = np.random.default_rng(0)
@@ -583,12 +586,12 @@ def _run(model, data, batch, steps, devices, precision, max_error, latency_ms, m
             checks["training"] = _guarded(check_training, subject, inputs, labels, steps, learning_rate,
                                           loss_tolerance, bars)
         else:
-            checks["training"] = {"passed": None, "skipped": "a SavedModel has no training entry point"
+            checks["training"] = {"passed": None, "skipped": _NO_TRAINING
                                   if not subject.keras_model else "the model has no outputs to train"}
         memory.phase("scaling")
         checks["scaling"] = (_guarded(check_scaling, model, batch, devices, threshold=scaling_threshold, progress=bars)
                              if subject.keras_model
-                             else {"passed": None, "skipped": "a SavedModel has no training entry point"})
+                             else {"passed": None, "skipped": _NO_TRAINING})
         memory.phase("latency")
         checks["latency"] = _guarded(check_latency, subject, inputs, batch, latency_ms, progress=bars)
         peak = tf_adapter.memory_info("NPU:0")["peak"]
