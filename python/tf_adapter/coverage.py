@@ -161,10 +161,30 @@ def _dtypes(node):
     return out
 
 
+# Ops TensorFlow replaces before placement (ParallelConcatRemovePass): where
+# they run is where their replacements run, each given the op's type as its
+# type attribute.
+_REWRITTEN_BEFORE_PLACEMENT = {
+    "ParallelConcat": (("_ParallelConcatStart", "dtype"), ("_ParallelConcatUpdate", "T")),
+}
+
+
+def _replacement(node, op, type_attr):
+    from tensorflow.core.framework import node_def_pb2
+
+    n = node_def_pb2.NodeDef(name=node.name, op=op, device=node.device)
+    if "T" in node.attr:
+        n.attr[type_attr].CopyFrom(node.attr["T"])
+    return n
+
+
 def placement_of(node):
     """(placement, kernel source) of one NodeDef."""
     if "CPU" in node.device.upper():
         return CPU_REQUESTED, ""
+    if node.op in _REWRITTEN_BEFORE_PLACEMENT:
+        parts = [placement_of(_replacement(node, op, a)) for op, a in _REWRITTEN_BEFORE_PLACEMENT[node.op]]
+        return next((p for p in parts if p[0] != NPU), parts[0])
     ks = [k for k in _kernels(node.op) if _matches(k, node)]
     if any(k.device_type == "NPU" for k in ks):
         return NPU, "tf_adapter"

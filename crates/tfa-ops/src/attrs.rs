@@ -11,6 +11,8 @@ pub enum AttrKind {
     Type,
     String,
     IntList,
+    /// A `shape` attribute: dimensions, -1 where unknown.
+    Shape,
 }
 
 /// An attribute a kernel needs: its name in the TensorFlow OpDef and its kind.
@@ -28,6 +30,8 @@ pub enum AttrValue {
     Type(DType),
     String(String),
     IntList(Vec<i64>),
+    /// Dimensions (-1 where unknown); `None`: unknown rank.
+    Shape(Option<Vec<i64>>),
 }
 
 /// The attribute values of one node.
@@ -97,5 +101,28 @@ impl Attrs {
             AttrValue::IntList(v) => Ok(v),
             _ => Err(Self::mismatch(name, "list(int)")),
         }
+    }
+
+    /// A `shape` attribute that must be fully defined (TensorFlow's
+    /// `GetAttr(name, &TensorShape)`), with TensorFlow's errors.
+    pub fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        let dims = match self.get(name)? {
+            AttrValue::Shape(Some(d)) => d,
+            AttrValue::Shape(None) => {
+                return Err(Error::InvalidArgument(format!(
+                    "Attr {name} has an unknown rank: a fully defined shape is required"
+                )))
+            }
+            _ => return Err(Self::mismatch(name, "shape")),
+        };
+        dims.iter()
+            .map(|&d| {
+                usize::try_from(d).map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "Attr {name} has an unknown dimension ({d}): a fully defined shape is required"
+                    ))
+                })
+            })
+            .collect()
     }
 }

@@ -22,6 +22,11 @@ pub trait OpContext {
     ) -> Result<(TensorMut<'_>, Option<usize>)>;
     /// Output `i` is input `input`'s buffer seen with `shape` (no copy).
     fn alias_output(&self, i: usize, input: usize, shape: &[usize]) -> Result<()>;
+    /// Input `input`'s own buffer, writable, passed on as output `output`
+    /// (no copy). Only for TensorFlow's intentionally aliasing ops
+    /// (`_ParallelConcatUpdate`, `InplaceUpdate`...): every other reader of the
+    /// buffer sees the writes, exactly as with TensorFlow's CPU kernels.
+    fn input_in_place(&self, input: usize, output: usize) -> Result<TensorMut<'_>>;
     /// The low-precision type a float32 matrix op should multiply in (with
     /// float32 accumulation and output) under an `allow_*` precision mode, for
     /// kernels listed in `precision::NATIVE_LOW_PRECISION`. `None`: multiply in

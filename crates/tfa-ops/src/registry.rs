@@ -16,6 +16,7 @@ pub enum Family {
     Pool,
     Reduce,
     Movement,
+    InPlace,
     Random,
     Loss,
 }
@@ -29,6 +30,7 @@ impl Family {
             Family::Pool => "Pooling",
             Family::Reduce => "Reductions and softmax",
             Family::Movement => "Data movement",
+            Family::InPlace => "In-place updates and new buffers",
             Family::Random => "Stateless random numbers",
             Family::Loss => "Losses",
         }

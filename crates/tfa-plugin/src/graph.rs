@@ -28,6 +28,8 @@
 //! function. `TFA_DUMP_GRAPH=dir` writes every graph the pass sees, before
 //! and after, as text.
 
+mod ordering;
+
 use crate::device::platform::DEVICE_TYPE;
 use crate::ffi::status::guard;
 use crate::ffi::*;
@@ -87,8 +89,8 @@ unsafe extern "C" fn free_buffer(data: *mut c_void, _len: usize) {
     libc::free(data)
 }
 
-/// Runs the precision pass; the output is the rewritten graph, or the input
-/// unchanged when there is nothing to do or the pass fails.
+/// Runs the graph passes; the output is the rewritten graph, or the input
+/// unchanged when there is nothing to do or a pass fails.
 unsafe extern "C" fn optimize(
     _: *mut c_void,
     graph: *const TF_Buffer,
@@ -108,14 +110,14 @@ unsafe extern "C" fn optimize(
         } else {
             std::slice::from_raw_parts(g.data as *const u8, g.length)
         };
-        let rewritten = std::panic::catch_unwind(|| precision_pass(input, item))
-            .unwrap_or_else(|_| Err("panic in the precision pass".into()));
+        let rewritten = std::panic::catch_unwind(|| run_passes(input, item))
+            .unwrap_or_else(|_| Err("panic in the graph pass".into()));
         let bytes: &[u8] = match &rewritten {
             Ok(Some(b)) => b,
             Ok(None) => input,
             Err(e) => {
                 warn_once(&format!(
-                    "tf_adapter: the precision pass failed, the graph runs unchanged: {e}"
+                    "tf_adapter: the graph pass failed, the graph runs unchanged: {e}"
                 ));
                 input
             }
@@ -153,13 +155,20 @@ fn registry() -> &'static Result<HashMap<String, OpDef>, String> {
     })
 }
 
-/// `Ok(None)`: nothing to change (the input is the output).
-fn precision_pass(input: &[u8], item: *const TF_GrapplerItem) -> Result<Option<Vec<u8>>, String> {
+/// Runs the read-ordering pass and the precision pass with TensorFlow's
+/// OpDefs. `Ok(None)`: nothing to change (the input is the output).
+fn run_passes(input: &[u8], item: *const TF_GrapplerItem) -> Result<Option<Vec<u8>>, String> {
+    let ops = registry().as_ref().map_err(|e| e.clone())?;
+    passes(input, item, &|op| ops.get(op))
+}
+
+fn passes<'a>(
+    input: &[u8],
+    item: *const TF_GrapplerItem,
+    opdef: &dyn Fn(&str) -> Option<&'a OpDef>,
+) -> Result<Option<Vec<u8>>, String> {
     let mode = precision::mode();
     let dump = std::env::var_os("TFA_DUMP_GRAPH").filter(|d| !d.is_empty());
-    if !(mode.is_mixed() || mode == Mode::ForceFp32) && dump.is_none() {
-        return Ok(None);
-    }
     let mut graph = GraphDef::decode(input).map_err(|e| format!("GraphDef: {e}"))?;
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -177,20 +186,23 @@ fn precision_pass(input: &[u8], item: *const TF_GrapplerItem) -> Result<Option<V
         }
     };
     write("before", &graph, "");
-    if !(mode.is_mixed() || mode == Mode::ForceFp32) {
-        return Ok(None);
+    let mut changed = ordering::order_mutable_reads(&mut graph, opdef);
+    let mut extra = String::new();
+    if mode.is_mixed() || mode == Mode::ForceFp32 {
+        // SAFETY: `item` is the grappler item TensorFlow passed with the graph.
+        let preserve: HashSet<String> = unsafe { crate::ffi::nodes_to_preserve(item) }
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        let lists = precision::lists();
+        changed += rewrite(&mut graph, mode, &lists, &preserve, opdef)?;
+        let mut kept: Vec<&String> = preserve.iter().collect();
+        kept.sort();
+        extra = format!("nodes to preserve: {kept:?}\n");
     }
-    let ops = registry().as_ref().map_err(|e| e.clone())?;
-    // SAFETY: `item` is the grappler item TensorFlow passed with the graph.
-    let preserve: HashSet<String> = unsafe { crate::ffi::nodes_to_preserve(item) }
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .collect();
-    let lists = precision::lists();
-    let changed = rewrite(&mut graph, mode, &lists, &preserve, &|op| ops.get(op))?;
-    let mut kept: Vec<&String> = preserve.iter().collect();
-    kept.sort();
-    write("after", &graph, &format!("nodes to preserve: {kept:?}\n"));
+    if changed > 0 {
+        write("after", &graph, &extra);
+    }
     Ok((changed > 0).then(|| graph.encode_to_vec()))
 }
 
@@ -803,12 +815,14 @@ mod tests {
     #[test]
     fn the_pass_skips_or_fails_without_touching_the_graph() {
         // The only test in this crate that sets the process-wide mode.
+        let defs = opdefs();
+        let opdef = |op: &str| defs.get(op);
         precision::set_mode(Mode::MustKeepOriginDtype);
         let bytes = dense().encode_to_vec();
-        assert_eq!(precision_pass(&bytes, std::ptr::null()), Ok(None));
+        assert_eq!(passes(&bytes, std::ptr::null(), &opdef), Ok(None));
         precision::set_mode(Mode::AllowMixPrecisionBf16);
         // Garbage is an error (optimize() then returns the input as is).
-        assert!(precision_pass(&[0xff, 0xff, 0xff], std::ptr::null()).is_err());
+        assert!(passes(&[0xff, 0xff, 0xff], std::ptr::null(), &opdef).is_err());
         precision::set_mode(Mode::MustKeepOriginDtype);
     }
 

@@ -135,6 +135,22 @@ fn node_name_and_op(mut buf: &[u8]) -> Option<(String, String)> {
     Some((name?, op?))
 }
 
+/// A `shape` attribute, read from the serialized NodeDef: TensorFlow's C API
+/// has no getter for shape attributes.
+fn shape_attr(nodedef: &[u8], name: &str) -> Result<AttrValue> {
+    use tfa_proto::{attr_value, Message, NodeDef};
+    let n = NodeDef::decode(nodedef)
+        .map_err(|e| Error::Internal(format!("cannot decode the kernel's NodeDef: {e}")))?;
+    match n.attr.get(name).and_then(|v| v.value.as_ref()) {
+        Some(attr_value::Value::Shape(s)) => Ok(AttrValue::Shape(
+            (!s.unknown_rank).then(|| s.dim.iter().map(|d| d.size).collect()),
+        )),
+        _ => Err(Error::InvalidArgument(format!(
+            "NodeDef has no shape attribute '{name}'"
+        ))),
+    }
+}
+
 unsafe fn read_attr(
     api: &TfApi,
     ctx: *mut TF_OpKernelConstruction,
@@ -168,6 +184,11 @@ unsafe fn read_attr(
                     "attribute {name}: dtype {v} is not supported on NPU"
                 ))
             })?)
+        }
+        AttrKind::Shape => {
+            return Err(Error::Internal(format!(
+                "attribute {name}: shape attributes are read from the NodeDef"
+            )))
         }
         AttrKind::String | AttrKind::IntList => {
             let (mut list, mut total) = (0i32, 0i32);
@@ -204,19 +225,17 @@ unsafe fn construct(ctx: *mut TF_OpKernelConstruction, st: &Status) -> Result<Ke
     let api = api()?;
     let nd = api.TF_OpKernelConstruction_GetNodeDef(ctx, st.0);
     check(st.0)?;
-    let parsed = nd.as_ref().and_then(|b| {
-        let bytes = if b.length == 0 {
-            &[][..]
-        } else {
-            std::slice::from_raw_parts(b.data as *const u8, b.length)
-        };
-        node_name_and_op(bytes)
-    });
+    let nodedef: Vec<u8> = match nd.as_ref() {
+        Some(b) if b.length > 0 && !b.data.is_null() => {
+            std::slice::from_raw_parts(b.data as *const u8, b.length).to_vec()
+        }
+        _ => Vec::new(),
+    };
     if !nd.is_null() {
         api.TF_DeleteBuffer(nd);
     }
-    let (node, op) =
-        parsed.ok_or_else(|| Error::Internal("cannot read the kernel's NodeDef".into()))?;
+    let (node, op) = node_name_and_op(&nodedef)
+        .ok_or_else(|| Error::Internal("cannot read the kernel's NodeDef".into()))?;
     let (index, def) = tfa_ops::find(&op)
         .ok_or_else(|| Error::Internal(format!("no NPU op declaration for {op}")))?;
     let kernel = def
@@ -227,7 +246,11 @@ unsafe fn construct(ctx: *mut TF_OpKernelConstruction, st: &Status) -> Result<Ke
         attrs.insert(c.attr, read_attr(api, ctx, c.attr, AttrKind::Type, st)?);
     }
     for a in def.attrs {
-        attrs.insert(a.name, read_attr(api, ctx, a.name, a.kind, st)?);
+        let v = match a.kind {
+            AttrKind::Shape => shape_attr(&nodedef, a.name)?,
+            kind => read_attr(api, ctx, a.name, kind, st)?,
+        };
+        attrs.insert(a.name, v);
     }
     let dtype = def
         .constraints
@@ -545,6 +568,21 @@ impl OpContext for TfOpContext<'_> {
 
     fn matrix_lowp(&self) -> Option<DType> {
         self.lowp
+    }
+
+    fn input_in_place(&self, input: usize, output: usize) -> Result<TensorMut<'_>> {
+        // SAFETY: the handle stays alive in `owned` until the kernel returns;
+        // TensorFlow shares the buffer with the output by reference count.
+        // Writing through it is what the aliasing op means (TensorFlow's own
+        // CPU kernel does the same: `Tensor output = value; // alias`).
+        unsafe {
+            let st = Status::new()?;
+            let src = self.raw_input(input)?;
+            let (dtype, shape) = (self.dtype_of(src)?, self.shape_of(src));
+            self.api.TF_SetOutput(self.ctx, output as i32, src, st.0);
+            check(st.0)?;
+            Ok(self.output_view(src, dtype, &shape))
+        }
     }
 
     fn alias_output(&self, i: usize, input: usize, shape: &[usize]) -> Result<()> {

@@ -10,6 +10,7 @@ pub mod conv;
 pub mod conv_grad;
 pub mod elementwise;
 pub mod gather;
+pub mod inplace;
 pub mod loss;
 pub mod lowp_gemm;
 pub mod matmul;

@@ -3,6 +3,7 @@
 mod cast;
 mod conv;
 mod elementwise;
+mod inplace;
 mod loss;
 mod matmul;
 mod movement;
@@ -25,6 +26,7 @@ pub(crate) fn all() -> Vec<&'static [OpDef]> {
         segment::OPS,
         loss::OPS,
         movement::OPS,
+        inplace::OPS,
         random::OPS,
     ]
 }

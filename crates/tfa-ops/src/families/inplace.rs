@@ -1,0 +1,234 @@
+//! Ops that write into a buffer another op produced (TensorFlow's
+//! intentionally aliasing kernels) and ops that hand out uninitialised
+//! buffers for them.
+//!
+//! They have NPU kernels so that TensorFlow's placer keeps each chain on one
+//! device: `tf.parallel_stack` becomes `_ParallelConcatStart` -> one
+//! `_ParallelConcatUpdate` per value -> `Identity`, the last ordered after
+//! the updates only by control edges. Split over two devices, the buffer is
+//! copied when the start finishes, before the writes (zeros or garbage). The
+//! graph pass in `tfa-plugin` (`graph/ordering.rs`) covers the chains that
+//! still cross a device (dtypes the NPU lacks, explicit placements).
+
+use super::{ALL_NO_I32, NUMERIC_NO_I32};
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use tfa_core::shape::fmt_shape;
+use tfa_core::{DType, Error, Result};
+use tfa_kernels::host::inplace::{update_rows, RowOp};
+
+/// Every type, int32 included (in host memory): TensorFlow has no
+/// DEVICE_DEFAULT kernel for these.
+const ALL: &[DType] = DType::ALL;
+
+fn invalid(msg: String) -> Error {
+    Error::InvalidArgument(msg)
+}
+
+/// `_ParallelConcatStart`: the uninitialised output of attr `shape`.
+fn parallel_concat_start(ctx: &dyn OpContext) -> Result<()> {
+    let a = ctx.attrs();
+    ctx.allocate_output(0, a.dtype("dtype")?, &a.shape("shape")?)?;
+    Ok(())
+}
+
+/// `_ParallelConcatUpdate(value, update)`: `update` (one row) written into
+/// row `loc` of `value`'s own buffer, which is the output.
+fn parallel_concat_update(ctx: &dyn OpContext) -> Result<()> {
+    let (value, update) = (ctx.input(0)?, ctx.input(1)?);
+    let loc = ctx.attrs().int("loc")?;
+    let (vs, us) = (fmt_shape(&value.shape), fmt_shape(&update.shape));
+    if value.rank() < 1 {
+        return Err(invalid("value should be at least rank 1.".into()));
+    }
+    if value.shape[0] as i64 <= loc {
+        return Err(invalid(format!(
+            "0th dimension of value = {} must be greater than loc_ = {loc}",
+            value.shape[0]
+        )));
+    }
+    if value.rank() != update.rank() {
+        return Err(invalid(format!(
+            "value and update shape doesn't match: {vs} vs. {us}"
+        )));
+    }
+    if value.shape[1..] != update.shape[1..] {
+        return Err(invalid(format!(
+            "value and update shape doesn't match {vs} vs. {us}"
+        )));
+    }
+    if update.shape[0] != 1 {
+        return Err(invalid(format!("update shape doesn't match: {us}")));
+    }
+    let mut out = ctx.input_in_place(0, 0)?;
+    update_rows(RowOp::Update, &mut out, &[loc], &update)
+}
+
+/// `InplaceUpdate/Add/Sub(x, i, v)`: rows `i` of `x`'s own buffer (the
+/// output) set to, increased or decreased by the rows of `v`.
+fn inplace(ctx: &dyn OpContext, op: RowOp) -> Result<()> {
+    let (x, i, v) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let (xs, is, vs) = (
+        fmt_shape(&x.shape),
+        fmt_shape(&i.shape),
+        fmt_shape(&v.shape),
+    );
+    if i.rank() != 1 {
+        return Err(invalid(format!("i must be a vector. {is}")));
+    }
+    if x.rank() != v.rank() {
+        return Err(invalid(format!(
+            "x and v shape doesn't match (ranks differ): {xs} vs. {vs}"
+        )));
+    }
+    if x.rank() == 0 {
+        // TensorFlow's CPU kernel reads dimension 0 of the scalar (a crash).
+        return Err(invalid(format!("x must be at least rank 1, got {xs}")));
+    }
+    if let Some(d) = (1..x.rank()).find(|&d| x.shape[d] != v.shape[d]) {
+        return Err(invalid(format!(
+            "x and v shape doesn't match at index {d} : {xs} vs. {vs}"
+        )));
+    }
+    if i.shape[0] != v.shape[0] {
+        return Err(invalid(format!(
+            "i and x shape doesn't match at index 0: {is} vs. {vs}"
+        )));
+    }
+    let rows = i.to_i64_vec()?;
+    let mut y = ctx.input_in_place(0, 0)?;
+    update_rows(op, &mut y, &rows, &v)
+}
+
+fn deep_copy(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let mut y = ctx.allocate_output(0, x.dtype, &x.shape)?;
+    y.bytes_mut().copy_from_slice(x.bytes());
+    Ok(())
+}
+
+/// `Empty(shape)`: a new buffer, zeros when `init`, else uninitialised.
+fn empty(ctx: &dyn OpContext) -> Result<()> {
+    let shape_t = ctx.input(0)?;
+    let shape = super::shape_vector(&shape_t, || {
+        format!(
+            "shape must be a vector of int32, got shape {}",
+            fmt_shape(&shape_t.shape)
+        )
+    })?;
+    let a = ctx.attrs();
+    let mut out = ctx.allocate_output(0, a.dtype("dtype")?, &shape)?;
+    if a.bool("init")? {
+        out.bytes_mut().fill(0);
+    }
+    Ok(())
+}
+
+macro_rules! inplace_op {
+    ($name:literal, $op:ident, $types:expr, $summary:literal) => {
+        OpDef {
+            name: $name,
+            family: Family::InPlace,
+            summary: $summary,
+            constraints: &[TypeConstraint {
+                attr: "T",
+                types: $types,
+            }],
+            attrs: &[],
+            host_memory: &["i"],
+            int32_host_memory: &[],
+            host: Some({
+                fn kernel(ctx: &dyn OpContext) -> Result<()> {
+                    inplace(ctx, RowOp::$op)
+                }
+                kernel
+            }),
+            cuda: None,
+        }
+    };
+}
+
+pub(crate) const OPS: &[OpDef] = &[
+    OpDef {
+        name: "_ParallelConcatStart",
+        family: Family::InPlace,
+        summary: "uninitialised buffer of attr `shape` for `tf.parallel_stack` (kept on the device of its updates)",
+        constraints: &[TypeConstraint {
+            attr: "dtype",
+            types: ALL,
+        }],
+        attrs: &[AttrSpec {
+            name: "shape",
+            kind: AttrKind::Shape,
+        }],
+        host_memory: &[],
+        int32_host_memory: &["output"],
+        host: Some(parallel_concat_start),
+        cuda: None,
+    },
+    OpDef {
+        name: "_ParallelConcatUpdate",
+        family: Family::InPlace,
+        summary: "writes one row of `tf.parallel_stack`'s buffer in place (row `loc`, wrapped as TensorFlow does)",
+        constraints: &[TypeConstraint {
+            attr: "T",
+            types: ALL,
+        }],
+        attrs: &[AttrSpec {
+            name: "loc",
+            kind: AttrKind::Int,
+        }],
+        host_memory: &[],
+        int32_host_memory: &["value", "update", "output"],
+        host: Some(parallel_concat_update),
+        cuda: None,
+    },
+    inplace_op!(
+        "InplaceUpdate",
+        Update,
+        ALL_NO_I32,
+        "rows `i` of `x` set to `v`, in `x`'s buffer; int32 runs TensorFlow's host-memory kernel"
+    ),
+    inplace_op!(
+        "InplaceAdd",
+        Add,
+        NUMERIC_NO_I32,
+        "rows `i` of `x` increased by `v`, in `x`'s buffer; int32 runs TensorFlow's host-memory kernel"
+    ),
+    inplace_op!(
+        "InplaceSub",
+        Sub,
+        NUMERIC_NO_I32,
+        "rows `i` of `x` decreased by `v`, in `x`'s buffer; int32 runs TensorFlow's host-memory kernel"
+    ),
+    OpDef {
+        name: "DeepCopy",
+        family: Family::InPlace,
+        summary: "a copy in a new buffer (what `inplace_ops.inplace_update` updates); int32 runs TensorFlow's host-memory kernel",
+        constraints: &[TypeConstraint {
+            attr: "T",
+            types: ALL_NO_I32,
+        }],
+        attrs: &[],
+        host_memory: &[],
+        int32_host_memory: &[],
+        host: Some(deep_copy),
+        cuda: None,
+    },
+    OpDef {
+        name: "Empty",
+        family: Family::InPlace,
+        summary: "a new buffer of `shape` (host memory): zeros with `init=True`, else uninitialised",
+        constraints: &[TypeConstraint {
+            attr: "dtype",
+            types: ALL,
+        }],
+        attrs: &[AttrSpec {
+            name: "init",
+            kind: AttrKind::Bool,
+        }],
+        host_memory: &["shape"],
+        int32_host_memory: &["output"],
+        host: Some(empty),
+        cuda: None,
+    },
+];
