@@ -24,6 +24,7 @@ __version__ = _native.__version__
 __all__ = [
     "CoverageReport",
     "HostFallbackWarning",
+    "JitWarning",
     "PrecisionWarning",
     "config",
     "coverage",
@@ -54,6 +55,7 @@ _precision.install()
 
 from .strict import HostFallbackWarning, is_strict, set_strict  # noqa: E402
 from ._keras import PrecisionWarning  # noqa: E402
+from ._jit import JitWarning  # noqa: E402
 
 from . import distribute  # noqa: E402
 

@@ -4,7 +4,9 @@
 Keras resolves to XLA as soon as the machine has any non-CPU device. There is
 no XLA JIT device for NPU ("No JIT device registered for NPU"), so with only
 NPUs next to the CPU we resolve "auto" the way Keras does on a CPU-only
-machine: no XLA. An explicit ``jit_compile=True`` is left as the user wrote it.
+machine: no XLA. An explicit ``jit_compile=True`` is left as the user wrote it
+and handled like any XLA-compiled tf.function (see ``_jit``: on the CPU with
+XLA, or on the NPU without XLA when the model's variables live there).
 
 Keras also wraps grouped 2-D convolutions in ``tf.function(jit_compile=True)``
 because TensorFlow's CPU Conv2D lacks groups. The NPU Conv2D has them, so

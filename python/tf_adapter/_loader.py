@@ -37,8 +37,9 @@ def load() -> None:
     if not _native.plugin_registered():
         raise ImportError("tf_adapter: TensorFlow loaded the plugin but did not register the NPU platform")
 
-    from . import _keras, _tf_patches, strict
+    from . import _jit, _keras, _tf_patches, strict
 
     _tf_patches.install()
     _keras.install()
     strict.install()
+    _jit.install()
