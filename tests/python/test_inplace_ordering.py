@@ -436,3 +436,27 @@ def test_tensor_array_v3_in_tf1_graph(placement, rng):
         # TensorArrayV3 has no NPU kernel (TensorFlow's resource op): soft
         # placement keeps it with its reads on the host.
         np.testing.assert_allclose(s.run(out), 3.0 * x + 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["allow_mix_precision_bf16", "allow_mix_precision_fp16", "force_fp32"])
+def test_parallel_stack_under_precision_modes(mode, rng):
+    """The precision pass must not put a Cast between the stack's buffer and
+    its reader (the Cast would read before the updates)."""
+    dtype = tf.bfloat16 if mode == "force_fp32" else tf.float32
+    data = tf.cast(rng.normal(size=[6, 8]), dtype).numpy()
+    w = tf.cast(rng.normal(size=[8, 8]), dtype).numpy()
+
+    @tf.function
+    def f():
+        with tf.device(NPU):
+            s = tf.parallel_stack([tf.constant(r) for r in data])
+            return s, tf.matmul(s, w)
+
+    before = tf_adapter.get_precision_mode()
+    tf_adapter.set_precision_mode(mode)
+    try:
+        stacked, product = f()
+    finally:
+        tf_adapter.set_precision_mode(before)
+    _expect_equal(stacked, data)
+    np.testing.assert_allclose(tf.cast(product, tf.float32).numpy(), tf.cast(tf.matmul(data, w), tf.float32).numpy(), rtol=0.05, atol=0.1)

@@ -190,10 +190,13 @@ fn passes<'a>(
     let mut extra = String::new();
     if mode.is_mixed() || mode == Mode::ForceFp32 {
         // SAFETY: `item` is the grappler item TensorFlow passed with the graph.
-        let preserve: HashSet<String> = unsafe { crate::ffi::nodes_to_preserve(item) }
+        let mut preserve: HashSet<String> = unsafe { crate::ffi::nodes_to_preserve(item) }
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
+        // Readers of buffers written in place keep their dtype: a Cast in
+        // front of one would read the buffer before the writes.
+        preserve.extend(ordering::readers_of_written_buffers(&graph, opdef));
         let lists = precision::lists();
         changed += rewrite(&mut graph, mode, &lists, &preserve, opdef)?;
         let mut kept: Vec<&String> = preserve.iter().collect();

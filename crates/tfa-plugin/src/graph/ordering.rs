@@ -138,6 +138,113 @@ impl Buffers {
     }
 }
 
+/// Which tensors of a graph are buffers something writes in place.
+struct Written {
+    /// Data inputs per node: (position in `input`, producer, producer output).
+    edges: Vec<Vec<(usize, usize, usize)>>,
+    outs: Vec<Option<Vec<Output>>>,
+    buffers: Buffers,
+    /// Union-find roots of the written buffers.
+    roots: HashSet<usize>,
+}
+
+impl Written {
+    /// `None` when nothing in the graph writes in place.
+    fn analyse<'a>(graph: &GraphDef, opdef: &dyn Fn(&str) -> Option<&'a OpDef>) -> Option<Self> {
+        let nodes = &graph.node;
+        let index: HashMap<&str, usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
+        let edges: Vec<Vec<(usize, usize, usize)>> = nodes
+            .iter()
+            .map(|n| {
+                n.input
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(pos, s)| {
+                        let (name, k) = parse_input(s)?;
+                        Some((pos, *index.get(name)?, k))
+                    })
+                    .collect()
+            })
+            .collect();
+        let outs: Vec<Option<Vec<Output>>> = nodes
+            .iter()
+            .map(|n| opdef(&n.op).and_then(|d| outputs(n, d)))
+            .collect();
+        let mut buffers = Buffers::default();
+        let mut written: Vec<(usize, usize)> = Vec::new();
+        for (i, n) in nodes.iter().enumerate() {
+            for (k, &(is_ref, _)) in outs[i].iter().flatten().enumerate() {
+                if is_ref {
+                    written.push((i, k));
+                }
+            }
+            let op = n.op.as_str();
+            let mutator = MUTATORS.contains(&op);
+            if mutator || ALIASES.contains(&op) {
+                // Output `j` aliases input `j` (IdentityN), every input
+                // (Merge), or input 0 (the rest; both outputs of a Switch).
+                let per_output = op == "IdentityN";
+                let merge = op.ends_with("Merge");
+                let switch = op.ends_with("Switch");
+                for (j, &(_, p, k)) in edges[i].iter().enumerate() {
+                    if per_output {
+                        buffers.union((i, j), (p, k));
+                    } else if j == 0 || merge {
+                        buffers.union((i, 0), (p, k));
+                        if switch {
+                            buffers.union((i, 1), (p, k));
+                        }
+                    }
+                }
+            }
+            if mutator {
+                if let Some(&(_, p, k)) = edges[i].first() {
+                    written.push((p, k));
+                }
+            }
+        }
+        if written.is_empty() {
+            return None;
+        }
+        let roots = written.iter().map(|&t| buffers.find(t)).collect();
+        Some(Written {
+            edges,
+            outs,
+            buffers,
+            roots,
+        })
+    }
+
+    fn is_written(&mut self, t: (usize, usize)) -> bool {
+        let r = self.buffers.find(t);
+        self.roots.contains(&r)
+    }
+}
+
+/// Names of the nodes that read a buffer something writes in place. The
+/// precision pass keeps their dtypes: a `Cast` in front of one would read
+/// the buffer unordered, before the writes.
+pub(crate) fn readers_of_written_buffers<'a>(
+    graph: &GraphDef,
+    opdef: &dyn Fn(&str) -> Option<&'a OpDef>,
+) -> HashSet<String> {
+    let Some(mut w) = Written::analyse(graph, opdef) else {
+        return HashSet::new();
+    };
+    let mut out = HashSet::new();
+    for (i, n) in graph.node.iter().enumerate() {
+        let edges = w.edges[i].clone();
+        if edges.iter().any(|&(_, p, k)| w.is_written((p, k))) {
+            out.insert(n.name.clone());
+        }
+    }
+    out
+}
+
 /// Inserts an ordered read for every cross-device data edge that carries a
 /// buffer something writes in place, where the reader has dependencies to
 /// wait for. Returns how many reads it inserted.
@@ -145,60 +252,10 @@ pub(crate) fn order_mutable_reads<'a>(
     graph: &mut GraphDef,
     opdef: &dyn Fn(&str) -> Option<&'a OpDef>,
 ) -> usize {
-    let nodes = &graph.node;
-    let index: HashMap<&str, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name.as_str(), i))
-        .collect();
-    // Data inputs: (position in `input`, producer, producer output).
-    let edges: Vec<Vec<(usize, usize, usize)>> = nodes
-        .iter()
-        .map(|n| {
-            n.input
-                .iter()
-                .enumerate()
-                .filter_map(|(pos, s)| {
-                    let (name, k) = parse_input(s)?;
-                    Some((pos, *index.get(name)?, k))
-                })
-                .collect()
-        })
-        .collect();
-    let outs: Vec<Option<Vec<Output>>> = nodes
-        .iter()
-        .map(|n| opdef(&n.op).and_then(|d| outputs(n, d)))
-        .collect();
-
-    let mut buffers = Buffers::default();
-    let mut written: Vec<(usize, usize)> = Vec::new();
-    for (i, n) in nodes.iter().enumerate() {
-        for (k, &(is_ref, _)) in outs[i].iter().flatten().enumerate() {
-            if is_ref {
-                written.push((i, k));
-            }
-        }
-        let op = n.op.as_str();
-        let mutator = MUTATORS.contains(&op);
-        if mutator || ALIASES.contains(&op) {
-            let per_output = op == "IdentityN";
-            for (j, &(_, p, k)) in edges[i].iter().enumerate() {
-                let out = if per_output { j } else { 0 };
-                if per_output || j == 0 || op.ends_with("Merge") {
-                    buffers.union((i, out), (p, k));
-                }
-            }
-        }
-        if mutator {
-            if let Some(&(_, p, k)) = edges[i].first() {
-                written.push((p, k));
-            }
-        }
-    }
-    if written.is_empty() {
+    let Some(mut w) = Written::analyse(graph, opdef) else {
         return 0;
-    }
-    let mutable: HashSet<usize> = written.iter().map(|&t| buffers.find(t)).collect();
+    };
+    let nodes = &graph.node;
     let ours = |n: &NodeDef| n.attr.contains_key(ORDERED_READ);
 
     let mut names: HashSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
@@ -211,16 +268,17 @@ pub(crate) fn order_mutable_reads<'a>(
         {
             continue;
         }
-        for (j, &(pos, p, k)) in edges[i].iter().enumerate() {
+        let edges = w.edges[i].clone();
+        for (j, &(pos, p, k)) in edges.iter().enumerate() {
             let producer = &nodes[p];
             if producer.device.is_empty()
                 || producer.device == n.device
                 || ours(producer)
-                || !mutable.contains(&buffers.find((p, k)))
+                || !w.is_written((p, k))
             {
                 continue;
             }
-            let Some(dtype) = outs[p].as_ref().and_then(|o| o.get(k)).and_then(|o| o.1) else {
+            let Some(dtype) = w.outs[p].as_ref().and_then(|o| o.get(k)).and_then(|o| o.1) else {
                 continue;
             };
             // What orders the reader: its control inputs and the producers of
@@ -231,7 +289,7 @@ pub(crate) fn order_mutable_reads<'a>(
                 .filter(|s| s.starts_with('^'))
                 .cloned()
                 .collect();
-            for (jj, &(_, q, _)) in edges[i].iter().enumerate() {
+            for (jj, &(_, q, _)) in edges.iter().enumerate() {
                 let other = &nodes[q];
                 if jj != j && q != p && !CONTROL_FLOW.contains(&other.op.as_str()) {
                     deps.insert(format!("^{}", other.name));
@@ -404,6 +462,27 @@ mod tests {
             (read.device.as_str(), read.input.clone()),
             (CPU, vec!["read".to_string(), "^y".to_string()])
         );
+    }
+
+    #[test]
+    fn readers_of_written_buffers_and_their_aliases_are_found() {
+        let g = GraphDef {
+            node: vec![
+                node("start", "Start", &[], NPU),
+                node("v0", "Const", &[], NPU),
+                node("u0", "_ParallelConcatUpdate", &["start", "v0"], NPU),
+                node("out", "Identity", &["start", "^u0"], NPU),
+                node("mul", "Mul", &["out", "v0"], NPU),
+                node("other", "Mul", &["v0", "v0"], NPU),
+            ],
+            ..Default::default()
+        };
+        let d = defs();
+        let mut r: Vec<String> = readers_of_written_buffers(&g, &|op| d.get(op))
+            .into_iter()
+            .collect();
+        r.sort();
+        assert_eq!(r, ["mul", "out", "u0"]);
     }
 
     #[test]
