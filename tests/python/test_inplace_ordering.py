@@ -33,6 +33,20 @@ class _nullcontext:
         return False
 
 
+def _run(mode, placement, body):
+    """body() eagerly, or in a tf.function with the scope inside the body."""
+    if mode == "eager":
+        with _scope(placement):
+            return body()
+
+    @tf.function
+    def f():
+        with _scope(placement):
+            return body()
+
+    return f()
+
+
 def _strict(placement):
     """Soft placement off for `strict` (restored by the caller's finally)."""
     tf.config.set_soft_device_placement(placement != "strict")
@@ -274,17 +288,7 @@ def test_deep_copy_and_empty(placement, mode, dtype, rng):
 
     _strict(placement)
     tf_adapter.reset_kernel_counts()
-    if mode == "eager":
-        with _scope(placement):
-            out = body()
-    else:
-
-        @tf.function
-        def f():
-            with _scope(placement):
-                return body()
-
-        out = f()
+    out = _run(mode, placement, body)
     _expect_equal(out[0], x)
     _expect_equal(out[1], np.zeros([2, 0, 3], dtype.as_numpy_dtype))
     _expect_equal(out[2], np.zeros([4, 5], dtype.as_numpy_dtype))
@@ -395,17 +399,7 @@ def test_tensor_array_writes_are_read_back(placement, mode, rng):
         return ta.stack(), ta.read(3), ta.gather([4, 0]), ta2.stack()
 
     _strict(placement)
-    if mode == "eager":
-        with _scope(placement):
-            out = body()
-    else:
-
-        @tf.function
-        def f():
-            with _scope(placement):
-                return body()
-
-        out = f()
+    out = _run(mode, placement, body)
     _expect_equal(out[0], 2.0 * x)
     _expect_equal(out[1], 2.0 * x[3])
     _expect_equal(out[2], 2.0 * x[[4, 0]])

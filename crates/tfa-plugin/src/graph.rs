@@ -353,6 +353,29 @@ fn parse_input(s: &str) -> Option<(&str, usize)> {
     }
 }
 
+/// Data inputs of every node: (position in its `input`, producer index,
+/// producer output). Inputs naming unknown nodes are left out.
+fn data_edges(nodes: &[NodeDef]) -> Vec<Vec<(usize, usize, usize)>> {
+    let index: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    nodes
+        .iter()
+        .map(|n| {
+            n.input
+                .iter()
+                .enumerate()
+                .filter_map(|(pos, s)| {
+                    let (name, k) = parse_input(s)?;
+                    Some((pos, *index.get(name)?, k))
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Paints `graph` under `mode` and applies it: type attributes of painted
 /// nodes, a `Cast` on every float edge whose ends now disagree. Returns how
 /// many nodes changed or were added. Nodes named in `preserve` (grappler's
@@ -369,29 +392,11 @@ pub(crate) fn rewrite<'a>(
     if !nodes.iter().any(|n| on_npu(&n.device)) {
         return Ok(0);
     }
-    let index: HashMap<&str, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name.as_str(), i))
-        .collect();
     let sigs: Vec<Option<Sig>> = nodes
         .iter()
         .map(|n| opdef(&n.op).and_then(|d| signature(n, d)))
         .collect();
-    // Data edges: (consumer input position, producer, producer output).
-    let edges: Vec<Vec<(usize, usize, usize)>> = nodes
-        .iter()
-        .map(|n| {
-            n.input
-                .iter()
-                .enumerate()
-                .filter_map(|(pos, s)| {
-                    let (name, k) = parse_input(s)?;
-                    Some((pos, *index.get(name)?, k))
-                })
-                .collect()
-        })
-        .collect();
+    let edges = data_edges(nodes);
     let amp_nodes: Vec<amp::Node> = nodes
         .iter()
         .enumerate()

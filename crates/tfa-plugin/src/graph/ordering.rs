@@ -17,7 +17,7 @@
 //! has run. Inserted reads carry `_tfa_ordered_read` and are never read
 //! through again, so the pass is idempotent (grappler runs it twice).
 
-use super::{arg_count, attr_type, parse_input};
+use super::{arg_count, attr_type, data_edges};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use tfa_proto::{attr_value, AttrValue, GraphDef, NodeDef, OpDef};
 
@@ -47,6 +47,10 @@ const ALIASES: &[&str] = &[
     "CheckNumerics",
     "CheckNumericsV2",
     "Bitcast",
+];
+
+/// Control-flow ops that pass their input's buffer on (aliases too).
+const CONTROL_FLOW_ALIASES: &[&str] = &[
     "Switch",
     "RefSwitch",
     "Merge",
@@ -59,19 +63,10 @@ const ALIASES: &[&str] = &[
     "RefNextIteration",
 ];
 
-/// Control-flow ops: never given a new input, never a control-edge source
+/// The rest of the control-flow and structure ops. None of these, nor the
+/// control-flow aliases, is given a new input or made a control-edge source
 /// (a control edge from a `Switch` would carry its deadness).
 const CONTROL_FLOW: &[&str] = &[
-    "Switch",
-    "RefSwitch",
-    "Merge",
-    "RefMerge",
-    "Enter",
-    "RefEnter",
-    "Exit",
-    "RefExit",
-    "NextIteration",
-    "RefNextIteration",
     "LoopCond",
     "ControlTrigger",
     "_Arg",
@@ -79,6 +74,10 @@ const CONTROL_FLOW: &[&str] = &[
     "_DeviceArg",
     "_DeviceRetval",
 ];
+
+fn is_control_flow(op: &str) -> bool {
+    CONTROL_FLOW.contains(&op) || CONTROL_FLOW_ALIASES.contains(&op)
+}
 
 /// One flat output of a node: is it a ref, and its dtype enum when known.
 type Output = (bool, Option<i32>);
@@ -152,24 +151,7 @@ impl Written {
     /// `None` when nothing in the graph writes in place.
     fn analyse<'a>(graph: &GraphDef, opdef: &dyn Fn(&str) -> Option<&'a OpDef>) -> Option<Self> {
         let nodes = &graph.node;
-        let index: HashMap<&str, usize> = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.as_str(), i))
-            .collect();
-        let edges: Vec<Vec<(usize, usize, usize)>> = nodes
-            .iter()
-            .map(|n| {
-                n.input
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(pos, s)| {
-                        let (name, k) = parse_input(s)?;
-                        Some((pos, *index.get(name)?, k))
-                    })
-                    .collect()
-            })
-            .collect();
+        let edges = data_edges(nodes);
         let outs: Vec<Option<Vec<Output>>> = nodes
             .iter()
             .map(|n| opdef(&n.op).and_then(|d| outputs(n, d)))
@@ -184,7 +166,7 @@ impl Written {
             }
             let op = n.op.as_str();
             let mutator = MUTATORS.contains(&op);
-            if mutator || ALIASES.contains(&op) {
+            if mutator || ALIASES.contains(&op) || CONTROL_FLOW_ALIASES.contains(&op) {
                 // Output `j` aliases input `j` (IdentityN), every input
                 // (Merge), or input 0 (the rest; both outputs of a Switch).
                 let per_output = op == "IdentityN";
@@ -262,10 +244,7 @@ pub(crate) fn order_mutable_reads<'a>(
     let mut reads: Vec<NodeDef> = Vec::new();
     let mut rewired: Vec<(usize, usize, String)> = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
-        if n.device.is_empty()
-            || CONTROL_FLOW.contains(&n.op.as_str())
-            || MUTATORS.contains(&n.op.as_str())
-        {
+        if n.device.is_empty() || is_control_flow(&n.op) || MUTATORS.contains(&n.op.as_str()) {
             continue;
         }
         let edges = w.edges[i].clone();
@@ -291,7 +270,7 @@ pub(crate) fn order_mutable_reads<'a>(
                 .collect();
             for (jj, &(_, q, _)) in edges.iter().enumerate() {
                 let other = &nodes[q];
-                if jj != j && q != p && !CONTROL_FLOW.contains(&other.op.as_str()) {
+                if jj != j && q != p && !is_control_flow(&other.op) {
                     deps.insert(format!("^{}", other.name));
                 }
             }
