@@ -9,11 +9,14 @@ pub mod amp;
 pub mod attrs;
 pub mod context;
 pub mod docs;
-mod families;
+pub(crate) mod families;
 pub mod hints;
 pub mod precision;
 pub mod registry;
 
 pub use attrs::{AttrKind, AttrSpec, AttrValue, Attrs};
 pub use context::OpContext;
-pub use registry::{find, table, Backend, Family, KernelFn, OpDef, TypeConstraint};
+pub use families::fused::{fusable, FUSED_TYPES, PRODUCTS};
+pub use registry::{
+    custom_ops, find, table, Backend, CustomOpDef, Family, KernelFn, OpDef, TypeConstraint,
+};

@@ -17,6 +17,7 @@ pub enum Family {
     Reduce,
     Movement,
     InPlace,
+    Fused,
     Random,
     Loss,
 }
@@ -31,6 +32,7 @@ impl Family {
             Family::Reduce => "Reductions and softmax",
             Family::Movement => "Data movement",
             Family::InPlace => "In-place updates and new buffers",
+            Family::Fused => "Fused ops (written by tf_adapter's graph pass)",
             Family::Random => "Stateless random numbers",
             Family::Loss => "Losses",
         }
@@ -125,6 +127,22 @@ impl OpDef {
             .first()
             .is_none_or(|c| c.types.contains(&dtype))
     }
+}
+
+/// An op tf_adapter defines itself (TensorFlow has none by that name): the
+/// plugin registers its OpDef, in TensorFlow's `TF_OpDefinitionBuilder`
+/// syntax, before the kernels. Its shape function leaves shapes unknown.
+#[derive(Copy, Clone, Debug)]
+pub struct CustomOpDef {
+    pub name: &'static str,
+    pub inputs: &'static [&'static str],
+    pub outputs: &'static [&'static str],
+    pub attrs: &'static [&'static str],
+}
+
+/// Every op tf_adapter defines.
+pub fn custom_ops() -> &'static [CustomOpDef] {
+    families::custom_ops()
 }
 
 /// The whole table, in family order then declaration order.

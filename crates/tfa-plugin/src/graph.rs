@@ -28,6 +28,7 @@
 //! function. `TFA_DUMP_GRAPH=dir` writes every graph the pass sees, before
 //! and after, as text.
 
+mod fusion;
 mod ordering;
 
 use crate::device::platform::DEVICE_TYPE;
@@ -188,17 +189,26 @@ fn passes<'a>(
     write("before", &graph, "");
     let mut changed = ordering::order_mutable_reads(&mut graph, opdef);
     let mut extra = String::new();
-    if mode.is_mixed() || mode == Mode::ForceFp32 {
+    let rewrite_dtypes = mode.is_mixed() || mode == Mode::ForceFp32;
+    let fuse = fusion::enabled();
+    if rewrite_dtypes || fuse {
         // SAFETY: `item` is the grappler item TensorFlow passed with the graph.
-        let mut preserve: HashSet<String> = unsafe { crate::ffi::nodes_to_preserve(item) }
+        let preserve: HashSet<String> = unsafe { crate::ffi::nodes_to_preserve(item) }
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
-        // Readers of buffers written in place keep their dtype: a Cast in
-        // front of one would read the buffer before the writes.
-        preserve.extend(ordering::readers_of_written_buffers(&graph, opdef));
-        let lists = precision::lists();
-        changed += rewrite(&mut graph, mode, &lists, &preserve, opdef)?;
+        // Readers of buffers written in place keep their dtype and stay
+        // unfused: a Cast or a fused node in front of one would read the
+        // buffer out of order.
+        let written_readers = ordering::readers_of_written_buffers(&graph, opdef);
+        if rewrite_dtypes {
+            let keep: HashSet<String> = preserve.union(&written_readers).cloned().collect();
+            let lists = precision::lists();
+            changed += rewrite(&mut graph, mode, &lists, &keep, opdef)?;
+        }
+        if fuse {
+            changed += fusion::fuse(&mut graph, &preserve, &written_readers);
+        }
         let mut kept: Vec<&String> = preserve.iter().collect();
         kept.sort();
         extra = format!("nodes to preserve: {kept:?}\n");
@@ -223,6 +233,14 @@ fn dump_text(mode: Mode, g: &GraphDef) -> String {
                     "{k}={}",
                     tfa_proto::DataType::try_from(*t).map_or("?", |d| d.as_str_name())
                 ),
+                Some(attr_value::Value::S(b)) => format!("{k}={:?}", String::from_utf8_lossy(b)),
+                Some(attr_value::Value::List(l)) if !l.s.is_empty() => {
+                    let items: Vec<String> =
+                        l.s.iter()
+                            .map(|b| String::from_utf8_lossy(b).into_owned())
+                            .collect();
+                    format!("{k}={items:?}")
+                }
                 Some(v) => {
                     let mut d = format!("{v:?}");
                     if d.len() > 200 {

@@ -39,6 +39,9 @@ pub unsafe extern "C" fn TF_InitKernel() {
         if REGISTERED.swap(true, Ordering::SeqCst) {
             return;
         }
+        if let Err(e) = crate::custom_ops::register() {
+            eprintln!("tf_adapter: {e}: fused ops are unavailable");
+        }
         if let Err(e) = register_all() {
             eprintln!("tf_adapter: kernel registration failed, ops will run on the host: {e}");
         }
@@ -59,7 +62,9 @@ fn register_all() -> Result<()> {
     let api = api()?;
     let status = Status::new()?;
     for def in tfa_ops::table() {
-        if def.kernel(Backend::Host).is_none() {
+        if def.kernel(Backend::Host).is_none()
+            || (crate::custom_ops::is_custom(def.name) && !crate::custom_ops::registered())
+        {
             continue;
         }
         let name = cstring(def.name)?;

@@ -9,6 +9,7 @@
 pub(crate) mod collective;
 pub mod config;
 pub mod counters;
+pub(crate) mod custom_ops;
 pub mod device;
 pub(crate) mod ffi;
 pub(crate) mod graph;

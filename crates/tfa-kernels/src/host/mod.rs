@@ -9,6 +9,7 @@ pub mod cast;
 pub mod conv;
 pub mod conv_grad;
 pub mod elementwise;
+pub mod fused;
 pub mod gather;
 pub mod inplace;
 pub mod loss;

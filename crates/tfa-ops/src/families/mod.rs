@@ -3,6 +3,7 @@
 mod cast;
 mod conv;
 mod elementwise;
+pub(crate) mod fused;
 mod inplace;
 mod loss;
 mod matmul;
@@ -27,8 +28,13 @@ pub(crate) fn all() -> Vec<&'static [OpDef]> {
         loss::OPS,
         movement::OPS,
         inplace::OPS,
+        fused::OPS,
         random::OPS,
     ]
+}
+
+pub(crate) fn custom_ops() -> &'static [crate::registry::CustomOpDef] {
+    fused::CUSTOM_OPS
 }
 
 /// Floating-point types.

@@ -84,6 +84,34 @@ macro_rules! struct_size {
     }};
 }
 
+/// Looks up `name` (NUL-terminated) in `libtensorflow_framework.so.2`: for
+/// the few functions the generated bindings leave out.
+///
+/// # Safety
+/// `T` must be the symbol's true type.
+pub unsafe fn framework_symbol<T: Copy>(name: &[u8]) -> Result<T> {
+    static LIB: OnceLock<Result<libloading::os::unix::Library, String>> = OnceLock::new();
+    let lib = LIB
+        .get_or_init(|| {
+            // SAFETY: RTLD_NOLOAD only finds a library already in the process.
+            unsafe {
+                libloading::os::unix::Library::open(
+                    Some(FRAMEWORK),
+                    libc::RTLD_NOW | libc::RTLD_NOLOAD,
+                )
+            }
+            .map_err(|e| format!("{FRAMEWORK} is not loaded: {e}"))
+        })
+        .as_ref()
+        .map_err(|e| Error::FailedPrecondition(e.clone()))?;
+    lib.get::<T>(name).map(|s| *s).map_err(|e| {
+        Error::FailedPrecondition(format!(
+            "{}: {e}",
+            String::from_utf8_lossy(&name[..name.len().saturating_sub(1)])
+        ))
+    })
+}
+
 /// `libtensorflow_cc.so.2`, where TensorFlow keeps the C API functions that
 /// the framework library lacks (`TF_GetAllOpList`, the grappler item
 /// accessors), opened once with RTLD_NOLOAD.

@@ -1,0 +1,693 @@
+//! Fused elementwise programs: a small DAG of elementwise ops (the epilogue
+//! of a product: bias, batch-norm scale and shift, residual add, activation;
+//! or a chain such as GELU or a normalisation's arithmetic) evaluated in
+//! blocks of rows, so every intermediate stays in cache instead of making a
+//! pass over memory per op.
+//!
+//! Each instruction runs through the same `elementwise::binary/unary`
+//! kernels as the unfused ops, in the graph's dtype, so a fused program
+//! gives bit for bit what the ops give one by one. Operands are classified
+//! against the output shape once per call: whole tensors (`Full`), vectors
+//! along the last axis (`Channel`, e.g. a bias), one value per row (`Row`,
+//! e.g. a mean with keepdims) and scalars are cut into blocks; anything else
+//! (or a product whose output is broadcast to a larger shape) makes the
+//! program run once over whole tensors. Instructions whose operands are all
+//! block-invariant (the batch-norm `gamma * rsqrt(var + eps)` arithmetic) are
+//! evaluated once per call, not per block.
+
+use super::elementwise::{self as ew, BinaryOp, UnaryOp};
+use rayon::prelude::*;
+use tfa_core::shape::{broadcast_shapes, num_elements};
+use tfa_core::{DType, Error, Result, Shape, TensorMut, TensorView};
+
+/// Target elements per block: a few registers of this size stay in L2.
+const BLOCK: usize = 4096;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+}
+
+/// Where an instruction reads an operand.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// The product's output (the fused op's head), when there is one.
+    Head,
+    /// External input `k`.
+    Input(usize),
+    /// The result of instruction `k`.
+    Reg(usize),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instr {
+    pub op: Op,
+    pub args: Vec<Arg>,
+}
+
+/// Instructions in evaluation order; the last one is the result.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Program {
+    pub instrs: Vec<Instr>,
+}
+
+/// How an operand of shape `s` lines up with output shape `out`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    /// The output's shape: cut like the output.
+    Full,
+    /// Varies along the last axis only.
+    Channel,
+    /// One value per row (last axis 1).
+    Row,
+    /// One value.
+    Scalar,
+    /// Anything else: the program runs over whole tensors.
+    Other,
+}
+
+fn kind(s: &[usize], out: &[usize]) -> Kind {
+    if s == out {
+        return Kind::Full;
+    }
+    if s.len() > out.len() {
+        return Kind::Other;
+    }
+    let pad = out.len() - s.len();
+    let dim = |i: usize| if i < pad { 1 } else { s[i - pad] };
+    let r = out.len();
+    if (0..r).all(|i| dim(i) == 1) {
+        return Kind::Scalar;
+    }
+    if r >= 1 && (0..r - 1).all(|i| dim(i) == 1) && dim(r - 1) == out[r - 1] {
+        return Kind::Channel;
+    }
+    if r >= 1 && dim(r - 1) == 1 && (0..r - 1).all(|i| dim(i) == out[i]) {
+        return Kind::Row;
+    }
+    Kind::Other
+}
+
+impl Program {
+    /// Output shapes of every instruction, with TensorFlow's broadcasting
+    /// errors (the fused op fails exactly where the unfused ops would).
+    pub fn shapes(&self, head: Option<&[usize]>, inputs: &[&[usize]]) -> Result<Vec<Shape>> {
+        let mut out: Vec<Shape> = Vec::with_capacity(self.instrs.len());
+        for (i, ins) in self.instrs.iter().enumerate() {
+            let arg_shape = |a: &Arg, out: &[Shape]| -> Result<Shape> {
+                Ok(match *a {
+                    Arg::Head => head
+                        .ok_or_else(|| {
+                            Error::Internal("fused program reads a missing head".into())
+                        })?
+                        .to_vec(),
+                    Arg::Input(k) => inputs
+                        .get(k)
+                        .ok_or_else(|| {
+                            Error::Internal(format!(
+                                "fused program reads input {k} of {}",
+                                inputs.len()
+                            ))
+                        })?
+                        .to_vec(),
+                    Arg::Reg(k) if k < i => out[k].clone(),
+                    Arg::Reg(k) => {
+                        return Err(Error::Internal(format!(
+                            "fused instruction {i} reads register {k}"
+                        )))
+                    }
+                })
+            };
+            let shape = match (ins.op, ins.args.as_slice()) {
+                (Op::Unary(_), [a]) => arg_shape(a, &out)?,
+                (Op::Binary(_), [a, b]) => {
+                    broadcast_shapes(&arg_shape(a, &out)?, &arg_shape(b, &out)?)?
+                }
+                _ => {
+                    return Err(Error::Internal(format!(
+                        "fused instruction {i} has {} arguments",
+                        ins.args.len()
+                    )))
+                }
+            };
+            out.push(shape);
+        }
+        if out.is_empty() {
+            return Err(Error::Internal("empty fused program".into()));
+        }
+        Ok(out)
+    }
+}
+
+/// Rows `[row0, row0 + rows)` of the output, and where the head's are.
+struct Block {
+    head: Option<*const u8>,
+    row0: usize,
+    rows: usize,
+    cols: usize,
+}
+
+/// One call's plan: shapes, which values are block-invariant, and the
+/// invariant values themselves.
+pub struct Plan {
+    prog: Program,
+    dtype: DType,
+    head_shape: Shape,
+    out_shape: Shape,
+    shapes: Vec<Shape>,
+    input_kinds: Vec<Kind>,
+    /// Per register: computed once per call (its value lives in `invariant`).
+    reg_invariant: Vec<bool>,
+    invariant: Vec<Option<Vec<u8>>>,
+    /// Rows are cut in blocks (else: one pass over whole tensors).
+    blocked: bool,
+}
+
+fn view<'a>(dtype: DType, shape: Shape, bytes: &'a [u8]) -> TensorView<'a> {
+    // SAFETY: `bytes` holds exactly `shape` elements of `dtype` (callers
+    // slice it that way) and outlives the view.
+    unsafe { TensorView::from_raw(dtype, shape, bytes.as_ptr(), bytes.len()) }
+}
+
+fn run_instr(op: Op, args: &[TensorView], out: &mut TensorMut) -> Result<()> {
+    match (op, args) {
+        (Op::Unary(u), [x]) => ew::unary(u, x, out, false),
+        (Op::Binary(b), [x, y]) => ew::binary(b, x, y, out, None),
+        _ => Err(Error::Internal("fused instruction arity".into())),
+    }
+}
+
+impl Plan {
+    /// Plans `prog` for a head of shape `head` (if any) and `inputs`, all of
+    /// `dtype`. The output shape is the last instruction's.
+    pub fn new(
+        prog: &Program,
+        dtype: DType,
+        head: Option<&[usize]>,
+        inputs: &[TensorView],
+    ) -> Result<Plan> {
+        if let Some(t) = inputs.iter().find(|t| t.dtype != dtype) {
+            return Err(Error::InvalidArgument(format!(
+                "fused elementwise op: operand of type {} in a {dtype} program",
+                t.dtype
+            )));
+        }
+        let in_shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
+        let shapes = prog.shapes(head, &in_shapes)?;
+        let out_shape = shapes[shapes.len() - 1].clone();
+        let input_kinds: Vec<Kind> = in_shapes.iter().map(|s| kind(s, &out_shape)).collect();
+        let head_full = head.is_none_or(|h| h == out_shape.as_slice());
+        let blocked = !out_shape.is_empty() && head_full && !input_kinds.contains(&Kind::Other);
+        let mut reg_invariant = vec![false; prog.instrs.len()];
+        for (i, ins) in prog.instrs.iter().enumerate() {
+            reg_invariant[i] = ins.args.iter().all(|a| match *a {
+                Arg::Head => false,
+                Arg::Input(k) => matches!(input_kinds[k], Kind::Channel | Kind::Scalar),
+                Arg::Reg(k) => reg_invariant[k],
+            });
+        }
+        let mut plan = Plan {
+            prog: prog.clone(),
+            dtype,
+            head_shape: head.map(<[usize]>::to_vec).unwrap_or_default(),
+            out_shape,
+            shapes,
+            input_kinds,
+            reg_invariant,
+            invariant: vec![None; prog.instrs.len()],
+            blocked,
+        };
+        if plan.blocked {
+            for i in 0..prog.instrs.len() {
+                if plan.reg_invariant[i] {
+                    let shape = plan.shapes[i].clone();
+                    let mut buf = vec![0u8; num_elements(&shape)? * dtype.size()];
+                    {
+                        let args: Vec<TensorView> = plan.prog.instrs[i]
+                            .args
+                            .iter()
+                            .map(|a| plan.whole_arg(a, None, inputs))
+                            .collect::<Result<_>>()?;
+                        // SAFETY: `buf` has room for `shape` in `dtype`.
+                        let mut out = unsafe {
+                            TensorMut::from_raw(dtype, shape, buf.as_mut_ptr(), buf.len())
+                        };
+                        run_instr(plan.prog.instrs[i].op, &args, &mut out)?;
+                    }
+                    plan.invariant[i] = Some(buf);
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    pub fn output_shape(&self) -> &[usize] {
+        &self.out_shape
+    }
+
+    /// The head's shape the plan was made for (empty without a head).
+    pub fn head_shape(&self) -> &[usize] {
+        &self.head_shape
+    }
+
+    /// Evaluates the program over `out`, which holds the head (the plan's
+    /// head shape is its output shape) and receives the result.
+    pub fn run_in_place(&self, inputs: &[TensorView], out: &mut TensorMut) -> Result<()> {
+        if self.head_shape != self.out_shape {
+            return Err(Error::Internal(
+                "in-place fused program changes the shape".into(),
+            ));
+        }
+        if !self.blocked {
+            let copy = out.as_view().bytes().to_vec();
+            let head = view(self.dtype, self.out_shape.clone(), &copy);
+            return self.run_whole(Some(&head), inputs, out);
+        }
+        let head = out.as_view().bytes().as_ptr();
+        // SAFETY: run_rows reads each block of the head before writing the
+        // same block of the output, and the blocks are disjoint.
+        let head = unsafe {
+            TensorView::from_raw(
+                self.dtype,
+                self.out_shape.clone(),
+                head,
+                out.bytes_mut().len(),
+            )
+        };
+        self.run(Some(&head), inputs, out)
+    }
+
+    /// Rows of the output (all but the last axis) and the row length.
+    fn rows_cols(&self) -> (usize, usize) {
+        let c = *self.out_shape.last().unwrap_or(&1);
+        let n: usize = self.out_shape.iter().product();
+        (n.checked_div(c).unwrap_or(0), c)
+    }
+
+    /// An argument over the whole call (no blocking).
+    fn whole_arg<'a>(
+        &'a self,
+        a: &Arg,
+        head: Option<&TensorView<'a>>,
+        inputs: &[TensorView<'a>],
+    ) -> Result<TensorView<'a>> {
+        Ok(match *a {
+            Arg::Head => head
+                .ok_or_else(|| Error::Internal("fused program: no head".into()))?
+                .clone(),
+            Arg::Input(k) => inputs[k].clone(),
+            Arg::Reg(k) => {
+                let b = self.invariant[k]
+                    .as_ref()
+                    .ok_or_else(|| Error::Internal("register not computed".into()))?;
+                view(self.dtype, self.shapes[k].clone(), b)
+            }
+        })
+    }
+
+    /// Evaluates the program over rows `[row0, row0 + rows)` into `out`
+    /// (those rows of the output, `rows * cols` elements). `head` is the same
+    /// rows of the product's output; it may be `out` itself.
+    ///
+    /// # Safety
+    /// `head`, when given, points at `rows * cols` valid elements of the plan's
+    /// dtype, and `out` is `rows * cols` elements; they may alias (the head is
+    /// read before `out` is written).
+    pub unsafe fn run_rows(
+        &self,
+        head: Option<*const u8>,
+        inputs: &[TensorView],
+        row0: usize,
+        rows: usize,
+        out: &mut [u8],
+        regs: &mut Vec<Vec<u8>>,
+    ) -> Result<()> {
+        let (_, cols) = self.rows_cols();
+        let sz = self.dtype.size();
+        if rows == 0 || cols == 0 {
+            return Ok(());
+        }
+        if regs.len() < self.prog.instrs.len() {
+            regs.resize_with(self.prog.instrs.len(), Vec::new);
+        }
+        let full: Shape = vec![rows, cols];
+        let blk = Block {
+            head,
+            row0,
+            rows,
+            cols,
+        };
+        // Block shapes of the non-invariant registers.
+        let mut shapes: Vec<Shape> = Vec::with_capacity(self.prog.instrs.len());
+        for (i, ins) in self.prog.instrs.iter().enumerate() {
+            if self.invariant[i].is_some() {
+                shapes.push(self.shapes[i].clone());
+                continue;
+            }
+            let s = {
+                let args: Vec<TensorView> = ins
+                    .args
+                    .iter()
+                    .map(|a| self.block_arg(a, &blk, inputs, regs, &shapes))
+                    .collect();
+                let mut s = args[0].shape.clone();
+                for a in &args[1..] {
+                    s = broadcast_shapes(&s, &a.shape)?;
+                }
+                s
+            };
+            let bytes = num_elements(&s)? * sz;
+            let mut buf = std::mem::take(&mut regs[i]);
+            buf.resize(bytes, 0);
+            {
+                let args: Vec<TensorView> = ins
+                    .args
+                    .iter()
+                    .map(|a| self.block_arg(a, &blk, inputs, regs, &shapes))
+                    .collect();
+                let mut o = TensorMut::from_raw(self.dtype, s.clone(), buf.as_mut_ptr(), buf.len());
+                run_instr(ins.op, &args, &mut o)?;
+            }
+            regs[i] = buf;
+            shapes.push(s);
+        }
+        let last = self.prog.instrs.len() - 1;
+        let result = match &self.invariant[last] {
+            Some(b) => b.as_slice(),
+            None => regs[last].as_slice(),
+        };
+        if result.len() == out.len() {
+            out.copy_from_slice(result);
+        } else {
+            // An invariant result broadcast over the block (e.g. a program that
+            // ignores the head): expand it.
+            let src = view(self.dtype, shapes[last].clone(), result);
+            let mut o = TensorMut::from_raw(self.dtype, full.clone(), out.as_mut_ptr(), out.len());
+            super::broadcast::broadcast_to(&src, &mut o)?;
+        }
+        Ok(())
+    }
+
+    /// Argument `a` over one block of rows.
+    ///
+    /// # Safety
+    /// As for `run_rows`: the block's head points at `rows * cols` elements.
+    unsafe fn block_arg<'a>(
+        &'a self,
+        a: &Arg,
+        blk: &Block,
+        inputs: &'a [TensorView<'a>],
+        regs: &'a [Vec<u8>],
+        shapes: &[Shape],
+    ) -> TensorView<'a> {
+        let sz = self.dtype.size();
+        let (row0, rows, cols) = (blk.row0, blk.rows, blk.cols);
+        let slice_rows = |t: &TensorView<'a>, len: usize| -> TensorView<'a> {
+            let b = t.bytes();
+            view(
+                self.dtype,
+                vec![rows, len],
+                &b[row0 * len * sz..(row0 + rows) * len * sz],
+            )
+        };
+        match *a {
+            Arg::Head => {
+                // SAFETY: the caller guarantees rows * cols elements at head.
+                let b = std::slice::from_raw_parts(
+                    blk.head.unwrap_or(std::ptr::NonNull::dangling().as_ptr()),
+                    rows * cols * sz,
+                );
+                view(self.dtype, vec![rows, cols], b)
+            }
+            Arg::Input(k) => {
+                let t = &inputs[k];
+                match self.input_kinds[k] {
+                    Kind::Full => slice_rows(t, cols),
+                    Kind::Row => slice_rows(t, 1),
+                    Kind::Channel => view(self.dtype, vec![cols], t.bytes()),
+                    _ => view(self.dtype, vec![], t.bytes()),
+                }
+            }
+            Arg::Reg(k) => match &self.invariant[k] {
+                Some(b) => view(self.dtype, self.shapes[k].clone(), b),
+                None => view(self.dtype, shapes[k].clone(), &regs[k]),
+            },
+        }
+    }
+
+    /// Evaluates the whole program into `out` (the output shape), reading
+    /// the head from `head` (a full tensor) when there is one. Blocks run in
+    /// parallel when the plan is blocked; otherwise one pass over whole
+    /// tensors.
+    pub fn run(
+        &self,
+        head: Option<&TensorView>,
+        inputs: &[TensorView],
+        out: &mut TensorMut,
+    ) -> Result<()> {
+        if out.shape != self.out_shape || out.dtype != self.dtype {
+            return Err(Error::Internal("fused program output shape".into()));
+        }
+        if !self.blocked {
+            return self.run_whole(head, inputs, out);
+        }
+        let (rows, cols) = self.rows_cols();
+        if rows == 0 || cols == 0 {
+            return Ok(());
+        }
+        let sz = self.dtype.size();
+        let per = (BLOCK / cols).max(1);
+        let head_ptr = head.map(|h| h.bytes().as_ptr() as usize);
+        let out_bytes = out.bytes_mut();
+        let work = |(b, chunk): (usize, &mut [u8]), regs: &mut Vec<Vec<u8>>| -> Result<()> {
+            let row0 = b * per;
+            let n = chunk.len() / (cols * sz);
+            let h = head_ptr.map(|p| (p + row0 * cols * sz) as *const u8);
+            // SAFETY: the head (when given) is the full output-shaped tensor,
+            // so rows [row0, row0 + n) are inside it; `chunk` is those rows of
+            // the output.
+            unsafe { self.run_rows(h, inputs, row0, n, chunk, regs) }
+        };
+        if rows <= per || rayon::current_num_threads() == 1 {
+            let mut regs = Vec::new();
+            for item in out_bytes.chunks_mut(per * cols * sz).enumerate() {
+                work(item, &mut regs)?;
+            }
+            Ok(())
+        } else {
+            out_bytes
+                .par_chunks_mut(per * cols * sz)
+                .enumerate()
+                .try_for_each_init(Vec::new, |regs, item| work(item, regs))
+        }
+    }
+
+    fn run_whole(
+        &self,
+        head: Option<&TensorView>,
+        inputs: &[TensorView],
+        out: &mut TensorMut,
+    ) -> Result<()> {
+        let mut regs: Vec<Vec<u8>> = Vec::with_capacity(self.prog.instrs.len());
+        for (i, ins) in self.prog.instrs.iter().enumerate() {
+            let mut buf = vec![0u8; num_elements(&self.shapes[i])? * self.dtype.size()];
+            {
+                let args: Vec<TensorView> = ins
+                    .args
+                    .iter()
+                    .map(|a| match *a {
+                        Arg::Reg(k) => Ok(view(self.dtype, self.shapes[k].clone(), &regs[k])),
+                        Arg::Head => head
+                            .cloned()
+                            .ok_or_else(|| Error::Internal("fused program: no head".into())),
+                        Arg::Input(k) => Ok(inputs[k].clone()),
+                    })
+                    .collect::<Result<_>>()?;
+                // SAFETY: `buf` has room for this instruction's shape.
+                let mut o = unsafe {
+                    TensorMut::from_raw(
+                        self.dtype,
+                        self.shapes[i].clone(),
+                        buf.as_mut_ptr(),
+                        buf.len(),
+                    )
+                };
+                run_instr(ins.op, &args, &mut o)?;
+            }
+            regs.push(buf);
+        }
+        out.bytes_mut().copy_from_slice(&regs[regs.len() - 1]);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prog(instrs: &[(Op, &[Arg])]) -> Program {
+        Program {
+            instrs: instrs
+                .iter()
+                .map(|(op, args)| Instr {
+                    op: *op,
+                    args: args.to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The program's ops one by one over whole tensors (the reference).
+    fn unfused(p: &Program, head: Option<&TensorView>, inputs: &[TensorView]) -> Vec<f32> {
+        let plan = Plan {
+            blocked: false,
+            ..Plan::new(p, DType::F32, head.map(|h| h.shape.as_slice()), inputs).unwrap()
+        };
+        let mut out = vec![0f32; num_elements(plan.output_shape()).unwrap()];
+        let mut o = TensorMut::from_slice(plan.output_shape().to_vec(), &mut out);
+        plan.run(head, inputs, &mut o).unwrap();
+        out
+    }
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 16) % 1000) as f32
+                    / 250.0
+                    - 2.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batch_norm_epilogue_blocks_equal_whole_tensors() {
+        use Arg::*;
+        // relu((head + bias) * (gamma * rsqrt(var + eps)) + residual + beta)
+        let p = prog(&[
+            (Op::Binary(BinaryOp::Add), &[Head, Input(0)]),
+            (Op::Binary(BinaryOp::Add), &[Input(2), Input(3)]),
+            (Op::Unary(UnaryOp::Rsqrt), &[Reg(1)]),
+            (Op::Binary(BinaryOp::Mul), &[Input(1), Reg(2)]),
+            (Op::Binary(BinaryOp::Mul), &[Reg(0), Reg(3)]),
+            (Op::Binary(BinaryOp::Add), &[Reg(4), Input(4)]),
+            (Op::Binary(BinaryOp::Add), &[Reg(5), Input(5)]),
+            (Op::Unary(UnaryOp::Relu), &[Reg(6)]),
+        ]);
+        for (rows, c) in [(1, 1), (3, 7), (2000, 5), (9, 5000), (700, 64)] {
+            let head = data(rows * c, 1);
+            let (bias, gamma, beta) = (data(c, 2), data(c, 3), data(c, 4));
+            let var: Vec<f32> = data(c, 5).iter().map(|v| v.abs() + 0.1).collect();
+            let residual = data(rows * c, 6);
+            let eps = [1e-3f32];
+            let h = TensorView::from_slice(vec![rows, c], &head);
+            let inputs = [
+                TensorView::from_slice(vec![c], &bias),
+                TensorView::from_slice(vec![c], &gamma),
+                TensorView::from_slice(vec![c], &var),
+                TensorView::from_slice(vec![], &eps),
+                TensorView::from_slice(vec![rows, c], &residual),
+                TensorView::from_slice(vec![1, c], &beta),
+            ];
+            let plan = Plan::new(&p, DType::F32, Some(&[rows, c]), &inputs).unwrap();
+            assert!(plan.blocked);
+            assert_eq!(
+                plan.reg_invariant,
+                [false, true, true, true, false, false, false, false]
+            );
+            let mut out = vec![0f32; rows * c];
+            plan.run(
+                Some(&h),
+                &inputs,
+                &mut TensorMut::from_slice(vec![rows, c], &mut out),
+            )
+            .unwrap();
+            assert_eq!(out, unfused(&p, Some(&h), &inputs), "{rows}x{c}");
+            // In place over the head, as the convolution epilogue runs it.
+            let mut inplace = head.clone();
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut(inplace.as_mut_ptr() as *mut u8, rows * c * 4)
+            };
+            let ptr = bytes.as_ptr();
+            unsafe {
+                plan.run_rows(Some(ptr), &inputs, 0, rows, bytes, &mut Vec::new())
+                    .unwrap()
+            };
+            assert_eq!(inplace, out);
+        }
+    }
+
+    #[test]
+    fn rows_scalars_and_general_broadcasting() {
+        use Arg::*;
+        // LayerNorm-like: (x - mean) * rsqrt(var + eps) * gamma + beta, mean/var per row.
+        let p = prog(&[
+            (Op::Binary(BinaryOp::Sub), &[Input(0), Input(1)]),
+            (Op::Binary(BinaryOp::Add), &[Input(2), Input(3)]),
+            (Op::Unary(UnaryOp::Rsqrt), &[Reg(1)]),
+            (Op::Binary(BinaryOp::Mul), &[Reg(0), Reg(2)]),
+            (Op::Binary(BinaryOp::Mul), &[Reg(3), Input(4)]),
+            (Op::Binary(BinaryOp::Add), &[Reg(4), Input(5)]),
+        ]);
+        let (b, t, c) = (3, 50, 96);
+        let x = data(b * t * c, 7);
+        let mean = data(b * t, 8);
+        let var: Vec<f32> = data(b * t, 9).iter().map(|v| v.abs() + 0.5).collect();
+        let (gamma, beta, eps) = (data(c, 10), data(c, 11), [1e-5f32]);
+        let inputs = [
+            TensorView::from_slice(vec![b, t, c], &x),
+            TensorView::from_slice(vec![b, t, 1], &mean),
+            TensorView::from_slice(vec![b, t, 1], &var),
+            TensorView::from_slice(vec![], &eps),
+            TensorView::from_slice(vec![c], &gamma),
+            TensorView::from_slice(vec![c], &beta),
+        ];
+        let plan = Plan::new(&p, DType::F32, None, &inputs).unwrap();
+        assert!(plan.blocked);
+        let mut out = vec![0f32; b * t * c];
+        plan.run(
+            None,
+            &inputs,
+            &mut TensorMut::from_slice(vec![b, t, c], &mut out),
+        )
+        .unwrap();
+        assert_eq!(out, unfused(&p, None, &inputs));
+
+        // A [b, 1, c] operand is neither: whole-tensor evaluation, same answer.
+        let odd = data(b * c, 12);
+        let q = prog(&[
+            (Op::Binary(BinaryOp::Mul), &[Input(0), Input(1)]),
+            (Op::Unary(UnaryOp::Tanh), &[Reg(0)]),
+        ]);
+        let ins = [
+            TensorView::from_slice(vec![b, t, c], &x),
+            TensorView::from_slice(vec![b, 1, c], &odd),
+        ];
+        let plan = Plan::new(&q, DType::F32, None, &ins).unwrap();
+        assert!(!plan.blocked);
+        let mut out = vec![0f32; b * t * c];
+        plan.run(
+            None,
+            &ins,
+            &mut TensorMut::from_slice(vec![b, t, c], &mut out),
+        )
+        .unwrap();
+        let want: Vec<f32> = (0..b * t * c)
+            .map(|i| (x[i] * odd[(i / (t * c)) * c + i % c]).tanh())
+            .collect();
+        for (g, w) in out.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn shape_errors_are_tensorflows() {
+        use Arg::*;
+        let p = prog(&[(Op::Binary(BinaryOp::Add), &[Head, Input(0)])]);
+        let e = p.shapes(Some(&[2, 3]), &[&[4]]).unwrap_err();
+        assert_eq!(e.to_string(), "Incompatible shapes: [2,3] vs. [4]");
+        assert!(prog(&[(Op::Unary(UnaryOp::Relu), &[Reg(0)])])
+            .shapes(None, &[])
+            .is_err());
+    }
+}

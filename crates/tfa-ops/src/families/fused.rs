@@ -1,0 +1,475 @@
+//! `_TfaFused`: a product (Conv2D, DepthwiseConv2dNative, MatMul,
+//! BatchMatMulV2) or nothing, followed by a program of elementwise ops, as
+//! one NPU op. The plugin's fusion pass (`tfa-plugin/src/graph/fusion.rs`)
+//! writes these nodes; TensorFlow has no such op, so its OpDef is declared
+//! here too (`CUSTOM_OPS`) and registered by the plugin.
+//!
+//! The product runs through its own kernel from the op table (the node
+//! carries the product's attributes under their usual names) and the program
+//! runs on its output in blocks of rows while they are in cache
+//! (`tfa_kernels::host::fused`), so the result is bit for bit what the
+//! unfused ops give on the NPU.
+
+use crate::registry::CustomOpDef;
+use crate::{find, AttrKind, AttrSpec, Attrs, Backend, Family, OpContext, OpDef, TypeConstraint};
+use std::cell::RefCell;
+use tfa_core::shape::{broadcast_shapes, fmt_shape};
+use tfa_core::{DType, Error, Result, TensorMut, TensorView};
+use tfa_kernels::host::elementwise::{BinaryOp, UnaryOp};
+use tfa_kernels::host::fused::{Arg, Instr, Op, Plan, Program};
+
+/// The op types a fused program can hold, with their elementwise kernel.
+/// One list for the kernel and the graph pass.
+pub fn fusable(op: &str) -> Option<Op> {
+    use BinaryOp as B;
+    use UnaryOp as U;
+    Some(match op {
+        "Add" | "AddV2" | "BiasAdd" | "AddN" => Op::Binary(B::Add),
+        "Sub" => Op::Binary(B::Sub),
+        "Mul" => Op::Binary(B::Mul),
+        "RealDiv" => Op::Binary(B::Div),
+        "Maximum" => Op::Binary(B::Maximum),
+        "Minimum" => Op::Binary(B::Minimum),
+        "SquaredDifference" => Op::Binary(B::SquaredDifference),
+        "Neg" => Op::Unary(U::Neg),
+        "Abs" => Op::Unary(U::Abs),
+        "Square" => Op::Unary(U::Square),
+        "Sqrt" => Op::Unary(U::Sqrt),
+        "Rsqrt" => Op::Unary(U::Rsqrt),
+        "Reciprocal" | "Inv" => Op::Unary(U::Reciprocal),
+        "Exp" => Op::Unary(U::Exp),
+        "Log" => Op::Unary(U::Log),
+        "Relu" => Op::Unary(U::Relu),
+        "Relu6" => Op::Unary(U::Relu6),
+        "Elu" => Op::Unary(U::Elu),
+        "Selu" => Op::Unary(U::Selu),
+        "Softplus" => Op::Unary(U::Softplus),
+        "Sigmoid" => Op::Unary(U::Sigmoid),
+        "Tanh" => Op::Unary(U::Tanh),
+        "Erf" => Op::Unary(U::Erf),
+        "Erfc" => Op::Unary(U::Erfc),
+        _ => return None,
+    })
+}
+
+/// Products a program can follow.
+pub const PRODUCTS: &[&str] = &["Conv2D", "DepthwiseConv2dNative", "MatMul", "BatchMatMulV2"];
+
+/// Types the fused op is registered for.
+pub const FUSED_TYPES: &[DType] = &[DType::F32, DType::F16, DType::BF16];
+
+/// TensorFlow's checks of the ops whose shape rule is not plain broadcasting.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Check {
+    None,
+    /// BiasAdd (NHWC): a 1-D bias as long as the last axis.
+    Bias,
+    /// AddN: operands of identical shapes.
+    SameShape,
+}
+
+/// Parses a program: `;`-separated `Op(arg,...)`, arguments `h` (the
+/// product's output), `iK` (input K after the product's) and `rK` (result of
+/// instruction K). AddN of n operands becomes n - 1 additions, in order.
+fn parse(text: &str) -> Result<(Program, Vec<Check>)> {
+    let bad = |why: &str| Error::Internal(format!("bad fused program '{text}': {why}"));
+    let mut prog = Program::default();
+    let mut checks = Vec::new();
+    // Instruction index in the text -> register holding its result.
+    let mut result_of: Vec<usize> = Vec::new();
+    for ins in text.split(';').filter(|s| !s.is_empty()) {
+        let (name, rest) = ins.split_once('(').ok_or_else(|| bad("missing '('"))?;
+        let args_text = rest.strip_suffix(')').ok_or_else(|| bad("missing ')'"))?;
+        let op = fusable(name).ok_or_else(|| bad(&format!("{name} is not fusable")))?;
+        let args: Vec<Arg> = args_text
+            .split(',')
+            .map(|a| {
+                let num = |s: &str| s.parse::<usize>().map_err(|_| bad(a));
+                match a.as_bytes().first() {
+                    Some(b'h') if a == "h" => Ok(Arg::Head),
+                    Some(b'i') => Ok(Arg::Input(num(&a[1..])?)),
+                    Some(b'r') => {
+                        let k = num(&a[1..])?;
+                        result_of.get(k).map(|&r| Arg::Reg(r)).ok_or_else(|| bad(a))
+                    }
+                    _ => Err(bad(a)),
+                }
+            })
+            .collect::<Result<_>>()?;
+        let check = match name {
+            "BiasAdd" => Check::Bias,
+            "AddN" => Check::SameShape,
+            _ => Check::None,
+        };
+        let arity = if matches!(op, Op::Unary(_)) { 1 } else { 2 };
+        if name == "AddN" && args.len() >= 2 {
+            let mut acc = args[0];
+            for &a in &args[1..] {
+                prog.instrs.push(Instr {
+                    op,
+                    args: vec![acc, a],
+                });
+                checks.push(check);
+                acc = Arg::Reg(prog.instrs.len() - 1);
+            }
+        } else if args.len() == arity {
+            prog.instrs.push(Instr { op, args });
+            checks.push(check);
+        } else {
+            return Err(bad(&format!("{name} takes {arity} arguments")));
+        }
+        result_of.push(prog.instrs.len() - 1);
+    }
+    if prog.instrs.is_empty() {
+        return Err(bad("no instruction"));
+    }
+    Ok((prog, checks))
+}
+
+/// TensorFlow's BiasAdd and AddN errors, checked instruction by
+/// instruction before broadcasting (the order the unfused ops fail in).
+fn validate(
+    prog: &Program,
+    checks: &[Check],
+    head: Option<&[usize]>,
+    inputs: &[TensorView],
+) -> Result<()> {
+    let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(prog.instrs.len());
+    for (ins, check) in prog.instrs.iter().zip(checks) {
+        let shape_of = |a: &Arg| -> Vec<usize> {
+            match *a {
+                Arg::Head => head.unwrap_or(&[]).to_vec(),
+                Arg::Input(k) => inputs.get(k).map(|t| t.shape.clone()).unwrap_or_default(),
+                Arg::Reg(k) => shapes.get(k).cloned().unwrap_or_default(),
+            }
+        };
+        let (x, y) = (shape_of(&ins.args[0]), ins.args.get(1).map(shape_of));
+        match (check, &y) {
+            (Check::Bias, Some(y)) => {
+                if y.len() != 1 {
+                    return Err(Error::InvalidArgument(format!(
+                        "Biases must be 1D: {}",
+                        fmt_shape(y)
+                    )));
+                }
+                if x.len() < 2 {
+                    return Err(Error::InvalidArgument(format!(
+                        "Input tensor must be at least 2D: {}",
+                        fmt_shape(&x)
+                    )));
+                }
+                if x[x.len() - 1] != y[0] {
+                    return Err(Error::InvalidArgument(format!(
+                        "Must provide as many biases as the channel dimension of the input tensor: {} vs. {} in {}",
+                        fmt_shape(y),
+                        x[x.len() - 1],
+                        fmt_shape(&x)
+                    )));
+                }
+            }
+            (Check::SameShape, Some(y)) if x != *y => {
+                return Err(Error::InvalidArgument(format!(
+                    "Inputs to operation AddN must have the same size and shape.  Input 0: {} != input 1: {}",
+                    fmt_shape(&x),
+                    fmt_shape(y)
+                )));
+            }
+            _ => {}
+        }
+        shapes.push(match y {
+            Some(y) => broadcast_shapes(&x, &y)?,
+            None => x,
+        });
+    }
+    Ok(())
+}
+
+/// The context the product's own kernel runs in: the fused op's inputs and
+/// attributes; its output becomes the fused op's output when the program
+/// keeps its shape (the program then runs on it in place), else a scratch
+/// buffer.
+struct ProductCtx<'a> {
+    inner: &'a dyn OpContext,
+    plan_for: &'a dyn Fn(&[usize]) -> Result<Plan>,
+    /// (plan, output pointer, byte length, is the fused op's output 0).
+    done: RefCell<Option<(Plan, *mut u8, usize, bool)>>,
+    scratch: RefCell<Vec<Box<[u8]>>>,
+}
+
+impl OpContext for ProductCtx<'_> {
+    fn node_name(&self) -> &str {
+        self.inner.node_name()
+    }
+    fn num_inputs(&self) -> usize {
+        2
+    }
+    fn input(&self, i: usize) -> Result<TensorView<'_>> {
+        self.inner.input(i)
+    }
+    fn attrs(&self) -> &Attrs {
+        self.inner.attrs()
+    }
+    fn allocate_output(&self, i: usize, dtype: DType, shape: &[usize]) -> Result<TensorMut<'_>> {
+        if i != 0 || self.done.borrow().is_some() {
+            return Err(Error::Internal("a fused product writes one output".into()));
+        }
+        let plan = (self.plan_for)(shape)?;
+        if plan.output_shape() == shape {
+            let mut t = self.inner.allocate_output(0, dtype, shape)?;
+            let b = t.bytes_mut();
+            *self.done.borrow_mut() = Some((plan, b.as_mut_ptr(), b.len(), true));
+            return Ok(t);
+        }
+        let n = tfa_core::shape::num_elements(shape)? * dtype.size();
+        let mut buf = vec![0u8; n].into_boxed_slice();
+        let ptr = buf.as_mut_ptr();
+        self.scratch.borrow_mut().push(buf);
+        *self.done.borrow_mut() = Some((plan, ptr, n, false));
+        // SAFETY: the boxed buffer lives in `scratch` until the context drops
+        // and a Box's heap data does not move when the Vec grows.
+        Ok(unsafe { TensorMut::from_raw(dtype, shape.to_vec(), ptr, n) })
+    }
+    fn forward_or_allocate(
+        &self,
+        _candidates: &[usize],
+        i: usize,
+        dtype: DType,
+        shape: &[usize],
+    ) -> Result<(TensorMut<'_>, Option<usize>)> {
+        Ok((self.allocate_output(i, dtype, shape)?, None))
+    }
+    fn alias_output(&self, i: usize, input: usize, shape: &[usize]) -> Result<()> {
+        let x = self.inner.input(input)?;
+        let mut out = self.allocate_output(i, x.dtype, shape)?;
+        out.bytes_mut().copy_from_slice(x.bytes());
+        Ok(())
+    }
+    fn input_in_place(&self, _input: usize, _output: usize) -> Result<TensorMut<'_>> {
+        Err(Error::Internal(
+            "a fused product cannot write its input".into(),
+        ))
+    }
+    fn matrix_lowp(&self) -> Option<DType> {
+        self.inner.matrix_lowp()
+    }
+}
+
+fn fused_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let a = ctx.attrs();
+    let dtype = a.dtype("T")?;
+    let (prog, checks) = parse(a.string("program")?)?;
+    let product = a.string("product")?;
+    let n_product = if product.is_empty() { 0 } else { 2 };
+    let operands: Vec<TensorView> = (n_product..ctx.num_inputs())
+        .map(|i| ctx.input(i))
+        .collect::<Result<_>>()?;
+    if product.is_empty() {
+        validate(&prog, &checks, None, &operands)?;
+        let plan = Plan::new(&prog, dtype, None, &operands)?;
+        let mut out = ctx.allocate_output(0, dtype, plan.output_shape())?;
+        return plan.run(None, &operands, &mut out);
+    }
+    let kernel = find(product)
+        .and_then(|(_, d)| d.kernel(Backend::Host))
+        .ok_or_else(|| Error::Internal(format!("fused product {product} has no kernel")))?;
+    let plan_for = |head: &[usize]| -> Result<Plan> {
+        validate(&prog, &checks, Some(head), &operands)?;
+        Plan::new(&prog, dtype, Some(head), &operands)
+    };
+    let pctx = ProductCtx {
+        inner: ctx,
+        plan_for: &plan_for,
+        done: RefCell::new(None),
+        scratch: RefCell::new(Vec::new()),
+    };
+    kernel(&pctx)?;
+    let (plan, ptr, len, in_place) = pctx
+        .done
+        .borrow_mut()
+        .take()
+        .ok_or_else(|| Error::Internal(format!("fused product {product} wrote no output")))?;
+    if in_place {
+        // SAFETY: `ptr` is the fused op's output 0 (allocated by the product
+        // through `pctx`), alive until this kernel returns.
+        let mut out = unsafe { TensorMut::from_raw(dtype, plan.output_shape().to_vec(), ptr, len) };
+        return plan.run_in_place(&operands, &mut out);
+    }
+    let head_shape = plan.head_shape().to_vec();
+    // SAFETY: the scratch buffer is alive in `pctx` and holds the product.
+    let head = unsafe { TensorView::from_raw(dtype, head_shape, ptr, len) };
+    let mut out = ctx.allocate_output(0, dtype, plan.output_shape())?;
+    plan.run(Some(&head), &operands, &mut out)
+}
+
+const ATTRS: &[AttrSpec] = &[
+    AttrSpec {
+        name: "product",
+        kind: AttrKind::String,
+    },
+    AttrSpec {
+        name: "program",
+        kind: AttrKind::String,
+    },
+    AttrSpec {
+        name: "strides",
+        kind: AttrKind::IntList,
+    },
+    AttrSpec {
+        name: "padding",
+        kind: AttrKind::String,
+    },
+    AttrSpec {
+        name: "explicit_paddings",
+        kind: AttrKind::IntList,
+    },
+    AttrSpec {
+        name: "data_format",
+        kind: AttrKind::String,
+    },
+    AttrSpec {
+        name: "dilations",
+        kind: AttrKind::IntList,
+    },
+    AttrSpec {
+        name: "transpose_a",
+        kind: AttrKind::Bool,
+    },
+    AttrSpec {
+        name: "transpose_b",
+        kind: AttrKind::Bool,
+    },
+    AttrSpec {
+        name: "adj_x",
+        kind: AttrKind::Bool,
+    },
+    AttrSpec {
+        name: "adj_y",
+        kind: AttrKind::Bool,
+    },
+];
+
+pub(crate) const OPS: &[OpDef] = &[OpDef {
+    name: "_TfaFused",
+    family: Family::Fused,
+    summary: "tf_adapter's fusion: a Conv2D/DepthwiseConv2dNative/MatMul/BatchMatMulV2 (or nothing) and the elementwise ops after it, evaluated in cache-sized blocks",
+    constraints: &[TypeConstraint { attr: "T", types: FUSED_TYPES }],
+    attrs: ATTRS,
+    host_memory: &[],
+    int32_host_memory: &[],
+    host: Some(fused_kernel),
+    cuda: None,
+}];
+
+pub(crate) const CUSTOM_OPS: &[CustomOpDef] = &[CustomOpDef {
+    name: "_TfaFused",
+    inputs: &["inputs: N * T"],
+    outputs: &["output: T"],
+    attrs: &[
+        "T: {float, half, bfloat16}",
+        "N: int >= 1",
+        "product: string = ''",
+        "program: string",
+        "strides: list(int) = []",
+        "padding: string = ''",
+        "explicit_paddings: list(int) = []",
+        "data_format: string = 'NHWC'",
+        "dilations: list(int) = []",
+        "transpose_a: bool = false",
+        "transpose_b: bool = false",
+        "adj_x: bool = false",
+        "adj_y: bool = false",
+        "fused_ops: list(string) = []",
+    ],
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_parse_and_addn_unrolls() {
+        let (p, checks) = parse("BiasAdd(h,i0);AddN(r0,i1,i2);Relu(r1)").unwrap();
+        assert_eq!(p.instrs.len(), 4);
+        assert_eq!(p.instrs[2].args, [Arg::Reg(1), Arg::Input(2)]);
+        assert_eq!(p.instrs[3].args, [Arg::Reg(2)]);
+        assert_eq!(
+            checks,
+            [Check::Bias, Check::SameShape, Check::SameShape, Check::None]
+        );
+        for bad in [
+            "",
+            "Relu(h",
+            "Sin(h)",
+            "Relu(h,i0)",
+            "Add(h,r5)",
+            "Add(h,x)",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bias_and_addn_errors_are_tensorflows() {
+        let (p, c) = parse("BiasAdd(h,i0)").unwrap();
+        let b = [0f32; 3];
+        let e = validate(
+            &p,
+            &c,
+            Some(&[2, 4]),
+            &[TensorView::from_slice(vec![3], &b)],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("Must provide as many biases"), "{e}");
+        let (p, c) = parse("AddN(h,i0)").unwrap();
+        let x = [0f32; 4];
+        let e = validate(
+            &p,
+            &c,
+            Some(&[2, 2]),
+            &[TensorView::from_slice(vec![4], &x)],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("same size and shape"), "{e}");
+    }
+
+    #[test]
+    fn every_fusable_op_has_an_npu_kernel() {
+        for op in [
+            "Add",
+            "AddV2",
+            "BiasAdd",
+            "AddN",
+            "Sub",
+            "Mul",
+            "RealDiv",
+            "Maximum",
+            "Minimum",
+            "SquaredDifference",
+            "Neg",
+            "Abs",
+            "Square",
+            "Sqrt",
+            "Rsqrt",
+            "Reciprocal",
+            "Exp",
+            "Log",
+            "Relu",
+            "Relu6",
+            "Elu",
+            "Selu",
+            "Softplus",
+            "Sigmoid",
+            "Tanh",
+            "Erf",
+            "Erfc",
+        ] {
+            assert!(fusable(op).is_some(), "{op}");
+            if op != "Add" {
+                assert!(find(op).is_some(), "{op} is fusable but has no NPU kernel");
+            }
+        }
+        for p in PRODUCTS {
+            assert!(find(p).is_some(), "{p}");
+        }
+    }
+}
