@@ -1,0 +1,243 @@
+"""The fusion pass (README "Fusion"): a product and the elementwise ops after
+it, and chains of elementwise ops, become one `_TfaFused` NPU op. A fused
+graph gives exactly what the unfused graph gives on the NPU (the same
+kernels run, in cache-sized blocks) and agrees with TensorFlow CPU;
+`TFA_FUSION=0` gives the unfused graph back. Training graphs keep every
+intermediate their gradients need."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_adapter
+from conftest import assert_matches
+
+NPU = "/NPU:0"
+CPU = "/CPU:0"
+SEED = int(os.environ.get("TFA_TEST_SEED", "20261202"))
+
+
+@pytest.fixture
+def rng():
+    print(f"seed {SEED} (TFA_TEST_SEED to replay)")
+    return np.random.default_rng(SEED)
+
+
+def run(fn, *args, fusion=True, device=NPU):
+    """fn(*args) in a fresh tf.function with the device scope inside;
+    returns (outputs as numpy, NPU kernel counts)."""
+    old = os.environ.get("TFA_FUSION")
+    os.environ["TFA_FUSION"] = "1" if fusion else "0"
+    try:
+
+        @tf.function
+        def f(*a):
+            with tf.device(device):
+                return fn(*a)
+
+        tf_adapter.reset_kernel_counts()
+        out = f(*args)
+        counts = tf_adapter.kernel_counts()
+    finally:
+        if old is None:
+            del os.environ["TFA_FUSION"]
+        else:
+            os.environ["TFA_FUSION"] = old
+    out = tf.nest.map_structure(lambda t: t.numpy(), out)
+    return out, counts
+
+
+def check_fused(fn, *args, min_fused=1, rtol=2e-5, atol=1e-5):
+    """Fused == unfused on the NPU (bit for bit) and ~= TensorFlow CPU."""
+    fused, counts = run(fn, *args)
+    plain, plain_counts = run(fn, *args, fusion=False)
+    cpu, _ = run(fn, *args, device=CPU)
+    assert counts.get("_TfaFused", 0) >= min_fused, counts
+    assert "_TfaFused" not in plain_counts
+    for f, p, c in zip(tf.nest.flatten(fused), tf.nest.flatten(plain), tf.nest.flatten(cpu)):
+        np.testing.assert_array_equal(f, p)
+        np.testing.assert_allclose(f.astype(np.float64), c.astype(np.float64), rtol=rtol, atol=atol)
+    return counts
+
+
+ACTIVATIONS = {
+    "relu": tf.nn.relu,
+    "relu6": tf.nn.relu6,
+    "elu": tf.nn.elu,
+    "selu": tf.nn.selu,
+    "sigmoid": tf.sigmoid,
+    "tanh": tf.tanh,
+    "swish": lambda y: y * tf.sigmoid(y),
+    "softplus": tf.nn.softplus,
+    "gelu": lambda y: tf.nn.gelu(y, approximate=False),
+    "gelu_tanh": lambda y: tf.nn.gelu(y, approximate=True),
+    "none": lambda y: y,
+}
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_conv_epilogues_random(case, rng):
+    n = int(rng.choice([1, 2, 3]))
+    h, w = (int(v) for v in rng.integers(3, 12, size=2))
+    cin, cout = (int(v) for v in rng.integers(1, 9, size=2))
+    k = int(rng.choice([1, 3, 5]))
+    stride = int(rng.choice([1, 2]))
+    dilation = 1 if stride > 1 else int(rng.choice([1, 2]))
+    padding = str(rng.choice(["SAME", "VALID"]))
+    if padding == "VALID" and (h < (k - 1) * dilation + 1 or w < (k - 1) * dilation + 1):
+        padding = "SAME"
+    act = list(ACTIVATIONS)[case % len(ACTIVATIONS)]
+    x = rng.normal(size=[n, h, w, cin]).astype(np.float32)
+    f = (rng.normal(size=[k, k, cin, cout]) / np.sqrt(k * k * cin)).astype(np.float32)
+    b, scale, shift = (rng.normal(size=[cout]).astype(np.float32) for _ in range(3))
+    use_residual = bool(case % 2)
+
+    def fn(x, f):
+        y = tf.nn.conv2d(x, f, strides=stride, padding=padding, dilations=dilation)
+        y = tf.nn.bias_add(y, b)
+        y = y * scale + shift
+        if use_residual:
+            y = y + tf.reverse(y, axis=[1])  # a full-size operand from elsewhere
+        return ACTIVATIONS[act](y)
+
+    check_fused(fn, x, f)
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu", "gelu_tanh", "swish", "tanh"])
+def test_matmul_and_batch_matmul_epilogues(act, rng):
+    a = rng.normal(size=[7, 33]).astype(np.float32)
+    w = rng.normal(size=[33, 65]).astype(np.float32) / 6
+    b = rng.normal(size=[65]).astype(np.float32)
+    q = rng.normal(size=[2, 5, 9, 16]).astype(np.float32)
+    kk = rng.normal(size=[2, 5, 16, 9]).astype(np.float32)
+
+    def fn(a, q):
+        dense = ACTIVATIONS[act](tf.nn.bias_add(tf.matmul(a, w), b))
+        scores = tf.matmul(q, kk) * 0.25 + 1.0
+        return dense, tf.exp(scores - 3.0)
+
+    check_fused(fn, a, q, min_fused=2)
+
+
+def test_keras_cnn_inference_and_training_step(rng):
+    import keras
+
+    def model(seed):
+        keras.utils.set_random_seed(seed)
+        inp = keras.Input((12, 12, 5))
+        y = keras.layers.Conv2D(8, 3, padding="same")(inp)
+        y = keras.layers.BatchNormalization()(y)
+        y = keras.layers.Activation("relu")(y)
+        skip = y
+        y = keras.layers.Conv2D(8, 1, use_bias=False)(y)
+        y = keras.layers.BatchNormalization()(y)
+        y = keras.layers.Add()([y, skip])
+        y = keras.layers.ReLU(max_value=6.0)(y)
+        y = keras.layers.DepthwiseConv2D(3, padding="same")(y)
+        y = keras.layers.BatchNormalization()(y)
+        y = keras.layers.Activation("swish")(y)
+        y = keras.layers.GlobalAveragePooling2D()(y)
+        y = keras.layers.Dense(16, activation="gelu")(y)
+        y = keras.layers.LayerNormalization()(y)
+        return keras.Model(inp, keras.layers.Dense(3)(y))
+
+    with tf.device(NPU):
+        m = model(3)
+    with tf.device(CPU):
+        cm = model(3)
+    for w in m.weights:  # non-trivial batch-norm statistics
+        w.assign(tf.random.uniform(w.shape, 0.5, 1.5) if "variance" in w.path else tf.random.normal(w.shape, stddev=0.3))
+    cm.set_weights(m.get_weights())
+    x = rng.normal(size=[4, 12, 12, 5]).astype(np.float32)
+    counts = check_fused(lambda x: m(x, training=False), x, min_fused=5, rtol=1e-4, atol=1e-5)
+    assert "Relu" not in counts and "BiasAdd" not in counts  # all folded into the fused ops
+
+    labels = np.array([0, 2, 1, 2])
+    loss_fn = __import__("keras").losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, m(x, training=True))
+        return loss, tape.gradient(loss, m.trainable_variables)
+
+    fused, counts = run(step, x)
+    plain, _ = run(step, x, fusion=False)
+    assert counts.get("_TfaFused", 0) >= 1, counts
+    assert counts.get("Conv2DBackpropFilter", 0) >= 2  # the backward pass still runs
+    for f, p in zip(tf.nest.flatten(fused), tf.nest.flatten(plain)):
+        np.testing.assert_array_equal(f, p)
+
+
+def test_intermediates_used_elsewhere_are_not_fused(rng):
+    x = rng.normal(size=[2, 6, 6, 3]).astype(np.float32)
+    f = rng.normal(size=[3, 3, 3, 4]).astype(np.float32)
+
+    def fn(x, f):
+        y = tf.nn.conv2d(x, f, 1, "SAME")
+        z = tf.nn.relu(y + 1.0)
+        return z, y  # the product is fetched: it cannot be fused away
+
+    counts = check_fused(fn, x, f, min_fused=1)
+    assert counts.get("Conv2D", 0) == 1
+
+
+def test_output_broadcast_larger_than_the_product(rng):
+    x = rng.normal(size=[1, 5, 5, 3]).astype(np.float32)
+    f = rng.normal(size=[3, 3, 3, 4]).astype(np.float32)
+    big = rng.normal(size=[3, 1, 1, 4]).astype(np.float32)
+
+    check_fused(lambda x, f: tf.nn.relu(tf.nn.conv2d(x, f, 1, "SAME") * big), x, f)
+
+
+def test_errors_inside_a_fused_region_match_the_unfused_ops(rng):
+    spec = [tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.float32)]
+    for fusion in ("1", "0"):
+        os.environ["TFA_FUSION"] = fusion
+        try:
+
+            @tf.function(input_signature=spec)
+            def f(a, b):
+                with tf.device(NPU):
+                    return tf.nn.relu(tf.nn.bias_add(tf.matmul(a, a), b))
+
+            with pytest.raises(tf.errors.InvalidArgumentError, match="Must provide as many biases"):
+                f(np.ones([3, 3], np.float32), np.ones([4], np.float32))
+        finally:
+            del os.environ["TFA_FUSION"]
+
+
+@pytest.mark.parametrize("mode", ["allow_mix_precision_bf16", "allow_mix_precision_fp16"])
+def test_fusion_under_mixed_precision(mode, rng):
+    x = rng.normal(size=[2, 8, 8, 4]).astype(np.float32)
+    f = (rng.normal(size=[3, 3, 4, 6]) / 6).astype(np.float32)
+    b = rng.normal(size=[6]).astype(np.float32)
+    before = tf_adapter.get_precision_mode()
+    tf_adapter.set_precision_mode(mode)
+    try:
+        fn = lambda x, f: tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, f, 1, "SAME"), b)) * 0.5  # noqa: E731
+        fused, counts = run(fn, x, f)
+        plain, _ = run(fn, x, f, fusion=False)
+    finally:
+        tf_adapter.set_precision_mode(before)
+    cpu, _ = run(fn, x, f, device=CPU)
+    assert counts.get("_TfaFused", 0) >= 1, counts
+    np.testing.assert_array_equal(fused, plain)
+    np.testing.assert_allclose(fused, cpu, rtol=0.05, atol=0.05)
+
+
+def test_graph_dump_shows_the_fused_ops(tmp_path, monkeypatch, rng):
+    monkeypatch.setenv("TFA_DUMP_GRAPH", str(tmp_path))
+    x = rng.normal(size=[4, 8]).astype(np.float32)
+    w = rng.normal(size=[8, 8]).astype(np.float32)
+    run(lambda x: tf.nn.relu(tf.matmul(x, w) + 1.0), x)
+    after = "".join(p.read_text() for p in tmp_path.glob("*_after.txt"))
+    assert "op=_TfaFused" in after and "fused_ops=[\"MatMul\", \"AddV2\", \"Relu\"]" in after, after[-2000:]
+    assert 'program="AddV2(h,i0);Relu(r0)"' in after
+
+
+def test_strict_placement_with_fusion(rng, strict_placement):
+    x = rng.normal(size=[3, 10]).astype(np.float32)
+    out, counts = run(lambda x: tf.tanh(x * 2.0 - 1.0) * tf.sigmoid(x), x)
+    assert counts.get("_TfaFused", 0) == 1
+    assert_matches(tf.constant(out), tf.tanh(x * 2.0 - 1.0) * tf.sigmoid(x), tf.float32, rtol=1e-6)
