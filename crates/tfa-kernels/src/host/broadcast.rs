@@ -78,7 +78,9 @@ impl<const N: usize> BroadcastPlan<N> {
     }
 
     /// Calls `f(out_offset, operand_offsets, len)` for each contiguous run of
-    /// output elements in `[start, end)`.
+    /// output elements in `[start, end)`. Always inlined, so the loops of
+    /// `f` take the vector width of the caller's target features.
+    #[inline(always)]
     pub fn for_each_run(
         &self,
         start: usize,

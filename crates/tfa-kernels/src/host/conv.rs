@@ -572,6 +572,40 @@ pub(crate) fn store_nhwc<T: Widen>(y: Vec<T::W>, out: &mut [T], g: &ConvGeom) {
 
 // ---------------------------------------------------------------- Conv2D ----
 
+/// Finishes rows `[row0, row0 + rows)` of an NHWC Conv2D output (the
+/// `[n*oh*ow, cout]` matrix), given as their bytes, while they are in cache:
+/// the fused epilogue of `_TfaFused`.
+pub type RowsEpilogue<'a> = dyn Fn(usize, &mut [u8]) -> Result<()> + Sync + 'a;
+
+/// Conv2D with an epilogue run on each output tile right after its GEMM.
+/// Returns whether it ran: only the float32 NHWC path (not low precision)
+/// has tiles to run it on; elsewhere the caller finishes the output itself.
+pub fn conv2d_with_epilogue(
+    input: &TensorView,
+    filter: &TensorView,
+    out: &mut TensorMut,
+    g: &ConvGeom,
+    epilogue: &RowsEpilogue,
+) -> Result<bool> {
+    let tiled = out.dtype == DType::F32 && g.format == DataFormat::Nhwc && g.lowp.is_none();
+    if !tiled {
+        conv2d(input, filter, out, g)?;
+        return Ok(false);
+    }
+    check_shapes(
+        input,
+        filter,
+        out,
+        g,
+        &[g.kh, g.kw, g.cin / g.groups.max(1), g.cout],
+    )?;
+    let y = out.data_mut::<f32>()?;
+    if !y.is_empty() {
+        conv2d_nhwc_tiles(input.data::<f32>()?, filter.data()?, y, g, Some(epilogue))?;
+    }
+    Ok(true)
+}
+
 /// Conv2D: `out` has `g.output_shape()`, `filter` is HWIO.
 pub fn conv2d(
     input: &TensorView,
@@ -807,17 +841,43 @@ pub(crate) const TILE_BYTES: usize = 768 * 1024;
 
 /// NHWC Conv2D on compute types: `y[n*oh*ow, cout] = im2col(x) @ f`.
 pub(crate) fn conv2d_nhwc<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
+    // Without an epilogue nothing can fail.
+    let _ = conv2d_nhwc_tiles(x, f, y, g, None);
+}
+
+/// [`conv2d_nhwc`], running `epilogue` on each tile of output rows as soon
+/// as its GEMM is done (a pointwise convolution then runs tile by tile too,
+/// instead of as one GEMM, so the rows are still in cache).
+fn conv2d_nhwc_tiles<T: Compute>(
+    x: &[T],
+    f: &[T],
+    y: &mut [T],
+    g: &ConvGeom,
+    epilogue: Option<&RowsEpilogue>,
+) -> Result<()> {
     let m = g.n * g.oh * g.ow;
     let cout = g.cout;
     if m == 0 || cout == 0 {
-        return;
+        return Ok(());
     }
     let cin_g = g.cin / g.groups;
     let cout_g = cout / g.groups;
     let k = g.kh * g.kw * cin_g;
+    let finish = |row0: usize, rows: &mut [T]| -> Result<()> {
+        match epilogue {
+            // SAFETY: plain numbers viewed as their bytes.
+            Some(e) => e(row0, unsafe {
+                std::slice::from_raw_parts_mut(
+                    rows.as_mut_ptr() as *mut u8,
+                    std::mem::size_of_val(rows),
+                )
+            }),
+            None => Ok(()),
+        }
+    };
     if k == 0 {
         y.fill(T::ZERO);
-        return;
+        return finish(0, y);
     }
     let direct = g.is_pointwise();
     let threads = rayon::current_num_threads().max(1);
@@ -832,7 +892,7 @@ pub(crate) fn conv2d_nhwc<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeo
         by_cache.min(by_balance)
     };
     let flops = m * k * cout;
-    if direct && g.groups == 1 {
+    if direct && g.groups == 1 && epilogue.is_none() {
         // One GEMM on the input itself; gemm shares its packed filter
         // between threads.
         let par = if flops >= (1 << 18) && threads > 1 {
@@ -865,7 +925,7 @@ pub(crate) fn conv2d_nhwc<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeo
                 par,
             );
         }
-        return;
+        return Ok(());
     }
     let run = |(t, yc): (usize, &mut [T]), buf: &mut Vec<T>| {
         let m0 = t * tile;
@@ -907,16 +967,18 @@ pub(crate) fn conv2d_nhwc<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeo
                 );
             }
         }
+        finish(m0, yc)
     };
     if threads == 1 || flops < (1 << 16) {
         let mut buf = Vec::new();
         for (t, yc) in y.chunks_mut(tile * cout).enumerate() {
-            run((t, yc), &mut buf);
+            run((t, yc), &mut buf)?;
         }
+        Ok(())
     } else {
         y.par_chunks_mut(tile * cout)
             .enumerate()
-            .for_each_init(Vec::new, |buf, item| run(item, buf));
+            .try_for_each_init(Vec::new, |buf, item| run(item, buf))
     }
 }
 

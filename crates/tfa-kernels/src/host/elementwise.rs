@@ -329,10 +329,20 @@ fn run_binary<T: Element, F: Fn(T, T) -> T + Sync + Copy>(
 ) {
     let [ia, ib] = plan.inner_strides();
     for_chunks(out, |start, chunk| {
-        plan.for_each_run(start, start + chunk.len(), |o, [ao, bo], len| {
-            let o = &mut chunk[o - start..o - start + len];
-            binary_run(o, a, ao, ia, b, bo, ib, f);
-        });
+        let runs = |chunk: &mut [T]| {
+            plan.for_each_run(start, start + chunk.len(), |o, [ao, bo], len| {
+                let o = &mut chunk[o - start..o - start + len];
+                binary_run(o, a, ao, ia, b, bo, ib, f);
+            })
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx512() {
+                // SAFETY: the CPU has the AVX-512 subsets the wrapper enables.
+                return unsafe { with_avx512(chunk, runs) };
+            }
+        }
+        runs(chunk)
     });
 }
 
@@ -520,7 +530,7 @@ fn run_unary<T: Element, F: Fn(T) -> T + Sync + Copy>(x: Src<T>, out: &mut [T], 
 fn map_chunk<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T], f: F) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if has_avx512() {
             // SAFETY: the CPU has AVX-512F (checked above).
             return unsafe { map_chunk_avx512(input, chunk, f) };
         }
@@ -543,6 +553,24 @@ fn map_chunk_plain<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T],
         }
         None => chunk.iter_mut().for_each(|o| *o = f(*o)),
     }
+}
+
+/// Every AVX-512 subset the `avx512` wrappers below are compiled for (F
+/// alone is not enough: they use DQ/VL/BW instructions too).
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// `f(chunk)` compiled for AVX-512: the loops `f` inlines vectorise 16 wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+unsafe fn with_avx512<T, F: FnOnce(&mut [T])>(chunk: &mut [T], f: F) {
+    f(chunk)
 }
 
 #[cfg(target_arch = "x86_64")]

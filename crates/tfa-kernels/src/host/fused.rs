@@ -23,6 +23,11 @@ use tfa_core::{DType, Error, Result, Shape, TensorMut, TensorView};
 /// Target elements per block: a few registers of this size stay in L2.
 const BLOCK: usize = 4096;
 
+thread_local! {
+    /// Registers, reused by every block this thread evaluates.
+    static REGS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     Unary(UnaryOp),
@@ -358,6 +363,19 @@ impl Plan {
                 s
             };
             let bytes = num_elements(&s)? * sz;
+            let last = i + 1 == self.prog.instrs.len();
+            let reads_aliased_head = ins.args.contains(&Arg::Head) && head == Some(out.as_ptr());
+            if last && bytes == out.len() && !reads_aliased_head {
+                // The result goes straight to the output (no copy).
+                let args: Vec<TensorView> = ins
+                    .args
+                    .iter()
+                    .map(|a| self.block_arg(a, &blk, inputs, regs, &shapes))
+                    .collect();
+                let mut o =
+                    TensorMut::from_raw(self.dtype, full.clone(), out.as_mut_ptr(), out.len());
+                return run_instr(ins.op, &args, &mut o);
+            }
             let mut buf = std::mem::take(&mut regs[i]);
             buf.resize(bytes, 0);
             {
@@ -387,6 +405,26 @@ impl Plan {
             super::broadcast::broadcast_to(&src, &mut o)?;
         }
         Ok(())
+    }
+
+    /// Can the program run block by block (`run_block`)?
+    pub fn is_blocked(&self) -> bool {
+        self.blocked
+    }
+
+    /// [`Plan::run_rows`] with this thread's registers.
+    ///
+    /// # Safety
+    /// As for `run_rows`.
+    pub unsafe fn run_block(
+        &self,
+        head: Option<*const u8>,
+        inputs: &[TensorView],
+        row0: usize,
+        rows: usize,
+        out: &mut [u8],
+    ) -> Result<()> {
+        REGS.with(|r| self.run_rows(head, inputs, row0, rows, out, &mut r.borrow_mut()))
     }
 
     /// Argument `a` over one block of rows.
@@ -469,17 +507,17 @@ impl Plan {
             // the output.
             unsafe { self.run_rows(h, inputs, row0, n, chunk, regs) }
         };
+        let with_regs = |item| REGS.with(|r| work(item, &mut r.borrow_mut()));
         if rows <= per || rayon::current_num_threads() == 1 {
-            let mut regs = Vec::new();
-            for item in out_bytes.chunks_mut(per * cols * sz).enumerate() {
-                work(item, &mut regs)?;
-            }
-            Ok(())
+            out_bytes
+                .chunks_mut(per * cols * sz)
+                .enumerate()
+                .try_for_each(with_regs)
         } else {
             out_bytes
                 .par_chunks_mut(per * cols * sz)
                 .enumerate()
-                .try_for_each_init(Vec::new, |regs, item| work(item, regs))
+                .try_for_each(with_regs)
         }
     }
 

@@ -6,8 +6,8 @@ use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
 use tfa_kernels::host::conv::{
-    conv2d, conv2d_geometry, depthwise_conv2d, depthwise_geometry, ConvGeom, DataFormat, Padding,
-    WindowAttrs,
+    conv2d, conv2d_geometry, conv2d_with_epilogue, depthwise_conv2d, depthwise_geometry, ConvGeom,
+    DataFormat, Padding, RowsEpilogue, WindowAttrs,
 };
 use tfa_kernels::host::conv_grad::{conv_backprop_filter, conv_backprop_input, ConvKind};
 
@@ -27,11 +27,20 @@ fn with_attrs<R>(ctx: &dyn OpContext, f: impl FnOnce(&WindowAttrs) -> Result<R>)
 }
 
 fn conv2d_kernel(ctx: &dyn OpContext) -> Result<()> {
+    conv2d_run(ctx, None).map(|_| ())
+}
+
+/// Conv2D of inputs 0 and 1 into output 0; with `epilogue`, run on each
+/// tile of output rows where the kernel tiles (returns whether it ran).
+pub(crate) fn conv2d_run(ctx: &dyn OpContext, epilogue: Option<&RowsEpilogue>) -> Result<bool> {
     let (x, f) = (ctx.input(0)?, ctx.input(1)?);
     let mut g = with_attrs(ctx, |a| conv2d_geometry(&x.shape, &f.shape, a))?;
     g.lowp = ctx.matrix_lowp();
     let mut out = ctx.allocate_output(0, x.dtype, &g.output_shape())?;
-    conv2d(&x, &f, &mut out, &g)
+    match epilogue {
+        Some(e) => conv2d_with_epilogue(&x, &f, &mut out, &g, e),
+        None => conv2d(&x, &f, &mut out, &g).map(|_| false),
+    }
 }
 
 fn depthwise_kernel(ctx: &dyn OpContext) -> Result<()> {

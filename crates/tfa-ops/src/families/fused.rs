@@ -13,6 +13,7 @@
 use crate::registry::CustomOpDef;
 use crate::{find, AttrKind, AttrSpec, Attrs, Backend, Family, OpContext, OpDef, TypeConstraint};
 use std::cell::RefCell;
+use std::sync::OnceLock;
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 use tfa_kernels::host::elementwise::{BinaryOp, UnaryOp};
@@ -191,9 +192,18 @@ fn validate(
 struct ProductCtx<'a> {
     inner: &'a dyn OpContext,
     plan_for: &'a dyn Fn(&[usize]) -> Result<Plan>,
-    /// (plan, output pointer, byte length, is the fused op's output 0).
-    done: RefCell<Option<(Plan, *mut u8, usize, bool)>>,
+    done: OnceLock<Done>,
     scratch: RefCell<Vec<Box<[u8]>>>,
+}
+
+/// Where the product's output went.
+struct Done {
+    plan: Plan,
+    /// Address and byte length of the product's output.
+    ptr: usize,
+    len: usize,
+    /// It is the fused op's output 0 (the program runs on it in place).
+    in_place: bool,
 }
 
 impl OpContext for ProductCtx<'_> {
@@ -210,21 +220,32 @@ impl OpContext for ProductCtx<'_> {
         self.inner.attrs()
     }
     fn allocate_output(&self, i: usize, dtype: DType, shape: &[usize]) -> Result<TensorMut<'_>> {
-        if i != 0 || self.done.borrow().is_some() {
+        if i != 0 || self.done.get().is_some() {
             return Err(Error::Internal("a fused product writes one output".into()));
         }
         let plan = (self.plan_for)(shape)?;
         if plan.output_shape() == shape {
             let mut t = self.inner.allocate_output(0, dtype, shape)?;
             let b = t.bytes_mut();
-            *self.done.borrow_mut() = Some((plan, b.as_mut_ptr(), b.len(), true));
+            let done = Done {
+                plan,
+                ptr: b.as_mut_ptr() as usize,
+                len: b.len(),
+                in_place: true,
+            };
+            let _ = self.done.set(done);
             return Ok(t);
         }
         let n = tfa_core::shape::num_elements(shape)? * dtype.size();
         let mut buf = vec![0u8; n].into_boxed_slice();
         let ptr = buf.as_mut_ptr();
         self.scratch.borrow_mut().push(buf);
-        *self.done.borrow_mut() = Some((plan, ptr, n, false));
+        let _ = self.done.set(Done {
+            plan,
+            ptr: ptr as usize,
+            len: n,
+            in_place: false,
+        });
         // SAFETY: the boxed buffer lives in `scratch` until the context drops
         // and a Box's heap data does not move when the Vec grows.
         Ok(unsafe { TensorMut::from_raw(dtype, shape.to_vec(), ptr, n) })
@@ -279,16 +300,43 @@ fn fused_kernel(ctx: &dyn OpContext) -> Result<()> {
     let pctx = ProductCtx {
         inner: ctx,
         plan_for: &plan_for,
-        done: RefCell::new(None),
+        done: OnceLock::new(),
         scratch: RefCell::new(Vec::new()),
     };
-    kernel(&pctx)?;
-    let (plan, ptr, len, in_place) = pctx
+    // A convolution finishes its output tile by tile while the rows are in
+    // cache; other products are finished in one blocked pass after.
+    let finished = if product == "Conv2D" {
+        let done = &pctx.done;
+        let operands = &operands;
+        let epilogue = |row0: usize, rows: &mut [u8]| -> Result<()> {
+            let d = done
+                .get()
+                .ok_or_else(|| Error::Internal("epilogue before the output".into()))?;
+            if !(d.in_place && d.plan.is_blocked()) {
+                return Ok(());
+            }
+            let cols = d.plan.output_shape().last().copied().unwrap_or(1).max(1);
+            let n = rows.len() / (cols * dtype.size());
+            let head = rows.as_ptr();
+            // SAFETY: `rows` are whole output rows starting at `row0`; the
+            // head is those same rows (the program reads a block of the head
+            // before it writes the block).
+            unsafe { d.plan.run_block(Some(head), operands, row0, n, rows) }
+        };
+        super::conv::conv2d_run(&pctx, Some(&epilogue))?
+    } else {
+        kernel(&pctx)?;
+        false
+    };
+    let d = pctx
         .done
-        .borrow_mut()
-        .take()
+        .get()
         .ok_or_else(|| Error::Internal(format!("fused product {product} wrote no output")))?;
-    if in_place {
+    let (plan, ptr, len) = (&d.plan, d.ptr as *mut u8, d.len);
+    if d.in_place {
+        if finished && plan.is_blocked() {
+            return Ok(());
+        }
         // SAFETY: `ptr` is the fused op's output 0 (allocated by the product
         // through `pctx`), alive until this kernel returns.
         let mut out = unsafe { TensorMut::from_raw(dtype, plan.output_shape().to_vec(), ptr, len) };

@@ -1,7 +1,7 @@
 //! One file per op family; each exposes `OPS`.
 
 mod cast;
-mod conv;
+pub(crate) mod conv;
 mod elementwise;
 pub(crate) mod fused;
 mod inplace;
