@@ -60,10 +60,14 @@ class OpCoverage:
 
 
 class CoverageReport:
-    """Per op type: where it runs, how many nodes, their dtypes and names."""
+    """Per op type: where it runs, how many nodes, their dtypes and names;
+    ``fused``: the groups of NPU ops tf_adapter's fusion pass turns into one
+    ``_TfaFused`` op (``{"node", "ops"}``: the group's output node and the
+    op types it replaces), as seen in the traced graph."""
 
-    def __init__(self, ops, precision_mode="must_keep_origin_dtype"):
+    def __init__(self, ops, precision_mode="must_keep_origin_dtype", fused=()):
         self.precision_mode = precision_mode
+        self.fused = [dict(f) for f in fused]
         order = {NPU: 0, FALLBACK: 1, UNSUPPORTED: 2, CPU_REQUESTED: 3, HOST_INPUT: 4}
         self.ops = sorted(ops, key=lambda o: (order[o.placement], o.op_type))
 
@@ -98,7 +102,12 @@ class CoverageReport:
             "precision_mode": self.precision_mode,
             "nodes": self.counts(),
             "ops": [o.to_dict() for o in self.ops],
+            "fused": self.fused,
         }
+
+    def fusion_patterns(self):
+        """{"Conv2D+BiasAdd+Relu": count, ...} over the fused groups."""
+        return dict(collections.Counter("+".join(f["ops"]) for f in self.fused))
 
     def __str__(self):
         total = sum(o.count for o in self.ops)
@@ -117,6 +126,11 @@ class CoverageReport:
                 lines.append(f"{'':<28}   e.g. node '{o.nodes[0]}'")
                 if o.alternative:
                     lines.append(f"{'':<28}   supported formulation: {o.alternative}")
+        if self.fused:
+            replaced = sum(len(f["ops"]) for f in self.fused)
+            lines.append(f"fused on the NPU: {len(self.fused)} _TfaFused ops replace {replaced} nodes (TFA_FUSION=0 turns this off)")
+            for pattern, n in sorted(self.fusion_patterns().items(), key=lambda kv: -kv[1]):
+                lines.append(f"  {n:>4} x {pattern}")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -286,4 +300,6 @@ def coverage(fn_or_model, *example_inputs):
     for g in groups.values():
         g.dtypes = sorted(g.dtypes)
         g.compute_dtypes = sorted(set(g.compute_dtypes))
-    return CoverageReport(list(groups.values()), get_precision_mode())
+    npu_nodes = sorted(name for name, (where, _) in placements.items() if where == NPU)
+    fused = [{"node": node, "ops": list(ops)} for node, ops in _native.fusion_groups(graph_def.SerializeToString(), npu_nodes)]
+    return CoverageReport(list(groups.values()), get_precision_mode(), fused)

@@ -241,3 +241,26 @@ def test_strict_placement_with_fusion(rng, strict_placement):
     out, counts = run(lambda x: tf.tanh(x * 2.0 - 1.0) * tf.sigmoid(x), x)
     assert counts.get("_TfaFused", 0) == 1
     assert_matches(tf.constant(out), tf.tanh(x * 2.0 - 1.0) * tf.sigmoid(x), tf.float32, rtol=1e-6)
+
+
+def test_coverage_lists_fused_groups(rng):
+    import keras
+
+    with tf.device(NPU):
+        m = keras.Sequential([
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(5, activation="gelu"),
+        ])
+    report = tf_adapter.coverage(m, tf.TensorSpec([2, 8, 8, 3]))
+    patterns = report.fusion_patterns()
+    assert any(p.startswith("Conv2D+BiasAdd+Relu") for p in patterns), patterns
+    assert any(p.startswith("MatMul+BiasAdd") for p in patterns), patterns
+    assert report.to_dict()["fused"] and "fused on the NPU" in str(report)
+    os.environ["TFA_FUSION"] = "0"
+    try:
+        assert tf_adapter.coverage(m, tf.TensorSpec([2, 8, 8, 3])).fused == []
+    finally:
+        del os.environ["TFA_FUSION"]

@@ -219,6 +219,44 @@ fn passes<'a>(
     Ok((changed > 0).then(|| graph.encode_to_vec()))
 }
 
+/// What the fusion pass would make of a traced graph whose nodes named in
+/// `npu` run on an NPU (the coverage report): `(fused node, replaced op
+/// types)` per fused group. TensorFlow's own optimizers run before the pass
+/// on a real graph, so this is the traced graph's view.
+pub(crate) fn fusion_groups(
+    graph: &[u8],
+    npu: &HashSet<String>,
+) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut g = GraphDef::decode(graph).map_err(|e| format!("GraphDef: {e}"))?;
+    for n in &mut g.node {
+        n.device = if npu.contains(&n.name) {
+            "/job:localhost/replica:0/task:0/device:NPU:0"
+        } else {
+            "/job:localhost/replica:0/task:0/device:CPU:0"
+        }
+        .into();
+    }
+    if !fusion::enabled() {
+        return Ok(Vec::new());
+    }
+    fusion::fuse(&mut g, &HashSet::new(), &HashSet::new());
+    Ok(g.node
+        .iter()
+        .filter(|n| n.op == "_TfaFused")
+        .map(|n| {
+            let ops = match n.attr.get("fused_ops").and_then(|v| v.value.as_ref()) {
+                Some(attr_value::Value::List(l)) => {
+                    l.s.iter()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            (n.name.clone(), ops)
+        })
+        .collect())
+}
+
 /// `TFA_DUMP_GRAPH` text: one line per node (type attributes by name, e.g.
 /// `T=DT_BFLOAT16`; other attributes cut at 200 characters), for the graph
 /// and for each function of its library.

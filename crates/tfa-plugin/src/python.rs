@@ -98,6 +98,14 @@ fn op_table() -> Vec<OpRow> {
 }
 
 /// Supported formulations for ops the NPU does not run: {op type: hint}.
+/// `[(fused node, replaced op types)]` the fusion pass would write for the
+/// serialized GraphDef `graph` with the nodes in `npu` on an NPU.
+#[pyfunction]
+fn fusion_groups(graph: &[u8], npu: Vec<String>) -> PyResult<Vec<(String, Vec<String>)>> {
+    let npu: std::collections::HashSet<String> = npu.into_iter().collect();
+    crate::graph::fusion_groups(graph, &npu).map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
 #[pyfunction]
 fn alternatives() -> HashMap<&'static str, &'static str> {
     tfa_ops::hints::ALTERNATIVES.iter().copied().collect()
@@ -190,6 +198,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel_times, m)?)?;
     m.add_function(wrap_pyfunction!(op_table, m)?)?;
     m.add_function(wrap_pyfunction!(alternatives, m)?)?;
+    m.add_function(wrap_pyfunction!(fusion_groups, m)?)?;
     m.add_function(wrap_pyfunction!(set_precision_mode, m)?)?;
     m.add_function(wrap_pyfunction!(precision_mode, m)?)?;
     m.add_function(wrap_pyfunction!(set_tf_auto_mixed_precision, m)?)?;
