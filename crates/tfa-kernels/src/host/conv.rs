@@ -600,10 +600,10 @@ pub fn conv2d_with_epilogue(
         &[g.kh, g.kw, g.cin / g.groups.max(1), g.cout],
     )?;
     let y = out.data_mut::<f32>()?;
-    if !y.is_empty() {
-        conv2d_nhwc_tiles(input.data::<f32>()?, filter.data()?, y, g, Some(epilogue))?;
+    if y.is_empty() {
+        return Ok(true);
     }
-    Ok(true)
+    conv2d_nhwc_tiles(input.data::<f32>()?, filter.data()?, y, g, Some(epilogue))
 }
 
 /// Conv2D: `out` has `g.output_shape()`, `filter` is HWIO.
@@ -846,19 +846,21 @@ pub(crate) fn conv2d_nhwc<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeo
 }
 
 /// [`conv2d_nhwc`], running `epilogue` on each tile of output rows as soon
-/// as its GEMM is done (a pointwise convolution then runs tile by tile too,
-/// instead of as one GEMM, so the rows are still in cache).
+/// as its GEMM is done. Returns whether it ran: an ungrouped pointwise
+/// convolution stays one GEMM, whose packed filter all threads share (per
+/// tile, repacking a 2048 x 512 filter would cost more than the epilogue's
+/// pass over memory saves), and leaves the epilogue to the caller.
 fn conv2d_nhwc_tiles<T: Compute>(
     x: &[T],
     f: &[T],
     y: &mut [T],
     g: &ConvGeom,
     epilogue: Option<&RowsEpilogue>,
-) -> Result<()> {
+) -> Result<bool> {
     let m = g.n * g.oh * g.ow;
     let cout = g.cout;
     if m == 0 || cout == 0 {
-        return Ok(());
+        return Ok(true);
     }
     let cin_g = g.cin / g.groups;
     let cout_g = cout / g.groups;
@@ -877,7 +879,7 @@ fn conv2d_nhwc_tiles<T: Compute>(
     };
     if k == 0 {
         y.fill(T::ZERO);
-        return finish(0, y);
+        return finish(0, y).map(|_| true);
     }
     let direct = g.is_pointwise();
     let threads = rayon::current_num_threads().max(1);
@@ -892,7 +894,7 @@ fn conv2d_nhwc_tiles<T: Compute>(
         by_cache.min(by_balance)
     };
     let flops = m * k * cout;
-    if direct && g.groups == 1 && epilogue.is_none() {
+    if direct && g.groups == 1 {
         // One GEMM on the input itself; gemm shares its packed filter
         // between threads.
         let par = if flops >= (1 << 18) && threads > 1 {
@@ -925,7 +927,7 @@ fn conv2d_nhwc_tiles<T: Compute>(
                 par,
             );
         }
-        return Ok(());
+        return Ok(false);
     }
     let run = |(t, yc): (usize, &mut [T]), buf: &mut Vec<T>| {
         let m0 = t * tile;
@@ -974,12 +976,12 @@ fn conv2d_nhwc_tiles<T: Compute>(
         for (t, yc) in y.chunks_mut(tile * cout).enumerate() {
             run((t, yc), &mut buf)?;
         }
-        Ok(())
     } else {
         y.par_chunks_mut(tile * cout)
             .enumerate()
-            .try_for_each_init(Vec::new, |buf, item| run(item, buf))
+            .try_for_each_init(Vec::new, |buf, item| run(item, buf))?;
     }
+    Ok(true)
 }
 
 /// Patches of output rows `[m0, m0 + rows)` for input channels
