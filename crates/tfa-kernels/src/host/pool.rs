@@ -57,6 +57,19 @@ impl PoolGeom {
     }
 }
 
+/// Every window dimension positive (the message of TensorFlow's default
+/// float32 pooling kernels).
+fn check_ksize_positive(ksize: &[i64]) -> Result<()> {
+    if ksize.iter().any(|&k| k <= 0) {
+        let list: Vec<String> = ksize.iter().map(|k| k.to_string()).collect();
+        return Err(Error::InvalidArgument(format!(
+            "Sliding window ksize must be positive. The specified or inferred ksize is: {}",
+            list.join(",")
+        )));
+    }
+    Ok(())
+}
+
 /// The checks TensorFlow's pooling kernels make when they are constructed
 /// (`MaxPoolingOp`, `AvgPoolingOp` and their gradients), in their order.
 fn check_pool_attrs(a: &PoolAttrs) -> Result<()> {
@@ -65,11 +78,7 @@ fn check_pool_attrs(a: &PoolAttrs) -> Result<()> {
             "Sliding window ksize field must specify 4 dimensions".into(),
         ));
     }
-    if let Some(i) = a.ksize.iter().position(|&k| k <= 0) {
-        return Err(Error::InvalidArgument(format!(
-            "Sliding window ksize for dimension {i} was zero."
-        )));
-    }
+    check_ksize_positive(a.ksize)?;
     if a.strides.len() != 4 {
         return Err(Error::InvalidArgument(
             "Sliding window stride field must specify 4 dimensions".into(),
@@ -253,13 +262,7 @@ pub fn avg_pool_grad_geometry(
     // The default float32 kernel checks the window before anything else;
     // TensorFlow's Eigen kernel would take a size-0 window (or a zero
     // stride with an empty output), making zeros.
-    if a.ksize.iter().any(|&k| k <= 0) {
-        let list: Vec<String> = a.ksize.iter().map(|k| k.to_string()).collect();
-        return Err(Error::InvalidArgument(format!(
-            "Sliding window ksize must be positive. The specified or inferred ksize is: {}",
-            list.join(",")
-        )));
-    }
+    check_ksize_positive(a.ksize)?;
     let [n, h, w, c] = a.data_format.nhwc(orig);
     let (kh, kw) = (a.ksize[dh] as usize, a.ksize[dw] as usize);
     let y = windowed_output(h, kh, 1, a.strides[dh], a.padding, (0, 0))?;
