@@ -164,6 +164,22 @@ impl<'a> TensorMut<'a> {
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 
+    /// The first `rows` entries along dimension 0 (a prefix of the buffer,
+    /// e.g. the first images of a batch), as a tensor of its own.
+    pub fn outer_prefix(&mut self, rows: usize) -> Result<TensorMut<'_>> {
+        if self.shape.first().is_none_or(|&d| d < rows) {
+            return Err(Error::Internal(format!(
+                "no prefix of {rows} rows in a tensor of shape {:?}",
+                self.shape
+            )));
+        }
+        let mut shape = self.shape.clone();
+        shape[0] = rows;
+        let len = (shape.iter().product::<usize>() * self.dtype.size()).min(self.len);
+        // SAFETY: a prefix of our buffer, exclusively borrowed from us.
+        Ok(unsafe { TensorMut::from_raw(self.dtype, shape, self.ptr, len) })
+    }
+
     /// A read-only view of the same memory (e.g. to pass an output on).
     pub fn as_view(&self) -> TensorView<'_> {
         // SAFETY: shares our exclusive borrow for the view's lifetime.

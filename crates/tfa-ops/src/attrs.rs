@@ -7,12 +7,41 @@ use tfa_core::{DType, Error, Result};
 pub enum AttrKind {
     Bool,
     Int,
+    /// An `int` attribute TensorFlow's kernel reads into an int32 (axes,
+    /// masks): out of int32 range it fails the kernel's construction.
+    Int32,
     Float,
     Type,
     String,
     IntList,
     /// A `shape` attribute: dimensions, -1 where unknown.
     Shape,
+    /// A `list(int)` TensorFlow's kernel reads as `std::vector<int32>`
+    /// (strides, ksize, dilations), range-checked like `Int32`.
+    Int32List,
+}
+
+impl AttrKind {
+    /// The value of an int or int-list attribute of this kind, as TensorFlow's
+    /// `GetAttr` gives it to a kernel: int32 kinds must be in int32 range
+    /// (TensorFlow: "Attr strides has value 4294967297 out of range for an
+    /// int32"). Every op reading an int32 attribute goes through this check.
+    pub fn int_value(self, name: &str, values: Vec<i64>) -> Result<AttrValue> {
+        if matches!(self, AttrKind::Int32 | AttrKind::Int32List) {
+            if let Some(v) = values.iter().find(|&&v| i32::try_from(v).is_err()) {
+                return Err(Error::InvalidArgument(format!(
+                    "Attr {name} has value {v} out of range for an int32"
+                )));
+            }
+        }
+        match (self, values.as_slice()) {
+            (AttrKind::Int | AttrKind::Int32, &[v]) => Ok(AttrValue::Int(v)),
+            (AttrKind::IntList | AttrKind::Int32List, _) => Ok(AttrValue::IntList(values)),
+            _ => Err(Error::Internal(format!(
+                "attribute '{name}' is not a {self:?} attribute"
+            ))),
+        }
+    }
 }
 
 /// An attribute a kernel needs: its name in the TensorFlow OpDef and its kind.
@@ -124,5 +153,40 @@ impl Attrs {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int32_kinds_are_range_checked() {
+        let big = (1i64 << 32) + 1;
+        let err = AttrKind::Int32List
+            .int_value("strides", vec![1, big, 1, 1])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::InvalidArgument(
+                "Attr strides has value 4294967297 out of range for an int32".into()
+            )
+        );
+        assert!(AttrKind::Int32
+            .int_value("axis", vec![-(1 << 31) - 1])
+            .is_err());
+        assert_eq!(
+            AttrKind::Int32.int_value("axis", vec![-(1 << 31)]),
+            Ok(AttrValue::Int(-(1 << 31)))
+        );
+        // int64 kinds take any value.
+        assert_eq!(
+            AttrKind::IntList.int_value("explicit_paddings", vec![big]),
+            Ok(AttrValue::IntList(vec![big]))
+        );
+        assert_eq!(
+            AttrKind::Int.int_value("num_split", vec![big]),
+            Ok(AttrValue::Int(big))
+        );
     }
 }

@@ -170,10 +170,11 @@ unsafe fn read_attr(
             api.TF_OpKernelConstruction_GetAttrBool(ctx, c.as_ptr(), &mut v, st.0);
             AttrValue::Bool(v != 0)
         }
-        AttrKind::Int => {
+        AttrKind::Int | AttrKind::Int32 => {
             let mut v = 0i64;
             api.TF_OpKernelConstruction_GetAttrInt64(ctx, c.as_ptr(), &mut v, st.0);
-            AttrValue::Int(v)
+            check(st.0).map_err(|e| e.context(format!("attribute '{name}'")))?;
+            kind.int_value(name, vec![v])?
         }
         AttrKind::Float => {
             let mut v = 0f32;
@@ -195,7 +196,7 @@ unsafe fn read_attr(
                 "attribute {name}: shape attributes are read from the NodeDef"
             )))
         }
-        AttrKind::String | AttrKind::IntList => {
+        AttrKind::String | AttrKind::IntList | AttrKind::Int32List => {
             let (mut list, mut total) = (0i32, 0i32);
             api.TF_OpKernelConstruction_GetAttrSize(ctx, c.as_ptr(), &mut list, &mut total, st.0);
             check(st.0)?;
@@ -218,7 +219,8 @@ unsafe fn read_attr(
                     list,
                     st.0,
                 );
-                AttrValue::IntList(vals)
+                check(st.0).map_err(|e| e.context(format!("attribute '{name}'")))?;
+                kind.int_value(name, vals)?
             }
         }
     };

@@ -138,16 +138,16 @@ pub(crate) struct Dim {
     pub pad_before: usize,
 }
 
-/// TensorFlow's `GetWindowedOutputSizeVerbose`.
+/// TensorFlow's `GetWindowedOutputSizeVerbose`. Computed in i128: explicit
+/// paddings are int64 attributes and may be anything.
 pub(crate) fn windowed_output(
     input: usize,
     k: usize,
     dilation: usize,
-    stride: usize,
+    stride: i64,
     padding: Padding,
     explicit: (i64, i64),
 ) -> Result<Dim> {
-    let (input, k, dilation, stride) = (input as i64, k as i64, dilation as i64, stride as i64);
     if stride <= 0 {
         return Err(Error::InvalidArgument(format!(
             "Stride must be > 0, but got {stride}"
@@ -158,12 +158,13 @@ pub(crate) fn windowed_output(
             "Dilation rate must be >= 1, but got {dilation}"
         )));
     }
+    let (input, k, dilation, stride) = (input as i128, k as i128, dilation as i128, stride as i128);
     let eff = (k - 1) * dilation + 1;
     let (out, pad) = match padding {
         Padding::Valid => ((input - eff + stride) / stride, 0),
         Padding::Explicit => (
-            (input + explicit.0 + explicit.1 - eff + stride) / stride,
-            explicit.0,
+            (input + explicit.0 as i128 + explicit.1 as i128 - eff + stride) / stride,
+            explicit.0 as i128,
         ),
         Padding::Same => {
             let out = (input + stride - 1) / stride;
@@ -176,23 +177,43 @@ pub(crate) fn windowed_output(
             "Computed output size would be negative: {out} [input_size: {input}, effective_filter_size: {eff}, stride: {stride}]"
         )));
     }
+    let too_large = || Error::InvalidArgument(format!("Computed output size {out} is too large"));
     Ok(Dim {
-        out: out as usize,
-        pad_before: pad.max(0) as usize,
+        out: usize::try_from(out).map_err(|_| too_large())?,
+        pad_before: usize::try_from(pad.max(0)).map_err(|_| too_large())?,
     })
+}
+
+/// Which error a stride or a dilation in the batch or depth dimension is.
+/// TensorFlow's default float32 kernels (oneDNN) raise UnimplementedError
+/// for strides in the forward convolutions, InvalidArgumentError for
+/// dilations and for everything in the gradients.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ConvPass {
+    Forward,
+    Backward,
 }
 
 /// Strides and dilations checks of `InitConv2DParameters`; returns
 /// `(stride_h, stride_w, dilation_h, dilation_w)`.
-fn conv_strides_dilations(a: &WindowAttrs) -> Result<(usize, usize, usize, usize)> {
+fn conv_strides_dilations(a: &WindowAttrs, pass: ConvPass) -> Result<(usize, usize, usize, usize)> {
+    let unsupported: fn(String) -> Error = match pass {
+        ConvPass::Forward => Error::Unimplemented,
+        ConvPass::Backward => Error::InvalidArgument,
+    };
     let [n, h, w, c] = a.data_format.dims();
+    if a.dilations.len() != 4 {
+        return Err(Error::InvalidArgument(
+            "Sliding window dilations field must specify 4 dimensions".into(),
+        ));
+    }
     if a.strides.len() != 4 {
         return Err(Error::InvalidArgument(
             "Sliding window strides field must specify 4 dimensions".into(),
         ));
     }
     if a.strides[n] != 1 || a.strides[c] != 1 {
-        return Err(Error::InvalidArgument(
+        return Err(unsupported(
             "Current implementation does not yet support strides in the batch and depth dimensions."
                 .into(),
         ));
@@ -200,11 +221,6 @@ fn conv_strides_dilations(a: &WindowAttrs) -> Result<(usize, usize, usize, usize
     if a.strides[h] <= 0 || a.strides[w] <= 0 {
         return Err(Error::InvalidArgument(
             "Row and column strides should be larger than 0.".into(),
-        ));
-    }
-    if a.dilations.len() != 4 {
-        return Err(Error::InvalidArgument(
-            "Sliding window dilations field must specify 4 dimensions".into(),
         ));
     }
     if a.dilations[n] != 1 || a.dilations[c] != 1 {
@@ -306,8 +322,15 @@ fn check_rank4(input: &[usize], filter: &[usize]) -> Result<()> {
 }
 
 /// Conv2D geometry: input in `a.data_format`, filter HWIO `[kh, kw, cin/groups, cout]`.
-pub fn conv2d_geometry(input: &[usize], filter: &[usize], a: &WindowAttrs) -> Result<ConvGeom> {
-    let (sh, sw, dh, dw) = conv_strides_dilations(a)?;
+/// The checks of TensorFlow's `ComputeConv2DDimension`; those its launcher
+/// makes only when there is something to compute are `check_groups`.
+pub fn conv2d_geometry(
+    input: &[usize],
+    filter: &[usize],
+    a: &WindowAttrs,
+    pass: ConvPass,
+) -> Result<ConvGeom> {
+    let (sh, sw, dh, dw) = conv_strides_dilations(a, pass)?;
     check_rank4(input, filter)?;
     let [n, h, w, cin] = a.data_format.nhwc(input);
     let (kh, kw, fin, cout) = (filter[0], filter[1], filter[2], filter[3]);
@@ -321,15 +344,9 @@ pub fn conv2d_geometry(input: &[usize], filter: &[usize], a: &WindowAttrs) -> Re
             "input depth must be evenly divisible by filter depth: {cin} vs {fin}"
         )));
     }
-    let groups = cin / fin;
-    if groups == 0 || cout % groups != 0 || cout < groups {
-        return Err(Error::InvalidArgument(format!(
-            "output depth must be evenly divisible by number of groups: {cout} vs {groups}"
-        )));
-    }
     let (eh, ew) = explicit_hw(a);
-    let dy = windowed_output(h, kh, dh, sh, a.padding, eh)?;
-    let dx = windowed_output(w, kw, dw, sw, a.padding, ew)?;
+    let dy = windowed_output(h, kh, dh, sh as i64, a.padding, eh)?;
+    let dx = windowed_output(w, kw, dw, sw as i64, a.padding, ew)?;
     Ok(ConvGeom {
         n,
         h,
@@ -338,7 +355,7 @@ pub fn conv2d_geometry(input: &[usize], filter: &[usize], a: &WindowAttrs) -> Re
         kh,
         kw,
         cout,
-        groups,
+        groups: cin / fin,
         multiplier: 1,
         oh: dy.out,
         ow: dx.out,
@@ -353,9 +370,43 @@ pub fn conv2d_geometry(input: &[usize], filter: &[usize], a: &WindowAttrs) -> Re
     })
 }
 
+impl ConvGeom {
+    /// Does the output (`ConvGeom::output_shape`) have no elements?
+    pub fn is_empty(&self) -> bool {
+        self.n * self.oh * self.ow * self.cout == 0
+    }
+
+    /// The checks TensorFlow's Conv2D launcher makes once there is output to
+    /// compute (an empty output skips them): a filter with elements, and
+    /// output channels that split into the groups.
+    pub fn check_groups(&self) -> Result<()> {
+        if self.cin == 0 {
+            // No input channels (TensorFlow 2.21 takes it): zeros.
+            return Ok(());
+        }
+        if self.kh * self.kw * self.cout == 0 {
+            return Err(Error::InvalidArgument(
+                "filter must not have zero elements (i.e. all dimensions must be non-zero)".into(),
+            ));
+        }
+        if !self.cout.is_multiple_of(self.groups) || self.cout < self.groups {
+            return Err(Error::InvalidArgument(format!(
+                "output depth must be evenly divisible by number of groups: {} vs {}",
+                self.cout, self.groups
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// DepthwiseConv2dNative geometry: filter `[kh, kw, cin, multiplier]`.
-pub fn depthwise_geometry(input: &[usize], filter: &[usize], a: &WindowAttrs) -> Result<ConvGeom> {
-    let (sh, sw, dh, dw) = conv_strides_dilations(a)?;
+pub fn depthwise_geometry(
+    input: &[usize],
+    filter: &[usize],
+    a: &WindowAttrs,
+    pass: ConvPass,
+) -> Result<ConvGeom> {
+    let (sh, sw, dh, dw) = conv_strides_dilations(a, pass)?;
     check_rank4(input, filter)?;
     let [n, h, w, cin] = a.data_format.nhwc(input);
     let (kh, kw, fin, mult) = (filter[0], filter[1], filter[2], filter[3]);
@@ -365,8 +416,8 @@ pub fn depthwise_geometry(input: &[usize], filter: &[usize], a: &WindowAttrs) ->
         )));
     }
     let (eh, ew) = explicit_hw(a);
-    let dy = windowed_output(h, kh, dh, sh, a.padding, eh)?;
-    let dx = windowed_output(w, kw, dw, sw, a.padding, ew)?;
+    let dy = windowed_output(h, kh, dh, sh as i64, a.padding, eh)?;
+    let dx = windowed_output(w, kw, dw, sw as i64, a.padding, ew)?;
     Ok(ConvGeom {
         n,
         h,
@@ -613,12 +664,20 @@ pub fn conv2d(
     out: &mut TensorMut,
     g: &ConvGeom,
 ) -> Result<()> {
+    if out.num_elements() == 0 {
+        return Ok(());
+    }
+    if g.cin == 0 {
+        // Sums over no input channels.
+        out.bytes_mut().fill(0);
+        return Ok(());
+    }
     check_shapes(
         input,
         filter,
         out,
         g,
-        &[g.kh, g.kw, g.cin / g.groups.max(1), g.cout],
+        &[g.kh, g.kw, g.cin / g.groups, g.cout],
     )?;
     match out.dtype {
         DType::F32 => conv2d_typed(input.data::<f32>()?, filter.data()?, out.data_mut()?, g),
@@ -1051,6 +1110,9 @@ pub fn depthwise_conv2d(
     out: &mut TensorMut,
     g: &ConvGeom,
 ) -> Result<()> {
+    if out.num_elements() == 0 {
+        return Ok(());
+    }
     check_shapes(input, filter, out, g, &[g.kh, g.kw, g.cin, g.multiplier])?;
     match out.dtype {
         DType::F32 => depthwise_typed(input.data::<f32>()?, filter.data()?, out.data_mut()?, g),
@@ -1434,7 +1496,7 @@ mod tests {
             (vec![1, 6, 6, 48], vec![1, 1, 16, 33]), // 1x1, 3 groups
             (vec![1, 30, 30, 8], vec![3, 3, 8, 16]), // many tiles
         ] {
-            let g = conv2d_geometry(&x, &f, &a).unwrap();
+            let g = conv2d_geometry(&x, &f, &a, ConvPass::Forward).unwrap();
             cases.push((x, f, g));
         }
         let pool = rayon::ThreadPoolBuilder::new()
@@ -1555,9 +1617,9 @@ mod tests {
             }
             let a = attrs(&strides, &dil, padding, &explicit, fmt);
             let geom = if depthwise {
-                depthwise_geometry(&shape, &filter, &a)
+                depthwise_geometry(&shape, &filter, &a, ConvPass::Forward)
             } else {
-                conv2d_geometry(&shape, &filter, &a)
+                conv2d_geometry(&shape, &filter, &a, ConvPass::Forward)
             };
             if let Ok(g) = geom {
                 return (shape, filter, g);
@@ -1636,7 +1698,7 @@ mod tests {
                 let shape = vec![2, 17, 19, 24];
                 let fshape = vec![k, k, 24, 40];
                 let a = attrs(&[1, 1, 1, 1], &[1, 1, 1, 1], pad, &[], DataFormat::Nhwc);
-                let g = conv2d_geometry(&shape, &fshape, &a).unwrap();
+                let g = conv2d_geometry(&shape, &fshape, &a, ConvPass::Forward).unwrap();
                 let mut rng = rand::rng();
                 let x: Vec<f64> = (0..2 * 17 * 19 * 24)
                     .map(|_| rng.random_range(-1.0..1.0))
@@ -1676,7 +1738,7 @@ mod tests {
             let fshape = vec![3, 3, c, mult];
             let strides = [1, s, s, 1];
             let a = attrs(&strides, &[1, 1, 1, 1], pad, &[], DataFormat::Nhwc);
-            let g = depthwise_geometry(&shape, &fshape, &a).unwrap();
+            let g = depthwise_geometry(&shape, &fshape, &a, ConvPass::Forward).unwrap();
             let x: Vec<f64> = (0..2 * 9 * 11 * c)
                 .map(|_| rng.random_range(-1.0..1.0))
                 .collect();
@@ -1707,30 +1769,41 @@ mod tests {
     fn geometry_follows_tensorflow() {
         let nhwc = DataFormat::Nhwc;
         let a = attrs(&[1, 2, 2, 1], &[1, 1, 1, 1], Padding::Same, &[], nhwc);
-        let g = conv2d_geometry(&[1, 7, 8, 3], &[3, 3, 3, 5], &a).unwrap();
+        let g = conv2d_geometry(&[1, 7, 8, 3], &[3, 3, 3, 5], &a, ConvPass::Forward).unwrap();
         assert_eq!((g.oh, g.ow, g.pad_top, g.pad_left), (4, 4, 1, 0));
         let a = attrs(&[1, 1, 1, 1], &[1, 1, 1, 1], Padding::Valid, &[], nhwc);
-        let e = conv2d_geometry(&[1, 15, 15, 3], &[18, 1, 3, 5], &a).unwrap_err();
+        let e =
+            conv2d_geometry(&[1, 15, 15, 3], &[18, 1, 3, 5], &a, ConvPass::Forward).unwrap_err();
         assert_eq!(
             e.to_string(),
             "Computed output size would be negative: -2 [input_size: 15, effective_filter_size: 18, stride: 1]"
         );
-        let e = conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 3, 6], &a).unwrap_err();
+        let e = conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 3, 6], &a, ConvPass::Forward).unwrap_err();
         assert_eq!(
             e.to_string(),
             "input depth must be evenly divisible by filter depth: 4 vs 3"
         );
-        let e = conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 2, 3], &a).unwrap_err();
-        assert!(e
-            .to_string()
-            .contains("output depth must be evenly divisible by number of groups: 3 vs 2"));
-        let e = conv2d_geometry(&[5, 5, 4], &[1, 1, 2, 3], &a).unwrap_err();
-        assert_eq!(e.to_string(), "input must be 4-dimensional[5,5,4]");
-        let a = attrs(&[2, 1, 1, 1], &[1, 1, 1, 1], Padding::Valid, &[], nhwc);
-        assert!(conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 4, 3], &a)
+        let g = conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 2, 3], &a, ConvPass::Forward).unwrap();
+        assert!(g
+            .check_groups()
             .unwrap_err()
             .to_string()
-            .contains("strides in the batch and depth"));
+            .contains("output depth must be evenly divisible by number of groups: 3 vs 2"));
+        // No output channels: nothing to compute, no group check (as TensorFlow).
+        let g = conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 4, 0], &a, ConvPass::Forward).unwrap();
+        assert!(g.is_empty() && g.check_groups().is_err());
+        let e = conv2d_geometry(&[5, 5, 4], &[1, 1, 2, 3], &a, ConvPass::Forward).unwrap_err();
+        assert_eq!(e.to_string(), "input must be 4-dimensional[5,5,4]");
+        let a = attrs(&[2, 1, 1, 1], &[1, 1, 1, 1], Padding::Valid, &[], nhwc);
+        let e = conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 4, 3], &a, ConvPass::Forward).unwrap_err();
+        assert!(
+            matches!(e, Error::Unimplemented(ref m) if m.contains("strides in the batch and depth"))
+        );
+        let e =
+            depthwise_geometry(&[1, 5, 5, 4], &[1, 1, 4, 3], &a, ConvPass::Backward).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidArgument(ref m) if m.contains("strides in the batch and depth"))
+        );
         let a = attrs(
             &[1, 1, 1, 1],
             &[1, 1, 1, 1],
@@ -1738,12 +1811,15 @@ mod tests {
             &[0, 0, 1, 1, 1, 1],
             nhwc,
         );
-        assert!(conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 4, 3], &a)
-            .unwrap_err()
-            .to_string()
-            .contains("must contain 8 values"));
+        assert!(
+            conv2d_geometry(&[1, 5, 5, 4], &[1, 1, 4, 3], &a, ConvPass::Forward)
+                .unwrap_err()
+                .to_string()
+                .contains("must contain 8 values")
+        );
         let a = attrs(&[1, 1, 1, 1], &[1, 1, 1, 1], Padding::Valid, &[], nhwc);
-        let e = depthwise_geometry(&[1, 5, 5, 4], &[1, 1, 3, 2], &a).unwrap_err();
+        let e =
+            depthwise_geometry(&[1, 5, 5, 4], &[1, 1, 3, 2], &a, ConvPass::Forward).unwrap_err();
         assert_eq!(
             e.to_string(),
             "input and filter must have the same depth: 4 vs 3"

@@ -348,6 +348,17 @@ impl ConvKind {
     }
 }
 
+/// An empty gradient, or one nothing flows into (no output positions, no
+/// output channels): zeros (all-zero bits are 0.0 in every float type).
+/// True when there is nothing else to compute.
+fn empty_grad(out: &mut TensorMut, inputs: [&TensorView; 2]) -> bool {
+    if out.num_elements() != 0 && inputs.iter().all(|t| t.num_elements() != 0) {
+        return false;
+    }
+    out.bytes_mut().fill(0);
+    true
+}
+
 /// Gradient with respect to the input: `dx` has the input shape of `g`.
 pub fn conv_backprop_input(
     kind: ConvKind,
@@ -356,6 +367,9 @@ pub fn conv_backprop_input(
     dx: &mut TensorMut,
     g: &ConvGeom,
 ) -> Result<()> {
+    if empty_grad(dx, [filter, dy]) {
+        return Ok(());
+    }
     check(&filter.shape, &kind.filter_shape(g), "filter")?;
     check(&dy.shape, &g.output_shape(), "out_backprop")?;
     check(&dx.shape, &g.format.shape(g.n, g.h, g.w, g.cin), "input")?;
@@ -398,6 +412,9 @@ pub fn conv_backprop_filter(
     df: &mut TensorMut,
     g: &ConvGeom,
 ) -> Result<()> {
+    if empty_grad(df, [input, dy]) {
+        return Ok(());
+    }
     check(&input.shape, &g.format.shape(g.n, g.h, g.w, g.cin), "input")?;
     check(&dy.shape, &g.output_shape(), "out_backprop")?;
     check(&df.shape, &kind.filter_shape(g), "filter")?;
@@ -982,7 +999,7 @@ fn dw_filter_rows_impl<W: Compute>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::conv::{conv2d_geometry, depthwise_geometry, Padding, WindowAttrs};
+    use crate::host::conv::{conv2d_geometry, depthwise_geometry, ConvPass, Padding, WindowAttrs};
     use rand::Rng;
 
     /// Naive NHWC f64 gradients `(dx, df)` of a convolution.
@@ -1089,8 +1106,8 @@ mod tests {
             let shape = fmt.shape(n, h, w, groups * cg);
             let fshape = vec![kh, kw, cg, last];
             let g = match kind {
-                ConvKind::Conv2D => conv2d_geometry(&shape, &fshape, &a),
-                ConvKind::Depthwise => depthwise_geometry(&shape, &fshape, &a),
+                ConvKind::Conv2D => conv2d_geometry(&shape, &fshape, &a, ConvPass::Forward),
+                ConvKind::Depthwise => depthwise_geometry(&shape, &fshape, &a, ConvPass::Forward),
             };
             if let Ok(g) = g {
                 return (shape, fshape, g);
@@ -1120,7 +1137,7 @@ mod tests {
                 explicit_paddings: &[],
                 data_format: DataFormat::Nhwc,
             };
-            let g = conv2d_geometry(&x, &f, &a).unwrap();
+            let g = conv2d_geometry(&x, &f, &a, ConvPass::Forward).unwrap();
             cases.push((x, f, g));
         }
         let pool = rayon::ThreadPoolBuilder::new()
@@ -1354,7 +1371,7 @@ mod tests {
                 explicit_paddings: &[],
                 data_format: fmt,
             };
-            let g = conv2d_geometry(&shape, &fshape, &a).unwrap();
+            let g = conv2d_geometry(&shape, &fshape, &a, ConvPass::Forward).unwrap();
             for threads in [1, 3] {
                 check_case(ConvKind::Conv2D, &shape, &fshape, &g, threads);
             }
@@ -1384,7 +1401,7 @@ mod tests {
             explicit_paddings: &[],
             data_format: DataFormat::Nhwc,
         };
-        let g = conv2d_geometry(&[1, 3, 3, 2], &[3, 3, 2, 1], &a).unwrap();
+        let g = conv2d_geometry(&[1, 3, 3, 2], &[3, 3, 2, 1], &a, ConvPass::Forward).unwrap();
         let f = vec![f16::from_f32(0.5); 18];
         let dy = vec![f16::from_f32(1.0); 9];
         let mut dx = vec![f16::ZERO; 18];

@@ -290,8 +290,9 @@ pub fn binary(
                         }
                         if op == BinaryOp::FloorDiv {
                             go!($t, |x: $t, y: $t| {
+                                // Wrapping: MIN / -1 overflows (to MIN, as in TensorFlow).
                                 let q = x.wrapping_div(y);
-                                if (x % y != 0) && ((x < 0) != (y < 0)) {
+                                if (x.wrapping_rem(y) != 0) && ((x < 0) != (y < 0)) {
                                     q - 1
                                 } else {
                                     q

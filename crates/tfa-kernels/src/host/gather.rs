@@ -189,6 +189,8 @@ pub fn one_hot(
 /// DynamicStitch: row `indices[i][k]` of `out` is row `k` of `data[i]`
 /// (`row` bytes each); later pieces win on repeated indices, as in TensorFlow.
 pub fn stitch(indices: &[Vec<i64>], data: &[&[u8]], row: usize, out: &mut [u8]) {
+    // Rows no index names (gaps) are zeros, not stale memory.
+    out.fill(0);
     for (idx, d) in indices.iter().zip(data) {
         for (k, &r) in idx.iter().enumerate() {
             let r = r as usize;

@@ -74,25 +74,36 @@ pub fn check_perm(rank: usize, perm: &[i64]) -> Result<Vec<usize>> {
             perm.len()
         )));
     }
+    // TensorFlow counts a negative entry from the end, once (-1 is the last
+    // dimension), and reports the adjusted value. It narrows int64 entries
+    // to int32 first, silently (2**32 reads as 0): here they are out of range.
+    let dims = rank as i64;
+    let adjusted: Vec<i64> = perm
+        .iter()
+        .map(|&p| if p < 0 { p + dims } else { p })
+        .collect();
     let mut seen = vec![false; rank];
-    let mut out = Vec::with_capacity(rank);
-    for &p in perm {
-        if p < 0 || p as usize >= rank {
+    for (&p, &d) in perm.iter().zip(&adjusted) {
+        if i32::try_from(p).is_err() {
             return Err(Error::InvalidArgument(format!(
                 "{p} is out of range [0 .. {rank})"
             )));
         }
-        seen[p as usize] = true;
-        out.push(p as usize);
+        if !(0..dims).contains(&d) {
+            return Err(Error::InvalidArgument(format!(
+                "{d} is out of range [0 .. {rank})"
+            )));
+        }
+        seen[d as usize] = true;
     }
     if let Some(missing) = seen.iter().position(|s| !s) {
-        let list: Vec<String> = perm.iter().map(|p| p.to_string()).collect();
+        let list: Vec<String> = adjusted.iter().map(|p| p.to_string()).collect();
         return Err(Error::InvalidArgument(format!(
             "{missing} is missing from {{{}}}.",
             list.join(",")
         )));
     }
-    Ok(out)
+    Ok(adjusted.iter().map(|&d| d as usize).collect())
 }
 
 /// Output shape of transposing `shape` by `perm`.
@@ -338,5 +349,16 @@ mod tests {
             .to_string()
             .contains("transpose expects a vector of size 2"));
         assert!(check_perm(2, &[0, 2]).is_err());
+        // Negative entries count from the end, as TensorFlow takes them.
+        assert_eq!(check_perm(4, &[0, -1, 1, 2]).unwrap(), vec![0, 3, 1, 2]);
+        assert_eq!(
+            check_perm(4, &[-5, 1, 2, 3]).unwrap_err().to_string(),
+            "-1 is out of range [0 .. 4)"
+        );
+        assert_eq!(
+            check_perm(4, &[0, -1, 3, 2]).unwrap_err().to_string(),
+            "1 is missing from {0,3,3,2}."
+        );
+        assert!(check_perm(2, &[1 << 32, 1]).is_err());
     }
 }

@@ -7,7 +7,7 @@ use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
 use tfa_kernels::host::conv::{
     conv2d, conv2d_geometry, conv2d_with_epilogue, depthwise_conv2d, depthwise_geometry, ConvGeom,
-    DataFormat, Padding, RowsEpilogue, WindowAttrs,
+    ConvPass, DataFormat, Padding, RowsEpilogue, WindowAttrs,
 };
 use tfa_kernels::host::conv_grad::{conv_backprop_filter, conv_backprop_input, ConvKind};
 
@@ -34,8 +34,14 @@ fn conv2d_kernel(ctx: &dyn OpContext) -> Result<()> {
 /// tile of output rows where the kernel tiles (returns whether it ran).
 pub(crate) fn conv2d_run(ctx: &dyn OpContext, epilogue: Option<&RowsEpilogue>) -> Result<bool> {
     let (x, f) = (ctx.input(0)?, ctx.input(1)?);
-    let mut g = with_attrs(ctx, |a| conv2d_geometry(&x.shape, &f.shape, a))?;
+    let mut g = with_attrs(ctx, |a| {
+        conv2d_geometry(&x.shape, &f.shape, a, ConvPass::Forward)
+    })?;
     g.lowp = ctx.matrix_lowp();
+    // As TensorFlow: an empty output returns before the launcher's checks.
+    if !g.is_empty() {
+        g.check_groups()?;
+    }
     let mut out = ctx.allocate_output(0, x.dtype, &g.output_shape())?;
     match epilogue {
         Some(e) => conv2d_with_epilogue(&x, &f, &mut out, &g, e),
@@ -45,7 +51,9 @@ pub(crate) fn conv2d_run(ctx: &dyn OpContext, epilogue: Option<&RowsEpilogue>) -
 
 fn depthwise_kernel(ctx: &dyn OpContext) -> Result<()> {
     let (x, f) = (ctx.input(0)?, ctx.input(1)?);
-    let g = with_attrs(ctx, |a| depthwise_geometry(&x.shape, &f.shape, a))?;
+    let g = with_attrs(ctx, |a| {
+        depthwise_geometry(&x.shape, &f.shape, a, ConvPass::Forward)
+    })?;
     let mut out = ctx.allocate_output(0, x.dtype, &g.output_shape())?;
     depthwise_conv2d(&x, &f, &mut out, &g)
 }
@@ -57,10 +65,19 @@ fn shape_arg(t: &TensorView, label: &str, arg: &str) -> Result<Vec<usize>> {
     })
 }
 
+/// The gradients' geometry: the forward's checks, with the gradient
+/// kernels' error classes, and (Conv2D) the forward launcher's group checks
+/// when there is something to compute.
 fn geometry(kind: ConvKind, x: &[usize], f: &[usize], a: &WindowAttrs) -> Result<ConvGeom> {
     match kind {
-        ConvKind::Conv2D => conv2d_geometry(x, f, a),
-        ConvKind::Depthwise => depthwise_geometry(x, f, a),
+        ConvKind::Conv2D => {
+            let g = conv2d_geometry(x, f, a, ConvPass::Backward)?;
+            if !g.is_empty() {
+                g.check_groups()?;
+            }
+            Ok(g)
+        }
+        ConvKind::Depthwise => depthwise_geometry(x, f, a, ConvPass::Backward),
     }
 }
 
@@ -119,7 +136,7 @@ fn backprop_filter_kernel(ctx: &dyn OpContext, kind: ConvKind, label: &str) -> R
 const GRAD_ATTRS: &[AttrSpec] = &[
     AttrSpec {
         name: "strides",
-        kind: AttrKind::IntList,
+        kind: AttrKind::Int32List,
     },
     AttrSpec {
         name: "padding",
@@ -135,7 +152,7 @@ const GRAD_ATTRS: &[AttrSpec] = &[
     },
     AttrSpec {
         name: "dilations",
-        kind: AttrKind::IntList,
+        kind: AttrKind::Int32List,
     },
 ];
 
@@ -171,11 +188,11 @@ pub(crate) const OPS: &[OpDef] = &[
         CONV_TYPES,
         "2-D convolution, HWIO filter, NHWC/NCHW, SAME/VALID/EXPLICIT padding, strides, dilations, groups (tiled im2col + gemm; half types accumulate in float32)",
         attrs: [
-            "strides": IntList,
+            "strides": Int32List,
             "padding": String,
             "explicit_paddings": IntList,
             "data_format": String,
-            "dilations": IntList
+            "dilations": Int32List
         ],
         |c| conv2d_kernel(c)
     ),
@@ -185,11 +202,11 @@ pub(crate) const OPS: &[OpDef] = &[
         CONV_TYPES,
         "depthwise 2-D convolution, filter [kh, kw, in, multiplier], NHWC/NCHW, SAME/VALID/EXPLICIT, strides, dilations",
         attrs: [
-            "strides": IntList,
+            "strides": Int32List,
             "padding": String,
             "explicit_paddings": IntList,
             "data_format": String,
-            "dilations": IntList
+            "dilations": Int32List
         ],
         |c| depthwise_kernel(c)
     ),

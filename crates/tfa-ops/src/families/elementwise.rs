@@ -23,7 +23,8 @@ fn binary(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
     ew::binary(op, &a, &b, &mut out, fwd)
 }
 
-/// Activation gradients: two same-shape inputs (TensorFlow checks it too).
+/// Activation gradients: two same-shape inputs (TensorFlow's
+/// `BinaryElementWiseOp` checks it: ReluGrad, EluGrad, ...).
 fn activation_grad(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
     let (a, b) = (ctx.input(0)?, ctx.input(1)?);
     if a.shape != b.shape {
@@ -35,6 +36,24 @@ fn activation_grad(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
         )));
     }
     let (mut out, fwd) = ctx.forward_or_allocate(&[0, 1], 0, a.dtype, &a.shape)?;
+    ew::binary(op, &a, &b, &mut out, fwd)
+}
+
+/// Gradients of TensorFlow's `SimpleBinaryOp` kind (SigmoidGrad, TanhGrad,
+/// RsqrtGrad, SqrtGrad): it checks only that the inputs have as many
+/// elements, and gives the first one's shape.
+fn flat_grad(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
+    let (a, mut b) = (ctx.input(0)?, ctx.input(1)?);
+    if a.num_elements() != b.num_elements() {
+        return Err(Error::InvalidArgument(format!(
+            "The two arguments to a cwise op must have same number of elements, got {} and {}",
+            a.num_elements(),
+            b.num_elements()
+        )));
+    }
+    let candidates: &[usize] = if a.shape == b.shape { &[0, 1] } else { &[0] };
+    b.shape = a.shape.clone();
+    let (mut out, fwd) = ctx.forward_or_allocate(candidates, 0, a.dtype, &a.shape)?;
     ew::binary(op, &a, &b, &mut out, fwd)
 }
 
@@ -172,10 +191,17 @@ fn add_bias(ctx: &dyn OpContext, channels_first: bool) -> Result<()> {
 
 /// Fill(dims, value), ZerosLike, OnesLike.
 fn fill(ctx: &dyn OpContext) -> Result<()> {
-    let dims = ctx.input(0)?.to_i64_vec()?;
+    let dims_t = ctx.input(0)?;
+    if dims_t.rank() > 1 {
+        return Err(Error::InvalidArgument(format!(
+            "dims must represent a vector, got shape {}",
+            fmt_shape(&dims_t.shape)
+        )));
+    }
+    let dims = dims_t.to_i64_vec()?;
     if let Some(d) = dims.iter().find(|&&d| d < 0) {
         return Err(Error::InvalidArgument(format!(
-            "dims must be non-negative, got {d}"
+            "Dimension {d} must be >= 0"
         )));
     }
     let shape: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
@@ -567,16 +593,16 @@ pub(crate) const OPS: &[OpDef] = &[
         |c| activation_grad(c, BinaryOp::SoftplusGrad)
     ),
     op_t!("SigmoidGrad", Elementwise, FLOAT, "dy * y * (1 - y)", |c| {
-        activation_grad(c, BinaryOp::SigmoidGrad)
+        flat_grad(c, BinaryOp::SigmoidGrad)
     }),
     op_t!("TanhGrad", Elementwise, FLOAT, "dy * (1 - y^2)", |c| {
-        activation_grad(c, BinaryOp::TanhGrad)
+        flat_grad(c, BinaryOp::TanhGrad)
     }),
     op_t!("RsqrtGrad", Elementwise, FLOAT, "-dy * y^3 / 2", |c| {
-        activation_grad(c, BinaryOp::RsqrtGrad)
+        flat_grad(c, BinaryOp::RsqrtGrad)
     }),
     op_t!("SqrtGrad", Elementwise, FLOAT, "dy / (2 y)", |c| {
-        activation_grad(c, BinaryOp::SqrtGrad)
+        flat_grad(c, BinaryOp::SqrtGrad)
     }),
     op_t!(
         "ZerosLike",

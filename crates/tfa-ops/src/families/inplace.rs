@@ -175,7 +175,7 @@ pub(crate) const OPS: &[OpDef] = &[
         }],
         attrs: &[AttrSpec {
             name: "loc",
-            kind: AttrKind::Int,
+            kind: AttrKind::Int32,
         }],
         host_memory: &[],
         int32_host_memory: &["value", "update", "output"],

@@ -32,11 +32,13 @@ fn identity(ctx: &dyn OpContext) -> Result<()> {
     ctx.alias_output(0, 0, &shape)
 }
 
-/// Resolves a requested shape (possibly with one -1) for `n` elements, with
-/// TensorFlow's error messages.
-pub(crate) fn reshape_target(n: usize, requested: &[i64]) -> Result<Shape> {
+/// Resolves a requested shape (possibly with one -1) for an input of shape
+/// `input`, as TensorFlow's `ReshapeOp` (its messages; zero-sized dims left
+/// out of the products, so that [0, -1] reshapes a [0, 3] input to [0, 3]).
+pub(crate) fn reshape_target(input: &[usize], requested: &[i64]) -> Result<Shape> {
     let mut unknown = None;
-    let mut known: usize = 1;
+    let mut product: usize = 1;
+    let mut has_zero = false;
     for (i, &d) in requested.iter().enumerate() {
         if d == -1 {
             if let Some(j) = unknown {
@@ -49,28 +51,33 @@ pub(crate) fn reshape_target(n: usize, requested: &[i64]) -> Result<Shape> {
             return Err(Error::InvalidArgument(format!(
                 "Size {i} must be non-negative, not {d}"
             )));
+        } else if d == 0 {
+            has_zero = true;
         } else {
-            known = known
-                .checked_mul(d as usize)
-                .ok_or_else(|| Error::InvalidArgument("requested shape is too large".into()))?;
+            product = product.checked_mul(d as usize).ok_or_else(|| {
+                let list: Vec<String> = requested.iter().map(|v| v.to_string()).collect();
+                Error::InvalidArgument(format!("Shape [{}] has too many elements", list.join(", ")))
+            })?;
         }
     }
+    let n = num_elements(input)?;
     let mut shape: Shape = requested.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = unknown {
-        if known == 0 {
-            return Err(Error::InvalidArgument(
-                "Reshape cannot infer the missing input size for an empty tensor unless all specified input sizes are non-zero".into(),
-            ));
-        }
-        if !n.is_multiple_of(known) {
+        let counted = input.iter().filter(|&&d| d > 0 || !has_zero);
+        let input_has_zero = has_zero && input.contains(&0);
+        let elements: usize = counted.product();
+        let missing = elements / product;
+        if !input_has_zero && product * missing != elements {
             return Err(Error::InvalidArgument(format!(
-                "Input to reshape is a tensor with {n} values, but the requested shape requires a multiple of {known}"
+                "Input to reshape is a tensor with {elements} values, but the requested shape requires a multiple of {product}"
             )));
         }
-        shape[i] = n / known;
-    } else if known != n {
+        shape[i] = missing;
+    }
+    let m: usize = shape.iter().product();
+    if m != n {
         return Err(Error::InvalidArgument(format!(
-            "Input to reshape is a tensor with {n} values, but the requested shape has {known}"
+            "Input to reshape is a tensor with {n} values, but the requested shape has {m}"
         )));
     }
     Ok(shape)
@@ -79,13 +86,14 @@ pub(crate) fn reshape_target(n: usize, requested: &[i64]) -> Result<Shape> {
 fn reshape(ctx: &dyn OpContext) -> Result<()> {
     let x = ctx.input(0)?;
     let requested = ctx.input(1)?;
+    // TensorFlow still takes a scalar for a one-element shape.
     if requested.rank() > 1 {
         return Err(Error::InvalidArgument(format!(
-            "shape must be a vector of {{int32,int64}}, got shape {:?}",
-            requested.shape
+            "sizes input must be 1-D, not {}",
+            fmt_shape(&requested.shape)
         )));
     }
-    let shape = reshape_target(num_elements(&x.shape)?, &requested.to_i64_vec()?)?;
+    let shape = reshape_target(&x.shape, &requested.to_i64_vec()?)?;
     ctx.alias_output(0, 0, &shape)
 }
 
@@ -260,9 +268,10 @@ fn slice_kernel(ctx: &dyn OpContext) -> Result<()> {
 fn concat_kernel(ctx: &dyn OpContext) -> Result<()> {
     let n = ctx.num_inputs() - 1;
     let axis_t = ctx.input(n)?;
-    if axis_t.rank() != 0 {
+    // TensorFlow still takes the legacy length-1 vector as a scalar.
+    if axis_t.rank() > 1 || axis_t.num_elements() != 1 {
         return Err(Error::InvalidArgument(format!(
-            "concat_dim tensor should be a scalar integer, but got shape {}",
+            "axis tensor should be a scalar integer, but got shape {}",
             fmt_shape(&axis_t.shape)
         )));
     }
@@ -302,77 +311,156 @@ fn split_into(
     slice::split(x, axis, &mut outs)
 }
 
+/// `split_dim` as TensorFlow's split kernels read it: an int32 (the op's
+/// type), negative counting from the end.
+fn split_dim(dim: &TensorView, rank: usize) -> Result<(i64, i64)> {
+    let orig = dim.to_i64_vec()?[0];
+    let axis = if orig < 0 { orig + rank as i64 } else { orig };
+    if !(0..rank as i64).contains(&axis) {
+        return Err(Error::InvalidArgument(format!(
+            "-input rank(-{rank}) <= split_dim < input rank ({rank}), but got {orig}"
+        )));
+    }
+    Ok((orig, axis))
+}
+
 /// Split(split_dim, value): `num_split` equal pieces.
 fn split_kernel(ctx: &dyn OpContext) -> Result<()> {
     let (dim, x) = (ctx.input(0)?, ctx.input(1)?);
-    let axis = scalar_int(&dim, "split_dim")?;
-    let n = ctx.attrs().int("num_split")?.max(1) as usize;
-    let rank = x.rank() as i64;
-    let a = if axis < 0 { axis + rank } else { axis };
-    let len = usize::try_from(a)
-        .ok()
-        .and_then(|a| x.shape.get(a).copied());
-    if let Some(len) = len {
-        if len % n != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "Number of ways to split should evenly divide the split dimension, but got split_dim {axis} (size = {len}) and num_split {n}"
-            )));
-        }
-        return split_into(ctx, &x, axis, &vec![len / n; n], true);
+    if dim.rank() != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "split_dim must be a scalar but has rank {}",
+            dim.rank()
+        )));
     }
-    split_into(ctx, &x, axis, &[], true)
+    let (orig, axis) = split_dim(&dim, x.rank())?;
+    let n = usize::try_from(ctx.attrs().int("num_split")?).unwrap_or(0);
+    if n == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "Number of ways to split should be > 0, but got {n}"
+        )));
+    }
+    let len = x.shape[axis as usize];
+    if len % n != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "Number of ways to split should evenly divide the split dimension, but got split_dim {axis} (size = {len}) and num_split {n}"
+        )));
+    }
+    split_into(ctx, &x, orig, &vec![len / n; n], true)
+}
+
+/// The sizes of SplitV's pieces, with TensorFlow's checks, messages and
+/// arithmetic: `size_splits` summed in its own type (int32 or int64), which
+/// wraps around as TensorFlow's sum does, one -1 standing for the rest.
+/// Sizes that pass those checks yet do not add up to `len` (only a wrapped
+/// sum gets there) make TensorFlow allocate an output of the huge size and
+/// fail for lack of memory: ResourceExhausted here too, without trying.
+fn split_v_sizes(sizes: &[i64], wide: bool, len: usize) -> Result<Vec<usize>> {
+    let wrap = |v: i128| -> i64 {
+        if wide {
+            v as i64
+        } else {
+            v as i32 as i64
+        }
+    };
+    let len = len as i64;
+    let mut unknown = None;
+    let mut determined = 0i64;
+    for (d, &size) in sizes.iter().enumerate() {
+        if size == -1 {
+            if unknown.is_some() {
+                return Err(Error::InvalidArgument(
+                    "There can only be one -1 in the input.".into(),
+                ));
+            }
+            unknown = Some(d);
+        } else {
+            determined = wrap(determined as i128 + size as i128);
+        }
+    }
+    let fits = match unknown {
+        None => determined == len,
+        Some(_) => determined <= len,
+    };
+    if !fits {
+        return Err(Error::InvalidArgument(format!(
+            "Determined shape must either match input shape along split_dim exactly if fully specified, or be less than the size of the input along split_dim if not fully specified.  Got: {determined}"
+        )));
+    }
+    let mut sizes = sizes.to_vec();
+    if let Some(d) = unknown {
+        sizes[d] = wrap(len as i128 - determined as i128);
+    }
+    if let Some((i, &size)) = sizes.iter().enumerate().find(|(_, &v)| v < 0) {
+        return Err(Error::InvalidArgument(format!(
+            "Split size at index {i} must be >= 0. Got: {size}"
+        )));
+    }
+    if sizes.iter().map(|&v| v as i128).sum::<i128>() != len as i128 {
+        let (i, &size) = sizes
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, &v)| v)
+            .unwrap_or((0, &0));
+        return Err(Error::ResourceExhausted(format!(
+            "SplitV output {i} would have size {size} along split_dim (size = {len}): size_splits add up to {determined} only by wrapping around"
+        )));
+    }
+    Ok(sizes.iter().map(|&v| v as usize).collect())
 }
 
 /// SplitV(value, size_splits, split_dim): pieces of the given sizes (one
-/// may be -1: the rest).
+/// may be -1: the rest), TensorFlow's `SplitVOpBase` checks in its order.
 fn split_v_kernel(ctx: &dyn OpContext) -> Result<()> {
     let (x, sizes_t, dim) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
-    let axis = scalar_int(&dim, "split_dim")?;
-    let rank = x.rank() as i64;
-    let a = if axis < 0 { axis + rank } else { axis };
-    let Some(len) = usize::try_from(a)
-        .ok()
-        .and_then(|a| x.shape.get(a).copied())
-    else {
-        return split_into(ctx, &x, axis, &[], true);
-    };
-    let mut sizes = sizes_t.to_i64_vec()?;
-    let unknown: Vec<usize> = (0..sizes.len()).filter(|&i| sizes[i] == -1).collect();
-    let known: i64 = sizes.iter().filter(|&&v| v != -1).sum();
-    let bad = || {
-        Error::InvalidArgument(format!(
-            "Determined shape must either match input shape along split_dim exactly if fully specified, or be less than the size of the input along split_dim if not fully specified.  Got: {known}"
-        ))
-    };
-    if sizes.iter().any(|&v| v < -1) || unknown.len() > 1 {
+    let num_split = ctx.attrs().int("num_split")?;
+    if dim.num_elements() != 1 {
         return Err(Error::InvalidArgument(
-            "There can only be one -1 in the input, and split sizes must be >= -1".into(),
+            "split_dim_tensor must have exactly one element.".into(),
         ));
     }
-    match unknown.first() {
-        Some(&i) if known <= len as i64 => sizes[i] = len as i64 - known,
-        None if known == len as i64 => {}
-        _ => return Err(bad()),
+    if sizes_t.rank() != 1 || sizes_t.num_elements() as i64 != num_split {
+        return Err(Error::InvalidArgument(format!(
+            "size of the split_tensor must be 1-D and have the same elements as outputs got {} -D and {} elements",
+            sizes_t.rank(),
+            sizes_t.num_elements()
+        )));
     }
-    let sizes: Vec<usize> = sizes.iter().map(|&v| v as usize).collect();
-    split_into(ctx, &x, axis, &sizes, true)
+    let (orig, axis) = split_dim(&dim, x.rank())?;
+    let len = x.shape[axis as usize];
+    let sizes = sizes_t.to_i64_vec()?;
+    if num_split == 1 {
+        if sizes[0] != len as i64 {
+            return Err(Error::InvalidArgument(format!(
+                "If there is only one output, it must have the same size as the input. Input size: {len} output size: {}",
+                sizes[0]
+            )));
+        }
+        return ctx.alias_output(0, 0, &x.shape);
+    }
+    let sizes = split_v_sizes(&sizes, sizes_t.dtype == DType::I64, len)?;
+    split_into(ctx, &x, orig, &sizes, true)
 }
 
 /// Unpack (tf.unstack): `num` pieces of size 1 along `axis`, that dim dropped.
 fn unpack_kernel(ctx: &dyn OpContext) -> Result<()> {
     let x = ctx.input(0)?;
-    let axis = ctx.attrs().int("axis")?;
+    let (axis, num) = (ctx.attrs().int("axis")?, ctx.attrs().int("num")?);
     let rank = x.rank() as i64;
     let a = if axis < 0 { axis + rank } else { axis };
-    let Some(len) = usize::try_from(a)
-        .ok()
-        .and_then(|a| x.shape.get(a).copied())
-    else {
+    if !(0..rank).contains(&a) {
         return Err(Error::InvalidArgument(format!(
             "axis = {axis} not in [{}, {rank})",
             -rank
         )));
-    };
+    }
+    let len = x.shape[a as usize];
+    if len as i64 != num {
+        return Err(Error::InvalidArgument(format!(
+            "Input shape axis {a} must equal {num}, got shape {}",
+            fmt_shape(&x.shape)
+        )));
+    }
     split_into(ctx, &x, axis, &vec![1; len], false)
 }
 
@@ -436,23 +524,23 @@ fn gather_kernel(ctx: &dyn OpContext) -> Result<()> {
 const SLICE_MASKS: &[AttrSpec] = &[
     AttrSpec {
         name: "begin_mask",
-        kind: AttrKind::Int,
+        kind: AttrKind::Int32,
     },
     AttrSpec {
         name: "end_mask",
-        kind: AttrKind::Int,
+        kind: AttrKind::Int32,
     },
     AttrSpec {
         name: "ellipsis_mask",
-        kind: AttrKind::Int,
+        kind: AttrKind::Int32,
     },
     AttrSpec {
         name: "new_axis_mask",
-        kind: AttrKind::Int,
+        kind: AttrKind::Int32,
     },
     AttrSpec {
         name: "shrink_axis_mask",
-        kind: AttrKind::Int,
+        kind: AttrKind::Int32,
     },
 ];
 
@@ -818,7 +906,7 @@ pub(crate) const OPS: &[OpDef] = &[
         Movement,
         ALL,
         "tf.stack: N same-shape tensors along a new `axis`",
-        attrs: ["axis": Int],
+        attrs: ["axis": Int32],
         |c| pack_kernel(c)
     ),
     OpDef {
@@ -881,7 +969,7 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: &[AttrSpec {
             name: "batch_dims",
-            kind: AttrKind::Int,
+            kind: AttrKind::Int32,
         }],
         host_memory: &["axis"],
         int32_host_memory: &[],
@@ -915,7 +1003,7 @@ pub(crate) const OPS: &[OpDef] = &[
         ],
         attrs: &[AttrSpec {
             name: "axis",
-            kind: AttrKind::Int,
+            kind: AttrKind::Int32,
         }],
         host_memory: &["depth"],
         int32_host_memory: &[],
@@ -952,7 +1040,10 @@ pub(crate) const OPS: &[OpDef] = &[
             TypeConstraint { attr: "T", types: ALL },
             TypeConstraint { attr: "Tlen", types: INDEX },
         ],
-        attrs: &[],
+        attrs: &[AttrSpec {
+            name: "num_split",
+            kind: AttrKind::Int,
+        }],
         host_memory: &["size_splits", "split_dim"],
         int32_host_memory: &[],
         host: Some(split_v_kernel),
@@ -963,10 +1054,16 @@ pub(crate) const OPS: &[OpDef] = &[
         family: Family::Movement,
         summary: "unstack along `axis` (int32/int64 stay with TensorFlow's host-memory kernels)",
         constraints: &[TypeConstraint { attr: "T", types: UNPACK }],
-        attrs: &[AttrSpec {
-            name: "axis",
-            kind: AttrKind::Int,
-        }],
+        attrs: &[
+            AttrSpec {
+                name: "axis",
+                kind: AttrKind::Int32,
+            },
+            AttrSpec {
+                name: "num",
+                kind: AttrKind::Int,
+            },
+        ],
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(unpack_kernel),
@@ -1022,22 +1119,49 @@ pub(crate) const OPS: &[OpDef] = &[
 
 #[cfg(test)]
 mod tests {
-    use super::reshape_target;
+    use super::{reshape_target, split_v_sizes};
+    use tfa_core::Error;
+
+    #[test]
+    fn split_v_sizes_follow_tensorflow() {
+        assert_eq!(split_v_sizes(&[2, -1, 6], true, 10).unwrap(), vec![2, 2, 6]);
+        let msg = |r: tfa_core::Result<Vec<usize>>| r.unwrap_err().to_string();
+        assert_eq!(
+            msg(split_v_sizes(&[-1, -1, 6], true, 10)),
+            "There can only be one -1 in the input."
+        );
+        assert_eq!(
+            msg(split_v_sizes(&[-2, 6, 6], true, 10)),
+            "Split size at index 0 must be >= 0. Got: -2"
+        );
+        // The sum wraps in the sizes' own type, as TensorFlow's does.
+        assert!(msg(split_v_sizes(&[(1 << 31) - 1, 2], false, 10)).ends_with("Got: -2147483647"));
+        assert!(msg(split_v_sizes(&[i64::MAX, 2], true, 10)).ends_with("Got: -9223372036854775807"));
+        // Sizes that only add up by wrapping: TensorFlow runs out of memory.
+        let e = split_v_sizes(&[1 << 62, 1 << 62, 1 << 62, -1], true, 10).unwrap_err();
+        assert!(matches!(e, Error::ResourceExhausted(_)), "{e}");
+        let e = split_v_sizes(&[(1 << 31) - 1, (1 << 31) - 1, 4, -1], false, 10).unwrap_err();
+        assert!(matches!(e, Error::ResourceExhausted(_)), "{e}");
+    }
 
     #[test]
     fn reshape_rules() {
-        assert_eq!(reshape_target(6, &[2, -1]).unwrap(), vec![2, 3]);
-        assert_eq!(reshape_target(0, &[0, 5]).unwrap(), vec![0, 5]);
-        assert_eq!(reshape_target(1, &[]).unwrap(), Vec::<usize>::new());
-        assert!(reshape_target(6, &[4])
+        assert_eq!(reshape_target(&[6], &[2, -1]).unwrap(), vec![2, 3]);
+        assert_eq!(reshape_target(&[0], &[0, 5]).unwrap(), vec![0, 5]);
+        assert_eq!(reshape_target(&[1], &[]).unwrap(), Vec::<usize>::new());
+        assert!(reshape_target(&[6], &[4])
             .unwrap_err()
             .to_string()
             .contains("6 values, but the requested shape has 4"));
-        assert!(reshape_target(6, &[-1, -1])
+        assert!(reshape_target(&[6], &[-1, -1])
             .unwrap_err()
             .to_string()
             .contains("Only one input size may be -1"));
-        assert!(reshape_target(0, &[0, -1]).is_err());
+        // Zero-sized dims stay out of the products (TensorFlow's rule).
+        assert_eq!(reshape_target(&[0, 3], &[0, -1]).unwrap(), vec![0, 3]);
+        assert_eq!(reshape_target(&[2, 0], &[-1, 0]).unwrap(), vec![2, 0]);
+        assert_eq!(reshape_target(&[0, 3], &[-1]).unwrap(), vec![0]);
+        assert_eq!(reshape_target(&[0, 3], &[0, -1, 4]).unwrap(), vec![0, 0, 4]);
     }
 
     #[test]

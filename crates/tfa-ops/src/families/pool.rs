@@ -7,14 +7,18 @@ use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result};
 use tfa_kernels::host::conv::{DataFormat, Padding};
-use tfa_kernels::host::pool::{pool, pool_geometry, PoolAttrs, PoolGeom, PoolKind};
+use tfa_kernels::host::pool::{
+    avg_pool_grad_geometry, max_pool_grad_geometry, pool, pool_geometry, PoolAttrs, PoolGeom,
+    PoolKind,
+};
 use tfa_kernels::host::pool_grad::{avg_pool_grad, max_pool_grad};
 
 const POOL_TYPES: &[DType] = &[DType::F32, DType::F16, DType::BF16, DType::F64];
 
-fn geometry(ctx: &dyn OpContext, kind: PoolKind, shape: &[usize]) -> Result<PoolGeom> {
+/// The pool attributes of this kernel.
+fn attrs(ctx: &dyn OpContext, kind: PoolKind) -> Result<PoolAttrs<'_>> {
     let at = ctx.attrs();
-    let a = PoolAttrs {
+    Ok(PoolAttrs {
         ksize: at.ints("ksize")?,
         strides: at.ints("strides")?,
         padding: Padding::parse(at.string("padding")?)?,
@@ -23,8 +27,11 @@ fn geometry(ctx: &dyn OpContext, kind: PoolKind, shape: &[usize]) -> Result<Pool
             PoolKind::Avg => &[],
         },
         data_format: DataFormat::parse(at.string("data_format")?)?,
-    };
-    pool_geometry(kind, shape, &a)
+    })
+}
+
+fn geometry(ctx: &dyn OpContext, kind: PoolKind, shape: &[usize]) -> Result<PoolGeom> {
+    pool_geometry(kind, shape, &attrs(ctx, kind)?)
 }
 
 fn pool_kernel(ctx: &dyn OpContext, kind: PoolKind) -> Result<()> {
@@ -36,7 +43,7 @@ fn pool_kernel(ctx: &dyn OpContext, kind: PoolKind) -> Result<()> {
 
 fn max_pool_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
     let (x, y, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
-    let g = geometry(ctx, PoolKind::Max, &x.shape)?;
+    let g = max_pool_grad_geometry(&x.shape, &attrs(ctx, PoolKind::Max)?)?;
     for (t, what) in [(&y, "orig_output"), (&dy, "grad")] {
         if t.shape != g.output_shape() {
             return Err(Error::InvalidArgument(format!(
@@ -58,13 +65,24 @@ fn avg_pool_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
             fmt_shape(&sizes.shape)
         )
     };
-    let shape = super::shape_vector(&sizes, not_4)?;
-    if shape.len() != 4 {
+    if sizes.rank() != 1 || sizes.num_elements() != 4 {
         return Err(Error::InvalidArgument(not_4()));
     }
-    let g = geometry(ctx, PoolKind::Avg, &shape)?;
+    if dy.rank() != 4 {
+        return Err(Error::InvalidArgument(
+            "out_backprop must be 4-dimensional".into(),
+        ));
+    }
+    let shape = super::shape_vector(&sizes, not_4)?;
+    let g = avg_pool_grad_geometry(&shape, &dy.shape, &attrs(ctx, PoolKind::Avg)?)?;
     let mut dx = ctx.allocate_output(0, dy.dtype, &shape)?;
-    avg_pool_grad(&dy, &mut dx, &g)
+    let Some(g) = g else { return Ok(()) };
+    if g.conv.n == dx.shape[0] {
+        return avg_pool_grad(&dy, &mut dx, &g);
+    }
+    // A grad with fewer images: no gradient for the others.
+    dx.bytes_mut().fill(0);
+    avg_pool_grad(&dy, &mut dx.outer_prefix(g.conv.n)?, &g)
 }
 
 pub(crate) const OPS: &[OpDef] = &[
@@ -74,8 +92,8 @@ pub(crate) const OPS: &[OpDef] = &[
         POOL_TYPES,
         "max over windows, NHWC/NCHW, SAME/VALID/EXPLICIT padding (padded positions ignored); pooling across depth (ksize over channels)",
         attrs: [
-            "ksize": IntList,
-            "strides": IntList,
+            "ksize": Int32List,
+            "strides": Int32List,
             "padding": String,
             "explicit_paddings": IntList,
             "data_format": String
@@ -88,8 +106,8 @@ pub(crate) const OPS: &[OpDef] = &[
         POOL_TYPES,
         "mean over windows, NHWC/NCHW, SAME/VALID; divides by the number of non-padded elements",
         attrs: [
-            "ksize": IntList,
-            "strides": IntList,
+            "ksize": Int32List,
+            "strides": Int32List,
             "padding": String,
             "data_format": String
         ],
@@ -101,8 +119,8 @@ pub(crate) const OPS: &[OpDef] = &[
         POOL_TYPES,
         "MaxPool gradient: routed to the first maximum of each window in row-major order (TensorFlow's CPU tie rule, maxima recomputed from orig_input), NHWC/NCHW, SAME/VALID/EXPLICIT",
         attrs: [
-            "ksize": IntList,
-            "strides": IntList,
+            "ksize": Int32List,
+            "strides": Int32List,
             "padding": String,
             "explicit_paddings": IntList,
             "data_format": String
@@ -120,11 +138,11 @@ pub(crate) const OPS: &[OpDef] = &[
         attrs: &[
             AttrSpec {
                 name: "ksize",
-                kind: AttrKind::IntList,
+                kind: AttrKind::Int32List,
             },
             AttrSpec {
                 name: "strides",
-                kind: AttrKind::IntList,
+                kind: AttrKind::Int32List,
             },
             AttrSpec {
                 name: "padding",

@@ -131,14 +131,14 @@ macro_rules! logical_reduction {
 }
 
 fn arg_reduce_kernel(ctx: &dyn OpContext, max: bool) -> Result<()> {
-    let x = ctx.input(0)?;
-    let axis = ctx.input(1)?.to_i64_vec()?;
-    let [axis] = axis[..] else {
+    let (x, dim) = (ctx.input(0)?, ctx.input(1)?);
+    if dim.rank() != 0 {
         return Err(Error::InvalidArgument(format!(
             "dim must be a scalar, but received tensor of shape: {}",
-            tfa_core::shape::fmt_shape(&ctx.input(1)?.shape)
+            tfa_core::shape::fmt_shape(&dim.shape)
         )));
-    };
+    }
+    let axis = dim.to_i64_vec()?[0];
     let (axis, shape) = arg_reduce::arg_reduce_shape(&x.shape, axis)?;
     let out_type = ctx.attrs().dtype("output_type")?;
     let mut out = ctx.allocate_output(0, out_type, &shape)?;

@@ -340,3 +340,163 @@ fn fused_node(
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NPU: &str = "/job:localhost/replica:0/task:0/device:NPU:0";
+    const CPU: &str = "/job:localhost/replica:0/task:0/device:CPU:0";
+
+    fn node(name: &str, op: &str, inputs: &[&str], device: &str, t: DType) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            device: device.into(),
+            attr: [(
+                "T".to_string(),
+                AttrValue {
+                    value: Some(attr_value::Value::Type(t.as_tf() as i32)),
+                },
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn f32n(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        node(name, op, inputs, NPU, DType::F32)
+    }
+
+    fn get<'g>(g: &'g GraphDef, name: &str) -> &'g NodeDef {
+        g.node.iter().find(|n| n.name == name).unwrap()
+    }
+
+    fn s_attr(n: &NodeDef, a: &str) -> String {
+        match n.attr[a].value.as_ref().unwrap() {
+            attr_value::Value::S(s) => String::from_utf8_lossy(s).into_owned(),
+            v => panic!("{v:?}"),
+        }
+    }
+
+    /// conv -> bias -> mul(scale) -> add(residual) -> relu, feeding a retval.
+    fn block() -> GraphDef {
+        GraphDef {
+            node: vec![
+                f32n("x", "_Arg", &[]),
+                f32n("w", "_Arg", &[]),
+                f32n("b", "_Arg", &[]),
+                f32n("s", "_Arg", &[]),
+                f32n("conv", "Conv2D", &["x", "w"]),
+                f32n("bias", "BiasAdd", &["conv", "b"]),
+                f32n("mul", "Mul", &["bias", "s"]),
+                f32n("add", "AddV2", &["mul", "x"]),
+                f32n("relu", "Relu", &["add", "^b"]),
+                f32n("out", "_Retval", &["relu"]),
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn run(g: &mut GraphDef) -> usize {
+        fuse(g, &HashSet::new(), &HashSet::new())
+    }
+
+    #[test]
+    fn a_product_and_its_epilogue_become_one_node() {
+        let mut g = block();
+        assert_eq!(run(&mut g), 1);
+        let f = get(&g, "relu");
+        assert_eq!(f.op, "_TfaFused");
+        assert_eq!(s_attr(f, "product"), "Conv2D");
+        assert_eq!(
+            s_attr(f, "program"),
+            "BiasAdd(h,i0);Mul(r0,i1);AddV2(r1,i2);Relu(r2)"
+        );
+        assert_eq!(f.input, ["x", "w", "b", "s", "x", "^b"]);
+        assert!(g
+            .node
+            .iter()
+            .all(|n| !["conv", "bias", "mul", "add"].contains(&n.name.as_str())));
+        assert_eq!(get(&g, "out").input, ["relu"]);
+        // Idempotent: the fused node is not fused again.
+        assert_eq!(run(&mut g), 0);
+    }
+
+    #[test]
+    fn values_read_outside_stay_out_of_the_region() {
+        // The gradient reads `bias`: conv -> bias fuse on their own (the fused
+        // node keeps bias's name), mul -> add -> relu on theirs.
+        let mut g = block();
+        g.node.push(f32n("grad", "ReluGrad", &["x", "bias"]));
+        assert_eq!(run(&mut g), 2);
+        assert!(g.node.iter().all(|n| n.name != "conv"));
+        assert_eq!(s_attr(get(&g, "bias"), "program"), "BiasAdd(h,i0)");
+        assert_eq!(get(&g, "grad").input, ["x", "bias"]);
+        assert_eq!(
+            s_attr(get(&g, "relu"), "program"),
+            "Mul(i0,i1);AddV2(r0,i2);Relu(r1)"
+        );
+        assert_eq!(s_attr(get(&g, "relu"), "product"), "");
+    }
+
+    #[test]
+    fn control_dependents_preserved_nodes_devices_and_dtypes_split_regions() {
+        for (i, change) in ["control", "preserve", "device", "dtype", "exclude"]
+            .iter()
+            .enumerate()
+        {
+            let mut g = block();
+            let mut preserve = HashSet::new();
+            let mut exclude = HashSet::new();
+            match *change {
+                "control" => g.node.push(f32n("after", "NoOp", &["^add"])),
+                "preserve" => {
+                    preserve.insert("add".to_string());
+                }
+                "device" => g.node[7].device = CPU.into(),
+                "dtype" => g.node[7] = node("add", "AddV2", &["mul", "x"], NPU, DType::F64),
+                _ => {
+                    exclude.insert("add".to_string());
+                }
+            }
+            fuse(&mut g, &preserve, &exclude);
+            // A node with control dependents, or one grappler preserves, can
+            // only end a region (the fused node takes its name); the others
+            // cannot join one.
+            let (add, sink) = match *change {
+                "control" | "preserve" => ("_TfaFused", "add"),
+                _ => ("AddV2", "mul"),
+            };
+            assert_eq!(get(&g, "add").op, add, "case {i}: {change}");
+            assert_eq!(get(&g, sink).op, "_TfaFused", "case {i}: {change}");
+            assert_eq!(
+                s_attr(get(&g, sink), "product"),
+                "Conv2D",
+                "case {i}: {change}"
+            );
+            assert_eq!(get(&g, "relu").op, "Relu", "case {i}: {change}");
+        }
+    }
+
+    #[test]
+    fn a_single_op_is_left_alone_and_cycles_are_tolerated() {
+        let mut g = GraphDef {
+            node: vec![
+                f32n("x", "_Arg", &[]),
+                f32n("r", "Relu", &["x"]),
+                f32n("out", "_Retval", &["r"]),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(run(&mut g), 0);
+        // A loop through NextIteration still sorts; a real cycle is skipped.
+        g.node.push(f32n("n", "NextIteration", &["r"]));
+        g.node[1].input.push("n".into());
+        assert!(topo_order(&g.node).is_some());
+        g.node[1].input.push("out".into());
+        assert!(topo_order(&g.node).is_none());
+    }
+}
