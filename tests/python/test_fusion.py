@@ -264,3 +264,30 @@ def test_coverage_lists_fused_groups(rng):
         assert tf_adapter.coverage(m, tf.TensorSpec([2, 8, 8, 3])).fused == []
     finally:
         del os.environ["TFA_FUSION"]
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_keras_mixed_policy_resnet_stem(policy, rng):
+    """Keras' mixed-precision BatchNormalization reshapes its variables to
+    [1, 1, 1, C]: the fused program must broadcast them like the unfused ops
+    (it once broadcast them to rank 4 and returned garbage)."""
+    import keras
+
+    old = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        with tf.device(NPU):
+            full = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3))
+            m = keras.Model(full.input, full.get_layer("conv2_block1_out").output)
+        for w in m.weights:
+            if "moving_variance" in w.path:
+                w.assign(tf.random.uniform(w.shape, 0.5, 1.5))
+            elif "moving_mean" in w.path or "beta" in w.path:
+                w.assign(tf.random.normal(w.shape, stddev=0.2))
+        x = rng.uniform(0, 1, size=[2, 64, 64, 3]).astype(np.float32)
+        fused, counts = run(lambda x: m(x, training=False), x)
+        plain, _ = run(lambda x: m(x, training=False), x, fusion=False)
+    finally:
+        keras.mixed_precision.set_global_policy(old)
+    assert counts.get("_TfaFused", 0) >= 3, counts
+    np.testing.assert_array_equal(fused, plain)

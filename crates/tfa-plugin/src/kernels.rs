@@ -25,6 +25,9 @@ struct KernelState {
     op: &'static str,
     /// The node's first type attribute (its graph dtype), for precision modes.
     dtype: Option<DType>,
+    /// Table index of the product a `_TfaFused` node runs: its kernel count
+    /// goes up too (`kernel_counts()` answers "did a Conv2D run on the NPU").
+    product: Option<usize>,
 }
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
@@ -263,6 +266,12 @@ unsafe fn construct(ctx: *mut TF_OpKernelConstruction, st: &Status) -> Result<Ke
         .constraints
         .first()
         .and_then(|c| attrs.dtype(c.attr).ok());
+    let product = attrs
+        .string("product")
+        .ok()
+        .and_then(tfa_ops::find)
+        .map(|(i, _)| i)
+        .filter(|_| crate::custom_ops::is_custom(def.name));
     Ok(KernelState {
         index,
         kernel,
@@ -270,6 +279,7 @@ unsafe fn construct(ctx: *mut TF_OpKernelConstruction, st: &Status) -> Result<Ke
         node,
         op: def.name,
         dtype,
+        product,
     })
 }
 
@@ -315,6 +325,9 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
         let api = api()?;
         let npu = device(api.TF_GetDeviceId(ctx).max(0) as usize)?;
         counters::record(state.index);
+        if let Some(p) = state.product {
+            counters::record(p);
+        }
         let started = std::time::Instant::now();
         let plan = state
             .dtype

@@ -347,7 +347,7 @@ impl Plan {
         let mut shapes: Vec<Shape> = Vec::with_capacity(self.prog.instrs.len());
         for (i, ins) in self.prog.instrs.iter().enumerate() {
             if self.invariant[i].is_some() {
-                shapes.push(self.shapes[i].clone());
+                shapes.push(Shape::new()); // not read: block_arg views it
                 continue;
             }
             let s = {
@@ -400,7 +400,12 @@ impl Plan {
         } else {
             // An invariant result broadcast over the block (e.g. a program that
             // ignores the head): expand it.
-            let src = view(self.dtype, shapes[last].clone(), result);
+            let shape = if result.len() == sz {
+                vec![]
+            } else {
+                vec![cols]
+            };
+            let src = view(self.dtype, shape, result);
             let mut o = TensorMut::from_raw(self.dtype, full.clone(), out.as_mut_ptr(), out.len());
             super::broadcast::broadcast_to(&src, &mut o)?;
         }
@@ -468,7 +473,10 @@ impl Plan {
                 }
             }
             Arg::Reg(k) => match &self.invariant[k] {
-                Some(b) => view(self.dtype, self.shapes[k].clone(), b),
+                // Computed from channel vectors and scalars only: one value, or
+                // one per column, whatever its rank ([1, 1, 1, C] included).
+                Some(b) if b.len() == sz => view(self.dtype, vec![], b),
+                Some(b) => view(self.dtype, vec![cols], b),
                 None => view(self.dtype, shapes[k].clone(), &regs[k]),
             },
         }
@@ -652,6 +660,46 @@ mod tests {
                     .unwrap()
             };
             assert_eq!(inplace, out);
+        }
+    }
+
+    #[test]
+    fn rank4_channel_operands_and_invariants() {
+        use Arg::*;
+        // Keras' mixed-precision batch norm: [1, 1, 1, C] variables.
+        let p = prog(&[
+            (Op::Binary(BinaryOp::Add), &[Input(0), Input(1)]),
+            (Op::Unary(UnaryOp::Rsqrt), &[Reg(0)]),
+            (Op::Binary(BinaryOp::Mul), &[Input(2), Reg(1)]),
+            (Op::Binary(BinaryOp::Mul), &[Head, Reg(2)]),
+            (Op::Binary(BinaryOp::Add), &[Reg(3), Input(3)]),
+        ]);
+        let (n, h, w, c) = (2, 5, 7, 6);
+        let head = data(n * h * w * c, 21);
+        let var: Vec<f32> = data(c, 22).iter().map(|v| v.abs() + 0.2).collect();
+        let (gamma, beta, eps) = (data(c, 23), data(c, 24), [1e-3f32]);
+        let inputs = [
+            TensorView::from_slice(vec![1, 1, 1, c], &var),
+            TensorView::from_slice(vec![], &eps),
+            TensorView::from_slice(vec![1, 1, 1, c], &gamma),
+            TensorView::from_slice(vec![1, 1, 1, c], &beta),
+        ];
+        let hv = TensorView::from_slice(vec![n, h, w, c], &head);
+        let plan = Plan::new(&p, DType::F32, Some(&[n, h, w, c]), &inputs).unwrap();
+        assert!(plan.blocked);
+        let mut out = vec![0f32; n * h * w * c];
+        plan.run(
+            Some(&hv),
+            &inputs,
+            &mut TensorMut::from_slice(vec![n, h, w, c], &mut out),
+        )
+        .unwrap();
+        assert_eq!(out, unfused(&p, Some(&hv), &inputs));
+        let want: Vec<f32> = (0..out.len())
+            .map(|i| head[i] * (gamma[i % c] * (1.0 / (var[i % c] + 1e-3).sqrt())) + beta[i % c])
+            .collect();
+        for (g, w) in out.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{g} vs {w}");
         }
     }
 
