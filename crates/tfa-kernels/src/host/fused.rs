@@ -766,6 +766,123 @@ mod tests {
         }
     }
 
+    /// Random programs over operands of every kind and rank: blocks and
+    /// invariants give exactly the whole-tensor evaluation.
+    #[test]
+    fn random_programs_blocked_equal_whole() {
+        let seed: u64 = std::env::var("TFA_TEST_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(7);
+        let mut state = seed;
+        let mut next = |n: usize| -> usize {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as usize) % n.max(1)
+        };
+        let bin = [
+            BinaryOp::Add,
+            BinaryOp::Sub,
+            BinaryOp::Mul,
+            BinaryOp::Maximum,
+            BinaryOp::SquaredDifference,
+        ];
+        let un = [
+            UnaryOp::Relu,
+            UnaryOp::Tanh,
+            UnaryOp::Sigmoid,
+            UnaryOp::Neg,
+            UnaryOp::Square,
+        ];
+        for case in 0..300 {
+            let rank = 1 + next(4);
+            let out: Vec<usize> = (0..rank).map(|_| 1 + next(9)).collect();
+            let c = out[rank - 1];
+            let rows: usize = out[..rank - 1].iter().product();
+            // Operands: full, channel, row, scalar, each padded to a random rank.
+            let n_in = 1 + next(4);
+            let mut shapes: Vec<Vec<usize>> = Vec::new();
+            for _ in 0..n_in {
+                let base = match next(4) {
+                    0 => out.clone(),
+                    1 => vec![c],
+                    2 => {
+                        let mut s = out.clone();
+                        s[rank - 1] = 1;
+                        s
+                    }
+                    _ => vec![],
+                };
+                let pad = next(rank + 1 - base.len().min(rank));
+                let mut s = vec![1; pad];
+                s.extend(base);
+                shapes.push(s);
+            }
+            let datas: Vec<Vec<f32>> = shapes
+                .iter()
+                .enumerate()
+                .map(|(k, s)| data(s.iter().product(), (case * 10 + k) as u32))
+                .collect();
+            let inputs: Vec<TensorView> = shapes
+                .iter()
+                .zip(&datas)
+                .map(|(s, d)| TensorView::from_slice(s.clone(), d))
+                .collect();
+            let head = data(rows * c, case as u32);
+            let hv = TensorView::from_slice(out.clone(), &head);
+            let mut instrs: Vec<Instr> = Vec::new();
+            let n_ins = 1 + next(6);
+            for i in 0..n_ins {
+                let arg = |next: &mut dyn FnMut(usize) -> usize| match next(3) {
+                    0 => Arg::Head,
+                    1 => Arg::Input(next(n_in)),
+                    _ if i > 0 => Arg::Reg(next(i)),
+                    _ => Arg::Input(next(n_in)),
+                };
+                let ins = if next(3) == 0 {
+                    Instr {
+                        op: Op::Unary(un[next(un.len())]),
+                        args: vec![arg(&mut next)],
+                    }
+                } else {
+                    Instr {
+                        op: Op::Binary(bin[next(bin.len())]),
+                        args: vec![arg(&mut next), arg(&mut next)],
+                    }
+                };
+                instrs.push(ins);
+            }
+            // The head's shape must be the output's for a blocked plan to apply.
+            instrs.push(Instr {
+                op: Op::Binary(BinaryOp::Add),
+                args: vec![Arg::Reg(n_ins - 1), Arg::Head],
+            });
+            let p = Program { instrs };
+            let Ok(plan) = Plan::new(&p, DType::F32, Some(&out), &inputs) else {
+                continue; // operands of incompatible ranks: refused like the unfused ops
+            };
+            let mut got = vec![0f32; plan.output_shape().iter().product()];
+            plan.run(
+                Some(&hv),
+                &inputs,
+                &mut TensorMut::from_slice(plan.output_shape().to_vec(), &mut got),
+            )
+            .unwrap();
+            let want = unfused(&p, Some(&hv), &inputs);
+            assert_eq!(
+                got, want,
+                "seed {seed} case {case}: out {out:?} inputs {shapes:?} program {p:?}"
+            );
+            if plan.output_shape() == out.as_slice() {
+                let mut inplace = head.clone();
+                let mut t = TensorMut::from_slice(out.clone(), &mut inplace);
+                plan.run_in_place(&inputs, &mut t).unwrap();
+                assert_eq!(inplace, want, "in place: seed {seed} case {case}");
+            }
+        }
+    }
+
     #[test]
     fn shape_errors_are_tensorflows() {
         use Arg::*;
