@@ -151,7 +151,9 @@ def test_keras_cnn_inference_and_training_step(rng):
     cm.set_weights(m.get_weights())
     x = rng.normal(size=[4, 12, 12, 5]).astype(np.float32)
     counts = check_fused(lambda x: m(x, training=False), x, min_fused=5, rtol=1e-4, atol=1e-5)
-    assert "Relu" not in counts and "BiasAdd" not in counts  # all folded into the fused ops
+    # Every op a fused op replaced is counted with it (kernel_counts still
+    # proves each ran on the NPU).
+    assert counts.get("Relu", 0) >= 1 and counts.get("BiasAdd", 0) >= 1 and counts.get("Conv2D", 0) >= 2
 
     labels = np.array([0, 2, 1, 2])
     loss_fn = __import__("keras").losses.SparseCategoricalCrossentropy(from_logits=True)

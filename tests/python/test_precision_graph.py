@@ -29,11 +29,14 @@ def hard_placement():
 
 
 @pytest.fixture
-def dump_dir(tmp_path):
+def dump_dir(tmp_path, monkeypatch):
+    """Dumped graphs of the precision pass alone: these tests read its
+    Casts and type attributes node by node, so the fusion pass (tested in
+    test_fusion.py, also under the precision modes) is off here."""
     d = tmp_path / "graphs"
-    os.environ["TFA_DUMP_GRAPH"] = str(d)
+    monkeypatch.setenv("TFA_DUMP_GRAPH", str(d))
+    monkeypatch.setenv("TFA_FUSION", "0")
     yield d
-    del os.environ["TFA_DUMP_GRAPH"]
 
 
 def _dumps(d, tag):

@@ -25,9 +25,10 @@ struct KernelState {
     op: &'static str,
     /// The node's first type attribute (its graph dtype), for precision modes.
     dtype: Option<DType>,
-    /// Table index of the product a `_TfaFused` node runs: its kernel count
-    /// goes up too (`kernel_counts()` answers "did a Conv2D run on the NPU").
-    product: Option<usize>,
+    /// Table indices of the ops a `_TfaFused` node stands for (its
+    /// `fused_ops`): their kernel counts go up with it, so `kernel_counts()`
+    /// still answers "did a Conv2D, a Relu... run on the NPU".
+    fused: Vec<usize>,
 }
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
@@ -159,6 +160,22 @@ fn shape_attr(nodedef: &[u8], name: &str) -> Result<AttrValue> {
     }
 }
 
+/// The `fused_ops` list of a `_TfaFused` NodeDef (empty when absent).
+fn fused_ops(nodedef: &[u8]) -> Vec<String> {
+    use tfa_proto::{attr_value, Message, NodeDef};
+    let Ok(n) = NodeDef::decode(nodedef) else {
+        return Vec::new();
+    };
+    match n.attr.get("fused_ops").and_then(|v| v.value.as_ref()) {
+        Some(attr_value::Value::List(l)) => {
+            l.s.iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 unsafe fn read_attr(
     api: &TfApi,
     ctx: *mut TF_OpKernelConstruction,
@@ -266,12 +283,14 @@ unsafe fn construct(ctx: *mut TF_OpKernelConstruction, st: &Status) -> Result<Ke
         .constraints
         .first()
         .and_then(|c| attrs.dtype(c.attr).ok());
-    let product = attrs
-        .string("product")
-        .ok()
-        .and_then(tfa_ops::find)
-        .map(|(i, _)| i)
-        .filter(|_| crate::custom_ops::is_custom(def.name));
+    let fused = if crate::custom_ops::is_custom(def.name) {
+        fused_ops(&nodedef)
+            .iter()
+            .filter_map(|op| tfa_ops::find(op).map(|(i, _)| i))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(KernelState {
         index,
         kernel,
@@ -279,7 +298,7 @@ unsafe fn construct(ctx: *mut TF_OpKernelConstruction, st: &Status) -> Result<Ke
         node,
         op: def.name,
         dtype,
-        product,
+        fused,
     })
 }
 
@@ -325,8 +344,8 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
         let api = api()?;
         let npu = device(api.TF_GetDeviceId(ctx).max(0) as usize)?;
         counters::record(state.index);
-        if let Some(p) = state.product {
-            counters::record(p);
+        for &i in &state.fused {
+            counters::record(i);
         }
         let started = std::time::Instant::now();
         let plan = state
