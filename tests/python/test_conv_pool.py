@@ -381,3 +381,31 @@ def test_max_pool_across_depth(rng):
     assert tf_adapter.kernel_counts().get("MaxPool") == 1
     want = np.max(x.numpy().reshape(2, 5, 3, 4, 3), axis=-1)
     np.testing.assert_array_equal(npu.numpy(), want)
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_winograd_3x3_convolutions_against_float64(case):
+    """float32 3x3 stride-1 convolutions with 16+ channels take Winograd's
+    F(2x2, 3x3) path: error against a float64 reference stays at the level
+    of TensorFlow CPU's own (both well under 1e-5 of the output's scale),
+    forward and input gradient (which runs the same kernel)."""
+    rng = np.random.default_rng(500 + case)
+    n, h, w = int(rng.integers(1, 4)), int(rng.integers(2, 20)), int(rng.integers(2, 20))
+    cin, cout = int(rng.integers(16, 80)), int(rng.integers(16, 80))
+    padding = "SAME" if case % 2 == 0 or min(h, w) < 4 else "VALID"
+    x = rng.normal(size=[n, h, w, cin])
+    f = rng.normal(size=[3, 3, cin, cout])
+    want = tf.nn.conv2d(tf.constant(x, tf.float64), tf.constant(f, tf.float64), 1, padding).numpy()
+    scale = np.abs(want).max()
+    errs = {}
+    for dev in ("/CPU:0", "/NPU:0"):
+        with tf.device(dev):
+            got = tf.nn.conv2d(tf.constant(x, tf.float32), tf.constant(f, tf.float32), 1, padding)
+        errs[dev] = np.abs(got.numpy() - want).max() / scale
+    assert errs["/NPU:0"] < 1e-5 and errs["/NPU:0"] < 10 * max(errs["/CPU:0"], 1e-7), errs
+    # Input gradient: a 3x3 stride-1 convolution of dy with the flipped filter.
+    dy = rng.normal(size=want.shape)
+    want_dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=tf.constant(f), out_backprop=tf.constant(dy), strides=[1, 1, 1, 1], padding=padding).numpy()
+    with tf.device("/NPU:0"):
+        dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=tf.constant(f, tf.float32), out_backprop=tf.constant(dy, tf.float32), strides=[1, 1, 1, 1], padding=padding)
+    assert np.abs(dx.numpy() - want_dx).max() / np.abs(want_dx).max() < 1e-5

@@ -516,6 +516,17 @@ pub(crate) trait Compute:
     + std::ops::Div<Output = Self>
     + 'static
 {
+    /// The convolution by Winograd's method, where the type has one and `g`
+    /// suits it (float32: see `winograd`); `None` otherwise.
+    fn winograd(
+        _x: &[Self],
+        _f: &[Self],
+        _y: &mut [Self],
+        _g: &ConvGeom,
+        _epilogue: Option<&RowsEpilogue>,
+    ) -> Option<Result<()>> {
+        None
+    }
     const ZERO: Self;
     const ONE: Self;
     const LOWEST: Self;
@@ -535,6 +546,15 @@ impl Compute for f32 {
     #[inline(always)]
     fn fused(self, b: f32, c: f32) -> f32 {
         self.mul_add(b, c)
+    }
+    fn winograd(
+        x: &[f32],
+        f: &[f32],
+        y: &mut [f32],
+        g: &ConvGeom,
+        epilogue: Option<&RowsEpilogue>,
+    ) -> Option<Result<()>> {
+        super::winograd::eligible(g).then(|| super::winograd::conv2d(x, f, y, g, epilogue))
     }
 }
 
@@ -939,6 +959,9 @@ fn conv2d_nhwc_tiles<T: Compute>(
     if k == 0 {
         y.fill(T::ZERO);
         return finish(0, y).map(|_| true);
+    }
+    if let Some(done) = T::winograd(x, f, y, g, epilogue) {
+        return done.map(|()| true);
     }
     let direct = g.is_pointwise();
     let threads = rayon::current_num_threads().max(1);

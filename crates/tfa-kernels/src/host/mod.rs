@@ -23,6 +23,7 @@ pub mod scatter;
 pub mod segment;
 pub mod slice;
 pub mod transpose;
+pub mod winograd;
 
 /// Below this many elements a kernel runs on the calling thread: splitting
 /// costs more than it saves.
