@@ -7,6 +7,8 @@
 use super::arith::num::Float;
 use super::arith::{Arith, FloatArith};
 use super::broadcast::BroadcastPlan;
+#[cfg(target_arch = "x86_64")]
+use super::{has_avx512, with_avx512};
 use super::{PAR_CHUNK, PAR_MIN_ELEMENTS};
 use half::{bf16, f16};
 use rayon::prelude::*;
@@ -554,24 +556,6 @@ fn map_chunk_plain<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T],
         }
         None => chunk.iter_mut().for_each(|o| *o = f(*o)),
     }
-}
-
-/// Every AVX-512 subset the `avx512` wrappers below are compiled for (F
-/// alone is not enough: they use DQ/VL/BW instructions too).
-#[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("fma")
-}
-
-/// `f(chunk)` compiled for AVX-512: the loops `f` inlines vectorise 16 wide.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-unsafe fn with_avx512<T, F: FnOnce(&mut [T])>(chunk: &mut [T], f: F) {
-    f(chunk)
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -50,3 +50,21 @@ pub(crate) fn for_row_chunks<T: Send>(
             .for_each(|(i, c)| f(i * per, c));
     }
 }
+
+/// Every AVX-512 subset the `avx512` wrappers below are compiled for (F
+/// alone is not enough: they use DQ/VL/BW instructions too).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// `f(chunk)` compiled for AVX-512: the loops `f` inlines vectorise 16 wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+pub(crate) unsafe fn with_avx512<T, F: FnOnce(&mut [T])>(chunk: &mut [T], f: F) {
+    f(chunk)
+}
