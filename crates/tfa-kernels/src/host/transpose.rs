@@ -15,8 +15,16 @@ use tfa_core::{Error, Result, TensorMut, TensorView};
 /// A pointer that may cross threads: tasks write disjoint elements.
 #[derive(Copy, Clone)]
 pub(crate) struct SendPtr<T>(pub(crate) *mut T);
+// SAFETY: every user hands each task a disjoint region behind the pointer.
 unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above; no two tasks touch the same element.
 unsafe impl<T> Sync for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the whole wrapper).
+    pub(crate) fn get(&self) -> *mut T {
+        self.0
+    }
+}
 
 /// Reinterprets raw element bytes as words of the element's width. Errors when
 /// the buffer is not aligned for it (TensorFlow buffers always are).

@@ -31,7 +31,9 @@ fn tiles_per_job(g: &ConvGeom) -> usize {
 /// (measured, ResNet50 shapes at batch 32: 128 and 256 channels gain
 /// 1.1-1.4x over the direct path; with 64 the transforms cost what the
 /// GEMMs save, and with 512 a job holds so few tiles that repacking the
-/// transformed filter for each of its GEMMs dominates).
+/// transformed filter for each of its GEMMs dominates; for the same reason
+/// each thread needs 64 tiles or more: a 14x14x256 layer at batch 1 ran
+/// faster direct).
 pub fn eligible(g: &ConvGeom) -> bool {
     g.kh == 3
         && g.kw == 3
@@ -43,6 +45,7 @@ pub fn eligible(g: &ConvGeom) -> bool {
         && g.cin >= 96
         && g.cout >= 96
         && tiles_per_job(g) >= 32
+        && g.n * g.oh.div_ceil(2) * g.ow.div_ceil(2) >= 64 * rayon::current_num_threads()
         && g.oh >= 2
         && g.ow >= 2
 }
