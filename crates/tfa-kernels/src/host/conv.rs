@@ -924,6 +924,64 @@ pub(crate) fn conv2d_nhwc<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeo
     let _ = conv2d_nhwc_tiles(x, f, y, g, None);
 }
 
+/// `dst[m, n] = lhs[m, k] @ rhs[k, n]`, each operand row-major with the row
+/// stride given beside its pointer (a column block of a wider matrix when
+/// the stride exceeds its width).
+///
+/// # Safety
+/// Each pointer must be valid for every element its rows address, and `dst`
+/// must alias neither source.
+pub(crate) unsafe fn gemm_rows<T: Compute>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: (*mut T, usize),
+    lhs: (*const T, usize),
+    rhs: (*const T, usize),
+    par: gemm::Parallelism,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst.0,
+        1,
+        dst.1 as isize,
+        false,
+        lhs.0,
+        1,
+        lhs.1 as isize,
+        rhs.0,
+        1,
+        rhs.1 as isize,
+        T::ZERO,
+        T::ONE,
+        false,
+        false,
+        false,
+        par,
+    )
+}
+
+/// Runs `epilogue` (if any) on output rows `[row0, row0 + rows)`, given as
+/// their bytes.
+pub(crate) fn run_epilogue<T: Copy>(
+    epilogue: Option<&RowsEpilogue>,
+    row0: usize,
+    rows: &mut [T],
+) -> Result<()> {
+    match epilogue {
+        // SAFETY: plain numbers viewed as their bytes.
+        Some(e) => e(row0, unsafe {
+            std::slice::from_raw_parts_mut(
+                rows.as_mut_ptr() as *mut u8,
+                std::mem::size_of_val(rows),
+            )
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Pointwise filters up to this size are repacked per tile so that the
 /// epilogue runs in cache (measured at batch 32 on ResNet50 shapes: 1.04-1.13x
 /// up to 256 x 1024; a 512 x 2048 filter ran 0.77x).
@@ -950,18 +1008,7 @@ fn conv2d_nhwc_tiles<T: Compute>(
     let cin_g = g.cin / g.groups;
     let cout_g = cout / g.groups;
     let k = g.kh * g.kw * cin_g;
-    let finish = |row0: usize, rows: &mut [T]| -> Result<()> {
-        match epilogue {
-            // SAFETY: plain numbers viewed as their bytes.
-            Some(e) => e(row0, unsafe {
-                std::slice::from_raw_parts_mut(
-                    rows.as_mut_ptr() as *mut u8,
-                    std::mem::size_of_val(rows),
-                )
-            }),
-            None => Ok(()),
-        }
-    };
+    let finish = |row0: usize, rows: &mut [T]| run_epilogue(epilogue, row0, rows);
     if k == 0 {
         y.fill(T::ZERO);
         return finish(0, y).map(|_| true);
@@ -993,25 +1040,13 @@ fn conv2d_nhwc_tiles<T: Compute>(
         // SAFETY: x is [m, k] and f is [k, cout] row-major, y is [m, cout];
         // y aliases neither.
         unsafe {
-            gemm::gemm(
+            gemm_rows(
                 m,
                 cout,
                 k,
-                y.as_mut_ptr(),
-                1,
-                cout as isize,
-                false,
-                x.as_ptr(),
-                1,
-                k as isize,
-                f.as_ptr(),
-                1,
-                cout as isize,
-                T::ZERO,
-                T::ONE,
-                false,
-                false,
-                false,
+                (y.as_mut_ptr(), cout),
+                (x.as_ptr(), k),
+                (f.as_ptr(), cout),
                 par,
             );
         }
@@ -1037,25 +1072,13 @@ fn conv2d_nhwc_tiles<T: Compute>(
             // x cout_g block with row stride cout lies inside `yc`, which
             // aliases neither source.
             unsafe {
-                gemm::gemm(
+                gemm_rows(
                     rows,
                     cout_g,
                     k,
-                    yc.as_mut_ptr().add(grp * cout_g),
-                    1,
-                    cout as isize,
-                    false,
-                    lhs,
-                    1,
-                    lhs_rs as isize,
-                    f.as_ptr().add(grp * cout_g),
-                    1,
-                    cout as isize,
-                    T::ZERO,
-                    T::ONE,
-                    false,
-                    false,
-                    false,
+                    (yc.as_mut_ptr().add(grp * cout_g), cout),
+                    (lhs, lhs_rs),
+                    (f.as_ptr().add(grp * cout_g), cout),
                     gemm::Parallelism::None,
                 );
             }
@@ -1124,25 +1147,13 @@ fn big_filter_gemm<T: Compute>(
             // cout], all row-major; ys aliases neither, and the bands write
             // disjoint columns of it.
             unsafe {
-                gemm::gemm(
+                gemm_rows(
                     rows,
                     nb,
                     k,
-                    out.get().add(n0),
-                    1,
-                    cout as isize,
-                    false,
-                    lhs.get(),
-                    1,
-                    k as isize,
-                    rhs.get().add(n0),
-                    1,
-                    cout as isize,
-                    T::ZERO,
-                    T::ONE,
-                    false,
-                    false,
-                    false,
+                    (out.get().add(n0), cout),
+                    (lhs.get(), k),
+                    (rhs.get().add(n0), cout),
                     if bands == 1 {
                         gemm::Parallelism::Rayon(threads)
                     } else {
@@ -1151,18 +1162,10 @@ fn big_filter_gemm<T: Compute>(
                 );
             }
         });
-        if let Some(e) = epilogue {
+        if epilogue.is_some() {
             ys.par_chunks_mut(part * cout)
                 .enumerate()
-                .try_for_each(|(i, rows)| {
-                    // SAFETY: plain numbers viewed as their bytes.
-                    e(m0 + i * part, unsafe {
-                        std::slice::from_raw_parts_mut(
-                            rows.as_mut_ptr() as *mut u8,
-                            std::mem::size_of_val(rows),
-                        )
-                    })
-                })?;
+                .try_for_each(|(i, rows)| run_epilogue(epilogue, m0 + i * part, rows))?;
         }
     }
     Ok(())

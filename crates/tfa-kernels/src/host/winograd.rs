@@ -13,7 +13,7 @@
 //! direct convolution by float32 rounding of a few more additions: measured
 //! against a float64 reference in the tests below.
 
-use super::conv::{ConvGeom, RowsEpilogue};
+use super::conv::{gemm_rows, run_epilogue, ConvGeom, RowsEpilogue};
 use rayon::prelude::*;
 use tfa_core::Result;
 
@@ -264,25 +264,13 @@ pub fn conv2d(
                 // tiles x k, all row-major inside their buffers; m
                 // aliases neither.
                 unsafe {
-                    gemm::gemm(
+                    gemm_rows(
                         tiles,
                         k,
                         c,
-                        m.as_mut_ptr().add(i * tiles * k),
-                        1,
-                        k as isize,
-                        false,
-                        v.as_ptr().add(i * tiles * c),
-                        1,
-                        c as isize,
-                        u.as_ptr().add(i * c * k),
-                        1,
-                        k as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
+                        (m.as_mut_ptr().add(i * tiles * k), k),
+                        (v.as_ptr().add(i * tiles * c), c),
+                        (u.as_ptr().add(i * c * k), k),
                         gemm::Parallelism::None,
                     );
                 }
@@ -313,22 +301,11 @@ pub fn conv2d(
                 }
             };
             simd(out, outputs);
-            match epilogue {
-                Some(e) => {
-                    let row0 = {
-                        let (img, ty) = (gr0 / th, gr0 % th);
-                        (img * g.oh + 2 * ty) * g.ow
-                    };
-                    // SAFETY: plain numbers viewed as their bytes.
-                    e(row0, unsafe {
-                        std::slice::from_raw_parts_mut(
-                            out.as_mut_ptr() as *mut u8,
-                            std::mem::size_of_val(out),
-                        )
-                    })
-                }
-                None => Ok(()),
-            }
+            let row0 = {
+                let (img, ty) = (gr0 / th, gr0 % th);
+                (img * g.oh + 2 * ty) * g.ow
+            };
+            run_epilogue(epilogue, row0, out)
         },
     )
 }
