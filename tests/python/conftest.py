@@ -7,13 +7,6 @@ import os
 os.environ.setdefault("TFA_NPU_COUNT", "4")
 os.environ.setdefault("TFA_NPU_MEMORY", "1G")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# The oracle is TensorFlow CPU with its oneDNN kernels, its default on CPUs
-# with AVX-512 where the argument-parity cases were recorded. Where TensorFlow
-# defaults to its Eigen kernels instead (AVX2-only CPUs such as some AMD
-# EPYC), those raise on ~30 more argument sets (unequal depthwise strides,
-# grouped or dilated convolution gradients, some empty inputs) that oneDNN
-# and the NPU compute; forcing oneDNN keeps the oracle the same everywhere.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
