@@ -32,7 +32,10 @@ import tf_adapter
 # applied when a function is first traced): TensorFlow's retracing notice
 # would only add noise.
 tf.get_logger().setLevel("ERROR")
-from tf_adapter import train, zoo
+from tf_adapter import zoo
+
+# Same inference function and AdamW train step as the precision benchmark.
+from precision_host import infer_fn, train_step
 
 
 def cpu_features():
@@ -72,21 +75,8 @@ def interleaved(fns, args, warmup, iters):
     return best
 
 
-def infer_fn(model, device):
-    @tf.function
-    def f(x):
-        with tf.device(device):
-            return tf.cast(model(x, training=False), tf.float32)
-
-    return f
-
-
 def train_fn(model, device):
-    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
-    with tf.device(device):
-        opt = keras.optimizers.AdamW(1e-4)
-        opt.build(model.trainable_variables)
-    return train.make_train_step(model, loss, opt, device=device)
+    return train_step(model, device, keras.losses.CategoricalCrossentropy(from_logits=True))
 
 
 def rel_diff(got, want):
