@@ -25,8 +25,19 @@ def test_tensorflow_memory_api_reports_npu():
     assert info["current"] >= x.numpy().nbytes
     tf.config.experimental.reset_memory_stats("NPU:0")
     assert tf.config.experimental.get_memory_info("NPU:0")["peak"] == tf_adapter.memory_info()["current"]
-    # Other devices still go to TensorFlow's own implementation.
-    assert set(tf.config.experimental.get_memory_info("CPU:0")) == {"current", "peak"}
+    # Other devices still go to TensorFlow's own implementation: the same
+    # answer, or the same error (TensorFlow's CPU allocator keeps statistics
+    # only where it runs oneDNN; elsewhere it raises ValueError).
+    patched = tf.config.experimental.get_memory_info
+    assert patched is not patched.__wrapped__
+    assert outcome(patched, "CPU:0") == outcome(patched.__wrapped__, "CPU:0")
+
+
+def outcome(fn, *args):
+    try:
+        return sorted(fn(*args))
+    except ValueError as e:
+        return ("ValueError", str(e))
 
 
 def test_out_of_memory_raises_and_process_continues():
