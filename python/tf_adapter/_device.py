@@ -20,13 +20,16 @@ def npu_ordinal(device):
 
 
 def config():
-    """The configuration in effect (from the TFA_* environment variables)."""
+    """The configuration in effect (from the TFA_* environment variables),
+    and ``cpu_features``: the vector instruction sets the host kernels use
+    on this CPU (``avx2+fma``, ``avx512``, ``avx512_bf16``, ``amx_bf16``)."""
     c = _native.config()
     return {
         "npu_count": int(c["npu_count"]),
         "memory": int(c["memory"]),
         "threads": int(c["threads"]),
         "backend": c["backend"],
+        "cpu_features": [f for f in c["cpu_features"].split(",") if f],
     }
 
 

@@ -21,6 +21,23 @@ def test_config_reflects_environment():
     assert tf_adapter.devices() == [f"/device:NPU:{i}" for i in range(4)]
 
 
+def test_config_reports_the_cpu_features_the_kernels_use():
+    """One probe decides every kernel's instruction set; it agrees with what
+    the operating system reports for this CPU."""
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    avx2 = {"avx2", "fma"} <= flags
+    avx512 = avx2 and {"avx512f", "avx512dq", "avx512vl", "avx512bw"} <= flags
+    want = [name for name, on in [("avx2+fma", avx2), ("avx512", avx512),
+                                   ("avx512_bf16", avx512 and "avx512_bf16" in flags),
+                                   ("amx_bf16", avx512 and {"amx_bf16", "amx_tile"} <= flags)] if on]
+    assert tf_adapter.config()["cpu_features"] == want
+
+
 def test_result_lives_on_npu_and_kernel_ran():
     tf_adapter.reset_kernel_counts()
     a = tf.constant([[1.0, 2.0], [3.0, 4.0]])

@@ -25,6 +25,10 @@ fn config() -> PyResult<HashMap<&'static str, String>> {
         ("memory", c.memory.to_string()),
         ("threads", c.threads.to_string()),
         ("backend", c.backend.clone()),
+        (
+            "cpu_features",
+            tfa_kernels::host::cpu::features().names().join(","),
+        ),
     ]))
 }
 

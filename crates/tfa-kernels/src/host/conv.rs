@@ -17,6 +17,8 @@
 //! `GetWindowedOutputSizeVerbose` and the checks of `conv_ops.cc` /
 //! `depthwise_conv_op.cc`, with TensorFlow's error messages.
 
+#[cfg(target_arch = "x86_64")]
+use super::cpu::Simd;
 use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpSrc, LowpType, PackedB};
 use half::{bf16, f16};
 use rayon::prelude::*;
@@ -1300,41 +1302,13 @@ pub(crate) fn par_rows<W: Send>(
 /// the widest vector instructions the CPU has.
 pub(crate) fn depthwise_row<W: Compute>(x: &[W], f: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
     #[cfg(target_arch = "x86_64")]
-    match simd_level() {
+    match super::cpu::simd_level() {
         // SAFETY: the CPU has these features (checked at run time).
         Simd::Avx512 => return unsafe { depthwise_row_avx512(x, f, g, r, out) },
         Simd::Avx2 => return unsafe { depthwise_row_avx2(x, f, g, r, out) },
         Simd::Base => {}
     }
     depthwise_row_impl::<W, false>(x, f, g, r, out)
-}
-
-/// The vector instruction sets the window kernels are compiled for.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Simd {
-    Base,
-    /// AVX2 + FMA.
-    Avx2,
-    /// AVX-512F + AVX2 + FMA.
-    Avx512,
-}
-
-/// The best of `Simd` this CPU runs (detected once).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn simd_level() -> Simd {
-    use std::sync::OnceLock;
-    static LEVEL: OnceLock<Simd> = OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        let avx2 = std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma");
-        if avx2 && std::arch::is_x86_feature_detected!("avx512f") {
-            Simd::Avx512
-        } else if avx2 {
-            Simd::Avx2
-        } else {
-            Simd::Base
-        }
-    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -1608,7 +1582,7 @@ mod tests {
     /// it up to one output rounding.
     #[test]
     fn lowp_conv2d_matches_f32_on_rounded_inputs() {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         let mut cases: Vec<(Vec<usize>, Vec<usize>, ConvGeom)> =
             (0..40).map(|_| random_case(&mut rng, false)).collect();
         let a = attrs(
@@ -1762,7 +1736,7 @@ mod tests {
         to: fn(T) -> f64,
         tol: f64,
     ) {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         for _ in 0..cases {
             let (shape, fshape, g) = random_case(&mut rng, depthwise);
             let xn: Vec<f64> = (0..shape.iter().product::<usize>())
@@ -1827,7 +1801,7 @@ mod tests {
                 let fshape = vec![k, k, 24, 40];
                 let a = attrs(&[1, 1, 1, 1], &[1, 1, 1, 1], pad, &[], DataFormat::Nhwc);
                 let g = conv2d_geometry(&shape, &fshape, &a, ConvPass::Forward).unwrap();
-                let mut rng = rand::rng();
+                let mut rng = crate::test_rng();
                 let x: Vec<f64> = (0..2 * 17 * 19 * 24)
                     .map(|_| rng.random_range(-1.0..1.0))
                     .collect();
@@ -1854,7 +1828,7 @@ mod tests {
 
     #[test]
     fn wide_depthwise_uses_channel_blocks() {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         for (c, mult, s, pad) in [
             (40, 1, 1, Padding::Same),
             (150, 1, 1, Padding::Same),

@@ -22,7 +22,7 @@ use super::conv::{
 };
 use super::conv::{depthwise_row, par_rows};
 #[cfg(target_arch = "x86_64")]
-use super::conv::{simd_level, Simd};
+use super::cpu::{simd_level, Simd};
 use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpType, PackedB};
 use half::{bf16, f16};
 use rayon::prelude::*;
@@ -1119,7 +1119,7 @@ mod tests {
     /// pre-rounded inputs; bfloat16 data equals them up to one rounding.
     #[test]
     fn lowp_grads_match_f32_on_rounded_inputs() {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         let mut cases: Vec<(Vec<usize>, Vec<usize>, ConvGeom)> = (0..30)
             .map(|i| random_geom(&mut rng, ConvKind::Conv2D, i % 3 == 0))
             .collect();
@@ -1151,7 +1151,7 @@ mod tests {
                 _ => bf16::from_f32(v).to_f32(),
             };
             let ys = g.output_shape();
-            let rand_vec = |rng: &mut rand::rngs::ThreadRng, s: &[usize]| -> Vec<f32> {
+            let rand_vec = |rng: &mut rand::rngs::StdRng, s: &[usize]| -> Vec<f32> {
                 (0..s.iter().product::<usize>())
                     .map(|_| rng.random_range(-2.0..2.0))
                     .collect()
@@ -1246,7 +1246,7 @@ mod tests {
     }
 
     fn check(kind: ConvKind, cases: usize, big: bool, threads: usize) {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         for _ in 0..cases {
             let (shape, fshape, g) = random_geom(&mut rng, kind, big);
             check_case(kind, &shape, &fshape, &g, threads);
@@ -1259,7 +1259,7 @@ mod tests {
             .num_threads(threads)
             .build()
             .unwrap();
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         {
             let mut r = |len: usize| -> Vec<f64> {
                 (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()

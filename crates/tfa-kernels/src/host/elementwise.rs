@@ -537,8 +537,7 @@ fn map_chunk<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T], f: F)
             // SAFETY: the CPU has AVX-512F (checked above).
             return unsafe { map_chunk_avx512(input, chunk, f) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if super::cpu::features().avx2 {
             // SAFETY: the CPU has AVX2 and FMA (checked above).
             return unsafe { map_chunk_avx2(input, chunk, f) };
         }
@@ -779,7 +778,7 @@ mod tests {
     #[test]
     fn broadcasting_add_matches_reference() {
         use rand::Rng;
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         for _ in 0..200 {
             let rank = rng.random_range(0..5);
             let out: Vec<usize> = (0..rank).map(|_| rng.random_range(0..5)).collect();

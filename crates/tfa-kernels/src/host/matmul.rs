@@ -377,7 +377,7 @@ mod tests {
 
     #[test]
     fn random_shapes_and_transposes_match_reference() {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         for _ in 0..60 {
             let (m, k, n) = (
                 rng.random_range(0..70),
@@ -460,7 +460,7 @@ mod tests {
 
     #[test]
     fn lowp_equals_f32_on_rounded_inputs() {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         for (m, k, n) in [
             (1, 1, 1),
             (5, 1, 9),
@@ -512,7 +512,7 @@ mod tests {
 
     #[test]
     fn bf16_matmul_rounds_once() {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         let (m, k, n) = (37, 90, 41);
         let a: Vec<bf16> = (0..m * k)
             .map(|_| bf16::from_f32(rng.random_range(-2.0..2.0)))

@@ -8,6 +8,7 @@ pub mod broadcast;
 pub mod cast;
 pub mod conv;
 pub mod conv_grad;
+pub mod cpu;
 pub mod elementwise;
 pub mod fused;
 pub mod gather;
@@ -51,15 +52,10 @@ pub(crate) fn for_row_chunks<T: Send>(
     }
 }
 
-/// Every AVX-512 subset the `avx512` wrappers below are compiled for (F
-/// alone is not enough: they use DQ/VL/BW instructions too).
+/// Every AVX-512 subset [`with_avx512`] is compiled for.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("fma")
+    cpu::features().avx512
 }
 
 /// `f(chunk)` compiled for AVX-512: the loops `f` inlines vectorise 16 wide.

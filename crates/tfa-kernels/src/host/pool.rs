@@ -7,12 +7,12 @@
 //! elements in the window); MaxPool also pools across depth
 //! (`ksize[depth] > 1`, spatial window 1x1).
 
-#[cfg(target_arch = "x86_64")]
-use super::conv::Simd;
 use super::conv::{
     check_explicit_paddings, par_rows, windowed_output, Compute, ConvGeom, DataFormat, Padding,
     Widen,
 };
+#[cfg(target_arch = "x86_64")]
+use super::cpu::Simd;
 use half::{bf16, f16};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
@@ -379,7 +379,7 @@ fn pool_typed<T: Widen>(kind: PoolKind, x: &[T], y: &mut [T], g: &PoolGeom) {
 /// where the CPU has it.
 fn pool_row<W: Compute, const MAX: bool>(x: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
     #[cfg(target_arch = "x86_64")]
-    match super::conv::simd_level() {
+    match super::cpu::simd_level() {
         // SAFETY: the CPU has these features (checked at run time).
         Simd::Avx512 => return unsafe { pool_row_avx512::<W, MAX>(x, g, r, out) },
         Simd::Avx2 => return unsafe { pool_row_avx2::<W, MAX>(x, g, r, out) },
@@ -497,7 +497,7 @@ mod tests {
     }
 
     fn check<T: Element>(cases: usize, from: fn(f64) -> T, to: fn(T) -> f64, tol: f64) {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         let mut done = 0;
         while done < cases {
             let kind = if rng.random_bool(0.5) {

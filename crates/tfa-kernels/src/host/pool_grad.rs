@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn pool_grads_match_reference() {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         for threads in [1, 3] {
             let tp = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)

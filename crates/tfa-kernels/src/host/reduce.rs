@@ -650,7 +650,7 @@ mod tests {
 
     #[test]
     fn random_reductions_match_reference() {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         for it in 0..300 {
             let rank = rng.random_range(0..5);
             let big = it % 30 == 0;

@@ -534,7 +534,7 @@ mod tests {
 
     #[test]
     fn strided_slices_match_python_ranges() {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         for _ in 0..400 {
             let rank = rng.random_range(1..4);
             let shape: Vec<usize> = (0..rank).map(|_| rng.random_range(0..7)).collect();

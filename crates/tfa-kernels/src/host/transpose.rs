@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn random_permutations_match_reference() {
-        let mut rng = rand::rng();
+        let mut rng = crate::test_rng();
         for it in 0..300 {
             let rank = rng.random_range(0..6);
             let big = it % 50 == 0;

@@ -13,26 +13,7 @@ use std::sync::OnceLock;
 /// this process the tile data state. Checked once.
 pub(super) fn available() -> bool {
     static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| {
-        cpu_has_amx_bf16()
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && request_tile_permission()
-    })
-}
-
-fn cpu_has_amx_bf16() -> bool {
-    use std::arch::x86_64::{__cpuid, __cpuid_count};
-    // CPUID leaf 7 subleaf 0, EDX bit 22 AMX-BF16, bit 24 AMX-TILE.
-    #[allow(unused_unsafe)]
-    // SAFETY: cpuid exists on every x86_64 CPU; leaf 7 only if reported.
-    let edx = unsafe {
-        if __cpuid(0).eax < 7 {
-            return false;
-        }
-        __cpuid_count(7, 0).edx
-    };
-    edx & (1 << 22) != 0 && edx & (1 << 24) != 0
+    *OK.get_or_init(|| crate::host::cpu::features().amx_bf16 && request_tile_permission())
 }
 
 /// Linux (5.16+) hands out the 8 KB tile state only on request; without it

@@ -7,15 +7,9 @@
 
 use super::pack::Micro;
 use std::arch::x86_64::*;
-use std::sync::OnceLock;
 
 pub(super) fn available() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512bf16")
-    })
+    crate::host::cpu::features().avx512_bf16
 }
 
 pub(super) struct Avx512;

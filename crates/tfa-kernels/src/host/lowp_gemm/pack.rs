@@ -89,11 +89,7 @@ unsafe fn cvt16<T: LowpSrc>(p: *const T) -> __m256i {
 
 /// Can [`round_run`] run here?
 pub(super) fn vector_rounding() -> bool {
-    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OK.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-    })
+    crate::host::cpu::features().avx512
 }
 
 /// `dst[i] = lowp.round(src[i])` (the portable path's rounding copies),
@@ -467,9 +463,7 @@ mod tests {
 
     #[test]
     fn vector_conversion_equals_scalar() {
-        if !(std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw"))
-        {
+        if !crate::host::cpu::test_needs("AVX-512", vector_rounding()) {
             return;
         }
         let specials = [

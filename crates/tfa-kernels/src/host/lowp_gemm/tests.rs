@@ -135,7 +135,7 @@ fn run_path(path: LowpPath, lowp: LowpType) {
         eprintln!("skipping {path:?} {lowp:?}: not available on this CPU");
         return;
     }
-    let mut rng = rand::rng();
+    let mut rng = crate::test_rng();
     for (i, (m, n, k)) in shapes(&mut rng).into_iter().enumerate() {
         let threads = 1 + i % 2;
         check(
@@ -171,7 +171,7 @@ fn portable_bf16_matches_reference() {
 fn portable_f16_matches_reference() {
     run_path(LowpPath::Portable, LowpType::F16);
     // f16 on a packed path falls back to portable: still correct.
-    let mut rng = rand::rng();
+    let mut rng = crate::test_rng();
     check(
         LowpPath::Amx,
         LowpType::F16,
@@ -187,9 +187,10 @@ fn portable_f16_matches_reference() {
 
 #[test]
 fn large_product_on_every_path_one_and_two_threads() {
-    let mut rng = rand::rng();
+    let mut rng = crate::test_rng();
     for path in LowpPath::ALL {
         if !path_available(path, LowpType::Bf16) {
+            eprintln!("skipped {path:?}: not available on this CPU");
             continue;
         }
         for threads in [1, 2] {
@@ -212,9 +213,10 @@ fn large_product_on_every_path_one_and_two_threads() {
 /// widening.
 #[test]
 fn bf16_inputs_match_reference() {
-    let mut rng = rand::rng();
+    let mut rng = crate::test_rng();
     for path in LowpPath::ALL {
         if !path_available(path, LowpType::Bf16) {
+            eprintln!("skipped {path:?}: not available on this CPU");
             continue;
         }
         for (m, n, k) in [(1, 1, 1), (37, 70, 91), (64, 32, 5), (130, 65, 260)] {
