@@ -22,6 +22,7 @@ from .precision import get_mixlist, get_precision_mode, set_mixlist, set_precisi
 __version__ = _native.__version__
 
 __all__ = [
+    "CompatWarning",
     "CoverageReport",
     "HostFallbackWarning",
     "JitWarning",
@@ -56,6 +57,7 @@ _precision.install()
 from .strict import HostFallbackWarning, is_strict, set_strict  # noqa: E402
 from ._keras import PrecisionWarning  # noqa: E402
 from ._jit import JitWarning  # noqa: E402
+from ._compat import CompatWarning  # noqa: E402
 
 from . import distribute  # noqa: E402
 

@@ -156,10 +156,12 @@ def install():
     from tensorflow.python.eager.polymorphic_function import atomic_function
     from tensorflow.python.framework import ops
 
+    from . import _compat
+
     cls = atomic_function.AtomicFunction
-    if getattr(cls, "_tfa_jit_patched", False):
+    if getattr(cls, "_tfa_jit_patched", False) or not _compat.enabled("jit.call_flat"):
         return
-    orig = cls.call_flat
+    orig = _compat.original("jit.call_flat")
 
     def call_flat(self, *args):
         attr = self.cached_definition.attr.get(_XLA)
@@ -173,5 +175,5 @@ def install():
             return orig(_on_npu_without_xla(self), *args)
         return orig(self, *args)
 
-    cls.call_flat = call_flat
+    _compat.replace("jit.call_flat", call_flat)
     cls._tfa_jit_patched = True

@@ -31,6 +31,8 @@ import sys
 import threading
 import warnings
 
+from . import _compat
+
 _TRAINER = "keras.src.trainers.trainer"
 _TF_TRAINER = "keras.src.backend.tensorflow.trainer"
 _TF_NN = "keras.src.backend.tensorflow.nn"
@@ -43,10 +45,10 @@ def _only_cpu_and_npu():
 
 
 def _patch_trainer(module):
-    trainer = getattr(module, "Trainer", None)
-    if trainer is None or getattr(trainer, "_tfa_patched", False):
+    name = "keras.resolve_auto_jit_compile"
+    if _compat.applied(name, module) or not _compat.enabled(name, module):
         return
-    orig = trainer._resolve_auto_jit_compile
+    orig = _compat.original(name, module)
 
     def _resolve_auto_jit_compile(self):
         from keras.src import backend
@@ -55,8 +57,7 @@ def _patch_trainer(module):
             return False
         return orig(self)
 
-    trainer._resolve_auto_jit_compile = _resolve_auto_jit_compile
-    trainer._tfa_patched = True
+    _compat.replace(name, _resolve_auto_jit_compile, module)
 
 
 def _npu_requested(*tensors):
@@ -83,9 +84,10 @@ def _npu_requested(*tensors):
 
 
 def _patch_tf_nn(module):
-    conv = getattr(module, "conv", None)
-    if conv is None or getattr(conv, "_tfa_patched", False):
+    name = "keras.conv"
+    if _compat.applied(name, module) or not _compat.enabled(name, module):
         return
+    conv = _compat.original(name, module)
 
     def npu_aware_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
         from keras.src import backend
@@ -100,8 +102,7 @@ def _patch_tf_nn(module):
             return tf.nn.convolution(inputs, kernel, strides, padding.upper(), data_format=fmt, dilations=dilation_rate)
         return conv(inputs, kernel, strides, padding, data_format, dilation_rate)
 
-    npu_aware_conv._tfa_patched = True
-    module.conv = npu_aware_conv
+    _compat.replace(name, npu_aware_conv, module)
 
 
 _BASE_OPTIMIZER = "keras.src.optimizers.base_optimizer"
@@ -161,24 +162,23 @@ def _warn_if_unscaled(optimizer):
 
 
 def _patch_base_optimizer(module):
-    base = getattr(module, "BaseOptimizer", None)
-    if base is None or getattr(base.apply, "_tfa_patched", False):
+    name = "keras.optimizer_apply"
+    if _compat.applied(name, module) or not _compat.enabled(name, module):
         return
-    orig = base.apply
+    orig = _compat.original(name, module)
 
     def apply(self, grads, trainable_variables=None):
         _warn_if_unscaled(self)
         return orig(self, grads, trainable_variables)
 
-    apply._tfa_patched = True
-    base.apply = apply
+    _compat.replace(name, apply, module)
 
 
 def _patch_loss_scale_optimizer(module):
-    lso = getattr(module, "LossScaleOptimizer", None)
-    if lso is None or getattr(lso.apply, "_tfa_patched", False):
+    names = ("keras.loss_scale_apply", "keras.loss_scale_init")
+    if _compat.applied(names[0], module) or not all([_compat.enabled(n, module) for n in names]):
         return
-    orig = lso.apply
+    orig = _compat.original(names[0], module)
 
     def apply(self, grads, trainable_variables=None):
         # The inner optimizer's apply runs inside: it is loss-scaled.
@@ -191,15 +191,14 @@ def _patch_loss_scale_optimizer(module):
         finally:
             _applying.depth -= 1
 
-    apply._tfa_patched = True
-    lso.apply = apply
-    orig_init = lso.__init__
+    _compat.replace(names[0], apply, module)
+    orig_init = _compat.original(names[1], module)
 
     def __init__(self, inner_optimizer, *args, **kwargs):
         orig_init(self, inner_optimizer, *args, **kwargs)
         inner_optimizer._tfa_loss_scaled = True
 
-    lso.__init__ = __init__
+    _compat.replace(names[1], __init__, module)
 
 
 def _patch_tf_trainer(module):
@@ -210,9 +209,10 @@ def _patch_tf_trainer(module):
     MultiWorkerMirroredStrategy scalars are averaged over the replicas
     (axis=None), which is what one device reports; other values keep Keras's
     reduction."""
-    orig = getattr(module, "reduce_per_replica", None)
-    if orig is None or getattr(orig, "_tfa_patched", False):
+    name = "keras.reduce_per_replica"
+    if _compat.applied(name, module) or not _compat.enabled(name, module):
         return
+    orig = _compat.original(name, module)
 
     def reduce_per_replica(values, strategy, reduction):
         from . import distribute
@@ -232,8 +232,7 @@ def _patch_tf_trainer(module):
             return tree.map_structure(_reduce, values)
         return orig(values, strategy, reduction)
 
-    reduce_per_replica._tfa_patched = True
-    module.reduce_per_replica = reduce_per_replica
+    _compat.replace(name, reduce_per_replica, module)
 
 
 _PATCHES = {

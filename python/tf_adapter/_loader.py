@@ -27,6 +27,10 @@ def load() -> None:
         return
 
     import tensorflow  # noqa: F401  (TensorFlow must be loaded before its plugin)
+
+    from . import _compat
+
+    _compat.gate()
     from tensorflow.python.eager import context
     from tensorflow.python.framework import load_library
 

@@ -21,12 +21,16 @@ following the formulas of TensorFlow's CPU kernels (training_ops.cc) so
 results agree to float rounding. Variables on other devices keep
 TensorFlow's own kernels.
 
-The NPU has no scatter kernel yet: the scatter step of the scatter ops,
-of sliced assignment and of the sparse training ops runs on the host,
-explicitly placed on ``/CPU:0`` (TensorScatterUpdate/Add/Sub/Min/Max,
-TensorStridedSliceUpdate, small integer index bookkeeping), so it also
-works with soft placement off. Sparse updates,
-scatter mul/div and gathers read rows with GatherV2 and compute on the NPU.
+These ops are declared in the op table as Python composites
+(``tfa_ops::composites``; docs/ops.md lists them), and the table decides
+where each step runs: the scatter step of the scatter ops, of sliced
+assignment and of the sparse training ops runs on the variable's NPU when
+the table has a kernel for it at that dtype (TensorScatterUpdate/Add/Sub,
+which apply repeated indices in order as the CPU does), else explicitly on
+``/CPU:0`` (TensorScatterMin/Max, TensorStridedSliceUpdate), so it also
+works with soft placement off; small integer index bookkeeping stays on the
+host. Sparse updates, scatter mul/div and gathers read rows with GatherV2
+and compute on the NPU.
 Duplicate indices are applied one after another, in order, as TensorFlow's
 CPU kernels do. ``use_locking`` is accepted but the read-compute-assign
 sequence is not one atomic kernel: inside one tf.function TensorFlow orders
@@ -111,6 +115,33 @@ def _var_dtype(handle, *tensors):
 
 
 # ------------------------------------------------------------------ helpers
+
+_KERNEL_TYPES = {}  # op type -> dtype names of its NPU kernel (type attribute T)
+
+
+def npu_kernel(op_type, dtype):
+    """Does the op table have an NPU kernel for `op_type` at `dtype`?"""
+    if not _KERNEL_TYPES:
+        from . import _native
+
+        for name, _family, _summary, types in _native.op_table():
+            _KERNEL_TYPES[name] = set(types.get("T", ()))
+    return dtype.name in _KERNEL_TYPES.get(op_type, ())
+
+
+@contextlib.contextmanager
+def _kernel_device(h, op_type, dtype):
+    """Place the enclosed `op_type` on the variable's NPU when the table has a
+    kernel for it at `dtype`, else on the host."""
+    from tensorflow.python.framework import ops
+
+    dev = _device_of(h)
+    if dev and "NPU" in dev.upper() and npu_kernel(op_type, dtype):
+        with ops.colocate_with(None, ignore_existing=True), ops.device(dev):
+            yield
+    else:
+        with _host():
+            yield
 
 
 @contextlib.contextmanager
@@ -236,7 +267,8 @@ def _resource_gather_nd(scope, resource, indices, dtype):
 
 
 def _scatter_rows(h, dtype, indices, updates, kind):
-    """New value of the variable after a row scatter (host)."""
+    """New value of the variable after a row scatter (on the NPU where the
+    table has the TensorScatter kernel, else on the host)."""
     tf = _tf()
     value = _read(h, dtype)
     with _host():
@@ -245,13 +277,14 @@ def _scatter_rows(h, dtype, indices, updates, kind):
         full = tf.concat([tf.shape(indices, out_type=tf.int64), tf.shape(value, out_type=tf.int64)[1:]], 0)
         updates = tf.broadcast_to(updates, full)
         idx = tf.expand_dims(indices, -1)
-        fn = {
-            "add": tf.tensor_scatter_nd_add,
-            "sub": tf.tensor_scatter_nd_sub,
-            "update": tf.tensor_scatter_nd_update,
-            "min": tf.tensor_scatter_nd_min,
-            "max": tf.tensor_scatter_nd_max,
-        }[kind]
+    fn = {
+        "add": tf.tensor_scatter_nd_add,
+        "sub": tf.tensor_scatter_nd_sub,
+        "update": tf.tensor_scatter_nd_update,
+        "min": tf.tensor_scatter_nd_min,
+        "max": tf.tensor_scatter_nd_max,
+    }[kind]
+    with _kernel_device(h, "TensorScatter" + kind.capitalize(), dtype):
         return fn(value, idx, updates)
 
 
@@ -295,8 +328,10 @@ def _scatter_nd_composite(kind, camel):
         dtype = _var_dtype(h, updates)
         value = _read(h, dtype)
         with _host():
+            updates = tf.convert_to_tensor(updates, dtype=dtype)
+        with _kernel_device(h, "TensorScatter" + kind.capitalize(), dtype):
             fn = getattr(gen_array_ops, "tensor_scatter_" + kind)
-            new = fn(value, indices, tf.convert_to_tensor(updates, dtype=dtype), bad_indices_policy=bad_indices_policy)
+            new = fn(value, indices, updates, bad_indices_policy=bad_indices_policy)
         return _finish([_assign(h, new)], scope)
 
     return scatter_nd
@@ -308,14 +343,15 @@ for _kind in ("add", "sub", "update", "min", "max"):
 
 @_composite("resource_strided_slice_assign", "ResourceStridedSliceAssign")
 def _resource_strided_slice_assign(scope, ref, begin, end, strides, value, **masks):
-    """``variable[...].assign(value)``: TensorStridedSliceUpdate on the host."""
+    """``variable[...].assign(value)``: TensorStridedSliceUpdate (on the host
+    unless the table gains an NPU kernel for it)."""
     from tensorflow.python.ops import gen_array_ops
 
     tf = _tf()
     h = _handle(ref)
     dtype = _var_dtype(h, value)
     current = _read(h, dtype)
-    with _host():
+    with _kernel_device(h, "TensorStridedSliceUpdate", dtype):
         new = gen_array_ops.tensor_strided_slice_update(
             current, begin, end, strides, tf.convert_to_tensor(value, dtype=dtype), **masks
         )
@@ -368,7 +404,8 @@ def _sparse(hs, dtype, grad, indices, sc, update):
     every index, so duplicate indices are applied one after another in order,
     exactly as TensorFlow's CPU kernels do. Without duplicates (the v1
     optimizers deduplicate first) there is one round. Rows are gathered and
-    updated on the NPU, scattered back on the host."""
+    updated on the NPU and scattered back where the table has a
+    TensorScatterUpdate kernel for the dtype (the NPU), else on the host."""
     tf = _tf()
     from tensorflow.python.eager import context
 
@@ -386,6 +423,7 @@ def _sparse(hs, dtype, grad, indices, sc, update):
         news = update(rows, tf.gather(grad, sel), *sc)
         with _host():
             idx2 = tf.expand_dims(idx, -1)
+        with _kernel_device(hs[0], "TensorScatterUpdate", dtype):
             outs = [None if n is None else tf.tensor_scatter_nd_update(v, idx2, n) for v, n in zip(values, news)]
         return [_assign(h, o) for h, o in zip(hs, outs) if o is not None]
 
@@ -796,21 +834,21 @@ def _replace_everywhere(replacements):
 def _patch_v1_dedup():
     """tf.compat.v1 optimizers sum duplicate sparse-gradient rows
     (Unique + UnsortedSegmentSum) under ``colocate_with(var)``; the NPU has
-    no UnsortedSegmentSum, so for an NPU variable the colocation makes
-    placement fail. Run that step on the host explicitly."""
-    from tensorflow.python.training import optimizer
+    no Unique kernel, so for an NPU variable the colocation makes placement
+    fail. Run that step on the host explicitly."""
+    from . import _compat
 
-    orig = getattr(optimizer, "_deduplicate_indexed_slices", None)
-    if orig is None or getattr(orig, "_tfa_patched", False):
+    name = "resource_ops.v1_dedup"
+    if _compat.applied(name) or not _compat.enabled(name):
         return
+    orig = _compat.original(name)
 
     @functools.wraps(orig)
     def dedup(values, indices):
         with _host():
             return orig(values, indices)
 
-    dedup._tfa_patched = True
-    optimizer._deduplicate_indexed_slices = dedup
+    _compat.replace(name, dedup)
 
 
 def install():
@@ -822,8 +860,17 @@ def install():
 
     from tensorflow.python.ops import gen_array_ops, gen_resource_variable_ops, gen_state_ops, gen_training_ops
 
+    from . import _compat
+
+    families = {
+        "resource_ops.variables": gen_resource_variable_ops,
+        "resource_ops.state": gen_state_ops,
+        "resource_ops.training": gen_training_ops,
+        "resource_ops.array": gen_array_ops,
+    }
+    modules = tuple(m for patch, m in families.items() if _compat.enabled(patch))
     for op_name, camel, handles, scalars, update_for, sparse in _training_table():
-        orig = getattr(gen_training_ops, op_name, None)
+        orig = getattr(gen_training_ops, op_name, None) if gen_training_ops in modules else None
         if orig is None:
             continue
         _ORDER[op_name] = [p for p in inspect.signature(orig).parameters if p != "name"]
@@ -831,7 +878,6 @@ def install():
 
     tf = _tf()
     replacements = {}
-    modules = (gen_resource_variable_ops, gen_state_ops, gen_training_ops, gen_array_ops)
     for op_name, composite in _COMPOSITES.items():
         orig = next((getattr(m, op_name) for m in modules if hasattr(m, op_name)), None)
         if orig is None or getattr(orig, "_tfa_patched", False):

@@ -18,10 +18,13 @@ def install():
     if _INSTALLED:
         return
     import tensorflow as tf
-    from tensorflow.python.framework import config as tf_config
 
-    orig_get = tf_config.get_memory_info
-    orig_reset = tf_config.reset_memory_stats
+    from . import _compat
+
+    if not (_compat.enabled("memory.get_memory_info") and _compat.enabled("memory.reset_memory_stats")):
+        return
+    orig_get = _compat.original("memory.get_memory_info")
+    orig_reset = _compat.original("memory.reset_memory_stats")
 
     @functools.wraps(orig_get)
     def get_memory_info(device):
@@ -36,7 +39,9 @@ def install():
             return orig_reset(device)
         _device.reset_memory_stats(device)
 
-    for module in (tf_config, tf.config.experimental):
-        module.get_memory_info = get_memory_info
-        module.reset_memory_stats = reset_memory_stats
+    _compat.replace("memory.get_memory_info", get_memory_info)
+    _compat.replace("memory.reset_memory_stats", reset_memory_stats)
+    # The public alias module holds its own binding of the same functions.
+    tf.config.experimental.get_memory_info = get_memory_info
+    tf.config.experimental.reset_memory_stats = reset_memory_stats
     _INSTALLED = True

@@ -31,7 +31,6 @@ from tensorflow.python.distribute import device_util as _device_util
 from tensorflow.python.distribute import reduce_util as _reduce_util
 from tensorflow.python.distribute import values as _values
 from tensorflow.python.distribute import distribute_lib as _distribute_lib
-from tensorflow.python.distribute import mirrored_strategy as _mirrored
 from tensorflow.python.util import nest as _nest
 
 from . import _device
@@ -107,10 +106,12 @@ def install():
     """Each MirroredStrategy over NPUs gets its own collective key range, and
     TensorFlow gets at least one inter-op thread per NPU."""
     _enough_inter_op_threads()
-    extended = _mirrored.MirroredExtended
-    orig = extended._make_collective_ops_with_fallbacks
-    if getattr(orig, "_tfa_patched", False):
+    from . import _compat
+
+    name = "distribute.collective_keys"
+    if _compat.applied(name) or not _compat.enabled(name):
         return
+    orig = _compat.original(name)
 
     def _make_collective_ops_with_fallbacks(self):
         if any("NPU" in d.upper() for d in self._devices):
@@ -118,8 +119,7 @@ def install():
                 self._collective_key_base += _KEYS_PER_STRATEGY * next(_key_ranges)
         return orig(self)
 
-    _make_collective_ops_with_fallbacks._tfa_patched = True
-    extended._make_collective_ops_with_fallbacks = _make_collective_ops_with_fallbacks
+    _compat.replace(name, _make_collective_ops_with_fallbacks)
     from tensorflow.python.framework import ops
 
     ops.NotDifferentiable("TfaAllReduce")

@@ -124,9 +124,12 @@ def _patch_tf_switch():
     """Mirrors TensorFlow's ``auto_mixed_precision`` option into tf_adapter."""
     from tensorflow.python.framework import config as tf_config
 
-    orig = tf_config.set_optimizer_experimental_options
-    if getattr(orig, "_tfa_patched", False):
+    from . import _compat
+
+    name = "precision.set_optimizer_experimental_options"
+    if _compat.applied(name) or not _compat.enabled(name):
         return
+    orig = _compat.original(name)
 
     def set_optimizer_experimental_options(options):
         orig(options)
@@ -134,9 +137,8 @@ def _patch_tf_switch():
             value = options["auto_mixed_precision"]
             _native.set_tf_auto_mixed_precision(None if value is None else bool(value))
 
-    set_optimizer_experimental_options._tfa_patched = True
     set_optimizer_experimental_options.__doc__ = orig.__doc__
-    tf_config.set_optimizer_experimental_options = set_optimizer_experimental_options
+    _compat.replace(name, set_optimizer_experimental_options)
     import tensorflow as tf
 
     for mod in (tf.config.optimizer, getattr(tf.compat.v1.config, "optimizer", None)):

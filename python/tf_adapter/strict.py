@@ -141,19 +141,31 @@ def _pin_input_pipeline_to_host():
 
         return call
 
-    for module in (gen_dataset_ops, gen_experimental_dataset_ops, gen_optional_ops):
+    from . import _compat
+
+    families = {
+        "strict.input_pipeline": gen_dataset_ops,
+        "strict.input_pipeline_experimental": gen_experimental_dataset_ops,
+        "strict.input_pipeline_optional": gen_optional_ops,
+    }
+    for patch, module in families.items():
+        if not _compat.enabled(patch):
+            continue
         for name, fn in list(vars(module).items()):
             if callable(fn) and not name.startswith("_") and getattr(fn, "__module__", "") == module.__name__:
                 setattr(module, name, pinned(fn))
 
 
 def install():
-    from tensorflow.python.eager import core, execute
+    from . import _compat
 
-    if getattr(execute, "_tfa_patched", False):
+    if _compat.applied("strict.execute"):
         return
-    orig_execute = execute.execute
-    orig_to_exception = core._status_to_exception
+    patches = ("strict.execute", "strict.quick_execute", "strict.status_to_exception")
+    if not all([_compat.enabled(p) for p in patches]):
+        return
+    orig_execute = _compat.original("strict.execute")
+    orig_to_exception = _compat.original("strict.status_to_exception")
 
     def execute_checked(op_name, num_outputs, inputs, attrs, ctx, name=None):
         fname = op_name.decode() if isinstance(op_name, bytes) else op_name
@@ -169,10 +181,9 @@ def install():
         return e
 
     _pin_input_pipeline_to_host()
-    execute.execute = execute_checked
-    execute.quick_execute = execute_checked
-    core._status_to_exception = status_to_exception
-    execute._tfa_patched = True
+    _compat.replace("strict.execute", execute_checked)
+    _compat.replace("strict.quick_execute", execute_checked)
+    _compat.replace("strict.status_to_exception", status_to_exception)
     if os.environ.get("TFA_STRICT", "").strip().lower() in ("1", "true", "yes", "on"):
         set_strict(True)
     elif os.environ.get("TFA_STRICT", "").strip().lower() not in ("", "0", "false", "no", "off"):

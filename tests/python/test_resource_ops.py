@@ -2,6 +2,8 @@
 match TensorFlow's CPU kernels on CPU variables: eagerly, and inside a
 tf.function with soft placement off and the NPU scope inside the body."""
 
+import pathlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -130,6 +132,40 @@ def test_scatter_nd(kind, mode, rng, strict_placement):
         run(mode, dev, body)
         out[dev] = (v,)
     assert_vars_match(out[NPU], out[CPU])
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_scatter_step_runs_where_the_op_table_has_a_kernel(mode, rng, strict_placement):
+    """The scatter step of a composite runs on the NPU when the op table has
+    the TensorScatter kernel at the variable's dtype, else on the host."""
+    from tf_adapter import _resource_ops
+
+    table = rng.normal(size=[6, 3]).astype(np.float32)
+    idx = tf.constant([1, 4, 1], tf.int64)
+    upd = tf.constant(rng.normal(size=[3, 3]), tf.float32)
+    for kind in ["add", "update", "max"]:
+        (v,) = variables(NPU, [table])
+        tf_adapter.reset_kernel_counts()
+        run(mode, NPU, lambda v=v: (getattr(tf.raw_ops, "ResourceScatter" + kind.capitalize())(
+            resource=v.handle, indices=idx, updates=upd), tf.constant(0))[1])
+        op = "TensorScatter" + kind.capitalize()
+        on_npu = tf_adapter.kernel_counts().get(op, 0) >= 1
+        assert on_npu == _resource_ops.npu_kernel(op, tf.float32), (kind, tf_adapter.kernel_counts())
+    assert _resource_ops.npu_kernel("TensorScatterAdd", tf.float32)
+    assert not _resource_ops.npu_kernel("TensorScatterMax", tf.float32)
+
+
+def test_every_python_composite_is_in_the_op_table():
+    """The op table declares the ops served by Python composites
+    (docs/ops.md lists them); _resource_ops implements exactly those."""
+    from tf_adapter import _native, _resource_ops
+
+    declared = {name for name, _summary in _native.composite_ops()}
+    implemented = {c._tfa_op for c in _resource_ops._COMPOSITES.values()}
+    assert implemented == declared
+    docs = (pathlib.Path(__file__).parents[2] / "docs" / "ops.md").read_text()
+    for name in declared:
+        assert f"| `{name}` |" in docs, name
 
 
 # --------------------------------------------------------------- training ops

@@ -1,5 +1,6 @@
 //! What a kernel sees of the runtime that calls it. The TensorFlow plugin
-//! implements this over `TF_OpKernelContext`; tests implement it over vectors.
+//! implements this over `TF_OpKernelContext`; Rust tests over vectors
+//! (`crate::testing::VecContext`).
 
 use crate::Attrs;
 use tfa_core::{DType, Result, TensorMut, TensorView};

@@ -61,8 +61,26 @@ pub fn ops_markdown() -> String {
             d.summary
         );
     }
+    composites_section(&mut s);
     mixlist_section(&mut s, &lists);
     s
+}
+
+/// The ops served by Python composites (`crate::composites`).
+fn composites_section(s: &mut String) {
+    let _ = writeln!(
+        s,
+        "\n## Resource-variable ops (Python composites)\n\n\
+         On a variable living on an NPU these ops run as a composite of the ops above \
+         (`python/tf_adapter/_resource_ops.py`): TensorFlow 2.21 does not export the variable \
+         C API a kernel would need. Variables on other devices keep TensorFlow's kernels. \
+         float types and int64 (int32 variables live on the host, as on GPUs).\n"
+    );
+    let _ = writeln!(s, "| Op | How |");
+    let _ = writeln!(s, "|---|---|");
+    for c in crate::composites::COMPOSITES {
+        let _ = writeln!(s, "| `{}` | {} |", c.name, c.summary);
+    }
 }
 
 /// The default mixed-precision lists, every op on them (also ops the NPU

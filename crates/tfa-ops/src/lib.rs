@@ -7,12 +7,15 @@
 
 pub mod amp;
 pub mod attrs;
+pub mod composites;
 pub mod context;
 pub mod docs;
 pub(crate) mod families;
 pub mod hints;
 pub mod precision;
 pub mod registry;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use attrs::{AttrKind, AttrSpec, AttrValue, Attrs};
 pub use context::OpContext;

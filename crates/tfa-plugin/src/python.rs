@@ -101,6 +101,15 @@ fn op_table() -> Vec<OpRow> {
         .collect()
 }
 
+/// The ops served by Python composites: (name, summary).
+#[pyfunction]
+fn composite_ops() -> Vec<(&'static str, &'static str)> {
+    tfa_ops::composites::COMPOSITES
+        .iter()
+        .map(|c| (c.name, c.summary))
+        .collect()
+}
+
 /// Supported formulations for ops the NPU does not run: {op type: hint}.
 /// `[(fused node, replaced op types)]` the fusion pass would write for the
 /// serialized GraphDef `graph` with the nodes in `npu` on an NPU.
@@ -201,6 +210,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reset_kernel_counts, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_times, m)?)?;
     m.add_function(wrap_pyfunction!(op_table, m)?)?;
+    m.add_function(wrap_pyfunction!(composite_ops, m)?)?;
     m.add_function(wrap_pyfunction!(alternatives, m)?)?;
     m.add_function(wrap_pyfunction!(fusion_groups, m)?)?;
     m.add_function(wrap_pyfunction!(set_precision_mode, m)?)?;
