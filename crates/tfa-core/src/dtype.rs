@@ -115,7 +115,13 @@ pub unsafe trait Element: Copy + Send + Sync + Default + PartialEq + 'static {
 
 macro_rules! element {
     ($($t:ty => $d:ident),* $(,)?) => {
-        $(unsafe impl Element for $t { const DTYPE: DType = DType::$d; })*
+        $(
+            // SAFETY: every type listed below is a primitive (or half's `f16`/`bf16`,
+            // `repr(transparent)` over `u16`) whose size is `DType::$d.size()`;
+            // all bit patterns are valid except for `bool`, where TensorFlow only
+            // ever writes 0 or 1.
+            unsafe impl Element for $t { const DTYPE: DType = DType::$d; }
+        )*
     };
 }
 

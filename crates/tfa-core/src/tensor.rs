@@ -29,8 +29,11 @@ pub struct TensorView<'a> {
     _life: PhantomData<&'a [u8]>,
 }
 
-// SAFETY: a view is a shared borrow of plain data.
+// SAFETY: a view is a shared borrow of plain data (like `&'a [u8]`, which is
+// Send): `from_raw`'s contract forbids writes while it lives.
 unsafe impl Send for TensorView<'_> {}
+// SAFETY: as for Send: only reads go through a view, so sharing it between
+// threads is sharing a `&'a [u8]`.
 unsafe impl Sync for TensorView<'_> {}
 
 impl<'a> TensorView<'a> {
@@ -113,6 +116,9 @@ pub struct TensorMut<'a> {
     _life: PhantomData<&'a mut [u8]>,
 }
 
+// SAFETY: a TensorMut is an exclusive borrow of plain bytes (like
+// `&'a mut [u8]`, which is Send); `from_raw`'s contract makes it the only access
+// path, so moving it to another thread moves that exclusive access with it.
 unsafe impl Send for TensorMut<'_> {}
 
 impl<'a> TensorMut<'a> {

@@ -18,6 +18,13 @@
 //! A meeting that does not fill within `TFA_ALLREDUCE_TIMEOUT` seconds
 //! (default 300) fails every waiting replica with DeadlineExceeded instead of
 //! hanging the step.
+//!
+//! `create`, `compute` and `delete` are the kernel callbacks given to
+//! `TF_NewKernelBuilder`, `same_shapes` the shape function given to
+//! `TF_OpDefinitionBuilderSetShapeInferenceFunction`: TensorFlow calls them
+//! with live contexts and statuses for the duration of the call, and
+//! `compute`/`delete` with the pointer `create` returned. Their `SAFETY`
+//! comments refer to that contract.
 
 use crate::device::platform::DEVICE_TYPE;
 use crate::device::{get as device, Npu};
@@ -50,9 +57,12 @@ struct Replica {
     dtype: DType,
     tensors: Vec<(*mut TF_Tensor, *mut TF_Tensor, usize)>,
 }
-// SAFETY: the tensors stay alive until the replica is dropped, and the slices
-// that different threads write are disjoint.
+// SAFETY: the handles are owned by the replica (deleted in its Drop, from
+// whichever thread drops it: TF_DeleteTensor only drops a reference count),
+// and TensorFlow's tensor accessors may be called from any thread.
 unsafe impl Send for Replica {}
+// SAFETY: shared replicas are only read through (`reduce_part`): the inputs
+// are never written, and each thread writes a disjoint slice of the outputs.
 unsafe impl Sync for Replica {}
 
 impl Drop for Replica {
@@ -169,14 +179,19 @@ pub(crate) fn register() -> Result<()> {
 unsafe extern "C" fn same_shapes(ctx: *mut TF_ShapeInferenceContext, status: *mut TF_Status) {
     guard(status, (), || {
         let api = api()?;
-        for i in 0..api.TF_ShapeInferenceContextNumInputs(ctx) {
-            let h = api.TF_NewShapeHandle();
-            api.TF_ShapeInferenceContextGetInput(ctx, i as i32, h, status);
-            if check(status).is_ok() {
-                api.TF_ShapeInferenceContextSetOutput(ctx, i as i32, h, status);
+        // SAFETY: `ctx` and `status` are live for the call (module docs); `i`
+        // stays below the input count (outputs: one per input); `h` is a
+        // handle we create and delete once.
+        unsafe {
+            for i in 0..api.TF_ShapeInferenceContextNumInputs(ctx) {
+                let h = api.TF_NewShapeHandle();
+                api.TF_ShapeInferenceContextGetInput(ctx, i as i32, h, status);
+                if check(status).is_ok() {
+                    api.TF_ShapeInferenceContextSetOutput(ctx, i as i32, h, status);
+                }
+                api.TF_DeleteShapeHandle(h);
+                check(status)?;
             }
-            api.TF_DeleteShapeHandle(h);
-            check(status)?;
         }
         Ok(())
     })
@@ -189,11 +204,15 @@ unsafe extern "C" fn create(ctx: *mut TF_OpKernelConstruction) -> *mut c_void {
     let config = guard(st.0, std::ptr::null_mut(), || {
         let api = api()?;
         let (mut size, mut key, mut mean) = (0i64, 0i64, 0u8);
-        api.TF_OpKernelConstruction_GetAttrInt64(ctx, c"group_size".as_ptr(), &mut size, st.0);
-        check(st.0)?;
-        api.TF_OpKernelConstruction_GetAttrInt64(ctx, c"instance_key".as_ptr(), &mut key, st.0);
-        check(st.0)?;
-        api.TF_OpKernelConstruction_GetAttrBool(ctx, c"mean".as_ptr(), &mut mean, st.0);
+        // SAFETY: `ctx` is the live construction context (module docs), `st`
+        // a live status; the names are NUL-terminated and the outputs locals.
+        unsafe {
+            api.TF_OpKernelConstruction_GetAttrInt64(ctx, c"group_size".as_ptr(), &mut size, st.0);
+            check(st.0)?;
+            api.TF_OpKernelConstruction_GetAttrInt64(ctx, c"instance_key".as_ptr(), &mut key, st.0);
+            check(st.0)?;
+            api.TF_OpKernelConstruction_GetAttrBool(ctx, c"mean".as_ptr(), &mut mean, st.0);
+        }
         check(st.0)?;
         let config = Config {
             group_size: size.max(1) as usize,
@@ -204,7 +223,8 @@ unsafe extern "C" fn create(ctx: *mut TF_OpKernelConstruction) -> *mut c_void {
     });
     if config.is_null() {
         if let Ok(api) = api() {
-            api.TF_OpKernelConstruction_Failure(ctx, st.0);
+            // SAFETY: `ctx` is live (module docs) and `st` holds the error.
+            unsafe { api.TF_OpKernelConstruction_Failure(ctx, st.0) };
         }
     }
     config
@@ -212,43 +232,64 @@ unsafe extern "C" fn create(ctx: *mut TF_OpKernelConstruction) -> *mut c_void {
 
 unsafe extern "C" fn delete(kernel: *mut c_void) {
     if !kernel.is_null() {
-        drop(Box::from_raw(kernel as *mut Config));
+        // SAFETY: a non-null kernel is the Box `create` leaked with
+        // Box::into_raw; TensorFlow deletes each kernel once.
+        drop(unsafe { Box::from_raw(kernel as *mut Config) });
     }
 }
 
 unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) {
-    let Some(config) = (kernel as *const Config).as_ref() else {
+    // SAFETY: `kernel` is null or the Config `create` returned, alive until
+    // `delete` (module docs).
+    let Some(config) = (unsafe { (kernel as *const Config).as_ref() }) else {
         return;
     };
     let Ok(st) = Status::new() else { return };
-    guard(st.0, (), || join(config, prepare(ctx)?));
+    // SAFETY: `ctx` is the live kernel context TensorFlow passed.
+    guard(st.0, (), || join(config, unsafe { prepare(ctx) }?));
     if check(st.0).is_err() {
         if let Ok(api) = api() {
-            api.TF_OpKernelContext_Failure(ctx, st.0);
+            // SAFETY: `ctx` is live (module docs) and `st` holds the error.
+            unsafe { api.TF_OpKernelContext_Failure(ctx, st.0) };
         }
     }
 }
 
 /// Reads this replica's inputs and allocates its outputs.
+///
+/// # Safety
+/// `ctx` must be the live kernel context TensorFlow passed to `compute`.
 unsafe fn prepare(ctx: *mut TF_OpKernelContext) -> Result<Replica> {
     let api = api()?;
     let st = Status::new()?;
-    let id = api.TF_GetDeviceId(ctx).max(0) as usize;
+    // SAFETY: `ctx` is live (this function's contract).
+    let id = unsafe { api.TF_GetDeviceId(ctx) }.max(0) as usize;
     let mut replica = Replica {
         device: id,
         npu: device(id)?,
         dtype: DType::F32,
         tensors: Vec::new(),
     };
-    for i in 0..api.TF_NumInputs(ctx) {
+    // SAFETY: `ctx` is live (this function's contract).
+    let inputs = unsafe { api.TF_NumInputs(ctx) };
+    for i in 0..inputs {
         let mut t: *mut TF_Tensor = std::ptr::null_mut();
-        api.TF_GetInput(ctx, i, &mut t, st.0);
+        // SAFETY: `ctx` is live, `i` below its input count, `t` a local the
+        // call writes.
+        unsafe { api.TF_GetInput(ctx, i, &mut t, st.0) };
         check(st.0)?;
-        let raw = api.TF_TensorType(t);
-        let dims: Vec<i64> = (0..api.TF_NumDims(t)).map(|d| api.TF_Dim(t, d)).collect();
-        let bytes = api.TF_TensorByteSize(t);
-        let elements = api.TF_TensorElementCount(t).max(0) as usize;
-        let out = api.TF_AllocateOutput(ctx, i, raw, dims.as_ptr(), dims.len() as i32, bytes, st.0);
+        // SAFETY: `t` is the live input handle TF_GetInput just returned
+        // (success checked); `dims` holds its rank's dimensions for the
+        // output (TfaAllReduce outputs have one output per input).
+        let (raw, elements, out) = unsafe {
+            let raw = api.TF_TensorType(t);
+            let dims: Vec<i64> = (0..api.TF_NumDims(t)).map(|d| api.TF_Dim(t, d)).collect();
+            let bytes = api.TF_TensorByteSize(t);
+            let elements = api.TF_TensorElementCount(t).max(0) as usize;
+            let out =
+                api.TF_AllocateOutput(ctx, i, raw, dims.as_ptr(), dims.len() as i32, bytes, st.0);
+            (raw, elements, out)
+        };
         replica.tensors.push((t, out, elements));
         check(st.0).map_err(|e| e.context(format!("TfaAllReduce on NPU:{id}: output {i}")))?;
         replica.dtype = DType::from_tf(raw)
@@ -322,7 +363,10 @@ fn reduce(mut replicas: Vec<Replica>, mean: bool) -> Result<()> {
         let (replicas, latch) = (Arc::clone(&replicas), Arc::clone(&latch));
         let work = move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                // SAFETY: see `Replica`; the parts' slices are disjoint.
+                // SAFETY: `join` admitted these replicas only if they agree
+                // on dtype, tensor count and element counts; the Arc keeps
+                // their handles alive until every part is done; each part
+                // writes only its own slice of the outputs.
                 unsafe { reduce_part(&replicas, part, parts, scale) }
             }))
             .unwrap_or_else(|_| Err(Error::Internal("TfaAllReduce: a slice panicked".into())));
@@ -350,16 +394,34 @@ fn reduce(mut replicas: Vec<Replica>, mean: bool) -> Result<()> {
     }
 }
 
+/// Sums slice `part` of `parts` of every tensor over all replicas into every
+/// replica's output, by the replicas' dtype.
+///
+/// # Safety
+/// As for [`reduce_typed`].
 unsafe fn reduce_part(replicas: &[Replica], part: usize, parts: usize, scale: f64) -> Result<()> {
-    match replicas[0].dtype {
-        DType::F32 => reduce_typed::<f32>(replicas, part, parts, scale),
-        DType::F64 => reduce_typed::<f64>(replicas, part, parts, scale),
-        DType::F16 => reduce_typed::<f16>(replicas, part, parts, scale),
-        DType::BF16 => reduce_typed::<bf16>(replicas, part, parts, scale),
-        other => Err(Error::Unimplemented(format!("TfaAllReduce: dtype {other}"))),
+    // SAFETY: in every arm `T` is the element type of the replicas' dtype
+    // (all replicas agree on it, checked by `join`); the rest is this
+    // function's contract.
+    unsafe {
+        match replicas[0].dtype {
+            DType::F32 => reduce_typed::<f32>(replicas, part, parts, scale),
+            DType::F64 => reduce_typed::<f64>(replicas, part, parts, scale),
+            DType::F16 => reduce_typed::<f16>(replicas, part, parts, scale),
+            DType::BF16 => reduce_typed::<bf16>(replicas, part, parts, scale),
+            other => Err(Error::Unimplemented(format!("TfaAllReduce: dtype {other}"))),
+        }
     }
 }
 
+/// Sums elements `[len * part / parts, len * (part + 1) / parts)` of every
+/// tensor over all replicas into every replica's output.
+///
+/// # Safety
+/// Every replica's tensors must be live, of element type `T`, and agree in
+/// count and element counts with `replicas[0]` (as `join` checks); nothing
+/// else may access the outputs' slice `part` meanwhile (the calls for
+/// different parts run at the same time and touch disjoint slices).
 unsafe fn reduce_typed<T: Reducible>(
     replicas: &[Replica],
     part: usize,
@@ -376,15 +438,26 @@ unsafe fn reduce_typed<T: Reducible>(
         let inputs: Vec<&[T]> = replicas
             .iter()
             .map(|r| {
-                let p = api.TF_TensorData(r.tensors[k].0) as *const T;
-                std::slice::from_raw_parts(p.add(lo), hi - lo)
+                // SAFETY: the input is live with `len` elements of `T` (this
+                // function's contract), so `[lo, hi)` lies inside it; inputs
+                // are never written.
+                unsafe {
+                    let p = api.TF_TensorData(r.tensors[k].0) as *const T;
+                    std::slice::from_raw_parts(p.add(lo), hi - lo)
+                }
             })
             .collect();
         let mut outputs: Vec<&mut [T]> = replicas
             .iter()
             .map(|r| {
-                let p = api.TF_TensorData(r.tensors[k].1) as *mut T;
-                std::slice::from_raw_parts_mut(p.add(lo), hi - lo)
+                // SAFETY: the output is live with `len` elements of `T`, a
+                // fresh TF_AllocateOutput buffer (so no input aliases it), and
+                // slice `[lo, hi)` is this call's alone (this function's
+                // contract).
+                unsafe {
+                    let p = api.TF_TensorData(r.tensors[k].1) as *mut T;
+                    std::slice::from_raw_parts_mut(p.add(lo), hi - lo)
+                }
             })
             .collect();
         reduce_into(&inputs, &mut outputs, scale);

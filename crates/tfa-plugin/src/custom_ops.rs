@@ -12,12 +12,17 @@ type UnknownShapeFn = unsafe extern "C" fn(*mut TF_ShapeInferenceContext, *mut T
 /// Every output's shape is unknown: the ops are written by tf_adapter's own
 /// graph pass after TensorFlow's shape inference, and their kernels size
 /// their outputs.
+///
+/// Installed with `TF_OpDefinitionBuilderSetShapeInferenceFunction`:
+/// TensorFlow calls it with a live shape-inference context and status.
 unsafe extern "C" fn unknown_shapes(ctx: *mut TF_ShapeInferenceContext, status: *mut TF_Status) {
     guard(status, (), || {
-        // SAFETY: the C signature of TF_ShapeInferenceContextSetUnknownShape
-        // (tensorflow/c/ops.h).
-        let f: UnknownShapeFn = framework_symbol(b"TF_ShapeInferenceContextSetUnknownShape\0")?;
-        f(ctx, status);
+        // SAFETY: UnknownShapeFn is the C signature of
+        // TF_ShapeInferenceContextSetUnknownShape (tensorflow/c/ops.h).
+        let f: UnknownShapeFn =
+            unsafe { framework_symbol(b"TF_ShapeInferenceContextSetUnknownShape\0") }?;
+        // SAFETY: `ctx` and `status` are the live arguments TensorFlow passed.
+        unsafe { f(ctx, status) };
         check(status)
     })
 }

@@ -54,23 +54,24 @@ pub unsafe extern "C" fn TF_InitGraph(
     status: *mut TF_Status,
 ) {
     guard(status, (), || {
-        let p = params
-            .as_mut()
+        // SAFETY: TensorFlow's registration params, valid for writes for this
+        // call (this function's contract); null is an error.
+        let p = unsafe { params.as_mut() }
             .ok_or_else(|| Error::Internal("null optimizer params".into()))?;
         p.struct_size = struct_size!(TP_OptimizerRegistrationParams, optimizer);
         p.major_version = GO_MAJOR as i32;
         p.minor_version = GO_MINOR as i32;
         p.patch_version = GO_PATCH as i32;
         p.device_type = DEVICE_TYPE.as_ptr();
-        let configs = p
-            .optimizer_configs
-            .as_mut()
+        // SAFETY: TensorFlow's TP_OptimizerConfigs, valid for writes during
+        // registration; null is an error.
+        let configs = unsafe { p.optimizer_configs.as_mut() }
             .ok_or_else(|| Error::Internal("null optimizer configs".into()))?;
         configs.struct_size = struct_size!(TP_OptimizerConfigs, scoped_allocator_optimization);
         configs.memory_optimization = TF_TriState_TF_TriState_Off;
-        let opt = p
-            .optimizer
-            .as_mut()
+        // SAFETY: TensorFlow's TP_Optimizer, valid for writes during
+        // registration; null is an error.
+        let opt = unsafe { p.optimizer.as_mut() }
             .ok_or_else(|| Error::Internal("null TP_Optimizer".into()))?;
         opt.struct_size = struct_size!(TP_Optimizer, destroy_func);
         opt.create_func = Some(create_optimizer);
@@ -80,6 +81,11 @@ pub unsafe extern "C" fn TF_InitGraph(
     })
 }
 
+// The callbacks below are the TP_Optimizer and TF_Buffer functions installed
+// by `TF_InitGraph` and `optimize`; TensorFlow calls them with the pointers
+// `tensorflow/c/experimental/grappler/grappler.h` describes, valid for the
+// call. Their `SAFETY` comments refer to that contract.
+
 unsafe extern "C" fn create_optimizer() -> *mut c_void {
     std::ptr::null_mut()
 }
@@ -87,7 +93,9 @@ unsafe extern "C" fn create_optimizer() -> *mut c_void {
 unsafe extern "C" fn destroy_optimizer(_: *mut c_void) {}
 
 unsafe extern "C" fn free_buffer(data: *mut c_void, _len: usize) {
-    libc::free(data)
+    // SAFETY: TensorFlow calls a buffer's deallocator once, with the `data`
+    // `optimize` put there: a block from libc::malloc.
+    unsafe { libc::free(data) }
 }
 
 /// Runs the graph passes; the output is the rewritten graph, or the input
@@ -100,16 +108,20 @@ unsafe extern "C" fn optimize(
     status: *mut TF_Status,
 ) {
     guard(status, (), || {
-        let g = graph
-            .as_ref()
-            .ok_or_else(|| Error::Internal("null graph buffer".into()))?;
-        let o = out
-            .as_mut()
-            .ok_or_else(|| Error::Internal("null output buffer".into()))?;
+        // SAFETY: `graph` is TensorFlow's input buffer, valid for reads for the
+        // call; null is an error.
+        let g =
+            unsafe { graph.as_ref() }.ok_or_else(|| Error::Internal("null graph buffer".into()))?;
+        // SAFETY: `out` is TensorFlow's output buffer, valid for writes for
+        // the call; null is an error.
+        let o =
+            unsafe { out.as_mut() }.ok_or_else(|| Error::Internal("null output buffer".into()))?;
         let input: &[u8] = if g.length == 0 || g.data.is_null() {
             &[]
         } else {
-            std::slice::from_raw_parts(g.data as *const u8, g.length)
+            // SAFETY: a TF_Buffer's non-null `data` holds `length` bytes,
+            // alive and unchanged for the call.
+            unsafe { std::slice::from_raw_parts(g.data as *const u8, g.length) }
         };
         let rewritten = std::panic::catch_unwind(|| run_passes(input, item))
             .unwrap_or_else(|_| Err("panic in the graph pass".into()));
@@ -123,13 +135,16 @@ unsafe extern "C" fn optimize(
                 input
             }
         };
-        let data = libc::malloc(bytes.len().max(1));
+        // SAFETY: malloc has no preconditions (the size is at least 1).
+        let data = unsafe { libc::malloc(bytes.len().max(1)) };
         if data.is_null() {
             return Err(Error::ResourceExhausted(
                 "no memory to copy the graph".into(),
             ));
         }
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data as *mut u8, bytes.len());
+        // SAFETY: `data` is a fresh block of at least `bytes.len()` bytes, so
+        // valid for the writes and disjoint from `bytes`.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), data as *mut u8, bytes.len()) };
         o.data = data;
         o.length = bytes.len();
         o.data_deallocator = Some(free_buffer);

@@ -19,6 +19,11 @@ use tfa_core::{Error, Result};
 /// counts the buffer).
 struct Value(*mut TF_Tensor);
 
+// `create`, `compute` and `delete` below are the kernel callbacks given to
+// `TF_NewKernelBuilder`: TensorFlow calls them with a live construction or
+// kernel context for the duration of the call, and `compute`/`delete` with the
+// pointer `create` returned. Their `SAFETY` comments refer to that contract.
+
 pub(crate) fn register() -> Result<()> {
     let api = api()?;
     let status = Status::new()?;
@@ -52,30 +57,40 @@ unsafe extern "C" fn create(ctx: *mut TF_OpKernelConstruction) -> *mut c_void {
         let api = api()?;
         let name = CString::new("value").map_err(|e| Error::Internal(e.to_string()))?;
         let mut t: *mut TF_Tensor = std::ptr::null_mut();
-        api.TF_OpKernelConstruction_GetAttrTensor(ctx, name.as_ptr(), &mut t, st.0);
+        // SAFETY: `ctx` is the live construction context, `st` a live status,
+        // `name` NUL-terminated and `t` a local the call writes.
+        unsafe { api.TF_OpKernelConstruction_GetAttrTensor(ctx, name.as_ptr(), &mut t, st.0) };
         check(st.0)?;
         Ok(Box::into_raw(Box::new(Value(t))) as *mut c_void)
     });
     if value.is_null() {
         if let Ok(api) = api() {
-            api.TF_OpKernelConstruction_Failure(ctx, st.0);
+            // SAFETY: `ctx` is live and `st` holds the error.
+            unsafe { api.TF_OpKernelConstruction_Failure(ctx, st.0) };
         }
     }
     value
 }
 
 unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) {
-    let Some(value) = (kernel as *const Value).as_ref() else {
+    // SAFETY: `kernel` is null or the Value `create` returned, alive until
+    // `delete`.
+    let Some(value) = (unsafe { (kernel as *const Value).as_ref() }) else {
         return;
     };
     let Ok(st) = Status::new() else { return };
     guard(st.0, (), || {
-        api()?.TF_SetOutput(ctx, 0, value.0, st.0);
+        let api = api()?;
+        // SAFETY: `ctx` is the live kernel context; `value.0` is the attribute
+        // tensor, owned by the Value until `delete` (TensorFlow takes its own
+        // reference to the buffer).
+        unsafe { api.TF_SetOutput(ctx, 0, value.0, st.0) };
         check(st.0)
     });
     if check(st.0).is_err() {
         if let Ok(api) = api() {
-            api.TF_OpKernelContext_Failure(ctx, st.0);
+            // SAFETY: `ctx` is live and `st` holds the error.
+            unsafe { api.TF_OpKernelContext_Failure(ctx, st.0) };
         }
     }
 }
@@ -85,9 +100,13 @@ unsafe extern "C" fn delete(kernel: *mut c_void) {
         if kernel.is_null() {
             return;
         }
-        let value = Box::from_raw(kernel as *mut Value);
+        // SAFETY: a non-null kernel is the Box `create` leaked with
+        // Box::into_raw; TensorFlow deletes each kernel once.
+        let value = unsafe { Box::from_raw(kernel as *mut Value) };
         if let (Ok(api), false) = (api(), value.0.is_null()) {
-            api.TF_DeleteTensor(value.0);
+            // SAFETY: the tensor TF_OpKernelConstruction_GetAttrTensor gave
+            // this kernel, deleted once, here.
+            unsafe { api.TF_DeleteTensor(value.0) };
         }
     })
 }

@@ -1,6 +1,12 @@
 //! TF_InitKernel: registers one TensorFlow kernel per op and type combination
 //! of the op table, and runs them through `TfOpContext`, the `OpContext` over
 //! TensorFlow's `TF_OpKernelContext`.
+//!
+//! The `unsafe extern "C" fn`s `create`, `compute` and `delete` are the
+//! kernel callbacks given to `TF_NewKernelBuilder`; TensorFlow calls them with
+//! a live construction or kernel context for the duration of the call and
+//! with the pointer `create` returned (see `tensorflow/c/kernels.h`). That is
+//! the contract their `SAFETY` comments refer to.
 
 use crate::counters;
 use crate::device::platform::DEVICE_TYPE;
@@ -176,6 +182,11 @@ fn fused_ops(nodedef: &[u8]) -> Vec<String> {
     }
 }
 
+/// Reads attribute `name` of the kernel under construction as a `kind`.
+///
+/// # Safety
+/// `ctx` must be the live `TF_OpKernelConstruction` TensorFlow passed to
+/// `create`, and `st` a live status.
 unsafe fn read_attr(
     api: &TfApi,
     ctx: *mut TF_OpKernelConstruction,
@@ -187,23 +198,28 @@ unsafe fn read_attr(
     let v = match kind {
         AttrKind::Bool => {
             let mut v = 0u8;
-            api.TF_OpKernelConstruction_GetAttrBool(ctx, c.as_ptr(), &mut v, st.0);
+            // SAFETY: `ctx` and `st` are live (this function's contract); `c`
+            // is a NUL-terminated name and `v` a local the call writes.
+            unsafe { api.TF_OpKernelConstruction_GetAttrBool(ctx, c.as_ptr(), &mut v, st.0) };
             AttrValue::Bool(v != 0)
         }
         AttrKind::Int | AttrKind::Int32 => {
             let mut v = 0i64;
-            api.TF_OpKernelConstruction_GetAttrInt64(ctx, c.as_ptr(), &mut v, st.0);
+            // SAFETY: as for Bool.
+            unsafe { api.TF_OpKernelConstruction_GetAttrInt64(ctx, c.as_ptr(), &mut v, st.0) };
             check(st.0).map_err(|e| e.context(format!("attribute '{name}'")))?;
             kind.int_value(name, vec![v])?
         }
         AttrKind::Float => {
             let mut v = 0f32;
-            api.TF_OpKernelConstruction_GetAttrFloat(ctx, c.as_ptr(), &mut v, st.0);
+            // SAFETY: as for Bool.
+            unsafe { api.TF_OpKernelConstruction_GetAttrFloat(ctx, c.as_ptr(), &mut v, st.0) };
             AttrValue::Float(v)
         }
         AttrKind::Type => {
             let mut v = 0u32;
-            api.TF_OpKernelConstruction_GetAttrType(ctx, c.as_ptr(), &mut v, st.0);
+            // SAFETY: as for Bool.
+            unsafe { api.TF_OpKernelConstruction_GetAttrType(ctx, c.as_ptr(), &mut v, st.0) };
             check(st.0)?;
             AttrValue::Type(DType::from_tf(v).ok_or_else(|| {
                 Error::Unimplemented(format!(
@@ -218,27 +234,45 @@ unsafe fn read_attr(
         }
         AttrKind::String | AttrKind::IntList | AttrKind::Int32List => {
             let (mut list, mut total) = (0i32, 0i32);
-            api.TF_OpKernelConstruction_GetAttrSize(ctx, c.as_ptr(), &mut list, &mut total, st.0);
+            // SAFETY: as for Bool; `list` and `total` are locals the call writes.
+            unsafe {
+                api.TF_OpKernelConstruction_GetAttrSize(
+                    ctx,
+                    c.as_ptr(),
+                    &mut list,
+                    &mut total,
+                    st.0,
+                )
+            };
             check(st.0)?;
             if kind == AttrKind::String {
                 let mut buf = vec![0u8; total.max(0) as usize];
-                api.TF_OpKernelConstruction_GetAttrString(
-                    ctx,
-                    c.as_ptr(),
-                    buf.as_mut_ptr() as *mut _,
-                    buf.len(),
-                    st.0,
-                );
+                // SAFETY: as for Bool; TensorFlow writes at most `buf.len()`
+                // bytes into `buf`.
+                unsafe {
+                    api.TF_OpKernelConstruction_GetAttrString(
+                        ctx,
+                        c.as_ptr(),
+                        buf.as_mut_ptr() as *mut _,
+                        buf.len(),
+                        st.0,
+                    )
+                };
                 AttrValue::String(String::from_utf8_lossy(&buf).into_owned())
             } else {
                 let mut vals = vec![0i64; list.max(0) as usize];
-                api.TF_OpKernelConstruction_GetAttrInt64List(
-                    ctx,
-                    c.as_ptr(),
-                    vals.as_mut_ptr(),
-                    list,
-                    st.0,
-                );
+                // SAFETY: as for Bool; TensorFlow writes at most `list`
+                // elements (none when it is negative), and `vals` holds
+                // `list.max(0)`.
+                unsafe {
+                    api.TF_OpKernelConstruction_GetAttrInt64List(
+                        ctx,
+                        c.as_ptr(),
+                        vals.as_mut_ptr(),
+                        list,
+                        st.0,
+                    )
+                };
                 check(st.0).map_err(|e| e.context(format!("attribute '{name}'")))?;
                 kind.int_value(name, vals)?
             }
@@ -248,19 +282,31 @@ unsafe fn read_attr(
     Ok(v)
 }
 
+/// Builds the state of one kernel instance from its NodeDef and attributes.
+///
+/// # Safety
+/// `ctx` must be the live `TF_OpKernelConstruction` TensorFlow passed to
+/// `create`, and `st` a live status.
 unsafe fn construct(ctx: *mut TF_OpKernelConstruction, st: &Status) -> Result<KernelState> {
     let api = api()?;
-    let nd = api.TF_OpKernelConstruction_GetNodeDef(ctx, st.0);
+    // SAFETY: `ctx` and `st` are live (this function's contract).
+    let nd = unsafe { api.TF_OpKernelConstruction_GetNodeDef(ctx, st.0) };
     check(st.0)?;
-    let nodedef: Vec<u8> = match nd.as_ref() {
-        Some(b) if b.length > 0 && !b.data.is_null() => {
-            std::slice::from_raw_parts(b.data as *const u8, b.length).to_vec()
+    // SAFETY: `nd` is null or the TF_Buffer TensorFlow just returned, which we
+    // own; its `data` holds `length` bytes. The bytes are copied out before
+    // the buffer is deleted, once.
+    let nodedef: Vec<u8> = unsafe {
+        let nodedef = match nd.as_ref() {
+            Some(b) if b.length > 0 && !b.data.is_null() => {
+                std::slice::from_raw_parts(b.data as *const u8, b.length).to_vec()
+            }
+            _ => Vec::new(),
+        };
+        if !nd.is_null() {
+            api.TF_DeleteBuffer(nd);
         }
-        _ => Vec::new(),
+        nodedef
     };
-    if !nd.is_null() {
-        api.TF_DeleteBuffer(nd);
-    }
     let (node, op) = node_name_and_op(&nodedef)
         .ok_or_else(|| Error::Internal("cannot read the kernel's NodeDef".into()))?;
     let (index, def) = tfa_ops::find(&op)
@@ -270,12 +316,16 @@ unsafe fn construct(ctx: *mut TF_OpKernelConstruction, st: &Status) -> Result<Ke
         .ok_or_else(|| Error::Unimplemented(format!("{op} has no host kernel")))?;
     let mut attrs = Attrs::new();
     for c in def.constraints {
-        attrs.insert(c.attr, read_attr(api, ctx, c.attr, AttrKind::Type, st)?);
+        // SAFETY: `ctx` and `st` are live (this function's contract).
+        attrs.insert(c.attr, unsafe {
+            read_attr(api, ctx, c.attr, AttrKind::Type, st)
+        }?);
     }
     for a in def.attrs {
         let v = match a.kind {
             AttrKind::Shape => shape_attr(&nodedef, a.name)?,
-            kind => read_attr(api, ctx, a.name, kind, st)?,
+            // SAFETY: as above.
+            kind => unsafe { read_attr(api, ctx, a.name, kind, st) }?,
         };
         attrs.insert(a.name, v);
     }
@@ -306,18 +356,22 @@ unsafe extern "C" fn create(ctx: *mut TF_OpKernelConstruction) -> *mut c_void {
     let Ok(st) = Status::new() else {
         return std::ptr::null_mut();
     };
-    let result = catch_unwind(AssertUnwindSafe(|| construct(ctx, &st))).unwrap_or_else(|p| {
-        Err(Error::Internal(format!(
-            "tf_adapter internal error: {}",
-            panic_message(&*p)
-        )))
-    });
+    // SAFETY: `ctx` is the live construction context TensorFlow passed (module
+    // docs); `st` is live until this function returns.
+    let result =
+        catch_unwind(AssertUnwindSafe(|| unsafe { construct(ctx, &st) })).unwrap_or_else(|p| {
+            Err(Error::Internal(format!(
+                "tf_adapter internal error: {}",
+                panic_message(&*p)
+            )))
+        });
     match result {
         Ok(state) => Box::into_raw(Box::new(state)) as *mut c_void,
         Err(e) => {
             set(st.0, &e);
             if let Ok(api) = api() {
-                api.TF_OpKernelConstruction_Failure(ctx, st.0);
+                // SAFETY: `ctx` is live (module docs) and `st` holds the error.
+                unsafe { api.TF_OpKernelConstruction_Failure(ctx, st.0) };
             }
             std::ptr::null_mut()
         }
@@ -326,23 +380,32 @@ unsafe extern "C" fn create(ctx: *mut TF_OpKernelConstruction) -> *mut c_void {
 
 unsafe extern "C" fn delete(kernel: *mut c_void) {
     if !kernel.is_null() {
-        drop(Box::from_raw(kernel as *mut KernelState));
+        // SAFETY: a non-null kernel is the Box `create` leaked with
+        // Box::into_raw; TensorFlow deletes each kernel once.
+        drop(unsafe { Box::from_raw(kernel as *mut KernelState) });
     }
 }
 
 /// Moves a borrow into the NPU's pool: `install` blocks the caller until the
 /// closure is done, so the borrowed context outlives its use on the worker.
 struct AssertSend<T>(T);
+// SAFETY: used only in `compute`, to move `&TfOpContext` (not Sync: it holds
+// RefCells and raw pointers) into `install`, which blocks the calling thread
+// until the closure returns. So exactly one thread uses the context at a
+// time, `install` orders the accesses, and the borrow outlives the use.
 unsafe impl<T> Send for AssertSend<T> {}
 
 unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) {
-    let Some(state) = (kernel as *const KernelState).as_ref() else {
+    // SAFETY: `kernel` is null or the KernelState `create` returned, alive
+    // until `delete` (module docs).
+    let Some(state) = (unsafe { (kernel as *const KernelState).as_ref() }) else {
         return;
     };
     let Ok(st) = Status::new() else { return };
     guard(st.0, (), || {
         let api = api()?;
-        let npu = device(api.TF_GetDeviceId(ctx).max(0) as usize)?;
+        // SAFETY: `ctx` is the live kernel context TensorFlow passed.
+        let npu = device(unsafe { api.TF_GetDeviceId(ctx) }.max(0) as usize)?;
         counters::record(state.index);
         for &i in &state.fused {
             counters::record(i);
@@ -388,7 +451,8 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
     });
     if check(st.0).is_err() {
         if let Ok(api) = api() {
-            api.TF_OpKernelContext_Failure(ctx, st.0);
+            // SAFETY: `ctx` is live (module docs) and `st` holds the error.
+            unsafe { api.TF_OpKernelContext_Failure(ctx, st.0) };
         }
     }
 }
@@ -465,38 +529,70 @@ impl TfOpContext<'_> {
         t
     }
 
+    /// Input `i`'s tensor handle, released when the context drops.
+    ///
+    /// # Safety
+    /// `self.ctx` must be the live kernel context of the running `compute`
+    /// (true for every TfOpContext: it lives inside that call).
     unsafe fn raw_input(&self, i: usize) -> Result<*mut TF_Tensor> {
         let st = Status::new()?;
         let mut t: *mut TF_Tensor = std::ptr::null_mut();
-        self.api.TF_GetInput(self.ctx, i as i32, &mut t, st.0);
+        // SAFETY: `ctx` is live (this function's contract); `t` is a local
+        // the call writes; TensorFlow checks `i` against the input count.
+        unsafe { self.api.TF_GetInput(self.ctx, i as i32, &mut t, st.0) };
         check(st.0)?;
         Ok(self.keep(t))
     }
 
+    /// The shape of `t`.
+    ///
+    /// # Safety
+    /// `t` must be a live tensor handle.
     unsafe fn shape_of(&self, t: *const TF_Tensor) -> Vec<usize> {
-        (0..self.api.TF_NumDims(t))
-            .map(|d| self.api.TF_Dim(t, d).max(0) as usize)
-            .collect()
+        // SAFETY: `t` is live (this function's contract); `d` stays below
+        // its rank.
+        unsafe {
+            (0..self.api.TF_NumDims(t))
+                .map(|d| self.api.TF_Dim(t, d).max(0) as usize)
+                .collect()
+        }
     }
 
+    /// The dtype of `t`, if tf_adapter handles it.
+    ///
+    /// # Safety
+    /// `t` must be a live tensor handle.
     unsafe fn dtype_of(&self, t: *const TF_Tensor) -> Result<DType> {
-        let v = self.api.TF_TensorType(t);
+        // SAFETY: `t` is live (this function's contract).
+        let v = unsafe { self.api.TF_TensorType(t) };
         DType::from_tf(v)
             .ok_or_else(|| Error::Unimplemented(format!("dtype {v} is not supported on NPU")))
     }
 
+    /// A writable view of tensor `t`'s buffer.
+    ///
+    /// # Safety
+    /// `t` must be a tensor handle kept alive in `owned` (so for the view's
+    /// lifetime, which is the context's), of `dtype` and `shape`, whose
+    /// buffer nothing else reads or writes while the view lives except an
+    /// input the kernel was told aliases it (TensorMut::from_raw's contract).
     unsafe fn output_view(
         &self,
         t: *mut TF_Tensor,
         dtype: DType,
         shape: &[usize],
     ) -> TensorMut<'_> {
-        TensorMut::from_raw(
-            dtype,
-            shape.to_vec(),
-            self.api.TF_TensorData(t) as *mut u8,
-            self.api.TF_TensorByteSize(t),
-        )
+        // SAFETY: `t` is live for the view's lifetime and its buffer is
+        // `TF_TensorByteSize` bytes, exclusively ours (this function's
+        // contract).
+        unsafe {
+            TensorMut::from_raw(
+                dtype,
+                shape.to_vec(),
+                self.api.TF_TensorData(t) as *mut u8,
+                self.api.TF_TensorByteSize(t),
+            )
+        }
     }
 
     /// Adds the device's figures to an allocation failure.

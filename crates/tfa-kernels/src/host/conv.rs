@@ -942,27 +942,33 @@ pub(crate) unsafe fn gemm_rows<T: Compute>(
     rhs: (*const T, usize),
     par: gemm::Parallelism,
 ) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst.0,
-        1,
-        dst.1 as isize,
-        false,
-        lhs.0,
-        1,
-        lhs.1 as isize,
-        rhs.0,
-        1,
-        rhs.1 as isize,
-        T::ZERO,
-        T::ONE,
-        false,
-        false,
-        false,
-        par,
-    )
+    // SAFETY: each operand is `rows x cols` row-major at its given row stride
+    // (unit column stride), valid for every element those rows address, and
+    // `dst` aliases neither source (this function's contract). `read_dst` is
+    // false, so `dst` is only written.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.0,
+            1,
+            dst.1 as isize,
+            false,
+            lhs.0,
+            1,
+            lhs.1 as isize,
+            rhs.0,
+            1,
+            rhs.1 as isize,
+            T::ZERO,
+            T::ONE,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
 }
 
 /// Runs `epilogue` (if any) on output rows `[row0, row0 + rows)`, given as
@@ -1266,8 +1272,10 @@ fn depthwise_typed<T: Widen>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
     let row = g.ow * g.cout;
     if g.format == DataFormat::Nhwc && std::any::TypeId::of::<T>() == std::any::TypeId::of::<T::W>()
     {
-        // SAFETY: T and T::W are the same type (checked just above).
+        // SAFETY: T and T::W are the same type (checked just above), so the
+        // same pointer and length describe the same elements.
         let x: &[T::W] = unsafe { std::slice::from_raw_parts(x.as_ptr() as *const T::W, x.len()) };
+        // SAFETY: as for `x`; the new slice reborrows `y` exclusively.
         let y: &mut [T::W] =
             unsafe { std::slice::from_raw_parts_mut(y.as_mut_ptr() as *mut T::W, y.len()) };
         par_rows(y, row, g, |r, out| depthwise_row(x, &ft, g, r, out));
@@ -1303,14 +1311,20 @@ pub(crate) fn par_rows<W: Send>(
 pub(crate) fn depthwise_row<W: Compute>(x: &[W], f: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
     #[cfg(target_arch = "x86_64")]
     match super::cpu::simd_level() {
-        // SAFETY: the CPU has these features (checked at run time).
+        // SAFETY: simd_level() reports Avx512 only where the CPU has
+        // AVX-512 F/DQ/VL/BW, AVX2 and FMA (cpu::probe).
         Simd::Avx512 => return unsafe { depthwise_row_avx512(x, f, g, r, out) },
+        // SAFETY: Avx2 only where the CPU has AVX2 and FMA.
         Simd::Avx2 => return unsafe { depthwise_row_avx2(x, f, g, r, out) },
         Simd::Base => {}
     }
     depthwise_row_impl::<W, false>(x, f, g, r, out)
 }
 
+/// [`depthwise_row`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512F, AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn depthwise_row_avx512<W: Compute>(
@@ -1323,6 +1337,10 @@ unsafe fn depthwise_row_avx512<W: Compute>(
     depthwise_row_impl::<W, true>(x, f, g, r, out)
 }
 
+/// [`depthwise_row`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn depthwise_row_avx2<W: Compute>(x: &[W], f: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {

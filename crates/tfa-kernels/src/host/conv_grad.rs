@@ -94,8 +94,10 @@ impl<W> Clone for SyncPtr<W> {
     }
 }
 impl<W> Copy for SyncPtr<W> {}
-// SAFETY: only used to hand disjoint row ranges to parallel tasks.
+// SAFETY: only used to hand disjoint row ranges of one live buffer to
+// parallel tasks (as `&mut [W]` split into chunks would), and W is Send.
 unsafe impl<W: Send> Send for SyncPtr<W> {}
+// SAFETY: as for Send: tasks sharing the pointer write disjoint rows only.
 unsafe impl<W: Send> Sync for SyncPtr<W> {}
 
 /// Runs `f(image, output_rows, first_input_row, input_rows)` over bands of
@@ -220,27 +222,32 @@ unsafe fn gemm_acc<W: Compute>(
     } else {
         gemm::Parallelism::None
     };
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        1,
-        dst_rs as isize,
-        accumulate,
-        a,
-        a_s.1 as isize,
-        a_s.0 as isize,
-        b,
-        b_s.1 as isize,
-        b_s.0 as isize,
-        W::ONE,
-        W::ONE,
-        false,
-        false,
-        false,
-        par,
-    );
+    // SAFETY: every element `a`, `b` and `dst` address for i < m, j < n,
+    // p < k at these strides is in bounds, and `dst` aliases neither source
+    // (this function's contract).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs as isize,
+            accumulate,
+            a,
+            a_s.1 as isize,
+            a_s.0 as isize,
+            b,
+            b_s.1 as isize,
+            b_s.0 as isize,
+            W::ONE,
+            W::ONE,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
 }
 
 /// [`gemm_acc`] through `lowp_gemm` (operands rounded to `lowp`, float32
@@ -915,14 +922,20 @@ fn depthwise_filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGe
 fn dw_filter_rows<W: Compute>(x: &[W], dy: &[W], g: &ConvGeom, part: Range<usize>, acc: &mut [W]) {
     #[cfg(target_arch = "x86_64")]
     match simd_level() {
-        // SAFETY: the CPU has these features (checked at run time).
+        // SAFETY: simd_level() reports Avx512 only where the CPU has
+        // AVX-512 F/DQ/VL/BW, AVX2 and FMA (cpu::probe).
         Simd::Avx512 => return unsafe { dw_filter_rows_avx512(x, dy, g, part, acc) },
+        // SAFETY: Avx2 only where the CPU has AVX2 and FMA.
         Simd::Avx2 => return unsafe { dw_filter_rows_avx2(x, dy, g, part, acc) },
         Simd::Base => {}
     }
     dw_filter_rows_impl(x, dy, g, part, acc)
 }
 
+/// [`dw_filter_rows`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512F, AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn dw_filter_rows_avx512<W: Compute>(
@@ -935,6 +948,10 @@ unsafe fn dw_filter_rows_avx512<W: Compute>(
     dw_filter_rows_impl(x, dy, g, part, acc)
 }
 
+/// [`dw_filter_rows`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dw_filter_rows_avx2<W: Compute>(

@@ -534,7 +534,8 @@ fn map_chunk<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T], f: F)
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx512() {
-            // SAFETY: the CPU has AVX-512F (checked above).
+            // SAFETY: has_avx512() checked every subset the function enables
+            // (AVX-512 F/DQ/VL/BW, AVX2, FMA).
             return unsafe { map_chunk_avx512(input, chunk, f) };
         }
         if super::cpu::features().avx2 {
@@ -557,12 +558,20 @@ fn map_chunk_plain<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T],
     }
 }
 
+/// [`map_chunk_plain`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512 F/DQ/VL/BW, AVX2 and FMA ([`has_avx512`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
 unsafe fn map_chunk_avx512<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T], f: F) {
     map_chunk_plain(input, chunk, f)
 }
 
+/// [`map_chunk_plain`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn map_chunk_avx2<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T], f: F) {

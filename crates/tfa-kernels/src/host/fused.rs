@@ -318,7 +318,8 @@ impl Plan {
     /// # Safety
     /// `head`, when given, points at `rows * cols` valid elements of the plan's
     /// dtype, and `out` is `rows * cols` elements; they may alias (the head is
-    /// read before `out` is written).
+    /// read before `out` is written). `head` must be given when the plan was
+    /// made with a head (its program reads it).
     pub unsafe fn run_rows(
         &self,
         head: Option<*const u8>,
@@ -354,7 +355,10 @@ impl Plan {
                 let args: Vec<TensorView> = ins
                     .args
                     .iter()
-                    .map(|a| self.block_arg(a, &blk, inputs, regs, &shapes))
+                    // SAFETY: `blk.head` is the caller's head: present when
+                    // the program reads it, with `rows * cols` elements (this
+                    // function's contract).
+                    .map(|a| unsafe { self.block_arg(a, &blk, inputs, regs, &shapes) })
                     .collect();
                 let mut s = args[0].shape.clone();
                 for a in &args[1..] {
@@ -370,10 +374,16 @@ impl Plan {
                 let args: Vec<TensorView> = ins
                     .args
                     .iter()
-                    .map(|a| self.block_arg(a, &blk, inputs, regs, &shapes))
+                    // SAFETY: as above.
+                    .map(|a| unsafe { self.block_arg(a, &blk, inputs, regs, &shapes) })
                     .collect();
-                let mut o =
-                    TensorMut::from_raw(self.dtype, full.clone(), out.as_mut_ptr(), out.len());
+                // SAFETY: `out` is an exclusive slice of `out.len()` bytes, and
+                // no argument reads it: the head may alias `out` but this
+                // branch is not taken when the instruction reads an aliased
+                // head.
+                let mut o = unsafe {
+                    TensorMut::from_raw(self.dtype, full.clone(), out.as_mut_ptr(), out.len())
+                };
                 return run_instr(ins.op, &args, &mut o);
             }
             let mut buf = std::mem::take(&mut regs[i]);
@@ -382,9 +392,14 @@ impl Plan {
                 let args: Vec<TensorView> = ins
                     .args
                     .iter()
-                    .map(|a| self.block_arg(a, &blk, inputs, regs, &shapes))
+                    // SAFETY: as above.
+                    .map(|a| unsafe { self.block_arg(a, &blk, inputs, regs, &shapes) })
                     .collect();
-                let mut o = TensorMut::from_raw(self.dtype, s.clone(), buf.as_mut_ptr(), buf.len());
+                // SAFETY: `buf` is this register's own buffer (taken out of
+                // `regs`, so no argument views it), `bytes` long.
+                let mut o = unsafe {
+                    TensorMut::from_raw(self.dtype, s.clone(), buf.as_mut_ptr(), buf.len())
+                };
                 run_instr(ins.op, &args, &mut o)?;
             }
             regs[i] = buf;
@@ -406,7 +421,11 @@ impl Plan {
                 vec![cols]
             };
             let src = view(self.dtype, shape, result);
-            let mut o = TensorMut::from_raw(self.dtype, full.clone(), out.as_mut_ptr(), out.len());
+            // SAFETY: `out` is an exclusive slice of `out.len()` bytes; `src`
+            // is a plan or register buffer, not `out`.
+            let mut o = unsafe {
+                TensorMut::from_raw(self.dtype, full.clone(), out.as_mut_ptr(), out.len())
+            };
             super::broadcast::broadcast_to(&src, &mut o)?;
         }
         Ok(())
@@ -429,13 +448,15 @@ impl Plan {
         rows: usize,
         out: &mut [u8],
     ) -> Result<()> {
-        REGS.with(|r| self.run_rows(head, inputs, row0, rows, out, &mut r.borrow_mut()))
+        // SAFETY: forwarded from this function's contract.
+        REGS.with(|r| unsafe { self.run_rows(head, inputs, row0, rows, out, &mut r.borrow_mut()) })
     }
 
     /// Argument `a` over one block of rows.
     ///
     /// # Safety
-    /// As for `run_rows`: the block's head points at `rows * cols` elements.
+    /// As for `run_rows`: when `a` is the head, `blk.head` is given and points
+    /// at `rows * cols` valid elements.
     unsafe fn block_arg<'a>(
         &'a self,
         a: &Arg,
@@ -456,11 +477,15 @@ impl Plan {
         };
         match *a {
             Arg::Head => {
-                // SAFETY: the caller guarantees rows * cols elements at head.
-                let b = std::slice::from_raw_parts(
-                    blk.head.unwrap_or(std::ptr::NonNull::dangling().as_ptr()),
-                    rows * cols * sz,
-                );
+                // SAFETY: the caller guarantees the head is given and has
+                // rows * cols elements (the dangling fallback is never used:
+                // `Plan::new` rejects programs reading a missing head).
+                let b = unsafe {
+                    std::slice::from_raw_parts(
+                        blk.head.unwrap_or(std::ptr::NonNull::dangling().as_ptr()),
+                        rows * cols * sz,
+                    )
+                };
                 view(self.dtype, vec![rows, cols], b)
             }
             Arg::Input(k) => {
@@ -510,9 +535,11 @@ impl Plan {
             let row0 = b * per;
             let n = chunk.len() / (cols * sz);
             let h = head_ptr.map(|p| (p + row0 * cols * sz) as *const u8);
-            // SAFETY: the head (when given) is the full output-shaped tensor,
-            // so rows [row0, row0 + n) are inside it; `chunk` is those rows of
-            // the output.
+            // SAFETY: callers pass the head the plan was made for: the full
+            // output-shaped tensor (a blocked plan's head shape is its output
+            // shape), so rows [row0, row0 + n) are inside it; `chunk` is
+            // those rows of the output. `run` itself checks neither the
+            // head's presence nor its length.
             unsafe { self.run_rows(h, inputs, row0, n, chunk, regs) }
         };
         let with_regs = |item| REGS.with(|r| work(item, &mut r.borrow_mut()));
@@ -651,10 +678,14 @@ mod tests {
             assert_eq!(out, unfused(&p, Some(&h), &inputs), "{rows}x{c}");
             // In place over the head, as the convolution epilogue runs it.
             let mut inplace = head.clone();
+            // SAFETY: `inplace` is a live Vec<f32> of rows * c elements, i.e.
+            // rows * c * 4 bytes, borrowed exclusively here.
             let bytes = unsafe {
                 std::slice::from_raw_parts_mut(inplace.as_mut_ptr() as *mut u8, rows * c * 4)
             };
             let ptr = bytes.as_ptr();
+            // SAFETY: the head is the output itself, rows x c elements, as
+            // run_rows allows (it reads each block of the head first).
             unsafe {
                 plan.run_rows(Some(ptr), &inputs, 0, rows, bytes, &mut Vec::new())
                     .unwrap()

@@ -220,27 +220,32 @@ pub(crate) unsafe fn gemm_strided<T: Element + Arith + num_one::One>(
     } else {
         gemm::Parallelism::None
     };
-    gemm::gemm(
-        m,
-        n,
-        k,
-        c.as_mut_ptr(),
-        1,
-        n as isize,
-        false,
-        a,
-        a_strides.1,
-        a_strides.0,
-        b,
-        b_strides.1,
-        b_strides.0,
-        T::zero(),
-        T::one(),
-        false,
-        false,
-        false,
-        par,
-    );
+    // SAFETY: `a` and `b` are valid for every element their strides address
+    // and `c` holds `m * n` elements (row stride n) aliasing neither (this
+    // function's contract); `read_dst` is false, so `c` is only written.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a,
+            a_strides.1,
+            a_strides.0,
+            b,
+            b_strides.1,
+            b_strides.0,
+            T::zero(),
+            T::one(),
+            false,
+            false,
+            false,
+            par,
+        );
+    }
 }
 
 /// Tiny local trait: `gemm` needs the multiplicative identity as its `beta`.

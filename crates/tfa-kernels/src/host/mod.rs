@@ -59,6 +59,9 @@ pub(crate) fn has_avx512() -> bool {
 }
 
 /// `f(chunk)` compiled for AVX-512: the loops `f` inlines vectorise 16 wide.
+///
+/// # Safety
+/// The CPU must have every feature enabled here ([`has_avx512`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
 pub(crate) unsafe fn with_avx512<T, F: FnOnce(&mut [T])>(chunk: &mut [T], f: F) {

@@ -362,8 +362,10 @@ fn pool_typed<T: Widen>(kind: PoolKind, x: &[T], y: &mut [T], g: &PoolGeom) {
     };
     if c.format == DataFormat::Nhwc && std::any::TypeId::of::<T>() == std::any::TypeId::of::<T::W>()
     {
-        // SAFETY: T and T::W are the same type (checked just above).
+        // SAFETY: T and T::W are the same type (checked just above), so the
+        // same pointer and length describe the same elements.
         let x: &[T::W] = unsafe { std::slice::from_raw_parts(x.as_ptr() as *const T::W, x.len()) };
+        // SAFETY: as for `x`; the new slice reborrows `y` exclusively.
         let y: &mut [T::W] =
             unsafe { std::slice::from_raw_parts_mut(y.as_mut_ptr() as *mut T::W, y.len()) };
         par_rows(y, row, c, |r, out| f(x, r, out));
@@ -380,14 +382,20 @@ fn pool_typed<T: Widen>(kind: PoolKind, x: &[T], y: &mut [T], g: &PoolGeom) {
 fn pool_row<W: Compute, const MAX: bool>(x: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
     #[cfg(target_arch = "x86_64")]
     match super::cpu::simd_level() {
-        // SAFETY: the CPU has these features (checked at run time).
+        // SAFETY: simd_level() reports Avx512 only where the CPU has
+        // AVX-512 F/DQ/VL/BW, AVX2 and FMA (cpu::probe).
         Simd::Avx512 => return unsafe { pool_row_avx512::<W, MAX>(x, g, r, out) },
+        // SAFETY: Avx2 only where the CPU has AVX2 and FMA.
         Simd::Avx2 => return unsafe { pool_row_avx2::<W, MAX>(x, g, r, out) },
         Simd::Base => {}
     }
     pool_row_impl::<W, MAX>(x, g, r, out)
 }
 
+/// [`pool_row`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512F, AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn pool_row_avx512<W: Compute, const MAX: bool>(
@@ -399,6 +407,10 @@ unsafe fn pool_row_avx512<W: Compute, const MAX: bool>(
     pool_row_impl::<W, MAX>(x, g, r, out)
 }
 
+/// [`pool_row`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn pool_row_avx2<W: Compute, const MAX: bool>(

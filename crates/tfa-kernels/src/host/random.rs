@@ -167,9 +167,10 @@ pub fn box_muller_f32(x0: u32, x1: u32) -> (f32, f32) {
     }
     // `2.0f * M_PI * u` is a double product narrowed to float.
     let v1 = (2.0f64 * std::f64::consts::PI * uint32_to_float(x1) as f64) as f32;
-    // SAFETY: plain libm calls.
+    // SAFETY: C's logf has no preconditions (any float in, no memory).
     let u2 = (-2.0f32 * unsafe { logf(u1) }).sqrt();
     let (mut s, mut c) = (0f32, 0f32);
+    // SAFETY: sincosf writes one float through each pointer; both are locals.
     unsafe { sincosf(v1, &mut s, &mut c) };
     (s * u2, c * u2)
 }
@@ -182,9 +183,10 @@ pub fn box_muller_f64(x0: u32, x1: u32, x2: u32, x3: u32) -> (f64, f64) {
         u1 = 1.0e-7;
     }
     let v1 = 2.0 * std::f64::consts::PI * uint64_to_double(x2, x3);
-    // SAFETY: plain libm calls.
+    // SAFETY: C's log has no preconditions (any double in, no memory).
     let u2 = (-2.0 * unsafe { log(u1) }).sqrt();
     let (mut s, mut c) = (0f64, 0f64);
+    // SAFETY: sincos writes one double through each pointer; both are locals.
     unsafe { sincos(v1, &mut s, &mut c) };
     (s * u2, c * u2)
 }

@@ -176,8 +176,9 @@ impl DeviceMemory {
         if user.is_null() {
             return;
         }
-        // SAFETY: per the contract, `user` came from `allocate`, which wrote the header.
-        let (ptr, class) = {
+        // SAFETY: per the contract, `user` came from `allocate`, which wrote the
+        // header in the HEADER (64, so u64-aligned) bytes in front of it.
+        let (ptr, class) = unsafe {
             let base = user.sub(HEADER);
             let words = base as *const u64;
             if *words.add(1) != MAGIC {
@@ -309,6 +310,7 @@ mod tests {
         let c = size_class(1000);
         assert_eq!(p as usize % ALIGN, 0);
         assert_eq!(m.stats().in_use, c);
+        // SAFETY: `p` came from `m.allocate` and is freed once.
         unsafe { m.free(p) };
         assert_eq!(m.stats().in_use, 0);
         assert_eq!(m.stats().cached, c);
@@ -321,6 +323,7 @@ mod tests {
             msg.contains("NPU:0") && msg.contains("2097152 bytes") && msg.contains("1048576 bytes"),
             "{msg}"
         );
+        // SAFETY: `q` came from `m.allocate` and is freed once.
         unsafe { m.free(q) };
         assert_eq!(m.stats().peak, c);
         m.reset_peak();
@@ -328,6 +331,7 @@ mod tests {
         // Cache never pushes live + cached past the capacity.
         let big = m.allocate(900 << 10).unwrap();
         assert!(m.stats().in_use + m.stats().cached <= 1 << 20);
+        // SAFETY: `big` came from `m.allocate` and is freed once.
         unsafe { m.free(big) };
         assert_eq!(m.stats().in_use, 0);
     }

@@ -2,6 +2,21 @@
 //! timers, for the host backend. Device memory is host memory, so copies are
 //! memcpy, and kernels finish before `compute` returns: streams have no queue,
 //! events are complete when recorded, and host callbacks run at once.
+//!
+//! # Safety of the callbacks
+//!
+//! Every `unsafe extern "C" fn` here is installed in one of the tables of
+//! TensorFlow's StreamExecutor C API (`SP_PlatformFns`, `SP_DeviceFns`,
+//! `SP_StreamExecutor`, `SP_TimerFns`; see
+//! `tensorflow/c/experimental/stream_executor/stream_executor.h`) and is
+//! called only by TensorFlow, which guarantees for the duration of the call:
+//! - pointer arguments are null or valid (for writes where they are outputs);
+//!   the callbacks check for null where it costs nothing;
+//! - `SP_Device`s are those `create_device` filled in;
+//! - `SP_Stream`, `SP_Event` and `SP_Timer` handles are those our `create_*`
+//!   callbacks returned and have not been destroyed yet;
+//! - `SP_DeviceMemoryBase`s describe blocks `allocate` returned for the same
+//!   device, and a copy or fill of `size` bytes stays inside its buffers.
 
 use super::{all as devices, get as device};
 use crate::ffi::status::{guard, quiet, set_ok};
@@ -24,10 +39,13 @@ pub fn registered() -> bool {
 }
 
 /// The NPU behind an SP_Device (its ordinal).
+///
+/// # Safety
+/// `d` must be null or point to an `SP_Device` valid for reads (one that
+/// TensorFlow passes to a callback).
 unsafe fn npu(d: *const SP_Device) -> Result<&'static super::Npu> {
-    let d = d
-        .as_ref()
-        .ok_or_else(|| Error::Internal("null SP_Device".into()))?;
+    // SAFETY: `d` is null or valid for reads (this function's contract).
+    let d = unsafe { d.as_ref() }.ok_or_else(|| Error::Internal("null SP_Device".into()))?;
     device(
         usize::try_from(d.ordinal)
             .map_err(|_| Error::Internal("negative device ordinal".into()))?,
@@ -46,15 +64,16 @@ pub unsafe extern "C" fn SE_InitPlugin(
     guard(status, (), || {
         config::get()?;
         devices()?;
-        let p = params
-            .as_mut()
+        // SAFETY: TensorFlow passes its registration params, valid for writes
+        // for this call (this function's contract); null is an error.
+        let p = unsafe { params.as_mut() }
             .ok_or_else(|| Error::Internal("null registration params".into()))?;
         p.major_version = SE_MAJOR as i32;
         p.minor_version = SE_MINOR as i32;
         p.patch_version = SE_PATCH as i32;
-        let platform = p
-            .platform
-            .as_mut()
+        // SAFETY: `platform` is TensorFlow's SP_Platform, owned by it and valid
+        // for writes during registration; null is an error.
+        let platform = unsafe { p.platform.as_mut() }
             .ok_or_else(|| Error::Internal("null SP_Platform".into()))?;
         platform.struct_size = struct_size!(SP_Platform, force_memory_growth);
         platform.name = PLATFORM_NAME.as_ptr();
@@ -63,9 +82,9 @@ pub unsafe extern "C" fn SE_InitPlugin(
         // Our own allocator does the accounting and caching (see memory.rs).
         platform.use_bfc_allocator = 0;
         platform.force_memory_growth = 0;
-        let fns = p
-            .platform_fns
-            .as_mut()
+        // SAFETY: as for `platform`: TensorFlow's SP_PlatformFns, valid for
+        // writes during registration; null is an error.
+        let fns = unsafe { p.platform_fns.as_mut() }
             .ok_or_else(|| Error::Internal("null SP_PlatformFns".into()))?;
         fns.struct_size = struct_size!(SP_PlatformFns, destroy_timer_fns);
         fns.get_device_count = Some(get_device_count);
@@ -93,7 +112,10 @@ unsafe extern "C" fn get_device_count(
     status: *mut TF_Status,
 ) {
     guard(status, (), || {
-        *count = devices()?.len() as c_int;
+        let n = devices()?.len() as c_int;
+        // SAFETY: `count` is TensorFlow's output argument, valid for writes
+        // (module contract).
+        unsafe { *count = n };
         Ok(())
     })
 }
@@ -104,13 +126,14 @@ unsafe extern "C" fn create_device(
     status: *mut TF_Status,
 ) {
     guard(status, (), || {
-        let p = params
-            .as_mut()
+        // SAFETY: TensorFlow's SE_CreateDeviceParams, valid for the call
+        // (module contract); null is an error.
+        let p = unsafe { params.as_mut() }
             .ok_or_else(|| Error::Internal("null device params".into()))?;
-        let d = p
-            .device
-            .as_mut()
-            .ok_or_else(|| Error::Internal("null SP_Device".into()))?;
+        // SAFETY: the SP_Device TensorFlow asks us to fill, valid for writes
+        // for the call; null is an error.
+        let d =
+            unsafe { p.device.as_mut() }.ok_or_else(|| Error::Internal("null SP_Device".into()))?;
         device(p.ordinal as usize)?;
         d.struct_size = struct_size!(SP_Device, pci_bus_id);
         d.ordinal = p.ordinal;
@@ -130,12 +153,13 @@ unsafe extern "C" fn create_device_fns(
     status: *mut TF_Status,
 ) {
     guard(status, (), || {
-        let p = params
-            .as_mut()
+        // SAFETY: TensorFlow's SE_CreateDeviceFnsParams, valid for the call
+        // (module contract); null is an error.
+        let p = unsafe { params.as_mut() }
             .ok_or_else(|| Error::Internal("null device fns params".into()))?;
-        let f = p
-            .device_fns
-            .as_mut()
+        // SAFETY: the SP_DeviceFns TensorFlow asks us to fill, valid for
+        // writes for the call; null is an error.
+        let f = unsafe { p.device_fns.as_mut() }
             .ok_or_else(|| Error::Internal("null SP_DeviceFns".into()))?;
         f.struct_size = struct_size!(SP_DeviceFns, get_gflops);
         f.get_numa_node = Some(get_numa_node);
@@ -163,12 +187,13 @@ unsafe extern "C" fn create_stream_executor(
     status: *mut TF_Status,
 ) {
     guard(status, (), || {
-        let p = params
-            .as_mut()
+        // SAFETY: TensorFlow's SE_CreateStreamExecutorParams, valid for the
+        // call (module contract); null is an error.
+        let p = unsafe { params.as_mut() }
             .ok_or_else(|| Error::Internal("null stream executor params".into()))?;
-        let se = p
-            .stream_executor
-            .as_mut()
+        // SAFETY: the SP_StreamExecutor TensorFlow asks us to fill, valid for
+        // writes for the call; null is an error.
+        let se = unsafe { p.stream_executor.as_mut() }
             .ok_or_else(|| Error::Internal("null SP_StreamExecutor".into()))?;
         se.struct_size = struct_size!(SP_StreamExecutor, host_callback);
         se.allocate = Some(allocate);
@@ -220,7 +245,11 @@ unsafe extern "C" fn allocate(
     mem: *mut SP_DeviceMemoryBase,
 ) {
     quiet("allocate", (), || {
-        let Some(m) = mem.as_mut() else { return };
+        // SAFETY: `mem` is TensorFlow's output SP_DeviceMemoryBase, null or
+        // valid for writes (module contract).
+        let Some(m) = (unsafe { mem.as_mut() }) else {
+            return;
+        };
         m.struct_size = struct_size!(SP_DeviceMemoryBase, payload);
         m.opaque = std::ptr::null_mut();
         m.size = 0;
@@ -229,7 +258,9 @@ unsafe extern "C" fn allocate(
         // ResourceExhausted in kernels (ours add the device's figures) or an
         // InternalError "Dst tensor is not initialized" in its own copies,
         // so the reason is also printed here.
-        match npu(d).and_then(|n| n.memory.allocate(size)) {
+        // SAFETY: `d` is null or the SP_Device TensorFlow passes (module
+        // contract).
+        match unsafe { npu(d) }.and_then(|n| n.memory.allocate(size)) {
             Ok(ptr) => {
                 m.opaque = ptr as *mut c_void;
                 m.size = size;
@@ -241,13 +272,20 @@ unsafe extern "C" fn allocate(
 
 unsafe extern "C" fn deallocate(d: *const SP_Device, mem: *mut SP_DeviceMemoryBase) {
     quiet("deallocate", (), || {
-        let Some(m) = mem.as_mut() else { return };
+        // SAFETY: `mem` is null or TensorFlow's SP_DeviceMemoryBase, valid for
+        // writes (module contract).
+        let Some(m) = (unsafe { mem.as_mut() }) else {
+            return;
+        };
         if m.opaque.is_null() {
             return;
         }
-        if let Ok(n) = npu(d) {
-            // SAFETY: TensorFlow hands back blocks that `allocate` gave it.
-            n.memory.free(m.opaque as *mut u8);
+        // SAFETY: `d` is null or the SP_Device TensorFlow passes.
+        if let Ok(n) = unsafe { npu(d) } {
+            // SAFETY: TensorFlow frees a block once, through the device whose
+            // `allocate` returned it (its StreamExecutor owns the allocator),
+            // and `opaque` is not null (checked above).
+            unsafe { n.memory.free(m.opaque as *mut u8) };
         }
         m.opaque = std::ptr::null_mut();
         m.size = 0;
@@ -257,7 +295,9 @@ unsafe extern "C" fn deallocate(d: *const SP_Device, mem: *mut SP_DeviceMemoryBa
 unsafe extern "C" fn host_memory_allocate(_: *const SP_Device, size: u64) -> *mut c_void {
     quiet("host_memory_allocate", std::ptr::null_mut(), || {
         let mut p: *mut c_void = std::ptr::null_mut();
-        if libc::posix_memalign(&mut p, memory::ALIGN, size.max(1) as usize) != 0 {
+        // SAFETY: `p` is a valid out-pointer and ALIGN (64) is a power of two
+        // and a multiple of the pointer size, as posix_memalign requires.
+        if unsafe { libc::posix_memalign(&mut p, memory::ALIGN, size.max(1) as usize) } != 0 {
             return std::ptr::null_mut();
         }
         p
@@ -267,12 +307,16 @@ unsafe extern "C" fn host_memory_allocate(_: *const SP_Device, size: u64) -> *mu
 use super::memory;
 
 unsafe extern "C" fn host_memory_deallocate(_: *const SP_Device, mem: *mut c_void) {
-    libc::free(mem)
+    // SAFETY: TensorFlow hands back null or a block `host_memory_allocate`
+    // returned (from posix_memalign, so free releases it), once.
+    unsafe { libc::free(mem) }
 }
 
 unsafe extern "C" fn get_allocator_stats(d: *const SP_Device, stats: *mut SP_AllocatorStats) -> u8 {
     quiet("get_allocator_stats", 0, || {
-        let (Ok(n), Some(out)) = (npu(d), stats.as_mut()) else {
+        // SAFETY: `d` and `stats` are null or valid (module contract); `stats`
+        // is TensorFlow's output, valid for writes.
+        let (Ok(n), Some(out)) = (unsafe { (npu(d), stats.as_mut()) }) else {
             return 0;
         };
         let s = n.memory.stats();
@@ -298,12 +342,16 @@ unsafe extern "C" fn device_memory_usage(
     total: *mut i64,
 ) -> u8 {
     quiet("device_memory_usage", 0, || {
-        let Ok(n) = npu(d) else { return 0 };
+        // SAFETY: `d` is null or the SP_Device TensorFlow passes.
+        let Ok(n) = (unsafe { npu(d) }) else { return 0 };
         let s = n.memory.stats();
-        if let Some(f) = free.as_mut() {
+        // SAFETY: `free` and `total` are TensorFlow's outputs, null or valid
+        // for writes (module contract).
+        let (free, total) = unsafe { (free.as_mut(), total.as_mut()) };
+        if let Some(f) = free {
             *f = s.capacity.saturating_sub(s.in_use) as i64;
         }
-        if let Some(t) = total.as_mut() {
+        if let Some(t) = total {
             *t = s.capacity as i64;
         }
         1
@@ -326,13 +374,17 @@ unsafe extern "C" fn create_stream(
     status: *mut TF_Status,
 ) {
     guard(status, (), || {
-        *stream = Box::into_raw(Box::new(Stream)) as SP_Stream;
+        // SAFETY: `stream` is TensorFlow's output argument, valid for writes
+        // (module contract).
+        unsafe { *stream = Box::into_raw(Box::new(Stream)) as SP_Stream };
         Ok(())
     })
 }
 unsafe extern "C" fn destroy_stream(_: *const SP_Device, stream: SP_Stream) {
     if !stream.is_null() {
-        drop(Box::from_raw(stream as *mut Stream));
+        // SAFETY: a non-null stream is one `create_stream` made with
+        // Box::into_raw, destroyed once (module contract).
+        drop(unsafe { Box::from_raw(stream as *mut Stream) });
     }
 }
 unsafe extern "C" fn create_stream_dependency(
@@ -352,13 +404,17 @@ unsafe extern "C" fn create_event(
     status: *mut TF_Status,
 ) {
     guard(status, (), || {
-        *event = Box::into_raw(Box::new(Event)) as SP_Event;
+        // SAFETY: `event` is TensorFlow's output argument, valid for writes
+        // (module contract).
+        unsafe { *event = Box::into_raw(Box::new(Event)) as SP_Event };
         Ok(())
     })
 }
 unsafe extern "C" fn destroy_event(_: *const SP_Device, event: SP_Event) {
     if !event.is_null() {
-        drop(Box::from_raw(event as *mut Event));
+        // SAFETY: a non-null event is one `create_event` made with
+        // Box::into_raw, destroyed once (module contract).
+        drop(unsafe { Box::from_raw(event as *mut Event) });
     }
 }
 unsafe extern "C" fn get_event_status(_: *const SP_Device, _: SP_Event) -> SE_EventStatus {
@@ -403,16 +459,21 @@ unsafe extern "C" fn create_timer(
     status: *mut TF_Status,
 ) {
     guard(status, (), || {
-        *timer = Box::into_raw(Box::new(Timer {
+        let t = Box::into_raw(Box::new(Timer {
             start: None,
             nanos: 0,
         })) as SP_Timer;
+        // SAFETY: `timer` is TensorFlow's output argument, valid for writes
+        // (module contract).
+        unsafe { *timer = t };
         Ok(())
     })
 }
 unsafe extern "C" fn destroy_timer(_: *const SP_Device, timer: SP_Timer) {
     if !timer.is_null() {
-        drop(Box::from_raw(timer as *mut Timer));
+        // SAFETY: a non-null timer is one `create_timer` made with
+        // Box::into_raw, destroyed once (module contract).
+        drop(unsafe { Box::from_raw(timer as *mut Timer) });
     }
 }
 unsafe extern "C" fn start_timer(
@@ -421,7 +482,9 @@ unsafe extern "C" fn start_timer(
     timer: SP_Timer,
     status: *mut TF_Status,
 ) {
-    if let Some(t) = (timer as *mut Timer).as_mut() {
+    // SAFETY: `timer` is null or a live Timer from `create_timer`; TensorFlow
+    // does not use one timer from two threads at once.
+    if let Some(t) = unsafe { (timer as *mut Timer).as_mut() } {
         t.start = Some(Instant::now());
     }
     set_ok(status)
@@ -432,7 +495,8 @@ unsafe extern "C" fn stop_timer(
     timer: SP_Timer,
     status: *mut TF_Status,
 ) {
-    if let Some(t) = (timer as *mut Timer).as_mut() {
+    // SAFETY: as in `start_timer`.
+    if let Some(t) = unsafe { (timer as *mut Timer).as_mut() } {
         t.nanos = t.start.map(|s| s.elapsed().as_nanos() as u64).unwrap_or(0);
     }
     set_ok(status)
@@ -443,9 +507,10 @@ unsafe extern "C" fn create_timer_fns(
     status: *mut TF_Status,
 ) {
     guard(status, (), || {
-        let f = fns
-            .as_mut()
-            .ok_or_else(|| Error::Internal("null SP_TimerFns".into()))?;
+        // SAFETY: the SP_TimerFns TensorFlow asks us to fill, valid for writes
+        // for the call (module contract); null is an error.
+        let f =
+            unsafe { fns.as_mut() }.ok_or_else(|| Error::Internal("null SP_TimerFns".into()))?;
         f.struct_size = struct_size!(SP_TimerFns, nanoseconds);
         f.nanoseconds = Some(timer_nanoseconds);
         Ok(())
@@ -453,14 +518,21 @@ unsafe extern "C" fn create_timer_fns(
 }
 unsafe extern "C" fn destroy_timer_fns(_: *const SP_Platform, _: *mut SP_TimerFns) {}
 unsafe extern "C" fn timer_nanoseconds(timer: SP_Timer) -> u64 {
-    (timer as *const Timer)
-        .as_ref()
+    // SAFETY: `timer` is null or a live Timer from `create_timer` (module
+    // contract).
+    unsafe { (timer as *const Timer).as_ref() }
         .map(|t| t.nanos)
         .unwrap_or(0)
 }
 
 // ------------------------------------------------------------ copies ----
 
+/// Copies `size` bytes from `src` to `dst` (which may overlap); a null buffer
+/// is reported through `status`.
+///
+/// # Safety
+/// When `size > 0` and both are non-null, `src` must be valid for reads and
+/// `dst` for writes of `size` bytes. `status` is null or a live TF_Status.
 unsafe fn copy(dst: *mut c_void, src: *const c_void, size: u64, status: *mut TF_Status) {
     guard(status, (), || {
         if size > 0 {
@@ -469,14 +541,23 @@ unsafe fn copy(dst: *mut c_void, src: *const c_void, size: u64, status: *mut TF_
                     "copy of {size} bytes with a null buffer"
                 )));
             }
-            std::ptr::copy(src as *const u8, dst as *mut u8, size as usize);
+            // SAFETY: both non-null (checked above) and valid for `size`
+            // bytes (this function's contract); `copy` allows overlap.
+            unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, size as usize) };
         }
         Ok(())
     })
 }
 
+/// The address of a device memory block (null for a null descriptor).
+///
+/// # Safety
+/// `m` must be null or point to an `SP_DeviceMemoryBase` valid for reads.
 unsafe fn opaque(m: *const SP_DeviceMemoryBase) -> *mut c_void {
-    m.as_ref().map(|m| m.opaque).unwrap_or(std::ptr::null_mut())
+    // SAFETY: `m` is null or valid for reads (this function's contract).
+    unsafe { m.as_ref() }
+        .map(|m| m.opaque)
+        .unwrap_or(std::ptr::null_mut())
 }
 
 unsafe extern "C" fn memcpy_dtoh(
@@ -487,7 +568,9 @@ unsafe extern "C" fn memcpy_dtoh(
     size: u64,
     status: *mut TF_Status,
 ) {
-    copy(host, opaque(src), size, status)
+    // SAFETY: TensorFlow passes valid memory descriptors and a `size` that
+    // fits both buffers (module contract).
+    unsafe { copy(host, opaque(src), size, status) }
 }
 unsafe extern "C" fn memcpy_htod(
     _: *const SP_Device,
@@ -497,7 +580,9 @@ unsafe extern "C" fn memcpy_htod(
     size: u64,
     status: *mut TF_Status,
 ) {
-    copy(opaque(dst), host, size, status)
+    // SAFETY: TensorFlow passes valid memory descriptors and a `size` that
+    // fits both buffers (module contract).
+    unsafe { copy(opaque(dst), host, size, status) }
 }
 unsafe extern "C" fn memcpy_dtod(
     _: *const SP_Device,
@@ -507,7 +592,9 @@ unsafe extern "C" fn memcpy_dtod(
     size: u64,
     status: *mut TF_Status,
 ) {
-    copy(opaque(dst), opaque(src), size, status)
+    // SAFETY: TensorFlow passes valid memory descriptors and a `size` that
+    // fits both buffers (module contract).
+    unsafe { copy(opaque(dst), opaque(src), size, status) }
 }
 unsafe extern "C" fn sync_memcpy_dtoh(
     _: *const SP_Device,
@@ -516,7 +603,9 @@ unsafe extern "C" fn sync_memcpy_dtoh(
     size: u64,
     status: *mut TF_Status,
 ) {
-    copy(host, opaque(src), size, status)
+    // SAFETY: TensorFlow passes valid memory descriptors and a `size` that
+    // fits both buffers (module contract).
+    unsafe { copy(host, opaque(src), size, status) }
 }
 unsafe extern "C" fn sync_memcpy_htod(
     _: *const SP_Device,
@@ -525,7 +614,9 @@ unsafe extern "C" fn sync_memcpy_htod(
     size: u64,
     status: *mut TF_Status,
 ) {
-    copy(opaque(dst), host, size, status)
+    // SAFETY: TensorFlow passes valid memory descriptors and a `size` that
+    // fits both buffers (module contract).
+    unsafe { copy(opaque(dst), host, size, status) }
 }
 unsafe extern "C" fn sync_memcpy_dtod(
     _: *const SP_Device,
@@ -534,9 +625,18 @@ unsafe extern "C" fn sync_memcpy_dtod(
     size: u64,
     status: *mut TF_Status,
 ) {
-    copy(opaque(dst), opaque(src), size, status)
+    // SAFETY: TensorFlow passes valid memory descriptors and a `size` that
+    // fits both buffers (module contract).
+    unsafe { copy(opaque(dst), opaque(src), size, status) }
 }
 
+/// Runs `f(address, size)` on the block `loc` describes when `size > 0`; a
+/// null block is reported through `status`.
+///
+/// # Safety
+/// `loc` must be null or a valid `SP_DeviceMemoryBase` whose block, when not
+/// null, is valid for writes of `size` bytes. `status` is null or a live
+/// TF_Status.
 unsafe fn fill(
     loc: *mut SP_DeviceMemoryBase,
     size: u64,
@@ -544,7 +644,8 @@ unsafe fn fill(
     f: impl FnOnce(*mut u8, usize),
 ) {
     guard(status, (), || {
-        let p = opaque(loc) as *mut u8;
+        // SAFETY: `loc` is null or valid for reads (this function's contract).
+        let p = unsafe { opaque(loc) } as *mut u8;
         if size > 0 {
             if p.is_null() {
                 return Err(Error::Internal("memset of a null buffer".into()));
@@ -561,7 +662,14 @@ unsafe extern "C" fn mem_zero(
     size: u64,
     status: *mut TF_Status,
 ) {
-    fill(loc, size, status, |p, n| std::ptr::write_bytes(p, 0, n))
+    let zero = |p: *mut u8, n: usize| {
+        // SAFETY: `fill` passes only the non-null block, valid for writes of
+        // `n` bytes.
+        unsafe { std::ptr::write_bytes(p, 0, n) }
+    };
+    // SAFETY: `loc` describes a block of at least `size` bytes (module
+    // contract).
+    unsafe { fill(loc, size, status, zero) }
 }
 unsafe extern "C" fn memset(
     _: *const SP_Device,
@@ -571,9 +679,13 @@ unsafe extern "C" fn memset(
     size: u64,
     status: *mut TF_Status,
 ) {
-    fill(loc, size, status, |p, n| {
-        std::ptr::write_bytes(p, pattern, n)
-    })
+    let set = |p: *mut u8, n: usize| {
+        // SAFETY: `fill` passes only the non-null block, valid for writes of
+        // `n` bytes.
+        unsafe { std::ptr::write_bytes(p, pattern, n) }
+    };
+    // SAFETY: as in `mem_zero`.
+    unsafe { fill(loc, size, status, set) }
 }
 unsafe extern "C" fn memset32(
     _: *const SP_Device,
@@ -583,10 +695,16 @@ unsafe extern "C" fn memset32(
     size: u64,
     status: *mut TF_Status,
 ) {
-    fill(loc, size, status, |p, n| {
-        let words = std::slice::from_raw_parts_mut(p as *mut u32, n / 4);
+    let set = |p: *mut u8, n: usize| {
+        // SAFETY: `fill` passes only the non-null block, valid for writes of
+        // `n` bytes, so of `n / 4` words. Alignment is not checked: it rests
+        // on Memset32's contract (a 4-byte aligned location, which every
+        // block from `allocate` is: 64-byte aligned).
+        let words = unsafe { std::slice::from_raw_parts_mut(p as *mut u32, n / 4) };
         words.fill(pattern);
-    })
+    };
+    // SAFETY: as in `mem_zero`.
+    unsafe { fill(loc, size, status, set) }
 }
 
 /// Runs `callback` now: everything enqueued on a host-backend stream has
@@ -601,7 +719,9 @@ unsafe extern "C" fn host_callback(
         let (Some(cb), Ok(st)) = (callback, crate::ffi::status::Status::new()) else {
             return 0;
         };
-        cb(arg, st.0);
+        // SAFETY: TensorFlow's callback with the argument it gave for it;
+        // `st` is a live TF_Status for the call.
+        unsafe { cb(arg, st.0) };
         1
     })
 }

@@ -16,6 +16,11 @@ pub(super) struct Avx512;
 
 const MR: usize = 8;
 
+/// [`Micro::tile`] for this kernel.
+///
+/// # Safety
+/// The CPU must have AVX-512 F/BW/BF16; the pointers as in [`Micro::tile`]
+/// (`kpad` even).
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 unsafe fn tile_impl(
     a: *const u16,

@@ -337,19 +337,23 @@ impl PackedB {
             return pb;
         }
         let b = Ptr(b);
-        // SAFETY (all arms): the caller's contract; the packed arms run only
-        // where their path is available.
         match path {
             #[cfg(target_arch = "x86_64")]
             LowpPath::Amx => {
+                // SAFETY: `b` as the caller's contract says; this arm runs only
+                // where the AMX path is available (checked above).
                 (pb.panels, pb.kpad) =
                     unsafe { pack::pack_b_all::<T, amx::Amx>(k, n, b, b_strides, parallel) }
             }
             #[cfg(target_arch = "x86_64")]
             LowpPath::Avx512 => {
+                // SAFETY: `b` as the caller's contract says; this arm runs only
+                // where the AVX512-BF16 path is available (checked above).
                 (pb.panels, pb.kpad) =
                     unsafe { pack::pack_b_all::<T, avx512::Avx512>(k, n, b, b_strides, parallel) }
             }
+            // SAFETY: `b` is valid for every (p, j), p < k, j < n, at its
+            // strides (the caller's contract).
             _ => pb.rounded = unsafe { rounded_copy(b, b_strides, k, n, lowp, parallel) },
         }
         pb
@@ -390,20 +394,26 @@ pub unsafe fn lowp_gemm_packed<T: LowpSrc>(
     }
     let parallel = parallel && rayon::current_num_threads() > 1;
     let a = Ptr(a);
-    // SAFETY (all arms): the caller's contract; B packed for this path.
     match b.path {
+        // SAFETY: `a` and `c` as the caller's contract says (`c`'s size and
+        // `ldc` checked above); B was packed for AMX, which `PackedB::new`
+        // chose only where it is available.
         #[cfg(target_arch = "x86_64")]
         LowpPath::Amx => unsafe {
             pack::run_packed::<T, amx::Amx>(
                 m, n, k, b.kpad, a, a_strides, &b.panels, c, ldc, parallel,
             )
         },
+        // SAFETY: as for Amx, with B packed for AVX512-BF16.
         #[cfg(target_arch = "x86_64")]
         LowpPath::Avx512 => unsafe {
             pack::run_packed::<T, avx512::Avx512>(
                 m, n, k, b.kpad, a, a_strides, &b.panels, c, ldc, parallel,
             )
         },
+        // SAFETY: `a` is valid for (i, p), i < m, p < k (the caller's
+        // contract); `ra` is m x k and B's rounded copy k x n; `c` holds
+        // `(m - 1) * ldc + n` elements with `ldc >= n` (checked above).
         _ => unsafe {
             let ra = rounded_copy(a, a_strides, m, k, b.lowp, parallel);
             portable_gemm(m, n, k, &ra, &b.rounded, c, ldc, parallel)
