@@ -32,11 +32,14 @@ __all__ = [
     "is_strict",
     "set_strict",
     "devices",
+    "check",
     "distribute",
     "get_mixlist",
     "get_precision_mode",
     "set_mixlist",
     "set_precision_mode",
+    "train",
+    "zoo",
     "kernel_counts",
     "kernel_times",
     "memory_info",
@@ -62,3 +65,15 @@ from ._compat import CompatWarning  # noqa: E402
 from . import distribute  # noqa: E402
 
 distribute.install()
+
+# Submodules the README documents as attributes, imported on first use so
+# that `import tf_adapter` stays fast.
+_LAZY_SUBMODULES = ("check", "check_divergence", "check_html", "train", "zoo")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'tf_adapter' has no attribute {name!r}")

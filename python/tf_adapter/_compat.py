@@ -48,6 +48,7 @@ class Patch:
     attr: str  # "function" or "Class.method"; "*" for a whole module's op wrappers
     params: tuple  # leading parameter names the replacement relies on
     reason: str
+    replaced: bool = True  # False: not replaced, but its behaviour is relied on
 
     @property
     def target(self):
@@ -63,6 +64,10 @@ PATCHES = {
               "answer tf.config.experimental.get_memory_info for NPU devices from the plugin's allocator"),
         Patch("memory.reset_memory_stats", "tensorflow.python.framework.config", "reset_memory_stats", ("device",),
               "reset the NPU peak through tf.config.experimental.reset_memory_stats"),
+        Patch("memory.user_config_memory_optimizer", "tensorflow.python.eager.context", "Context.config", ("self",),
+              "the user's ConfigProto (Context._config, copied by this property) says what the plugin's optimizer "
+              "config does, memory optimizer off: else TensorFlow prints its 21-line 'User's config has been "
+              "changed' table for every graph", replaced=False),
         Patch("strict.execute", "tensorflow.python.eager.execute", "execute", _TF_EXECUTE,
               "check a tf.function's placement (strict mode, host fallback warnings) before it runs"),
         Patch("strict.quick_execute", "tensorflow.python.eager.execute", "quick_execute", _TF_EXECUTE,
@@ -202,6 +207,7 @@ def problem(name, module=None):
     except (ImportError, AttributeError) as e:
         return f"{patch.target} does not exist ({e})"
     fn = getattr(fn, "_tfa_originals", {}).get(name, fn)  # already patched: check what it replaced
+    fn = fn.fget if isinstance(fn, property) else fn
     if not patch.params:
         return None
     try:

@@ -44,4 +44,30 @@ def install():
     # The public alias module holds its own binding of the same functions.
     tf.config.experimental.get_memory_info = get_memory_info
     tf.config.experimental.reset_memory_stats = reset_memory_stats
+    _memory_optimizer_off_in_user_config()
+
+
+def _memory_optimizer_off_in_user_config():
+    """The plugin switches grappler's memory optimizer off (crates/tfa-plugin/
+    src/graph.rs says why), and TensorFlow prints a 21-line "User's config has
+    been changed based on plugin's config" table for every graph it optimizes
+    while the user's config still has it on. The final config is the same
+    either way, so the user's config says off too: no table. A config the
+    user set explicitly is left alone."""
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+
+    from . import _compat
+
+    if not _compat.enabled("memory.user_config_memory_optimizer"):
+        return
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    cfg = config_pb2.ConfigProto()
+    if ctx._config is not None:
+        cfg.CopyFrom(ctx._config)
+    rewrite = cfg.graph_options.rewrite_options
+    if rewrite.memory_optimization == rewriter_config_pb2.RewriterConfig.DEFAULT_MEM_OPT:
+        rewrite.memory_optimization = rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+        ctx._config = cfg
     _INSTALLED = True

@@ -38,7 +38,6 @@ checklist"); ``--html PATH`` a self-contained HTML report with plots
 (``tf_adapter.check_html``). Progress bars go to stderr (``--quiet``: none).
 """
 
-import argparse
 import importlib.util
 import json
 import math
@@ -78,8 +77,11 @@ def load(path):
     import keras
     import tensorflow as tf
 
-    if not os.path.exists(path):
-        raise CheckError(f"{path}: no such file or directory")
+    from tf_adapter_cli import check_model_path
+
+    problem = check_model_path(path)
+    if problem:
+        raise CheckError(problem)
     if path.endswith(".py"):
         spec = importlib.util.spec_from_file_location("_tfa_check_user_model", path)
         module = importlib.util.module_from_spec(spec)
@@ -719,22 +721,15 @@ def summary(result):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="tf-adapter-check", description="tf_adapter's migration checklist")
-    p.add_argument("model")
-    p.add_argument("--data")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--devices", type=int, default=1, help="NPUs for the scaling check (1: skipped)")
-    p.add_argument("--scaling-threshold", type=float, help="speed-up needed (default 0.75 x devices)")
-    p.add_argument("--scaling-worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--precision")
-    p.add_argument("--max-error", type=float, default=0.01)
-    p.add_argument("--latency-ms", type=float)
-    p.add_argument("--memory-limit", type=float, default=0.8)
-    p.add_argument("--json", help="write every figure to this JSON file")
-    p.add_argument("--html", help="write a self-contained HTML report with plots to this file")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = p.parse_args(argv)
+    """The command line (``tf_adapter_cli``: options are validated before
+    any work)."""
+    import tf_adapter_cli
+
+    return tf_adapter_cli.main(argv)
+
+
+def main_parsed(args):
+    """Runs the checklist for validated command-line `args`; the exit status."""
     if args.scaling_worker:
         _scaling_worker(args.model, args.batch, args.steps)
         return 0

@@ -126,7 +126,7 @@ def test_bad_inputs_exit_2_without_traceback(tmp_path, small_keras):
     np.savez(tmp_path / "wrong.npz", x=np.zeros([2, 5, 5, 3], np.float32))
     cases = [
         ([str(tmp_path / "missing.keras")], "no such file"),
-        ([str(tmp_path / "junk.keras")], "not a loadable Keras model"),
+        ([str(tmp_path / "junk.keras")], "not a Keras archive"),
         ([str(tmp_path / "nomodel.py")], "defines no build_model()"),
         ([small_keras, "--data", str(tmp_path / "wrong.npz")], "the model expects"),
     ]
@@ -134,6 +134,63 @@ def test_bad_inputs_exit_2_without_traceback(tmp_path, small_keras):
         p = _cli(*args)
         assert p.returncode == 2, p.stderr[-2000:]
         assert words in p.stderr and "Traceback" not in p.stderr, p.stderr[-2000:]
+
+
+def _cli_only(*args):
+    """tf-adapter-check's entry point in a fresh process; also reports whether
+    TensorFlow was imported."""
+    code = ("import sys, tf_adapter_cli\n"
+            "try:\n    rc = tf_adapter_cli.main(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
+            "print('TENSORFLOW_IMPORTED', 'tensorflow' in sys.modules)\nsys.exit(rc)\n")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_every_option_with_its_default_without_importing_tensorflow():
+    p = _cli_only("--help")
+    assert p.returncode == 0, p.stderr
+    assert "TENSORFLOW_IMPORTED False" in p.stdout
+    for option in ["--data", "--batch", "--steps", "--devices", "--scaling-threshold", "--precision", "--max-error",
+                   "--latency-ms", "--memory-limit", "--json", "--html", "--quiet", "--verbose"]:
+        assert option in p.stdout, option
+    assert "(default: 8)" in p.stdout and "(default: 0.8)" in p.stdout
+    import tf_adapter_cli
+    from tf_adapter import precision
+
+    assert tf_adapter_cli.PRECISION_MODES == tuple(precision.MODES)
+    for mode in precision.MODES:
+        assert mode in p.stdout
+
+
+def test_bad_options_are_refused_in_one_line_before_any_work(tmp_path, small_keras):
+    (tmp_path / "junk.h5").write_text("not hdf5")
+    (tmp_path / "emptydir").mkdir()
+    (tmp_path / "model.onnx").write_text("x")
+    cases = [
+        (["--batch", "-3"], "--batch -3: must be at least 1"),
+        (["--batch", "0"], "--batch 0: must be at least 1"),
+        (["--batch", "two"], "invalid int value"),
+        (["--steps", "0"], "--steps 0: must be at least 2"),
+        (["--devices", "0"], "--devices 0: must be 1 to 64"),
+        (["--devices", "9999"], "TFA_NPU_COUNT"),
+        (["--max-error", "0"], "--max-error 0.0: must be greater than 0"),
+        (["--latency-ms", "-1"], "--latency-ms -1.0: must be greater than 0"),
+        (["--memory-limit", "1.5"], "--memory-limit 1.5: must be a fraction"),
+        (["--precision", "fp8"], "invalid choice: 'fp8'"),
+        (["--json", str(tmp_path / "no" / "r.json")], "does not exist"),
+        (["--data", str(tmp_path / "none.npz")], "--data"),
+    ]
+    for args, words in cases:
+        p = _cli_only(small_keras, *args)
+        assert p.returncode == 2, (args, p.stderr)
+        assert "TENSORFLOW_IMPORTED False" in p.stdout, args
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0] and "tf-adapter-check: error:" in lines[0], (args, p.stderr)
+    for path, words in [(tmp_path / "missing.keras", "no such file or directory"),
+                        (tmp_path / "junk.h5", "not an HDF5 file"),
+                        (tmp_path / "emptydir", "not a SavedModel"),
+                        (tmp_path / "model.onnx", "expected a .keras or .h5 file")]:
+        p = _cli_only(str(path))
+        assert p.returncode == 2 and words in p.stderr and "TENSORFLOW_IMPORTED False" in p.stdout, p.stderr
 
 
 def test_cli_exit_status_follows_the_checks(small_keras, tmp_path):

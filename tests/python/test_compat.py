@@ -25,7 +25,7 @@ def test_every_patch_target_exists_with_the_expected_parameters(name):
     assert _compat.problem(name) is None, _compat.problem(name)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, p in _compat.PATCHES.items() if p.attr != "*"))
+@pytest.mark.parametrize("name", sorted(n for n, p in _compat.PATCHES.items() if p.attr != "*" and p.replaced))
 def test_every_patch_is_applied(name):
     importlib.import_module(_compat.PATCHES[name].module)  # Keras modules patch as they load
     assert _compat.applied(name), f"{name}: {_compat.PATCHES[name].target} is not tf_adapter's replacement"
@@ -125,3 +125,30 @@ def test_a_moved_patch_target_is_an_error_or_skipped_with_a_warning_when_allowed
     assert allowed.returncode == 0, allowed.stderr[-3000:]
     assert "SKIPPED ['resource_ops.v1_dedup']" in allowed.stdout
     assert "WARNED True" in allowed.stdout
+
+
+def test_no_user_config_table_on_every_graph():
+    """TensorFlow prints its "User's config has been changed based on plugin's
+    config" table for each graph while the user's config and the plugin's
+    disagree; the user's config now says what the plugin's does (memory
+    optimizer off), so the table is gone and the final config is the same."""
+    from tensorflow.core.protobuf import rewriter_config_pb2
+    from tensorflow.python.eager import context
+
+    rewrite = context.context().config.graph_options.rewrite_options
+    assert rewrite.memory_optimization == rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+    code = """
+        import tf_adapter, tensorflow as tf
+
+        @tf.function
+        def f(x):
+            with tf.device("/NPU:0"):
+                return tf.nn.relu(tf.matmul(x, x) + 1.0) * 2.0 - tf.reduce_sum(x)
+
+        for i in range(3):
+            print("VALUE", float(tf.reduce_sum(f(tf.ones([4, 4]) * (i + 1)))))
+    """
+    p = run_python(code, TF_CPP_MIN_LOG_LEVEL="0")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count("VALUE") == 3
+    assert "User's config has been changed" not in p.stderr, p.stderr[-3000:]

@@ -90,3 +90,24 @@ def test_kernel_errors_do_not_abort_the_process():
     """)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "alive"
+
+
+def test_every_name_in_the_readme_api_table_exists():
+    """The README's "Python API" table promises these names after a plain
+    `import tf_adapter` (submodules load on first use)."""
+    import pathlib
+    import re
+
+    import tf_adapter
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    table = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    names = set()
+    for cell in re.findall(r"^\| ([^|]+) \|", table, re.M):
+        names.update(re.findall(r"`(tf_adapter(?:\.\w+)+)", cell))
+    assert len(names) >= 15, names
+    for dotted in sorted(names):
+        obj = tf_adapter
+        for part in dotted.split(".")[1:]:
+            assert hasattr(obj, part), f"{dotted}: {part} missing"
+            obj = getattr(obj, part)

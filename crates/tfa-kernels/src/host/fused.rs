@@ -520,6 +520,18 @@ impl Plan {
         if out.shape != self.out_shape || out.dtype != self.dtype {
             return Err(Error::Internal("fused program output shape".into()));
         }
+        // The blocked path reads the head through a raw pointer: it must be
+        // the tensor the plan was made for.
+        let reads_head = self.prog.instrs.iter().any(|i| i.args.contains(&Arg::Head));
+        match head {
+            Some(h) if h.shape != self.head_shape || h.dtype != self.dtype => {
+                return Err(Error::Internal("fused program head shape".into()))
+            }
+            None if reads_head => {
+                return Err(Error::Internal("fused program without its head".into()))
+            }
+            _ => {}
+        }
         if !self.blocked {
             return self.run_whole(head, inputs, out);
         }
@@ -535,11 +547,10 @@ impl Plan {
             let row0 = b * per;
             let n = chunk.len() / (cols * sz);
             let h = head_ptr.map(|p| (p + row0 * cols * sz) as *const u8);
-            // SAFETY: callers pass the head the plan was made for: the full
-            // output-shaped tensor (a blocked plan's head shape is its output
-            // shape), so rows [row0, row0 + n) are inside it; `chunk` is
-            // those rows of the output. `run` itself checks neither the
-            // head's presence nor its length.
+            // SAFETY: the head, when the program reads it, is present with
+            // the plan's head shape (checked above), which for a blocked plan
+            // is its output shape, so rows [row0, row0 + n) are inside it;
+            // `chunk` is those rows of the output.
             unsafe { self.run_rows(h, inputs, row0, n, chunk, regs) }
         };
         let with_regs = |item| REGS.with(|r| work(item, &mut r.borrow_mut()));

@@ -177,17 +177,22 @@ impl DeviceMemory {
             return;
         }
         // SAFETY: per the contract, `user` came from `allocate`, which wrote the
-        // header in the HEADER (64, so u64-aligned) bytes in front of it.
+        // header in the HEADER (64, so u64-aligned) bytes in front of it; the
+        // block is still ours (cached or in use), so the header is writable.
         let (ptr, class) = unsafe {
             let base = user.sub(HEADER);
-            let words = base as *const u64;
+            let words = base as *mut u64;
             if *words.add(1) != MAGIC {
                 eprintln!(
-                    "tf_adapter: NPU:{} asked to free {user:p}, which it did not allocate",
+                    "tf_adapter: NPU:{} asked to free {user:p}, which it did not allocate \
+                     (or freed it already)",
                     self.ordinal
                 );
                 return;
             }
+            // Cleared so that a second free of the same block is caught
+            // above instead of caching it twice (allocate writes it again).
+            *words.add(1) = 0;
             (base, *words)
         };
         self.in_use.fetch_sub(class, Ordering::AcqRel);
@@ -300,6 +305,29 @@ mod tests {
                 c >= b && (c - b) as f64 <= 0.125 * b as f64 + 256.0,
                 "{b} -> {c}"
             );
+        }
+    }
+
+    #[test]
+    fn a_second_free_of_a_block_is_refused() {
+        let m = DeviceMemory::new(0, 1 << 20);
+        let p = m.allocate(1000).unwrap();
+        // SAFETY: `p` came from `m.allocate`; the second free is the bug
+        // under test and must be caught by the cleared header (the block
+        // is cached, so its memory is still valid).
+        unsafe {
+            m.free(p);
+            m.free(p);
+        }
+        assert_eq!(m.stats().in_use, 0);
+        assert_eq!(m.stats().cached, size_class(1000));
+        let a = m.allocate(1000).unwrap();
+        let b = m.allocate(1000).unwrap();
+        assert_ne!(a, b, "a block cached twice would be handed out twice");
+        // SAFETY: both came from `m.allocate`, freed once each.
+        unsafe {
+            m.free(a);
+            m.free(b);
         }
     }
 
