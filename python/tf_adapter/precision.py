@@ -34,17 +34,9 @@ before the first call (functions already run keep theirs).
 import json
 import os
 
-from . import _native
+from tf_adapter_cli import PRECISION_MODES as MODES  # declared beside the command line, which lists them
 
-MODES = (
-    "must_keep_origin_dtype",
-    "force_fp32",
-    "allow_fp32_to_bf16",
-    "allow_fp32_to_fp16",
-    "allow_mix_precision",
-    "allow_mix_precision_bf16",
-    "allow_mix_precision_fp16",
-)
+from . import _native
 
 LISTS = ("allow", "infer", "clear", "deny")
 

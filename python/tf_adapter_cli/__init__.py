@@ -14,8 +14,8 @@ import zipfile
 
 PROG = "tf-adapter-check"
 
-# tf_adapter.precision.MODES (kept equal by tests/python/test_check.py; not
-# imported from there, which would import TensorFlow).
+# The precision modes (tf_adapter.precision.MODES is this tuple; declared here
+# because importing tf_adapter would import TensorFlow).
 PRECISION_MODES = (
     "must_keep_origin_dtype",
     "force_fp32",

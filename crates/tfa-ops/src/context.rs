@@ -14,13 +14,16 @@ pub trait OpContext {
     fn allocate_output(&self, i: usize, dtype: DType, shape: &[usize]) -> Result<TensorMut<'_>>;
     /// Output `i`, reusing the buffer of one of `candidates` when the runtime
     /// allows it (same shape, no other reader). Returns which input was reused.
+    /// By default nothing is reused.
     fn forward_or_allocate(
         &self,
-        candidates: &[usize],
+        _candidates: &[usize],
         i: usize,
         dtype: DType,
         shape: &[usize],
-    ) -> Result<(TensorMut<'_>, Option<usize>)>;
+    ) -> Result<(TensorMut<'_>, Option<usize>)> {
+        Ok((self.allocate_output(i, dtype, shape)?, None))
+    }
     /// Output `i` is input `input`'s buffer seen with `shape` (no copy).
     fn alias_output(&self, i: usize, input: usize, shape: &[usize]) -> Result<()>;
     /// Input `input`'s own buffer, writable, passed on as output `output`

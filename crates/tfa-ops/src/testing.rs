@@ -153,16 +153,6 @@ impl OpContext for VecContext {
         Ok(unsafe { TensorMut::from_raw(dtype, shape.to_vec(), ptr, len) })
     }
 
-    fn forward_or_allocate(
-        &self,
-        _candidates: &[usize],
-        i: usize,
-        dtype: DType,
-        shape: &[usize],
-    ) -> Result<(TensorMut<'_>, Option<usize>)> {
-        Ok((self.allocate_output(i, dtype, shape)?, None))
-    }
-
     fn alias_output(&self, i: usize, input: usize, shape: &[usize]) -> Result<()> {
         let src = self.input(input)?;
         let mut out = self.allocate_output(i, src.dtype, shape)?;

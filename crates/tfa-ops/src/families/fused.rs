@@ -250,15 +250,6 @@ impl OpContext for ProductCtx<'_> {
         // and a Box's heap data does not move when the Vec grows.
         Ok(unsafe { TensorMut::from_raw(dtype, shape.to_vec(), ptr, n) })
     }
-    fn forward_or_allocate(
-        &self,
-        _candidates: &[usize],
-        i: usize,
-        dtype: DType,
-        shape: &[usize],
-    ) -> Result<(TensorMut<'_>, Option<usize>)> {
-        Ok((self.allocate_output(i, dtype, shape)?, None))
-    }
     fn alias_output(&self, i: usize, input: usize, shape: &[usize]) -> Result<()> {
         let x = self.inner.input(input)?;
         let mut out = self.allocate_output(i, x.dtype, shape)?;
