@@ -200,7 +200,8 @@ def problem(name, module=None):
     patch = PATCHES[name]
     try:
         if patch.attr == "*":
-            importlib.import_module(patch.module) if module is None else module
+            if module is None:
+                importlib.import_module(patch.module)
             return None
         holder, attr = _holder_and_attr(patch, module)
         fn = inspect.getattr_static(holder, attr)
@@ -262,5 +263,8 @@ def replace(name, new, module=None):
 
 def applied(name, module=None):
     """Is patch `name` already installed (a second import, or reload)?"""
-    holder, attr = _holder_and_attr(PATCHES[name], module)
+    try:
+        holder, attr = _holder_and_attr(PATCHES[name], module)
+    except (ImportError, AttributeError):
+        return False  # the target moved: `enabled` says so
     return name in getattr(inspect.getattr_static(holder, attr, None), "_tfa_originals", {})
