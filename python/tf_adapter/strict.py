@@ -187,4 +187,4 @@ def install():
     if os.environ.get("TFA_STRICT", "").strip().lower() in ("1", "true", "yes", "on"):
         set_strict(True)
     elif os.environ.get("TFA_STRICT", "").strip().lower() not in ("", "0", "false", "no", "off"):
-        raise ImportError(f"tf_adapter: invalid configuration: TFA_STRICT='{os.environ['TFA_STRICT']}': expected 0 or 1")
+        raise ImportError(f"tf_adapter: invalid configuration: TFA_STRICT='{os.environ['TFA_STRICT']}': expected 1/true/yes/on or 0/false/no/off")

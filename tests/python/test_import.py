@@ -73,6 +73,8 @@ def test_device_count_and_bad_configuration():
         """, **{var: value})
         assert r.returncode == 0, r.stderr
         assert "ImportError: tf_adapter: invalid configuration:" in r.stdout and var in r.stdout, r.stdout
+        if var == "TFA_NPU_MEMORY":  # the accepted forms, not only "unknown suffix"
+            assert "512M" in r.stdout and "powers of 1024" in r.stdout, r.stdout
 
 
 def test_kernel_errors_do_not_abort_the_process():

@@ -33,7 +33,8 @@ pub fn parse_bytes(s: &str) -> Result<u64> {
                 'B' => 1,
                 _ => {
                     return Err(Error::InvalidArgument(format!(
-                        "bad size '{s}': unknown suffix"
+                        "bad size '{s}': unknown suffix '{c}' (expected bytes, or a number \
+                         with K, M, G or T, powers of 1024: e.g. 4096, 512M, 1.5G, 8G)"
                     )))
                 }
             };
@@ -149,7 +150,8 @@ mod tests {
         assert_eq!(parse_bytes("1.5g").unwrap(), 3 << 29);
         assert_eq!(parse_bytes("4096").unwrap(), 4096);
         assert!(parse_bytes("-1").is_err());
-        assert!(parse_bytes("lots").is_err());
+        let e = parse_bytes("lots").unwrap_err().to_string();
+        assert!(e.contains("512M") && e.contains("powers of 1024"), "{e}");
         assert_eq!(cfg(&[("TFA_NPU_COUNT", "4")]).unwrap().npu_count, 4);
         assert!(cfg(&[("TFA_NPU_COUNT", "0")]).is_err());
         assert!(cfg(&[("TFA_BACKEND", "tpu")]).is_err());
