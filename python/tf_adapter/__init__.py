@@ -8,9 +8,21 @@ Two lines turn an existing TensorFlow program into an NPU program::
 
 Importing registers the NPU devices with TensorFlow (a PluggableDevice plugin
 written in Rust, loaded exactly once). Configuration comes from environment
-variables read at import: ``TFA_NPU_COUNT``, ``TFA_NPU_MEMORY``,
-``TFA_NPU_THREADS``, ``TFA_BACKEND``, ``TFA_PRECISION_MODE`` and ``TFA_MIXLIST``
-(see the README).
+variables read at import (the README's "Configuration" table has the details):
+
+- ``TFA_NPU_COUNT`` (1-64 NPUs, default 1), ``TFA_NPU_MEMORY`` (capacity per
+  NPU: bytes or K/M/G/T, default 8G), ``TFA_NPU_THREADS`` (kernel threads per
+  NPU), ``TFA_BACKEND`` (``host``);
+- ``TFA_PRECISION_MODE`` (one of ``must_keep_origin_dtype``, ``force_fp32``,
+  ``allow_fp32_to_bf16``, ``allow_fp32_to_fp16``, ``allow_mix_precision``,
+  ``allow_mix_precision_bf16``, ``allow_mix_precision_fp16``; see
+  ``set_precision_mode``) and ``TFA_MIXLIST`` (JSON edits of the
+  mixed-precision lists);
+- ``TFA_STRICT`` (1: an op without an NPU kernel is an error, see
+  ``set_strict``);
+- ``TFA_LOWP_GEMM``, ``TFA_ALLREDUCE_TIMEOUT``, ``TFA_DUMP_GRAPH``,
+  ``TFA_FUSION`` (kernel choice, collective timeout, graph dumps, the fusion
+  pass) and ``TFA_ALLOW_UNTESTED_TF`` (import on an untested TensorFlow).
 """
 
 from . import _native

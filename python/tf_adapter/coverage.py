@@ -76,27 +76,34 @@ class CoverageReport:
 
     @property
     def on_npu(self):
+        """The op types that run on the NPU (``OpCoverage`` rows)."""
         return self._with(NPU)
 
     @property
     def fallback(self):
+        """The op types that would run on the host by soft placement (only a
+        CPU kernel exists); strict mode makes each an error."""
         return self._with(FALLBACK)
 
     @property
     def unsupported(self):
+        """The op types with no kernel on any device here."""
         return self._with(UNSUPPORTED)
 
     @property
     def fully_on_npu(self):
+        """True when nothing falls back to the host and nothing is unsupported."""
         return not self.fallback and not self.unsupported
 
     def counts(self):
+        """Nodes per placement: ``{"NPU": n, "host fallback": m, ...}``."""
         c = collections.Counter()
         for o in self.ops:
             c[o.placement] += o.count
         return dict(c)
 
     def to_dict(self):
+        """The report as plain data (the checklist's JSON ``coverage``)."""
         return {
             "fully_on_npu": self.fully_on_npu,
             "precision_mode": self.precision_mode,

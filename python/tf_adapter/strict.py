@@ -33,7 +33,12 @@ class HostFallbackWarning(UserWarning):
 
 
 def set_strict(enabled=True):
-    """Strict mode on or off (see the module docs)."""
+    """Strict mode on or off. On: an op that asks for the NPU but has no NPU
+    kernel raises an error naming the op type, the node and a supported
+    formulation where one is known, instead of running on the host; every
+    ``tf.function`` called on an NPU is checked before it runs, and
+    TensorFlow's soft placement is switched off. Same as ``TFA_STRICT=1``
+    at import. (``tf_adapter.strict`` has the details.)"""
     import tensorflow as tf
 
     _state["strict"] = bool(enabled)
@@ -42,6 +47,7 @@ def set_strict(enabled=True):
 
 
 def is_strict():
+    """Is strict mode on (``set_strict``, ``TFA_STRICT``)?"""
     return _state["strict"]
 
 

@@ -113,3 +113,26 @@ def test_every_name_in_the_readme_api_table_exists():
         for part in dotted.split(".")[1:]:
             assert hasattr(obj, part), f"{dotted}: {part} missing"
             obj = getattr(obj, part)
+
+
+def test_help_lists_every_variable_and_precision_mode():
+    """`help(tf_adapter)` names every TFA_* variable of the README and every
+    precision mode; the public functions have docstrings."""
+    import pathlib
+    import re
+
+    import tf_adapter
+    from tf_adapter import precision
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    variables = set(re.findall(r"^\| `(TFA_\w+)`", table, re.M))
+    assert len(variables) >= 10, variables
+    for v in variables:
+        assert v in tf_adapter.__doc__, v
+    for mode in precision.MODES:
+        assert mode in tf_adapter.__doc__, mode
+    for name in ["is_strict", "set_strict", "config", "coverage", "set_precision_mode"]:
+        assert getattr(tf_adapter, name).__doc__, name
+    for name in ["on_npu", "fallback", "unsupported", "fully_on_npu", "counts", "to_dict"]:
+        assert getattr(tf_adapter.CoverageReport, name).__doc__, name
