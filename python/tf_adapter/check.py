@@ -15,9 +15,12 @@ None when skipped):
   max abs error and cosine similarity; on failure, for Keras models, the first
   layer whose NPU output diverges and inside it the first TensorFlow op
   (``first_divergence``, see ``tf_adapter.check_divergence``);
-- training: N steps on CPU and NPU from the same weights; the NPU loss must go
-  down (a least-squares trend, not two points), stay finite and track CPU
-  within max(tolerance, 2 x CPU's own spread under a 1e-6 weight perturbation);
+- training: N steps on one fixed batch on CPU and NPU from the same weights,
+  with the model's own loss and optimizer (else a loss chosen from its output
+  and Adam; ``setup`` says which and why); the NPU loss must fall by at least
+  MIN_LOSS_DROP with a slope t-statistic <= MAX_TREND_T, stay finite and
+  track CPU within max(tolerance, 2 x CPU's own spread under a 1e-6 weight
+  perturbation);
 - scaling: train-step throughput on 1 and N NPUs under MirroredStrategy at
   the same per-device batch (each configuration in its own process, as
   ``TFA_NPU_COUNT`` is read at import); passes at 0.75 x N (3x on 4); on the
@@ -103,7 +106,9 @@ def load(path):
             keras.models.load_model(path, compile=False)
         except Exception as e:
             raise CheckError(f"{path}: not a loadable Keras model: {type(e).__name__}: {str(e)[:300]}") from None
-        return Subject(os.path.basename(path), lambda: keras.models.load_model(path, compile=False))
+        loss, optimizer = _saved_training_setup(path)
+        return Subject(os.path.basename(path), lambda: keras.models.load_model(path, compile=False),
+                       loss=loss, optimizer=optimizer)
     if os.path.isdir(path):
         try:
             loaded = tf.saved_model.load(path)
@@ -113,6 +118,36 @@ def load(path):
             raise CheckError(f"{path}: the SavedModel has no serving_default signature")
         return Subject(os.path.basename(path.rstrip("/")), lambda: tf.saved_model.load(path), keras_model=False)
     raise CheckError(f"{path}: expected a .keras/.h5 file, a SavedModel directory or a .py file")
+
+
+def _saved_training_setup(path):
+    """(loss, optimizer factory) the Keras file was compiled with, each None
+    when it has none (saved uncompiled, or a compile that does not load)."""
+    import keras
+
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # "Skipping variable loading for optimizer": its state is not needed
+            warnings.simplefilter("ignore")
+            compiled = keras.models.load_model(path)
+    except Exception:  # e.g. a custom loss not registered here: fall back to the defaults
+        return None, None
+    loss = getattr(compiled, "loss", None)
+    if isinstance(loss, (dict, list, tuple)):
+        loss = None  # several outputs: the check trains on the first with a default loss
+    if isinstance(loss, str):
+        loss = keras.losses.get(loss)
+    opt = getattr(compiled, "optimizer", None)
+    optimizer = None
+    if opt is not None:
+        config = opt.get_config()
+
+        def optimizer():
+            return type(opt).from_config(config)
+
+        optimizer._tfa_saved = True
+    return loss, optimizer
 
 
 def _signature(model):
@@ -368,20 +403,78 @@ def trend(values):
     return sum((i - mx) * (v - my) for i, v in enumerate(values)) / sxx
 
 
+def training_setup(subject, model, labels, lr):
+    """(loss, optimizer factory, description) the training check uses: the
+    subject's own (a .keras/.h5 file's compiled loss and optimizer, a .py
+    file's ``loss``/``optimizer``), else a loss chosen from the model's output
+    and label dtype and Adam(lr). The description says which and why (it goes
+    into every report)."""
+    import keras
+
+    loss, why_loss = subject.loss, "the model's own"
+    if _is_factory(loss) and not isinstance(loss, keras.losses.Loss):
+        loss = loss()  # a .py file's `loss` may build the loss
+    if loss is None:
+        loss, why_loss = _default_loss(model, labels)
+    name = getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+    if not isinstance(loss, keras.losses.Loss):
+        fn = loss  # a loss function (e.g. from a compiled "sparse_categorical_crossentropy"): per-sample values
+
+        def loss(y, p):
+            import tensorflow as tf
+
+            return tf.reduce_mean(fn(y, p))
+
+    opt = subject.optimizer
+    if opt is None:
+        def opt():
+            return keras.optimizers.Adam(lr)
+
+        why_opt = f"none given: Adam at learning rate {lr:g}"
+    else:
+        why_opt = "the model's own (compiled and saved with it)" if getattr(opt, "_tfa_saved", False) else \
+            "the model file's"
+    factory = opt if _is_factory(opt) else (lambda: opt)
+    sample = factory()
+    return loss, factory, {
+        "loss": name, "loss_from_logits": bool(getattr(loss, "from_logits", False)) if hasattr(loss, "from_logits")
+        else None, "loss_source": why_loss,
+        "optimizer": type(sample).__name__, "learning_rate": _learning_rate(sample), "optimizer_source": why_opt,
+    }
+
+
+def _is_factory(obj):
+    """A callable that takes no arguments (builds the object)."""
+    import inspect
+
+    if not callable(obj):
+        return False
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+
+
+def _learning_rate(opt):
+    try:
+        return float(opt.get_config()["learning_rate"])
+    except (KeyError, TypeError, ValueError):  # a schedule: not one number
+        return None
+
+
 def _train_curve(subject, device, weights, inputs, labels, steps, lr, advance=lambda: None):
     """Losses of `steps` training steps of a fresh model on `device` from
-    `weights` with the subject's loss and optimizer (defaults: SGD(lr))."""
-    import keras
+    `weights` on the same batch every step, with the loss and optimizer of
+    `training_setup`."""
     import tensorflow as tf
 
     with tf.device(device):
         model = subject.build()
         if weights is not None:
             model.set_weights(weights)
-        loss_fn = subject.loss() if callable(subject.loss) and not isinstance(subject.loss, keras.losses.Loss) else subject.loss
-        loss_fn = loss_fn or _default_loss(model, labels)
-        opt = subject.optimizer() if callable(subject.optimizer) else (subject.optimizer or keras.optimizers.SGD(lr))
-        step = make_train_step(model, loss_fn, opt, device=device)
+        loss_fn, make_optimizer, _ = training_setup(subject, model, labels, lr)
+        step = make_train_step(model, loss_fn, make_optimizer(), device=device)
         x = [tf.constant(a) for a in inputs]
         y = tf.constant(labels)
         curve = []
@@ -407,6 +500,40 @@ def _relative_gap(a, b):
     return max(abs(x - y) / max(abs(y), 1e-12) for x, y in zip(a, b))
 
 
+# "The loss goes down" on one fixed batch (can the model fit one batch, the
+# classic sanity check): at least MIN_LOSS_DROP of the first loss gone by the
+# last step, and a least-squares slope whose t-statistic is at most
+# MAX_TREND_T (a fall that the step-to-step wobble does not explain).
+MIN_LOSS_DROP = 0.05
+MAX_TREND_T = -3.0
+
+
+def trend_t(values):
+    """t-statistic of the least-squares slope of values over their index
+    (slope / its standard error); -inf for an exact straight fall, None with
+    fewer than 4 values."""
+    n = len(values)
+    if n < 4:
+        return None
+    slope = trend(values)
+    mx, my = (n - 1) / 2, sum(values) / n
+    sxx = sum((i - mx) ** 2 for i in range(n))
+    ssr = sum((v - (my + slope * (i - mx))) ** 2 for i, v in enumerate(values))
+    se = math.sqrt(ssr / (n - 2) / sxx)
+    if se == 0:
+        return -math.inf if slope < 0 else (math.inf if slope > 0 else 0.0)
+    return slope / se
+
+
+def loss_falls(values):
+    """(falls, relative drop, trend t-statistic) per MIN_LOSS_DROP and
+    MAX_TREND_T."""
+    drop = (values[0] - values[-1]) / max(abs(values[0]), 1e-12)
+    t = trend_t(values)
+    significant = t <= MAX_TREND_T if t is not None else trend(values) < 0
+    return bool(drop >= MIN_LOSS_DROP and significant), drop, t
+
+
 def check_training(subject, inputs, labels, steps, lr, tolerance, progress=_QUIET, noise=1e-6):
     """N steps on CPU and on the NPU from the same weights, plus a third run on
     CPU from the weights perturbed by `noise` (relative): how far CPU's own
@@ -419,7 +546,9 @@ def check_training(subject, inputs, labels, steps, lr, tolerance, progress=_QUIE
     if not subject.keras_model:
         return {"passed": None, "skipped": _NO_TRAINING}
     advance = progress.task("training", 3 * steps)
-    init = _on("/CPU:0", subject.build).get_weights()
+    probe = _on("/CPU:0", subject.build)
+    init = probe.get_weights()
+    setup = training_setup(subject, probe, labels, lr)[2]
     rng = np.random.default_rng(0)
     perturbed = [w * (1 + noise * rng.standard_normal(w.shape)).astype(w.dtype) if w.dtype.kind == "f" else w
                  for w in init]
@@ -432,20 +561,39 @@ def check_training(subject, inputs, labels, steps, lr, tolerance, progress=_QUIE
     gap = _relative_gap(npu, cpu) if bad is None else float("nan")
     spread = _relative_gap(cpu2, cpu) if all(math.isfinite(v) for v in cpu + cpu2) else float("inf")
     allowed = max(tolerance, 2 * spread)
-    passed = bad is None and slope < 0 and npu[-1] < npu[0] and gap <= allowed
+    falls, drop, t = loss_falls(npu) if bad is None else (False, float("nan"), None)
+    passed = bad is None and falls and gap <= allowed
     return {"passed": bool(passed), "steps": steps, "npu_loss": npu, "cpu_loss": cpu,
-            "cpu_perturbed_loss": cpu2, "npu_trend": slope, "max_relative_gap": gap,
-            "cpu_self_gap": spread, "allowed_gap": allowed, "tolerance": tolerance, "perturbation": noise,
-            "first_non_finite_step": bad}
+            "cpu_perturbed_loss": cpu2, "npu_trend": slope, "npu_trend_t": t, "loss_drop": drop,
+            "min_loss_drop": MIN_LOSS_DROP, "max_trend_t": MAX_TREND_T, "setup": setup,
+            "max_relative_gap": gap, "cpu_self_gap": spread, "allowed_gap": allowed, "tolerance": tolerance,
+            "perturbation": noise, "first_non_finite_step": bad}
+
+
+def _output_activation(model):
+    """Name of the activation of the model's last layer ('' when unknown)."""
+    layers = getattr(model, "layers", None) or []
+    act = getattr(layers[-1], "activation", None) if layers else None
+    return getattr(act, "__name__", "") or ""
 
 
 def _default_loss(model, labels):
+    """(loss, why) for a model without its own: class indices -> sparse
+    cross-entropy on the probabilities a softmax output gives, or on logits;
+    0/1 labels on a sigmoid output -> binary cross-entropy; else MSE."""
     import keras
 
     out_dim = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    act = _output_activation(model)
     if labels.dtype.kind in "iu" and out_dim and out_dim > 1:
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return keras.losses.MeanSquaredError()
+        if act == "softmax":
+            return (keras.losses.SparseCategoricalCrossentropy(from_logits=False),
+                    "none given: class-index labels and a softmax output (probabilities)")
+        return (keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                f"none given: class-index labels and a {act or 'linear'} output (logits)")
+    if act == "sigmoid":
+        return keras.losses.BinaryCrossentropy(from_logits=False), "none given: a sigmoid output"
+    return keras.losses.MeanSquaredError(), f"none given: a {act or 'linear'} output, real-valued labels"
 
 
 def _labels_for(model, batch, seed=1):
@@ -456,6 +604,8 @@ def _labels_for(model, batch, seed=1):
     classes = out.shape[-1]
     if len(out.shape) == 2 and classes and classes > 1:
         return rng.integers(0, classes, size=batch).astype(np.int32)
+    if _output_activation(model) == "sigmoid":
+        return rng.integers(0, 2, size=(batch,) + tuple(out.shape[1:])).astype(np.float32)
     return rng.normal(size=(batch,) + tuple(out.shape[1:])).astype(np.float32)
 
 
@@ -489,7 +639,7 @@ def _scaling_worker(model, batch, steps):
         optimizer.build(net.trainable_variables)
     inputs = example_inputs(net, batch * n)
     labels = _labels_for(net, batch * n)
-    loss_fn = subject.loss or _default_loss(net, labels)
+    loss_fn = training_setup(subject, net, labels, 0.01)[0]
     best = train_step_seconds(strategy, net, optimizer, loss_fn, inputs, labels, batch, steps=steps, repeats=2)
     print(json.dumps({"npus": n, "samples_per_s": batch * n / best, "step_s": best}))
 
@@ -682,7 +832,13 @@ def _figures_line(name, c):
         worst = max(o["rel_l2"] for o in c["outputs"])
         return f"rel L2 {worst:.2e} (max {c['max_error']:g})"
     if name == "training":
-        return (f"loss {c['npu_loss'][0]:.4g} -> {c['npu_loss'][-1]:.4g}, trend {c['npu_trend']:.3g}/step, "
+        s = c.get("setup", {})
+        lr = f" lr {s['learning_rate']:g}" if s.get("learning_rate") is not None else ""
+        t = c.get("npu_trend_t")
+        t_text = f", t {t:.1f}" if t is not None and math.isfinite(t) else ""
+        return (f"{s.get('loss', '?')} + {s.get('optimizer', '?')}{lr} ({s.get('optimizer_source', '')}); "
+                f"loss {c['npu_loss'][0]:.4g} -> {c['npu_loss'][-1]:.4g} ({c.get('loss_drop', 0):.1%} down, "
+                f"needs {c.get('min_loss_drop', MIN_LOSS_DROP):.0%}), trend {c['npu_trend']:.3g}/step{t_text}, "
                 f"max gap vs CPU {c['max_relative_gap']:.2e} (allowed {c['allowed_gap']:.2e}; "
                 f"CPU vs CPU 1e-6-perturbed {c['cpu_self_gap']:.2e})"
                 + (f"; non-finite loss at step {c['first_non_finite_step']}"

@@ -216,7 +216,9 @@ def render_html(result):
     sections.append(_section("consistency", con, plot_errors(con) if con.get("outputs") else None,
                              (_outputs_table(con["outputs"]) if con.get("outputs") else "") + extra))
     tr = c["training"]
-    sections.append(_section("training", tr, plot_loss(tr) if tr.get("npu_loss") else None))
+    setup = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in tr.get("setup", {}).items())
+    setup = f"<p>Trained with:</p><table class='fig setup'>{setup}</table>" if setup else ""
+    sections.append(_section("training", tr, plot_loss(tr) if tr.get("npu_loss") else None, extra=setup))
     sc = c["scaling"]
     sections.append(_section("scaling", sc, plot_scaling(sc) if "speedup" in sc else None,
                              f"<p class='note'>{html.escape(sc['note'])}</p>" if sc.get("note") else ""))

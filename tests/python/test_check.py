@@ -340,3 +340,47 @@ def test_out_of_memory_is_a_failed_check_not_a_crash(small_keras, tmp_path):
     assert attrs.get("data-errors") == "0" and attrs.get("data-plots") == "1" and not console, attrs  # memory only
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(r, check.schema())
+
+
+@pytest.fixture(scope="module")
+def softmax_classifier(tmp_path_factory):
+    """A softmax classifier compiled with Adam(1e-2) + sparse cross-entropy
+    and saved, and the same model saved uncompiled."""
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"),
+                          keras.layers.Dense(10, activation="softmax")])
+    m.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    folder = tmp_path_factory.mktemp("softmax")
+    m.save(folder / "compiled.keras")
+    keras.models.load_model(folder / "compiled.keras", compile=False).save(folder / "uncompiled.keras")
+    return str(folder / "compiled.keras"), str(folder / "uncompiled.keras")
+
+
+def test_training_check_uses_the_saved_loss_and_optimizer(softmax_classifier):
+    compiled, uncompiled = softmax_classifier
+    tr = check.run(compiled, batch=8, steps=20)["checks"]["training"]
+    s = tr["setup"]
+    assert s["optimizer"] == "Adam" and "model's own" in s["optimizer_source"], s
+    assert abs(s["learning_rate"] - 1e-2) < 1e-6 and s["loss_source"] == "the model's own", s
+    assert tr["passed"] and tr["loss_drop"] > 0.15, tr
+    # Without a compiled loss: chosen from the softmax output, probabilities
+    # (not logits: no second softmax), and reported with the reason.
+    tr = check.run(uncompiled, batch=8, steps=20)["checks"]["training"]
+    s = tr["setup"]
+    assert s["loss_from_logits"] is False and "softmax" in s["loss_source"], s
+    assert s["optimizer"] == "Adam" and "none given" in s["optimizer_source"], s
+    assert tr["passed"] and tr["loss_drop"] > 0.15, tr
+
+
+def test_a_loss_that_barely_moves_does_not_pass():
+    # The issue's curve: 2.295 -> 2.238 in 20 steps is a fall, but not one a
+    # healthy model fitting one batch shows.
+    barely = [2.295 - 0.003 * i for i in range(20)]
+    falls, drop, t = check.loss_falls(barely)
+    assert not falls and drop < check.MIN_LOSS_DROP and t < check.MAX_TREND_T
+    healthy = [2.3 * 0.99 ** i for i in range(20)]
+    assert check.loss_falls(healthy)[0]
+    # A big first-to-last drop inside wild oscillation: the slope is not significant.
+    wobbly = [3.0, 0.5, 3.2, 0.4, 3.1, 0.6, 2.9, 0.5, 3.0, 0.4, 2.8, 0.5]
+    falls, drop, t = check.loss_falls(wobbly)
+    assert drop > check.MIN_LOSS_DROP and t > check.MAX_TREND_T and not falls
