@@ -139,15 +139,15 @@ def _saved_training_setup(path):
     if isinstance(loss, str):
         loss = keras.losses.get(loss)
     opt = getattr(compiled, "optimizer", None)
-    optimizer = None
-    if opt is not None:
-        config = opt.get_config()
+    if opt is None:
+        return loss, None
+    config = opt.get_config()
 
-        def optimizer():
-            return type(opt).from_config(config)
+    def make_optimizer():
+        return type(opt).from_config(config)
 
-        optimizer._tfa_saved = True
-    return loss, optimizer
+    make_optimizer._tfa_saved = True  # training_setup reports the source
+    return loss, make_optimizer
 
 
 def _signature(model):

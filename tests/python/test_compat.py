@@ -46,7 +46,7 @@ def test_every_patch_in_the_table_is_used_and_nothing_patches_outside_it():
 
 
 def test_pyproject_declares_the_supported_tensorflow_range():
-    pyproject = (PACKAGE.parents[1] / "pyproject.toml").read_text()
+    pyproject = (pathlib.Path(__file__).parents[2] / "pyproject.toml").read_text()
     lo, hi = _compat.TENSORFLOW_RANGE
     assert f'tensorflow = ["tensorflow-cpu>={lo},<{hi}"]' in pyproject
     assert f"TensorFlow >={lo},<{hi} and Keras >={_compat.KERAS_RANGE[0]},<{_compat.KERAS_RANGE[1]}" in pyproject
