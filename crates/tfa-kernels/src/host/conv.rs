@@ -769,12 +769,12 @@ impl ConvCompute for f32 {
         let lowp = g.lowp.and_then(LowpType::from_dtype);
         match (g.format, lowp) {
             (DataFormat::Nhwc, None) => conv2d_nhwc(x, f, y, g),
-            (DataFormat::Nhwc, Some(l)) => conv2d_nhwc_lowp(x, f, y, g, l),
+            (DataFormat::Nhwc, Some(l)) => lowp_infallible(conv2d_nhwc_lowp(x, f, y, g, l, None)),
             (DataFormat::Nchw, _) => {
                 let xt = widened_nhwc(x, g);
                 let mut yt = vec![0.0; y.len()];
                 match lowp {
-                    Some(l) => conv2d_nhwc_lowp(&xt, f, &mut yt, g, l),
+                    Some(l) => lowp_infallible(conv2d_nhwc_lowp(&xt, f, &mut yt, g, l, None)),
                     None => conv2d_nhwc(&xt, f, &mut yt, g),
                 }
                 store_nhwc(yt, y, g);
@@ -793,92 +793,186 @@ impl ConvCompute for f16 {
     }
 }
 
+/// A low-precision convolution without an epilogue cannot fail.
+pub(crate) fn lowp_infallible(r: Result<()>) {
+    debug_assert!(r.is_ok(), "{r:?}");
+}
+
 /// bfloat16 multiplies as stored (AMX/AVX512-BF16 where present), float32
 /// accumulation, output rounded once.
 impl ConvCompute for bf16 {
     fn nhwc(x: &[bf16], f: &[bf16], y: &mut [bf16], g: &ConvGeom) {
-        let mut yt = vec![0f32; y.len()];
         if g.format == DataFormat::Nhwc {
-            conv2d_nhwc_lowp(x, f, &mut yt, g, LowpType::Bf16);
-        } else {
-            let mut xt = vec![bf16::ZERO; x.len()];
-            transpose_images(x, &mut xt, g.n, g.cin, g.h * g.w, |v| v);
-            conv2d_nhwc_lowp(&xt, f, &mut yt, g, LowpType::Bf16);
+            // Tile by tile, each rounded once: no float32 copy of the output.
+            return lowp_infallible(conv2d_nhwc_lowp(x, f, y, g, LowpType::Bf16, None));
         }
+        let mut yt = vec![0f32; y.len()];
+        let mut xt = vec![bf16::ZERO; x.len()];
+        transpose_images(x, &mut xt, g.n, g.cin, g.h * g.w, |v| v);
+        lowp_infallible(conv2d_nhwc_lowp(&xt, f, &mut yt, g, LowpType::Bf16, None));
         store_nhwc(yt, y, g);
     }
 }
 
+/// Finishes rows `[row0, row0 + rows)` of a bfloat16 Conv2D output (NHWC,
+/// `[n*oh*ow, cout]`) on their float32 accumulators, before they are
+/// rounded to bfloat16: the fused epilogue of a bfloat16 `_TfaFused`.
+pub type RowsEpilogueF32<'a> = dyn Fn(usize, &mut [f32]) -> Result<()> + Sync + 'a;
+
+/// bfloat16 Conv2D computed tile by tile: each tile's float32 accumulators
+/// get `epilogue` and are then rounded to bfloat16 once (as oneDNN's and
+/// XLA's bfloat16 fusions do), with no float32 copy of the whole output.
+/// Returns whether the epilogue ran: NHWC only; elsewhere the caller
+/// finishes the output itself.
+pub fn conv2d_bf16_with_epilogue(
+    input: &TensorView,
+    filter: &TensorView,
+    out: &mut TensorMut,
+    g: &ConvGeom,
+    epilogue: &RowsEpilogueF32,
+) -> Result<bool> {
+    if out.dtype != DType::BF16 || g.format != DataFormat::Nhwc || g.cin == 0 {
+        conv2d(input, filter, out, g)?;
+        return Ok(false);
+    }
+    check_shapes(
+        input,
+        filter,
+        out,
+        g,
+        &[g.kh, g.kw, g.cin / g.groups.max(1), g.cout],
+    )?;
+    let y = out.data_mut::<bf16>()?;
+    if y.is_empty() {
+        return Ok(true);
+    }
+    conv2d_nhwc_lowp(
+        input.data::<bf16>()?,
+        filter.data()?,
+        y,
+        g,
+        LowpType::Bf16,
+        Some(epilogue),
+    )?;
+    Ok(true)
+}
+
+/// What a low-precision convolution writes: float32 (the accumulators
+/// themselves) or bfloat16 (each tile's accumulators rounded once).
+pub(crate) trait LowpOut: Copy + Default + Send + Sync {
+    /// The tile itself when it holds float32.
+    fn as_f32(tile: &mut [Self]) -> Option<&mut [f32]>;
+    /// Stores finished accumulators.
+    fn store(acc: &[f32], tile: &mut [Self]);
+}
+
+impl LowpOut for f32 {
+    fn as_f32(tile: &mut [f32]) -> Option<&mut [f32]> {
+        Some(tile)
+    }
+    fn store(acc: &[f32], tile: &mut [f32]) {
+        tile.copy_from_slice(acc);
+    }
+}
+
+impl LowpOut for bf16 {
+    fn as_f32(_: &mut [bf16]) -> Option<&mut [f32]> {
+        None
+    }
+    fn store(acc: &[f32], tile: &mut [bf16]) {
+        super::lowp_gemm::narrow_bf16(acc, tile);
+    }
+}
+
+/// Bytes of float32 accumulators one tile of a bfloat16 output holds (the
+/// tile is rounded while in L2).
+const LOWP_ACC_BYTES: usize = 1 << 20;
+
 /// NHWC Conv2D through `lowp_gemm`: `y[n*oh*ow, cout] = round(im2col(x)) @
-/// round(f)`, float32 accumulation. Same tiling as [`conv2d_nhwc`]; the
-/// filter is rounded and packed once per group and shared by every tile.
-pub(crate) fn conv2d_nhwc_lowp<S: LowpSrc + Default>(
+/// round(f)`, float32 accumulation, `epilogue` on each tile's accumulators.
+/// Same tiling as [`conv2d_nhwc`]; the filter is rounded and packed once per
+/// group and shared by every tile.
+pub(crate) fn conv2d_nhwc_lowp<S: LowpSrc + Default, O: LowpOut>(
     x: &[S],
     f: &[S],
-    y: &mut [f32],
+    y: &mut [O],
     g: &ConvGeom,
     lowp: LowpType,
-) {
+    epilogue: Option<&RowsEpilogueF32>,
+) -> Result<()> {
     let m = g.n * g.oh * g.ow;
     let cout = g.cout;
     if m == 0 || cout == 0 {
-        return;
+        return Ok(());
     }
     let cin_g = g.cin / g.groups;
     let cout_g = cout / g.groups;
     let k = g.kh * g.kw * cin_g;
-    if k == 0 || cout_g == 0 {
-        y.fill(0.0);
-        return;
-    }
     let direct = g.is_pointwise();
     let threads = rayon::current_num_threads().max(1);
     let flops = m * k * cout;
     let path = selected_path(lowp);
-    let filters: Vec<PackedB> = (0..g.groups)
-        .map(|grp| {
-            // SAFETY: group grp's filter columns [grp*cout_g, +cout_g) of k
-            // rows of stride cout lie inside `f` (validated HWIO shape).
+    let filters: Vec<PackedB> = if k == 0 || cout_g == 0 {
+        Vec::new()
+    } else {
+        (0..g.groups)
+            .map(|grp| {
+                // SAFETY: group grp's filter columns [grp*cout_g, +cout_g) of
+                // k rows of stride cout lie inside `f` (validated HWIO shape).
+                unsafe {
+                    PackedB::new(
+                        path,
+                        k,
+                        cout_g,
+                        f[grp * cout_g..].as_ptr(),
+                        (cout as isize, 1),
+                        lowp,
+                        flops >= 1 << 18,
+                    )
+                }
+            })
+            .collect()
+    };
+    if filters.is_empty() && epilogue.is_none() {
+        y.fill(O::default());
+        return Ok(());
+    }
+    if direct && g.groups == 1 && epilogue.is_none() {
+        if let Some(y) = O::as_f32(y) {
+            // SAFETY: x is [m, k] row-major; y is [m, cout] and aliases neither.
             unsafe {
-                PackedB::new(
-                    path,
-                    k,
-                    cout_g,
-                    f[grp * cout_g..].as_ptr(),
-                    (cout as isize, 1),
-                    lowp,
+                lowp_gemm_packed(
+                    m,
+                    x.as_ptr(),
+                    (k as isize, 1),
+                    &filters[0],
+                    y,
+                    cout,
                     flops >= 1 << 18,
                 )
-            }
-        })
-        .collect();
-    if direct && g.groups == 1 {
-        // SAFETY: x is [m, k] row-major; y is [m, cout] and aliases neither.
-        unsafe {
-            lowp_gemm_packed(
-                m,
-                x.as_ptr(),
-                (k as isize, 1),
-                &filters[0],
-                y,
-                cout,
-                flops >= 1 << 18,
-            )
-        };
-        return;
+            };
+            return Ok(());
+        }
     }
     // Rows per task: an im2col tile that fits the cache, but enough tasks
-    // to keep every thread busy.
-    let by_cache = (TILE_BYTES / (k * std::mem::size_of::<S>())).clamp(32, 4096);
+    // to keep every thread busy; a bfloat16 output's accumulators stay in L2.
+    let by_cache = (TILE_BYTES / (k.max(1) * std::mem::size_of::<S>())).clamp(32, 4096);
     let by_balance = m.div_ceil(threads * 4).max(32);
-    let tile = if direct {
+    let mut tile = if direct {
         by_balance.min(1024)
     } else {
         by_cache.min(by_balance)
     };
-    let run = |(t, yc): (usize, &mut [f32]), buf: &mut Vec<S>| {
-        let m0 = t * tile;
-        let rows = yc.len() / cout;
+    if O::as_f32(&mut []).is_none() {
+        tile = tile.min((LOWP_ACC_BYTES / (4 * cout)).max(32));
+    }
+    // One tile: im2col (unless pointwise), the products of every group into
+    // `acc`, the epilogue on them.
+    let compute = |m0: usize, acc: &mut [f32], buf: &mut Vec<S>| -> Result<()> {
+        let rows = acc.len() / cout;
+        if filters.is_empty() {
+            acc.fill(0.0);
+        }
         for (grp, pb) in filters.iter().enumerate() {
             let (lhs, lhs_rs): (*const S, usize) = if direct {
                 (x[m0 * g.cin + grp * cin_g..].as_ptr(), g.cin)
@@ -889,7 +983,7 @@ pub(crate) fn conv2d_nhwc_lowp<S: LowpSrc + Default>(
             };
             // SAFETY: lhs addresses rows x k elements with row stride lhs_rs
             // inside `x` or `buf`; the destination, rows x cout_g at row
-            // stride cout from column grp*cout_g, lies inside `yc`, which
+            // stride cout from column grp*cout_g, lies inside `acc`, which
             // aliases neither.
             unsafe {
                 lowp_gemm_packed(
@@ -897,22 +991,37 @@ pub(crate) fn conv2d_nhwc_lowp<S: LowpSrc + Default>(
                     lhs,
                     (lhs_rs as isize, 1),
                     pb,
-                    &mut yc[grp * cout_g..],
+                    &mut acc[grp * cout_g..],
                     cout,
                     false,
                 )
             };
         }
+        match epilogue {
+            Some(e) => e(m0, acc),
+            None => Ok(()),
+        }
+    };
+    let run = |(t, yc): (usize, &mut [O]), (buf, acc): &mut (Vec<S>, Vec<f32>)| -> Result<()> {
+        let m0 = t * tile;
+        if let Some(direct_acc) = O::as_f32(yc) {
+            return compute(m0, direct_acc, buf);
+        }
+        acc.resize(yc.len(), 0.0);
+        compute(m0, acc, buf)?;
+        O::store(acc, yc);
+        Ok(())
     };
     if threads == 1 || flops < (1 << 16) {
-        let mut buf = Vec::new();
+        let mut bufs = Default::default();
         for (t, yc) in y.chunks_mut(tile * cout).enumerate() {
-            run((t, yc), &mut buf);
+            run((t, yc), &mut bufs)?;
         }
+        Ok(())
     } else {
         y.par_chunks_mut(tile * cout)
             .enumerate()
-            .for_each_init(Vec::new, |buf, item| run(item, buf));
+            .try_for_each_init(Default::default, |bufs, item| run(item, bufs))
     }
 }
 
@@ -1681,7 +1790,60 @@ mod tests {
                         "bf16 {g:?}: {a} vs {b}"
                     );
                 }
+                bf16_epilogue_matches_rounded_f32(&pool, &bx, &bf, &shape, &fshape, &g);
             }
+        }
+    }
+
+    /// The bfloat16 tiled convolution with a float32 epilogue equals the
+    /// float32 accumulators, finished whole, rounded once: every row gets the
+    /// epilogue once, with its own row index.
+    fn bf16_epilogue_matches_rounded_f32(
+        pool: &rayon::ThreadPool,
+        x: &[bf16],
+        f: &[bf16],
+        shape: &[usize],
+        fshape: &[usize],
+        g: &ConvGeom,
+    ) {
+        let oshape = g.output_shape();
+        let len: usize = oshape.iter().product();
+        let cout = g.cout.max(1);
+        let finish = |row: usize, v: &mut [f32]| {
+            for (j, e) in v.iter_mut().enumerate() {
+                *e = (*e + 1e-3 * (row * cout + j) as f32).max(0.0);
+            }
+        };
+        let epilogue = |row0: usize, rows: &mut [f32]| -> Result<()> {
+            for (r, v) in rows.chunks_mut(cout).enumerate() {
+                finish(row0 + r, v);
+            }
+            Ok(())
+        };
+        let mut got = vec![bf16::NAN; len];
+        let ran = pool.install(|| {
+            conv2d_bf16_with_epilogue(
+                &TensorView::from_slice(shape.to_vec(), x),
+                &TensorView::from_slice(fshape.to_vec(), f),
+                &mut TensorMut::from_slice(oshape.clone(), &mut got),
+                g,
+                &epilogue,
+            )
+            .unwrap()
+        });
+        assert_eq!(ran, g.format == DataFormat::Nhwc && g.cin > 0, "{g:?}");
+        if !ran || len == 0 {
+            return;
+        }
+        let mut acc = vec![f32::NAN; len];
+        lowp_infallible(conv2d_nhwc_lowp(x, f, &mut acc, g, LowpType::Bf16, None));
+        for (r, v) in acc.chunks_mut(cout).enumerate() {
+            finish(r, v);
+        }
+        let mut want = vec![bf16::NAN; len];
+        crate::host::lowp_gemm::narrow_bf16(&acc, &mut want);
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "{g:?} element {i}: {a} vs {b}");
         }
     }
 

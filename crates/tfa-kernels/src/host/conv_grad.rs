@@ -646,7 +646,7 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom, lowp: O
                     std::slice::from_raw_parts_mut(dx.as_mut_ptr().cast::<f32>(), dx.len()),
                 )
             };
-            return conv2d_nhwc_lowp(dy, ft, dx, &t, l);
+            return super::conv::lowp_infallible(conv2d_nhwc_lowp(dy, ft, dx, &t, l, None));
         }
         return conv2d_nhwc(dy, &ft, dx, &t);
     }

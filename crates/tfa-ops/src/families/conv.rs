@@ -6,8 +6,9 @@ use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
 use tfa_kernels::host::conv::{
-    conv2d, conv2d_geometry, conv2d_with_epilogue, depthwise_conv2d, depthwise_geometry, ConvGeom,
-    ConvPass, DataFormat, Padding, RowsEpilogue, WindowAttrs,
+    conv2d, conv2d_bf16_with_epilogue, conv2d_geometry, conv2d_with_epilogue, depthwise_conv2d,
+    depthwise_geometry, ConvGeom, ConvPass, DataFormat, Padding, RowsEpilogue, RowsEpilogueF32,
+    WindowAttrs,
 };
 use tfa_kernels::host::conv_grad::{conv_backprop_filter, conv_backprop_input, ConvKind};
 
@@ -27,12 +28,22 @@ fn with_attrs<R>(ctx: &dyn OpContext, f: impl FnOnce(&WindowAttrs) -> Result<R>)
 }
 
 fn conv2d_kernel(ctx: &dyn OpContext) -> Result<()> {
-    conv2d_run(ctx, None).map(|_| ())
+    conv2d_run(ctx, TileEpilogue::None).map(|_| ())
 }
 
-/// Conv2D of inputs 0 and 1 into output 0; with `epilogue`, run on each
+/// What a Conv2D runs on each tile of output rows as soon as it is done.
+#[derive(Clone, Copy)]
+pub(crate) enum TileEpilogue<'a> {
+    None,
+    /// On the rows in the output's dtype (float32 outputs).
+    Rows(&'a RowsEpilogue<'a>),
+    /// On a bfloat16 output's float32 accumulators, before they are rounded.
+    Bf16(&'a RowsEpilogueF32<'a>),
+}
+
+/// Conv2D of inputs 0 and 1 into output 0; with an epilogue, run on each
 /// tile of output rows where the kernel tiles (returns whether it ran).
-pub(crate) fn conv2d_run(ctx: &dyn OpContext, epilogue: Option<&RowsEpilogue>) -> Result<bool> {
+pub(crate) fn conv2d_run(ctx: &dyn OpContext, epilogue: TileEpilogue) -> Result<bool> {
     let (x, f) = (ctx.input(0)?, ctx.input(1)?);
     let mut g = with_attrs(ctx, |a| {
         conv2d_geometry(&x.shape, &f.shape, a, ConvPass::Forward)
@@ -44,8 +55,9 @@ pub(crate) fn conv2d_run(ctx: &dyn OpContext, epilogue: Option<&RowsEpilogue>) -
     }
     let mut out = ctx.allocate_output(0, x.dtype, &g.output_shape())?;
     match epilogue {
-        Some(e) => conv2d_with_epilogue(&x, &f, &mut out, &g, e),
-        None => conv2d(&x, &f, &mut out, &g).map(|_| false),
+        TileEpilogue::Rows(e) => conv2d_with_epilogue(&x, &f, &mut out, &g, e),
+        TileEpilogue::Bf16(e) => conv2d_bf16_with_epilogue(&x, &f, &mut out, &g, e),
+        TileEpilogue::None => conv2d(&x, &f, &mut out, &g).map(|_| false),
     }
 }
 

@@ -10,12 +10,14 @@
 //! (`tfa_kernels::host::fused`), so the result is bit for bit what the
 //! unfused ops give on the NPU.
 
+use super::conv::TileEpilogue;
 use crate::registry::CustomOpDef;
 use crate::{find, AttrKind, AttrSpec, Attrs, Backend, Family, OpContext, OpDef, TypeConstraint};
 use std::cell::RefCell;
 use std::sync::OnceLock;
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
+use tfa_kernels::host::cast::cast;
 use tfa_kernels::host::elementwise::{BinaryOp, UnaryOp};
 use tfa_kernels::host::fused::{Arg, Instr, Op, Plan, Program};
 
@@ -266,6 +268,64 @@ impl OpContext for ProductCtx<'_> {
     }
 }
 
+/// A bfloat16 Conv2D whose program runs on each tile's float32 accumulators
+/// (operands widened once per call) and is rounded to bfloat16 once, as
+/// oneDNN's and XLA's bfloat16 fusions do: within one bfloat16 rounding of
+/// the unfused ops, which round after every op. Returns whether the program
+/// ran (blocked programs that keep the head's shape).
+fn bf16_conv_with_epilogue(
+    pctx: &ProductCtx,
+    prog: &Program,
+    operands: &[TensorView],
+) -> Result<bool> {
+    let wide: Vec<Vec<f32>> = operands
+        .iter()
+        .map(|t| {
+            let mut w = vec![0f32; t.num_elements()];
+            cast(
+                t,
+                &mut TensorMut::from_slice(t.shape.clone(), &mut w),
+                false,
+            )?;
+            Ok(w)
+        })
+        .collect::<Result<_>>()?;
+    let wide: Vec<TensorView> = operands
+        .iter()
+        .zip(&wide)
+        .map(|(t, w)| TensorView::from_slice(t.shape.clone(), w))
+        .collect();
+    let plan32: OnceLock<Option<Plan>> = OnceLock::new();
+    let done = &pctx.done;
+    let epilogue = |row0: usize, rows: &mut [f32]| -> Result<()> {
+        let d = done
+            .get()
+            .ok_or_else(|| Error::Internal("epilogue before the output".into()))?;
+        if !(d.in_place && d.plan.is_blocked()) {
+            return Ok(());
+        }
+        let plan = plan32
+            .get_or_init(|| Plan::new(prog, DType::F32, Some(d.plan.head_shape()), &wide).ok())
+            .as_ref()
+            .ok_or_else(|| Error::Internal("float32 plan of a bfloat16 program".into()))?;
+        let cols = plan.output_shape().last().copied().unwrap_or(1).max(1);
+        let n = rows.len() / cols;
+        // SAFETY: plain numbers viewed as their bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                rows.as_mut_ptr().cast::<u8>(),
+                std::mem::size_of_val(rows),
+            )
+        };
+        let head = bytes.as_ptr();
+        // SAFETY: `bytes` are whole output rows starting at `row0`; the head
+        // is those same rows (the program reads a block of the head before
+        // it writes the block).
+        unsafe { plan.run_block(Some(head), &wide, row0, n, bytes) }
+    };
+    super::conv::conv2d_run(pctx, TileEpilogue::Bf16(&epilogue))
+}
+
 fn fused_kernel(ctx: &dyn OpContext) -> Result<()> {
     let a = ctx.attrs();
     let dtype = a.dtype("T")?;
@@ -296,7 +356,9 @@ fn fused_kernel(ctx: &dyn OpContext) -> Result<()> {
     };
     // A convolution finishes its output tile by tile while the rows are in
     // cache; other products are finished in one blocked pass after.
-    let finished = if product == "Conv2D" {
+    let finished = if product == "Conv2D" && dtype == DType::BF16 {
+        bf16_conv_with_epilogue(&pctx, &prog, &operands)?
+    } else if product == "Conv2D" {
         let done = &pctx.done;
         let operands = &operands;
         let epilogue = |row0: usize, rows: &mut [u8]| -> Result<()> {
@@ -314,7 +376,7 @@ fn fused_kernel(ctx: &dyn OpContext) -> Result<()> {
             // before it writes the block).
             unsafe { d.plan.run_block(Some(head), operands, row0, n, rows) }
         };
-        super::conv::conv2d_run(&pctx, Some(&epilogue))?
+        super::conv::conv2d_run(&pctx, TileEpilogue::Rows(&epilogue))?
     } else {
         kernel(&pctx)?;
         false

@@ -148,6 +148,24 @@ pub(crate) fn bf16_bits(x: f32) -> u16 {
     }
 }
 
+/// `dst[i] = bf16(src[i])`, round-to-nearest-even (as `bf16::from_f32`),
+/// AVX-512 where present: a bfloat16 output's float32 accumulators rounded
+/// once.
+pub fn narrow_bf16(src: &[f32], dst: &mut [bf16]) {
+    let n = src.len().min(dst.len());
+    // SAFETY: bf16 is a transparent u16.
+    let bits = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u16>(), n) };
+    #[cfg(target_arch = "x86_64")]
+    if pack::vector_rounding() {
+        // SAFETY: AVX-512 F/BW checked; `bits` is no longer than `src`.
+        unsafe { pack::narrow_run(&src[..n], bits) };
+        return;
+    }
+    for (d, s) in bits.iter_mut().zip(src) {
+        *d = bf16_bits(*s);
+    }
+}
+
 /// Can `path` run `lowp` on this CPU (and OS)?
 pub fn path_available(path: LowpPath, lowp: LowpType) -> bool {
     match path {

@@ -131,6 +131,22 @@ pub(super) unsafe fn round_run<T: LowpSrc>(src: &[T], dst: &mut [f32], lowp: sup
     }
 }
 
+/// `dst[i]` = bfloat16 bits of `src[i]` (exactly `bf16_bits`), 16 at a time.
+///
+/// # Safety
+/// [`vector_rounding`] must be true; `dst.len() <= src.len()`.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(super) unsafe fn narrow_run(src: &[f32], dst: &mut [u16]) {
+    let full = dst.len() / 16 * 16;
+    for i in (0..full).step_by(16) {
+        // SAFETY: 16 elements from i < full <= len of both slices.
+        unsafe { _mm256_storeu_si256(dst[i..].as_mut_ptr().cast(), cvt16(src[i..].as_ptr())) };
+    }
+    for (d, s) in dst[full..].iter_mut().zip(&src[full..]) {
+        *d = super::bf16_bits(*s);
+    }
+}
+
 /// Packs rows `m0..m0+dst.len()/kpad` (those below `m`) of A.
 ///
 /// # Safety

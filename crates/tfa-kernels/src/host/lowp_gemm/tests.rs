@@ -293,3 +293,35 @@ fn selection_is_available_and_f16_is_portable() {
     assert!(path_available(p, LowpType::Bf16));
     assert!(!path_available(LowpPath::Amx, LowpType::F16));
 }
+
+/// `narrow_bf16` rounds exactly as `bf16::from_f32` (ties to even, NaN
+/// quiet, infinities and subnormals kept), on the vector body and the tail.
+#[test]
+fn narrow_bf16_equals_from_f32() {
+    let mut rng = crate::test_rng();
+    let mut src: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        f32::from_bits(0x3f80_8000),
+        f32::from_bits(0x3f81_8000),
+        f32::MAX,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::from_bits(0x7f80_0001),
+        f32::from_bits(1),
+        -1e-40,
+    ];
+    src.extend((0..1000).map(|_| f32::from_bits(rng.random::<u32>())));
+    for len in [0, 7, 16, 33, src.len()] {
+        let mut got = vec![bf16::ZERO; len];
+        narrow_bf16(&src[..len], &mut got);
+        for (g, s) in got.iter().zip(&src) {
+            let w = bf16::from_f32(*s);
+            assert!(
+                g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                "{s:e}: {g} vs {w}"
+            );
+        }
+    }
+}
