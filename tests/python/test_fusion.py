@@ -231,6 +231,29 @@ def test_fusion_under_mixed_precision(mode, rng):
     np.testing.assert_allclose(fused, cpu, rtol=0.05, atol=0.05)
 
 
+def test_bf16_conv_epilogue_with_residual_over_many_tiles(rng):
+    """A bfloat16 convolution whose program reads a full-size operand (a
+    residual add), over enough rows for several tiles on every thread: each
+    tile gets its own rows of the residual."""
+    n, h, w = int(rng.integers(1, 4)), int(rng.integers(15, 24)), int(rng.integers(15, 24))
+    x = rng.normal(size=[n, h, w, 16]).astype(np.float32)
+    f = (rng.normal(size=[3, 3, 16, 32]) / 12).astype(np.float32)
+    b = rng.normal(size=[32]).astype(np.float32)
+    r = (rng.normal(size=[n, h, w, 32]) + np.arange(n * h * w).reshape(n, h, w, 1) / (n * h * w)).astype(np.float32)
+    before = tf_adapter.get_precision_mode()
+    tf_adapter.set_precision_mode("allow_mix_precision_bf16")
+    try:
+        fn = lambda x, f, r: tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, f, 1, "SAME"), b) + r)  # noqa: E731
+        fused, counts = run(fn, x, f, r)
+        plain, _ = run(fn, x, f, r, fusion=False)
+    finally:
+        tf_adapter.set_precision_mode(before)
+    cpu, _ = run(fn, x, f, r, device=CPU)
+    assert counts.get("_TfaFused", 0) >= 1, counts
+    assert_bf16_fused_close(fused, plain, cpu)
+    np.testing.assert_allclose(fused, cpu, rtol=0.05, atol=0.05)
+
+
 def assert_bf16_fused_close(fused, plain, exact=None):
     """A bfloat16 convolution's fused program runs on the float32
     accumulators and rounds once (README "Fusion"), where the unfused ops

@@ -268,35 +268,43 @@ impl OpContext for ProductCtx<'_> {
     }
 }
 
+thread_local! {
+    /// Float32 copies of one tile's rows of a bfloat16 program's full-size
+    /// operands, reused by every tile this thread finishes.
+    static WIDE_ROWS: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A bfloat16 Conv2D whose program runs on each tile's float32 accumulators
-/// (operands widened once per call) and is rounded to bfloat16 once, as
-/// oneDNN's and XLA's bfloat16 fusions do: within one bfloat16 rounding of
-/// the unfused ops, which round after every op. Returns whether the program
-/// ran (blocked programs that keep the head's shape).
+/// and is rounded to bfloat16 once, as oneDNN's and XLA's bfloat16 fusions
+/// do: within one bfloat16 rounding of the unfused ops, which round after
+/// every op. Small operands (bias, per-channel scale) are widened once per
+/// call, full-size ones (a residual) one tile's rows at a time, in cache.
+/// Returns whether the program ran (blocked programs that keep the head's
+/// shape).
 fn bf16_conv_with_epilogue(
     pctx: &ProductCtx,
     prog: &Program,
     operands: &[TensorView],
 ) -> Result<bool> {
-    let wide: Vec<Vec<f32>> = operands
-        .iter()
-        .map(|t| {
-            let mut w = vec![0f32; t.num_elements()];
-            cast(
-                t,
-                &mut TensorMut::from_slice(t.shape.clone(), &mut w),
-                false,
-            )?;
-            Ok(w)
-        })
-        .collect::<Result<_>>()?;
-    let wide: Vec<TensorView> = operands
-        .iter()
-        .zip(&wide)
-        .map(|(t, w)| TensorView::from_slice(t.shape.clone(), w))
-        .collect();
-    let plan32: OnceLock<Option<Plan>> = OnceLock::new();
+    let widen = |t: &TensorView| -> Result<Vec<f32>> {
+        let mut w = vec![0f32; t.num_elements()];
+        cast(
+            t,
+            &mut TensorMut::from_slice(t.shape.clone(), &mut w),
+            false,
+        )?;
+        Ok(w)
+    };
+    // Operands as long as a whole number of output rows are widened per
+    // tile (`None` here); the others once.
     let done = &pctx.done;
+    let head_rows = |d: &Done| -> (usize, usize) {
+        let s = d.plan.output_shape();
+        let cols = s.last().copied().unwrap_or(1).max(1);
+        (s.iter().product::<usize>() / cols, cols)
+    };
+    let small: OnceLock<Result<Vec<Option<Vec<f32>>>>> = OnceLock::new();
+    let plan32: OnceLock<Option<Plan>> = OnceLock::new();
     let epilogue = |row0: usize, rows: &mut [f32]| -> Result<()> {
         let d = done
             .get()
@@ -304,24 +312,80 @@ fn bf16_conv_with_epilogue(
         if !(d.in_place && d.plan.is_blocked()) {
             return Ok(());
         }
-        let plan = plan32
-            .get_or_init(|| Plan::new(prog, DType::F32, Some(d.plan.head_shape()), &wide).ok())
+        let (all_rows, cols) = head_rows(d);
+        let small = small
+            .get_or_init(|| {
+                operands
+                    .iter()
+                    .enumerate()
+                    .map(|(k, t)| {
+                        if d.plan.input_per_row(k) {
+                            Ok(None)
+                        } else {
+                            widen(t).map(Some)
+                        }
+                    })
+                    .collect()
+            })
             .as_ref()
-            .ok_or_else(|| Error::Internal("float32 plan of a bfloat16 program".into()))?;
-        let cols = plan.output_shape().last().copied().unwrap_or(1).max(1);
+            .map_err(Clone::clone)?;
         let n = rows.len() / cols;
-        // SAFETY: plain numbers viewed as their bytes.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(
-                rows.as_mut_ptr().cast::<u8>(),
-                std::mem::size_of_val(rows),
-            )
-        };
-        let head = bytes.as_ptr();
-        // SAFETY: `bytes` are whole output rows starting at `row0`; the head
-        // is those same rows (the program reads a block of the head before
-        // it writes the block).
-        unsafe { plan.run_block(Some(head), &wide, row0, n, bytes) }
+        WIDE_ROWS.with(|w| -> Result<()> {
+            let mut wide = w.borrow_mut();
+            wide.resize_with(operands.len(), Vec::new);
+            for ((t, s), buf) in operands.iter().zip(small).zip(wide.iter_mut()) {
+                if s.is_none() {
+                    // Rows [row0, row0 + n) of a full (or one-per-row) operand.
+                    let width = t.num_elements() / all_rows;
+                    let src = t.data::<tfa_core::bf16>()?;
+                    let part = src
+                        .get(row0 * width..(row0 + n) * width)
+                        .ok_or_else(|| Error::Internal("operand rows".into()))?;
+                    buf.resize(part.len(), 0.0);
+                    tfa_kernels::host::lowp_gemm::widen_bf16(part, buf);
+                }
+            }
+            // Views of this tile: per-row operands start at the tile's
+            // first row (the plan is run from row 0 of them).
+            let views: Vec<TensorView> = operands
+                .iter()
+                .zip(small)
+                .zip(wide.iter())
+                .map(|((t, s), buf)| match s {
+                    Some(v) => TensorView::from_slice(t.shape.clone(), v),
+                    // The plan reads a per-row operand's bytes only.
+                    None => TensorView::from_slice(vec![buf.len()], buf),
+                })
+                .collect();
+            let plan = plan32
+                .get_or_init(|| {
+                    // Planned on whole-size shapes: kinds and invariants.
+                    let whole: Vec<TensorView> = operands
+                        .iter()
+                        .zip(small)
+                        .map(|(t, s)| match s {
+                            Some(v) => TensorView::from_slice(t.shape.clone(), v),
+                            None => TensorView::from_slice(t.shape.clone(), &[] as &[f32]),
+                        })
+                        .collect();
+                    Plan::new(prog, DType::F32, Some(d.plan.head_shape()), &whole).ok()
+                })
+                .as_ref()
+                .ok_or_else(|| Error::Internal("float32 plan of a bfloat16 program".into()))?;
+            // SAFETY: plain numbers viewed as their bytes.
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut(
+                    rows.as_mut_ptr().cast::<u8>(),
+                    std::mem::size_of_val(rows),
+                )
+            };
+            let head = bytes.as_ptr();
+            // SAFETY: `bytes` are the tile's whole output rows; the head is
+            // those same rows (the program reads a block of the head before
+            // it writes the block); the per-row operands' views start at the
+            // tile's first row, so the plan runs from row 0.
+            unsafe { plan.run_block(Some(head), &views, 0, n, bytes) }
+        })
     };
     super::conv::conv2d_run(pctx, TileEpilogue::Bf16(&epilogue))
 }

@@ -166,6 +166,13 @@ pub fn narrow_bf16(src: &[f32], dst: &mut [bf16]) {
     }
 }
 
+/// `dst[i] = src[i]` widened to float32 (exact; a shift that vectorises).
+pub fn widen_bf16(src: &[bf16], dst: &mut [f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = f32::from_bits((s.to_bits() as u32) << 16);
+    }
+}
+
 /// Can `path` run `lowp` on this CPU (and OS)?
 pub fn path_available(path: LowpPath, lowp: LowpType) -> bool {
     match path {
