@@ -665,14 +665,7 @@ pub fn conv2d_with_epilogue(
         conv2d(input, filter, out, g)?;
         return Ok(false);
     }
-    check_shapes(
-        input,
-        filter,
-        out,
-        g,
-        &[g.kh, g.kw, g.cin / g.groups.max(1), g.cout],
-    )?;
-    let y = out.data_mut::<f32>()?;
+    let y = checked_output::<f32>(input, filter, out, g)?;
     if y.is_empty() {
         return Ok(true);
     }
@@ -713,6 +706,18 @@ pub fn conv2d(
         }
     }
     Ok(())
+}
+
+/// A tiled Conv2D's output elements, after the shape and dtype checks.
+fn checked_output<'o, T: tfa_core::Element>(
+    input: &TensorView,
+    filter: &TensorView,
+    out: &'o mut TensorMut,
+    g: &ConvGeom,
+) -> Result<&'o mut [T]> {
+    let filter_shape = [g.kh, g.kw, g.cin / g.groups.max(1), g.cout];
+    check_shapes(input, filter, out, g, &filter_shape)?;
+    out.data_mut::<T>()
 }
 
 fn check_shapes(
@@ -835,14 +840,7 @@ pub fn conv2d_bf16_with_epilogue(
         conv2d(input, filter, out, g)?;
         return Ok(false);
     }
-    check_shapes(
-        input,
-        filter,
-        out,
-        g,
-        &[g.kh, g.kw, g.cin / g.groups.max(1), g.cout],
-    )?;
-    let y = out.data_mut::<bf16>()?;
+    let y = checked_output::<bf16>(input, filter, out, g)?;
     if y.is_empty() {
         return Ok(true);
     }

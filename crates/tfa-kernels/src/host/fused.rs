@@ -33,6 +33,16 @@ thread_local! {
     static REGS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Runs `f` with this thread's registers, or with fresh ones when they are
+/// in use: rayon may run another block's program on this thread while an op
+/// of this one waits on the pool (work stealing).
+fn with_regs<R>(f: impl FnOnce(&mut Vec<Vec<u8>>) -> R) -> R {
+    REGS.with(|r| match r.try_borrow_mut() {
+        Ok(mut regs) => f(&mut regs),
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     Unary(UnaryOp),
@@ -469,8 +479,7 @@ impl Plan {
             return Ok(());
         }
         let per = (TILE_BLOCK / cols).max(1);
-        REGS.with(|r| {
-            let regs = &mut r.borrow_mut();
+        with_regs(|regs| {
             let len = (rows * row_bytes).min(out.len());
             for (b, chunk) in out[..len].chunks_mut(per * row_bytes).enumerate() {
                 let r0 = b * per;
@@ -587,7 +596,7 @@ impl Plan {
             // `chunk` is those rows of the output.
             unsafe { self.run_rows(h, inputs, row0, n, chunk, regs) }
         };
-        let with_regs = |item| REGS.with(|r| work(item, &mut r.borrow_mut()));
+        let with_regs = |item| with_regs(|regs| work(item, regs));
         if rows <= per || rayon::current_num_threads() == 1 {
             out_bytes
                 .chunks_mut(per * cols * sz)

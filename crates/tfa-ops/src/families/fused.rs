@@ -330,8 +330,12 @@ fn bf16_conv_with_epilogue(
             .as_ref()
             .map_err(Clone::clone)?;
         let n = rows.len() / cols;
+        // A fresh buffer when this thread's is in use (rayon may run another
+        // tile's epilogue here while an op of this one waits on the pool).
         WIDE_ROWS.with(|w| -> Result<()> {
-            let mut wide = w.borrow_mut();
+            let mut spare = Vec::new();
+            let mut held = w.try_borrow_mut().ok();
+            let wide = held.as_deref_mut().unwrap_or(&mut spare);
             wide.resize_with(operands.len(), Vec::new);
             for ((t, s), buf) in operands.iter().zip(small).zip(wide.iter_mut()) {
                 if s.is_none() {
