@@ -8,7 +8,9 @@
 //! carries the product's attributes under their usual names) and the program
 //! runs on its output in blocks of rows while they are in cache
 //! (`tfa_kernels::host::fused`), so the result is bit for bit what the
-//! unfused ops give on the NPU.
+//! unfused ops give on the NPU — except after a bfloat16 Conv2D, whose
+//! program runs on the float32 accumulators and rounds once
+//! ([`bf16_conv_with_epilogue`]).
 
 use super::conv::TileEpilogue;
 use crate::registry::CustomOpDef;
@@ -340,7 +342,7 @@ fn bf16_conv_with_epilogue(
             for ((t, s), buf) in operands.iter().zip(small).zip(wide.iter_mut()) {
                 if s.is_none() {
                     // Rows [row0, row0 + n) of a full (or one-per-row) operand.
-                    let width = t.num_elements() / all_rows;
+                    let width = t.num_elements().checked_div(all_rows).unwrap_or(0);
                     let src = t.data::<tfa_core::bf16>()?;
                     let part = src
                         .get(row0 * width..(row0 + n) * width)
