@@ -74,6 +74,11 @@ PATCHES = {
               "same as strict.execute for the fast path"),
         Patch("strict.status_to_exception", "tensorflow.python.eager.core", "_status_to_exception", ("status",),
               "reword TensorFlow's NPU placement errors to name the op and what to do"),
+        Patch("memory.op_error_reason", "tensorflow.python.framework.errors_impl", "OpError.__init__",
+              ("self", "node_def", "op", "message", "error_code"),
+              "put the NPU's out-of-memory reason into TensorFlow's own reasonless allocation errors ('Dst tensor "
+              "is not initialized' from its host-to-NPU copies, 'unable to allocate' from receives), which C++ "
+              "raises with no Python function in between; the plugin keeps the reason instead of printing it"),
         Patch("strict.input_pipeline", "tensorflow.python.ops.gen_dataset_ops", "*", (),
               "pin tf.data ops to the host in strict mode (Keras builds datasets under the user's device scope)"),
         Patch("strict.input_pipeline_experimental", "tensorflow.python.ops.gen_experimental_dataset_ops", "*", (),

@@ -362,8 +362,9 @@ def check_latency(subject, inputs, batch, latency_ms, iters=20, progress=_QUIET)
             "samples_ms": times,
         }
     worst = max(r["p99_ms"] for r in result.values())
-    return {"passed": None if latency_ms is None else bool(result["batch_1"]["p99_ms"] <= latency_ms),
-            "latency_ms": latency_ms, "p99_ms_worst": worst, **result}
+    judged = {"passed": bool(result["batch_1"]["p99_ms"] <= latency_ms)} if latency_ms is not None else {
+        "passed": None, "skipped": "not judged: no limit given (--latency-ms); the figures are measured"}
+    return {**judged, "latency_ms": latency_ms, "p99_ms_worst": worst, **result}
 
 
 def check_memory(batch, limit, peak_bytes, step_bytes=None, failed_allocs=0):
@@ -389,8 +390,33 @@ def check_memory(batch, limit, peak_bytes, step_bytes=None, failed_allocs=0):
         result["step_bytes"] = {str(k): v for k, v in step_bytes.items()}
     result["fixed_bytes"], result["per_sample_bytes"] = int(fixed), per_sample
     budget = limit * capacity - max(fixed, peak_bytes - per_sample * batch)
-    result["largest_batch_estimate"] = int(budget // per_sample) if per_sample > 0 and budget > 0 else 0
+    modelled = int(budget // per_sample) if per_sample > 0 and budget > 0 else 0
+    # A straight line through two small batches says nothing about a batch
+    # thousands of times larger (a small MLP's line allows ~1e8): past
+    # EXTRAPOLATION x the largest measured batch the estimate is capped and
+    # the report says so.
+    measured = max([batch] + [int(k) for k in result.get("step_bytes", {})])
+    cap = EXTRAPOLATION * measured
+    result["largest_batch_estimate"] = min(modelled, cap)
+    if modelled > cap:
+        result["largest_batch_modelled"] = modelled
+        result["largest_batch_note"] = (
+            f"at least {cap}: measured up to batch {measured}, and the fixed + per-sample model "
+            f"({_bytes(fixed)} + {_bytes(per_sample)}/sample) would allow ~{modelled:.3g} within {limit:.0%} of "
+            f"{_bytes(capacity)}, {EXTRAPOLATION}x beyond the measured range is not estimated")
     return result
+
+
+# How far past the largest measured batch the memory estimate extrapolates.
+EXTRAPOLATION = 64
+
+
+def _bytes(n):
+    """'512 B', '3.5 KiB', '1.25 GiB'."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
 
 
 def trend(values):
@@ -826,7 +852,7 @@ def _figures_line(name, c):
     """The figures of one check for the terminal table."""
     if c.get("error"):
         return c["error"]
-    if c.get("passed") is None and c.get("skipped"):
+    if c.get("passed") is None and c.get("skipped") and name != "latency":
         return c["skipped"]
     if name == "consistency":
         worst = max(o["rel_l2"] for o in c["outputs"])
@@ -849,12 +875,15 @@ def _figures_line(name, c):
     if name == "memory":
         cap = (f"{c['capacity_bytes'] / 2**30:.2f} GiB" if c["capacity_bytes"] >= 2**30
                else f"{c['capacity_bytes'] / 2**20:.1f} MiB")
-        return (f"peak {c['peak_share']:.1%} of {cap} (limit {c['limit']:.0%}); "
-                f"largest batch ~{c['largest_batch_estimate']}"
+        largest = (f"largest batch >= {c['largest_batch_estimate']} (not estimated further: "
+                   f"{EXTRAPOLATION}x the measured batch)" if c.get("largest_batch_note")
+                   else f"largest batch ~{c['largest_batch_estimate']}")
+        return (f"peak {c['peak_share']:.1%} of {cap} (limit {c['limit']:.0%}); {largest}"
                 + (f"; {c['failed_allocs']} allocation(s) failed" if c.get("failed_allocs") else ""))
     b1 = c["batch_1"]
     return (f"batch 1 p50 {b1['p50_ms']:.2f} / p99 {b1['p99_ms']:.2f} ms"
-            + (f" (limit {c['latency_ms']:g} ms)" if c["latency_ms"] is not None else ""))
+            + (f" (limit {c['latency_ms']:g} ms)" if c["latency_ms"] is not None
+               else "; not judged: no --latency-ms given"))
 
 
 def summary(result):

@@ -57,9 +57,14 @@ def plot_loss(training):
 
 
 def plot_latency(latency):
+    return _svg(latency_figure(latency))
+
+
+def latency_figure(latency):
     plt = _pyplot()
     runs = [v for k, v in sorted(latency.items()) if k.startswith("batch_") and isinstance(v, dict)]
-    fig, axes = plt.subplots(1, len(runs), figsize=(2.9 * len(runs) + 0.6, 2.8), squeeze=False)
+    # Constrained layout keeps the figure title clear of the subplot titles.
+    fig, axes = plt.subplots(1, len(runs), figsize=(2.9 * len(runs) + 0.6, 3.0), squeeze=False, layout="constrained")
     for ax, r in zip(axes[0], runs):
         ax.hist(r["samples_ms"], bins=min(20, max(5, len(r["samples_ms"]) // 2)), color="#4c72b0")
         for q, style in (("p50_ms", "-"), ("p99_ms", "--")):
@@ -71,10 +76,14 @@ def plot_latency(latency):
         ax.set_ylabel("calls")
         ax.legend(fontsize=7)
     fig.suptitle("NPU inference latency")
-    return _svg(fig)
+    return fig
 
 
 def plot_memory(memory):
+    return _svg(memory_figure(memory))
+
+
+def memory_figure(memory):
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 2.9))
     unit, scale = ("MiB", 2**20) if memory["peak_bytes"] >= 2**20 else ("KiB", 2**10)
@@ -88,15 +97,29 @@ def plot_memory(memory):
         ax.axhline(limit, color="#c44e52", ls="--", label=f"limit {memory['limit']:.0%} of capacity")
         top = max(top, limit * 1.05)
     ax.set_ylim(0, top)
-    for start, phase in memory.get("phases", []):
+    # Phases are numbered on the plot (names listed under it, phase_list):
+    # phases a fraction of a second apart would overprint their names. A
+    # number goes in the highest row where it clears the previous one.
+    span = max((t[-1] - t[0]) if t else 0.0, 1e-9)
+    rows = []  # x of the last number in each row
+    for k, (start, _) in enumerate(memory.get("phases", [])):
         ax.axvline(start, color="black", lw=0.5, alpha=0.4)
-        ax.text(start, top, f" {phase}", rotation=90, va="top", fontsize=7)
+        row = next((i for i, last in enumerate(rows) if start - last > 0.04 * span), len(rows))
+        rows[row:row + 1] = [start]
+        ax.text(start, top * (0.97 - 0.1 * row), f" {k + 1}", va="top", fontsize=7, gid=f"phase-{k + 1}")
     ax.set_xlabel("seconds since the start of the check")
     ax.set_ylabel(f"NPU memory ({unit})")
-    ax.set_title(f"NPU:0 memory over time: peak {memory['peak_share']:.2%} of "
-                 f"{memory['capacity_bytes'] / 2**30:.2f} GiB (limit {memory['limit']:.0%})")
-    ax.legend(fontsize=7, loc="center right")
-    return _svg(fig)
+    ax.set_title(f"NPU:0 memory: peak {memory['peak_share']:.2%} of {_bytes(memory['capacity_bytes'])} "
+                 f"(limit {memory['limit']:.0%})")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over the curve
+    return fig
+
+
+def phase_list(memory):
+    """The numbered phases of the memory plot, as HTML."""
+    items = "".join(f"<li>{html.escape(str(phase))} (from {start:.1f} s)</li>"
+                    for start, phase in memory.get("phases", []))
+    return f"<ol class='phases'>{items}</ol>" if items else ""
 
 
 def plot_scaling(scaling):
@@ -131,7 +154,21 @@ def plot_errors(consistency):
     return _svg(fig)
 
 
-def _fmt(v):
+def _bytes(n):
+    """'512 B', '3.5 KiB', '1.25 GiB'."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def _fmt(v, key=""):
+    if v is None:
+        return "<span class='none'>not set</span>"
+    if key.endswith("_bytes") and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return html.escape(_bytes(v))
+    if key.endswith("_share") and isinstance(v, float):
+        return f"{v:.2%}"
     if isinstance(v, float):
         return f"{v:.4g}"
     return html.escape(str(v))
@@ -142,7 +179,7 @@ def _figures(check, skip=()):
     for k, v in check.items():
         if k in skip or k == "passed" or isinstance(v, (list, dict)):
             continue
-        rows.append(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>")
+        rows.append(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v, k)}</td></tr>")
     return "<table class='fig'>" + "".join(rows) + "</table>"
 
 
@@ -154,11 +191,11 @@ def _outputs_table(outputs):
     return f"<table class='cov'>{head}{rows}</table>"
 
 
-def _section(name, check, plot=None, extra=""):
+def _section(name, check, plot=None, extra="", caption=""):
     state = check.get("passed")
     body = _figures(check, skip=("note",)) + extra
     if plot:
-        body += f"<div class='plot' data-plot='{name}'>{plot}</div>"
+        body += f"<div class='plot' data-plot='{name}'>{plot}</div>" + caption
     return (f"<section id='{name}'><h2>{name} <span class='{_CLASS[state]}'>{_WORD[state]}</span></h2>"
             f"{body}</section>")
 
@@ -183,7 +220,8 @@ h1{font-size:1.3em}h2{font-size:1.1em;border-bottom:1px solid #ccc}
 .skip{color:#fff;background:#757575;padding:1px 6px;border-radius:3px}
 table{border-collapse:collapse;font-size:.9em}td,th{padding:2px 8px;text-align:left}
 table.cov td,table.cov th,table.sum td,table.sum th{border:1px solid #ddd}
-tr.warn{background:#fff3e0}.plot svg{max-width:100%;height:auto}.note{color:#8d6e00}
+tr.warn{background:#fff3e0}.plot svg{max-width:100%;height:auto}.note{color:#8d6e00}.none{color:#888}
+ol.phases{font-size:.85em;columns:2}
 """
 
 # Marks the body once loaded so a headless browser can tell that every plot
@@ -216,14 +254,15 @@ def render_html(result):
     sections.append(_section("consistency", con, plot_errors(con) if con.get("outputs") else None,
                              (_outputs_table(con["outputs"]) if con.get("outputs") else "") + extra))
     tr = c["training"]
-    setup = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in tr.get("setup", {}).items())
+    setup = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v, k)}</td></tr>" for k, v in tr.get("setup", {}).items())
     setup = f"<p>Trained with:</p><table class='fig setup'>{setup}</table>" if setup else ""
     sections.append(_section("training", tr, plot_loss(tr) if tr.get("npu_loss") else None, extra=setup))
     sc = c["scaling"]
     sections.append(_section("scaling", sc, plot_scaling(sc) if "speedup" in sc else None,
                              f"<p class='note'>{html.escape(sc['note'])}</p>" if sc.get("note") else ""))
     m = c["memory"]
-    sections.append(_section("memory", m, plot_memory(m) if m.get("timeline") else None))
+    sections.append(_section("memory", m, plot_memory(m) if m.get("timeline") else None,
+                             caption=phase_list(m)))
     la = c["latency"]
     sections.append(_section("latency", la, plot_latency(la) if "batch_1" in la else None))
     verdict = "ready" if result["passed"] else "not ready"

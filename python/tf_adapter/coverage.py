@@ -172,14 +172,36 @@ def _matches(kernel, node):
 def _dtypes(node):
     from tensorflow.python.framework import dtypes
 
-    out = set()
-    for name in ("T", "dtype", "SrcT", "DstT", "Tparams"):
-        if name in node.attr and node.attr[name].type:
-            try:
-                out.add(dtypes.as_dtype(node.attr[name].type).name)
-            except TypeError:
-                pass
-    return out
+    def name(t):
+        try:
+            return dtypes.as_dtype(t).name
+        except TypeError:
+            return None
+
+    out = {name(node.attr[a].type) for a in ("T", "dtype", "SrcT", "DstT", "Tparams") if a in node.attr and node.attr[a].type}
+    if not out:
+        # Ops whose data type attribute has another name (FFT's Tcomplex,
+        # Bincount's T on one argument only...): the type attributes that
+        # the OpDef's arguments are typed by.
+        from tensorflow.python.framework import op_def_registry
+
+        op_def = op_def_registry.get(node.op)
+        for arg in list(op_def.input_arg) + list(op_def.output_arg) if op_def else []:
+            if arg.type_attr and arg.type_attr in node.attr:
+                out.add(name(node.attr[arg.type_attr].type))
+            elif arg.type_list_attr and arg.type_list_attr in node.attr:
+                out |= {name(t) for t in node.attr[arg.type_list_attr].list.type}
+    return out - {None}
+
+
+def dtype_text(node):
+    """The dtypes of one node for messages: 'float32 -> complex64' for a
+    Cast, 'complex64' or 'float32,int32' otherwise."""
+    from tensorflow.python.framework import dtypes
+
+    if node.op == "Cast" and node.attr["SrcT"].type and node.attr["DstT"].type:
+        return f"{dtypes.as_dtype(node.attr['SrcT'].type).name} -> {dtypes.as_dtype(node.attr['DstT'].type).name}"
+    return ",".join(sorted(_dtypes(node)))
 
 
 # Ops TensorFlow replaces before placement (ParallelConcatRemovePass): where

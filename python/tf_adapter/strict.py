@@ -21,7 +21,7 @@ import re
 import warnings
 
 from . import _native
-from .coverage import CPU_REQUESTED, FALLBACK, UNSUPPORTED, graph_nodes, placement_of
+from .coverage import CPU_REQUESTED, FALLBACK, UNSUPPORTED, dtype_text, graph_nodes, placement_of
 
 _state = {"strict": False}
 _checked = {}  # function name -> list of problems
@@ -63,7 +63,8 @@ def unsupported_message(op_type, node, detail=""):
 
 
 def _problems(fdef_name, ctx, call_on_npu, seen):
-    """(op type, node, placement) of nodes that ask for the NPU but cannot run there."""
+    """(op type, node, placement, dtypes) of nodes that ask for the NPU but
+    cannot run there."""
     if fdef_name in seen:
         return []
     seen.add(fdef_name)
@@ -81,8 +82,42 @@ def _problems(fdef_name, ctx, call_on_npu, seen):
             continue
         placement, _ = placement_of(node)
         if placement in (FALLBACK, UNSUPPORTED) and placement != CPU_REQUESTED:
-            out.append((node.op, node.name, placement))
+            out.append((node.op, node.name, placement, dtype_text(node)))
     return out
+
+
+# Ops that only convert or pass their input on: when one of these and a
+# computing op both lack a kernel (tf.signal.fft(tf.cast(x, tf.complex64))),
+# the computing op is what the user has to change, so it is named first.
+_GLUE_OPS = frozenset(
+    "Cast Identity IdentityN Const Reshape Squeeze ExpandDims Bitcast StopGradient Pack Unpack "
+    "ConcatV2 Transpose Complex Real Imag".split()
+)
+
+
+def _compute_first(problems):
+    return sorted(problems, key=lambda p: p[0] in _GLUE_OPS)
+
+
+def _detail(placement, dtypes):
+    if placement == UNSUPPORTED:
+        return "no kernel on any device here"
+    return f"it has no NPU kernel for {dtypes}" if dtypes else "it has no NPU kernel for these dtypes"
+
+
+def strict_error_message(function, problems):
+    """Strict mode's error for a function: every op it cannot run on the NPU,
+    the computing ops first (the first line names one op, as for a single op)."""
+    problems = _compute_first(problems)
+    op, node, placement, dtypes = problems[0]
+    msg = unsupported_message(op, node, _detail(placement, dtypes))
+    if len(problems) > 1:
+        msg += f"\ntf.function '{function}' has {len(problems)} ops the NPU cannot run (all of them, computing ops first):"
+        for op, node, placement, dtypes in problems:
+            line = f"\n  {op} (node '{node}'{', ' + dtypes if dtypes else ''}): {_detail(placement, dtypes)}"
+            alt = _native.alternatives().get(op)
+            msg += line + (f"; supported formulation: {alt}" if alt else "")
+    return msg
 
 
 def _check_function(name, ctx):
@@ -96,17 +131,23 @@ def _check_function(name, ctx):
     if _state["strict"]:
         import tensorflow as tf
 
-        op, node, placement = problems[0]
-        detail = "no kernel on any device here" if placement == UNSUPPORTED else "it has no NPU kernel for these dtypes"
-        raise tf.errors.InvalidArgumentError(None, None, unsupported_message(op, node, detail))
-    for op, node, _ in problems:
+        from ._jit import display_name
+
+        raise tf.errors.InvalidArgumentError(None, None, strict_error_message(display_name(name), problems))
+    for op, node, _, dtypes in _compute_first(problems):
         if op not in _warned:
             _warned.add(op)
-            warnings.warn(
-                f"tf_adapter: op type '{op}' (node '{node}') runs on the host: the NPU has no kernel for it. "
-                "Set TFA_STRICT=1 or tf_adapter.set_strict(True) to make this an error.",
+            from ._jit import _user_frame
+
+            # Pointed at the user's line: the call that ran the function, not
+            # the TensorFlow frame that executes it.
+            path, line = _user_frame()
+            warnings.warn_explicit(
+                f"tf_adapter: op type '{op}' (node '{node}'{', ' + dtypes if dtypes else ''}) runs on the host: "
+                "the NPU has no kernel for it. Set TFA_STRICT=1 or tf_adapter.set_strict(True) to make this an error.",
                 HostFallbackWarning,
-                stacklevel=4,
+                path,
+                line,
             )
 
 
@@ -125,6 +166,21 @@ def reword(message):
             return None
         op, node = m.group(1), m.group(2) or m.group(1)
     return unsupported_message(op, node, "no NPU kernel for it") + "\n\nTensorFlow said: " + message
+
+
+# What TensorFlow says when an allocation it made itself on the NPU failed
+# (a host-to-NPU copy, a receive): the reason is not in it.
+_ALLOCATION_FAILED = ("Dst tensor is not initialized", "unable to allocate", "OOM when allocating")
+
+
+def _message_with_oom_reason(message):
+    """`message` led by the pending NPU out-of-memory reason when it is one
+    of TensorFlow's reasonless allocation errors (None otherwise). Takes the
+    pending reason either way, so that a later error does not get a stale one."""
+    reason = _native.take_oom_message()
+    if reason is None or reason in message or not any(p in message for p in _ALLOCATION_FAILED):
+        return None
+    return f"{reason}\n\nTensorFlow said: {message}"
 
 
 def _pin_input_pipeline_to_host():
@@ -187,6 +243,14 @@ def install():
         return e
 
     _pin_input_pipeline_to_host()
+    if _compat.enabled("memory.op_error_reason"):
+        orig_init = _compat.original("memory.op_error_reason")
+
+        def op_error_init(self, node_def, op, message, error_code, *args):
+            message = _message_with_oom_reason(message or "") or message
+            orig_init(self, node_def, op, message, error_code, *args)
+
+        _compat.replace("memory.op_error_reason", op_error_init)
     _compat.replace("strict.execute", execute_checked)
     _compat.replace("strict.quick_execute", execute_checked)
     _compat.replace("strict.status_to_exception", status_to_exception)

@@ -8,8 +8,10 @@ are ``tf_adapter.check.run``.
 """
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import zipfile
 
 PROG = "tf-adapter-check"
@@ -138,12 +140,44 @@ def main(argv=None):
     except UsageError as e:
         print(f"{PROG}: error: {e} (see {PROG} --help)", file=sys.stderr)
         return 2
-    if not args.verbose:
-        # TensorFlow's C++ notices (oneDNN, NUMA, device creation) only with --verbose.
+    if args.verbose:
+        from tf_adapter import check
+    else:
+        # TensorFlow's own notices (oneDNN, device creation, retracing) only
+        # with --verbose: its C++ log level for what comes after the import...
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tf_adapter import check
+        # ...and what TensorFlow 2.21 prints while it loads, before that
+        # level applies.
+        with _native_stderr_held():
+            from tf_adapter import check
+        import logging
 
+        import tensorflow as tf
+
+        tf.get_logger().setLevel(logging.ERROR)
     return check.main_parsed(args)
+
+
+@contextlib.contextmanager
+def _native_stderr_held():
+    """File descriptor 2 (what C++ writes too) goes to a temporary file for
+    the block, and is shown only if the block fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 if __name__ == "__main__":

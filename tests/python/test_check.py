@@ -2,6 +2,7 @@
 models and settings built to fail each check; the JSON report against its
 schema and the HTML report in a real headless browser."""
 
+import html
 import json
 import os
 import re
@@ -268,6 +269,59 @@ def test_html_report_opens_in_headless_chromium_with_its_plots(small_keras, tmp_
     for name in ("consistency", "training", "scaling", "memory", "latency"):
         assert f'data-plot="{name}"' in dom
     assert "First diverging op" in dom and r["checks"]["consistency"]["first_divergence"]["node"] in dom
+
+
+def _overlap(a, b):
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_html_plots_do_not_overprint():
+    # Phases a fraction of a second apart (a skipped check takes none) and a
+    # latency figure with two histograms: no label may cover another, the
+    # legend stays off the curve, the figure title off the subplot titles.
+    memory = {"peak_bytes": 7 << 20, "capacity_bytes": 8 << 30, "limit": 0.8, "peak_share": 0.0009,
+              "timeline": [[i * 0.05, (1 + i % 7) << 20] for i in range(200)],
+              "phases": [[0.0, "consistency"], [0.01, "training"], [0.02, "scaling"], [0.03, "latency"],
+                         [6.0, "memory"]]}
+    fig = check_html.memory_figure(memory)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    labels = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(labels) == 5
+    assert not [(i, j) for i in range(5) for j in range(i) if _overlap(labels[i], labels[j])], labels
+    assert not _overlap(ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer))
+    samples = list(np.linspace(1.0, 3.0, 20))
+    latency = {"latency_ms": None, **{f"batch_{b}": {"batch": b, "p50_ms": 2.0, "p99_ms": 2.9, "samples_ms": samples}
+                                      for b in (1, 32)}}
+    fig = check_html.latency_figure(latency)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    for ax in fig.axes:
+        assert not _overlap(title, ax.title.get_window_extent(renderer)), ax.title.get_text()
+
+
+def test_html_report_says_why_and_in_readable_units(small_keras, tmp_path):
+    # No Python None, no raw byte counts, every skipped check with its
+    # reason, and the memory estimate of a tiny model capped at what was
+    # measured (a straight line through batches 4 and 8 allowed ~1e8).
+    page = tmp_path / "r.html"
+    r = check.run(small_keras, batch=8, steps=3, html_path=str(page))
+    text = page.read_text()
+    assert ">None<" not in text and "not set" in text
+    assert not re.search(r"_bytes</th><td>\d{4,}", text), re.findall(r"_bytes</th><td>[^<]*", text)
+    assert re.search(r"capacity_bytes</th><td>[\d.]+ GiB", text)
+    for name, c in r["checks"].items():
+        if c.get("passed") is None:
+            assert c.get("skipped"), (name, c)
+            assert html.escape(c["skipped"]) in text
+    m = r["checks"]["memory"]
+    assert m["largest_batch_estimate"] <= check.EXTRAPOLATION * 8 < m["largest_batch_modelled"], m
+    assert "measured up to batch 8" in m["largest_batch_note"]
+    assert "<ol class='phases'><li>consistency" in text
+    line = check.summary(r)
+    assert "largest batch >= 512" in line and "not judged: no --latency-ms given" in line, line
 
 
 def test_browser_harness_sees_broken_pages(tmp_path):

@@ -107,6 +107,55 @@ def test_strict_mode_errors_name_the_op_and_node():
     assert "OK: [[2.0, 2.0], [2.0, 2.0]]" in out, out
 
 
+def test_strict_mode_reports_every_unsupported_op_compute_op_first():
+    # The usual FFT pattern: the Cast into complex64 comes first in the graph
+    # and has no NPU kernel either, but FFT is what the user has to change.
+    r = run("""
+        import tf_adapter, tensorflow as tf
+        @tf.function
+        def spectrum(x):
+            with tf.device("/NPU:0"):
+                return tf.signal.fft(tf.cast(x, tf.complex64))
+        try:
+            spectrum(tf.ones([4, 8]))
+        except tf.errors.InvalidArgumentError as e:
+            print(e.message)
+    """, TFA_STRICT="1")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith("Op type 'FFT' (node 'FFT') is not supported on NPU: it has no NPU kernel for complex64"), r.stdout
+    assert "tf.function 'spectrum' has 2 ops the NPU cannot run" in lines[1], r.stdout
+    assert lines[2].strip().startswith("FFT (node 'FFT', complex64)") and "supported formulation" in lines[2], r.stdout
+    assert lines[3].strip().startswith("Cast (node 'Cast', float32 -> complex64)"), r.stdout
+
+
+def test_coverage_shows_the_dtype_of_ops_with_other_type_attributes():
+    fn = lambda x: tf.signal.fft(x)  # noqa: E731  (FFT's type attribute is Tcomplex, not T)
+    report = tf_adapter.coverage(fn, tf.TensorSpec([8], tf.complex64))
+    assert [o.dtypes for o in report.ops if o.op_type == "FFT"] == [["complex64"]]
+    assert "complex64" in [line for line in str(report).splitlines() if line.startswith("FFT")][0]
+
+
+def test_fallback_warning_points_at_the_users_line(tmp_path):
+    script = tmp_path / "user_model.py"
+    script.write_text(textwrap.dedent("""
+        import warnings, tf_adapter, tensorflow as tf
+        @tf.function
+        def f(x):
+            return tf.sin(x)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            with tf.device("/NPU:0"):
+                f(tf.ones([3]))  # line 9
+        [hit] = [x for x in w if issubclass(x.category, tf_adapter.HostFallbackWarning)]
+        print(hit.filename, hit.lineno)
+    """))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                       env=dict(__import__("os").environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(script), "9"], r.stdout
+
+
 def test_set_strict_toggles_soft_placement():
     tf_adapter.set_strict(True)
     try:

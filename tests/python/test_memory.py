@@ -8,6 +8,8 @@ from conftest import on
 
 
 def test_usage_is_accounted_and_released():
+    # Warm-up: TensorFlow keeps a few bytes of the first op's constants on the device.
+    on("/NPU:0", tf.identity, tf.ones([1024, 256]))
     before = tf_adapter.memory_info("NPU:0")
     x = on("/NPU:0", tf.identity, tf.ones([1024, 256]))  # 1 MiB
     during = tf_adapter.memory_info("NPU:0")
@@ -56,16 +58,32 @@ def test_out_of_memory_raises_and_process_continues():
     np.testing.assert_array_equal(c.numpy(), np.full([2, 2], 2.0))
 
 
-def test_copy_past_capacity_fails_cleanly(capfd):
+def test_copy_past_capacity_fails_cleanly_with_the_reason_once(capfd):
     # TensorFlow's own host->device copy reports a failed allocation as
-    # InternalError "Dst tensor is not initialized" (as on GPUs); the plugin
-    # prints the figures.
+    # InternalError "Dst tensor is not initialized" (as on GPUs), and a
+    # function's receive as ResourceExhausted "unable to allocate", neither
+    # with a reason: the error raised carries the device's figures, and
+    # nothing is printed besides.
     with tf.device("/CPU:0"):
         big = tf.zeros([300, 1024, 1024])  # 1.2 GiB on the host
-    with pytest.raises((tf.errors.ResourceExhaustedError, tf.errors.InternalError)):
+    with pytest.raises((tf.errors.ResourceExhaustedError, tf.errors.InternalError)) as e:
         on("/NPU:1", tf.identity, big)
-    err = capfd.readouterr().err
-    assert "NPU:1 out of memory: requested 1.17 GiB (1258291200 bytes)" in err, err
+    reason = "NPU:1 out of memory: requested 1.17 GiB (1258291200 bytes)"
+    assert str(e.value.message).startswith(reason) and "Dst tensor is not initialized" in e.value.message, e.value
+
+    @tf.function
+    def double(x):
+        with tf.device("/NPU:1"):
+            return x * 2.0
+
+    with pytest.raises(tf.errors.ResourceExhaustedError) as e:
+        double(big)
+    assert reason in e.value.message and "TensorFlow said" in e.value.message, e.value
+    # The reason was taken by the error it belongs to: a later error does not get it.
+    with pytest.raises(tf.errors.InvalidArgumentError) as later:
+        on("/NPU:1", tf.reshape, tf.ones([3]), [2])
+    assert "out of memory" not in later.value.message
+    assert "out of memory" not in capfd.readouterr().err
     del big
     assert on("/NPU:1", tf.add, tf.ones([3]), tf.ones([3])).numpy().tolist() == [2.0] * 3
 

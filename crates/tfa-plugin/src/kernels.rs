@@ -599,6 +599,8 @@ impl TfOpContext<'_> {
     fn alloc_error(&self, e: Error, i: usize, dtype: DType, shape: &[usize]) -> Error {
         match e {
             Error::ResourceExhausted(_) => {
+                // This error carries the reason itself: nothing waits for it.
+                self.npu.memory.take_last_failure();
                 let bytes = shape.iter().product::<usize>() as u64 * dtype.size() as u64;
                 Error::ResourceExhausted(format!(
                     "{} While allocating output {i} of {} (node '{}'): shape {}, {dtype}.",

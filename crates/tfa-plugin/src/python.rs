@@ -53,6 +53,17 @@ fn memory_info(ordinal: usize) -> PyResult<HashMap<&'static str, u64>> {
     ]))
 }
 
+/// The message of the most recent failed NPU allocation not yet taken (None
+/// when there was none): the reason behind TensorFlow's own allocation errors.
+#[pyfunction]
+fn take_oom_message() -> PyResult<Option<String>> {
+    Ok(device::all()
+        .map_err(py_err)?
+        .iter()
+        .filter_map(|n| n.memory.take_last_failure())
+        .last())
+}
+
 /// Resets the peak of NPU `ordinal` to its current usage.
 #[pyfunction]
 fn reset_memory_stats(ordinal: usize) -> PyResult<()> {
@@ -206,6 +217,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plugin_registered, m)?)?;
     m.add_function(wrap_pyfunction!(memory_info, m)?)?;
     m.add_function(wrap_pyfunction!(reset_memory_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(take_oom_message, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_counts, m)?)?;
     m.add_function(wrap_pyfunction!(reset_kernel_counts, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_times, m)?)?;

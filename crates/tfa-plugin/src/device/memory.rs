@@ -57,6 +57,11 @@ pub struct DeviceMemory {
     failed: AtomicU64,
     /// size class -> free block addresses; with the byte total.
     cache: Mutex<(HashMap<u64, Vec<usize>>, u64)>,
+    /// The last failed allocation's message, until Python takes it: an
+    /// allocation TensorFlow makes itself (a host-to-NPU copy) fails with
+    /// "Dst tensor is not initialized" and no reason, so the reason waits
+    /// here for the error to be raised instead of being printed.
+    last_failure: Mutex<Option<String>>,
 }
 
 fn human(b: u64) -> String {
@@ -85,7 +90,23 @@ impl DeviceMemory {
             largest: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             cache: Mutex::new((HashMap::new(), 0)),
+            last_failure: Mutex::new(None),
         }
+    }
+
+    /// Counts a failed allocation and keeps its message for `take_last_failure`.
+    fn fail(&self, message: String) -> Error {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+        Error::ResourceExhausted(message)
+    }
+
+    /// The message of the last failed allocation since the last call, if any.
+    pub fn take_last_failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, (HashMap<u64, Vec<usize>>, u64)> {
@@ -119,8 +140,7 @@ impl DeviceMemory {
         loop {
             let next = cur.saturating_add(class);
             if next > self.capacity {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                return Err(Error::ResourceExhausted(self.oom_message(bytes)));
+                return Err(self.fail(self.oom_message(bytes)));
             }
             match self
                 .in_use
@@ -158,8 +178,7 @@ impl DeviceMemory {
         };
         if ptr.is_null() {
             self.in_use.fetch_sub(class, Ordering::AcqRel);
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            return Err(Error::ResourceExhausted(format!(
+            return Err(self.fail(format!(
                 "{} (the host could not provide the memory)",
                 self.oom_message(bytes)
             )));

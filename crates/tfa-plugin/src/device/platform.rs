@@ -256,16 +256,15 @@ unsafe extern "C" fn allocate(
         m.payload = 0;
         // On failure the block stays null: TensorFlow turns that into
         // ResourceExhausted in kernels (ours add the device's figures) or an
-        // InternalError "Dst tensor is not initialized" in its own copies,
-        // so the reason is also printed here.
+        // InternalError "Dst tensor is not initialized" in its own copies;
+        // the device keeps the reason (`take_last_failure`) and Python puts
+        // it into the error TensorFlow raises (strict.py), so nothing is
+        // printed.
         // SAFETY: `d` is null or the SP_Device TensorFlow passes (module
         // contract).
-        match unsafe { npu(d) }.and_then(|n| n.memory.allocate(size)) {
-            Ok(ptr) => {
-                m.opaque = ptr as *mut c_void;
-                m.size = size;
-            }
-            Err(e) => eprintln!("tf_adapter: {e}"),
+        if let Ok(ptr) = unsafe { npu(d) }.and_then(|n| n.memory.allocate(size)) {
+            m.opaque = ptr as *mut c_void;
+            m.size = size;
         }
     })
 }
