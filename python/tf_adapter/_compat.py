@@ -33,6 +33,9 @@ from dataclasses import dataclass
 TENSORFLOW_RANGE = ("2.21", "2.22")
 KERAS_RANGE = ("3.12", "4")  # TensorFlow 2.21 requires keras>=3.12
 TESTED = {"tensorflow": "2.21.0", "keras": "3.15.1"}
+# CPython versions TensorFlow 2.21 publishes wheels for (3.10-3.13 on PyPI):
+# pyproject's requires-python, the README and pyo3's abi3 floor say the same.
+PYTHON_RANGE = ("3.10", "3.14")
 ALLOW_UNTESTED = "TFA_ALLOW_UNTESTED_TF"
 
 

@@ -13,6 +13,8 @@ import pytest  # noqa: E402
 import tf_adapter  # noqa: E402,F401
 import tensorflow as tf  # noqa: E402
 
+pytest_plugins = ["browser"]  # Chromium for the HTML-report tests, loud when missing
+
 # Tolerances per dtype for results that are not bit-exact (transcendentals,
 # matmul summation order): float32 as the issue demands, half types to their
 # precision (bfloat16 has 8 significant bits, float16 11).

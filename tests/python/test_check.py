@@ -6,7 +6,6 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -16,6 +15,8 @@ import pytest
 import tensorflow as tf
 
 from tf_adapter import check, check_html
+
+import browser
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +144,7 @@ def _cli_only(*args):
     code = ("import sys, tf_adapter_cli\n"
             "try:\n    rc = tf_adapter_cli.main(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
             "print('TENSORFLOW_IMPORTED', 'tensorflow' in sys.modules)\nsys.exit(rc)\n")
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
 
 
 def test_help_lists_every_option_with_its_default_without_importing_tensorflow():
@@ -204,6 +205,18 @@ def test_cli_exit_status_follows_the_checks(small_keras, tmp_path):
     assert bad.returncode == 1 and "latency      FAIL" in bad.stdout
 
 
+def test_cli_shows_only_its_progress_unless_verbose(small_keras):
+    # TensorFlow's start-up notices (oneDNN, device creation: printed while
+    # it loads, whatever TF_CPP_MIN_LOG_LEVEL says) and its Python log stay
+    # out of the way; --verbose shows them.
+    quiet = _cli_only(small_keras, "--steps", "3")
+    assert quiet.returncode in (0, 1), quiet.stderr[-2000:]
+    lines = [ln for ln in quiet.stderr.splitlines() if ln.strip()]
+    assert lines and all(re.match(r"(consistency|training|scaling|memory|latency) +\S", ln) for ln in lines), lines
+    verbose = _cli_only(small_keras, "--steps", "3", "--verbose")
+    assert "oneDNN" in verbose.stderr or "I0000" in verbose.stderr, verbose.stderr[-2000:]
+
+
 def test_python_file_with_build_model(tmp_path):
     src = tmp_path / "model.py"
     src.write_text(
@@ -238,11 +251,7 @@ def test_scaling_check_on_two_npus(small_keras):
 def _open_in_chromium(path, tmp_path):
     """Loads `path` in headless Chromium; returns the body's attributes set by
     the report's load script and the console errors."""
-    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if exe is None:
-        if os.environ.get("TFA_REQUIRE_BROWSER"):
-            pytest.fail("TFA_REQUIRE_BROWSER is set but there is no Chromium (apt install chromium)")
-        pytest.skip("no Chromium here (apt install chromium)")
+    exe = browser.chromium()
     p = subprocess.run(
         [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
@@ -322,6 +331,20 @@ def test_html_report_says_why_and_in_readable_units(small_keras, tmp_path):
     assert "<ol class='phases'><li>consistency" in text
     line = check.summary(r)
     assert "largest batch >= 512" in line and "not judged: no --latency-ms given" in line, line
+
+
+def test_missing_browser_is_said_loudly(tmp_path):
+    # Without Chromium the browser tests skip, and the run ends with a line
+    # that says so; with TFA_REQUIRE_BROWSER=1 (CI) they fail instead.
+    (tmp_path / "test_page.py").write_text("import browser\n\ndef test_page():\n    browser.chromium()\n")
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable), PYTHONPATH=os.path.dirname(browser.__file__))
+    env.pop("TFA_REQUIRE_BROWSER", None)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "browser", str(tmp_path)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert p.returncode == 0 and "1 HTML-report test(s) SKIPPED: no Chromium here" in p.stdout, p.stdout + p.stderr
+    env["TFA_REQUIRE_BROWSER"] = "1"
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert p.returncode == 1 and "TFA_REQUIRE_BROWSER is set" in p.stdout, p.stdout + p.stderr
 
 
 def test_browser_harness_sees_broken_pages(tmp_path):

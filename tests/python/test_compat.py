@@ -52,6 +52,29 @@ def test_pyproject_declares_the_supported_tensorflow_range():
     assert f"TensorFlow >={lo},<{hi} and Keras >={_compat.KERAS_RANGE[0]},<{_compat.KERAS_RANGE[1]}" in pyproject
 
 
+def test_test_requirements_match_the_test_extra():
+    # requirements-test.txt (what scripts/test.sh installs) and the package's
+    # [test] extra name the same test tools.
+    root = pathlib.Path(__file__).parents[2]
+    lines = [ln.strip() for ln in (root / "requirements-test.txt").read_text().splitlines()]
+    reqs = {ln for ln in lines if ln and not ln.startswith("#")}
+    extra = re.search(r"^test = \[(.*)\]$", (root / "pyproject.toml").read_text(), re.M).group(1)
+    assert {x.strip().strip('"') for x in extra.split(",")} == reqs - {"tensorflow-cpu==2.21.0", "maturin>=1.16,<2"}
+    assert "bash scripts/test.sh" in (root / "README.md").read_text()
+    assert "requirements-test.txt" in (root / "scripts" / "test.sh").read_text()
+
+
+def test_python_range_is_stated_the_same_everywhere():
+    # TensorFlow 2.21 has no wheel for 3.9 or 3.14: the package must not claim them.
+    root = pathlib.Path(__file__).parents[2]
+    lo, hi = _compat.PYTHON_RANGE
+    assert f'requires-python = ">={lo},<{hi}"' in (root / "pyproject.toml").read_text()
+    last = f"{hi.split('.')[0]}.{int(hi.split('.')[1]) - 1}"
+    assert f"Python {lo}–{last}" in (root / "README.md").read_text()
+    assert f'"abi3-py{lo.replace(".", "")}"' in (root / "Cargo.toml").read_text()
+    assert _compat._in_range(".".join(map(str, sys.version_info[:3])), _compat.PYTHON_RANGE)
+
+
 @pytest.mark.parametrize("version,release", [("2.21.0", (2, 21, 0)), ("2.22.0rc1", (2, 22, 0)),
                                              ("2.21.1.dev20260101", (2, 21, 1)), ("3.15.1", (3, 15, 1)),
                                              ("2.21", (2, 21))])
