@@ -8,7 +8,7 @@ Strict mode (``tf_adapter.set_strict(True)`` or ``TFA_STRICT=1`` at import)
 turns that into an error naming the op type, the node and, where one is
 known, a supported formulation::
 
-    Op type 'Sin' (node 'model/sin') is not supported on NPU ...
+    Op type 'Lgamma' (node 'model/lgamma') is not supported on NPU ...
 
 It checks every ``tf.function`` called on an NPU before it runs (ops placed
 inside it by a ``tf.device("/NPU:...")`` scope, or by the scope around the

@@ -13,6 +13,7 @@ GRADS = {
     "EluGrad": ("gradients", "outputs", -0.99),
     "SeluGrad": ("gradients", "outputs", -1.7),
     "SoftplusGrad": ("gradients", "features", -3.0),
+    "SoftsignGrad": ("gradients", "features", -3.0),
     "SigmoidGrad": ("y", "dy", -3.0),
     "TanhGrad": ("y", "dy", -3.0),
     "RsqrtGrad": ("y", "dy", -3.0),

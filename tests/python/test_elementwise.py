@@ -48,7 +48,17 @@ UNARY = {
     "Floor": (lambda x: tf.raw_ops.Floor(x=x), FLOATS),
     "Ceil": (lambda x: tf.raw_ops.Ceil(x=x), FLOATS),
     "Round": (lambda x: tf.raw_ops.Round(x=x), FLOATS),
+    # One-line map ops (crates/tfa-ops/src/families/maps.rs).
+    "Softsign": (lambda x: tf.raw_ops.Softsign(features=x), FLOATS),
+    **{op: ((lambda op: lambda x: getattr(tf.raw_ops, op)(x=x))(op), FLOATS)
+       for op in ("Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")},
 }
+# Where the op is defined (outside: NaN on both devices, compared as such, but
+# mostly NaN would test little).
+DOMAIN = {"Sqrt": (0.05, 3.0), "Rsqrt": (0.05, 3.0), "Log": (0.05, 3.0), "Softplus": (-20.0, 3.0),
+          "Asin": (-1.0, 1.0), "Acos": (-1.0, 1.0), "Atanh": (-0.999, 0.999), "Acosh": (1.0, 5.0)}
+TRANSCENDENTAL = ("Sigmoid", "Tanh", "Erf", "Erfc", "Expm1", "Log1p", "Elu", "Selu", "Softplus", "Sin", "Cos",
+                  "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
 
 COMPARE = ["Less", "LessEqual", "Greater", "GreaterEqual", "Equal", "NotEqual"]
 
@@ -94,10 +104,8 @@ def test_unary_matches_cpu(name, rng):
     for dtype in dtypes:
         for _ in range(8):
             shape = [int(d) for d in rng.integers(0, 7, size=int(rng.integers(0, 4)))]
-            low = 0.05 if name in ("Sqrt", "Rsqrt", "Log") else -3.0
-            if name == "Softplus":
-                low = -20.0
-            x = random_tensor(rng, shape, dtype, low=low)
+            low, high = DOMAIN.get(name, (-3.0, 3.0))
+            x = random_tensor(rng, shape, dtype, low=low, high=high)
             tf_adapter.reset_kernel_counts()
             npu = on("/NPU:0", fn, x)
             cpu = on("/CPU:0", fn, x)
@@ -105,7 +113,7 @@ def test_unary_matches_cpu(name, rng):
             assert tf_adapter.kernel_counts().get(name) == 1, (name, dtype)
             # Transcendentals: TensorFlow's (Eigen's) vectorised approximations
             # differ from libm by a few ulp.
-            rtol = 5e-6 if dtype == tf.float32 and name in ("Sigmoid", "Tanh", "Erf", "Erfc", "Expm1", "Log1p", "Elu", "Selu", "Softplus") else None
+            rtol = 5e-6 if dtype == tf.float32 and name in TRANSCENDENTAL else None
             assert_matches(npu, cpu, dtype, rtol=rtol, atol=1e-7 if dtype == tf.float32 else 0.0)
 
 
@@ -232,3 +240,27 @@ def test_in_place_forwarding_keeps_inputs_intact(rng):
     np.testing.assert_array_equal(a.numpy(), ref)
     np.testing.assert_allclose(b.numpy(), ref + 1.0)
     np.testing.assert_allclose(c.numpy(), np.exp(ref), rtol=1e-6)
+
+
+def test_softsign_and_trig_train_strictly_on_the_npu(rng, strict_placement):
+    # Forward and backward of the map ops inside a tf.function with soft
+    # placement off: Softsign/SoftsignGrad, Sin and its gradient (Cos, Mul).
+    x = tf.constant(rng.uniform(-3, 3, size=[5, 7]), tf.float32)
+
+    @tf.function
+    def loss_and_grad(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(tf.nn.softsign(x) * tf.sin(x) + tf.atan(x))
+        return y, tape.gradient(y, x)
+
+    tf_adapter.reset_kernel_counts()
+    with tf.device("/NPU:0"):
+        y, g = loss_and_grad(x)
+    counts = tf_adapter.kernel_counts()
+    for op in ("Softsign", "SoftsignGrad", "Sin", "Cos", "Atan"):
+        assert counts.get(op, 0) >= 1, (op, counts)
+    with tf.device("/CPU:0"):
+        want_y, want_g = loss_and_grad(x)
+    np.testing.assert_allclose(y.numpy(), want_y.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(g.numpy(), want_g.numpy(), rtol=1e-5, atol=1e-6)

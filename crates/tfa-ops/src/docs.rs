@@ -63,7 +63,57 @@ pub fn ops_markdown() -> String {
     }
     composites_section(&mut s);
     mixlist_section(&mut s, &lists);
+    how_to_add_section(&mut s);
     s
+}
+
+/// How an op gets here, with the one-declaration form as the example.
+fn how_to_add_section(s: &mut String) {
+    s.push_str(
+        r#"
+## How to add an op
+
+A float elementwise op is one line in each of two places. `Softsign` (Keras's
+`softsign` activation) and its gradient were added this way:
+
+1. The map, in `crates/tfa-kernels/src/host/maps.rs`: its scalar body on the
+   float the tensor type computes in (`x` widened; `r(...)` rounds a partial
+   result to the tensor type where TensorFlow's Eigen expression does, so
+   float16/bfloat16 results match TensorFlow's bit for bit). The loop, the
+   AVX-512/AVX2 code paths, buffer reuse and the dtype dispatch are shared.
+
+   ```rust
+   maps1! {
+       Softsign(x, r) = x / r(x.abs() + W::ONE);
+   }
+   maps2! {
+       SoftsignGrad(g, x, r) = { let d = r(x.abs() + W::ONE); g / r(d * d) };
+   }
+   ```
+
+2. The TensorFlow op, in `crates/tfa-ops/src/families/maps.rs`: its name, the
+   map, one line for this page.
+
+   ```rust
+   map!("Softsign", unary: Softsign, "x / (abs(x) + 1)"),
+   map!("SoftsignGrad", grad: SoftsignGrad, "softsign gradient: g / (abs(x) + 1)^2"),
+   ```
+
+The plugin registers the kernels from the table; this page, the coverage
+report (`tf_adapter.coverage`) and strict mode read the same table. If the op
+belongs on a mixed-precision list, add it to `crates/tfa-ops/src/precision.rs`;
+if `crates/tfa-ops/src/hints.rs` suggested a formulation for it, delete that
+line (a test fails while an op with a kernel still has one). Then
+`TFA_BLESS=1 cargo test -p tfa-ops` regenerates this page, and a test in
+`tests/python/test_elementwise.py` (the op's name and a lambda in `UNARY`)
+compares it against TensorFlow CPU over random shapes and every float dtype.
+
+Ops with attributes, several outputs or their own shape rules are declared
+with `op_t!` or an `OpDef` in the family file they belong to
+(`crates/tfa-ops/src/families/`), with the kernel in the matching
+`crates/tfa-kernels/src/host/` file; kernels know nothing about TensorFlow.
+"#,
+    );
 }
 
 /// The ops served by Python composites (`crate::composites`).

@@ -7,7 +7,6 @@ pub const ALTERNATIVES: &[(&str, &str)] = &[
         "LeakyRelu",
         "tf.maximum(x, alpha * x) (Maximum, Mul) for 0 <= alpha <= 1",
     ),
-    ("Softsign", "x / (1 + tf.abs(x)) (Abs, AddV2, RealDiv)"),
     (
         "ClipByValue",
         "tf.minimum(tf.maximum(x, lo), hi) (Maximum, Minimum)",

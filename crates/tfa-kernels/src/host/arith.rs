@@ -104,6 +104,27 @@ pub mod num {
         fn powf(self, e: Self) -> Self;
         fn fmod(self, d: Self) -> Self;
         fn is_nan(self) -> bool;
+        fn abs(self) -> Self;
+        fn sin(self) -> Self;
+        fn cos(self) -> Self;
+        fn tan(self) -> Self;
+        fn asin(self) -> Self;
+        fn acos(self) -> Self;
+        fn atan(self) -> Self;
+        fn sinh(self) -> Self;
+        fn cosh(self) -> Self;
+        fn asinh(self) -> Self;
+        fn acosh(self) -> Self;
+        fn atanh(self) -> Self;
+    }
+    /// Methods that are the standard library's own of the same name.
+    macro_rules! std_methods {
+        ($t:ty: $($f:ident),*) => {$(
+            #[inline(always)]
+            fn $f(self) -> Self {
+                <$t>::$f(self)
+            }
+        )*};
     }
     macro_rules! float {
         ($t:ty, $erf:path, $erfc:path, $exp_vec:expr) => {
@@ -171,6 +192,7 @@ pub mod num {
                 fn is_nan(self) -> bool {
                     <$t>::is_nan(self)
                 }
+                std_methods!($t: abs, sin, cos, tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh);
             }
         };
     }

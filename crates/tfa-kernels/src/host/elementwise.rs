@@ -133,13 +133,13 @@ macro_rules! numeric_dispatch {
 
 /// Where a kernel reads an operand from.
 #[derive(Copy, Clone)]
-enum Src<'a, T> {
+pub(super) enum Src<'a, T> {
     Data(&'a [T]),
     /// The operand was forwarded into the output buffer.
     Out,
 }
 
-fn src<'a, T: Element>(v: &TensorView<'a>, aliased: bool) -> Result<Src<'a, T>> {
+pub(super) fn src<'a, T: Element>(v: &TensorView<'a>, aliased: bool) -> Result<Src<'a, T>> {
     Ok(if aliased {
         Src::Out
     } else {
@@ -323,7 +323,7 @@ pub fn binary(
     Ok(())
 }
 
-fn run_binary<T: Element, F: Fn(T, T) -> T + Sync + Copy>(
+pub(super) fn run_binary<T: Element, F: Fn(T, T) -> T + Sync + Copy>(
     plan: &BroadcastPlan<2>,
     a: Src<T>,
     b: Src<T>,
@@ -516,7 +516,7 @@ pub fn unary(op: UnaryOp, x: &TensorView, out: &mut TensorMut, in_place: bool) -
     Ok(())
 }
 
-fn run_unary<T: Element, F: Fn(T) -> T + Sync + Copy>(x: Src<T>, out: &mut [T], f: F) {
+pub(super) fn run_unary<T: Element, F: Fn(T) -> T + Sync + Copy>(x: Src<T>, out: &mut [T], f: F) {
     for_chunks(out, |start, chunk| {
         let input = match x {
             Src::Data(x) => Some(&x[start..start + chunk.len()]),

@@ -15,6 +15,7 @@ pub mod gather;
 pub mod inplace;
 pub mod loss;
 pub mod lowp_gemm;
+pub mod maps;
 pub mod matmul;
 pub mod pool;
 pub mod pool_grad;

@@ -6,6 +6,7 @@ mod elementwise;
 pub(crate) mod fused;
 mod inplace;
 mod loss;
+mod maps;
 mod matmul;
 mod movement;
 mod pool;
@@ -19,6 +20,7 @@ use tfa_core::DType;
 pub(crate) fn all() -> Vec<&'static [OpDef]> {
     vec![
         elementwise::OPS,
+        maps::OPS,
         cast::OPS,
         matmul::OPS,
         conv::OPS,
