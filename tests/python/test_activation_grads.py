@@ -14,6 +14,7 @@ GRADS = {
     "SeluGrad": ("gradients", "outputs", -1.7),
     "SoftplusGrad": ("gradients", "features", -3.0),
     "SoftsignGrad": ("gradients", "features", -3.0),
+    "LeakyReluGrad": ("gradients", "features", -3.0),
     "SigmoidGrad": ("y", "dy", -3.0),
     "TanhGrad": ("y", "dy", -3.0),
     "RsqrtGrad": ("y", "dy", -3.0),

@@ -242,6 +242,48 @@ def test_in_place_forwarding_keeps_inputs_intact(rng):
     np.testing.assert_allclose(c.numpy(), np.exp(ref), rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_leaky_relu_and_its_gradient_match_cpu_for_random_alpha(dtype, rng):
+    for _ in range(6):
+        alpha = float(rng.choice([0.0, 0.01, 0.2, 0.3, 1.0, 1.7, -0.5, rng.uniform(-2, 2)]))
+        shape = [int(d) for d in rng.integers(0, 7, size=int(rng.integers(0, 4)))]
+        x, g = random_tensor(rng, shape, dtype), random_tensor(rng, shape, dtype)
+        for name, call in (("LeakyRelu", lambda: tf.raw_ops.LeakyRelu(features=x, alpha=alpha)),
+                           ("LeakyReluGrad", lambda: tf.raw_ops.LeakyReluGrad(gradients=g, features=x, alpha=alpha))):
+            tf_adapter.reset_kernel_counts()
+            npu = on("/NPU:0", call)
+            assert tf_adapter.kernel_counts().get(name) == 1, (name, dtype)
+            assert_matches(npu, on("/CPU:0", call), dtype)
+
+
+def test_keras_leaky_relu_and_softsign_layers_train_strictly_on_the_npu(rng, strict_placement):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    with tf.device("/NPU:0"):
+        model = keras.Sequential([keras.Input([6]), keras.layers.Dense(8), keras.layers.LeakyReLU(0.1),
+                                  keras.layers.Dense(4, activation="softsign")])
+    x = tf.constant(rng.normal(size=[5, 6]), tf.float32)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x) ** 2)
+        return loss, tape.gradient(loss, model.trainable_variables)
+
+    tf_adapter.reset_kernel_counts()
+    with tf.device("/NPU:0"):
+        loss, grads = step(x)
+    counts = tf_adapter.kernel_counts()
+    for op in ("LeakyRelu", "LeakyReluGrad", "Softsign", "SoftsignGrad"):
+        assert counts.get(op, 0) >= 1, (op, counts)
+    with tf.device("/CPU:0"):
+        want_loss, want_grads = step(x)
+    np.testing.assert_allclose(loss.numpy(), want_loss.numpy(), rtol=1e-5)
+    for a, b in zip(grads, want_grads):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+
+
 def test_softsign_and_trig_train_strictly_on_the_npu(rng, strict_placement):
     # Forward and backward of the map ops inside a tf.function with soft
     # placement off: Softsign/SoftsignGrad, Sin and its gradient (Cos, Mul).

@@ -84,12 +84,15 @@ A float elementwise op is one line in each of two places. `Softsign` (Keras's
 
    ```rust
    maps1! {
-       Softsign(x, r) = x / r(x.abs() + W::ONE);
+       Softsign(x; r) = x / r(x.abs() + W::ONE);
    }
    maps2! {
-       SoftsignGrad(g, x, r) = { let d = r(x.abs() + W::ONE); g / r(d * d) };
+       SoftsignGrad(g, x; r) = { let d = r(x.abs() + W::ONE); g / r(d * d) };
    }
    ```
+
+   An op with a float attribute names it after the input:
+   `LeakyRelu(x, alpha; r) = if x > W::ZERO { x } else { x * r(alpha) };`
 
 2. The TensorFlow op, in `crates/tfa-ops/src/families/maps.rs`: its name, the
    map, one line for this page.
@@ -98,6 +101,9 @@ A float elementwise op is one line in each of two places. `Softsign` (Keras's
    map!("Softsign", unary: Softsign, "x / (abs(x) + 1)"),
    map!("SoftsignGrad", grad: SoftsignGrad, "softsign gradient: g / (abs(x) + 1)^2"),
    ```
+
+   (`map!("LeakyRelu", unary: LeakyRelu, attr "alpha", "...")` passes the
+   attribute.)
 
 The plugin registers the kernels from the table; this page, the coverage
 report (`tf_adapter.coverage`) and strict mode read the same table. If the op

@@ -4,10 +4,6 @@
 /// (op type, supported formulation).
 pub const ALTERNATIVES: &[(&str, &str)] = &[
     (
-        "LeakyRelu",
-        "tf.maximum(x, alpha * x) (Maximum, Mul) for 0 <= alpha <= 1",
-    ),
-    (
         "ClipByValue",
         "tf.minimum(tf.maximum(x, lo), hi) (Maximum, Minimum)",
     ),

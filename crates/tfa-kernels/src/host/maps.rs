@@ -19,21 +19,23 @@ use super::elementwise::{run_binary, run_unary, src};
 use half::{bf16, f16};
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
-/// A one-argument map.
+/// A one-argument map; `p` is the op's float attribute where it has one
+/// (LeakyRelu's alpha), widened from float32.
 pub trait Map1: Copy + Send + Sync + 'static {
     const NAME: &'static str;
-    fn apply<W: Float>(x: W, r: impl Fn(W) -> W + Copy) -> W;
+    fn apply<W: Float>(x: W, p: W, r: impl Fn(W) -> W + Copy) -> W;
 }
 
 /// A two-argument map on same-shape operands (activation gradients:
-/// `g` the incoming gradient, `x` the forward op's input).
+/// `g` the incoming gradient, `x` the forward op's input), `p` as for Map1.
 pub trait Map2: Copy + Send + Sync + 'static {
     const NAME: &'static str;
-    fn apply<W: Float>(g: W, x: W, r: impl Fn(W) -> W + Copy) -> W;
+    fn apply<W: Float>(g: W, x: W, p: W, r: impl Fn(W) -> W + Copy) -> W;
 }
 
+/// `Name(x; r) = body;` or, with the op's float attribute, `Name(x, p; r)`.
 macro_rules! maps1 {
-    ($($(#[$doc:meta])* $name:ident($x:ident, $r:ident) = $body:expr;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident($x:ident $(, $p:ident)?; $r:ident) = $body:expr;)*) => {$(
         $(#[$doc])*
         #[derive(Copy, Clone, Debug)]
         pub struct $name;
@@ -41,15 +43,17 @@ macro_rules! maps1 {
             const NAME: &'static str = stringify!($name);
             #[inline(always)]
             #[allow(unused_variables)]
-            fn apply<W: Float>($x: W, $r: impl Fn(W) -> W + Copy) -> W {
+            fn apply<W: Float>($x: W, p: W, $r: impl Fn(W) -> W + Copy) -> W {
+                $(let $p = p;)?
                 $body
             }
         }
     )*};
 }
 
+/// `Name(g, x; r) = body;` or `Name(g, x, p; r)`.
 macro_rules! maps2 {
-    ($($(#[$doc:meta])* $name:ident($g:ident, $x:ident, $r:ident) = $body:expr;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident($g:ident, $x:ident $(, $p:ident)?; $r:ident) = $body:expr;)*) => {$(
         $(#[$doc])*
         #[derive(Copy, Clone, Debug)]
         pub struct $name;
@@ -57,7 +61,8 @@ macro_rules! maps2 {
             const NAME: &'static str = stringify!($name);
             #[inline(always)]
             #[allow(unused_variables)]
-            fn apply<W: Float>($g: W, $x: W, $r: impl Fn(W) -> W + Copy) -> W {
+            fn apply<W: Float>($g: W, $x: W, p: W, $r: impl Fn(W) -> W + Copy) -> W {
+                $(let $p = p;)?
                 $body
             }
         }
@@ -66,26 +71,30 @@ macro_rules! maps2 {
 
 maps1! {
     /// x / (|x| + 1): Eigen rounds |x| + 1, then the quotient.
-    Softsign(x, r) = x / r(x.abs() + W::ONE);
-    Sin(x, r) = x.sin();
-    Cos(x, r) = x.cos();
-    Tan(x, r) = x.tan();
-    Asin(x, r) = x.asin();
-    Acos(x, r) = x.acos();
-    Atan(x, r) = x.atan();
-    Sinh(x, r) = x.sinh();
-    Cosh(x, r) = x.cosh();
-    Asinh(x, r) = x.asinh();
-    Acosh(x, r) = x.acosh();
-    Atanh(x, r) = x.atanh();
+    Softsign(x; r) = x / r(x.abs() + W::ONE);
+    /// x > 0 ? x : x * alpha, alpha in the tensor type (NaN stays NaN).
+    LeakyRelu(x, alpha; r) = if x > W::ZERO { x } else { x * r(alpha) };
+    Sin(x; r) = x.sin();
+    Cos(x; r) = x.cos();
+    Tan(x; r) = x.tan();
+    Asin(x; r) = x.asin();
+    Acos(x; r) = x.acos();
+    Atan(x; r) = x.atan();
+    Sinh(x; r) = x.sinh();
+    Cosh(x; r) = x.cosh();
+    Asinh(x; r) = x.asinh();
+    Acosh(x; r) = x.acosh();
+    Atanh(x; r) = x.atanh();
 }
 
 maps2! {
     /// g / (|x| + 1)^2, rounding as Eigen's `(|x| + 1).square()` then the quotient.
-    SoftsignGrad(g, x, r) = {
+    SoftsignGrad(g, x; r) = {
         let d = r(x.abs() + W::ONE);
         g / r(d * d)
     };
+    /// x > 0 ? g : g * alpha.
+    LeakyReluGrad(g, x, alpha; r) = if x > W::ZERO { g } else { g * r(alpha) };
 }
 
 /// Rounds `w` to `T` and back: what Eigen's per-operator evaluation in `T` does.
@@ -101,14 +110,16 @@ fn unsupported(name: &str, dtype: DType) -> Error {
     Error::Unimplemented(format!("{name} is not defined for {dtype}"))
 }
 
-/// `out = M(x)`; `in_place` when `x`'s buffer is `out`'s.
-pub fn map1<M: Map1>(x: &TensorView, out: &mut TensorMut, in_place: bool) -> Result<()> {
+/// `out = M(x)` with attribute `p` (0 when the op has none); `in_place`
+/// when `x`'s buffer is `out`'s.
+pub fn map1<M: Map1>(x: &TensorView, p: f32, out: &mut TensorMut, in_place: bool) -> Result<()> {
     macro_rules! go {
-        ($t:ty) => {
+        ($t:ty) => {{
+            let p = <$t as FloatArith>::F::from_f64(p as f64);
             run_unary::<$t, _>(src(x, in_place)?, out.data_mut::<$t>()?, |v: $t| {
-                <$t>::narrow(M::apply(v.widen(), round_to::<$t>))
+                <$t>::narrow(M::apply(v.widen(), p, round_to::<$t>))
             })
-        };
+        }};
     }
     match out.dtype {
         DType::F32 => go!(f32),
@@ -120,11 +131,12 @@ pub fn map1<M: Map1>(x: &TensorView, out: &mut TensorMut, in_place: bool) -> Res
     Ok(())
 }
 
-/// `out = M(g, x)` for same-shape `g` and `x`; `in_place` names the operand
-/// whose buffer is `out`'s.
+/// `out = M(g, x)` with attribute `p` for same-shape `g` and `x`;
+/// `in_place` names the operand whose buffer is `out`'s.
 pub fn map2<M: Map2>(
     g: &TensorView,
     x: &TensorView,
+    p: f32,
     out: &mut TensorMut,
     in_place: Option<usize>,
 ) -> Result<()> {
@@ -137,15 +149,16 @@ pub fn map2<M: Map2>(
     let plan = BroadcastPlan::new(&out.shape, [&g.shape, &x.shape]);
     let (ga, xa) = (in_place == Some(0), in_place == Some(1));
     macro_rules! go {
-        ($t:ty) => {
+        ($t:ty) => {{
+            let p = <$t as FloatArith>::F::from_f64(p as f64);
             run_binary::<$t, _>(
                 &plan,
                 src(g, ga)?,
                 src(x, xa)?,
                 out.data_mut::<$t>()?,
-                |a: $t, b: $t| <$t>::narrow(M::apply(a.widen(), b.widen(), round_to::<$t>)),
+                |a: $t, b: $t| <$t>::narrow(M::apply(a.widen(), b.widen(), p, round_to::<$t>)),
             )
-        };
+        }};
     }
     match out.dtype {
         DType::F32 => go!(f32),
@@ -166,6 +179,7 @@ mod tests {
         let x = TensorView::from_slice(vec![xs.len()], xs);
         map1::<M>(
             &x,
+            0.0,
             &mut TensorMut::from_slice(vec![xs.len()], &mut out),
             false,
         )
@@ -188,12 +202,38 @@ mod tests {
         let mut out = [bf16::ZERO];
         map1::<Softsign>(
             &TensorView::from_slice(vec![1], &x),
+            0.0,
             &mut TensorMut::from_slice(vec![1], &mut out),
             false,
         )
         .unwrap();
         let d = bf16::from_f32(x[0].to_f32() + 1.0).to_f32();
         assert_eq!(out[0], bf16::from_f32(x[0].to_f32() / d));
+    }
+
+    #[test]
+    fn leaky_relu_takes_alpha_in_the_tensor_type() {
+        let xs = [-2.0f32, -0.0, 0.0, 3.0, f32::NAN];
+        let mut out = [0f32; 5];
+        map1::<LeakyRelu>(
+            &TensorView::from_slice(vec![5], &xs),
+            0.2,
+            &mut TensorMut::from_slice(vec![5], &mut out),
+            false,
+        )
+        .unwrap();
+        assert_eq!(out[..4], [-2.0 * 0.2f32, -0.0, 0.0, 3.0]);
+        assert!(out[4].is_nan());
+        let x = [f16::from_f32(-1.0)];
+        let mut o = [f16::ZERO];
+        map1::<LeakyRelu>(
+            &TensorView::from_slice(vec![1], &x),
+            0.1,
+            &mut TensorMut::from_slice(vec![1], &mut o),
+            false,
+        )
+        .unwrap();
+        assert_eq!(o[0], -f16::from_f32(0.1));
     }
 
     #[test]
@@ -218,6 +258,7 @@ mod tests {
         map2::<SoftsignGrad>(
             &TensorView::from_slice(vec![3], &g),
             &TensorView::from_slice(vec![3], &x),
+            0.0,
             &mut TensorMut::from_slice(vec![3], &mut out),
             None,
         )
@@ -228,6 +269,7 @@ mod tests {
         map2::<SoftsignGrad>(
             &TensorView::from_slice(vec![3], &g),
             &xv,
+            0.0,
             &mut TensorMut::from_slice(vec![3], &mut x),
             Some(1),
         )
@@ -237,6 +279,7 @@ mod tests {
         let mut o = [0i64; 3];
         let e = map1::<Sin>(
             &TensorView::from_slice(vec![3], &i),
+            0.0,
             &mut TensorMut::from_slice(vec![3], &mut o),
             false,
         )

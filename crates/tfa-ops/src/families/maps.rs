@@ -10,16 +10,17 @@ use tfa_core::shape::fmt_shape;
 use tfa_core::{Error, Result};
 use tfa_kernels::host::maps::{self, Map1, Map2};
 
-/// `y = M(x)`, reusing `x`'s buffer when TensorFlow allows it.
-fn unary<M: Map1>(ctx: &dyn OpContext) -> Result<()> {
+/// `y = M(x)` with attribute value `p`, reusing `x`'s buffer when
+/// TensorFlow allows it.
+fn unary<M: Map1>(ctx: &dyn OpContext, p: f32) -> Result<()> {
     let x = ctx.input(0)?;
     let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, x.dtype, &x.shape)?;
-    maps::map1::<M>(&x, &mut out, fwd.is_some())
+    maps::map1::<M>(&x, p, &mut out, fwd.is_some())
 }
 
 /// `dx = M(gradients, features)`: two same-shape inputs, as TensorFlow's
 /// `BinaryElementWiseOp` gradients check.
-fn grad<M: Map2>(ctx: &dyn OpContext) -> Result<()> {
+fn grad<M: Map2>(ctx: &dyn OpContext, p: f32) -> Result<()> {
     let (g, x) = (ctx.input(0)?, ctx.input(1)?);
     if g.shape != x.shape {
         return Err(Error::InvalidArgument(format!(
@@ -30,13 +31,22 @@ fn grad<M: Map2>(ctx: &dyn OpContext) -> Result<()> {
         )));
     }
     let (mut out, fwd) = ctx.forward_or_allocate(&[0, 1], 0, g.dtype, &g.shape)?;
-    maps::map2::<M>(&g, &x, &mut out, fwd)
+    maps::map2::<M>(&g, &x, p, &mut out, fwd)
 }
 
-/// One float op on a map: `map!("TfName", Kind: MapType, "summary")` with
-/// Kind `unary` (one input) or `grad` (gradients, features).
+/// One float op on a map: `map!("TfName", kind: MapType, "summary")`, kind
+/// `unary` (one input) or `grad` (gradients, features); `attr "name"` before
+/// the summary passes that float attribute to the map.
 macro_rules! map {
     ($name:literal, $kind:ident: $map:ident, $summary:literal) => {
+        map!(@def $name, $kind, $map, $summary, [], |_c| Ok(0.0))
+    };
+    ($name:literal, $kind:ident: $map:ident, attr $attr:literal, $summary:literal) => {
+        map!(@def $name, $kind, $map, $summary,
+             [crate::AttrSpec { name: $attr, kind: crate::AttrKind::Float }],
+             |c| c.attrs().float($attr))
+    };
+    (@def $name:literal, $kind:ident, $map:ident, $summary:literal, [$($attrs:expr)?], |$c:ident| $p:expr) => {
         OpDef {
             name: $name,
             family: Family::Elementwise,
@@ -45,10 +55,15 @@ macro_rules! map {
                 attr: "T",
                 types: FLOAT,
             }],
-            attrs: &[],
+            attrs: &[$($attrs)?],
             host_memory: &[],
             int32_host_memory: &[],
-            host: Some($kind::<maps::$map>),
+            host: Some({
+                fn kernel($c: &dyn OpContext) -> Result<()> {
+                    $kind::<maps::$map>($c, $p?)
+                }
+                kernel
+            }),
             cuda: None,
         }
     };
@@ -57,6 +72,8 @@ macro_rules! map {
 pub(super) const OPS: &[OpDef] = &[
     map!("Softsign", unary: Softsign, "x / (abs(x) + 1)"),
     map!("SoftsignGrad", grad: SoftsignGrad, "softsign gradient: g / (abs(x) + 1)^2"),
+    map!("LeakyRelu", unary: LeakyRelu, attr "alpha", "x > 0 ? x : alpha * x"),
+    map!("LeakyReluGrad", grad: LeakyReluGrad, attr "alpha", "x > 0 ? g : alpha * g"),
     map!("Sin", unary: Sin, "sine"),
     map!("Cos", unary: Cos, "cosine"),
     map!("Tan", unary: Tan, "tangent"),
