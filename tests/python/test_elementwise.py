@@ -50,6 +50,8 @@ UNARY = {
     "Round": (lambda x: tf.raw_ops.Round(x=x), FLOATS),
     # One-line map ops (crates/tfa-ops/src/families/maps.rs).
     "Softsign": (lambda x: tf.raw_ops.Softsign(features=x), FLOATS),
+    "Sign": (lambda x: tf.raw_ops.Sign(x=x), FLOATS),
+    "Rint": (lambda x: tf.raw_ops.Rint(x=x), [tf.float32, tf.float64]),  # TensorFlow CPU has no half Rint
     **{op: ((lambda op: lambda x: getattr(tf.raw_ops, op)(x=x))(op), FLOATS)
        for op in ("Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")},
 }

@@ -7,11 +7,6 @@ pub const ALTERNATIVES: &[(&str, &str)] = &[
         "ClipByValue",
         "tf.minimum(tf.maximum(x, lo), hi) (Maximum, Minimum)",
     ),
-    ("Rint", "tf.round(x) (Round: half to even, like Rint)"),
-    (
-        "Sign",
-        "tf.cast(x > 0, x.dtype) - tf.cast(x < 0, x.dtype) (Greater, Less, Cast, Sub)",
-    ),
     (
         "FFT",
         "a MatMul with the DFT matrix, real and imaginary parts as float32 tensors",

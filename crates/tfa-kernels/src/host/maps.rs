@@ -74,6 +74,18 @@ maps1! {
     Softsign(x; r) = x / r(x.abs() + W::ONE);
     /// x > 0 ? x : x * alpha, alpha in the tensor type (NaN stays NaN).
     LeakyRelu(x, alpha; r) = if x > W::ZERO { x } else { x * r(alpha) };
+    /// -1, 0 or 1 (0 for both zeros); NaN stays NaN, as TensorFlow's.
+    Sign(x; r) = if x > W::ZERO {
+        W::ONE
+    } else if x < W::ZERO {
+        -W::ONE
+    } else if x.is_nan() {
+        x
+    } else {
+        W::ZERO
+    };
+    /// Round half to even (TensorFlow's Rint is Round for floats).
+    Rint(x; r) = x.round_even();
     Sin(x; r) = x.sin();
     Cos(x; r) = x.cos();
     Tan(x; r) = x.tan();
@@ -110,6 +122,20 @@ fn unsupported(name: &str, dtype: DType) -> Error {
     Error::Unimplemented(format!("{name} is not defined for {dtype}"))
 }
 
+/// `$go!(T)` for the float dtype `$dtype`; Unimplemented naming `$name` for
+/// the others.
+macro_rules! for_float_dtype {
+    ($dtype:expr, $name:expr, $go:ident) => {
+        match $dtype {
+            DType::F32 => $go!(f32),
+            DType::F64 => $go!(f64),
+            DType::F16 => $go!(f16),
+            DType::BF16 => $go!(bf16),
+            d => return Err(unsupported($name, d)),
+        }
+    };
+}
+
 /// `out = M(x)` with attribute `p` (0 when the op has none); `in_place`
 /// when `x`'s buffer is `out`'s.
 pub fn map1<M: Map1>(x: &TensorView, p: f32, out: &mut TensorMut, in_place: bool) -> Result<()> {
@@ -121,13 +147,7 @@ pub fn map1<M: Map1>(x: &TensorView, p: f32, out: &mut TensorMut, in_place: bool
             })
         }};
     }
-    match out.dtype {
-        DType::F32 => go!(f32),
-        DType::F64 => go!(f64),
-        DType::F16 => go!(f16),
-        DType::BF16 => go!(bf16),
-        d => return Err(unsupported(M::NAME, d)),
-    }
+    for_float_dtype!(out.dtype, M::NAME, go);
     Ok(())
 }
 
@@ -160,13 +180,7 @@ pub fn map2<M: Map2>(
             )
         }};
     }
-    match out.dtype {
-        DType::F32 => go!(f32),
-        DType::F64 => go!(f64),
-        DType::F16 => go!(f16),
-        DType::BF16 => go!(bf16),
-        d => return Err(unsupported(M::NAME, d)),
-    }
+    for_float_dtype!(out.dtype, M::NAME, go);
     Ok(())
 }
 
@@ -234,6 +248,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o[0], -f16::from_f32(0.1));
+    }
+
+    #[test]
+    fn sign_keeps_nan_and_gives_positive_zero() {
+        let got = run1::<Sign>(&[f32::NAN, -0.0, 0.0, -2.0, 3.0, f32::NEG_INFINITY]);
+        assert!(got[0].is_nan());
+        assert_eq!(got[1..], [0.0, 0.0, -1.0, 1.0, -1.0]);
+        assert!(got[1].is_sign_positive());
+        assert_eq!(run1::<Rint>(&[0.5, 1.5, -0.5, 2.5]), [0.0, 2.0, -0.0, 2.0]);
     }
 
     #[test]

@@ -23,9 +23,11 @@ fn binary(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
     ew::binary(op, &a, &b, &mut out, fwd)
 }
 
-/// Activation gradients: two same-shape inputs (TensorFlow's
-/// `BinaryElementWiseOp` checks it: ReluGrad, EluGrad, ...).
-fn activation_grad(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
+/// The two inputs of an activation gradient, which must have the same shape
+/// (TensorFlow's `BinaryElementWiseOp` checks it: ReluGrad, EluGrad, ...).
+pub(super) fn same_shape_inputs<'a>(
+    ctx: &'a dyn OpContext,
+) -> Result<(TensorView<'a>, TensorView<'a>)> {
     let (a, b) = (ctx.input(0)?, ctx.input(1)?);
     if a.shape != b.shape {
         return Err(Error::InvalidArgument(format!(
@@ -35,6 +37,12 @@ fn activation_grad(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
             fmt_shape(&b.shape)
         )));
     }
+    Ok((a, b))
+}
+
+/// Activation gradients: two same-shape inputs.
+fn activation_grad(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
+    let (a, b) = same_shape_inputs(ctx)?;
     let (mut out, fwd) = ctx.forward_or_allocate(&[0, 1], 0, a.dtype, &a.shape)?;
     ew::binary(op, &a, &b, &mut out, fwd)
 }

@@ -4,10 +4,10 @@
 //! registration, docs/ops.md and the coverage report come from the table.
 //! (docs/ops.md, "How to add an op", walks through it with Softsign.)
 
+use super::elementwise::same_shape_inputs;
 use super::FLOAT;
 use crate::{Family, OpContext, OpDef, TypeConstraint};
-use tfa_core::shape::fmt_shape;
-use tfa_core::{Error, Result};
+use tfa_core::{DType, Result};
 use tfa_kernels::host::maps::{self, Map1, Map2};
 
 /// `y = M(x)` with attribute value `p`, reusing `x`'s buffer when
@@ -21,15 +21,7 @@ fn unary<M: Map1>(ctx: &dyn OpContext, p: f32) -> Result<()> {
 /// `dx = M(gradients, features)`: two same-shape inputs, as TensorFlow's
 /// `BinaryElementWiseOp` gradients check.
 fn grad<M: Map2>(ctx: &dyn OpContext, p: f32) -> Result<()> {
-    let (g, x) = (ctx.input(0)?, ctx.input(1)?);
-    if g.shape != x.shape {
-        return Err(Error::InvalidArgument(format!(
-            "{}: inputs must have the same shape: {} vs. {}",
-            ctx.node_name(),
-            fmt_shape(&g.shape),
-            fmt_shape(&x.shape)
-        )));
-    }
+    let (g, x) = same_shape_inputs(ctx)?;
     let (mut out, fwd) = ctx.forward_or_allocate(&[0, 1], 0, g.dtype, &g.shape)?;
     maps::map2::<M>(&g, &x, p, &mut out, fwd)
 }
@@ -39,21 +31,25 @@ fn grad<M: Map2>(ctx: &dyn OpContext, p: f32) -> Result<()> {
 /// the summary passes that float attribute to the map.
 macro_rules! map {
     ($name:literal, $kind:ident: $map:ident, $summary:literal) => {
-        map!(@def $name, $kind, $map, $summary, [], |_c| Ok(0.0))
+        map!(@def $name, FLOAT, $kind, $map, $summary, [], |_c| Ok(0.0))
     };
     ($name:literal, $kind:ident: $map:ident, attr $attr:literal, $summary:literal) => {
-        map!(@def $name, $kind, $map, $summary,
+        map!(@def $name, FLOAT, $kind, $map, $summary,
              [crate::AttrSpec { name: $attr, kind: crate::AttrKind::Float }],
              |c| c.attrs().float($attr))
     };
-    (@def $name:literal, $kind:ident, $map:ident, $summary:literal, [$($attrs:expr)?], |$c:ident| $p:expr) => {
+    // Fewer types than the four float ones: those TensorFlow's CPU kernel has.
+    ($name:literal, $kind:ident: $map:ident, types $types:expr, $summary:literal) => {
+        map!(@def $name, $types, $kind, $map, $summary, [], |_c| Ok(0.0))
+    };
+    (@def $name:literal, $types:expr, $kind:ident, $map:ident, $summary:literal, [$($attrs:expr)?], |$c:ident| $p:expr) => {
         OpDef {
             name: $name,
             family: Family::Elementwise,
             summary: $summary,
             constraints: &[TypeConstraint {
                 attr: "T",
-                types: FLOAT,
+                types: $types,
             }],
             attrs: &[$($attrs)?],
             host_memory: &[],
@@ -74,6 +70,8 @@ pub(super) const OPS: &[OpDef] = &[
     map!("SoftsignGrad", grad: SoftsignGrad, "softsign gradient: g / (abs(x) + 1)^2"),
     map!("LeakyRelu", unary: LeakyRelu, attr "alpha", "x > 0 ? x : alpha * x"),
     map!("LeakyReluGrad", grad: LeakyReluGrad, attr "alpha", "x > 0 ? g : alpha * g"),
+    map!("Sign", unary: Sign, "-1, 0 or 1 by the sign of x; NaN stays NaN (float types; integer Sign stays with TensorFlow)"),
+    map!("Rint", unary: Rint, types &[DType::F32, DType::F64], "round half to even (float32/float64, as TensorFlow's CPU kernel)"),
     map!("Sin", unary: Sin, "sine"),
     map!("Cos", unary: Cos, "cosine"),
     map!("Tan", unary: Tan, "tangent"),
