@@ -177,8 +177,13 @@ def _message_with_oom_reason(message):
     """`message` led by the pending NPU out-of-memory reason when it is one
     of TensorFlow's reasonless allocation errors (None otherwise). Takes the
     pending reason either way, so that a later error does not get a stale one."""
-    reason = _native.take_oom_message()
-    if reason is None or reason in message or not any(p in message for p in _ALLOCATION_FAILED):
+    try:
+        reason = _native.take_oom_message()
+    except Exception:  # never let building an error fail
+        return None
+    if reason is None or not isinstance(message, str) or reason in message:
+        return None
+    if not any(p in message for p in _ALLOCATION_FAILED):
         return None
     return f"{reason}\n\nTensorFlow said: {message}"
 
@@ -247,7 +252,7 @@ def install():
         orig_init = _compat.original("memory.op_error_reason")
 
         def op_error_init(self, node_def, op, message, error_code, *args):
-            message = _message_with_oom_reason(message or "") or message
+            message = _message_with_oom_reason(message) or message
             orig_init(self, node_def, op, message, error_code, *args)
 
         _compat.replace("memory.op_error_reason", op_error_init)
