@@ -856,6 +856,17 @@ def cases_matmul(rng):
 def cases_reduce(rng):
     cases = []
     x = rand(rng, [2, 3, 4])
+    # Cumsum / Cumprod: a scalar axis in [-rank, rank).
+    for op in ("Cumsum", "Cumprod"):
+        cases += [
+            raw(op, "valid", x=x, axis=1, exclusive=True, reverse=True),
+            raw(op, "int64 axis", x=tf.cast(x, tf.int64), axis=tf.constant(-3, tf.int64)),
+            raw(op, "axis 3", x=x, axis=3, match="Expected scan axis in the range"),
+            raw(op, "axis -4", x=x, axis=-4, match="Expected scan axis in the range"),
+            raw(op, "axis vector", x=x, axis=[1], match="axis must be a scalar"),
+            raw(op, "scalar input", x=tf.constant(2.0), axis=0, match="Expected scan axis in the range"),
+            raw(op, "size 0", x=rand(rng, [3, 0, 2]), axis=0),
+        ]
     for op in ("Sum", "Mean", "Max", "Min", "Prod"):
         dtype = tf.float32 if rng.random() < 0.5 else tf.int64
         if op == "Mean" and dtype == tf.int64:
@@ -1191,6 +1202,37 @@ def cases_movement(rng):
         itype = tf.int32 if rng.random() < 0.5 else i64
         cases.append(raw("SplitV", "random", value=rand(rng, [2, dim], i64), size_splits=tf.constant(sizes, itype), axis=-1,
                          num_split=n, graph=n > 1))
+    # ReverseV2: axis entries in [-rank, rank), each once; rank <= 8.
+    x3 = rand(rng, [2, 3, 4])
+    for axis, itype in [([0], tf.int32), ([-1, 0], i64), ([], tf.int32), ([3], tf.int32), ([-4], i64), ([1, -2], tf.int32),
+                        ([2, 2], i64)]:
+        cases.append(raw("ReverseV2", f"axis {axis}", tensor=x3, axis=tf.constant(axis, itype),
+                         match=r"out of valid range|specified more than once"))
+    cases += [
+        raw("ReverseV2", "axis 2-D", tensor=x3, axis=[[0]], match="'dims' must be 1-dimension, not 2"),
+        raw("ReverseV2", "rank 9", tensor=rand(rng, [1] * 9), axis=[0], match="rank > 8"),
+        raw("ReverseV2", "rank 9, no axis", tensor=rand(rng, [1] * 9), axis=tf.zeros([0], tf.int32)),
+        raw("ReverseV2", "size 0", tensor=rand(rng, [3, 0, 2], i64), axis=[0, 2]),
+        raw("ReverseV2", "bool, size-1 dims", tensor=tf.constant(rng.random([1, 4, 1, 3]) > 0.5), axis=[0, 1, 3]),
+    ]
+    # MatrixBandPart: rank >= 2, scalar limits at most rows / columns.
+    x34 = rand(rng, [2, 3, 4])
+    for lower, upper in [(-1, 0), (0, -1), (3, 4), (4, 0), (0, 5), (-7, -9), (1, 2)]:
+        cases.append(raw("MatrixBandPart", f"band ({lower}, {upper})", input=x34, num_lower=lower, num_upper=upper,
+                         match="number of rows|number of columns"))
+    cases += [
+        raw("MatrixBandPart", "int64 limits", input=tf.cast(x34, i64), num_lower=tf.constant(1, i64),
+            num_upper=tf.constant(0, i64)),
+        raw("MatrixBandPart", "rank 1", input=rand(rng, [4]), num_lower=0, num_upper=0, match="at least 2-dim"),
+        raw("MatrixBandPart", "num_lower vector", input=x34, num_lower=[0], num_upper=0, match="num_lower must be scalar"),
+        raw("MatrixBandPart", "num_upper vector", input=x34, num_lower=0, num_upper=[0], match="num_upper must be scalar"),
+        raw("MatrixBandPart", "size 0", input=rand(rng, [2, 0, 3]), num_lower=0, num_upper=-1),
+    ]
+    for _ in range(8):
+        shape = [int(d) for d in rng.integers(0, 4, size=int(rng.integers(1, 6)))]
+        axis = [int(a) - (len(shape) if rng.random() < 0.3 else 0)
+                for a in rng.permutation(len(shape))[: int(rng.integers(0, len(shape) + 1))]]
+        cases.append(raw("ReverseV2", "random", tensor=rand(rng, shape, tf.float32), axis=tf.constant(axis, tf.int32)))
     return cases
 
 

@@ -20,10 +20,6 @@ pub const ALTERNATIVES: &[(&str, &str)] = &[
         "a MatMul with the inverse DFT matrix (cos and sin parts as float32 tensors)",
     ),
     (
-        "Cumsum",
-        "a MatMul with a triangular matrix of ones along the summed axis",
-    ),
-    (
         "L2Loss",
         "tf.reduce_sum(tf.square(x)) / 2 (Square, Sum, Mul)",
     ),

@@ -228,6 +228,7 @@ pub const DEFAULT_CLEAR: &[&str] = &[
     "IsNan",
     "Less",
     "LessEqual",
+    "MatrixBandPart",
     "Max",
     "MaxPool",
     "MaxPoolGrad",

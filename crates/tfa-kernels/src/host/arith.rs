@@ -18,6 +18,7 @@ pub trait Arith: Element {
     fn neg(a: Self) -> Self;
     fn relu(a: Self) -> Self;
     fn zero() -> Self;
+    fn one() -> Self;
 }
 
 /// Ops that only floating-point types have. Types narrower than f32 compute
@@ -256,6 +257,10 @@ macro_rules! float_arith {
             fn zero() -> Self {
                 0.0
             }
+            #[inline(always)]
+            fn one() -> Self {
+                1.0
+            }
         }
         impl FloatArith for $t {
             type F = $t;
@@ -335,6 +340,10 @@ macro_rules! half_arith {
             #[inline(always)]
             fn zero() -> Self {
                 <$t>::ZERO
+            }
+            #[inline(always)]
+            fn one() -> Self {
+                <$t>::ONE
             }
         }
         impl FloatArith for $t {
@@ -418,6 +427,8 @@ macro_rules! int_arith {
             fn relu(a: Self) -> Self { Ord::max(a, 0) }
             #[inline(always)]
             fn zero() -> Self { 0 }
+            #[inline(always)]
+            fn one() -> Self { 1 }
         }
     )*};
 }

@@ -244,7 +244,7 @@ fn bmm_with<T: Sync, O: Send + Default + Copy>(
 
 /// `gemm_strided` as a [`GemmFn`].
 #[allow(clippy::too_many_arguments)]
-fn float_gemm<T: Element + Arith + super::matmul::num_one::One>(
+fn float_gemm<T: Element + Arith>(
     m: usize,
     n: usize,
     k: usize,

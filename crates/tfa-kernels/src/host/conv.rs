@@ -19,6 +19,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::cpu::Simd;
+use super::gemm_threads;
 use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpSrc, LowpType, PackedB};
 use half::{bf16, f16};
 use rayon::prelude::*;
@@ -1047,33 +1048,24 @@ pub(crate) unsafe fn gemm_rows<T: Compute>(
     dst: (*mut T, usize),
     lhs: (*const T, usize),
     rhs: (*const T, usize),
-    par: gemm::Parallelism,
+    threads: usize,
 ) {
     // SAFETY: each operand is `rows x cols` row-major at its given row stride
     // (unit column stride), valid for every element those rows address, and
     // `dst` aliases neither source (this function's contract). `read_dst` is
     // false, so `dst` is only written.
     unsafe {
-        gemm::gemm(
+        gemm_threads::gemm(
             m,
             n,
             k,
-            dst.0,
-            1,
-            dst.1 as isize,
+            (dst.0, dst.1 as isize),
             false,
-            lhs.0,
-            1,
-            lhs.1 as isize,
-            rhs.0,
-            1,
-            rhs.1 as isize,
+            (lhs.0, (lhs.1 as isize, 1)),
+            (rhs.0, (rhs.1 as isize, 1)),
             T::ZERO,
             T::ONE,
-            false,
-            false,
-            false,
-            par,
+            threads,
         )
     }
 }
@@ -1147,11 +1139,7 @@ fn conv2d_nhwc_tiles<T: Compute>(
     if direct && g.groups == 1 && (epilogue.is_none() || k * cout * elem > TILED_POINTWISE_BYTES) {
         // One GEMM on the input itself; gemm shares its packed filter
         // between threads.
-        let par = if flops >= (1 << 18) && threads > 1 {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
+        let par = if flops >= (1 << 18) { threads } else { 1 };
         // SAFETY: x is [m, k] and f is [k, cout] row-major, y is [m, cout];
         // y aliases neither.
         unsafe {
@@ -1194,7 +1182,7 @@ fn conv2d_nhwc_tiles<T: Compute>(
                     (yc.as_mut_ptr().add(grp * cout_g), cout),
                     (lhs, lhs_rs),
                     (f.as_ptr().add(grp * cout_g), cout),
-                    gemm::Parallelism::None,
+                    1,
                 );
             }
         }
@@ -1245,38 +1233,20 @@ fn big_filter_gemm<T: Compute>(
             .par_chunks_mut(part * k)
             .enumerate()
             .for_each(|(i, buf)| im2col(x, g, m0 + i * part, buf.len() / k, 0, g.cin, buf));
-        // Few rows (small images, batch 1): each thread takes a band of
-        // output channels and packs only its part of the filter, with no
-        // synchronisation per depth block.
-        // (Measured: a 7x7x512 3x3 layer at batch 1, 49 rows, ran 1.3-1.6x
-        // faster so than with gemm's own threading.)
-        let bands = if rows < 128 * threads { threads } else { 1 };
-        let band = cout.div_ceil(bands).next_multiple_of(8).min(cout);
-        use super::transpose::SendPtr;
-        let out = SendPtr(ys.as_mut_ptr());
-        let lhs = SendPtr(patches.as_ptr() as *mut T);
-        let rhs = SendPtr(f.as_ptr() as *mut T);
-        (0..cout.div_ceil(band)).into_par_iter().for_each(|b| {
-            let (n0, nb) = (b * band, band.min(cout - b * band));
-            // SAFETY: patches is [rows, k], f is [k, cout], ys is [rows,
-            // cout], all row-major; ys aliases neither, and the bands write
-            // disjoint columns of it.
-            unsafe {
-                gemm_rows(
-                    rows,
-                    nb,
-                    k,
-                    (out.get().add(n0), cout),
-                    (lhs.get(), k),
-                    (rhs.get().add(n0), cout),
-                    if bands == 1 {
-                        gemm::Parallelism::Rayon(threads)
-                    } else {
-                        gemm::Parallelism::None
-                    },
-                );
-            }
-        });
+        // SAFETY: patches is [rows, k], f is [k, cout], ys is [rows, cout],
+        // all row-major; ys aliases neither. (With few rows, batch 1,
+        // gemm_threads gives each thread bands of output channels.)
+        unsafe {
+            gemm_rows(
+                rows,
+                cout,
+                k,
+                (ys.as_mut_ptr(), cout),
+                (patches.as_ptr(), k),
+                (f.as_ptr(), cout),
+                threads,
+            );
+        }
         if epilogue.is_some() {
             ys.par_chunks_mut(part * cout)
                 .enumerate()

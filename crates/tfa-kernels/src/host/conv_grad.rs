@@ -217,35 +217,22 @@ unsafe fn gemm_acc<W: Compute>(
             )
         };
     }
-    let par = if threads > 1 && m * n * k >= (1 << 18) {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
+    let threads = if m * n * k >= (1 << 18) { threads } else { 1 };
     // SAFETY: every element `a`, `b` and `dst` address for i < m, j < n,
     // p < k at these strides is in bounds, and `dst` aliases neither source
     // (this function's contract).
     unsafe {
-        gemm::gemm(
+        super::gemm_threads::gemm(
             m,
             n,
             k,
-            dst,
-            1,
-            dst_rs as isize,
+            (dst, dst_rs as isize),
             accumulate,
-            a,
-            a_s.1 as isize,
-            a_s.0 as isize,
-            b,
-            b_s.1 as isize,
-            b_s.0 as isize,
+            (a, (a_s.0 as isize, a_s.1 as isize)),
+            (b, (b_s.0 as isize, b_s.1 as isize)),
             W::ONE,
             W::ONE,
-            false,
-            false,
-            false,
-            par,
+            threads,
         );
     }
 }

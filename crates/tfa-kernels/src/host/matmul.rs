@@ -6,6 +6,7 @@
 //! float32 with `lowp` set multiplies in bfloat16/float16 via `lowp_gemm`.
 
 use super::arith::Arith;
+use super::gemm_threads;
 use super::lowp_gemm::{lowp_gemm_strided, LowpSrc, LowpType};
 use half::{bf16, f16};
 use rayon::prelude::*;
@@ -160,7 +161,7 @@ pub fn matmul_dims(a: &[usize], b: &[usize], p: MatMulParams) -> Result<(usize, 
 const PAR_MIN_FLOPS: usize = 1 << 18;
 
 #[allow(clippy::too_many_arguments)]
-fn gemm_float<T: Element + Arith + num_one::One>(
+fn gemm_float<T: Element + Arith>(
     m: usize,
     k: usize,
     n: usize,
@@ -204,7 +205,7 @@ fn gemm_float<T: Element + Arith + num_one::One>(
 /// (`i < m, p < k` and `p < k, j < n`); `c` must hold `m * n` elements and
 /// alias neither.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_strided<T: Element + Arith + num_one::One>(
+pub(crate) unsafe fn gemm_strided<T: Element + Arith>(
     m: usize,
     n: usize,
     k: usize,
@@ -215,53 +216,27 @@ pub(crate) unsafe fn gemm_strided<T: Element + Arith + num_one::One>(
     c: &mut [T],
     parallel: bool,
 ) {
-    let par = if parallel && rayon::current_num_threads() > 1 {
-        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    let threads = if parallel {
+        rayon::current_num_threads()
     } else {
-        gemm::Parallelism::None
+        1
     };
     // SAFETY: `a` and `b` are valid for every element their strides address
     // and `c` holds `m * n` elements (row stride n) aliasing neither (this
     // function's contract); `read_dst` is false, so `c` is only written.
     unsafe {
-        gemm::gemm(
+        gemm_threads::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
+            (c.as_mut_ptr(), n as isize),
             false,
-            a,
-            a_strides.1,
-            a_strides.0,
-            b,
-            b_strides.1,
-            b_strides.0,
+            (a, a_strides),
+            (b, b_strides),
             T::zero(),
             T::one(),
-            false,
-            false,
-            false,
-            par,
+            threads,
         );
-    }
-}
-
-/// Tiny local trait: `gemm` needs the multiplicative identity as its `beta`.
-pub(crate) mod num_one {
-    pub trait One {
-        fn one() -> Self;
-    }
-    impl One for f32 {
-        fn one() -> f32 {
-            1.0
-        }
-    }
-    impl One for f64 {
-        fn one() -> f64 {
-            1.0
-        }
     }
 }
 

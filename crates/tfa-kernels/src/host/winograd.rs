@@ -271,7 +271,7 @@ pub fn conv2d(
                         (m.as_mut_ptr().add(i * tiles * k), k),
                         (v.as_ptr().add(i * tiles * c), c),
                         (u.as_ptr().add(i * c * k), k),
-                        gemm::Parallelism::None,
+                        1,
                     );
                 }
             }

@@ -12,6 +12,8 @@ mod movement;
 mod pool;
 mod random;
 mod reduce;
+mod reverse;
+mod scan;
 mod segment;
 
 use crate::OpDef;
@@ -26,9 +28,11 @@ pub(crate) fn all() -> Vec<&'static [OpDef]> {
         conv::OPS,
         pool::OPS,
         reduce::OPS,
+        scan::OPS,
         segment::OPS,
         loss::OPS,
         movement::OPS,
+        reverse::OPS,
         inplace::OPS,
         fused::OPS,
         random::OPS,
@@ -114,6 +118,21 @@ pub(crate) const ALL_NO_I32: &[DType] = &[
     DType::U64,
     DType::Bool,
 ];
+
+/// Index types (`Tidx`, `Tperm`, `Tindices`...).
+pub(crate) const INDEX: &[DType] = &[DType::I32, DType::I64];
+
+/// A 1-D integer tensor's values; `not_vector(rank)` words the error when it
+/// is not 1-D.
+pub(crate) fn int_vector(
+    t: &tfa_core::TensorView,
+    not_vector: impl FnOnce(usize) -> String,
+) -> tfa_core::Result<Vec<i64>> {
+    if t.rank() != 1 {
+        return Err(tfa_core::Error::InvalidArgument(not_vector(t.rank())));
+    }
+    t.to_i64_vec()
+}
 
 /// A shape given as a 1-D integer tensor (`input_sizes`, `shape`, ...):
 /// `not_vector` words the error when it is not 1-D.

@@ -1,7 +1,7 @@
 //! Ops that move or re-view data. Identity and Reshape never copy: the output
 //! is the input's buffer.
 
-use super::{op_t, ALL_NO_I32, REAL};
+use super::{op_t, ALL_NO_I32, INDEX, REAL};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::{fmt_shape, num_elements};
 use tfa_core::{DType, Error, Result, Shape, TensorView};
@@ -11,7 +11,6 @@ use tfa_kernels::host::{gather, slice, transpose};
 /// Every type, int32 included: TensorFlow has no DEVICE_DEFAULT int32 kernel
 /// for these ops (int32 tensors still live in host memory on the device).
 const ALL: &[DType] = DType::ALL;
-const INDEX: &[DType] = &[DType::I32, DType::I64];
 /// TensorFlow has DEVICE_DEFAULT (host-memory) Unpack kernels for int32/int64.
 const UNPACK: &[DType] = &[
     DType::F32,

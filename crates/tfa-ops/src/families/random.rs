@@ -4,13 +4,12 @@
 //! counters, algorithms and integer bounds live in host memory: the kernel
 //! reads them to set up the generator.
 
-use super::FLOAT;
+use super::{FLOAT, INDEX};
 use crate::{OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
 use tfa_kernels::host::random::{self, Dist, Philox};
 
-const INDEX: &[DType] = &[DType::I32, DType::I64];
 const INT: &[DType] = &[DType::I32, DType::I64];
 const FULL_INT: &[DType] = &[DType::I32, DType::I64, DType::U32, DType::U64];
 

@@ -506,34 +506,25 @@ unsafe fn portable_gemm(
     ldc: usize,
     parallel: bool,
 ) {
-    let par = if parallel {
-        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    let threads = if parallel {
+        rayon::current_num_threads()
     } else {
-        gemm::Parallelism::None
+        1
     };
     // SAFETY: a is m*k and b k*n row-major; c covers m rows of n at stride
     // ldc and aliases neither.
     unsafe {
-        gemm::gemm(
+        crate::host::gemm_threads::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
-            1,
-            ldc as isize,
+            (c.as_mut_ptr(), ldc as isize),
             false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
+            (a.as_ptr(), (k as isize, 1)),
+            (b.as_ptr(), (n as isize, 1)),
             0.0f32,
             1.0f32,
-            false,
-            false,
-            false,
-            par,
+            threads,
         )
     }
 }

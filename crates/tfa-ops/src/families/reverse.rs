@@ -1,0 +1,92 @@
+//! Index-pattern moves: ReverseV2 (`tf.reverse`: Keras's `go_backwards`
+//! recurrent layers and `Bidirectional` run it on every sequence) and
+//! MatrixBandPart (`tf.linalg.band_part`: Keras `ops.tril`/`ops.triu`).
+
+use super::{int_vector, INDEX};
+use crate::{Family, OpContext, OpDef, TypeConstraint};
+use tfa_core::shape::fmt_shape;
+use tfa_core::Error;
+use tfa_core::{DType, Result};
+use tfa_kernels::host::band_part::{band_part, check_band};
+use tfa_kernels::host::reverse::{reverse, reverse_axes};
+
+fn reverse_v2(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    // A scalar is its own reverse, whatever `axis` says (as on the CPU).
+    if x.rank() == 0 {
+        return ctx.alias_output(0, 0, &[]);
+    }
+    let axis = int_vector(&ctx.input(1)?, |rank| {
+        format!("'dims' must be 1-dimension, not {rank}")
+    })?;
+    let flags = reverse_axes(x.rank(), &axis)?;
+    if !flags.iter().zip(&x.shape).any(|(&f, &s)| f && s > 1) {
+        return ctx.alias_output(0, 0, &x.shape);
+    }
+    let mut out = ctx.allocate_output(0, x.dtype, &x.shape)?;
+    reverse(&x, &flags, &mut out)
+}
+
+/// A scalar band limit (`num_lower`/`num_upper`) with TensorFlow's message.
+fn band_limit(ctx: &dyn OpContext, input: usize, name: &str) -> Result<i64> {
+    let t = ctx.input(input)?;
+    if t.rank() != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{name} must be scalar, got shape {}",
+            fmt_shape(&t.shape)
+        )));
+    }
+    Ok(t.to_i64_vec()?[0])
+}
+
+fn matrix_band_part(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    // TensorFlow's order: the input's rank, then each limit in turn.
+    check_band(&x.shape, -1, -1)?;
+    let lower = band_limit(ctx, 1, "num_lower")?;
+    check_band(&x.shape, lower, -1)?;
+    let upper = band_limit(ctx, 2, "num_upper")?;
+    let mut out = ctx.allocate_output(0, x.dtype, &x.shape)?;
+    band_part(&x, lower, upper, &mut out)
+}
+
+pub(crate) const OPS: &[OpDef] = &[OpDef {
+    name: "ReverseV2",
+    family: Family::Movement,
+    summary: "elements reversed along `axis` (in host memory; negative entries count from the end); no copy when nothing moves",
+    constraints: &[
+        TypeConstraint {
+            attr: "T",
+            types: DType::ALL,
+        },
+        TypeConstraint {
+            attr: "Tidx",
+            types: INDEX,
+        },
+    ],
+    attrs: &[],
+    host_memory: &["axis"],
+    int32_host_memory: &[],
+    host: Some(reverse_v2),
+    cuda: None,
+},
+OpDef {
+    name: "MatrixBandPart",
+    family: Family::Movement,
+    summary: "innermost matrices with everything outside the band of `num_lower`/`num_upper` diagonals (host memory; negative: all) set to zero",
+    constraints: &[
+        TypeConstraint {
+            attr: "T",
+            types: DType::ALL,
+        },
+        TypeConstraint {
+            attr: "Tindex",
+            types: INDEX,
+        },
+    ],
+    attrs: &[],
+    host_memory: &["num_lower", "num_upper"],
+    int32_host_memory: &[],
+    host: Some(matrix_band_part),
+    cuda: None,
+}];
