@@ -49,6 +49,7 @@ import sys
 import time
 
 from tf_adapter.check_divergence import _on, errors, first_divergence  # noqa: F401  (errors: part of this API)
+from tf_adapter.check_html import _bytes
 from tf_adapter.train import make_train_step
 
 __all__ = ["CheckError", "run", "main", "schema"]
@@ -409,14 +410,6 @@ def check_memory(batch, limit, peak_bytes, step_bytes=None, failed_allocs=0):
 
 # How far past the largest measured batch the memory estimate extrapolates.
 EXTRAPOLATION = 64
-
-
-def _bytes(n):
-    """'512 B', '3.5 KiB', '1.25 GiB'."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n:.0f} B"
 
 
 def trend(values):

@@ -1215,6 +1215,22 @@ def cases_movement(rng):
         raw("ReverseV2", "size 0", tensor=rand(rng, [3, 0, 2], i64), axis=[0, 2]),
         raw("ReverseV2", "bool, size-1 dims", tensor=tf.constant(rng.random([1, 4, 1, 3]) > 0.5), axis=[0, 1, 3]),
     ]
+    # SpaceToBatchND / BatchToSpaceND: block_shape 1-D and positive,
+    # paddings/crops [M, 2] and non-negative, padded sizes divisible. (Eager
+    # only: their shape functions refuse inputs of unknown rank.)
+    x16 = rand(rng, [2, 4, 6, 3])
+    xb = rand(rng, [8, 2, 3, 3])
+    for op, arg, x_ in (("SpaceToBatchND", "paddings", x16), ("BatchToSpaceND", "crops", xb)):
+        for block, pairs, note in (([2, 2], [[0, 0], [0, 0]], "valid"), ([2, 3], [[0, 2], [1, 2]], "with pairs"),
+                                   ([1, 1], [[0, 0], [0, 0]], "identity"), ([2], [[0, 0]], "one block dim"),
+                                   ([0, 2], [[0, 0], [0, 0]], "block 0"), ([2, -1], [[0, 0], [0, 0]], "block -1"),
+                                   ([2, 2], [[0, 0]], "pairs [1, 2]"), ([2, 2], [[-1, 1], [0, 0]], "negative pair"),
+                                   ([3, 2], [[0, 0], [0, 0]], "not divisible"), ([[2, 2]], [[0, 0], [0, 0]], "block 2-D"),
+                                   ([2, 2, 2, 2], [[0, 0]] * 4, "rank too small"), ([2, 2], [[0, 9], [0, 0]], "large pair")):
+            cases.append(raw(op, note, input=x_, block_shape=block, **{arg: pairs}, graph=False,
+                             match="block_shape|rank|should have shape|must be|divisible|instead"))
+        cases.append(raw(op, "int64 block and pairs", input=x_, block_shape=tf.constant([2, 1], i64), graph=False,
+                         **{arg: tf.constant([[0, 0], [1, 1]] if op == "SpaceToBatchND" else [[0, 0], [0, 1]], i64)}))
     # MatrixBandPart: rank >= 2, scalar limits at most rows / columns.
     x34 = rand(rng, [2, 3, 4])
     for lower, upper in [(-1, 0), (0, -1), (3, 4), (4, 0), (0, 5), (-7, -9), (1, 2)]:

@@ -197,15 +197,10 @@ _SPECS["activation threshold"] = act(lambda x: keras.activations.threshold(x, 0.
 
 # What the NPU cannot run yet, with the op that stops it (strict mode names
 # it). Keep in step with README "Keras layer catalogue".
-_S2B = "SpaceToBatchND/BatchToSpaceND (how TensorFlow lowers a dilated convolution)"
 _RNN_TRAIN = ("training: the backward while-loop needs ZerosLike and TensorList ops on DT_VARIANT, which the NPU "
-              "cannot place (forward runs: test_reverse.py)")
+              "cannot place (forward runs: test_rearrange.py)")
 GAPS = {
     "Masking + LSTM": "TensorListFromTensor (a masked recurrent layer keeps a TensorArray of DT_VARIANT)",
-    "Conv1D dilated": _S2B,
-    "Conv2D dilated": _S2B,
-    "SeparableConv2D dilated": _S2B,
-    "DepthwiseConv2D dilated": _S2B,
     "Conv3D": "Conv3D",
     "Conv3D strided same": "Conv3D",
     "Conv3DTranspose": "Conv3DBackpropInputV2",

@@ -28,6 +28,7 @@ pub mod scan;
 pub mod scatter;
 pub mod segment;
 pub mod slice;
+pub mod space_batch;
 pub mod transpose;
 pub mod winograd;
 

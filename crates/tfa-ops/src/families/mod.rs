@@ -11,8 +11,8 @@ mod matmul;
 mod movement;
 mod pool;
 mod random;
+mod rearrange;
 mod reduce;
-mod reverse;
 mod scan;
 mod segment;
 
@@ -32,7 +32,7 @@ pub(crate) fn all() -> Vec<&'static [OpDef]> {
         segment::OPS,
         loss::OPS,
         movement::OPS,
-        reverse::OPS,
+        rearrange::OPS,
         inplace::OPS,
         fused::OPS,
         random::OPS,

@@ -1,6 +1,8 @@
-"""ReverseV2 (`tf.reverse`) and MatrixBandPart (`tf.linalg.band_part`) against
-TensorFlow CPU, and what Keras builds from them: recurrent layers with
-`go_backwards=True` and `Bidirectional`, `ops.tril`/`ops.triu`, strictly on
+"""The moves by an index pattern (`families/rearrange.rs`) against TensorFlow
+CPU: ReverseV2 (`tf.reverse`), MatrixBandPart (`tf.linalg.band_part`),
+SpaceToBatchND/BatchToSpaceND; and what Keras and tf.nn build from them:
+recurrent layers with `go_backwards=True` and `Bidirectional`,
+`ops.tril`/`ops.triu`, causal attention, dilated convolutions, strictly on
 the NPU (soft placement off, device scope inside the function)."""
 
 import numpy as np
@@ -154,3 +156,62 @@ def test_causal_attention_trains_strictly_on_the_npu(rng, strict_placement):
     np.testing.assert_allclose(loss.numpy(), want_loss.numpy(), rtol=1e-5)
     for a, b in zip(grads, want_grads):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16, tf.int64, tf.int32, tf.bool])
+def test_space_to_batch_and_back_random(dtype, rng):
+    for _ in range(10):
+        m = int(rng.integers(1, 4))
+        block = [int(b) for b in rng.integers(1, 4, size=m)]
+        pads = [[int(p) for p in rng.integers(0, 3, size=2)] for _ in range(m)]
+        spatial = []
+        for b, (p0, p1) in zip(block, pads):
+            # A size whose padded length the block divides.
+            spatial.append(int(rng.integers(1, 4)) * b - p0 - p1 if rng.random() < 0.9 else 0)
+            if spatial[-1] < 0:
+                pads[len(spatial) - 1] = [0, 0]
+                spatial[-1] = b * int(rng.integers(1, 3))
+        shape = [int(rng.integers(1, 4))] + spatial + [int(d) for d in rng.integers(1, 4, size=int(rng.integers(0, 3)))]
+        x = random_tensor(rng, shape, dtype)
+        itype = tf.int64 if rng.random() < 0.5 else tf.int32
+        to_batch = lambda: tf.space_to_batch_nd(x, tf.constant(block, itype), tf.constant(pads, itype))  # noqa: E731
+        tf_adapter.reset_kernel_counts()
+        npu = on("/NPU:0", to_batch)
+        want = on("/CPU:0", to_batch)
+        np.testing.assert_array_equal(npu.numpy(), want.numpy(), err_msg=f"{shape} {block} {pads}")
+        # Crops of the same size give the input back.
+        back = lambda: tf.batch_to_space(want, tf.constant(block, itype), tf.constant(pads, itype))  # noqa: E731
+        got = on("/NPU:0", back)
+        np.testing.assert_array_equal(got.numpy(), on("/CPU:0", back).numpy())
+        np.testing.assert_array_equal(got.numpy(), x.numpy())
+        counts = tf_adapter.kernel_counts()
+        if any(b > 1 for b in block) or any(p for pp in pads for p in pp):
+            assert counts.get("SpaceToBatchND", 0) >= 1 and counts.get("BatchToSpaceND", 0) >= 1, (shape, block, pads, counts)
+
+
+def test_dilated_convolution_trains_strictly_on_the_npu(rng, strict_placement):
+    # tf.nn.conv2d with dilations > 1 runs natively; tf.nn.atrous_conv2d and
+    # Keras's dilated Conv1D go through SpaceToBatchND/BatchToSpaceND.
+    x = tf.constant(rng.normal(size=[2, 9, 11, 3]), tf.float32)
+    f = tf.constant(rng.normal(size=[3, 3, 3, 4]), tf.float32)
+
+    def run(device):
+        @tf.function
+        def step(x, f):
+            with tf.device(device):
+                with tf.GradientTape() as tape:
+                    tape.watch([x, f])
+                    y = tf.nn.atrous_conv2d(x, f, rate=2, padding="SAME")
+                    loss = tf.reduce_sum(y * y)
+                return y, tape.gradient(loss, [x, f])
+
+        return step(x, f)
+
+    tf_adapter.reset_kernel_counts()
+    y, grads = run("/NPU:0")
+    counts = tf_adapter.kernel_counts()
+    assert counts.get("SpaceToBatchND", 0) >= 1 and counts.get("BatchToSpaceND", 0) >= 1, counts
+    want_y, want_grads = run("/CPU:0")
+    np.testing.assert_allclose(y.numpy(), want_y.numpy(), rtol=1e-4, atol=1e-4)
+    for a, b in zip(grads, want_grads):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-3)
