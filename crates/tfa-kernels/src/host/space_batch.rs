@@ -92,7 +92,7 @@ pub fn space_batch_plan(
     let (n, batch_side) = match dir {
         Direction::ToBatch => (shape[0], shape[0].saturating_mul(product)),
         Direction::ToSpace => {
-            if shape[0] % product != 0 {
+            if !shape[0].is_multiple_of(product) {
                 return invalid(format!(
                     "Input batch dimension ({}) is not divisible by product of block sizes ({product})",
                     shape[0]
@@ -220,19 +220,17 @@ pub fn space_batch(x: &TensorView, plan: &SpaceBatchPlan, out: &mut TensorMut) -
 /// `(ob, i)`, or None in the padding.
 fn space_row(p: &SpaceBatchPlan, ob: usize, i: &[usize]) -> Option<(usize, usize)> {
     let (mut o_index, b) = (ob / p.n, ob % p.n);
-    let mut offset = 0;
+    let (mut offset, mut stride) = (0, 1);
     // Block offsets are row-major over the block: the last dim varies fastest.
-    let mut o = vec![0usize; i.len()];
     for d in (0..i.len()).rev() {
-        o[d] = o_index % p.block[d];
+        let o = o_index % p.block[d];
         o_index /= p.block[d];
-    }
-    for d in 0..i.len() {
-        let j = (i[d] * p.block[d] + o[d]).checked_sub(p.start[d])?;
+        let j = (i[d] * p.block[d] + o).checked_sub(p.start[d])?;
         if j >= p.space[d] {
             return None;
         }
-        offset = offset * p.space[d] + j;
+        offset += j * stride;
+        stride *= p.space[d];
     }
     Some((b, offset))
 }
@@ -241,8 +239,8 @@ fn space_row(p: &SpaceBatchPlan, ob: usize, i: &[usize]) -> Option<(usize, usize
 /// `(b, j)` (always inside: crops only remove).
 fn batch_row(p: &SpaceBatchPlan, b: usize, j: &[usize]) -> (usize, usize) {
     let (mut o_index, mut offset) = (0, 0);
-    for d in 0..j.len() {
-        let padded = j[d] + p.start[d];
+    for (d, &jd) in j.iter().enumerate() {
+        let padded = jd + p.start[d];
         o_index = o_index * p.block[d] + padded % p.block[d];
         offset = offset * p.batched[d] + padded / p.block[d];
     }
