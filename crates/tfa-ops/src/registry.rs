@@ -20,6 +20,7 @@ pub enum Family {
     Fused,
     Random,
     Loss,
+    Image,
 }
 
 impl Family {
@@ -35,6 +36,7 @@ impl Family {
             Family::Fused => "Fused ops (written by tf_adapter's graph pass)",
             Family::Random => "Stateless random numbers",
             Family::Loss => "Losses",
+            Family::Image => "Image resizing",
         }
     }
 }

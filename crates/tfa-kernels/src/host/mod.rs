@@ -23,6 +23,7 @@ pub mod pool;
 pub mod pool_grad;
 pub mod random;
 pub mod reduce;
+pub mod resize;
 pub mod reverse;
 pub mod scan;
 pub mod scatter;

@@ -13,6 +13,7 @@ mod pool;
 mod random;
 mod rearrange;
 mod reduce;
+mod resize;
 mod scan;
 mod segment;
 
@@ -33,6 +34,7 @@ pub(crate) fn all() -> Vec<&'static [OpDef]> {
         loss::OPS,
         movement::OPS,
         rearrange::OPS,
+        resize::OPS,
         inplace::OPS,
         fused::OPS,
         random::OPS,
@@ -132,6 +134,20 @@ pub(crate) fn int_vector(
         return Err(tfa_core::Error::InvalidArgument(not_vector(t.rank())));
     }
     t.to_i64_vec()
+}
+
+/// A scalar integer tensor's value; `not_scalar(shape)` words the error
+/// (given the shape as TensorFlow prints it) when it is not a scalar.
+pub(crate) fn int_scalar(
+    t: &tfa_core::TensorView,
+    not_scalar: impl FnOnce(String) -> String,
+) -> tfa_core::Result<i64> {
+    if t.rank() != 0 {
+        return Err(tfa_core::Error::InvalidArgument(not_scalar(
+            tfa_core::shape::fmt_shape(&t.shape),
+        )));
+    }
+    Ok(t.to_i64_vec()?[0])
 }
 
 /// A shape given as a 1-D integer tensor (`input_sizes`, `shape`, ...):

@@ -1,7 +1,7 @@
 //! Ops that move or re-view data. Identity and Reshape never copy: the output
 //! is the input's buffer.
 
-use super::{op_t, ALL_NO_I32, INDEX, REAL};
+use super::{int_scalar, op_t, ALL_NO_I32, INDEX, REAL};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::{fmt_shape, num_elements};
 use tfa_core::{DType, Error, Result, Shape, TensorView};
@@ -94,16 +94,6 @@ fn reshape(ctx: &dyn OpContext) -> Result<()> {
     }
     let shape = reshape_target(&x.shape, &requested.to_i64_vec()?)?;
     ctx.alias_output(0, 0, &shape)
-}
-
-fn scalar_int(t: &TensorView, what: &str) -> Result<i64> {
-    if t.rank() != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "{what} must be scalar, but got shape {}",
-            fmt_shape(&t.shape)
-        )));
-    }
-    Ok(t.to_i64_vec()?[0])
 }
 
 fn transpose_kernel(ctx: &dyn OpContext) -> Result<()> {
@@ -508,8 +498,10 @@ fn pad_kernel(ctx: &dyn OpContext) -> Result<()> {
 
 fn gather_kernel(ctx: &dyn OpContext) -> Result<()> {
     let (params, indices) = (ctx.input(0)?, ctx.input(1)?);
-    let axis = scalar_int(&ctx.input(2)?, "axis")
-        .map_err(|_| Error::InvalidArgument("axis must be scalar".into()))?;
+    let axis = int_scalar(&ctx.input(2)?, |shape| {
+        format!("axis must be scalar, but got shape {shape}")
+    })
+    .map_err(|_| Error::InvalidArgument("axis must be scalar".into()))?;
     let plan = gather::gather_plan(
         &params.shape,
         &indices.shape,

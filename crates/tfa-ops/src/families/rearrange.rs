@@ -3,10 +3,8 @@
 //! sequence), MatrixBandPart (`tf.linalg.band_part`: Keras `ops.tril` and
 //! `ops.triu`), SpaceToBatchND/BatchToSpaceND (dilated convolutions).
 
-use super::{int_vector, INDEX};
+use super::{int_scalar, int_vector, INDEX};
 use crate::{Family, OpContext, OpDef, TypeConstraint};
-use tfa_core::shape::fmt_shape;
-use tfa_core::Error;
 use tfa_core::{DType, Result};
 use tfa_kernels::host::band_part::{band_part, check_band};
 use tfa_kernels::host::reverse::{reverse, reverse_axes};
@@ -29,25 +27,17 @@ fn reverse_v2(ctx: &dyn OpContext) -> Result<()> {
     reverse(&x, &flags, &mut out)
 }
 
-/// A scalar band limit (`num_lower`/`num_upper`) with TensorFlow's message.
-fn band_limit(ctx: &dyn OpContext, input: usize, name: &str) -> Result<i64> {
-    let t = ctx.input(input)?;
-    if t.rank() != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "{name} must be scalar, got shape {}",
-            fmt_shape(&t.shape)
-        )));
-    }
-    Ok(t.to_i64_vec()?[0])
-}
-
 fn matrix_band_part(ctx: &dyn OpContext) -> Result<()> {
     let x = ctx.input(0)?;
     // TensorFlow's order: the input's rank, then each limit in turn.
     check_band(&x.shape, -1, -1)?;
-    let lower = band_limit(ctx, 1, "num_lower")?;
+    let lower = int_scalar(&ctx.input(1)?, |s| {
+        format!("num_lower must be scalar, got shape {s}")
+    })?;
     check_band(&x.shape, lower, -1)?;
-    let upper = band_limit(ctx, 2, "num_upper")?;
+    let upper = int_scalar(&ctx.input(2)?, |s| {
+        format!("num_upper must be scalar, got shape {s}")
+    })?;
     let mut out = ctx.allocate_output(0, x.dtype, &x.shape)?;
     band_part(&x, lower, upper, &mut out)
 }

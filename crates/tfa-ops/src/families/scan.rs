@@ -2,21 +2,17 @@
 //! causal mask of `MultiHeadAttention(use_causal_mask=True)` is two int32
 //! cumsums).
 
-use super::{INDEX, REAL};
+use super::{int_scalar, INDEX, REAL};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
-use tfa_core::shape::fmt_shape;
-use tfa_core::{Error, Result};
+use tfa_core::Result;
 use tfa_kernels::host::scan::{scan, scan_axis, ScanOp, ScanParams};
 
 fn scan_kernel(ctx: &dyn OpContext, op: ScanOp) -> Result<()> {
-    let (x, axis_t) = (ctx.input(0)?, ctx.input(1)?);
-    if axis_t.rank() != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "ScanOp: axis must be a scalar, not {}",
-            fmt_shape(&axis_t.shape)
-        )));
-    }
-    let axis = scan_axis(x.rank(), axis_t.to_i64_vec()?[0])?;
+    let x = ctx.input(0)?;
+    let axis = int_scalar(&ctx.input(1)?, |s| {
+        format!("ScanOp: axis must be a scalar, not {s}")
+    })?;
+    let axis = scan_axis(x.rank(), axis)?;
     let p = ScanParams {
         op,
         exclusive: ctx.attrs().bool("exclusive")?,

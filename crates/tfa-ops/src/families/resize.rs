@@ -1,0 +1,118 @@
+//! Image resizing (NHWC): ResizeBilinear, ResizeNearestNeighbor and their
+//! gradients — Keras `Resizing` (bilinear, nearest), `UpSampling2D` with
+//! bilinear interpolation, `tf.image.resize`.
+
+use super::FLOAT;
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use tfa_core::{DType, Result};
+use tfa_kernels::host::resize::{
+    resize_bilinear, resize_bilinear_grad, resize_grad_shape, resize_nearest, resize_nearest_grad,
+    resize_nearest_grad_shape, resize_shape, ResizeAttrs,
+};
+
+fn attrs(ctx: &dyn OpContext) -> Result<ResizeAttrs> {
+    Ok(ResizeAttrs {
+        align_corners: ctx.attrs().bool("align_corners")?,
+        half_pixel_centers: ctx.attrs().bool("half_pixel_centers")?,
+    })
+}
+
+/// The forward output shape from input 0 and the `size` input 1.
+fn resized(ctx: &dyn OpContext, a: ResizeAttrs) -> Result<Vec<usize>> {
+    let (x, size) = (ctx.input(0)?, ctx.input(1)?);
+    resize_shape(&x.shape, &size.shape, &size.to_i64_vec()?, a)
+}
+
+fn bilinear(ctx: &dyn OpContext) -> Result<()> {
+    let a = attrs(ctx)?;
+    let shape = resized(ctx, a)?;
+    let mut out = ctx.allocate_output(0, DType::F32, &shape)?;
+    resize_bilinear(&ctx.input(0)?, a, &mut out)
+}
+
+fn bilinear_grad(ctx: &dyn OpContext) -> Result<()> {
+    let a = attrs(ctx)?;
+    let (grads, original) = (ctx.input(0)?, ctx.input(1)?);
+    let shape = resize_grad_shape(&grads.shape, grads.dtype, &original.shape, a)?;
+    let mut out = ctx.allocate_output(0, original.dtype, &shape)?;
+    resize_bilinear_grad(&grads, a, &mut out)
+}
+
+fn nearest(ctx: &dyn OpContext) -> Result<()> {
+    let a = attrs(ctx)?;
+    let shape = resized(ctx, a)?;
+    let x = ctx.input(0)?;
+    let mut out = ctx.allocate_output(0, x.dtype, &shape)?;
+    resize_nearest(&x, a, &mut out)
+}
+
+fn nearest_grad(ctx: &dyn OpContext) -> Result<()> {
+    let a = attrs(ctx)?;
+    let (grads, size) = (ctx.input(0)?, ctx.input(1)?);
+    let shape = resize_nearest_grad_shape(&grads.shape, &size.shape, &size.to_i64_vec()?, a)?;
+    let mut out = ctx.allocate_output(0, grads.dtype, &shape)?;
+    resize_nearest_grad(&grads, a, &mut out)
+}
+
+const ATTRS: &[AttrSpec] = &[
+    AttrSpec {
+        name: "align_corners",
+        kind: AttrKind::Bool,
+    },
+    AttrSpec {
+        name: "half_pixel_centers",
+        kind: AttrKind::Bool,
+    },
+];
+
+const T_FLOAT: &[TypeConstraint] = &[TypeConstraint {
+    attr: "T",
+    types: FLOAT,
+}];
+
+pub(crate) const OPS: &[OpDef] = &[
+    OpDef {
+        name: "ResizeBilinear",
+        family: Family::Image,
+        summary: "bilinear resize to `size` (host memory), float32 output; align_corners / half_pixel_centers as TensorFlow CPU",
+        constraints: T_FLOAT,
+        attrs: ATTRS,
+        host_memory: &["size"],
+        int32_host_memory: &[],
+        host: Some(bilinear),
+        cuda: None,
+    },
+    OpDef {
+        name: "ResizeBilinearGrad",
+        family: Family::Image,
+        summary: "gradient of ResizeBilinear: float32 `grads` accumulated into the original image's shape and dtype, in TensorFlow's order",
+        constraints: T_FLOAT,
+        attrs: ATTRS,
+        host_memory: &[],
+        int32_host_memory: &[],
+        host: Some(bilinear_grad),
+        cuda: None,
+    },
+    OpDef {
+        name: "ResizeNearestNeighbor",
+        family: Family::Image,
+        summary: "nearest-neighbour resize to `size` (host memory); align_corners / half_pixel_centers as TensorFlow CPU",
+        constraints: T_FLOAT,
+        attrs: ATTRS,
+        host_memory: &["size"],
+        int32_host_memory: &[],
+        host: Some(nearest),
+        cuda: None,
+    },
+    OpDef {
+        name: "ResizeNearestNeighborGrad",
+        family: Family::Image,
+        summary: "gradient of ResizeNearestNeighbor: each resized pixel's gradient summed into the pixel it copied (`size` in host memory)",
+        constraints: T_FLOAT,
+        attrs: ATTRS,
+        host_memory: &["size"],
+        int32_host_memory: &[],
+        host: Some(nearest_grad),
+        cuda: None,
+    },
+];
