@@ -1,7 +1,7 @@
 """Argument checks of every NPU kernel family against TensorFlow's CPU
 kernels (argcheck.py). One table of `Case`s per family of
 crates/tfa-ops/src/families (elementwise, cast, matmul, conv, pool, reduce,
-segment, loss, movement, random): valid and invalid argument sets, fixed
+segment, loss, movement, random, image, inplace): valid and invalid argument sets, fixed
 edge cases (size-0 dims, rank 0, negative and out-of-range axes, mismatched
 shapes, bad attributes, int32 and int64 index tensors, attributes out of
 int32 range) and seeded random ones (ARGCHECK_SEED; failures print it).
@@ -647,8 +647,10 @@ BINARY = ["AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "SquaredDiffer
           "FloorDiv", "FloorMod", "Less", "LessEqual", "Greater", "GreaterEqual", "Equal", "NotEqual"]
 UNARY = ["Neg", "Square", "Sqrt", "Rsqrt", "Exp", "Log", "Relu", "Abs", "Reciprocal", "Expm1", "Log1p", "Relu6", "Elu",
          "Selu", "Softplus", "Sigmoid", "Tanh", "Erf", "Erfc", "Floor", "Ceil", "Round", "IsFinite", "IsNan", "IsInf",
-         "ZerosLike", "OnesLike"]
-GRADS = ["ReluGrad", "Relu6Grad", "EluGrad", "SeluGrad", "SoftplusGrad", "SigmoidGrad", "TanhGrad", "RsqrtGrad", "SqrtGrad"]
+         "ZerosLike", "OnesLike", "Softsign", "Sign", "Rint", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh",
+         "Asinh", "Acosh", "Atanh", "LeakyRelu"]
+GRADS = ["ReluGrad", "Relu6Grad", "EluGrad", "SeluGrad", "SoftplusGrad", "SigmoidGrad", "TanhGrad", "RsqrtGrad", "SqrtGrad",
+         "SoftsignGrad", "LeakyReluGrad"]
 
 
 def broadcastable(rng, shape):
@@ -757,13 +759,19 @@ def cases_elementwise(rng):
         dtype = tf.float64 if rng.random() < 0.3 else tf.float32
         if op == "Erf":
             dtype = tf.float32
-        arg = "features" if op in ("Relu", "Relu6", "Elu", "Selu", "Softplus") else "x"
+        arg = "features" if op in ("Relu", "Relu6", "Elu", "Selu", "Softplus", "Softsign", "LeakyRelu") else "x"
         cases += [
             raw(op, "random", **{arg: rand(rng, [int(d) for d in rng.integers(0, 4, size=int(rng.integers(0, 4)))], dtype)}),
             raw(op, "special values", **{arg: tf.constant([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -2.5], dtype)}),
         ]
         if op == "Erf":
             cases.append(erf_f64_infinities())
+    for alpha in (0.0, -0.5, 2.0):
+        x = rand(rng, [3, 4])
+        cases += [
+            raw("LeakyRelu", f"alpha {alpha}", features=x, alpha=alpha),
+            raw("LeakyReluGrad", f"alpha {alpha}", gradients=rand(rng, [3, 4]), features=x, alpha=alpha),
+        ]
     for op in GRADS:
         a = "y" if op in ("SigmoidGrad", "TanhGrad", "RsqrtGrad", "SqrtGrad") else "gradients"
         b = "dy" if a == "y" else ("features" if op != "EluGrad" and op != "SeluGrad" else "outputs")
@@ -1249,6 +1257,100 @@ def cases_movement(rng):
         axis = [int(a) - (len(shape) if rng.random() < 0.3 else 0)
                 for a in rng.permutation(len(shape))[: int(rng.integers(0, len(shape) + 1))]]
         cases.append(raw("ReverseV2", "random", tensor=rand(rng, shape, tf.float32), axis=tf.constant(axis, tf.int32)))
+    return cases
+
+
+# -------------------------------------------------------------- image ----
+
+
+@family
+def cases_image(rng):
+    cases = []
+    img = rand(rng, [2, 5, 6, 3])
+    for op in ("ResizeBilinear", "ResizeNearestNeighbor"):
+        for dtype in (tf.float32, tf.float64, tf.float16, tf.bfloat16):
+            size = [int(d) for d in rng.integers(1, 12, size=2)]
+            corners = bool(rng.random() < 0.3)
+            cases.append(raw(op, f"random {dtype.name}", images=tf.cast(img, dtype), size=size, align_corners=corners,
+                             half_pixel_centers=not corners and bool(rng.random() < 0.5)))
+        cases += [
+            raw(op, "align_corners and half_pixel_centers", images=img, size=[3, 4], align_corners=True, half_pixel_centers=True),
+            raw(op, "size of 3", images=img, size=[3, 4, 5]),
+            raw(op, "size 2-D", images=img, size=[[3, 4]]),
+            raw(op, "size 0", images=img, size=[0, 4]),
+            raw(op, "negative size", images=img, size=[-3, 4]),
+            raw(op, "images rank 3", images=rand(rng, [5, 6, 3]), size=[3, 4]),
+            raw(op, "no images", images=rand(rng, [0, 5, 6, 3]), size=[3, 4]),
+            raw(op, "no channels", images=rand(rng, [2, 5, 6, 0]), size=[3, 4]),
+            raw(op, "input height 0", images=rand(rng, [2, 0, 6, 3]), size=[3, 4]),
+            raw(op, "same size", images=img, size=[5, 6]),
+        ]
+    for corners, half in ((False, False), (True, False), (False, True), (True, True)):
+        grads = rand(rng, [2, 3, 8, 3])
+        cases += [
+            raw("ResizeBilinearGrad", f"align_corners={corners} half_pixel_centers={half}", grads=grads,
+                original_image=img, align_corners=corners, half_pixel_centers=half),
+            raw("ResizeNearestNeighborGrad", f"align_corners={corners} half_pixel_centers={half}", grads=grads,
+                size=[5, 6], align_corners=corners, half_pixel_centers=half),
+        ]
+    cases += [
+        raw("ResizeBilinearGrad", "float64 image", grads=rand(rng, [1, 4, 4, 2]), original_image=rand(rng, [1, 7, 3, 2], tf.float64)),
+        raw("ResizeBilinearGrad", "float16 image", grads=rand(rng, [1, 9, 2, 2]), original_image=rand(rng, [1, 4, 5, 2], tf.float16)),
+        raw("ResizeBilinearGrad", "bfloat16 image", grads=rand(rng, [1, 9, 2, 2]), original_image=rand(rng, [1, 4, 5, 2], tf.bfloat16)),
+        raw("ResizeNearestNeighborGrad", "float16", grads=rand(rng, [1, 9, 9, 2], tf.float16), size=[2, 4]),
+        raw("ResizeNearestNeighborGrad", "bfloat16", grads=rand(rng, [1, 9, 9, 2], tf.bfloat16), size=[2, 4]),
+        raw("ResizeBilinearGrad", "grads rank 3", grads=rand(rng, [3, 8, 3]), original_image=img),
+        raw("ResizeBilinearGrad", "image rank 3", grads=rand(rng, [2, 3, 8, 3]), original_image=rand(rng, [5, 6, 3])),
+        raw("ResizeBilinearGrad", "batch mismatch", grads=rand(rng, [1, 3, 8, 3]), original_image=img),
+        raw("ResizeBilinearGrad", "channel mismatch", grads=rand(rng, [2, 3, 8, 2]), original_image=img),
+        raw("ResizeBilinearGrad", "original height 0", grads=rand(rng, [2, 3, 8, 3]), original_image=rand(rng, [2, 0, 6, 3])),
+        raw("ResizeNearestNeighborGrad", "float64", grads=rand(rng, [1, 4, 4, 2], tf.float64), size=[7, 3]),
+        raw("ResizeNearestNeighborGrad", "size of 1", grads=rand(rng, [2, 3, 8, 3]), size=[5]),
+        raw("ResizeNearestNeighborGrad", "size 0", grads=rand(rng, [2, 3, 8, 3]), size=[0, 6]),
+        raw("ResizeNearestNeighborGrad", "grads rank 2", grads=rand(rng, [3, 8]), size=[5, 6]),
+        raw("ResizeNearestNeighborGrad", "no grads", grads=rand(rng, [0, 3, 8, 3]), size=[5, 6]),
+    ]
+    return cases
+
+
+# ------------------------------------------------------------ inplace ----
+
+
+def inplace(op, note, x, i, v):
+    """InplaceUpdate/Add/Sub write into `x`'s own buffer, on the CPU as on
+    the NPU: each run works on its own DeepCopy of `x`, so that the CPU's run
+    does not change the NPU's input."""
+    i = tf.constant(i, tf.int32)
+
+    def call(x, i, v):
+        return getattr(R, op)(x=R.DeepCopy(x=x), i=i, v=v)
+
+    return Case(op, call, args=(x, i, v), note=f"{note} | {op}({_short(x)}, i={_short(i)}, v={_short(v)})")
+
+
+@family
+def cases_inplace(rng):
+    cases = []
+    x = rand(rng, [5, 3])
+    for op in ("InplaceUpdate", "InplaceAdd", "InplaceSub"):
+        cases += [
+            inplace(op, "valid", x, [4, 0], rand(rng, [2, 3])),
+            inplace(op, "int64", rand(rng, [4, 2, 2], tf.int64), [1], rand(rng, [1, 2, 2], tf.int64)),
+            inplace(op, "repeated row", x, [2, 2, -5], rand(rng, [3, 3])),
+            inplace(op, "no rows", x, tf.zeros([0], tf.int32), rand(rng, [0, 3])),
+            inplace(op, "i scalar", x, 1, rand(rng, [1, 3])),
+            inplace(op, "ranks differ", x, [1], rand(rng, [3])),
+            inplace(op, "row shape mismatch", x, [1], rand(rng, [1, 2])),
+            inplace(op, "i and v rows differ", x, [1, 2], rand(rng, [1, 3])),
+        ]
+    cases += [
+        raw("DeepCopy", "valid", x=rand(rng, [2, 3], tf.int64)),
+        raw("DeepCopy", "size 0", x=rand(rng, [0, 3])),
+        raw("Empty", "init", shape=[2, 3], dtype=tf.float32, init=True),
+        raw("Empty", "init, int32", shape=[4], dtype=tf.int32, init=True),
+        raw("Empty", "shape 2-D", shape=[[2, 3]], dtype=tf.float32, init=True),
+        raw("Empty", "negative dim", shape=[2, -3], dtype=tf.float32, init=True),
+    ]
     return cases
 
 

@@ -33,6 +33,15 @@ fn scale(in_size: usize, out_size: usize, align_corners: bool) -> f32 {
     }
 }
 
+/// Both `ImageResizerState` and `ImageResizerGradientState` refuse the two
+/// flags together (ResizeNearestNeighborGrad's kernel does not check them).
+fn check_flags(a: ResizeAttrs) -> Result<()> {
+    if a.half_pixel_centers && a.align_corners {
+        return invalid("If half_pixel_centers is True, align_corners must be False.".into());
+    }
+    Ok(())
+}
+
 /// The forward checks (`ImageResizerState`): returns `[batch, out_h, out_w,
 /// channels]` for input `shape` and the requested `size` (of tensor shape
 /// `size_shape`).
@@ -42,9 +51,7 @@ pub fn resize_shape(
     size: &[i64],
     a: ResizeAttrs,
 ) -> Result<Vec<usize>> {
-    if a.half_pixel_centers && a.align_corners {
-        return invalid("If half_pixel_centers is True, align_corners must be False.".into());
-    }
+    check_flags(a)?;
     if shape.len() != 4 {
         return invalid(format!("input must be 4-dimensional{}", fmt_shape(shape)));
     }
@@ -212,9 +219,7 @@ pub fn resize_grad_shape(
     original: &[usize],
     a: ResizeAttrs,
 ) -> Result<Vec<usize>> {
-    if a.half_pixel_centers && a.align_corners {
-        return invalid("If half_pixel_centers is True, align_corners must be False.".into());
-    }
+    check_flags(a)?;
     if grads.len() != 4 {
         return invalid(format!(
             "input_grad must be 4-dimensional{}",
@@ -241,35 +246,77 @@ pub fn resize_grad_shape(
 
 /// ResizeBilinearGrad: `out` (`[b, ih, iw, c]`, the original image's dtype)
 /// accumulates `grads` (`[b, oh, ow, c]`, float32) as TensorFlow does, pixel
-/// by pixel in order; images in parallel.
+/// by pixel in order, images in parallel: each float32 product is added in
+/// the output type (float32, float64); float16 and bfloat16 are accumulated
+/// in float32 and rounded once at the end, as TensorFlow's CPU kernel does.
 pub fn resize_bilinear_grad(grads: &TensorView, a: ResizeAttrs, out: &mut TensorMut) -> Result<()> {
     let [_, oh, ow, c] = grads.shape[..] else {
         return Err(Error::Internal("resize gradient is not 4-D".into()));
     };
-    let (ih, iw) = (out.shape[1], out.shape[2]);
     let g = grads.data::<f32>()?;
+    let [_, ih, iw, _] = out.shape[..] else {
+        return Err(Error::Internal("resize output is not 4-D".into()));
+    };
     let (ys, xs) = (bilinear_axis(oh, ih, a), bilinear_axis(ow, iw, a));
-    let mut acc = vec![0f32; out.num_elements()];
-    if !acc.is_empty() {
-        acc.par_chunks_mut(ih * iw * c)
+    let geometry = BilinearGrad {
+        g,
+        ys: &ys,
+        xs: &xs,
+        image: (ih, iw, c),
+        resized: (oh, ow),
+    };
+    match out.dtype {
+        DType::F32 => geometry.accumulate(out.data_mut::<f32>()?, |v| v),
+        DType::F64 => geometry.accumulate(out.data_mut::<f64>()?, f64::from),
+        _ => {
+            let mut acc = vec![0f32; out.num_elements()];
+            geometry.accumulate(&mut acc, |v| v);
+            store_f32(&acc, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The sampling of one ResizeBilinearGrad call.
+struct BilinearGrad<'a> {
+    g: &'a [f32],
+    ys: &'a [(usize, usize, f32)],
+    xs: &'a [(usize, usize, f32)],
+    image: (usize, usize, usize),
+    resized: (usize, usize),
+}
+
+impl BilinearGrad<'_> {
+    /// Zeroes `out` and adds every gradient's four shares, each float32
+    /// product widened by `widen` before it is added.
+    fn accumulate<T>(&self, out: &mut [T], widen: impl Fn(f32) -> T + Sync)
+    where
+        T: Copy + Default + Send + std::ops::AddAssign,
+    {
+        let (ih, iw, c) = self.image;
+        let (oh, ow) = self.resized;
+        out.fill(T::default());
+        if out.is_empty() {
+            return;
+        }
+        out.par_chunks_mut(ih * iw * c)
             .enumerate()
             .for_each(|(n, img)| {
-                let gi = &g[n * oh * ow * c..][..oh * ow * c];
-                for (y, &(top, bottom, y_lerp)) in ys.iter().enumerate() {
-                    for (x, &(l, r, x_lerp)) in xs.iter().enumerate() {
+                let gi = &self.g[n * oh * ow * c..][..oh * ow * c];
+                for (y, &(top, bottom, y_lerp)) in self.ys.iter().enumerate() {
+                    for (x, &(l, r, x_lerp)) in self.xs.iter().enumerate() {
                         let (iy, ix) = (1.0 - y_lerp, 1.0 - x_lerp);
                         for ch in 0..c {
                             let v = gi[(y * ow + x) * c + ch];
-                            img[(top * iw + l) * c + ch] += v * iy * ix;
-                            img[(top * iw + r) * c + ch] += v * iy * x_lerp;
-                            img[(bottom * iw + l) * c + ch] += v * y_lerp * ix;
-                            img[(bottom * iw + r) * c + ch] += v * y_lerp * x_lerp;
+                            img[(top * iw + l) * c + ch] += widen(v * iy * ix);
+                            img[(top * iw + r) * c + ch] += widen(v * iy * x_lerp);
+                            img[(bottom * iw + l) * c + ch] += widen(v * y_lerp * ix);
+                            img[(bottom * iw + r) * c + ch] += widen(v * y_lerp * x_lerp);
                         }
                     }
                 }
             });
     }
-    store_f32(&acc, out)
 }
 
 /// ResizeNearestNeighbor: `out` (`x`'s dtype, `[b, oh, ow, c]`); whole pixels
@@ -299,32 +346,51 @@ pub fn resize_nearest(x: &TensorView, a: ResizeAttrs, out: &mut TensorMut) -> Re
 }
 
 /// ResizeNearestNeighborGrad: `out` (`[b, ih, iw, c]` of `size`) sums the
-/// gradient of every resized pixel into the input pixel it copied.
+/// gradient of every resized pixel into the input pixel it copied, in the
+/// element type (float16 and bfloat16 rounded at every addition), in
+/// TensorFlow's order.
 pub fn resize_nearest_grad(grads: &TensorView, a: ResizeAttrs, out: &mut TensorMut) -> Result<()> {
+    match grads.dtype {
+        DType::F32 => nearest_grad_typed::<f32>(grads, a, out),
+        DType::F64 => nearest_grad_typed::<f64>(grads, a, out),
+        DType::F16 => nearest_grad_typed::<f16>(grads, a, out),
+        DType::BF16 => nearest_grad_typed::<bf16>(grads, a, out),
+        d => Err(Error::Unimplemented(format!(
+            "ResizeNearestNeighborGrad is not defined for {d}"
+        ))),
+    }
+}
+
+fn nearest_grad_typed<T>(grads: &TensorView, a: ResizeAttrs, out: &mut TensorMut) -> Result<()>
+where
+    T: tfa_core::Element + Default + std::ops::Add<Output = T>,
+{
     let [_, gh, gw, c] = grads.shape[..] else {
         return Err(Error::Internal("resize gradient is not 4-D".into()));
     };
     let (ih, iw) = (out.shape[1], out.shape[2]);
     // The forward's sampling from the original (ih x iw) to the resized size.
     let (ys, xs) = (nearest_axis(gh, ih, a), nearest_axis(gw, iw, a));
-    let g = as_f32(grads)?;
-    let mut acc = vec![0f32; out.num_elements()];
-    if !acc.is_empty() {
-        acc.par_chunks_mut(ih * iw * c)
-            .enumerate()
-            .for_each(|(n, img)| {
-                let gi = &g[n * gh * gw * c..][..gh * gw * c];
-                for (y, &oy) in ys.iter().enumerate() {
-                    for (x, &ox) in xs.iter().enumerate() {
-                        let (from, to) = ((y * gw + x) * c, (oy * iw + ox) * c);
-                        for ch in 0..c {
-                            img[to + ch] += gi[from + ch];
-                        }
+    let g = grads.data::<T>()?;
+    let dst = out.data_mut::<T>()?;
+    dst.fill(T::default());
+    if dst.is_empty() {
+        return Ok(());
+    }
+    dst.par_chunks_mut(ih * iw * c)
+        .enumerate()
+        .for_each(|(n, img)| {
+            let gi = &g[n * gh * gw * c..][..gh * gw * c];
+            for (y, &oy) in ys.iter().enumerate() {
+                for (x, &ox) in xs.iter().enumerate() {
+                    let (from, to) = ((y * gw + x) * c, (oy * iw + ox) * c);
+                    for ch in 0..c {
+                        img[to + ch] = img[to + ch] + gi[from + ch];
                     }
                 }
-            });
-    }
-    store_f32(&acc, out)
+            }
+        });
+    Ok(())
 }
 
 /// ResizeNearestNeighborGrad's checks: `grads` 4-D, `size` two positive
@@ -333,11 +399,8 @@ pub fn resize_nearest_grad_shape(
     grads: &[usize],
     size_shape: &[usize],
     size: &[i64],
-    a: ResizeAttrs,
+    _a: ResizeAttrs,
 ) -> Result<Vec<usize>> {
-    if a.half_pixel_centers && a.align_corners {
-        return invalid("If half_pixel_centers is True, align_corners must be False.".into());
-    }
     if grads.len() != 4 {
         return invalid(format!("input must be 4-dimensional{}", fmt_shape(grads)));
     }
