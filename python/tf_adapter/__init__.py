@@ -65,6 +65,10 @@ from . import _resource_ops  # noqa: E402
 
 _resource_ops.install()
 
+from . import _host_bookkeeping  # noqa: E402
+
+_host_bookkeeping.install()
+
 from . import precision as _precision  # noqa: E402
 
 _precision.install()

@@ -88,6 +88,10 @@ PATCHES = {
               "as strict.input_pipeline"),
         Patch("strict.input_pipeline_optional", "tensorflow.python.ops.gen_optional_ops", "*", (),
               "as strict.input_pipeline"),
+        Patch("host_bookkeeping.create_op_helper", "tensorflow.python.framework.ops",
+              "Graph._create_op_helper", ("self", "op"),
+              "put TensorList bookkeeping the NPU has no kernel for (DT_VARIANT) on the host when it is created "
+              "under an NPU scope, so recurrent layers train with soft placement off"),
         Patch("jit.call_flat", "tensorflow.python.eager.polymorphic_function.atomic_function",
               "AtomicFunction.call_flat", ("self",),
               "run jit_compile=True functions on the NPU without XLA, or on the CPU with XLA"),

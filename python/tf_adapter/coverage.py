@@ -11,7 +11,14 @@ every node, from TensorFlow's kernel registry, where it will run:
 - ``unsupported``: no kernel on any device here;
 - ``CPU (requested)``: the node asks for the CPU explicitly;
 - ``host (input pipeline)``: tf.data iterator ops (e.g. in Keras ``fit``),
-  which run on the host with every TensorFlow device.
+  which run on the host with every TensorFlow device;
+- ``host (variant bookkeeping)``: TensorList ops on element types TensorFlow
+  has no device-agnostic kernel for (the boolean mask list of a masked
+  recurrent layer), ``ZerosLike`` of a TensorList (the zero gradients of a
+  recurrent layer's while loop) and ``AddN`` of TensorLists (the sum of two
+  list gradients): TensorFlow's C API cannot give a plugin kernels on
+  ``DT_VARIANT``, so tf_adapter puts them on the host (``_host_bookkeeping``
+  says why that is sound); strict mode allows them.
 
 Each NPU op also lists the dtypes it computes in under the precision mode in
 force (``compute_dtypes``): e.g. a float32 MatMul under ``allow_fp32_to_bf16``
@@ -38,10 +45,29 @@ NPU, FALLBACK, UNSUPPORTED, CPU_REQUESTED = "NPU", "host fallback", "unsupported
 # on the host with every TensorFlow device, GPUs included; not a fallback.
 HOST_INPUT = "host (input pipeline)"
 _INPUT_PIPELINE_WORDS = ("Dataset", "Iterator", "SeedGenerator", "MemoryCache")
+HOST_BOOKKEEPING = "host (variant bookkeeping)"
+_DT_VARIANT = 21  # types.proto
 
 
 def is_input_pipeline(op_type):
     return op_type.startswith("Optional") or any(w in op_type for w in _INPUT_PIPELINE_WORDS)
+
+
+def may_be_variant_bookkeeping(op_type):
+    """Cheap first test (the op type alone) for `is_variant_bookkeeping`."""
+    return op_type.startswith("TensorList") or op_type in ("EmptyTensorList", "ZerosLike", "AddN")
+
+
+def is_variant_bookkeeping(node):
+    """A TensorList op, or a ZerosLike or AddN of TensorLists (NodeDef
+    `node`), that has no kernel for the NPU: kept on the host rather than
+    counted as a fallback (see `_host_bookkeeping`)."""
+    if not may_be_variant_bookkeeping(node.op):
+        return False
+    if node.op in ("ZerosLike", "AddN") and node.attr["T"].type != _DT_VARIANT:
+        return False
+    ks = [k for k in _kernels(node.op) if _matches(k, node)]
+    return not any(k.device_type in ("NPU", "DEFAULT") for k in ks) and any(k.device_type == "CPU" for k in ks)
 
 
 @dataclasses.dataclass
@@ -68,7 +94,7 @@ class CoverageReport:
     def __init__(self, ops, precision_mode="must_keep_origin_dtype", fused=()):
         self.precision_mode = precision_mode
         self.fused = [dict(f) for f in fused]
-        order = {NPU: 0, FALLBACK: 1, UNSUPPORTED: 2, CPU_REQUESTED: 3, HOST_INPUT: 4}
+        order = {NPU: 0, FALLBACK: 1, UNSUPPORTED: 2, CPU_REQUESTED: 3, HOST_INPUT: 4, HOST_BOOKKEEPING: 5}
         self.ops = sorted(ops, key=lambda o: (order[o.placement], o.op_type))
 
     def _with(self, placement):
@@ -223,6 +249,8 @@ def _replacement(node, op, type_attr):
 
 def placement_of(node):
     """(placement, kernel source) of one NodeDef."""
+    if is_variant_bookkeeping(node):
+        return HOST_BOOKKEEPING, ""
     if "CPU" in node.device.upper():
         return CPU_REQUESTED, ""
     if node.op in _REWRITTEN_BEFORE_PLACEMENT:

@@ -197,27 +197,13 @@ _SPECS["activation threshold"] = act(lambda x: keras.activations.threshold(x, 0.
 
 # What the NPU cannot run yet, with the op that stops it (strict mode names
 # it). Keep in step with README "Keras layer catalogue".
-_RNN_TRAIN = ("training: the backward while-loop needs ZerosLike and TensorList ops on DT_VARIANT, which the NPU "
-              "cannot place (forward runs: test_rearrange.py)")
 GAPS = {
-    "Masking + LSTM": "TensorListFromTensor (a masked recurrent layer keeps a TensorArray of DT_VARIANT)",
     "Conv3D": "Conv3D",
     "Conv3D strided same": "Conv3D",
     "Conv3DTranspose": "Conv3DBackpropInputV2",
     "MaxPooling3D": "MaxPool3D",
     "AveragePooling3D": "AvgPool3D",
     "AdaptiveAveragePooling3D": "AvgPool3D",
-    "SimpleRNN": _RNN_TRAIN,
-    "LSTM sequences": _RNN_TRAIN,
-    "LSTM go_backwards": _RNN_TRAIN,
-    "LSTM return_state": _RNN_TRAIN,
-    "GRU reset_after": _RNN_TRAIN,
-    "GRU reset_before": _RNN_TRAIN,
-    "Bidirectional LSTM concat": _RNN_TRAIN,
-    "Bidirectional GRU sum": _RNN_TRAIN,
-    "StackedRNNCells": _RNN_TRAIN,
-    "ConvLSTM1D": _RNN_TRAIN,
-    "ConvLSTM2D": _RNN_TRAIN,
     "Resizing bicubic": "ResizeBicubic",
     "Resizing area": "ResizeArea",
     "Resizing lanczos3": "ScaleAndTranslate",
