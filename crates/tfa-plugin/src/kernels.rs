@@ -16,7 +16,7 @@ use crate::ffi::*;
 use std::cell::RefCell;
 use std::ffi::{c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 use tfa_kernels::host::cast::round_f32_to;
@@ -35,7 +35,18 @@ struct KernelState {
     /// `fused_ops`): their kernel counts go up with it, so `kernel_counts()`
     /// still answers "did a Conv2D, a Relu... run on the NPU".
     fused: Vec<usize>,
+    /// How long this node's last run took (ns; `u64::MAX` before the first):
+    /// a short kernel runs on TensorFlow's calling thread (see `compute`).
+    last_ns: AtomicU64,
 }
+
+/// Kernels that took less than this last time run on TensorFlow's calling
+/// thread rather than in the NPU's thread pool: handing a job to the pool and
+/// waking the caller costs ~10-30 us, more than a small kernel (a recurrent
+/// cell's step is a few of them per time step). Such a kernel does not
+/// split its work (the kernels' thresholds for threading are above this), and
+/// if one grows it is measured again and goes back to the pool.
+const INLINE_BELOW_NS: u64 = 20_000;
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 
@@ -349,6 +360,7 @@ unsafe fn construct(ctx: *mut TF_OpKernelConstruction, st: &Status) -> Result<Ke
         op: def.name,
         dtype,
         fused,
+        last_ns: AtomicU64::new(u64::MAX),
     })
 }
 
@@ -427,16 +439,26 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
             rounded: RefCell::new(Vec::new()),
             outputs: RefCell::new(Vec::new()),
         };
-        let job = AssertSend(&tctx);
-        let result = npu.pool()?.install(move || {
-            let job = job;
-            catch_unwind(AssertUnwindSafe(|| (state.kernel)(job.0))).unwrap_or_else(|p| {
+        let run = |ctx: &TfOpContext| {
+            catch_unwind(AssertUnwindSafe(|| (state.kernel)(ctx))).unwrap_or_else(|p| {
                 Err(Error::Internal(format!(
                     "tf_adapter internal error: {}",
                     panic_message(&*p)
                 )))
             })
-        });
+        };
+        let result = if state.last_ns.load(Ordering::Relaxed) < INLINE_BELOW_NS {
+            run(&tctx)
+        } else {
+            let job = AssertSend(&tctx);
+            npu.pool()?.install(move || {
+                let job = job;
+                run(job.0)
+            })
+        };
+        state
+            .last_ns
+            .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let result = result.and_then(|()| match plan.lowp {
             Some(lowp) if plan.round_outputs => tctx.round_outputs(lowp),
             _ => Ok(()),

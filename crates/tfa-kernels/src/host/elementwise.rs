@@ -503,7 +503,8 @@ pub fn unary(op: UnaryOp, x: &TensorView, out: &mut TensorMut, in_place: bool) -
                     $t,
                     mapped::<$t, _>(|v: W| W::ONE / (W::ONE + (-v).exp_vec()))
                 ),
-                UnaryOp::Tanh => go!($t, mapped::<$t, _>(|v: W| v.tanh())),
+                // The trait's tanh (vectorisable for float32), not f32::tanh (libm).
+                UnaryOp::Tanh => go!($t, mapped::<$t, _>(|v: W| Float::tanh(v))),
                 UnaryOp::Erf => go!($t, mapped::<$t, _>(|v: W| v.error_fn())),
                 UnaryOp::Erfc => go!($t, mapped::<$t, _>(|v: W| v.error_fn_c())),
                 UnaryOp::Floor => go!($t, mapped::<$t, _>(|v: W| v.floor())),
