@@ -85,13 +85,12 @@ pub fn tanh_f32(x: f32) -> f32 {
     let z = x.abs();
     let big = 1.0 - 2.0 / (exp_f32(2.0 * z) + 1.0);
     let x2 = x * x;
-    let small = ((((-5.704_988_7e-3 * x2 + 2.063_908_9e-2) * x2 - 5.373_971_6e-2) * x2
-        + 0.133_314_42)
-        * x2
-        - 0.333_332_82)
-        * x2
-        * x
-        + x;
+    let small =
+        ((((-5.704_988_7e-3 * x2 + 2.063_909e-2) * x2 - 5.373_971_6e-2) * x2 + 0.133_314_42) * x2
+            - 0.333_332_8)
+            * x2
+            * x
+            + x;
     // The sign of x also for -0.0 (odd function).
     (if z < 0.625 { small } else { big }).copysign(x)
 }
