@@ -97,7 +97,7 @@ class Models:
 
     def get(self, name):
         if name not in self.cache:
-            kw = {} if name == "bert_encoder" else {"image_size": self.image_size, "logits": True}
+            kw = {} if name in ("bert_encoder", "lstm_classifier") else {"image_size": self.image_size, "logits": True}
             self.cache[name] = zoo.twin(name, **kw)
         return self.cache[name]
 
@@ -184,6 +184,11 @@ def benchmarks(bf16):
          lambda m, a: bench_infer(m, "resnet50", 1, a), [("cpu", 1.0)]),
         ("resnet50_train_b32", "ResNet50 train step AdamW b32", f32, "img/s", 32,
          lambda m, a: bench_train(m, "resnet50", 32, a), [("cpu", 1.1)]),
+        # No target in issue 17: parity with TF CPU is the bar.
+        ("lstm_b32", "2-layer LSTM(256) seq 50 inference b32", f32, "seq/s", 32,
+         lambda m, a: bench_infer(m, "lstm_classifier", 32, a), [("cpu", 1.0)]),
+        ("lstm_train_b32", "2-layer LSTM(256) seq 50 train step AdamW b32", f32, "seq/s", 32,
+         lambda m, a: bench_train(m, "lstm_classifier", 32, a), [("cpu", 1.0)]),
         ("resnet50_bf16_b32", "ResNet50 inference b32", mix, "img/s", 32,
          lambda m, a: bench_infer(m, "resnet50", 32, a, mix, vs_mixed=True),
          [("cpu", infer_t), ("mixed", mixed_t)]),

@@ -1,14 +1,14 @@
 """The reference models tf_adapter is tested and benchmarked on.
 
 Keras 3 applications (``weights=None``: no network needed) and a BERT-base-like
-encoder built from ``keras.layers``. ``build(name)`` returns a fresh model;
+encoder and a two-layer LSTM sequence classifier built from ``keras.layers``. ``build(name)`` returns a fresh model;
 ``example_input(name, batch)`` a matching random batch.
 """
 
 import numpy as np
 
 IMAGE_MODELS = ("resnet50", "mobilenetv2", "efficientnetb0")
-NAMES = IMAGE_MODELS + ("bert_encoder",)
+NAMES = IMAGE_MODELS + ("bert_encoder", "lstm_classifier")
 
 
 _position_layer = None
@@ -56,6 +56,17 @@ def bert_encoder(vocab=30522, seq_len=128, hidden=768, heads=12, ff=3072, layers
     return keras.Model(ids, pooled, name="bert_encoder")
 
 
+def lstm_classifier(steps=50, features=64, units=256, classes=10):
+    """Two stacked LSTMs over a sequence and a linear classifier (logits): the
+    recurrent model of the benchmarks (a while loop of small kernels)."""
+    import keras
+
+    inputs = keras.Input((steps, features))
+    h = keras.layers.LSTM(units, return_sequences=True)(inputs)
+    h = keras.layers.LSTM(units)(h)
+    return keras.Model(inputs, keras.layers.Dense(classes)(h), name="lstm_classifier")
+
+
 def build(name, image_size=224, small=False, logits=False):
     """A fresh model. ``small``: a reduced encoder (2 layers, hidden 128) for
     tests. ``logits``: image classifiers without the final softmax (with
@@ -75,6 +86,8 @@ def build(name, image_size=224, small=False, logits=False):
         if small:
             return bert_encoder(vocab=1000, seq_len=32, hidden=128, heads=4, ff=512, layers=2)
         return bert_encoder()
+    if name == "lstm_classifier":
+        return lstm_classifier(steps=10, features=8, units=16) if small else lstm_classifier()
     raise ValueError(f"unknown model {name!r}; expected one of {NAMES}")
 
 
@@ -120,4 +133,6 @@ def example_input(model, batch, seed=0):
     shape = [batch] + [int(d) for d in model.inputs[0].shape[1:]]
     if "int" in str(model.inputs[0].dtype):
         return rng.integers(0, 1000, size=shape).astype(np.int32)
+    if len(shape) == 3:  # a sequence of feature vectors: unit scale
+        return rng.normal(size=shape).astype(np.float32)
     return rng.uniform(0, 255, size=shape).astype(np.float32)
