@@ -864,6 +864,42 @@ def cases_matmul(rng):
 def cases_reduce(rng):
     cases = []
     x = rand(rng, [2, 3, 4])
+    i64 = tf.int64
+    # TopKV2 (tf.math.top_k, tf.sort): ties to the lower index; NaN is left
+    # out (TensorFlow's order for it depends on the sort it takes).
+    for dtype in (tf.float32, tf.float64, tf.bfloat16, tf.int64, tf.int32, tf.uint8):
+        shape = [int(d) for d in rng.integers(1, 6, size=int(rng.integers(1, 4)))]
+        t = rand(rng, shape, dtype, 0, 4)  # few distinct values: many ties
+        cases.append(raw("TopKV2", f"random {dtype.name}", input=t, k=int(rng.integers(0, shape[-1] + 1))))
+    x5 = rand(rng, [3, 5])
+    cases += [
+        raw("TopKV2", "k = columns", input=x5, k=5),
+        raw("TopKV2", "int64 k and indices", input=x5, k=tf.constant(2, i64), index_type=tf.int64),
+        raw("TopKV2", "int16 indices", input=x5, k=3, index_type=tf.int16),
+        raw("TopKV2", "k over columns", input=x5, k=6),
+        raw("TopKV2", "negative k", input=x5, k=-1),
+        raw("TopKV2", "k vector", input=x5, k=[2]),
+        raw("TopKV2", "rank 0", input=tf.constant(1.0), k=0),
+        raw("TopKV2", "no rows", input=rand(rng, [0, 4]), k=2),
+        raw("TopKV2", "infinities and zeros", input=tf.constant([[0.0, -0.0, np.inf, -np.inf, 1.0, 0.0]]), k=6),
+    ]
+    # Range of int64 and float types (int32: TensorFlow's own kernel).
+    for dtype, (start, limit, delta) in [(i64, (3, 20, 4)), (i64, (5, -7, -3)), (tf.float32, (0.0, 1.0, 0.1)),
+                                         (tf.float32, (2.5, -1.0, -0.3)), (tf.float64, (0.0, 1.0, 0.1)),
+                                         (tf.bfloat16, (0.0, 3.0, 0.1)), (tf.float16, (1.0, 9.0, 0.7)),
+                                         (tf.float32, (1.0, 1.0, 0.5))]:
+        args = [tf.constant(v, dtype) for v in (start, limit, delta)]
+        cases.append(raw("Range", f"{dtype.name} {start}:{limit}:{delta}", start=args[0], limit=args[1], delta=args[2]))
+    f = tf.float32
+    cases += [
+        raw("Range", "delta 0", start=tf.constant(0.0), limit=tf.constant(1.0), delta=tf.constant(0.0)),
+        raw("Range", "start over limit", start=tf.constant(5, i64), limit=tf.constant(1, i64), delta=tf.constant(1, i64)),
+        raw("Range", "start under limit, delta < 0", start=tf.constant(1.0), limit=tf.constant(5.0), delta=tf.constant(-1.0)),
+        raw("Range", "infinite limit", start=tf.constant(0.0), limit=tf.constant(np.inf, f), delta=tf.constant(1.0)),
+        raw("Range", "NaN delta", start=tf.constant(0.0), limit=tf.constant(1.0), delta=tf.constant(np.nan, f)),
+        raw("Range", "start of one element", start=tf.constant([1], i64), limit=tf.constant(4, i64), delta=tf.constant(1, i64)),
+        raw("Range", "start vector", start=tf.constant([1, 2], i64), limit=tf.constant(4, i64), delta=tf.constant(1, i64)),
+    ]
     # Cumsum / Cumprod: a scalar axis in [-rank, rank).
     for op in ("Cumsum", "Cumprod"):
         cases += [
@@ -1190,6 +1226,17 @@ def cases_movement(rng):
         raw("TensorScatterSub", "index too deep", tensor=rand(rng, [4, 3]), indices=[[1, 0, 0]], updates=rand(rng, [1])),
         raw("TensorScatterAdd", "int64 indices", tensor=rand(rng, [4, 3], i64), indices=tf.constant([[1, 2], [3, 0]], i64),
             updates=rand(rng, [2], i64)),
+        raw("ScatterNd", "valid", indices=[[1], [3], [1]], updates=rand(rng, [3, 3]), shape=[4, 3]),
+        raw("ScatterNd", "int64, element indices", indices=tf.constant([[1, 2], [3, 0]], i64), updates=rand(rng, [2], i64),
+            shape=tf.constant([4, 3], i64)),
+        raw("ScatterNd", "index out of range", indices=[[1], [4]], updates=rand(rng, [2, 3]), shape=[4, 3]),
+        raw("ScatterNd", "negative index", indices=[[-1]], updates=rand(rng, [1, 3]), shape=[4, 3]),
+        raw("ScatterNd", "updates shape mismatch", indices=[[1], [3]], updates=rand(rng, [2, 2]), shape=[4, 3]),
+        raw("ScatterNd", "index too deep", indices=[[1, 0, 0]], updates=rand(rng, [1]), shape=[4, 3]),
+        raw("ScatterNd", "shape 2-D", indices=[[1]], updates=rand(rng, [1, 3]), shape=[[4, 3]]),
+        raw("ScatterNd", "negative dim", indices=[[1]], updates=rand(rng, [1, 3]), shape=[4, -3]),
+        raw("ScatterNd", "empty output", indices=[[0]], updates=rand(rng, [1, 0]), shape=[4, 0]),
+        raw("ScatterNd", "no updates", indices=tf.zeros([0, 1], tf.int32), updates=rand(rng, [0, 3]), shape=[4, 3]),
         raw("Bitcast", "float32 to int8", input=rand(rng, [2, 3]), type=tf.int8),
         raw("Bitcast", "int8 to float32", input=rand(rng, [2, 4], tf.int8), type=tf.float32),
         raw("Bitcast", "int8 to float32, bad last dim", input=rand(rng, [2, 3], tf.int8), type=tf.float32),

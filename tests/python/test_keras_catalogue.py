@@ -209,7 +209,6 @@ GAPS = {
     "Resizing lanczos3": "ScaleAndTranslate",
     "CategoryEncoding": "DenseBincount",
     "MelSpectrogram": "MirrorPad (then RFFT on complex64)",
-    "activation sparsemax": "TopKV2 (sparsemax sorts)",
 }
 
 CATALOGUE = [spec(name) for name, spec in _SPECS.items()]

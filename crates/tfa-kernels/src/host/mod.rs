@@ -28,8 +28,10 @@ pub mod reverse;
 pub mod scan;
 pub mod scatter;
 pub mod segment;
+pub mod sequence;
 pub mod slice;
 pub mod space_batch;
+pub mod topk;
 pub mod transpose;
 pub mod winograd;
 

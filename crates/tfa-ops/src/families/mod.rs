@@ -16,6 +16,8 @@ mod reduce;
 mod resize;
 mod scan;
 mod segment;
+mod sequence;
+mod topk;
 
 use crate::OpDef;
 use tfa_core::DType;
@@ -30,6 +32,8 @@ pub(crate) fn all() -> Vec<&'static [OpDef]> {
         pool::OPS,
         reduce::OPS,
         scan::OPS,
+        topk::OPS,
+        sequence::OPS,
         segment::OPS,
         loss::OPS,
         movement::OPS,

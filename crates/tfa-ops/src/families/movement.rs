@@ -729,6 +729,31 @@ fn tensor_scatter_kernel(ctx: &dyn OpContext, op: ScatterOp) -> Result<()> {
     scatter::tensor_scatter(op, &indices, &updates, &plan, ignore_bad, &mut out)
 }
 
+/// `ScatterNd(indices, updates, shape)`: zeros of `shape` (host memory) with
+/// `updates` added at `indices` (repeated indices accumulate), TensorFlow's
+/// checks and bad-index error.
+fn scatter_nd_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let (indices, updates, shape_t) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let shape = super::shape_vector(&shape_t, || {
+        format!(
+            "Shape must be a vector, got shape {}",
+            fmt_shape(&shape_t.shape)
+        )
+    })?;
+    let ignore_bad = ctx.attrs().string("bad_indices_policy")? == "IGNORE";
+    let plan = scatter::tensor_scatter_plan(&shape, &indices.shape, &updates.shape)?;
+    let mut out = ctx.allocate_output(0, updates.dtype, &shape)?;
+    out.bytes_mut().fill(0);
+    scatter::tensor_scatter(
+        ScatterOp::Add,
+        &indices,
+        &updates,
+        &plan,
+        ignore_bad,
+        &mut out,
+    )
+}
+
 /// The tensor scatter ops: `T` and `Tindices` (int32/int64), int32 data in
 /// host memory (TensorFlow has no DEVICE_DEFAULT kernel for it here).
 macro_rules! tensor_scatter_op {
@@ -1100,6 +1125,23 @@ pub(crate) const OPS: &[OpDef] = &[
         "copy of `tensor` with `updates` added at `indices` (repeated indices accumulate in order)",
         ScatterOp::Add
     ),
+    OpDef {
+        name: "ScatterNd",
+        family: Family::Movement,
+        summary: "zeros of `shape` (host memory) with `updates` added at `indices` (repeated indices accumulate in order); the gradient of gathers and of `top_k`/`sort`",
+        constraints: &[
+            TypeConstraint { attr: "T", types: REAL },
+            TypeConstraint { attr: "Tindices", types: INDEX },
+        ],
+        attrs: &[AttrSpec {
+            name: "bad_indices_policy",
+            kind: AttrKind::String,
+        }],
+        host_memory: &["shape"],
+        int32_host_memory: &[],
+        host: Some(scatter_nd_kernel),
+        cuda: None,
+    },
     tensor_scatter_op!(
         "TensorScatterSub",
         REAL,
