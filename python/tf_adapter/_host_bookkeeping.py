@@ -37,6 +37,12 @@ def _host_of(device):
     return spec.replace(device_type="CPU", device_index=0).to_string()
 
 
+def _on_variants(op):
+    from tensorflow.python.framework import dtypes
+
+    return bool(op.inputs) and op.inputs[0].dtype == dtypes.variant
+
+
 def install():
     patch = "host_bookkeeping.create_op_helper"
     if _compat.applied(patch) or not _compat.enabled(patch):
@@ -47,7 +53,13 @@ def install():
     def create_op_helper(self, op, *args, **kwargs):
         # After the device scope and the colocation stack have had their say.
         original(self, op, *args, **kwargs)
-        if may_be_variant_bookkeeping(op.type) and "NPU" in op.device.upper() and is_variant_bookkeeping(op.node_def):
+        if (
+            may_be_variant_bookkeeping(op.type)
+            and "NPU" in op.device.upper()
+            # ZerosLike/AddN of tensors (not lists) are NPU ops: no NodeDef needed.
+            and (op.type.startswith("TensorList") or op.type == "EmptyTensorList" or _on_variants(op))
+            and is_variant_bookkeeping(op.node_def)
+        ):
             op._set_device(_host_of(op.device))
             # Gradient sums are colocated with their first summand (on the
             # NPU); the placer would pull the op back there.
