@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_adapter
+from conftest import twin_models
 
 keras = pytest.importorskip("keras")
 L = keras.layers
@@ -259,11 +260,7 @@ def close(got, want, what):
 def test_layer_forward_and_backward_strictly_on_the_npu(entry, rng):
     # Built with soft placement (initializers such as the orthogonal one use
     # host-only ops), run without it.
-    with tf.device("/CPU:0"):
-        cpu_model = build(entry, 7)
-    with tf.device("/NPU:0"):
-        npu_model = build(entry, 7)
-    npu_model.set_weights(cpu_model.get_weights())
+    cpu_model, npu_model = twin_models(lambda: build(entry, 7))
     xs = example(entry, rng)
     tf.config.set_soft_device_placement(False)
     try:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_adapter
-from conftest import on, random_tensor
+from conftest import on, random_tensor, twin_models
 
 TYPES = [tf.float32, tf.bfloat16, tf.float16, tf.float64, tf.int32, tf.int64, tf.int8, tf.uint16, tf.bool]
 
@@ -62,11 +62,7 @@ def recurrent_model(kind, rng):
 def test_backwards_and_bidirectional_recurrent_layers_run_forward_on_the_npu(kind, rng):
     # Built with soft placement (the orthogonal initializer's Qr is a host
     # op), run without it.
-    with tf.device("/CPU:0"):
-        cpu_model = recurrent_model(kind, rng)
-    with tf.device("/NPU:0"):
-        npu_model = recurrent_model(kind, rng)
-    npu_model.set_weights(cpu_model.get_weights())
+    cpu_model, npu_model = twin_models(lambda: recurrent_model(kind, rng))
     x = tf.constant(rng.normal(size=[3, 7, 5]), tf.float32)
 
     def run(model, device):
@@ -129,11 +125,7 @@ def test_causal_attention_trains_strictly_on_the_npu(rng, strict_placement):
         out = keras.layers.MultiHeadAttention(2, 4)(inp, inp, use_causal_mask=True)
         return keras.Model(inp, out)
 
-    with tf.device("/CPU:0"):
-        cpu_model = build()
-    with tf.device("/NPU:0"):
-        npu_model = build()
-    npu_model.set_weights(cpu_model.get_weights())
+    cpu_model, npu_model = twin_models(build)
     x = tf.constant(rng.normal(size=[3, 6, 8]), tf.float32)
 
     def step(model, device):

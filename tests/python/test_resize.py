@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_adapter
-from conftest import on, random_tensor
+from conftest import on, random_tensor, twin_models
 
 R = tf.raw_ops
 MODES = [dict(align_corners=False, half_pixel_centers=False), dict(align_corners=True, half_pixel_centers=False),
@@ -81,11 +81,7 @@ def test_keras_resizing_layers_train_strictly_on_the_npu(layer, rng):
                "upsampling_bilinear": keras.layers.UpSampling2D(2, interpolation="bilinear")}[layer](conv)
         return keras.Model(inp, out)
 
-    with tf.device("/CPU:0"):
-        cpu_model = build()
-    with tf.device("/NPU:0"):
-        npu_model = build()
-    npu_model.set_weights(cpu_model.get_weights())
+    cpu_model, npu_model = twin_models(build)
     x = tf.constant(rng.normal(size=[2, 6, 7, 3]), tf.float32)
 
     def run(model, device):
