@@ -515,6 +515,7 @@ pub(crate) trait Compute:
     + Default
     + PartialOrd
     + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
     + std::ops::Div<Output = Self>
     + 'static
@@ -534,6 +535,7 @@ pub(crate) trait Compute:
     const ONE: Self;
     const LOWEST: Self;
     fn from_usize(v: usize) -> Self;
+    fn from_f64(v: f64) -> Self;
     /// `self * b + c`, fused (only call where the `fma` feature is enabled:
     /// elsewhere it is a slow library call).
     fn fused(self, b: Self, c: Self) -> Self;
@@ -544,6 +546,9 @@ impl Compute for f32 {
     const ONE: f32 = 1.0;
     const LOWEST: f32 = f32::MIN;
     fn from_usize(v: usize) -> f32 {
+        v as f32
+    }
+    fn from_f64(v: f64) -> f32 {
         v as f32
     }
     #[inline(always)]
@@ -567,6 +572,9 @@ impl Compute for f64 {
     const LOWEST: f64 = f64::MIN;
     fn from_usize(v: usize) -> f64 {
         v as f64
+    }
+    fn from_f64(v: f64) -> f64 {
+        v
     }
     #[inline(always)]
     fn fused(self, b: f64, c: f64) -> f64 {

@@ -18,6 +18,7 @@ mod scan;
 mod segment;
 mod sequence;
 mod topk;
+mod volume;
 
 use crate::OpDef;
 use tfa_core::DType;
@@ -30,6 +31,7 @@ pub(crate) fn all() -> Vec<&'static [OpDef]> {
         matmul::OPS,
         conv::OPS,
         pool::OPS,
+        volume::OPS,
         reduce::OPS,
         scan::OPS,
         topk::OPS,
