@@ -185,6 +185,8 @@ _SPECS = {
     "CenterCrop": one(lambda: L.CenterCrop(4, 5), IMG),
     "Rescaling": one(lambda: L.Rescaling(1 / 255.0, offset=-0.5), IMG),
     "CategoryEncoding": lambda n: Entry(n, lambda i: L.CategoryEncoding(8, output_mode="count")(i[0]), [[5]], ints=8),
+    "CategoryEncoding multi_hot": lambda n: Entry(n, lambda i: L.CategoryEncoding(6, output_mode="multi_hot")(i[0]), [[5]], ints=6),
+    "CategoryEncoding one_hot": lambda n: Entry(n, lambda i: L.CategoryEncoding(6, output_mode="one_hot")(i[0]), [[1]], ints=6),
     # Audio.
     "MelSpectrogram": one(lambda: L.MelSpectrogram(fft_length=64, sequence_stride=16, num_mel_bins=8), [256]),
     "STFTSpectrogram": one(lambda: L.STFTSpectrogram(frame_length=32, frame_step=16), [128, 1]),
@@ -207,7 +209,6 @@ GAPS = {
     "Resizing bicubic": "ResizeBicubic",
     "Resizing area": "ResizeArea",
     "Resizing lanczos3": "ScaleAndTranslate",
-    "CategoryEncoding": "DenseBincount",
     "MelSpectrogram": "MirrorPad (then RFFT on complex64)",
 }
 

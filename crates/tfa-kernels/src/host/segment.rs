@@ -139,3 +139,35 @@ mod tests {
         );
     }
 }
+
+/// DenseBincount over `rows` rows of `ids` (row-major, `ids.len() / rows`
+/// per row; one row for 1-D input): `out[r, v] += weights[i]` (or one) for
+/// every id `v < size` of row `r`, in input order; ids at or past `size` are
+/// skipped; `binary` writes one instead. `out` (`[rows, size]`) must be
+/// zero. Returns the first negative id, which TensorFlow rejects.
+pub fn bincount<T: SegmentElem>(
+    ids: &[i64],
+    weights: Option<&[T]>,
+    rows: usize,
+    size: usize,
+    binary: bool,
+    out: &mut [T],
+) -> Result<(), i64> {
+    if let Some(&v) = ids.iter().find(|&&v| v < 0) {
+        return Err(v);
+    }
+    let cols = ids.len().checked_div(rows).unwrap_or(0);
+    for (i, &v) in ids.iter().enumerate() {
+        let v = v as usize;
+        if v >= size {
+            continue;
+        }
+        let o = &mut out[(i / cols.max(1)) * size + v];
+        *o = match (binary, weights) {
+            (true, _) => T::one(),
+            (false, Some(w)) => T::add(*o, w[i]),
+            (false, None) => T::add(*o, T::one()),
+        };
+    }
+    Ok(())
+}

@@ -1,11 +1,12 @@
-//! Unsorted segment reductions (`UnsortedSegmentSum/Max/Min/Prod`).
+//! Unsorted segment reductions (`UnsortedSegmentSum/Max/Min/Prod`) and
+//! `DenseBincount` (a histogram is a segment sum of ones).
 
-use crate::{OpContext, OpDef, TypeConstraint};
+use crate::{AttrKind, AttrSpec, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{dispatch, DType, Error, Result};
 use tfa_kernels::host::segment::{self, SegmentOp};
 
-use super::NUMERIC_NO_I32;
+use super::{INDEX, NUMERIC_NO_I32};
 
 /// `SliceDebugString`: the index of flat position `flat` in `shape`.
 fn slice_debug(shape: &[usize], flat: usize) -> String {
@@ -60,6 +61,58 @@ fn unsorted_segment(ctx: &dyn OpContext, op: SegmentOp) -> Result<()> {
             slice_debug(&ids.shape, i),
             id_vals[i]
         ))
+    })
+}
+
+/// DenseBincount: counts (or sums `weights`, or flags with `binary_output`)
+/// of each value below `size`, per row of a 2-D input; TensorFlow's checks.
+fn dense_bincount(ctx: &dyn OpContext) -> Result<()> {
+    let (ids, size, weights) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let binary = ctx.attrs().bool("binary_output")?;
+    if ids.rank() > 2 {
+        return Err(Error::InvalidArgument(format!(
+            "Shape must be at most rank 2 but is rank {}",
+            ids.rank()
+        )));
+    }
+    if size.rank() != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "Shape must be rank 0 but is rank {}",
+            size.rank()
+        )));
+    }
+    let n = size.to_i64_vec()?[0];
+    if n < 0 {
+        return Err(Error::InvalidArgument(format!(
+            "size ({n}) must be non-negative"
+        )));
+    }
+    if weights.num_elements() != 0 && weights.shape != ids.shape {
+        return Err(Error::InvalidArgument(format!(
+            "`weights` must be the same shape as `arr` or a length-0 `Tensor`, in which case it acts as all weights equal to 1. Received shape: {}",
+            fmt_shape(&weights.shape)
+        )));
+    }
+    let n = n as usize;
+    let rows = if ids.rank() == 2 { ids.shape[0] } else { 1 };
+    let shape = if ids.rank() == 2 {
+        vec![rows, n]
+    } else {
+        vec![n]
+    };
+    let mut out = ctx.allocate_output(0, weights.dtype, &shape)?;
+    out.bytes_mut().fill(0);
+    let id_vals = ids.to_i64_vec()?;
+    let result = dispatch!(weights.dtype, T => {
+        let w = if weights.num_elements() == 0 { None } else { Some(weights.data::<T>()?) };
+        Ok(segment::bincount::<T>(&id_vals, w, rows, n, binary, out.data_mut::<T>()?))
+    }; [F32, F64, I32, I64])?;
+    result.map_err(|v| {
+        Error::InvalidArgument(if ids.rank() == 2 {
+            format!("Input 'in' must be non-negative! Negative input value found: {v}")
+        } else {
+            "Input arr must be non-negative!".into()
+        })
     })
 }
 
@@ -118,4 +171,27 @@ pub(crate) const OPS: &[OpDef] = &[
         Min,
         "minima by segment (empty segments give the highest finite value)"
     ),
+    OpDef {
+        name: "DenseBincount",
+        family: crate::Family::Reduce,
+        summary: "histogram of int32/int64 values below `size` (host memory), per row of a 2-D input: counts, `weights` sums, or `binary_output` flags; negative values raise as on CPU",
+        constraints: &[
+            TypeConstraint {
+                attr: "Tidx",
+                types: INDEX,
+            },
+            TypeConstraint {
+                attr: "T",
+                types: &[DType::F32, DType::F64, DType::I64],
+            },
+        ],
+        attrs: &[AttrSpec {
+            name: "binary_output",
+            kind: AttrKind::Bool,
+        }],
+        host_memory: &["size"],
+        int32_host_memory: &[],
+        host: Some(dense_bincount),
+        cuda: None,
+    },
 ];
