@@ -1364,6 +1364,39 @@ def cases_image(rng):
             raw(op, "input height 0", images=rand(rng, [2, 0, 6, 3]), size=[3, 4]),
             raw(op, "same size", images=img, size=[5, 6]),
         ]
+    for dtype in (tf.float32, tf.float64, tf.float16, tf.bfloat16):
+        for _ in range(2):
+            size = [int(d) for d in rng.integers(1, 12, size=2)]
+            corners = bool(rng.random() < 0.3)
+            cases += [
+                raw("ResizeBicubic", f"random {dtype.name}", images=tf.cast(img, dtype), size=size, align_corners=corners,
+                    half_pixel_centers=not corners and bool(rng.random() < 0.6)),
+                raw("ResizeArea", f"random {dtype.name}", images=tf.cast(img, dtype), size=size, align_corners=corners),
+            ]
+    cases += [
+        raw("ResizeBicubic", "both flags", images=img, size=[3, 4], align_corners=True, half_pixel_centers=True),
+        raw("ResizeBicubic", "size of 3", images=img, size=[3, 4, 5]),
+        raw("ResizeBicubic", "negative size", images=img, size=[-3, 4]),
+        raw("ResizeBicubic", "images rank 3", images=rand(rng, [5, 6, 3]), size=[3, 4]),
+        raw("ResizeBicubic", "no images", images=rand(rng, [0, 5, 6, 3]), size=[3, 4]),
+        raw("ResizeBicubic", "one-pixel image", images=rand(rng, [1, 1, 1, 2]), size=[3, 4], half_pixel_centers=True),
+        raw("ResizeArea", "size 0", images=img, size=[0, 4]),
+        raw("ResizeArea", "no channels", images=rand(rng, [2, 5, 6, 0]), size=[3, 4]),
+        raw("ResizeArea", "upscale", images=img, size=[11, 13]),
+        raw("ResizeArea", "same size", images=img, size=[5, 6]),
+    ]
+    for corners, half in ((False, False), (True, False), (False, True)):
+        cases += [
+            raw("ResizeBicubicGrad", f"align_corners={corners} half_pixel_centers={half}", grads=rand(rng, [2, 3, 8, 3]),
+                original_image=img, align_corners=corners, half_pixel_centers=half),
+            raw("ResizeBicubicGrad", f"float64, upscaled, align_corners={corners} half_pixel_centers={half}",
+                grads=rand(rng, [2, 9, 11, 3]), original_image=tf.cast(img, tf.float64), align_corners=corners, half_pixel_centers=half),
+        ]
+    cases += [
+        raw("ResizeBicubicGrad", "both flags", grads=rand(rng, [2, 3, 8, 3]), original_image=img, align_corners=True, half_pixel_centers=True),
+        raw("ResizeBicubicGrad", "grads rank 3", grads=rand(rng, [3, 8, 3]), original_image=img),
+        raw("ResizeBicubicGrad", "original height 0", grads=rand(rng, [2, 3, 8, 3]), original_image=rand(rng, [2, 0, 6, 3])),
+    ]
     for corners, half in ((False, False), (True, False), (False, True), (True, True)):
         grads = rand(rng, [2, 3, 8, 3])
         cases += [

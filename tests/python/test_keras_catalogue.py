@@ -170,6 +170,7 @@ _SPECS = {
     "UpSampling1D": one(lambda: L.UpSampling1D(2), SEQ),
     "UpSampling2D nearest": one(lambda: L.UpSampling2D(2), IMG),
     "UpSampling2D bilinear": one(lambda: L.UpSampling2D(2, interpolation="bilinear"), IMG),
+    "UpSampling2D bicubic": one(lambda: L.UpSampling2D(2, interpolation="bicubic"), IMG),
     "UpSampling3D": one(lambda: L.UpSampling3D(2), VOL),
     "Permute": one(lambda: L.Permute((2, 1)), [5, 6]),
     "RepeatVector": one(lambda: L.RepeatVector(3), [6]),
@@ -181,6 +182,7 @@ _SPECS = {
     "Resizing bicubic": one(lambda: L.Resizing(5, 9, interpolation="bicubic"), IMG),
     # TensorFlow registers no gradient for ResizeArea: forward only.
     "Resizing area": one(lambda: L.Resizing(5, 4, interpolation="area"), IMG, backward=False),
+    "Resizing bicubic downscale": one(lambda: L.Resizing(4, 3, interpolation="bicubic"), IMG),
     "Resizing lanczos3": one(lambda: L.Resizing(5, 9, interpolation="lanczos3"), IMG),
     "CenterCrop": one(lambda: L.CenterCrop(4, 5), IMG),
     "Rescaling": one(lambda: L.Rescaling(1 / 255.0, offset=-0.5), IMG),
@@ -206,8 +208,6 @@ _SPECS["activation threshold"] = act(lambda x: keras.activations.threshold(x, 0.
 # What the NPU cannot run yet, with the op that stops it (strict mode names
 # it). Keep in step with README "Keras layer catalogue".
 GAPS = {
-    "Resizing bicubic": "ResizeBicubic",
-    "Resizing area": "ResizeArea",
     "Resizing lanczos3": "ScaleAndTranslate",
     "MelSpectrogram": "MirrorPad (then RFFT on complex64)",
 }

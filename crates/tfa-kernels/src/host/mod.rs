@@ -26,6 +26,7 @@ pub mod pool_grad;
 pub mod random;
 pub mod reduce;
 pub mod resize;
+pub mod resize_bicubic;
 pub mod reverse;
 pub mod scan;
 pub mod scatter;

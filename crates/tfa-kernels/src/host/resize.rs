@@ -25,7 +25,7 @@ fn invalid<T>(m: String) -> Result<T> {
 }
 
 /// TensorFlow's `CalculateResizeScale`.
-fn scale(in_size: usize, out_size: usize, align_corners: bool) -> f32 {
+pub(crate) fn scale(in_size: usize, out_size: usize, align_corners: bool) -> f32 {
     if align_corners && out_size > 1 {
         (in_size as f32 - 1.0) / (out_size as f32 - 1.0)
     } else {
@@ -133,7 +133,7 @@ fn nearest_axis(out: usize, input: usize, a: ResizeAttrs) -> Vec<usize> {
 }
 
 /// The input as float32 values (borrowed when it already is).
-fn as_f32<'a>(x: &'a TensorView) -> Result<std::borrow::Cow<'a, [f32]>> {
+pub(crate) fn as_f32<'a>(x: &'a TensorView) -> Result<std::borrow::Cow<'a, [f32]>> {
     Ok(match x.dtype {
         DType::F32 => std::borrow::Cow::Borrowed(x.data::<f32>()?),
         DType::F64 => x.data::<f64>()?.iter().map(|&v| v as f32).collect(),
