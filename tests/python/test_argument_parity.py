@@ -1336,6 +1336,46 @@ def cases_movement(rng):
         axis = [int(a) - (len(shape) if rng.random() < 0.3 else 0)
                 for a in rng.permutation(len(shape))[: int(rng.integers(0, len(shape) + 1))]]
         cases.append(raw("ReverseV2", "random", tensor=rand(rng, shape, tf.float32), axis=tf.constant(axis, tf.int32)))
+    cases += mirror_pad_cases(rng)
+    return cases
+
+
+def mirror_pad_cases(rng):
+    cases = []
+    for _ in range(10):
+        rank = int(rng.integers(0, 6))
+        shape = [int(d) for d in rng.integers(1, 5, size=rank)]
+        mode = str(rng.choice(["REFLECT", "SYMMETRIC"]))
+        limit = [d - (mode == "REFLECT") for d in shape]
+        pads = [[int(rng.integers(0, m + 1)), int(rng.integers(0, m + 1))] for m in limit]
+        dtype = [tf.float32, tf.float64, tf.float16, tf.bfloat16, tf.int64][int(rng.integers(0, 5))]
+        pads_t = tf.constant(np.reshape(pads, [rank, 2]), tf.int64 if rng.random() < 0.3 else tf.int32)
+        x = rand(rng, shape, dtype)
+        padded = [d + sum(p) for d, p in zip(shape, pads)]
+        cases += [
+            raw("MirrorPad", f"random {dtype.name}", input=x, paddings=pads_t, mode=mode),
+            raw("MirrorPadGrad", f"random {dtype.name}", input=rand(rng, padded, dtype), paddings=pads_t, mode=mode),
+        ]
+    x = rand(rng, [3, 4])
+    for op in ("MirrorPad", "MirrorPadGrad"):
+        cases += [
+            raw(op, "REFLECT", input=x, paddings=[[1, 1], [1, 0]], mode="REFLECT"),
+            raw(op, "SYMMETRIC", input=x, paddings=[[1, 1], [1, 0]], mode="SYMMETRIC"),
+            raw(op, "paddings of 3 columns", input=x, paddings=[[1, 1, 1], [0, 0, 0]], mode="REFLECT"),
+            raw(op, "paddings 1-D", input=x, paddings=[1, 1], mode="REFLECT"),
+            raw(op, "paddings rows != rank", input=x, paddings=[[1, 1]], mode="REFLECT"),
+            raw(op, "negative padding", input=x, paddings=[[-1, 1], [0, 0]], mode="REFLECT"),
+            raw(op, "REFLECT padding = size", input=x, paddings=[[3, 0], [0, 0]], mode="REFLECT"),
+            raw(op, "SYMMETRIC padding = size", input=x, paddings=[[1, 1], [0, 3]], mode="SYMMETRIC"),
+            raw(op, "SYMMETRIC padding > size", input=x, paddings=[[4, 0], [0, 0]], mode="SYMMETRIC"),
+            raw(op, "no padding", input=x, paddings=[[0, 0], [0, 0]], mode="REFLECT"),
+            raw(op, "rank 6", input=rand(rng, [1, 1, 1, 1, 1, 2]), paddings=[[0, 0]] * 5 + [[1, 0]], mode="REFLECT"),
+        ]
+    cases += [
+        raw("MirrorPad", "rank 0", input=tf.constant(2.5), paddings=tf.zeros([0, 2], tf.int32), mode="REFLECT"),
+        raw("MirrorPad", "empty input, no padding", input=rand(rng, [2, 0]), paddings=[[1, 0], [0, 0]], mode="SYMMETRIC"),
+        raw("MirrorPad", "bool", input=tf.constant([[True, False]]), paddings=[[0, 0], [1, 1]], mode="REFLECT"),
+    ]
     return cases
 
 
@@ -1421,6 +1461,61 @@ def cases_image(rng):
         raw("ResizeNearestNeighborGrad", "size 0", grads=rand(rng, [2, 3, 8, 3]), size=[0, 6]),
         raw("ResizeNearestNeighborGrad", "grads rank 2", grads=rand(rng, [3, 8]), size=[5, 6]),
         raw("ResizeNearestNeighborGrad", "no grads", grads=rand(rng, [0, 3, 8, 3]), size=[5, 6]),
+    ]
+    # ScaleAndTranslate and its gradient (tf.image.resize with lanczos3/5,
+    # gaussian, mitchellcubic...): every kernel_type, antialias on and off,
+    # downscaling and upscaling, translated.
+    kernels = ("lanczos1", "lanczos3", "lanczos5", "gaussian", "box", "triangle", "keyscubic", "mitchellcubic")
+    down = dict(size=[3, 4], scale=[0.6, 4 / 6], translation=[0.0, 0.0])
+    up = dict(size=[11, 9], scale=[2.2, 1.5], translation=[0.7, -1.3])
+    for kernel in kernels:
+        for antialias in (False, True):
+            kt = dict(kernel_type=kernel, antialias=antialias)
+            cases += [
+                raw("ScaleAndTranslate", f"{kernel} antialias={antialias} down", images=img, **down, **kt),
+                raw("ScaleAndTranslate", f"{kernel} antialias={antialias} up, translated", images=img, **up, **kt),
+                raw("ScaleAndTranslateGrad", f"{kernel} antialias={antialias} down", grads=rand(rng, [2, 3, 4, 3]),
+                    original_image=img, scale=down["scale"], translation=down["translation"], **kt),
+                raw("ScaleAndTranslateGrad", f"{kernel} antialias={antialias} up, translated", grads=rand(rng, [2, 11, 9, 3]),
+                    original_image=img, scale=up["scale"], translation=up["translation"], **kt),
+            ]
+    st = dict(scale=[0.6, 1.5], translation=[0.5, 0.0])
+    for dtype in (tf.float64, tf.float16, tf.bfloat16):
+        cases.append(raw("ScaleAndTranslate", f"{dtype.name} images", images=tf.cast(img, dtype), size=[3, 9], **st))
+    cases += [
+        raw("ScaleAndTranslate", "default attributes (lanczos3, antialias)", images=img, size=[3, 9], **st),
+        raw("ScaleAndTranslate", "kernel_type in capitals", images=img, size=[3, 9], kernel_type="MitchellCubic", **st),
+        raw("ScaleAndTranslate", "translated out of the image (zeros)", images=img, size=[4, 4], scale=[1.0, 1.0],
+            translation=[9.0, -20.0]),
+        raw("ScaleAndTranslate", "size unrelated to the scale", images=img, size=[2, 12], scale=[1.7, 0.4],
+            translation=[-0.3, 0.8], kernel_type="gaussian"),
+        raw("ScaleAndTranslate", "unknown kernel_type", images=img, size=[3, 9], kernel_type="bicubic", **st),
+        raw("ScaleAndTranslate", "size of 3", images=img, size=[3, 4, 5], **st),
+        raw("ScaleAndTranslate", "size 2-D", images=img, size=[[3, 4]], **st),
+        raw("ScaleAndTranslate", "size 0", images=img, size=[0, 4], **st),
+        raw("ScaleAndTranslate", "negative size", images=img, size=[3, -4], **st),
+        raw("ScaleAndTranslate", "scale of 3", images=img, size=[3, 4], scale=[1.0, 1.0, 1.0], translation=[0.0, 0.0]),
+        raw("ScaleAndTranslate", "scale 2-D", images=img, size=[3, 4], scale=[[1.0, 1.0]], translation=[0.0, 0.0]),
+        raw("ScaleAndTranslate", "zero scale", images=img, size=[3, 4], scale=[1.0, 0.0], translation=[0.0, 0.0]),
+        raw("ScaleAndTranslate", "negative scale", images=img, size=[3, 4], scale=[-1.0, 1.0], translation=[0.0, 0.0]),
+        raw("ScaleAndTranslate", "translation of 1", images=img, size=[3, 4], scale=[1.0, 1.0], translation=[0.0]),
+        raw("ScaleAndTranslate", "images rank 3", images=rand(rng, [5, 6, 3]), size=[3, 4], **st),
+        raw("ScaleAndTranslate", "no images", images=rand(rng, [0, 5, 6, 3]), size=[3, 4], **st),
+        raw("ScaleAndTranslate", "no channels", images=rand(rng, [2, 5, 6, 0]), size=[3, 4], **st),
+        raw("ScaleAndTranslate", "input width 0", images=rand(rng, [2, 5, 0, 3]), size=[3, 4], **st),
+        raw("ScaleAndTranslateGrad", "default attributes", grads=rand(rng, [2, 3, 9, 3]), original_image=img, **st),
+        raw("ScaleAndTranslateGrad", "batch and channels from grads", grads=rand(rng, [1, 3, 9, 2]), original_image=img, **st),
+        raw("ScaleAndTranslateGrad", "original height 0", grads=rand(rng, [2, 3, 9, 3]), original_image=rand(rng, [2, 0, 6, 3]), **st),
+        raw("ScaleAndTranslateGrad", "no grads", grads=rand(rng, [0, 3, 9, 3]), original_image=img, **st),
+        raw("ScaleAndTranslateGrad", "unknown kernel_type", grads=rand(rng, [2, 3, 9, 3]), original_image=img, kernel_type="cubic", **st),
+        raw("ScaleAndTranslateGrad", "grads rank 3", grads=rand(rng, [3, 9, 3]), original_image=img, **st),
+        raw("ScaleAndTranslateGrad", "original rank 3", grads=rand(rng, [2, 3, 9, 3]), original_image=rand(rng, [5, 6, 3]), **st),
+        raw("ScaleAndTranslateGrad", "zero scale", grads=rand(rng, [2, 3, 9, 3]), original_image=img, scale=[0.0, 1.5],
+            translation=[0.0, 0.0]),
+        raw("ScaleAndTranslateGrad", "scale of 3", grads=rand(rng, [2, 3, 9, 3]), original_image=img, scale=[1.0, 1.0, 1.0],
+            translation=[0.0, 0.0]),
+        raw("ScaleAndTranslateGrad", "translation of 3", grads=rand(rng, [2, 3, 9, 3]), original_image=img, scale=[0.6, 1.5],
+            translation=[0.0, 0.0, 0.0]),
     ]
     return cases
 

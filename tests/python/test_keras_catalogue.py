@@ -184,6 +184,8 @@ _SPECS = {
     "Resizing area": one(lambda: L.Resizing(5, 4, interpolation="area"), IMG, backward=False),
     "Resizing bicubic downscale": one(lambda: L.Resizing(4, 3, interpolation="bicubic"), IMG),
     "Resizing lanczos3": one(lambda: L.Resizing(5, 9, interpolation="lanczos3"), IMG),
+    "Resizing lanczos5": one(lambda: L.Resizing(5, 9, interpolation="lanczos5"), IMG),
+    "Resizing lanczos3 antialias": one(lambda: L.Resizing(4, 3, interpolation="lanczos3", antialias=True), IMG),
     "CenterCrop": one(lambda: L.CenterCrop(4, 5), IMG),
     "Rescaling": one(lambda: L.Rescaling(1 / 255.0, offset=-0.5), IMG),
     "CategoryEncoding": lambda n: Entry(n, lambda i: L.CategoryEncoding(8, output_mode="count")(i[0]), [[5]], ints=8),
@@ -208,7 +210,6 @@ _SPECS["activation threshold"] = act(lambda x: keras.activations.threshold(x, 0.
 # What the NPU cannot run yet, with the op that stops it (strict mode names
 # it). Keep in step with README "Keras layer catalogue".
 GAPS = {
-    "Resizing lanczos3": "ScaleAndTranslate",
     "MelSpectrogram": "MirrorPad (then RFFT on complex64)",
 }
 

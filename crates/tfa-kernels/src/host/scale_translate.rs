@@ -77,8 +77,9 @@ impl SamplingKernel {
         let x = x.abs();
         match self {
             SamplingKernel::Lanczos1 | SamplingKernel::Lanczos3 | SamplingKernel::Lanczos5 => {
-                // TensorFlow's `constexpr float kPI = 3.14159265359`.
-                const PI: f32 = 3.141_592_653_59;
+                // TensorFlow's `constexpr float kPI = 3.14159265359`, the
+                // same float.
+                const PI: f32 = std::f32::consts::PI;
                 let radius = self.radius();
                 if x > radius {
                     return 0.0;
@@ -786,6 +787,7 @@ mod tests {
 
     #[test]
     fn checks_and_kernel_names() {
+        assert_eq!("3.14159265359".parse::<f32>(), Ok(std::f32::consts::PI));
         assert_eq!(
             SamplingKernel::parse("LanczoS3").unwrap(),
             SamplingKernel::Lanczos3

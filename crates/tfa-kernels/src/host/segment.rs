@@ -121,25 +121,6 @@ pub fn unsorted_segment<T: SegmentElem>(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sums_and_bounds() {
-        let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let mut out = [0f32; 6];
-        unsorted_segment(SegmentOp::Sum, &data, &[2, -1, 2], 2, &mut out).unwrap();
-        assert_eq!(out, [0.0, 0.0, 0.0, 0.0, 6.0, 8.0]);
-        unsorted_segment(SegmentOp::Max, &data, &[0, 0, 1], 2, &mut out).unwrap();
-        assert_eq!(out, [3.0, 4.0, 5.0, 6.0, f32::MIN, f32::MIN]);
-        assert_eq!(
-            unsorted_segment(SegmentOp::Sum, &data, &[0, 3, 1], 2, &mut out),
-            Err(1)
-        );
-    }
-}
-
 /// DenseBincount over `rows` rows of `ids` (row-major, `ids.len() / rows`
 /// per row; one row for 1-D input): `out[r, v] += weights[i]` (or one) for
 /// every id `v < size` of row `r`, in input order; ids at or past `size` are
@@ -170,4 +151,23 @@ pub fn bincount<T: SegmentElem>(
         };
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_and_bounds() {
+        let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut out = [0f32; 6];
+        unsorted_segment(SegmentOp::Sum, &data, &[2, -1, 2], 2, &mut out).unwrap();
+        assert_eq!(out, [0.0, 0.0, 0.0, 0.0, 6.0, 8.0]);
+        unsorted_segment(SegmentOp::Max, &data, &[0, 0, 1], 2, &mut out).unwrap();
+        assert_eq!(out, [3.0, 4.0, 5.0, 6.0, f32::MIN, f32::MIN]);
+        assert_eq!(
+            unsorted_segment(SegmentOp::Sum, &data, &[0, 3, 1], 2, &mut out),
+            Err(1)
+        );
+    }
 }

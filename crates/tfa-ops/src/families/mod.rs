@@ -8,12 +8,14 @@ mod inplace;
 mod loss;
 mod maps;
 mod matmul;
+mod mirror_pad;
 mod movement;
 mod pool;
 mod random;
 mod rearrange;
 mod reduce;
 mod resize;
+mod scale_translate;
 mod scan;
 mod segment;
 mod sequence;
@@ -39,8 +41,10 @@ pub(crate) fn all() -> Vec<&'static [OpDef]> {
         segment::OPS,
         loss::OPS,
         movement::OPS,
+        mirror_pad::OPS,
         rearrange::OPS,
         resize::OPS,
+        scale_translate::OPS,
         inplace::OPS,
         fused::OPS,
         random::OPS,

@@ -88,3 +88,87 @@ pub(crate) const OPS: &[OpDef] = &[
         cuda: None,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{run, Tensor};
+    use crate::AttrValue;
+    use tfa_core::DType;
+
+    fn attrs(kernel: &str) -> [(&'static str, AttrValue); 2] {
+        [
+            ("kernel_type", AttrValue::String(kernel.into())),
+            ("antialias", AttrValue::Bool(true)),
+        ]
+    }
+
+    fn inputs(x: &[f32], size: [i32; 2], scale: &[f32]) -> Vec<Tensor> {
+        vec![
+            Tensor::new(&[1, 2, 2, 1], x),
+            Tensor::new(&[2], &size),
+            Tensor::new(&[scale.len()], scale),
+            Tensor::new(&[2], &[0f32, 0.0]),
+        ]
+    }
+
+    #[test]
+    fn forward_and_grad_through_the_table() {
+        let x = [1f32, 2.0, 3.0, 4.0];
+        let ctx = run(
+            "ScaleAndTranslate",
+            DType::F32,
+            inputs(&x, [2, 2], &[1.0, 1.0]),
+            &attrs("Triangle"),
+        )
+        .unwrap();
+        assert_eq!(ctx.output(0).data::<f32>(), x);
+        // Box, 2x2 -> 1x1 antialiased: the mean; its gradient spreads evenly.
+        let ctx = run(
+            "ScaleAndTranslate",
+            DType::F32,
+            inputs(&x, [1, 1], &[0.5, 0.5]),
+            &attrs("box"),
+        )
+        .unwrap();
+        assert_eq!(ctx.output(0).data::<f32>(), [2.5]);
+        let grad = vec![
+            Tensor::new(&[1, 1, 1, 1], &[1f32]),
+            Tensor::new(&[1, 2, 2, 1], &x),
+            Tensor::new(&[2], &[0.5f32, 0.5]),
+            Tensor::new(&[2], &[0f32, 0.0]),
+        ];
+        let ctx = run("ScaleAndTranslateGrad", DType::F32, grad, &attrs("box")).unwrap();
+        assert_eq!(ctx.output(0).data::<f32>(), [0.25; 4]);
+    }
+
+    #[test]
+    fn tensorflow_messages() {
+        let x = [1f32, 2.0, 3.0, 4.0];
+        let err = |kernel: &str, size: [i32; 2], scale: &[f32]| {
+            run(
+                "ScaleAndTranslate",
+                DType::F32,
+                inputs(&x, size, scale),
+                &attrs(kernel),
+            )
+            .err()
+            .map(|e| e.to_string())
+        };
+        assert_eq!(
+            err("cubic", [2, 2], &[1.0, 1.0]).as_deref(),
+            Some("Unrecognized kernel type: cubic")
+        );
+        assert_eq!(
+            err("box", [0, 2], &[1.0, 1.0]).as_deref(),
+            Some("output dimensions must be positive")
+        );
+        assert_eq!(
+            err("box", [2, 2], &[1.0, 1.0, 1.0]).as_deref(),
+            Some("t must have two elements[3]")
+        );
+        assert_eq!(
+            err("box", [2, 2], &[1.0, 0.0]).as_deref(),
+            Some("Scale must be greater than zero.")
+        );
+    }
+}
