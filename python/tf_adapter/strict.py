@@ -87,7 +87,7 @@ def _problems(fdef_name, ctx, call_on_npu, seen):
 
 
 # Ops that only convert or pass their input on: when one of these and a
-# computing op both lack a kernel (tf.signal.fft(tf.cast(x, tf.complex64))),
+# computing op both lack a kernel (tf.signal.fft2d(tf.cast(x, tf.complex128))),
 # the computing op is what the user has to change, so it is named first.
 _GLUE_OPS = frozenset(
     "Cast Identity IdentityN Const Reshape Squeeze ExpandDims Bitcast StopGradient Pack Unpack "

@@ -34,7 +34,7 @@ import tf_adapter
 from tensorflow.python.framework import kernels as _kernels
 
 # Relative tolerances per float dtype (the NPU sums in other orders).
-RTOL = {tf.float32: 1e-5, tf.float64: 1e-12, tf.float16: 2e-3, tf.bfloat16: 1.6e-2}
+RTOL = {tf.float32: 1e-5, tf.float64: 1e-12, tf.float16: 2e-3, tf.bfloat16: 1.6e-2, tf.complex64: 1e-5}
 
 # Messages of placement failures: the op never reached an NPU kernel.
 _PLACEMENT = re.compile(
@@ -166,11 +166,12 @@ def _same_values(npu, cpu, case):
     for i, (a, b, da, db) in enumerate(zip(npu.values, cpu.values, npu.dtypes, cpu.dtypes)):
         if da != db or a.shape != b.shape:
             return f"output {i}: {da.name}{list(a.shape)} vs {db.name}{list(b.shape)}"
-        if da.is_floating:
+        if da.is_floating or da.is_complex:
             # Relative to the largest value: sums in another order differ by
             # rounding of the largest terms, not of each result.
             rtol = RTOL.get(da, 1e-6) if case.rtol is None else case.rtol
-            a64, b64 = a.astype(np.float64), b.astype(np.float64)
+            wide = np.complex128 if da.is_complex else np.float64
+            a64, b64 = a.astype(wide), b.astype(wide)
             finite = np.abs(b64[np.isfinite(b64)])
             atol = case.atol + rtol * (finite.max() if finite.size else 0.0)
             if not np.allclose(a64, b64, rtol=rtol, atol=atol, equal_nan=True):

@@ -780,6 +780,29 @@ def cases_elementwise(rng):
             raw(op, "shape mismatch", **{a: rand(rng, [2, 3]), b: rand(rng, [3, 2])}),
             raw(op, "no broadcasting", **{a: rand(rng, [2, 3]), b: rand(rng, [1, 3])}),
         ]
+    cases += clip_cases(rng)
+    return cases
+
+
+def clip_cases(rng):
+    x = rand(rng, [3, 4])
+    x_nan = tf.constant([[1.0, np.nan, -2.0, 5.0]])
+    cases = []
+    for dtype in (tf.float32, tf.float64, tf.float16, tf.bfloat16, tf.int64):
+        t = tf.cast(x, dtype)
+        cases += [
+            raw("ClipByValue", f"scalar bounds {dtype.name}", t=t, clip_value_min=tf.cast(-1, dtype), clip_value_max=tf.cast(1, dtype)),
+            raw("ClipByValue", f"tensor bounds {dtype.name}", t=t, clip_value_min=tf.cast(rand(rng, [3, 4]) - 1, dtype),
+                clip_value_max=tf.cast(rand(rng, [3, 4]) + 1, dtype)),
+        ]
+    cases += [
+        raw("ClipByValue", "lo > hi", t=x, clip_value_min=2.0, clip_value_max=-2.0),
+        raw("ClipByValue", "NaN input", t=x_nan, clip_value_min=-1.0, clip_value_max=1.0),
+        raw("ClipByValue", "NaN bounds", t=x_nan, clip_value_min=float("nan"), clip_value_max=float("nan")),
+        raw("ClipByValue", "bound of another shape", t=x, clip_value_min=rand(rng, [4]), clip_value_max=1.0),
+        raw("ClipByValue", "bound vector of 1", t=x, clip_value_min=[0.0], clip_value_max=1.0),
+        raw("ClipByValue", "empty", t=rand(rng, [0, 4]), clip_value_min=0.0, clip_value_max=1.0),
+    ]
     return cases
 
 
@@ -1710,6 +1733,72 @@ def pool3d_cases(rng):
             npu=Raises(IAE, "index \\* stride must be less than or equal to input size")),
         raw("AvgPool3DGrad", "no grad", **dict(avg, grad=dy[:0], orig_input_shape=[0, 4, 4, 4, 2])),
         raw("AvgPool3DGrad", "ksize 0", **dict(avg, ksize=[1, 0, 2, 2, 1]), graph=False),
+    ]
+    return cases
+
+
+# ------------------------------------------------------------ complex ----
+
+
+def crand(rng, shape):
+    return tf.complex(rand(rng, shape), rand(rng, shape))
+
+
+@family
+def cases_complex(rng):
+    """complex64: Complex/Real/Imag, RFFT/IRFFT, complex arithmetic, casts."""
+    c = crand(rng, [3, 5])
+    cases = [
+        raw("Complex", "same shape", real=rand(rng, [3, 5]), imag=rand(rng, [3, 5]), Tout=tf.complex64),
+        raw("Complex", "broadcast", real=rand(rng, [3, 1]), imag=rand(rng, [4]), Tout=tf.complex64),
+        raw("Complex", "scalar part", real=rand(rng, []), imag=rand(rng, [2, 3]), Tout=tf.complex64),
+        raw("Complex", "incompatible shapes", real=rand(rng, [3]), imag=rand(rng, [4]), Tout=tf.complex64),
+        raw("Complex", "empty", real=rand(rng, [0, 3]), imag=rand(rng, [1, 3]), Tout=tf.complex64),
+        raw("Real", "valid", input=c, Tout=tf.float32),
+        raw("Imag", "valid", input=c, Tout=tf.float32),
+        raw("Imag", "empty", input=crand(rng, [0, 2]), Tout=tf.float32),
+        raw("Cast", "complex64 -> float32 (real part)", x=c, DstT=tf.float32),
+        raw("Cast", "complex64 -> int64", x=c, DstT=tf.int64),
+        raw("Cast", "float32 -> complex64", x=rand(rng, [4]), DstT=tf.complex64),
+        raw("Cast", "float64 -> complex64", x=rand(rng, [4], tf.float64), DstT=tf.complex64),
+        raw("Cast", "int64 -> complex64", x=rand(rng, [4], tf.int64), DstT=tf.complex64),
+        raw("Cast", "bool -> complex64", x=rand(rng, [4], tf.bool), DstT=tf.complex64),
+        raw("StridedSlice", "complex64", input=c, begin=[1, 0], end=[3, 5], strides=[1, 2]),
+        raw("AddN", "complex64", inputs=[c, crand(rng, [3, 5]), crand(rng, [3, 5])]),
+    ]
+    for op in ("AddV2", "Sub", "Mul", "Add"):
+        cases += [
+            raw(op, "complex64", x=c, y=crand(rng, [3, 5])),
+            raw(op, "complex64 broadcast", x=c, y=crand(rng, [5])),
+            raw(op, "complex64 incompatible", x=c, y=crand(rng, [4])),
+        ]
+    for _ in range(8):
+        rows = [int(d) for d in rng.integers(0, 4, size=int(rng.integers(0, 3)))]
+        n = int(rng.integers(1, 20))
+        have = n + int(rng.integers(0, 3))
+        # An FFT's float32 rounding is relative to the signal, not to each bin.
+        cases.append(raw("RFFT", f"random n={n}", input=rand(rng, rows + [have]), fft_length=[n], atol=1e-5))
+        half = n // 2 + 1 + int(rng.integers(0, 3))
+        cases.append(raw("IRFFT", f"random n={n}", input=crand(rng, rows + [half]), fft_length=[n], atol=1e-5))
+    for _ in range(4):
+        shape = [int(d) for d in rng.integers(1, 4, size=int(rng.integers(0, 2)))] + [int(rng.integers(1, 17))]
+        cases += [
+            raw("FFT", "random", input=crand(rng, shape), atol=1e-5),
+            raw("IFFT", "random", input=crand(rng, shape), atol=1e-5),
+        ]
+    cases += [
+        raw("FFT", "scalar", input=crand(rng, [])),
+        raw("FFT", "no rows", input=crand(rng, [0, 4])),
+        raw("IFFT", "empty rows", input=crand(rng, [3, 0])),
+        raw("RFFT", "input shorter than fft_length", input=rand(rng, [3, 8]), fft_length=[9]),
+        raw("RFFT", "fft_length of 2", input=rand(rng, [3, 8]), fft_length=[8, 8]),
+        raw("RFFT", "negative fft_length", input=rand(rng, [3, 8]), fft_length=[-2]),
+        raw("RFFT", "scalar input", input=rand(rng, []), fft_length=[1]),
+        raw("RFFT", "no rows", input=rand(rng, [0, 8]), fft_length=[8]),
+        raw("IRFFT", "too few bins", input=crand(rng, [3, 5]), fft_length=[10]),
+        raw("IRFFT", "odd length", input=crand(rng, [3, 5]), fft_length=[9], atol=1e-5),
+        raw("IRFFT", "cropped bins", input=crand(rng, [3, 5]), fft_length=[4], atol=1e-5),
+        raw("IRFFT", "no rows", input=crand(rng, [0, 5]), fft_length=[8]),
     ]
     return cases
 

@@ -80,11 +80,11 @@ def test_strict_mode_errors_name_the_op_and_node():
     r = run("""
         import tf_adapter, tensorflow as tf
         assert tf_adapter.is_strict()
-        # Scope around the call of a tf.function: TensorFlow alone would run FFT on the host silently.
+        # Scope around the call of a tf.function: TensorFlow alone would run FFT2D on the host silently.
         @tf.function
         def f(x):
-            return tf.signal.fft(x, name="model/fft")
-        x = tf.complex(tf.ones([4]), tf.zeros([4]))
+            return tf.signal.fft2d(x, name="model/fft")
+        x = tf.complex(tf.ones([4, 4]), tf.zeros([4, 4]))
         try:
             with tf.device("/NPU:0"):
                 f(x)
@@ -93,7 +93,7 @@ def test_strict_mode_errors_name_the_op_and_node():
         # Eager op with an NPU scope.
         try:
             with tf.device("/NPU:0"):
-                tf.raw_ops.ClipByValue(t=tf.ones([2]), clip_value_min=0.0, clip_value_max=0.5)
+                tf.raw_ops.L2Loss(t=tf.ones([2]))
         except tf.errors.InvalidArgumentError as e:
             print("EAGER:", e.message.splitlines()[0])
         # Ops with NPU kernels still run.
@@ -102,20 +102,20 @@ def test_strict_mode_errors_name_the_op_and_node():
     """, TFA_STRICT="1")
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "FN: Op type 'FFT' (node 'model/fft') is not supported on NPU" in out, out
-    assert "EAGER: Op type 'ClipByValue'" in out and "Supported formulation: tf.minimum(tf.maximum(x, lo), hi)" in out, out
+    assert "FN: Op type 'FFT2D' (node 'model/fft') is not supported on NPU" in out, out
+    assert "EAGER: Op type 'L2Loss'" in out and "Supported formulation: tf.reduce_sum(tf.square(x)) / 2" in out, out
     assert "OK: [[2.0, 2.0], [2.0, 2.0]]" in out, out
 
 
 def test_strict_mode_reports_every_unsupported_op_compute_op_first():
-    # The usual FFT pattern: the Cast into complex64 comes first in the graph
-    # and has no NPU kernel either, but FFT is what the user has to change.
+    # The usual FFT pattern: the Cast into complex128 comes first in the graph
+    # and has no NPU kernel either, but FFT2D is what the user has to change.
     r = run("""
         import tf_adapter, tensorflow as tf
         @tf.function
         def spectrum(x):
             with tf.device("/NPU:0"):
-                return tf.signal.fft(tf.cast(x, tf.complex64))
+                return tf.signal.fft2d(tf.cast(x, tf.complex128))
         try:
             spectrum(tf.ones([4, 8]))
         except tf.errors.InvalidArgumentError as e:
@@ -123,10 +123,10 @@ def test_strict_mode_reports_every_unsupported_op_compute_op_first():
     """, TFA_STRICT="1")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
-    assert lines[0].startswith("Op type 'FFT' (node 'FFT') is not supported on NPU: it has no NPU kernel for complex64"), r.stdout
+    assert lines[0].startswith("Op type 'FFT2D' (node 'FFT2D') is not supported on NPU: it has no NPU kernel for complex128"), r.stdout
     assert "tf.function 'spectrum' has 2 ops the NPU cannot run" in lines[1], r.stdout
-    assert lines[2].strip().startswith("FFT (node 'FFT', complex64)") and "supported formulation" in lines[2], r.stdout
-    assert lines[3].strip().startswith("Cast (node 'Cast', float32 -> complex64)"), r.stdout
+    assert lines[2].strip().startswith("FFT2D (node 'FFT2D', complex128)") and "supported formulation" in lines[2], r.stdout
+    assert lines[3].strip().startswith("Cast (node 'Cast', float32 -> complex128)"), r.stdout
 
 
 def test_coverage_shows_the_dtype_of_ops_with_other_type_attributes():

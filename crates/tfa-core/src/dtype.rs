@@ -12,6 +12,7 @@ pub enum DType {
     U8 = 4,
     I16 = 5,
     I8 = 6,
+    C64 = 8,
     I64 = 9,
     Bool = 10,
     BF16 = 14,
@@ -41,8 +42,16 @@ impl DType {
 
     /// Maps a TensorFlow `TF_DataType` number; `None` for types we do not handle
     /// (strings, complex, quantized, resources, variants).
+    /// complex64: not in `ALL` (the real types); only the ops that compute
+    /// on complex numbers (and the byte movers they need) list it.
+    pub const COMPLEX: &'static [DType] = &[DType::C64];
+
     pub fn from_tf(v: u32) -> Option<DType> {
-        DType::ALL.iter().copied().find(|d| *d as u32 == v)
+        DType::ALL
+            .iter()
+            .chain(DType::COMPLEX)
+            .copied()
+            .find(|d| *d as u32 == v)
     }
 
     pub fn as_tf(self) -> u32 {
@@ -52,7 +61,7 @@ impl DType {
     /// Size of one element in bytes.
     pub fn size(self) -> usize {
         match self {
-            DType::F64 | DType::I64 | DType::U64 => 8,
+            DType::F64 | DType::I64 | DType::U64 | DType::C64 => 8,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
             DType::I8 | DType::U8 | DType::Bool => 1,
@@ -75,6 +84,7 @@ impl DType {
             DType::U32 => "uint32",
             DType::U64 => "uint64",
             DType::Bool => "bool",
+            DType::C64 => "complex64",
         }
     }
 
@@ -131,6 +141,17 @@ element!(
     u8 => U8, u16 => U16, u32 => U32, u64 => U64, bool => Bool,
 );
 
+/// complex64: two float32, real part first (`repr(C)`), as TensorFlow lays
+/// it out.
+#[allow(non_camel_case_types)]
+pub type c64 = num_complex::Complex<f32>;
+
+// SAFETY: `Complex<f32>` is `repr(C)` over two f32 (8 bytes, the size of
+// `DType::C64`); every bit pattern is a valid value.
+unsafe impl Element for c64 {
+    const DTYPE: DType = DType::C64;
+}
+
 /// Calls `$body` with the type alias `$T` bound to the Rust element type of
 /// `$dtype`. Arms can be restricted: `dispatch!(dt, T => body; [F32, F64])`.
 #[macro_export]
@@ -164,6 +185,7 @@ macro_rules! dispatch {
     (@ty U32) => { u32 };
     (@ty U64) => { u64 };
     (@ty Bool) => { bool };
+    (@ty C64) => { $crate::c64 };
 }
 
 #[cfg(test)]

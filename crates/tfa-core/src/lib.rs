@@ -7,7 +7,7 @@ pub mod error;
 pub mod shape;
 pub mod tensor;
 
-pub use dtype::{DType, Element};
+pub use dtype::{c64, DType, Element};
 pub use error::{Code, Error, Result};
 pub use shape::Shape;
 pub use tensor::{TensorMut, TensorView};

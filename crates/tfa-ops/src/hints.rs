@@ -4,20 +4,8 @@
 /// (op type, supported formulation).
 pub const ALTERNATIVES: &[(&str, &str)] = &[
     (
-        "ClipByValue",
-        "tf.minimum(tf.maximum(x, lo), hi) (Maximum, Minimum)",
-    ),
-    (
-        "FFT",
-        "a MatMul with the DFT matrix, real and imaginary parts as float32 tensors",
-    ),
-    (
-        "RFFT",
-        "a MatMul with the real-input DFT matrix (cos and sin parts as float32 tensors)",
-    ),
-    (
-        "IRFFT",
-        "a MatMul with the inverse DFT matrix (cos and sin parts as float32 tensors)",
+        "FFT2D",
+        "tf.signal.fft over each axis in turn (FFT runs on the NPU), with a Transpose between",
     ),
     (
         "L2Loss",

@@ -203,6 +203,7 @@ fn precision_class(op: &str) -> &'static str {
 fn compute_dtype(op: &str, dtype: &str) -> PyResult<&'static str> {
     let t = tfa_core::DType::ALL
         .iter()
+        .chain(tfa_core::DType::COMPLEX)
         .copied()
         .find(|t| t.name() == dtype)
         .ok_or_else(|| PyValueError::new_err(format!("unknown dtype '{dtype}'")))?;

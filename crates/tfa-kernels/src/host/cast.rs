@@ -7,7 +7,7 @@
 use super::PAR_MIN_ELEMENTS;
 use half::{bf16, f16};
 use rayon::prelude::*;
-use tfa_core::{dispatch, DType, Element, Error, Result, TensorMut, TensorView};
+use tfa_core::{c64, dispatch, DType, Element, Error, Result, TensorMut, TensorView};
 
 /// A value on its way between two element types.
 trait Convert: Element {
@@ -145,6 +145,9 @@ pub fn cast(x: &TensorView, out: &mut TensorMut, truncate: bool) -> Result<()> {
             bf16::from_bits((v.to_bits() >> 16) as u16)
         });
     }
+    if x.dtype == DType::C64 || out.dtype == DType::C64 {
+        return cast_complex(x, out);
+    }
     if let Some(r) = cast_float_fast(x, out) {
         return r;
     }
@@ -152,6 +155,21 @@ pub fn cast(x: &TensorView, out: &mut TensorMut, truncate: bool) -> Result<()> {
     dispatch!(x.dtype, S => {
         let src = x.data::<S>()?;
         dispatch!(dst, D => map(src, out.data_mut::<D>()?, convert::<S, D>))
+    })
+}
+
+/// Casts to and from complex64 (the other side real): a real value `v`
+/// becomes `v + 0i` (through float32), a complex value gives its real part,
+/// as TensorFlow's Cast does.
+fn cast_complex(x: &TensorView, out: &mut TensorMut) -> Result<()> {
+    let dst = out.dtype;
+    if x.dtype == DType::C64 {
+        let src = x.data::<c64>()?;
+        return dispatch!(dst, D => map(src, out.data_mut::<D>()?, |v: c64| convert::<f32, D>(v.re)));
+    }
+    dispatch!(x.dtype, S => {
+        let src = x.data::<S>()?;
+        map(src, out.data_mut::<c64>()?, |v: S| c64::new(convert::<S, f32>(v), 0.0))
     })
 }
 

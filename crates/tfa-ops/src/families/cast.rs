@@ -1,7 +1,8 @@
 //! Cast between every pair of supported types.
 
+use super::ALL_C64;
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
-use tfa_core::{DType, Result};
+use tfa_core::Result;
 use tfa_kernels::host::cast::cast;
 
 fn cast_kernel(ctx: &dyn OpContext) -> Result<()> {
@@ -17,8 +18,8 @@ pub(crate) const OPS: &[OpDef] = &[OpDef {
     family: Family::Elementwise,
     summary: "type conversion with TensorFlow CPU's rounding/overflow rules (Truncate honoured for float32->bfloat16)",
     constraints: &[
-        TypeConstraint { attr: "SrcT", types: DType::ALL },
-        TypeConstraint { attr: "DstT", types: DType::ALL },
+        TypeConstraint { attr: "SrcT", types: ALL_C64 },
+        TypeConstraint { attr: "DstT", types: ALL_C64 },
     ],
     attrs: &[AttrSpec { name: "Truncate", kind: AttrKind::Bool }],
     host_memory: &[],

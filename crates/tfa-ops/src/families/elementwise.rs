@@ -3,10 +3,12 @@
 //! all-reduce of MirroredStrategy depends on that for `Add`: TensorFlow's ring
 //! collective demands that its merge step forwards input 0.
 
-use super::{op_t, ALL_NO_I32, FLOAT, INTEGER, NUMERIC_NO_I32, REAL, SIGNED_NO_I32};
+use super::{op_t, ALL_NO_I32, ARITH_C64, FLOAT, INTEGER, NUMERIC_NO_I32, REAL, SIGNED_NO_I32};
 use crate::{Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
 use tfa_core::{DType, Error, Result, TensorView};
+use tfa_kernels::host::clip;
+use tfa_kernels::host::complex::{complex_add_n, complex_binary, ComplexOp};
 use tfa_kernels::host::elementwise::{
     self as ew, BinaryOp, ClassifyOp, CompareOp, LogicalOp, UnaryOp,
 };
@@ -14,6 +16,20 @@ use tfa_kernels::host::elementwise::{
 fn binary(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
     let (a, b) = (ctx.input(0)?, ctx.input(1)?);
     let shape = broadcast_shapes(&a.shape, &b.shape)?;
+    if a.dtype == DType::C64 {
+        let op = match op {
+            BinaryOp::Add => ComplexOp::Add,
+            BinaryOp::Sub => ComplexOp::Sub,
+            BinaryOp::Mul => ComplexOp::Mul,
+            _ => {
+                return Err(Error::Unimplemented(format!(
+                    "{op:?} is not defined for complex64"
+                )))
+            }
+        };
+        let mut out = ctx.allocate_output(0, DType::C64, &shape)?;
+        return complex_binary(op, &a, &b, &mut out);
+    }
     let candidates: Vec<usize> = [(0, &a.shape), (1, &b.shape)]
         .into_iter()
         .filter(|(_, s)| **s == shape)
@@ -259,37 +275,65 @@ fn add_n(ctx: &dyn OpContext) -> Result<()> {
         }
     }
     let dtype: DType = first.dtype;
+    if dtype == DType::C64 {
+        let mut out = ctx.allocate_output(0, dtype, &first.shape)?;
+        return complex_add_n(&inputs, &mut out);
+    }
     let candidates: Vec<usize> = (0..inputs.len()).collect();
     let (mut out, fwd) = ctx.forward_or_allocate(&candidates, 0, dtype, &first.shape)?;
     ew::add_n(&inputs, &mut out, fwd)
 }
 
+/// ClipByValue: the bounds are scalars or have `t`'s shape, as TensorFlow's
+/// kernel checks.
+fn clip_by_value(ctx: &dyn OpContext) -> Result<()> {
+    let (t, lo, hi) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let fits = |b: &TensorView| b.shape == t.shape || b.rank() == 0;
+    if !fits(&lo) || !fits(&hi) {
+        return Err(Error::InvalidArgument(format!(
+            "clip_value_min and clip_value_max must be either scalars or have the same shape as input t: t shape: {}, clip_value_min shape: {}, clip_value_max shape: {}",
+            fmt_shape(&t.shape),
+            fmt_shape(&lo.shape),
+            fmt_shape(&hi.shape)
+        )));
+    }
+    let mut out = ctx.allocate_output(0, t.dtype, &t.shape)?;
+    clip::clip_by_value(&t, &lo, &hi, &mut out)
+}
+
 pub(crate) const OPS: &[OpDef] = &[
+    op_t!(
+        "ClipByValue",
+        Elementwise,
+        NUMERIC_NO_I32,
+        "min(max) clipping by scalar or same-shape bounds, in TensorFlow's order (a NaN input stays NaN, lo > hi gives lo)",
+        |c| clip_by_value(c)
+    ),
     op_t!(
         "Add",
         Elementwise,
-        NUMERIC_NO_I32,
+        ARITH_C64,
         "x + y with broadcasting (legacy op; TensorFlow's collectives merge with it)",
         |c| binary(c, BinaryOp::Add)
     ),
     op_t!(
         "AddV2",
         Elementwise,
-        NUMERIC_NO_I32,
+        ARITH_C64,
         "x + y with broadcasting",
         |c| binary(c, BinaryOp::Add)
     ),
     op_t!(
         "Sub",
         Elementwise,
-        NUMERIC_NO_I32,
+        ARITH_C64,
         "x - y with broadcasting",
         |c| binary(c, BinaryOp::Sub)
     ),
     op_t!(
         "Mul",
         Elementwise,
-        NUMERIC_NO_I32,
+        ARITH_C64,
         "x * y with broadcasting",
         |c| binary(c, BinaryOp::Mul)
     ),
@@ -348,7 +392,7 @@ pub(crate) const OPS: &[OpDef] = &[
     op_t!(
         "AddN",
         Elementwise,
-        NUMERIC_NO_I32,
+        ARITH_C64,
         "sum of N same-shape tensors (grappler folds add chains into it)",
         |c| add_n(c)
     ),

@@ -1,6 +1,7 @@
 //! One file per op family; each exposes `OPS`.
 
 mod cast;
+mod complex;
 pub(crate) mod conv;
 mod elementwise;
 pub(crate) mod fused;
@@ -10,7 +11,7 @@ mod maps;
 mod matmul;
 mod mirror_pad;
 mod movement;
-mod pool;
+pub(crate) mod pool;
 mod random;
 mod rearrange;
 mod reduce;
@@ -30,6 +31,7 @@ pub(crate) fn all() -> Vec<&'static [OpDef]> {
         elementwise::OPS,
         maps::OPS,
         cast::OPS,
+        complex::OPS,
         matmul::OPS,
         conv::OPS,
         pool::OPS,
@@ -73,6 +75,31 @@ pub(crate) const NUMERIC_NO_I32: &[DType] = &[
     DType::U32,
     DType::U64,
 ];
+
+/// `a` then `b` (`N` = their total length), for type lists built from
+/// others.
+const fn concat<const N: usize>(a: &[DType], b: &[DType]) -> [DType; N] {
+    let mut out = [DType::F32; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - a.len()];
+        i += 1;
+    }
+    out
+}
+
+/// `NUMERIC_NO_I32` and complex64: the arithmetic complex gradients emit.
+pub(crate) const ARITH_C64: &[DType] =
+    &concat::<{ NUMERIC_NO_I32.len() + 1 }>(NUMERIC_NO_I32, DType::COMPLEX);
+
+/// Every real type and complex64 (casts; byte movers that complex tensors
+/// pass through).
+pub(crate) const ALL_C64: &[DType] =
+    &concat::<{ DType::ALL.len() + 1 }>(DType::ALL, DType::COMPLEX);
 
 /// Real number types, int32 included: for ops TensorFlow has no host-memory
 /// int32 kernel for (Relu, Relu6).

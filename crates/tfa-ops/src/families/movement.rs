@@ -1,7 +1,7 @@
 //! Ops that move or re-view data. Identity and Reshape never copy: the output
 //! is the input's buffer.
 
-use super::{int_scalar, op_t, ALL_NO_I32, INDEX, REAL};
+use super::{int_scalar, op_t, ALL_C64, ALL_NO_I32, INDEX, REAL};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::{fmt_shape, num_elements};
 use tfa_core::{DType, Error, Result, Shape, TensorView};
@@ -844,7 +844,7 @@ pub(crate) const OPS: &[OpDef] = &[
         constraints: &[
             TypeConstraint {
                 attr: "T",
-                types: ALL,
+                types: ALL_C64,
             },
             TypeConstraint {
                 attr: "Index",

@@ -85,6 +85,26 @@ fn avg_pool_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
     avg_pool_grad(&dy, &mut dx.outer_prefix(g.conv.n)?, &g)
 }
 
+/// The attributes of a pool without explicit paddings (2-D and 3-D).
+pub(crate) const POOL_ATTRS: &[AttrSpec] = &[
+    AttrSpec {
+        name: "ksize",
+        kind: AttrKind::Int32List,
+    },
+    AttrSpec {
+        name: "strides",
+        kind: AttrKind::Int32List,
+    },
+    AttrSpec {
+        name: "padding",
+        kind: AttrKind::String,
+    },
+    AttrSpec {
+        name: "data_format",
+        kind: AttrKind::String,
+    },
+];
+
 pub(crate) const OPS: &[OpDef] = &[
     op_t!(
         "MaxPool",
@@ -135,24 +155,7 @@ pub(crate) const OPS: &[OpDef] = &[
             attr: "T",
             types: POOL_TYPES,
         }],
-        attrs: &[
-            AttrSpec {
-                name: "ksize",
-                kind: AttrKind::Int32List,
-            },
-            AttrSpec {
-                name: "strides",
-                kind: AttrKind::Int32List,
-            },
-            AttrSpec {
-                name: "padding",
-                kind: AttrKind::String,
-            },
-            AttrSpec {
-                name: "data_format",
-                kind: AttrKind::String,
-            },
-        ],
+        attrs: POOL_ATTRS,
         host_memory: &["orig_input_shape"],
         int32_host_memory: &[],
         host: Some(avg_pool_grad_kernel),

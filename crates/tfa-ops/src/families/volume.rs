@@ -4,6 +4,7 @@
 //! pooling_ops_3d.cc), except that dilations are supported (TensorFlow's CPU
 //! kernels reject them; its GPU kernels do not). NCDHW is rejected as on CPU.
 
+use super::pool::POOL_ATTRS;
 use super::{op_t, shape_vector, FLOAT, INDEX};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
@@ -395,25 +396,6 @@ const CONV_GRAD_ATTRS: &[AttrSpec] = &[
     AttrSpec {
         name: "dilations",
         kind: AttrKind::Int32List,
-    },
-];
-
-const POOL_ATTRS: &[AttrSpec] = &[
-    AttrSpec {
-        name: "ksize",
-        kind: AttrKind::Int32List,
-    },
-    AttrSpec {
-        name: "strides",
-        kind: AttrKind::Int32List,
-    },
-    AttrSpec {
-        name: "padding",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "data_format",
-        kind: AttrKind::String,
     },
 ];
 
