@@ -550,6 +550,7 @@ def cases_pool(rng):
         onednn = "fails with AbortedError for a strided window past the input" if op == "MaxPool" and empty else None
         cases.append(pool(op, "random", dtype, onednn, ksize=ks, strides=st, padding=padding, inp=rand(rng, [n, h, w, c])))
     cases += pool_grad_cases(rng)
+    cases += argmax_cases(rng)
     # NCHW: TensorFlow's Eigen pooling kernels take only NHWC; the NPU takes
     # NCHW for every type. Oracle: the CPU's NHWC result, transposed.
     xc = tf.transpose(x, [0, 3, 1, 2])
@@ -562,6 +563,34 @@ def cases_pool(rng):
     cases.append(Case("MaxPool", lambda xc: R.MaxPool(input=xc, ksize=[1, 1, 2, 2], strides=s1, padding="VALID", data_format="NCHW"),
                       note="deliberate difference: NCHW float64 (the Eigen kernel takes only NHWC)", args=(tf.cast(xc, tf.float64),),
                       cpu_fn=nhwc_pool, cpu=Raises(IAE, "only supports NHWC")))
+    return cases
+
+
+def argmax_cases(rng):
+    """MaxPoolWithArgmax and its gradient (float32 has no oneDNN kernel for
+    them: TensorFlow's own CPU kernel is the oracle in every type)."""
+    cases = []
+    ties = tf.constant(rng.integers(0, 3, size=[2, 5, 6, 3]), tf.float32)
+    for dtype in (tf.float32, tf.float64, tf.float16, tf.bfloat16):
+        for batch in (False, True):
+            for padding, ks, st in (("VALID", [1, 2, 2, 1], [1, 2, 2, 1]), ("SAME", [1, 3, 2, 1], [1, 2, 1, 1])):
+                x = tf.cast(ties, dtype)
+                kw = dict(ksize=ks, strides=st, padding=padding, include_batch_in_index=batch)
+                cases.append(raw("MaxPoolWithArgmax", f"ties {dtype.name}", input=x, **kw))
+                _, arg = R.MaxPoolWithArgmax(input=x, **kw)
+                cases.append(raw("MaxPoolGradWithArgmax", f"{dtype.name}", input=x, grad=tf.cast(rand(rng, arg.shape), dtype),
+                                 argmax=arg, **kw))
+    x = rand(rng, [2, 5, 6, 3])
+    kw = dict(ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="VALID")
+    cases += [
+        raw("MaxPoolWithArgmax", "ksize of 3", input=x, ksize=[1, 2, 2], strides=[1, 1, 1, 1], padding="VALID", graph=False),
+        raw("MaxPoolWithArgmax", "ksize in batch", input=x, ksize=[2, 2, 2, 1], strides=[1, 1, 1, 1], padding="VALID", graph=False),
+        raw("MaxPoolWithArgmax", "input rank 3", input=rand(rng, [5, 6, 3]), **kw),
+        raw("MaxPoolWithArgmax", "window larger than input", input=x, ksize=[1, 9, 2, 1], strides=[1, 1, 1, 1], padding="VALID"),
+        raw("MaxPoolWithArgmax", "batch 0", input=rand(rng, [0, 5, 6, 3]), **kw),
+        raw("MaxPoolGradWithArgmax", "grad of the wrong shape", input=x, grad=rand(rng, [2, 2, 2, 3]),
+            argmax=tf.zeros([2, 2, 2, 3], tf.int64), **kw),
+    ]
     return cases
 
 

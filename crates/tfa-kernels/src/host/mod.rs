@@ -26,6 +26,7 @@ pub mod matmul;
 pub mod mirror_pad;
 pub mod pool;
 pub mod pool3d;
+pub mod pool_argmax;
 pub mod pool_grad;
 pub mod random;
 pub mod reduce;

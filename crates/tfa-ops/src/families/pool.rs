@@ -11,6 +11,7 @@ use tfa_kernels::host::pool::{
     avg_pool_grad_geometry, max_pool_grad_geometry, pool, pool_geometry, PoolAttrs, PoolGeom,
     PoolKind,
 };
+use tfa_kernels::host::pool_argmax::{max_pool_grad_with_argmax, max_pool_with_argmax};
 use tfa_kernels::host::pool_grad::{avg_pool_grad, max_pool_grad};
 
 const POOL_TYPES: &[DType] = &[DType::F32, DType::F16, DType::BF16, DType::F64];
@@ -84,6 +85,78 @@ fn avg_pool_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
     dx.bytes_mut().fill(0);
     avg_pool_grad(&dy, &mut dx.outer_prefix(g.conv.n)?, &g)
 }
+
+/// The window of MaxPoolWithArgmax and its gradient (NHWC, no depth
+/// window: TensorFlow's argmax kernel pools spatially only).
+fn argmax_geometry(ctx: &dyn OpContext, shape: &[usize]) -> Result<PoolGeom> {
+    let at = ctx.attrs();
+    let a = PoolAttrs {
+        ksize: at.ints("ksize")?,
+        strides: at.ints("strides")?,
+        padding: Padding::parse(at.string("padding")?)?,
+        explicit_paddings: &[],
+        data_format: DataFormat::Nhwc,
+    };
+    for (v, field) in [(a.ksize, "ksize"), (a.strides, "stride")] {
+        if v.len() != 4 {
+            return Err(Error::InvalidArgument(format!(
+                "Sliding window {field} field must specify 4 dimensions"
+            )));
+        }
+    }
+    if a.ksize[3] != 1 || a.strides[3] != 1 {
+        return Err(Error::Unimplemented(
+            "MaxPoolWithArgmax pools across width/height only on the NPU".into(),
+        ));
+    }
+    pool_geometry(PoolKind::Max, shape, &a)
+}
+
+fn max_pool_with_argmax_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let x = ctx.input(0)?;
+    let g = argmax_geometry(ctx, &x.shape)?;
+    if x.num_elements() == 0 {
+        return Err(Error::InvalidArgument("tensor_in must not be empty".into()));
+    }
+    let batch = ctx.attrs().bool("include_batch_in_index")?;
+    let mut out = ctx.allocate_output(0, x.dtype, &g.output_shape())?;
+    let mut argmax = ctx.allocate_output(1, DType::I64, &g.output_shape())?;
+    max_pool_with_argmax(&x, &g, batch, &mut out, &mut argmax)
+}
+
+fn max_pool_grad_with_argmax_kernel(ctx: &dyn OpContext) -> Result<()> {
+    let (x, grad, argmax) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let g = argmax_geometry(ctx, &x.shape)?;
+    if grad.shape != g.output_shape() {
+        return Err(Error::InvalidArgument(format!(
+            "Expected grad shape to be {}, but got {}",
+            fmt_shape(&g.output_shape()),
+            fmt_shape(&grad.shape)
+        )));
+    }
+    let batch = ctx.attrs().bool("include_batch_in_index")?;
+    let mut dx = ctx.allocate_output(0, grad.dtype, &x.shape)?;
+    max_pool_grad_with_argmax(&grad, &argmax, batch, &mut dx)
+}
+
+const ARGMAX_ATTRS: &[AttrSpec] = &[
+    AttrSpec {
+        name: "ksize",
+        kind: AttrKind::Int32List,
+    },
+    AttrSpec {
+        name: "strides",
+        kind: AttrKind::Int32List,
+    },
+    AttrSpec {
+        name: "padding",
+        kind: AttrKind::String,
+    },
+    AttrSpec {
+        name: "include_batch_in_index",
+        kind: AttrKind::Bool,
+    },
+];
 
 /// The attributes of a pool without explicit paddings (2-D and 3-D).
 pub(crate) const POOL_ATTRS: &[AttrSpec] = &[
@@ -159,6 +232,46 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["orig_input_shape"],
         int32_host_memory: &[],
         host: Some(avg_pool_grad_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "MaxPoolWithArgmax",
+        family: Family::Pool,
+        summary: "MaxPool (NHWC, SAME/VALID) and the flat index of each maximum (int64; first maximum in row-major window order, batch in the index or not), as TensorFlow CPU",
+        constraints: &[
+            TypeConstraint {
+                attr: "T",
+                types: POOL_TYPES,
+            },
+            TypeConstraint {
+                attr: "Targmax",
+                types: &[DType::I64],
+            },
+        ],
+        attrs: ARGMAX_ATTRS,
+        host_memory: &[],
+        int32_host_memory: &[],
+        host: Some(max_pool_with_argmax_kernel),
+        cuda: None,
+    },
+    OpDef {
+        name: "MaxPoolGradWithArgmax",
+        family: Family::Pool,
+        summary: "gradient of MaxPoolWithArgmax: each gradient added at its argmax; out-of-range indices raise InvalidArgument",
+        constraints: &[
+            TypeConstraint {
+                attr: "T",
+                types: POOL_TYPES,
+            },
+            TypeConstraint {
+                attr: "Targmax",
+                types: &[DType::I64],
+            },
+        ],
+        attrs: ARGMAX_ATTRS,
+        host_memory: &[],
+        int32_host_memory: &[],
+        host: Some(max_pool_grad_with_argmax_kernel),
         cuda: None,
     },
 ];
