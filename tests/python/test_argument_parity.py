@@ -1938,7 +1938,7 @@ def cases_random(rng):
 # kernels instead (AVX2-only CPUs, or TF_ENABLE_ONEDNN_OPTS=0), those reject
 # ~30 argument sets that oneDNN and the NPU compute, so the oracle differs:
 # run with TF_ENABLE_ONEDNN_OPTS=1 to check these families there.
-ONEDNN_FAMILIES = {"conv", "pool"}
+ONEDNN_FAMILIES = {"conv", "pool", "volume"}
 
 
 def skip_without_onednn(name):
