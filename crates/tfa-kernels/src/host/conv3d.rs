@@ -217,7 +217,49 @@ fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &VolGeom) {
     }
 }
 
+/// The input gradient of a unit-stride convolution as a forward one: `dx`
+/// correlates `dy` with the filter flipped in space and transposed in
+/// channels, padded by `(k - 1) * dilation - pad` before; the forward's
+/// parallel im2col + GEMM then does the work a serial col2im would.
+fn input_grad_as_forward<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &VolGeom) {
+    let taps: usize = g.window.iter().product();
+    let (cin, cout) = (g.cin, g.cout);
+    let mut flipped = vec![W::ZERO; f.len()];
+    for t in 0..taps {
+        let src = &f[t * cin * cout..(t + 1) * cin * cout];
+        let dst = &mut flipped[(taps - 1 - t) * cin * cout..][..cin * cout];
+        for i in 0..cin {
+            for o in 0..cout {
+                dst[o * cin + i] = src[i * cout + o];
+            }
+        }
+    }
+    let t = VolGeom {
+        n: g.n,
+        input: g.output,
+        cin: cout,
+        window: g.window,
+        cout: cin,
+        strides: [1; 3],
+        dilations: g.dilations,
+        output: g.input,
+        pad: std::array::from_fn(|i| (g.window[i] - 1) * g.dilations[i] - g.pad[i]),
+    };
+    conv3d_nhwc(dy, &flipped, dx, &t);
+}
+
 fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &VolGeom) {
+    // Unit strides and a padding inside the window (always so for SAME and
+    // VALID): a forward convolution.
+    if g.strides == [1; 3] && (0..3).all(|i| g.pad[i] <= (g.window[i] - 1) * g.dilations[i]) {
+        return input_grad_as_forward(dy, f, dx, g);
+    }
+    col2im_input_grad(dy, f, dx, g)
+}
+
+/// The input gradient of any convolution: `dy · Wᵀ` per band of output rows,
+/// scattered back (col2im), images in parallel.
+fn col2im_input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &VolGeom) {
     let (patch, cout, cin) = (g.patch(), g.cout, g.cin);
     let step = band_rows::<W>(g);
     let mut cols = vec![W::ZERO; step * patch];
@@ -388,23 +430,46 @@ mod tests {
             .collect()
     }
 
-    fn geom(same: bool) -> VolGeom {
+    fn geom(same: bool, unit_strides: bool) -> VolGeom {
         let padding = if same { Padding::Same } else { Padding::Valid };
+        let strides: &[i64] = if unit_strides {
+            &[1; 5]
+        } else {
+            &[1, 2, 1, 2, 1]
+        };
         VolGeom::new(
             &[2, 5, 4, 6, 3],
             [2, 3, 2],
             4,
-            &[1, 2, 1, 2, 1],
+            strides,
             &[1, 1, 2, 1, 1],
             padding,
         )
         .unwrap()
     }
 
+    /// Both input-gradient paths (a forward convolution for unit strides,
+    /// col2im for any) give the same gradient.
+    #[test]
+    fn input_grad_paths_agree() {
+        for same in [false, true] {
+            let g = geom(same, true);
+            let f = values(g.filter_shape().iter().product(), 6);
+            let dy = values(g.rows() * g.cout, 7);
+            let n: usize = g.input_shape().iter().product();
+            let (mut fast, mut slow) = (vec![0.0; n], vec![0.0; n]);
+            input_grad(&dy, &f, &mut fast, &g);
+            col2im_input_grad(&dy, &f, &mut slow, &g);
+            for (a, b) in fast.iter().zip(&slow) {
+                assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+            }
+        }
+    }
+
     #[test]
     fn forward_matches_the_definition() {
-        for same in [false, true] {
-            let g = geom(same);
+        for (same, unit) in [(false, false), (true, false), (false, true), (true, true)] {
+            let g = geom(same, unit);
             let x = values(g.input_shape().iter().product(), 1);
             let f = values(g.filter_shape().iter().product(), 2);
             let mut y = vec![0.0; g.rows() * g.cout];
@@ -419,8 +484,8 @@ mod tests {
     /// adjoints, checked through the inner product identity.
     #[test]
     fn gradients_are_adjoints() {
-        for same in [false, true] {
-            let g = geom(same);
+        for (same, unit) in [(false, false), (true, false), (false, true), (true, true)] {
+            let g = geom(same, unit);
             let x = values(g.input_shape().iter().product(), 3);
             let f = values(g.filter_shape().iter().product(), 4);
             let dy = values(g.rows() * g.cout, 5);
