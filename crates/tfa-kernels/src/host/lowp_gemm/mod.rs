@@ -203,11 +203,16 @@ fn forced_path() -> Option<LowpPath> {
 /// available below it), else the fastest available.
 pub fn selected_path(lowp: LowpType) -> LowpPath {
     let Some(mut p) = forced_path() else {
-        // Without AMX, portable: the AVX512-BF16 kernel measured slower than
-        // the portable path (rounded copies + the f32 gemm) on Sapphire
-        // Rapids; it stays available through TFA_LOWP_GEMM=avx512.
+        // Without AMX, the AVX512-BF16 kernel only where `vdpbf16ps` runs at
+        // full rate (AMD): on Intel it measured slower than the portable path
+        // (rounded copies + the f32 gemm); it stays available there through
+        // TFA_LOWP_GEMM=avx512.
         return if path_available(LowpPath::Amx, lowp) {
             LowpPath::Amx
+        } else if path_available(LowpPath::Avx512, lowp)
+            && crate::host::cpu::features().bf16_dot_full_rate
+        {
+            LowpPath::Avx512
         } else {
             LowpPath::Portable
         };

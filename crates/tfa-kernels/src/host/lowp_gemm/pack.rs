@@ -163,17 +163,8 @@ unsafe fn pack_a<T: LowpSrc>(
 ) {
     let rows = (dst.len() / kpad).min(m.saturating_sub(m0));
     if cs != 1 && rs == 1 {
-        // Transposed A: walk k outermost so that reads stay contiguous (a
-        // row-by-row gather would touch a new cache line per element).
-        for p in 0..k {
-            // SAFETY: (m0 + r, p) with m0 + r < m is inside A.
-            let col = unsafe {
-                std::slice::from_raw_parts(a.get().offset(m0 as isize + p as isize * cs), rows)
-            };
-            for (r, v) in col.iter().enumerate() {
-                dst[r * kpad + p] = v.to_bf16_bits();
-            }
-        }
+        // SAFETY: forwarded contract (rows of A below m, dst zeroed).
+        unsafe { pack_a_transposed(a, cs, m0, rows, k, kpad, dst) };
         return;
     }
     for (r, row) in dst.chunks_mut(kpad).take(rows).enumerate() {
@@ -198,6 +189,65 @@ unsafe fn pack_a<T: LowpSrc>(
                 // SAFETY: (m0 + r, p) is inside A.
                 *d = unsafe { *base.offset(p as isize * cs) }.to_bf16_bits();
             }
+        }
+    }
+}
+
+/// [`pack_a`] for a transposed A (rows contiguous, `rs == 1`: a convolution
+/// filter gradient's im2col columns): k walked outermost so that reads stay
+/// contiguous (a row-by-row gather would touch a new cache line per
+/// element). Two columns of 16 rows are rounded at once and interleaved
+/// into the 16 (k, k+1) pairs the packed rows hold, each stored as one
+/// 32-bit word.
+///
+/// # Safety
+/// `a` valid for rows `m0..m0 + rows`, columns `< k` at strides `(1, cs)`;
+/// `dst` holds `rows` rows of `kpad >= k` elements (`kpad` even).
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pack_a_transposed<T: LowpSrc>(
+    a: Ptr<T>,
+    cs: isize,
+    m0: usize,
+    rows: usize,
+    k: usize,
+    kpad: usize,
+    dst: &mut [u16],
+) {
+    // SAFETY: reads a 64-byte constant.
+    let idx = unsafe { _mm512_loadu_si512(INTERLEAVE.as_ptr().cast()) };
+    // SAFETY: column p < k of rows m0.. is inside A (the contract).
+    let col = |p: usize| unsafe {
+        std::slice::from_raw_parts(a.get().offset(m0 as isize + p as isize * cs), rows)
+    };
+    let full = rows / 16 * 16;
+    let mut p = 0;
+    while p + 1 < k {
+        let (c0, c1) = (col(p), col(p + 1));
+        let mut words = [0u32; 16];
+        for r0 in (0..full).step_by(16) {
+            // SAFETY: rows r0..r0+16 <= rows of both columns; a 64-byte
+            // store into `words`.
+            unsafe {
+                let lo = cvt16(c0[r0..].as_ptr());
+                let hi = cvt16(c1[r0..].as_ptr());
+                let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+                _mm512_storeu_si512(words.as_mut_ptr().cast(), _mm512_permutexvar_epi16(idx, v));
+            }
+            for (j, w) in words.iter().enumerate() {
+                let at = (r0 + j) * kpad + p;
+                dst[at] = *w as u16;
+                dst[at + 1] = (*w >> 16) as u16;
+            }
+        }
+        for r in full..rows {
+            dst[r * kpad + p] = c0[r].to_bf16_bits();
+            dst[r * kpad + p + 1] = c1[r].to_bf16_bits();
+        }
+        p += 2;
+    }
+    if p < k {
+        for (r, v) in col(p).iter().enumerate() {
+            dst[r * kpad + p] = v.to_bf16_bits();
         }
     }
 }

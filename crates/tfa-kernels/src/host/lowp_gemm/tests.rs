@@ -209,6 +209,28 @@ fn large_product_on_every_path_one_and_two_threads() {
     }
 }
 
+/// Long odd depths with A transposed (a filter gradient's layout, packed
+/// two columns of 16 rows at a time; rows not a multiple of 16, an odd last
+/// column) and row-major, on one and two threads.
+#[test]
+fn long_depth_and_transposed_a_on_every_path() {
+    let mut rng = crate::test_rng();
+    for path in LowpPath::ALL {
+        if !path_available(path, LowpType::Bf16) {
+            eprintln!("skipped {path:?}: not available on this CPU");
+            continue;
+        }
+        for (m, n, k, ta, threads) in [
+            (45, 70, 777, true, 2),
+            (45, 70, 777, false, 1),
+            (64, 33, 1030, true, 1),
+            (19, 96, 513, true, 2),
+        ] {
+            check(path, LowpType::Bf16, m, n, k, ta, false, threads, &mut rng);
+        }
+    }
+}
+
 /// bfloat16 operands (no rounding needed) give the same as their float32
 /// widening.
 #[test]
