@@ -194,15 +194,16 @@ unsafe fn pack_a<T: LowpSrc>(
 }
 
 /// [`pack_a`] for a transposed A (rows contiguous, `rs == 1`: a convolution
-/// filter gradient's im2col columns): k walked outermost so that reads stay
-/// contiguous (a row-by-row gather would touch a new cache line per
-/// element). Two columns of 16 rows are rounded at once and interleaved
-/// into the 16 (k, k+1) pairs the packed rows hold, each stored as one
-/// 32-bit word.
+/// filter gradient's im2col columns), in blocks of 16 rows x 32 columns:
+/// each column's 16 rows are read as one vector (two columns rounded and
+/// interleaved into the 16 (k, k+1) pairs the packed rows hold), and each
+/// packed row's 32 elements are written as one 64-byte line. Writing pairs
+/// row by row instead touched 16 lines `2 * kpad` bytes apart per pair,
+/// which alias in the L1 cache when `kpad` is a power of two.
 ///
 /// # Safety
 /// `a` valid for rows `m0..m0 + rows`, columns `< k` at strides `(1, cs)`;
-/// `dst` holds `rows` rows of `kpad >= k` elements (`kpad` even).
+/// `dst` holds `rows` rows of `kpad >= k` elements.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn pack_a_transposed<T: LowpSrc>(
     a: Ptr<T>,
@@ -219,34 +220,42 @@ unsafe fn pack_a_transposed<T: LowpSrc>(
     let col = |p: usize| unsafe {
         std::slice::from_raw_parts(a.get().offset(m0 as isize + p as isize * cs), rows)
     };
-    let full = rows / 16 * 16;
-    let mut p = 0;
-    while p + 1 < k {
-        let (c0, c1) = (col(p), col(p + 1));
-        let mut words = [0u32; 16];
-        for r0 in (0..full).step_by(16) {
-            // SAFETY: rows r0..r0+16 <= rows of both columns; a 64-byte
-            // store into `words`.
-            unsafe {
-                let lo = cvt16(c0[r0..].as_ptr());
-                let hi = cvt16(c1[r0..].as_ptr());
-                let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
-                _mm512_storeu_si512(words.as_mut_ptr().cast(), _mm512_permutexvar_epi16(idx, v));
+    let (full_r, full_p) = (rows / 16 * 16, k / 32 * 32);
+    // words[q][j]: the pair (p0 + 2q, p0 + 2q + 1) of row r0 + j.
+    let mut words = [[0u32; 16]; 16];
+    for r0 in (0..full_r).step_by(16) {
+        for p0 in (0..full_p).step_by(32) {
+            for (q, w) in words.iter_mut().enumerate() {
+                let (c0, c1) = (col(p0 + 2 * q), col(p0 + 2 * q + 1));
+                // SAFETY: rows r0..r0+16 <= rows of both columns; a 64-byte
+                // store into `w`.
+                unsafe {
+                    let lo = cvt16(c0[r0..].as_ptr());
+                    let hi = cvt16(c1[r0..].as_ptr());
+                    let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+                    _mm512_storeu_si512(w.as_mut_ptr().cast(), _mm512_permutexvar_epi16(idx, v));
+                }
             }
-            for (j, w) in words.iter().enumerate() {
-                let at = (r0 + j) * kpad + p;
-                dst[at] = *w as u16;
-                dst[at + 1] = (*w >> 16) as u16;
+            for j in 0..16 {
+                let line: [u32; 16] = std::array::from_fn(|q| words[q][j]);
+                let out = &mut dst[(r0 + j) * kpad + p0..][..32];
+                // SAFETY: `out` holds 32 u16 (64 bytes); `line` is 64 bytes.
+                unsafe {
+                    _mm512_storeu_si512(
+                        out.as_mut_ptr().cast(),
+                        _mm512_loadu_si512(line.as_ptr().cast()),
+                    )
+                };
             }
         }
-        for r in full..rows {
-            dst[r * kpad + p] = c0[r].to_bf16_bits();
-            dst[r * kpad + p + 1] = c1[r].to_bf16_bits();
+        for p in full_p..k {
+            for (j, v) in col(p)[r0..r0 + 16].iter().enumerate() {
+                dst[(r0 + j) * kpad + p] = v.to_bf16_bits();
+            }
         }
-        p += 2;
     }
-    if p < k {
-        for (r, v) in col(p).iter().enumerate() {
+    for p in 0..k {
+        for (r, v) in col(p).iter().enumerate().skip(full_r) {
             dst[r * kpad + p] = v.to_bf16_bits();
         }
     }

@@ -185,35 +185,11 @@ fn portable_f16_matches_reference() {
     );
 }
 
+/// Large products and long odd depths, with A row-major and transposed (a
+/// filter gradient's layout, packed in blocks of 16 rows x 32 columns; rows
+/// not a multiple of 16, an odd last column), on one and two threads.
 #[test]
-fn large_product_on_every_path_one_and_two_threads() {
-    let mut rng = crate::test_rng();
-    for path in LowpPath::ALL {
-        if !path_available(path, LowpType::Bf16) {
-            eprintln!("skipped {path:?}: not available on this CPU");
-            continue;
-        }
-        for threads in [1, 2] {
-            check(
-                path,
-                LowpType::Bf16,
-                300,
-                260,
-                700,
-                threads == 2,
-                false,
-                threads,
-                &mut rng,
-            );
-        }
-    }
-}
-
-/// Long odd depths with A transposed (a filter gradient's layout, packed
-/// two columns of 16 rows at a time; rows not a multiple of 16, an odd last
-/// column) and row-major, on one and two threads.
-#[test]
-fn long_depth_and_transposed_a_on_every_path() {
+fn large_products_and_transposed_a_on_every_path() {
     let mut rng = crate::test_rng();
     for path in LowpPath::ALL {
         if !path_available(path, LowpType::Bf16) {
@@ -221,6 +197,8 @@ fn long_depth_and_transposed_a_on_every_path() {
             continue;
         }
         for (m, n, k, ta, threads) in [
+            (300, 260, 700, false, 1),
+            (300, 260, 700, true, 2),
             (45, 70, 777, true, 2),
             (45, 70, 777, false, 1),
             (64, 33, 1030, true, 1),
