@@ -2,8 +2,10 @@
 on ResNet50 training shapes, float32, NHWC. Prints the best time of each op
 on each device (CPU and NPU runs interleaved; the minimum resists noise from
 other work on the machine) and the CPU/NPU ratio (> 1: the NPU is faster).
+With `--dtype bfloat16` both devices get bfloat16 tensors (TensorFlow CPU
+runs its oneDNN bfloat16 kernels; the NPU its bfloat16 GEMM paths).
 
-    python benches/conv_grads_host.py [--batch 32] [--iters 5]
+    python benches/conv_grads_host.py [--batch 32] [--iters 5] [--dtype bfloat16]
 """
 
 import argparse
@@ -57,17 +59,22 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--only", default="", help="run only shapes whose name contains this")
     a = p.parse_args()
+    dt = tf.as_dtype(a.dtype)
     rng = np.random.default_rng(0)
     n = a.batch
-    print(f"batch {n}, float32, NHWC, best of {a.iters}; threads: {tf_adapter.config()['threads']}")
+    print(f"batch {n}, {a.dtype}, NHWC, best of {a.iters}; threads: {tf_adapter.config()['threads']}")
     print(f"{'shape':24} {'op':7} {'CPU ms':>9} {'NPU ms':>9} {'CPU/NPU':>8}")
     tot = {"cpu": 0.0, "npu": 0.0}
     for name, (h, w, c), k, cout, s, pad in SHAPES:
-        x = tf.constant(rng.uniform(-1, 1, [n, h, w, c]), tf.float32)
-        f = tf.constant(rng.uniform(-1, 1, [k, k, c, cout]), tf.float32)
+        if a.only not in name:
+            continue
+        x = tf.constant(rng.uniform(-1, 1, [n, h, w, c]), dt)
+        f = tf.constant(rng.uniform(-1, 1, [k, k, c, cout]), dt)
         y = tf.nn.conv2d(x, f, s, pad)
-        dy = tf.constant(rng.uniform(-1, 1, y.shape), tf.float32)
+        dy = tf.constant(rng.uniform(-1, 1, y.shape), dt)
         attrs = dict(strides=[1, s, s, 1], padding=pad)
         ops = {
             "input": (lambda f, dy: tf.raw_ops.Conv2DBackpropInput(
@@ -86,9 +93,9 @@ def main():
             tot["npu"] += tn
             print(f"{name:24} {op:7} {tc * 1e3:9.1f} {tn * 1e3:9.1f} {tc / tn:8.2f}")
     # ResNet50's stem max pool.
-    x = tf.constant(rng.uniform(-1, 1, [n, 112, 112, 64]), tf.float32)
+    x = tf.constant(rng.uniform(-1, 1, [n, 112, 112, 64]), dt)
     y = tf.nn.max_pool2d(x, 3, 2, "SAME")
-    dy = tf.constant(rng.uniform(-1, 1, y.shape), tf.float32)
+    dy = tf.constant(rng.uniform(-1, 1, y.shape), dt)
     body = lambda x, y, dy: tf.raw_ops.MaxPoolGrad(  # noqa: E731
         orig_input=x, orig_output=y, grad=dy, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1], padding="SAME")
     with tf.device("/NPU:0"):

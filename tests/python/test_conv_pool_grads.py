@@ -214,23 +214,29 @@ def test_depthwise_backprop_matches_cpu(strict_placement, rng):
     check_conv_grads(True, rng, cases=8)
 
 
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
 @pytest.mark.parametrize(
     "xshape,k,cout,stride,padding,groups",
     [
         ([4, 14, 14, 32], 3, 32, 1, "SAME", 1),  # 3x3 im2col, parallel tiles
+        ([8, 28, 28, 16], 3, 24, 1, "SAME", 1),  # filter gradient over several tiles
         ([4, 14, 14, 64], 1, 16, 1, "VALID", 1),  # 1x1 direct GEMM
         ([4, 14, 14, 32], 1, 64, 2, "VALID", 1),  # strided 1x1
+        ([1, 15, 15, 16], 3, 24, 2, "SAME", 1),  # strided 3x3, batch 1
         ([2, 32, 32, 3], 7, 16, 2, "SAME", 1),  # stem
         ([3, 13, 11, 24], 3, 36, 1, "SAME", 3),  # grouped 3x3
         ([2, 9, 9, 24], 1, 12, 1, "VALID", 4),  # grouped 1x1 direct
     ],
 )
-def test_conv2d_backprop_resnet_like_shapes(strict_placement, rng, xshape, k, cout, stride, padding, groups):
-    x = random_input(rng, xshape, tf.float32)
+def test_conv2d_backprop_resnet_like_shapes(strict_placement, rng, xshape, k, cout, stride, padding, groups, dtype):
+    """bfloat16 gradients read the bfloat16 tensors as stored (no float32
+    copies): compared with float64 and TensorFlow CPU float32 gradients of
+    the same rounded values, within bfloat16's output rounding."""
+    x = random_input(rng, xshape, dtype)
     fshape = [k, k, xshape[3] // groups, cout]
-    f = random_input(rng, fshape, tf.float32)
-    y = on("/CPU:0", lambda: tf.nn.conv2d(x, f, stride, padding))
-    dy = random_input(rng, y.shape, tf.float32)
+    f = random_input(rng, fshape, dtype)
+    y = on("/CPU:0", lambda: tf.nn.conv2d(tf.cast(x, tf.float32), tf.cast(f, tf.float32), stride, padding))
+    dy = random_input(rng, y.shape, dtype)
     attrs = dict(strides=[1, stride, stride, 1], padding=padding)
 
     def both(x, f, dy):
@@ -238,16 +244,17 @@ def test_conv2d_backprop_resnet_like_shapes(strict_placement, rng, xshape, k, co
                 tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=fshape, out_backprop=dy, **attrs))
 
     dx, df = on_npu(both)(x, f, dy)
-    np_dx, np_df = np_conv_grads(x.numpy().astype(np.float64), f.numpy().astype(np.float64),
-                                 dy.numpy().astype(np.float64), (stride, stride), (1, 1),
-                                 padding, ((0, 0), (0, 0)))
+    assert dx.dtype == dtype and df.dtype == dtype
+    tol = TOL[dtype]
+    wide64 = [tf.cast(t, tf.float64).numpy() for t in (x, f, dy)]
+    np_dx, np_df = np_conv_grads(*wide64, (stride, stride), (1, 1), padding, ((0, 0), (0, 0)))
     for got, ref in [(dx, np_dx), (df, np_df)]:
-        assert rel_err(got.numpy(), ref) <= 1e-5
+        assert rel_err(tf.cast(got, tf.float64).numpy(), ref) <= tol
     if groups > 1 and not _pywrap_util_port.IsMklEnabled():
         return  # TensorFlow's Eigen CPU kernels have no grouped gradients
-    cdx, cdf = on("/CPU:0", both, x, f, dy)
+    cdx, cdf = on("/CPU:0", both, *(tf.cast(t, tf.float32) for t in (x, f, dy)))
     for got, cpu in [(dx, cdx), (df, cdf)]:
-        assert rel_err(got.numpy(), cpu.numpy()) <= 1e-5
+        assert rel_err(tf.cast(got, tf.float32).numpy(), cpu.numpy()) <= tol
 
 
 def test_conv_backprop_input_sizes_forms(strict_placement, rng):

@@ -14,16 +14,18 @@
 //!   gather per input row, filter gradient with per-part partial filters.
 //!
 //! Conv2D gradients of bfloat16 data, and of float32 with `ConvGeom::lowp`,
-//! run their GEMMs through `lowp_gemm` (see `grad_lowp`).
+//! run their GEMMs through `lowp_gemm` (see `grad_lowp`); bfloat16 NHWC
+//! filter gradients and stride-1 input gradients read the bfloat16 tensors
+//! as stored (`conv_grad_lowp`).
 
 use super::conv::{
-    conv2d_nhwc, conv2d_nhwc_lowp, im2col, transpose_images, Compute, ConvGeom, DataFormat, Widen,
-    TILE_BYTES,
+    conv2d_nhwc, im2col, transpose_images, Compute, ConvGeom, DataFormat, Widen, TILE_BYTES,
 };
 use super::conv::{depthwise_row, par_rows};
+use super::conv_grad_lowp::{filter_grad_lowp, input_grad_lowp};
 #[cfg(target_arch = "x86_64")]
 use super::cpu::{simd_level, Simd};
-use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpType, PackedB};
+use super::lowp_gemm::{narrow_bf16, LowpType};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use std::any::TypeId;
@@ -196,27 +198,7 @@ unsafe fn gemm_acc<W: Compute>(
     b: *const W,
     b_s: (usize, usize),
     threads: usize,
-    lowp: Option<LowpType>,
 ) {
-    if let Some(l) = lowp.filter(|_| TypeId::of::<W>() == TypeId::of::<f32>()) {
-        // SAFETY: W is f32 (checked); the caller's bounds contract.
-        return unsafe {
-            gemm_acc_lowp(
-                m,
-                n,
-                k,
-                dst.cast(),
-                dst_rs,
-                accumulate,
-                a.cast(),
-                a_s,
-                b.cast(),
-                b_s,
-                threads,
-                l,
-            )
-        };
-    }
     let threads = if m * n * k >= (1 << 18) { threads } else { 1 };
     // SAFETY: every element `a`, `b` and `dst` address for i < m, j < n,
     // p < k at these strides is in bounds, and `dst` aliases neither source
@@ -237,61 +219,8 @@ unsafe fn gemm_acc<W: Compute>(
     }
 }
 
-/// [`gemm_acc`] through `lowp_gemm` (operands rounded to `lowp`, float32
-/// accumulation); accumulation goes through a temporary.
-///
-/// # Safety
-/// As [`gemm_acc`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_acc_lowp(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    dst_rs: usize,
-    accumulate: bool,
-    a: *const f32,
-    a_s: (usize, usize),
-    b: *const f32,
-    b_s: (usize, usize),
-    threads: usize,
-    lowp: LowpType,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: dst holds m rows of n at stride dst_rs (caller's contract).
-    let c = unsafe { std::slice::from_raw_parts_mut(dst, (m - 1) * dst_rs + n) };
-    if k == 0 {
-        if !accumulate {
-            c.chunks_mut(dst_rs).for_each(|r| r[..n].fill(0.0));
-        }
-        return;
-    }
-    let par = threads > 1 && m * n * k >= (1 << 18);
-    let (sa, sb) = (
-        (a_s.0 as isize, a_s.1 as isize),
-        (b_s.0 as isize, b_s.1 as isize),
-    );
-    // SAFETY: a and b address only in-bounds elements (caller's contract);
-    // c (or the temporary) aliases neither.
-    unsafe {
-        let pb = PackedB::new(selected_path(lowp), k, n, b, sb, lowp, par);
-        if accumulate {
-            let mut t = vec![0f32; m * n];
-            lowp_gemm_packed(m, a, sa, &pb, &mut t, n, par);
-            for (row, tr) in c.chunks_mut(dst_rs).zip(t.chunks(n)) {
-                for (o, v) in row.iter_mut().zip(tr) {
-                    *o += v;
-                }
-            }
-        } else {
-            lowp_gemm_packed(m, a, sa, &pb, c, dst_rs, par);
-        }
-    }
-}
-
-fn is_direct(g: &ConvGeom) -> bool {
+/// A 1x1 stride-1 unpadded convolution: the input rows are the GEMM rows.
+pub(super) fn is_direct(g: &ConvGeom) -> bool {
     g.kh == 1
         && g.kw == 1
         && g.sh == 1
@@ -367,6 +296,10 @@ pub fn conv_backprop_input(
     check(&filter.shape, &kind.filter_shape(g), "filter")?;
     check(&dy.shape, &g.output_shape(), "out_backprop")?;
     check(&dx.shape, &g.format.shape(g.n, g.h, g.w, g.cin), "input")?;
+    if kind == ConvKind::Conv2D && dx.dtype == DType::BF16 && g.format == DataFormat::Nhwc {
+        let (f, dy) = (filter.data::<bf16>()?, dy.data::<bf16>()?);
+        return input_grad_lowp(dy, f, dx.data_mut::<bf16>()?, g, LowpType::Bf16);
+    }
     fn typed<T: Widen>(
         kind: ConvKind,
         f: &TensorView,
@@ -412,6 +345,13 @@ pub fn conv_backprop_filter(
     check(&input.shape, &g.format.shape(g.n, g.h, g.w, g.cin), "input")?;
     check(&dy.shape, &g.output_shape(), "out_backprop")?;
     check(&df.shape, &kind.filter_shape(g), "filter")?;
+    if kind == ConvKind::Conv2D && df.dtype == DType::BF16 && g.format == DataFormat::Nhwc {
+        let mut sums = vec![0f32; df.num_elements()];
+        let (x, dy) = (input.data::<bf16>()?, dy.data::<bf16>()?);
+        filter_grad_lowp(x, dy, &mut sums, g, LowpType::Bf16);
+        narrow_bf16(&sums, df.data_mut::<bf16>()?);
+        return Ok(());
+    }
     fn typed<T: Widen>(
         kind: ConvKind,
         x: &TensorView,
@@ -456,7 +396,7 @@ fn grad_lowp(dtype: DType, g: &ConvGeom) -> Option<LowpType> {
 /// Splits `m` rows into parts for per-part partial sums of `out_len`
 /// elements; runs `part(range, acc, threads_per_part)` (acc uninitialised:
 /// the part must overwrite it) and sums the partials into `out`.
-fn partial_sums<W: Compute>(
+pub(super) fn partial_sums<W: Compute>(
     m: usize,
     min_rows: usize,
     out: &mut [W],
@@ -485,8 +425,20 @@ fn partial_sums<W: Compute>(
     });
 }
 
-/// `df[kh*kw*cin_g, cout]` (HWIO) from NHWC `x` and `dy`.
+/// `df[kh*kw*cin_g, cout]` (HWIO) from NHWC `x` and `dy` (the products
+/// rounded to `lowp` in `filter_grad_lowp`, for float32).
 fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGeom, lowp: Option<LowpType>) {
+    if let Some(l) = lowp.filter(|_| TypeId::of::<W>() == TypeId::of::<f32>()) {
+        // SAFETY: W is f32 (checked just above).
+        let (x, dy, df) = unsafe {
+            (
+                std::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len()),
+                std::slice::from_raw_parts(dy.as_ptr().cast::<f32>(), dy.len()),
+                std::slice::from_raw_parts_mut(df.as_mut_ptr().cast::<f32>(), df.len()),
+            )
+        };
+        return filter_grad_lowp(x, dy, df, g, l);
+    }
     let m = g.n * g.oh * g.ow;
     let (cout, groups) = (g.cout, g.groups.max(1));
     let (cin_g, cout_g) = (g.cin / groups, cout / groups);
@@ -537,7 +489,6 @@ fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGeom, lowp: 
                         dy[m0 * cout + grp * cout_g..].as_ptr(),
                         (cout, 1),
                         threads,
-                        lowp,
                     );
                 }
             }
@@ -549,14 +500,14 @@ fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGeom, lowp: 
 
 /// im2col of rows `[m0, m0 + r)`, channels `[c0, c0 + cg)`, on `threads`.
 #[allow(clippy::too_many_arguments)]
-fn fill_cols<W: Compute>(
-    x: &[W],
+pub(super) fn fill_cols<T: Copy + Default + Send + Sync>(
+    x: &[T],
     g: &ConvGeom,
     m0: usize,
     r: usize,
     c0: usize,
     cg: usize,
-    buf: &mut [W],
+    buf: &mut [T],
     threads: usize,
 ) {
     let k = g.kh * g.kw * cg;
@@ -572,8 +523,20 @@ fn fill_cols<W: Compute>(
 
 // ------------------------------------------------------- Conv2D: input ----
 
-/// NHWC `dx` from NHWC `dy` and the HWIO filter.
+/// NHWC `dx` from NHWC `dy` and the HWIO filter (the products rounded to
+/// `lowp` in `input_grad_lowp`, for float32).
 fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom, lowp: Option<LowpType>) {
+    if let Some(l) = lowp.filter(|_| TypeId::of::<W>() == TypeId::of::<f32>()) {
+        // SAFETY: W is f32 (checked just above).
+        let (dy, f, dx) = unsafe {
+            (
+                std::slice::from_raw_parts(dy.as_ptr().cast::<f32>(), dy.len()),
+                std::slice::from_raw_parts(f.as_ptr().cast::<f32>(), f.len()),
+                std::slice::from_raw_parts_mut(dx.as_mut_ptr().cast::<f32>(), dx.len()),
+            )
+        };
+        return super::conv::lowp_infallible(input_grad_lowp(dy, f, dx, g, l));
+    }
     let (cin, cout, groups) = (g.cin, g.cout, g.groups.max(1));
     let (cin_g, cout_g) = (cin / groups, cout / groups);
     let k = g.kh * g.kw * cin_g;
@@ -601,7 +564,6 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom, lowp: O
                     f[grp * cout_g..].as_ptr(),
                     (1, cout),
                     threads,
-                    lowp,
                 );
             }
         }
@@ -610,32 +572,7 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom, lowp: O
     if let Some(t) = transposed_geometry(g) {
         // Stride 1: the input gradient is the forward convolution of dy
         // with the flipped, transposed filter (no col2im, one write of dx).
-        let mut ft = vec![W::ZERO; f.len()];
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
-                let src = &f[((g.kh - 1 - ky) * g.kw + (g.kw - 1 - kx)) * cin_g * cout..];
-                let dst = &mut ft[(ky * g.kw + kx) * cout_g * cin..][..cout_g * cin];
-                for grp in 0..groups {
-                    for co in 0..cout_g {
-                        for ci in 0..cin_g {
-                            dst[co * cin + grp * cin_g + ci] = src[ci * cout + grp * cout_g + co];
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(l) = lowp.filter(|_| TypeId::of::<W>() == TypeId::of::<f32>()) {
-            // SAFETY: W is f32 (checked just above).
-            let (dy, ft, dx) = unsafe {
-                (
-                    std::slice::from_raw_parts(dy.as_ptr().cast::<f32>(), dy.len()),
-                    std::slice::from_raw_parts(ft.as_ptr().cast::<f32>(), ft.len()),
-                    std::slice::from_raw_parts_mut(dx.as_mut_ptr().cast::<f32>(), dx.len()),
-                )
-            };
-            return super::conv::lowp_infallible(conv2d_nhwc_lowp(dy, ft, dx, &t, l, None));
-        }
-        return conv2d_nhwc(dy, &ft, dx, &t);
+        return conv2d_nhwc(dy, &flip_transpose(f, g), dx, &t);
     }
     dx.par_chunks_mut(1 << 16).for_each(|c| c.fill(W::ZERO));
     if m == 0 || k == 0 || cout_g == 0 {
@@ -670,7 +607,6 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom, lowp: O
                         f[grp * cout_g..].as_ptr(),
                         (1, cout),
                         threads,
-                        lowp,
                     );
                 }
                 let dcol = &dcol;
@@ -733,7 +669,6 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom, lowp: O
                             f[grp * cout_g..].as_ptr(),
                             (1, cout),
                             1,
-                            lowp,
                         );
                     }
                     col2im(&dcol[..r * k], g, p, r, grp * cin_g, cin_g, row0, rows);
@@ -742,6 +677,29 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom, lowp: O
             }
         },
     );
+}
+
+/// The stride-1 input gradient's filter: HWIO `f` flipped in both spatial
+/// axes with input and output channels swapped per group,
+/// `[kh, kw, cout_g, cin]`.
+pub(super) fn flip_transpose<T: Copy + Default>(f: &[T], g: &ConvGeom) -> Vec<T> {
+    let (cin, cout, groups) = (g.cin, g.cout, g.groups.max(1));
+    let (cin_g, cout_g) = (cin / groups, cout / groups);
+    let mut ft = vec![T::default(); f.len()];
+    for ky in 0..g.kh {
+        for kx in 0..g.kw {
+            let src = &f[((g.kh - 1 - ky) * g.kw + (g.kw - 1 - kx)) * cin_g * cout..];
+            let dst = &mut ft[(ky * g.kw + kx) * cout_g * cin..][..cout_g * cin];
+            for grp in 0..groups {
+                for co in 0..cout_g {
+                    for ci in 0..cin_g {
+                        dst[co * cin + grp * cin_g + ci] = src[ci * cout + grp * cout_g + co];
+                    }
+                }
+            }
+        }
+    }
+    ft
 }
 
 /// Filter bytes (one group, `k x cout_g`) cheap enough to repack per tile.
@@ -753,7 +711,7 @@ const CHUNK_ELEMS: usize = 4 << 20;
 /// For stride 1 (and padding no larger than the dilated window), the
 /// forward convolution over `dy` whose output is `dx`: filter
 /// `[kh, kw, cout_g, cin]` (flipped, transposed per group).
-fn transposed_geometry(g: &ConvGeom) -> Option<ConvGeom> {
+pub(super) fn transposed_geometry(g: &ConvGeom) -> Option<ConvGeom> {
     let (eh, ew) = ((g.kh - 1) * g.dh, (g.kw - 1) * g.dw);
     if g.sh != 1 || g.sw != 1 || g.pad_top > eh || g.pad_left > ew || g.n * g.h * g.w == 0 {
         return None;
@@ -774,7 +732,7 @@ fn transposed_geometry(g: &ConvGeom) -> Option<ConvGeom> {
 /// Adds patch rows (pixels `[p0, p0 + r)` of one image, each `(ky, kx, c)`)
 /// into the input rows starting at input row `row0`, channels `[c0, c0+cg)`.
 #[allow(clippy::too_many_arguments)]
-fn col2im<W: Compute>(
+pub(super) fn col2im<W: Compute>(
     dcol: &[W],
     g: &ConvGeom,
     p0: usize,
@@ -1132,6 +1090,8 @@ mod tests {
             (vec![2, 9, 9, 32], vec![3, 3, 32, 48], 1, Padding::Same),  // stride 1
             (vec![2, 7, 7, 40], vec![1, 1, 40, 24], 1, Padding::Valid), // 1x1
             (vec![3, 12, 12, 8], vec![3, 3, 8, 16], 2, Padding::Valid), // small tiles
+            (vec![1, 11, 11, 24], vec![3, 3, 24, 40], 2, Padding::Same), // batch 1
+            (vec![1, 10, 10, 32], vec![1, 1, 32, 48], 2, Padding::Valid), // 1x1 stride 2
         ] {
             let st = [1, s, s, 1];
             let a = WindowAttrs {

@@ -12,6 +12,7 @@ pub mod complex;
 pub mod conv;
 pub mod conv3d;
 pub mod conv_grad;
+mod conv_grad_lowp;
 pub mod cpu;
 pub mod elementwise;
 pub mod fft;
