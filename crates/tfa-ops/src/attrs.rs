@@ -51,6 +51,13 @@ pub struct AttrSpec {
     pub kind: AttrKind,
 }
 
+impl AttrSpec {
+    /// For attribute tables: `AttrSpec::new("strides", AttrKind::Int32List)`.
+    pub const fn new(name: &'static str, kind: AttrKind) -> AttrSpec {
+        AttrSpec { name, kind }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttrValue {
     Bool(bool),

@@ -1,7 +1,7 @@
 //! Convolutions: Conv2D (NHWC/NCHW, SAME/VALID/EXPLICIT, strides, dilations,
 //! groups) and DepthwiseConv2dNative, and their input and filter gradients.
 
-use super::op_t;
+use super::{concat, op_t};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
@@ -145,28 +145,19 @@ fn backprop_filter_kernel(ctx: &dyn OpContext, kind: ConvKind, label: &str) -> R
     conv_backprop_filter(kind, &x, &dy, &mut df, &g)
 }
 
-const GRAD_ATTRS: &[AttrSpec] = &[
-    AttrSpec {
-        name: "strides",
-        kind: AttrKind::Int32List,
-    },
-    AttrSpec {
-        name: "padding",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "explicit_paddings",
-        kind: AttrKind::IntList,
-    },
-    AttrSpec {
-        name: "data_format",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "dilations",
-        kind: AttrKind::Int32List,
-    },
+/// The attributes of a convolution without explicit paddings (2-D and 3-D).
+pub(crate) const CONV_ATTRS: &[AttrSpec] = &[
+    AttrSpec::new("strides", AttrKind::Int32List),
+    AttrSpec::new("padding", AttrKind::String),
+    AttrSpec::new("data_format", AttrKind::String),
+    AttrSpec::new("dilations", AttrKind::Int32List),
 ];
+
+/// Conv2D's and DepthwiseConv2dNative's attributes, and their gradients'.
+const CONV2D_ATTRS: &[AttrSpec] = &concat::<AttrSpec, 5>(
+    CONV_ATTRS,
+    &[AttrSpec::new("explicit_paddings", AttrKind::IntList)],
+);
 
 /// A convolution gradient op: `sizes` names the host-memory shape argument.
 macro_rules! conv_grad {
@@ -179,7 +170,7 @@ macro_rules! conv_grad {
                 attr: "T",
                 types: CONV_TYPES,
             }],
-            attrs: GRAD_ATTRS,
+            attrs: CONV2D_ATTRS,
             host_memory: &[$sizes],
             int32_host_memory: &[],
             host: Some({
@@ -199,13 +190,7 @@ pub(crate) const OPS: &[OpDef] = &[
         Conv,
         CONV_TYPES,
         "2-D convolution, HWIO filter, NHWC/NCHW, SAME/VALID/EXPLICIT padding, strides, dilations, groups (tiled im2col + gemm; half types accumulate in float32)",
-        attrs: [
-            "strides": Int32List,
-            "padding": String,
-            "explicit_paddings": IntList,
-            "data_format": String,
-            "dilations": Int32List
-        ],
+        attr_list: CONV2D_ATTRS,
         |c| conv2d_kernel(c)
     ),
     op_t!(
@@ -213,13 +198,7 @@ pub(crate) const OPS: &[OpDef] = &[
         Conv,
         CONV_TYPES,
         "depthwise 2-D convolution, filter [kh, kw, in, multiplier], NHWC/NCHW, SAME/VALID/EXPLICIT, strides, dilations",
-        attrs: [
-            "strides": Int32List,
-            "padding": String,
-            "explicit_paddings": IntList,
-            "data_format": String,
-            "dilations": Int32List
-        ],
+        attr_list: CONV2D_ATTRS,
         |c| depthwise_kernel(c)
     ),
     conv_grad!(

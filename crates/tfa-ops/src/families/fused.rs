@@ -473,50 +473,17 @@ fn fused_kernel(ctx: &dyn OpContext) -> Result<()> {
 }
 
 const ATTRS: &[AttrSpec] = &[
-    AttrSpec {
-        name: "product",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "program",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "strides",
-        kind: AttrKind::IntList,
-    },
-    AttrSpec {
-        name: "padding",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "explicit_paddings",
-        kind: AttrKind::IntList,
-    },
-    AttrSpec {
-        name: "data_format",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "dilations",
-        kind: AttrKind::IntList,
-    },
-    AttrSpec {
-        name: "transpose_a",
-        kind: AttrKind::Bool,
-    },
-    AttrSpec {
-        name: "transpose_b",
-        kind: AttrKind::Bool,
-    },
-    AttrSpec {
-        name: "adj_x",
-        kind: AttrKind::Bool,
-    },
-    AttrSpec {
-        name: "adj_y",
-        kind: AttrKind::Bool,
-    },
+    AttrSpec::new("product", AttrKind::String),
+    AttrSpec::new("program", AttrKind::String),
+    AttrSpec::new("strides", AttrKind::IntList),
+    AttrSpec::new("padding", AttrKind::String),
+    AttrSpec::new("explicit_paddings", AttrKind::IntList),
+    AttrSpec::new("data_format", AttrKind::String),
+    AttrSpec::new("dilations", AttrKind::IntList),
+    AttrSpec::new("transpose_a", AttrKind::Bool),
+    AttrSpec::new("transpose_b", AttrKind::Bool),
+    AttrSpec::new("adj_x", AttrKind::Bool),
+    AttrSpec::new("adj_y", AttrKind::Bool),
 ];
 
 pub(crate) const OPS: &[OpDef] = &[OpDef {

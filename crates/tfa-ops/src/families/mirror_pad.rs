@@ -35,10 +35,7 @@ fn grad_kernel(ctx: &dyn OpContext) -> Result<()> {
     mirror_pad_grad(&dy, &before(&pads), mode, &mut dx)
 }
 
-const ATTRS: &[AttrSpec] = &[AttrSpec {
-    name: "mode",
-    kind: AttrKind::String,
-}];
+const ATTRS: &[AttrSpec] = &[AttrSpec::new("mode", AttrKind::String)];
 
 pub(crate) const OPS: &[OpDef] = &[
     OpDef {

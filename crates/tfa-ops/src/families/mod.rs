@@ -76,10 +76,10 @@ pub(crate) const NUMERIC_NO_I32: &[DType] = &[
     DType::U64,
 ];
 
-/// `a` then `b` (`N` = their total length), for type lists built from
-/// others.
-const fn concat<const N: usize>(a: &[DType], b: &[DType]) -> [DType; N] {
-    let mut out = [DType::F32; N];
+/// `a` then `b` (`N` = their total length, at least 1), for type and
+/// attribute lists built from others.
+pub(crate) const fn concat<T: Copy, const N: usize>(a: &[T], b: &[T]) -> [T; N] {
+    let mut out = [if a.is_empty() { b[0] } else { a[0] }; N];
     let mut i = 0;
     while i < a.len() {
         out[i] = a[i];
@@ -94,12 +94,12 @@ const fn concat<const N: usize>(a: &[DType], b: &[DType]) -> [DType; N] {
 
 /// `NUMERIC_NO_I32` and complex64: the arithmetic complex gradients emit.
 pub(crate) const ARITH_C64: &[DType] =
-    &concat::<{ NUMERIC_NO_I32.len() + 1 }>(NUMERIC_NO_I32, DType::COMPLEX);
+    &concat::<DType, { NUMERIC_NO_I32.len() + 1 }>(NUMERIC_NO_I32, DType::COMPLEX);
 
 /// Every real type and complex64 (casts; byte movers that complex tensors
 /// pass through).
 pub(crate) const ALL_C64: &[DType] =
-    &concat::<{ DType::ALL.len() + 1 }>(DType::ALL, DType::COMPLEX);
+    &concat::<DType, { DType::ALL.len() + 1 }>(DType::ALL, DType::COMPLEX);
 
 /// Real number types, int32 included: for ops TensorFlow has no host-memory
 /// int32 kernel for (Relu, Relu6).
@@ -212,12 +212,17 @@ macro_rules! op_t {
         op_t!($name, $family, $types, $summary, attrs: [], |$ctx| $body)
     };
     ($name:literal, $family:ident, $types:expr, $summary:literal, attrs: [$($a:literal: $k:ident),*], |$ctx:ident| $body:expr) => {
+        op_t!($name, $family, $types, $summary,
+              attr_list: &[$($crate::AttrSpec::new($a, $crate::AttrKind::$k)),*], |$ctx| $body)
+    };
+    // Attributes from a shared list.
+    ($name:literal, $family:ident, $types:expr, $summary:literal, attr_list: $attrs:expr, |$ctx:ident| $body:expr) => {
         $crate::OpDef {
             name: $name,
             family: $crate::Family::$family,
             summary: $summary,
             constraints: &[$crate::TypeConstraint { attr: "T", types: $types }],
-            attrs: &[$($crate::AttrSpec { name: $a, kind: $crate::AttrKind::$k }),*],
+            attrs: $attrs,
             host_memory: &[],
             int32_host_memory: &[],
             host: Some({

@@ -8,6 +8,13 @@ use tfa_core::{DType, Error, Result, Shape, TensorView};
 use tfa_kernels::host::scatter::{self, ScatterOp};
 use tfa_kernels::host::{gather, slice, transpose};
 
+mod concat_split;
+mod indexing;
+mod slicing;
+use concat_split::*;
+use indexing::*;
+use slicing::*;
+
 /// Every type, int32 included: TensorFlow has no DEVICE_DEFAULT int32 kernel
 /// for these ops (int32 tensors still live in host memory on the device).
 const ALL: &[DType] = DType::ALL;
@@ -114,365 +121,6 @@ fn transpose_kernel(ctx: &dyn OpContext) -> Result<()> {
     transpose::transpose(&x, &perm, &mut out)
 }
 
-fn strided_slice_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let x = ctx.input(0)?;
-    let (b, e, s) = (ctx.input(1)?, ctx.input(2)?, ctx.input(3)?);
-    if b.rank() != 1 || e.rank() != 1 || s.rank() != 1 {
-        return Err(Error::InvalidArgument(format!(
-            "Expected begin, end, and strides to be 1D equal size tensors, but got shapes {}, {}, and {} instead.",
-            fmt_shape(&b.shape),
-            fmt_shape(&e.shape),
-            fmt_shape(&s.shape)
-        )));
-    }
-    let a = ctx.attrs();
-    let masks = slice::SliceMasks {
-        begin: a.int("begin_mask")?,
-        end: a.int("end_mask")?,
-        ellipsis: a.int("ellipsis_mask")?,
-        new_axis: a.int("new_axis_mask")?,
-        shrink_axis: a.int("shrink_axis_mask")?,
-    };
-    let plan = slice::strided_slice_plan(
-        &x.shape,
-        &b.to_i64_vec()?,
-        &e.to_i64_vec()?,
-        &s.to_i64_vec()?,
-        masks,
-    )?;
-    if plan.is_identity {
-        return ctx.alias_output(0, 0, &plan.final_shape);
-    }
-    let mut out = ctx.allocate_output(0, x.dtype, &plan.final_shape)?;
-    slice::strided_slice(&x, &plan, &mut out)
-}
-
-fn slice_masks(ctx: &dyn OpContext) -> Result<slice::SliceMasks> {
-    let a = ctx.attrs();
-    Ok(slice::SliceMasks {
-        begin: a.int("begin_mask")?,
-        end: a.int("end_mask")?,
-        ellipsis: a.int("ellipsis_mask")?,
-        new_axis: a.int("new_axis_mask")?,
-        shrink_axis: a.int("shrink_axis_mask")?,
-    })
-}
-
-/// StridedSliceGrad(shape, begin, end, strides, dy): `dy` scattered into
-/// zeros of `shape` where StridedSlice of that shape would read.
-fn strided_slice_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let shape_t = ctx.input(0)?;
-    let shape = super::shape_vector(&shape_t, || {
-        format!(
-            "shape must be 1-D, got shape.shape = {}",
-            fmt_shape(&shape_t.shape)
-        )
-    })?;
-    let (b, e, s) = (ctx.input(1)?, ctx.input(2)?, ctx.input(3)?);
-    if b.rank() != 1 || e.rank() != 1 || s.rank() != 1 {
-        return Err(Error::InvalidArgument(format!(
-            "Expected begin, end, and strides to be 1D equal size tensors, but got shapes {}, {}, and {} instead.",
-            fmt_shape(&b.shape),
-            fmt_shape(&e.shape),
-            fmt_shape(&s.shape)
-        )));
-    }
-    let plan = slice::strided_slice_plan(
-        &shape,
-        &b.to_i64_vec()?,
-        &e.to_i64_vec()?,
-        &s.to_i64_vec()?,
-        slice_masks(ctx)?,
-    )?;
-    let dy = ctx.input(4)?;
-    if dy.shape != plan.final_shape {
-        return Err(Error::InvalidArgument(format!(
-            "shape of dy was {} instead of {}",
-            fmt_shape(&dy.shape),
-            fmt_shape(&plan.final_shape)
-        )));
-    }
-    let mut out = ctx.allocate_output(0, dy.dtype, &shape)?;
-    slice::strided_slice_grad(&dy, &plan, &mut out)
-}
-
-/// Slice(input, begin, size): TensorFlow's `SharedSliceValidation` checks and
-/// messages; size -1 takes the rest of the dimension.
-fn slice_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let x = ctx.input(0)?;
-    let (b, z) = (ctx.input(1)?, ctx.input(2)?);
-    let r = x.rank();
-    if b.rank() != 1 || z.rank() != 1 || b.shape[0] != r || z.shape[0] != r {
-        return Err(Error::InvalidArgument(format!(
-            "Expected begin and size arguments to be 1-D tensors of size {r}, but got shapes {} and {} instead.",
-            fmt_shape(&b.shape),
-            fmt_shape(&z.shape)
-        )));
-    }
-    let begin = b.to_i64_vec()?;
-    let mut size = z.to_i64_vec()?;
-    let mut is_identity = true;
-    for i in 0..r {
-        let dim = x.shape[i] as i64;
-        if size[i] == -1 {
-            size[i] = dim - begin[i];
-        }
-        let (bi, si) = (begin[i], size[i]);
-        if dim == 0 {
-            if bi != 0 || si != 0 {
-                return Err(Error::InvalidArgument(format!(
-                    "Expected begin[{i}] == 0 (got {bi}) and size[{i}] == 0 (got {si}) when input.dim_size({i}) == 0"
-                )));
-            }
-        } else {
-            if !(0..=dim).contains(&bi) {
-                return Err(Error::InvalidArgument(format!(
-                    "Expected begin[{i}] in [0, {dim}], but got {bi}"
-                )));
-            }
-            if si < 0 || bi + si > dim {
-                return Err(Error::InvalidArgument(format!(
-                    "Expected size[{i}] in [0, {}], but got {si}",
-                    dim - bi
-                )));
-            }
-        }
-        is_identity &= bi == 0 && si == dim;
-    }
-    let out_shape: Vec<usize> = size.iter().map(|&s| s as usize).collect();
-    if is_identity {
-        return ctx.alias_output(0, 0, &out_shape);
-    }
-    let plan = slice::SlicePlan {
-        begin,
-        stride: vec![1; r],
-        processing_shape: out_shape.clone(),
-        final_shape: out_shape.clone(),
-        is_identity,
-    };
-    let mut out = ctx.allocate_output(0, x.dtype, &out_shape)?;
-    slice::strided_slice(&x, &plan, &mut out)
-}
-
-fn concat_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let n = ctx.num_inputs() - 1;
-    let axis_t = ctx.input(n)?;
-    // TensorFlow still takes the legacy length-1 vector as a scalar.
-    if axis_t.rank() > 1 || axis_t.num_elements() != 1 {
-        return Err(Error::InvalidArgument(format!(
-            "axis tensor should be a scalar integer, but got shape {}",
-            fmt_shape(&axis_t.shape)
-        )));
-    }
-    let axis = axis_t.to_i64_vec()?[0];
-    let inputs = (0..n).map(|i| ctx.input(i)).collect::<Result<Vec<_>>>()?;
-    let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
-    let (axis, shape) = slice::concat_shape(&shapes, axis)?;
-    let mut out = ctx.allocate_output(0, inputs[0].dtype, &shape)?;
-    slice::concat(&inputs, axis, &mut out)
-}
-
-/// Splits input `x` along `axis` into pieces of `sizes` (outputs 0..).
-fn split_into(
-    ctx: &dyn OpContext,
-    x: &TensorView,
-    axis: i64,
-    sizes: &[usize],
-    keep_axis: bool,
-) -> Result<()> {
-    let rank = x.rank() as i64;
-    if !(-rank..rank).contains(&axis) {
-        return Err(Error::InvalidArgument(format!(
-            "-input rank(-{rank}) <= split_dim < input rank ({rank}), but got {axis}"
-        )));
-    }
-    let axis = if axis < 0 { axis + rank } else { axis } as usize;
-    let mut outs = Vec::with_capacity(sizes.len());
-    for (k, &n) in sizes.iter().enumerate() {
-        let mut shape = x.shape.clone();
-        shape[axis] = n;
-        if !keep_axis {
-            shape.remove(axis);
-        }
-        // `split` only needs each output's element count.
-        outs.push(ctx.allocate_output(k, x.dtype, &shape)?);
-    }
-    slice::split(x, axis, &mut outs)
-}
-
-/// `split_dim` as TensorFlow's split kernels read it: an int32 (the op's
-/// type), negative counting from the end.
-fn split_dim(dim: &TensorView, rank: usize) -> Result<(i64, i64)> {
-    let orig = dim.to_i64_vec()?[0];
-    let axis = if orig < 0 { orig + rank as i64 } else { orig };
-    if !(0..rank as i64).contains(&axis) {
-        return Err(Error::InvalidArgument(format!(
-            "-input rank(-{rank}) <= split_dim < input rank ({rank}), but got {orig}"
-        )));
-    }
-    Ok((orig, axis))
-}
-
-/// Split(split_dim, value): `num_split` equal pieces.
-fn split_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let (dim, x) = (ctx.input(0)?, ctx.input(1)?);
-    if dim.rank() != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "split_dim must be a scalar but has rank {}",
-            dim.rank()
-        )));
-    }
-    let (orig, axis) = split_dim(&dim, x.rank())?;
-    let n = usize::try_from(ctx.attrs().int("num_split")?).unwrap_or(0);
-    if n == 0 {
-        return Err(Error::InvalidArgument(format!(
-            "Number of ways to split should be > 0, but got {n}"
-        )));
-    }
-    let len = x.shape[axis as usize];
-    if len % n != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "Number of ways to split should evenly divide the split dimension, but got split_dim {axis} (size = {len}) and num_split {n}"
-        )));
-    }
-    split_into(ctx, &x, orig, &vec![len / n; n], true)
-}
-
-/// The sizes of SplitV's pieces, with TensorFlow's checks, messages and
-/// arithmetic: `size_splits` summed in its own type (int32 or int64), which
-/// wraps around as TensorFlow's sum does, one -1 standing for the rest.
-/// Sizes that pass those checks yet do not add up to `len` (only a wrapped
-/// sum gets there) make TensorFlow allocate an output of the huge size and
-/// fail for lack of memory: ResourceExhausted here too, without trying.
-fn split_v_sizes(sizes: &[i64], wide: bool, len: usize) -> Result<Vec<usize>> {
-    let wrap = |v: i128| -> i64 {
-        if wide {
-            v as i64
-        } else {
-            v as i32 as i64
-        }
-    };
-    let len = len as i64;
-    let mut unknown = None;
-    let mut determined = 0i64;
-    for (d, &size) in sizes.iter().enumerate() {
-        if size == -1 {
-            if unknown.is_some() {
-                return Err(Error::InvalidArgument(
-                    "There can only be one -1 in the input.".into(),
-                ));
-            }
-            unknown = Some(d);
-        } else {
-            determined = wrap(determined as i128 + size as i128);
-        }
-    }
-    let fits = match unknown {
-        None => determined == len,
-        Some(_) => determined <= len,
-    };
-    if !fits {
-        return Err(Error::InvalidArgument(format!(
-            "Determined shape must either match input shape along split_dim exactly if fully specified, or be less than the size of the input along split_dim if not fully specified.  Got: {determined}"
-        )));
-    }
-    let mut sizes = sizes.to_vec();
-    if let Some(d) = unknown {
-        sizes[d] = wrap(len as i128 - determined as i128);
-    }
-    if let Some((i, &size)) = sizes.iter().enumerate().find(|(_, &v)| v < 0) {
-        return Err(Error::InvalidArgument(format!(
-            "Split size at index {i} must be >= 0. Got: {size}"
-        )));
-    }
-    if sizes.iter().map(|&v| v as i128).sum::<i128>() != len as i128 {
-        let (i, &size) = sizes
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, &v)| v)
-            .unwrap_or((0, &0));
-        return Err(Error::ResourceExhausted(format!(
-            "SplitV output {i} would have size {size} along split_dim (size = {len}): size_splits add up to {determined} only by wrapping around"
-        )));
-    }
-    Ok(sizes.iter().map(|&v| v as usize).collect())
-}
-
-/// SplitV(value, size_splits, split_dim): pieces of the given sizes (one
-/// may be -1: the rest), TensorFlow's `SplitVOpBase` checks in its order.
-fn split_v_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let (x, sizes_t, dim) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
-    let num_split = ctx.attrs().int("num_split")?;
-    if dim.num_elements() != 1 {
-        return Err(Error::InvalidArgument(
-            "split_dim_tensor must have exactly one element.".into(),
-        ));
-    }
-    if sizes_t.rank() != 1 || sizes_t.num_elements() as i64 != num_split {
-        return Err(Error::InvalidArgument(format!(
-            "size of the split_tensor must be 1-D and have the same elements as outputs got {} -D and {} elements",
-            sizes_t.rank(),
-            sizes_t.num_elements()
-        )));
-    }
-    let (orig, axis) = split_dim(&dim, x.rank())?;
-    let len = x.shape[axis as usize];
-    let sizes = sizes_t.to_i64_vec()?;
-    if num_split == 1 {
-        if sizes[0] != len as i64 {
-            return Err(Error::InvalidArgument(format!(
-                "If there is only one output, it must have the same size as the input. Input size: {len} output size: {}",
-                sizes[0]
-            )));
-        }
-        return ctx.alias_output(0, 0, &x.shape);
-    }
-    let sizes = split_v_sizes(&sizes, sizes_t.dtype == DType::I64, len)?;
-    split_into(ctx, &x, orig, &sizes, true)
-}
-
-/// Unpack (tf.unstack): `num` pieces of size 1 along `axis`, that dim dropped.
-fn unpack_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let x = ctx.input(0)?;
-    let (axis, num) = (ctx.attrs().int("axis")?, ctx.attrs().int("num")?);
-    let rank = x.rank() as i64;
-    let a = if axis < 0 { axis + rank } else { axis };
-    if !(0..rank).contains(&a) {
-        return Err(Error::InvalidArgument(format!(
-            "axis = {axis} not in [{}, {rank})",
-            -rank
-        )));
-    }
-    let len = x.shape[a as usize];
-    if len as i64 != num {
-        return Err(Error::InvalidArgument(format!(
-            "Input shape axis {a} must equal {num}, got shape {}",
-            fmt_shape(&x.shape)
-        )));
-    }
-    split_into(ctx, &x, axis, &vec![1; len], false)
-}
-
-fn pack_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let inputs = (0..ctx.num_inputs())
-        .map(|i| ctx.input(i))
-        .collect::<Result<Vec<_>>>()?;
-    let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
-    let (axis, shape) = slice::pack_shape(&shapes, ctx.attrs().int("axis")?)?;
-    // Each input is the output's slice at one index of `axis`: a concat of
-    // the inputs seen with a size-1 dim there.
-    let views: Vec<TensorView> = inputs
-        .iter()
-        .map(|t| {
-            let mut v = t.clone();
-            v.shape.insert(axis, 1);
-            v
-        })
-        .collect();
-    let mut out = ctx.allocate_output(0, inputs[0].dtype, &shape)?;
-    slice::concat(&views, axis, &mut out)
-}
-
 fn pad_kernel(ctx: &dyn OpContext) -> Result<()> {
     let x = ctx.input(0)?;
     let p = ctx.input(1)?;
@@ -496,46 +144,15 @@ fn pad_kernel(ctx: &dyn OpContext) -> Result<()> {
     slice::pad(&x, &before, &value, &mut out)
 }
 
-fn gather_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let (params, indices) = (ctx.input(0)?, ctx.input(1)?);
-    let axis = int_scalar(&ctx.input(2)?, |shape| {
-        format!("axis must be scalar, but got shape {shape}")
-    })
-    .map_err(|_| Error::InvalidArgument("axis must be scalar".into()))?;
-    let plan = gather::gather_plan(
-        &params.shape,
-        &indices.shape,
-        axis,
-        ctx.attrs().int("batch_dims")?,
-    )?;
-    let mut out = ctx.allocate_output(0, params.dtype, &plan.out_shape)?;
-    gather::gather(&params, &indices, &plan, &mut out)
-}
-
 const SLICE_MASKS: &[AttrSpec] = &[
-    AttrSpec {
-        name: "begin_mask",
-        kind: AttrKind::Int32,
-    },
-    AttrSpec {
-        name: "end_mask",
-        kind: AttrKind::Int32,
-    },
-    AttrSpec {
-        name: "ellipsis_mask",
-        kind: AttrKind::Int32,
-    },
-    AttrSpec {
-        name: "new_axis_mask",
-        kind: AttrKind::Int32,
-    },
-    AttrSpec {
-        name: "shrink_axis_mask",
-        kind: AttrKind::Int32,
-    },
+    AttrSpec::new("begin_mask", AttrKind::Int32),
+    AttrSpec::new("end_mask", AttrKind::Int32),
+    AttrSpec::new("ellipsis_mask", AttrKind::Int32),
+    AttrSpec::new("new_axis_mask", AttrKind::Int32),
+    AttrSpec::new("shrink_axis_mask", AttrKind::Int32),
 ];
 
-/// Tile(input, multiples): `multiples` (host memory) repeats each dim.
+/// BroadcastTo(input, shape): `shape` (host memory) is the broadcast shape.
 fn broadcast_to_kernel(ctx: &dyn OpContext) -> Result<()> {
     let x = ctx.input(0)?;
     let shape_t = ctx.input(1)?;
@@ -604,156 +221,6 @@ macro_rules! stitch_op {
     };
 }
 
-fn one_hot_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let (indices, depth) = (ctx.input(0)?, ctx.input(1)?);
-    let (on, off) = (ctx.input(2)?, ctx.input(3)?);
-    for (t, what) in [(&depth, "depth"), (&on, "on_value"), (&off, "off_value")] {
-        if t.rank() != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "{what} must be a scalar, but got: {}",
-                fmt_shape(&t.shape)
-            )));
-        }
-    }
-    let depth = depth.to_i64_vec()?[0];
-    let depth = usize::try_from(depth)
-        .map_err(|_| Error::InvalidArgument(format!("depth must be non-negative, got: {depth}")))?;
-    let rank = indices.rank() as i64;
-    let axis = ctx.attrs().int("axis")?;
-    if axis != -1 && !(0..=rank).contains(&axis) {
-        return Err(Error::InvalidArgument(format!(
-            "Expected axis to be -1 or between [0, {}).  But received: {axis}",
-            rank + 1
-        )));
-    }
-    let axis = if axis == -1 { rank } else { axis } as usize;
-    let mut shape = indices.shape.clone();
-    shape.insert(axis, depth);
-    let inner: usize = indices.shape[axis..].iter().product();
-    let mut out = ctx.allocate_output(0, on.dtype, &shape)?;
-    let idx = match indices.dtype {
-        DType::U8 => indices.data::<u8>()?.iter().map(|&i| i as i64).collect(),
-        _ => indices.to_i64_vec()?,
-    };
-    gather::one_hot(&idx, inner, depth, on.bytes(), off.bytes(), &mut out)
-}
-
-/// DynamicStitch / ParallelDynamicStitch: `merged[indices[i]] = data[i]`.
-fn stitch_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let n = ctx.num_inputs() / 2;
-    let (mut indices, mut data) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for i in 0..n {
-        indices.push(ctx.input(i)?);
-        data.push(ctx.input(n + i)?);
-    }
-    let Some(first) = indices.first() else {
-        return Err(Error::InvalidArgument(
-            "DynamicStitch needs at least one input".into(),
-        ));
-    };
-    let suffix = data[0].shape.get(first.rank()..).unwrap_or(&[]).to_vec();
-    let mut flat = Vec::with_capacity(n);
-    let mut max = -1i64;
-    for (i, (ix, d)) in indices.iter().zip(&data).enumerate() {
-        let mut want = ix.shape.clone();
-        want.extend_from_slice(&suffix);
-        if d.shape != want {
-            return Err(Error::InvalidArgument(format!(
-                "data[{i}].shape = {} does not start with indices[{i}].shape = {}",
-                fmt_shape(&d.shape),
-                fmt_shape(&ix.shape)
-            )));
-        }
-        let v = ix.to_i64_vec()?;
-        if let Some(bad) = v.iter().find(|&&k| k < 0) {
-            return Err(Error::InvalidArgument(format!(
-                "indices[{i}] contains a negative index: {bad}"
-            )));
-        }
-        max = v.iter().copied().fold(max, i64::max);
-        flat.push(v);
-    }
-    let mut shape = vec![(max + 1) as usize];
-    shape.extend_from_slice(&suffix);
-    let mut out = ctx.allocate_output(0, data[0].dtype, &shape)?;
-    let row = num_elements(&suffix)? * data[0].dtype.size();
-    let bytes: Vec<&[u8]> = data.iter().map(|d| d.bytes()).collect();
-    gather::stitch(&flat, &bytes, row, out.bytes_mut());
-    Ok(())
-}
-
-fn tile_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let x = ctx.input(0)?;
-    let multiples = ctx.input(1)?;
-    let m = multiples.to_i64_vec()?;
-    if multiples.rank() != 1 || m.len() != x.rank() {
-        return Err(Error::InvalidArgument(format!(
-            "Expected multiples argument to be a vector of length {} but got length {}",
-            x.rank(),
-            m.len()
-        )));
-    }
-    let mut shape = Vec::with_capacity(m.len());
-    for (i, (&d, &k)) in x.shape.iter().zip(&m).enumerate() {
-        if k < 0 {
-            return Err(Error::InvalidArgument(format!(
-                "Expected multiples[{i}] >= 0, but got {k}"
-            )));
-        }
-        shape.push(d * k as usize);
-    }
-    let mut out = ctx.allocate_output(0, x.dtype, &shape)?;
-    slice::tile(&x, &mut out)
-}
-
-/// TensorScatter{Update,Add,Sub}(tensor, indices, updates): a copy of
-/// `tensor` (its buffer reused when TensorFlow allows) with the updates
-/// applied in index order, as on TensorFlow's CPU.
-fn tensor_scatter_kernel(ctx: &dyn OpContext, op: ScatterOp) -> Result<()> {
-    let (tensor, indices, updates) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
-    let ignore_bad = match ctx.attrs().string("bad_indices_policy")? {
-        "" | "DEFAULT" | "ERROR" => false,
-        "IGNORE" => true,
-        other => {
-            return Err(Error::InvalidArgument(format!(
-                "Unknown bad indices handling attribute: {other}"
-            )))
-        }
-    };
-    let plan = scatter::tensor_scatter_plan(&tensor.shape, &indices.shape, &updates.shape)?;
-    let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, tensor.dtype, &tensor.shape)?;
-    if fwd.is_none() {
-        let n = tensor.num_elements() * tensor.dtype.size();
-        out.bytes_mut()[..n].copy_from_slice(&tensor.bytes()[..n]);
-    }
-    scatter::tensor_scatter(op, &indices, &updates, &plan, ignore_bad, &mut out)
-}
-
-/// `ScatterNd(indices, updates, shape)`: zeros of `shape` (host memory) with
-/// `updates` added at `indices` (repeated indices accumulate), TensorFlow's
-/// checks and bad-index error.
-fn scatter_nd_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let (indices, updates, shape_t) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
-    let shape = super::shape_vector(&shape_t, || {
-        format!(
-            "Shape must be a vector, got shape {}",
-            fmt_shape(&shape_t.shape)
-        )
-    })?;
-    let ignore_bad = ctx.attrs().string("bad_indices_policy")? == "IGNORE";
-    let plan = scatter::tensor_scatter_plan(&shape, &indices.shape, &updates.shape)?;
-    let mut out = ctx.allocate_output(0, updates.dtype, &shape)?;
-    out.bytes_mut().fill(0);
-    scatter::tensor_scatter(
-        ScatterOp::Add,
-        &indices,
-        &updates,
-        &plan,
-        ignore_bad,
-        &mut out,
-    )
-}
-
 /// The tensor scatter ops: `T` and `Tindices` (int32/int64), int32 data in
 /// host memory (TensorFlow has no DEVICE_DEFAULT kernel for it here).
 macro_rules! tensor_scatter_op {
@@ -772,10 +239,7 @@ macro_rules! tensor_scatter_op {
                     types: INDEX,
                 },
             ],
-            attrs: &[AttrSpec {
-                name: "bad_indices_policy",
-                kind: AttrKind::String,
-            }],
+            attrs: &[AttrSpec::new("bad_indices_policy", AttrKind::String)],
             host_memory: &[],
             int32_host_memory: &["tensor", "indices", "updates", "output"],
             host: Some({
@@ -983,10 +447,7 @@ pub(crate) const OPS: &[OpDef] = &[
                 types: INDEX,
             },
         ],
-        attrs: &[AttrSpec {
-            name: "batch_dims",
-            kind: AttrKind::Int32,
-        }],
+        attrs: &[AttrSpec::new("batch_dims", AttrKind::Int32)],
         host_memory: &["axis"],
         int32_host_memory: &[],
         host: Some(gather_kernel),
@@ -1017,10 +478,7 @@ pub(crate) const OPS: &[OpDef] = &[
                 types: &[DType::U8, DType::I32, DType::I64],
             },
         ],
-        attrs: &[AttrSpec {
-            name: "axis",
-            kind: AttrKind::Int32,
-        }],
+        attrs: &[AttrSpec::new("axis", AttrKind::Int32)],
         host_memory: &["depth"],
         int32_host_memory: &[],
         host: Some(one_hot_kernel),
@@ -1039,10 +497,7 @@ pub(crate) const OPS: &[OpDef] = &[
         family: Family::Movement,
         summary: "`num_split` equal pieces along `split_dim` (host memory)",
         constraints: &[TypeConstraint { attr: "T", types: ALL }],
-        attrs: &[AttrSpec {
-            name: "num_split",
-            kind: AttrKind::Int,
-        }],
+        attrs: &[AttrSpec::new("num_split", AttrKind::Int)],
         host_memory: &["split_dim"],
         int32_host_memory: &[],
         host: Some(split_kernel),
@@ -1056,10 +511,7 @@ pub(crate) const OPS: &[OpDef] = &[
             TypeConstraint { attr: "T", types: ALL },
             TypeConstraint { attr: "Tlen", types: INDEX },
         ],
-        attrs: &[AttrSpec {
-            name: "num_split",
-            kind: AttrKind::Int,
-        }],
+        attrs: &[AttrSpec::new("num_split", AttrKind::Int)],
         host_memory: &["size_splits", "split_dim"],
         int32_host_memory: &[],
         host: Some(split_v_kernel),
@@ -1071,14 +523,8 @@ pub(crate) const OPS: &[OpDef] = &[
         summary: "unstack along `axis` (int32/int64 stay with TensorFlow's host-memory kernels)",
         constraints: &[TypeConstraint { attr: "T", types: UNPACK }],
         attrs: &[
-            AttrSpec {
-                name: "axis",
-                kind: AttrKind::Int32,
-            },
-            AttrSpec {
-                name: "num",
-                kind: AttrKind::Int,
-            },
+            AttrSpec::new("axis", AttrKind::Int32),
+            AttrSpec::new("num", AttrKind::Int),
         ],
         host_memory: &[],
         int32_host_memory: &[],
@@ -1133,10 +579,7 @@ pub(crate) const OPS: &[OpDef] = &[
             TypeConstraint { attr: "T", types: REAL },
             TypeConstraint { attr: "Tindices", types: INDEX },
         ],
-        attrs: &[AttrSpec {
-            name: "bad_indices_policy",
-            kind: AttrKind::String,
-        }],
+        attrs: &[AttrSpec::new("bad_indices_policy", AttrKind::String)],
         host_memory: &["shape"],
         int32_host_memory: &[],
         host: Some(scatter_nd_kernel),
@@ -1151,66 +594,4 @@ pub(crate) const OPS: &[OpDef] = &[
 ];
 
 #[cfg(test)]
-mod tests {
-    use super::{reshape_target, split_v_sizes};
-    use tfa_core::Error;
-
-    #[test]
-    fn split_v_sizes_follow_tensorflow() {
-        assert_eq!(split_v_sizes(&[2, -1, 6], true, 10).unwrap(), vec![2, 2, 6]);
-        let msg = |r: tfa_core::Result<Vec<usize>>| r.unwrap_err().to_string();
-        assert_eq!(
-            msg(split_v_sizes(&[-1, -1, 6], true, 10)),
-            "There can only be one -1 in the input."
-        );
-        assert_eq!(
-            msg(split_v_sizes(&[-2, 6, 6], true, 10)),
-            "Split size at index 0 must be >= 0. Got: -2"
-        );
-        // The sum wraps in the sizes' own type, as TensorFlow's does.
-        assert!(msg(split_v_sizes(&[(1 << 31) - 1, 2], false, 10)).ends_with("Got: -2147483647"));
-        assert!(msg(split_v_sizes(&[i64::MAX, 2], true, 10)).ends_with("Got: -9223372036854775807"));
-        // Sizes that only add up by wrapping: TensorFlow runs out of memory.
-        let e = split_v_sizes(&[1 << 62, 1 << 62, 1 << 62, -1], true, 10).unwrap_err();
-        assert!(matches!(e, Error::ResourceExhausted(_)), "{e}");
-        let e = split_v_sizes(&[(1 << 31) - 1, (1 << 31) - 1, 4, -1], false, 10).unwrap_err();
-        assert!(matches!(e, Error::ResourceExhausted(_)), "{e}");
-    }
-
-    #[test]
-    fn reshape_rules() {
-        assert_eq!(reshape_target(&[6], &[2, -1]).unwrap(), vec![2, 3]);
-        assert_eq!(reshape_target(&[0], &[0, 5]).unwrap(), vec![0, 5]);
-        assert_eq!(reshape_target(&[1], &[]).unwrap(), Vec::<usize>::new());
-        assert!(reshape_target(&[6], &[4])
-            .unwrap_err()
-            .to_string()
-            .contains("6 values, but the requested shape has 4"));
-        assert!(reshape_target(&[6], &[-1, -1])
-            .unwrap_err()
-            .to_string()
-            .contains("Only one input size may be -1"));
-        // Zero-sized dims stay out of the products (TensorFlow's rule).
-        assert_eq!(reshape_target(&[0, 3], &[0, -1]).unwrap(), vec![0, 3]);
-        assert_eq!(reshape_target(&[2, 0], &[-1, 0]).unwrap(), vec![2, 0]);
-        assert_eq!(reshape_target(&[0, 3], &[-1]).unwrap(), vec![0]);
-        assert_eq!(reshape_target(&[0, 3], &[0, -1, 4]).unwrap(), vec![0, 0, 4]);
-    }
-
-    #[test]
-    fn concat_leaves_int32_to_tensorflows_default_kernel() {
-        // TensorFlow registers a DEVICE_DEFAULT int32 ConcatV2 (host memory).
-        let (_, d) = crate::find("ConcatV2").unwrap();
-        assert!(!d.supports(tfa_core::DType::I32));
-        for name in [
-            "Transpose",
-            "StridedSlice",
-            "Pack",
-            "Pad",
-            "PadV2",
-            "GatherV2",
-        ] {
-            assert!(crate::find(name).is_some(), "{name}");
-        }
-    }
-}
+mod tests;

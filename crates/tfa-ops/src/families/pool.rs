@@ -2,7 +2,7 @@
 //! positions never count: AvgPool divides by the number of valid elements,
 //! as TensorFlow does.
 
-use super::op_t;
+use super::{concat, op_t};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result};
@@ -139,44 +139,29 @@ fn max_pool_grad_with_argmax_kernel(ctx: &dyn OpContext) -> Result<()> {
     max_pool_grad_with_argmax(&grad, &argmax, batch, &mut dx)
 }
 
-const ARGMAX_ATTRS: &[AttrSpec] = &[
-    AttrSpec {
-        name: "ksize",
-        kind: AttrKind::Int32List,
-    },
-    AttrSpec {
-        name: "strides",
-        kind: AttrKind::Int32List,
-    },
-    AttrSpec {
-        name: "padding",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "include_batch_in_index",
-        kind: AttrKind::Bool,
-    },
+/// Every pooling window's attributes.
+const WINDOW_ATTRS: &[AttrSpec] = &[
+    AttrSpec::new("ksize", AttrKind::Int32List),
+    AttrSpec::new("strides", AttrKind::Int32List),
+    AttrSpec::new("padding", AttrKind::String),
 ];
 
+const ARGMAX_ATTRS: &[AttrSpec] = &concat::<AttrSpec, 4>(
+    WINDOW_ATTRS,
+    &[AttrSpec::new("include_batch_in_index", AttrKind::Bool)],
+);
+
 /// The attributes of a pool without explicit paddings (2-D and 3-D).
-pub(crate) const POOL_ATTRS: &[AttrSpec] = &[
-    AttrSpec {
-        name: "ksize",
-        kind: AttrKind::Int32List,
-    },
-    AttrSpec {
-        name: "strides",
-        kind: AttrKind::Int32List,
-    },
-    AttrSpec {
-        name: "padding",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "data_format",
-        kind: AttrKind::String,
-    },
-];
+pub(crate) const POOL_ATTRS: &[AttrSpec] = &concat::<AttrSpec, 4>(
+    WINDOW_ATTRS,
+    &[AttrSpec::new("data_format", AttrKind::String)],
+);
+
+/// MaxPool's and MaxPoolGrad's attributes (explicit paddings too).
+const MAX_POOL_ATTRS: &[AttrSpec] = &concat::<AttrSpec, 5>(
+    POOL_ATTRS,
+    &[AttrSpec::new("explicit_paddings", AttrKind::IntList)],
+);
 
 pub(crate) const OPS: &[OpDef] = &[
     op_t!(
@@ -184,13 +169,7 @@ pub(crate) const OPS: &[OpDef] = &[
         Pool,
         POOL_TYPES,
         "max over windows, NHWC/NCHW, SAME/VALID/EXPLICIT padding (padded positions ignored); pooling across depth (ksize over channels)",
-        attrs: [
-            "ksize": Int32List,
-            "strides": Int32List,
-            "padding": String,
-            "explicit_paddings": IntList,
-            "data_format": String
-        ],
+        attr_list: MAX_POOL_ATTRS,
         |c| pool_kernel(c, PoolKind::Max)
     ),
     op_t!(
@@ -198,12 +177,7 @@ pub(crate) const OPS: &[OpDef] = &[
         Pool,
         POOL_TYPES,
         "mean over windows, NHWC/NCHW, SAME/VALID; divides by the number of non-padded elements",
-        attrs: [
-            "ksize": Int32List,
-            "strides": Int32List,
-            "padding": String,
-            "data_format": String
-        ],
+        attr_list: POOL_ATTRS,
         |c| pool_kernel(c, PoolKind::Avg)
     ),
     op_t!(
@@ -211,13 +185,7 @@ pub(crate) const OPS: &[OpDef] = &[
         Pool,
         POOL_TYPES,
         "MaxPool gradient: routed to the first maximum of each window in row-major order (TensorFlow's CPU tie rule, maxima recomputed from orig_input), NHWC/NCHW, SAME/VALID/EXPLICIT",
-        attrs: [
-            "ksize": Int32List,
-            "strides": Int32List,
-            "padding": String,
-            "explicit_paddings": IntList,
-            "data_format": String
-        ],
+        attr_list: MAX_POOL_ATTRS,
         |c| max_pool_grad_kernel(c)
     ),
     OpDef {

@@ -72,10 +72,7 @@ fn softmax_kernel(ctx: &dyn OpContext, log: bool) -> Result<()> {
     reduce::softmax(&x, log, &mut out)
 }
 
-const REDUCE_ATTRS: &[AttrSpec] = &[AttrSpec {
-    name: "keep_dims",
-    kind: AttrKind::Bool,
-}];
+const REDUCE_ATTRS: &[AttrSpec] = &[AttrSpec::new("keep_dims", AttrKind::Bool)];
 
 macro_rules! reduction {
     ($name:literal, $types:expr, $op:ident, $summary:literal) => {
@@ -244,10 +241,7 @@ pub(crate) const OPS: &[OpDef] = &[
             attr: "T",
             types: FLOAT,
         }],
-        attrs: &[AttrSpec {
-            name: "data_format",
-            kind: AttrKind::String,
-        }],
+        attrs: &[AttrSpec::new("data_format", AttrKind::String)],
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(bias_add_grad),

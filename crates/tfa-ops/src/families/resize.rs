@@ -83,14 +83,8 @@ fn nearest_grad(ctx: &dyn OpContext) -> Result<()> {
 }
 
 const ATTRS: &[AttrSpec] = &[
-    AttrSpec {
-        name: "align_corners",
-        kind: AttrKind::Bool,
-    },
-    AttrSpec {
-        name: "half_pixel_centers",
-        kind: AttrKind::Bool,
-    },
+    AttrSpec::new("align_corners", AttrKind::Bool),
+    AttrSpec::new("half_pixel_centers", AttrKind::Bool),
 ];
 
 const T_FLOAT: &[TypeConstraint] = &[TypeConstraint {
@@ -173,10 +167,7 @@ pub(crate) const OPS: &[OpDef] = &[
         family: Family::Image,
         summary: "area resize to `size` (host memory): coverage-weighted mean of the input cells under each output cell, float32 output",
         constraints: T_FLOAT,
-        attrs: &[AttrSpec {
-            name: "align_corners",
-            kind: AttrKind::Bool,
-        }],
+        attrs: &[AttrSpec::new("align_corners", AttrKind::Bool)],
         host_memory: &["size"],
         int32_host_memory: &[],
         host: Some(area),

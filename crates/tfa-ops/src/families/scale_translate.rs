@@ -44,14 +44,8 @@ fn grad(ctx: &dyn OpContext) -> Result<()> {
 }
 
 const ATTRS: &[AttrSpec] = &[
-    AttrSpec {
-        name: "kernel_type",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "antialias",
-        kind: AttrKind::Bool,
-    },
+    AttrSpec::new("kernel_type", AttrKind::String),
+    AttrSpec::new("antialias", AttrKind::Bool),
 ];
 
 const T_FLOAT: &[TypeConstraint] = &[TypeConstraint {

@@ -34,14 +34,8 @@ const CONSTRAINTS: &[TypeConstraint] = &[
 ];
 
 const ATTRS: &[AttrSpec] = &[
-    AttrSpec {
-        name: "exclusive",
-        kind: AttrKind::Bool,
-    },
-    AttrSpec {
-        name: "reverse",
-        kind: AttrKind::Bool,
-    },
+    AttrSpec::new("exclusive", AttrKind::Bool),
+    AttrSpec::new("reverse", AttrKind::Bool),
 ];
 
 pub(crate) const OPS: &[OpDef] = &[

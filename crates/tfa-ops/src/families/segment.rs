@@ -185,10 +185,7 @@ pub(crate) const OPS: &[OpDef] = &[
                 types: &[DType::F32, DType::F64, DType::I64],
             },
         ],
-        attrs: &[AttrSpec {
-            name: "binary_output",
-            kind: AttrKind::Bool,
-        }],
+        attrs: &[AttrSpec::new("binary_output", AttrKind::Bool)],
         host_memory: &["size"],
         int32_host_memory: &[],
         host: Some(dense_bincount),

@@ -38,10 +38,7 @@ pub(crate) const OPS: &[OpDef] = &[OpDef {
             types: INDEX_TYPES,
         },
     ],
-    attrs: &[AttrSpec {
-        name: "sorted",
-        kind: AttrKind::Bool,
-    }],
+    attrs: &[AttrSpec::new("sorted", AttrKind::Bool)],
     host_memory: &["k"],
     int32_host_memory: &[],
     host: Some(topk_kernel),

@@ -4,9 +4,10 @@
 //! pooling_ops_3d.cc), except that dilations are supported (TensorFlow's CPU
 //! kernels reject them; its GPU kernels do not). NCDHW is rejected as on CPU.
 
+use super::conv::CONV_ATTRS;
 use super::pool::POOL_ATTRS;
 use super::{op_t, shape_vector, FLOAT, INDEX};
-use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use crate::{Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
 use tfa_kernels::host::conv::Padding;
@@ -380,37 +381,13 @@ fn avg_pool3d_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
 
 const HALF_FLOAT: &[DType] = &[DType::F32, DType::F16, DType::BF16];
 
-const CONV_GRAD_ATTRS: &[AttrSpec] = &[
-    AttrSpec {
-        name: "strides",
-        kind: AttrKind::Int32List,
-    },
-    AttrSpec {
-        name: "padding",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "data_format",
-        kind: AttrKind::String,
-    },
-    AttrSpec {
-        name: "dilations",
-        kind: AttrKind::Int32List,
-    },
-];
-
 pub(crate) const OPS: &[OpDef] = &[
     op_t!(
         "Conv3D",
         Conv,
         FLOAT,
         "3-D convolution, NDHWC, DHWIO filter, SAME/VALID, strides, dilations (im2col + GEMM per band of output rows; half types in float32)",
-        attrs: [
-            "strides": Int32List,
-            "padding": String,
-            "data_format": String,
-            "dilations": Int32List
-        ],
+        attr_list: CONV_ATTRS,
         |c| conv3d_kernel(c)
     ),
     OpDef {
@@ -421,7 +398,7 @@ pub(crate) const OPS: &[OpDef] = &[
             TypeConstraint { attr: "T", types: FLOAT },
             TypeConstraint { attr: "Tshape", types: INDEX },
         ],
-        attrs: CONV_GRAD_ATTRS,
+        attrs: CONV_ATTRS,
         host_memory: &["input_sizes"],
         int32_host_memory: &[],
         host: Some(conv3d_backprop_input_kernel),
@@ -432,7 +409,7 @@ pub(crate) const OPS: &[OpDef] = &[
         family: Family::Conv,
         summary: "Conv3D filter gradient: im2col(x)ᵀ · dy accumulated over bands of output rows; filter_sizes in host memory",
         constraints: &[TypeConstraint { attr: "T", types: FLOAT }],
-        attrs: CONV_GRAD_ATTRS,
+        attrs: CONV_ATTRS,
         host_memory: &["filter_sizes"],
         int32_host_memory: &[],
         host: Some(conv3d_backprop_filter_kernel),
@@ -443,7 +420,7 @@ pub(crate) const OPS: &[OpDef] = &[
         Pool,
         HALF_FLOAT,
         "max over 3-D windows, NDHWC, SAME/VALID (padding counts as the lowest finite value, as Eigen's)",
-        attrs: ["ksize": Int32List, "strides": Int32List, "padding": String, "data_format": String],
+        attr_list: POOL_ATTRS,
         |c| pool3d_kernel(c, Pool3dKind::Max)
     ),
     op_t!(
@@ -451,7 +428,7 @@ pub(crate) const OPS: &[OpDef] = &[
         Pool,
         FLOAT,
         "mean over 3-D windows, NDHWC, SAME/VALID; divides by the in-bounds elements",
-        attrs: ["ksize": Int32List, "strides": Int32List, "padding": String, "data_format": String],
+        attr_list: POOL_ATTRS,
         |c| pool3d_kernel(c, Pool3dKind::Avg)
     ),
     OpDef {

@@ -1,0 +1,332 @@
+use super::*;
+use rand::Rng;
+
+#[test]
+fn broadcast_batches_and_adjoints_match_reference() {
+    let mut rng = crate::test_rng();
+    for it in 0..80 {
+        let big = it % 20 == 0;
+        let (m, k, n) = if big {
+            (70, 90, 60)
+        } else {
+            (
+                rng.random_range(0..5),
+                rng.random_range(0..5),
+                rng.random_range(0..5),
+            )
+        };
+        let nb = rng.random_range(0..3);
+        let batch: Vec<usize> = (0..nb).map(|_| rng.random_range(1..4)).collect();
+        let mk = |rng: &mut rand::rngs::StdRng| -> Vec<usize> {
+            let keep = rng.random_range(0..=nb);
+            batch[nb - keep..]
+                .iter()
+                .map(|&d| if rng.random_bool(0.3) { 1 } else { d })
+                .collect()
+        };
+        let (bx, by) = (mk(&mut rng), mk(&mut rng));
+        let p = BatchMatMulParams {
+            adj_x: rng.random_bool(0.5),
+            adj_y: rng.random_bool(0.5),
+            lowp: None,
+        };
+        let mut xs = bx.clone();
+        xs.extend(if p.adj_x { [k, m] } else { [m, k] });
+        let mut ys = by.clone();
+        ys.extend(if p.adj_y { [n, k] } else { [k, n] });
+        let x: Vec<f64> = (0..xs.iter().product::<usize>())
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let y: Vec<f64> = (0..ys.iter().product::<usize>())
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let plan = batch_matmul_plan(&xs, &ys, p).unwrap();
+        let mut out = vec![f64::NAN; plan.out_shape.iter().product()];
+        batch_matmul(
+            &TensorView::from_slice(xs.clone(), &x),
+            &TensorView::from_slice(ys.clone(), &y),
+            &plan,
+            &mut TensorMut::from_slice(plan.out_shape.clone(), &mut out),
+        )
+        .unwrap();
+        // Reference with plain index arithmetic.
+        let ob = &plan.out_shape[..plan.out_shape.len() - 2];
+        let nbo: usize = ob.iter().product();
+        for b in 0..nbo {
+            let bidx = |s: &[usize]| -> usize {
+                let pad = ob.len() - s.len();
+                let st = tfa_core::shape::strides(s);
+                let mut rem = b;
+                let mut off = 0;
+                for d in (0..ob.len()).rev() {
+                    let i = rem % ob[d];
+                    rem /= ob[d];
+                    if d >= pad && s[d - pad] != 1 {
+                        off += i * st[d - pad];
+                    }
+                }
+                off
+            };
+            let (xb, yb) = (bidx(&bx), bidx(&by));
+            for i in 0..m {
+                for j in 0..n {
+                    let mut s = 0.0;
+                    for q in 0..k {
+                        let a = if p.adj_x {
+                            x[xb * m * k + q * m + i]
+                        } else {
+                            x[xb * m * k + i * k + q]
+                        };
+                        let c = if p.adj_y {
+                            y[yb * k * n + j * k + q]
+                        } else {
+                            y[yb * k * n + q * n + j]
+                        };
+                        s += a * c;
+                    }
+                    let g = out[b * m * n + i * n + j];
+                    assert!((g - s).abs() < 1e-9, "{xs:?} {ys:?} {p:?}");
+                }
+            }
+        }
+    }
+}
+
+/// lowp BF16 equals the float32 product of pre-rounded inputs; bfloat16
+/// data takes the same path and rounds once.
+#[test]
+fn lowp_and_bf16_batches_match_rounded_f32() {
+    let mut rng = crate::test_rng();
+    let r = |v: f32| bf16::from_f32(v).to_f32();
+    for (xs, ys, adj_x, adj_y) in [
+        (vec![3, 17, 40], vec![40, 9], false, false), // shared y: one tall product
+        (vec![2, 1, 5, 33], vec![3, 33, 70], false, false),
+        (vec![4, 30, 20], vec![4, 50, 30], true, true),
+        (vec![2, 65, 70], vec![2, 70, 66], false, false),
+    ] {
+        let p = BatchMatMulParams {
+            adj_x,
+            adj_y,
+            lowp: Some(DType::BF16),
+        };
+        let plan = batch_matmul_plan(&xs, &ys, p).unwrap();
+        let x: Vec<f32> = (0..xs.iter().product::<usize>())
+            .map(|_| rng.random_range(-2.0..2.0))
+            .collect();
+        let y: Vec<f32> = (0..ys.iter().product::<usize>())
+            .map(|_| rng.random_range(-2.0..2.0))
+            .collect();
+        let (rx, ry): (Vec<f32>, Vec<f32>) = (
+            x.iter().map(|&v| r(v)).collect(),
+            y.iter().map(|&v| r(v)).collect(),
+        );
+        let len: usize = plan.out_shape.iter().product();
+        let mut got = vec![f32::NAN; len];
+        f32::bmm(&plan, &x, &y, &mut got);
+        let plan32 = BatchPlan {
+            p: BatchMatMulParams { lowp: None, ..p },
+            ..plan.clone()
+        };
+        let mut want = vec![f32::NAN; len];
+        f32::bmm(&plan32, &rx, &ry, &mut want);
+        // Entries are sums of k products of magnitude <= 4.
+        let tol = 1e-5 * 4.0 * plan.k as f32;
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= tol, "{xs:?} {ys:?}: {g} vs {w}");
+        }
+        let bx: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+        let by: Vec<bf16> = y.iter().map(|&v| bf16::from_f32(v)).collect();
+        let mut gb = vec![bf16::ZERO; len];
+        bf16::bmm(&plan32, &bx, &by, &mut gb);
+        for (g, w) in gb.iter().zip(&want) {
+            let g = g.to_f32();
+            assert!((g - w).abs() <= w.abs() / 256.0 + tol, "bf16 {g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn shape_errors() {
+    let p = BatchMatMulParams::default();
+    assert_eq!(
+        batch_matmul_plan(&[2, 3, 4], &[3, 4, 5], p)
+            .unwrap_err()
+            .to_string(),
+        "In[0] and In[1] must have compatible batch dimensions: [2,3,4] vs. [3,4,5]"
+    );
+    assert_eq!(
+        batch_matmul_plan(&[2, 3, 4], &[2, 5, 5], p)
+            .unwrap_err()
+            .to_string(),
+        "Matrix size-incompatible: In[0]: [2,3,4], In[1]: [2,5,5]"
+    );
+    assert!(batch_matmul_plan(&[3], &[3, 3], p).is_err());
+}
+
+/// Reference einsum by brute force over all label values.
+fn naive(eq: &str, xs: &[(&[usize], &[f64])]) -> (Vec<usize>, Vec<f64>) {
+    let ranks: Vec<usize> = xs.iter().map(|x| x.0.len()).collect();
+    let spec = einsum_spec(eq, &ranks).unwrap();
+    let shapes: Vec<&[usize]> = xs.iter().map(|x| x.0).collect();
+    let oshape = einsum_shape(&spec, &shapes).unwrap();
+    let mut all: Vec<(Label, usize)> = Vec::new();
+    for (labels, s) in spec.inputs.iter().zip(&shapes) {
+        for (&l, &d) in labels.iter().zip(s.iter()) {
+            match all.iter_mut().find(|p| p.0 == l) {
+                Some(p) => p.1 = p.1.max(d),
+                None => all.push((l, d)),
+            }
+        }
+    }
+    let total: usize = all.iter().map(|p| p.1).product();
+    let mut out = vec![0.0; oshape.iter().product()];
+    for i in 0..total {
+        let mut rem = i;
+        let mut val = vec![0usize; all.len()];
+        for (j, p) in all.iter().enumerate().rev() {
+            val[j] = rem % p.1;
+            rem /= p.1;
+        }
+        let get = |l: Label| val[all.iter().position(|p| p.0 == l).unwrap()];
+        let mut prod = 1.0;
+        for ((labels, s), x) in spec.inputs.iter().zip(&shapes).zip(xs) {
+            let st = tfa_core::shape::strides(s);
+            let off: usize = labels
+                .iter()
+                .enumerate()
+                .map(|(a, &l)| if s[a] == 1 { 0 } else { get(l) * st[a] })
+                .sum();
+            prod *= x.1[off];
+        }
+        let ost = tfa_core::shape::strides(&oshape);
+        let o: usize = spec
+            .output
+            .iter()
+            .enumerate()
+            .map(|(a, &l)| if oshape[a] == 1 { 0 } else { get(l) * ost[a] })
+            .sum();
+        out[o] += prod;
+    }
+    (oshape, out)
+}
+
+/// einsum_lowp equals einsum on pre-rounded float32 operands, also where
+/// it sums before the product and for one operand.
+#[test]
+fn einsum_lowp_equals_einsum_of_rounded_operands() {
+    let mut rng = crate::test_rng();
+    let cases: &[(&str, &[&[usize]])] = &[
+        ("ij,jk->ik", &[&[30, 40], &[40, 50]]),
+        ("bhqd,bhkd->bhqk", &[&[2, 3, 17, 33], &[2, 3, 19, 33]]),
+        ("ij,jk->k", &[&[13, 14], &[14, 15]]),
+        ("ijk->j", &[&[5, 6, 7]]),
+        ("iij,jk->ik", &[&[3, 3, 20], &[20, 4]]),
+    ];
+    for (eq, shapes) in cases {
+        for lowp in [DType::BF16, DType::F16] {
+            let l = LowpType::from_dtype(lowp).unwrap();
+            let datas: Vec<Vec<f32>> = shapes
+                .iter()
+                .map(|s| {
+                    (0..s.iter().product::<usize>())
+                        .map(|_| rng.random_range(-2.0..2.0))
+                        .collect()
+                })
+                .collect();
+            let rounded: Vec<Vec<f32>> = datas
+                .iter()
+                .map(|d| d.iter().map(|&v| l.round(v)).collect())
+                .collect();
+            let ranks: Vec<usize> = shapes.iter().map(|s| s.len()).collect();
+            let spec = einsum_spec(eq, &ranks).unwrap();
+            let shape_refs: Vec<&[usize]> = shapes.to_vec();
+            let oshape = einsum_shape(&spec, &shape_refs).unwrap();
+            let run = |ds: &[Vec<f32>], lowp: Option<DType>| {
+                let views: Vec<TensorView> = shapes
+                    .iter()
+                    .zip(ds)
+                    .map(|(s, d)| TensorView::from_slice(s.to_vec(), d))
+                    .collect();
+                let mut out = vec![f32::NAN; oshape.iter().product()];
+                einsum_lowp(
+                    &spec,
+                    &views,
+                    &mut TensorMut::from_slice(oshape.clone(), &mut out),
+                    lowp,
+                )
+                .unwrap();
+                out
+            };
+            let got = run(&datas, Some(lowp));
+            let want = run(&rounded, None);
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-3 * (1.0 + w.abs()),
+                    "{eq} {lowp}: {g} vs {w}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn einsum_matches_brute_force() {
+    let mut rng = crate::test_rng();
+    let cases: &[(&str, &[&[usize]])] = &[
+        ("ij,jk->ik", &[&[3, 4], &[4, 5]]),
+        ("bij,bjk->bik", &[&[2, 3, 4], &[2, 4, 5]]),
+        ("bij,bkj->bki", &[&[2, 3, 4], &[2, 5, 4]]),
+        ("ij,kl->ijkl", &[&[2, 3], &[4, 2]]),
+        ("ij,ij->", &[&[3, 4], &[3, 4]]),
+        ("ij,jk->k", &[&[3, 4], &[4, 5]]),
+        ("abc,cd->da", &[&[2, 3, 4], &[4, 2]]),
+        ("...ij,...jk->...ik", &[&[2, 1, 3, 4], &[3, 4, 2]]),
+        ("b...i,bi->b...", &[&[2, 3, 4], &[2, 4]]),
+        ("ii->i", &[&[3, 3]]),
+        ("ii->", &[&[4, 4]]),
+        ("ijk->kji", &[&[2, 3, 4]]),
+        ("ijk->j", &[&[2, 3, 4]]),
+        ("iij,jk->ik", &[&[3, 3, 2], &[2, 4]]),
+        ("bhqd,bhkd->bhqk", &[&[2, 3, 4, 5], &[2, 3, 6, 5]]),
+        ("ij,j->i", &[&[0, 4], &[4]]),
+        ("ij,jk->ik", &[&[3, 0], &[0, 2]]),
+    ];
+    for (eq, shapes) in cases {
+        let datas: Vec<Vec<f64>> = shapes
+            .iter()
+            .map(|s| {
+                (0..s.iter().product::<usize>())
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect()
+            })
+            .collect();
+        let xs: Vec<(&[usize], &[f64])> = shapes
+            .iter()
+            .zip(&datas)
+            .map(|(s, d)| (*s, d.as_slice()))
+            .collect();
+        let (oshape, want) = naive(eq, &xs);
+        let ranks: Vec<usize> = shapes.iter().map(|s| s.len()).collect();
+        let spec = einsum_spec(eq, &ranks).unwrap();
+        let views: Vec<TensorView> = shapes
+            .iter()
+            .zip(&datas)
+            .map(|(s, d)| TensorView::from_slice(s.to_vec(), d))
+            .collect();
+        let mut got = vec![f64::NAN; want.len()];
+        einsum(
+            &spec,
+            &views,
+            &mut TensorMut::from_slice(oshape.clone(), &mut got),
+        )
+        .unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-9, "{eq}: {got:?} vs {want:?}");
+        }
+    }
+    assert!(einsum_spec("ij,jk", &[2, 2]).is_err());
+    assert!(einsum_spec("ij->ii", &[2]).is_err());
+    assert!(einsum_spec("ijk->i", &[2]).is_err());
+    assert!(einsum_spec("...i->i", &[3]).is_err());
+    assert!(einsum_spec("...i->i", &[1]).is_ok());
+}

@@ -1,0 +1,326 @@
+use super::*;
+
+fn prog(instrs: &[(Op, &[Arg])]) -> Program {
+    Program {
+        instrs: instrs
+            .iter()
+            .map(|(op, args)| Instr {
+                op: *op,
+                args: args.to_vec(),
+            })
+            .collect(),
+    }
+}
+
+/// The program's ops one by one over whole tensors (the reference).
+fn unfused(p: &Program, head: Option<&TensorView>, inputs: &[TensorView]) -> Vec<f32> {
+    let plan = Plan {
+        blocked: false,
+        ..Plan::new(p, DType::F32, head.map(|h| h.shape.as_slice()), inputs).unwrap()
+    };
+    let mut out = vec![0f32; num_elements(plan.output_shape()).unwrap()];
+    let mut o = TensorMut::from_slice(plan.output_shape().to_vec(), &mut out);
+    plan.run(head, inputs, &mut o).unwrap();
+    out
+}
+
+fn data(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 16) % 1000) as f32 / 250.0
+                - 2.0
+        })
+        .collect()
+}
+
+#[test]
+fn batch_norm_epilogue_blocks_equal_whole_tensors() {
+    use Arg::*;
+    // relu((head + bias) * (gamma * rsqrt(var + eps)) + residual + beta)
+    let p = prog(&[
+        (Op::Binary(BinaryOp::Add), &[Head, Input(0)]),
+        (Op::Binary(BinaryOp::Add), &[Input(2), Input(3)]),
+        (Op::Unary(UnaryOp::Rsqrt), &[Reg(1)]),
+        (Op::Binary(BinaryOp::Mul), &[Input(1), Reg(2)]),
+        (Op::Binary(BinaryOp::Mul), &[Reg(0), Reg(3)]),
+        (Op::Binary(BinaryOp::Add), &[Reg(4), Input(4)]),
+        (Op::Binary(BinaryOp::Add), &[Reg(5), Input(5)]),
+        (Op::Unary(UnaryOp::Relu), &[Reg(6)]),
+    ]);
+    for (rows, c) in [(1, 1), (3, 7), (2000, 5), (9, 5000), (700, 64)] {
+        let head = data(rows * c, 1);
+        let (bias, gamma, beta) = (data(c, 2), data(c, 3), data(c, 4));
+        let var: Vec<f32> = data(c, 5).iter().map(|v| v.abs() + 0.1).collect();
+        let residual = data(rows * c, 6);
+        let eps = [1e-3f32];
+        let h = TensorView::from_slice(vec![rows, c], &head);
+        let inputs = [
+            TensorView::from_slice(vec![c], &bias),
+            TensorView::from_slice(vec![c], &gamma),
+            TensorView::from_slice(vec![c], &var),
+            TensorView::from_slice(vec![], &eps),
+            TensorView::from_slice(vec![rows, c], &residual),
+            TensorView::from_slice(vec![1, c], &beta),
+        ];
+        let plan = Plan::new(&p, DType::F32, Some(&[rows, c]), &inputs).unwrap();
+        assert!(plan.blocked);
+        assert_eq!(
+            plan.reg_invariant,
+            [false, true, true, true, false, false, false, false]
+        );
+        let mut out = vec![0f32; rows * c];
+        plan.run(
+            Some(&h),
+            &inputs,
+            &mut TensorMut::from_slice(vec![rows, c], &mut out),
+        )
+        .unwrap();
+        assert_eq!(out, unfused(&p, Some(&h), &inputs), "{rows}x{c}");
+        // In place over the head, as the convolution epilogue runs it.
+        let mut inplace = head.clone();
+        // SAFETY: `inplace` is a live Vec<f32> of rows * c elements, i.e.
+        // rows * c * 4 bytes, borrowed exclusively here.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(inplace.as_mut_ptr() as *mut u8, rows * c * 4)
+        };
+        let ptr = bytes.as_ptr();
+        // SAFETY: the head is the output itself, rows x c elements, as
+        // run_rows allows (it reads each block of the head first).
+        unsafe {
+            plan.run_rows(Some(ptr), &inputs, 0, rows, bytes, &mut Vec::new())
+                .unwrap()
+        };
+        assert_eq!(inplace, out);
+    }
+}
+
+#[test]
+fn rank4_channel_operands_and_invariants() {
+    use Arg::*;
+    // Keras' mixed-precision batch norm: [1, 1, 1, C] variables.
+    let p = prog(&[
+        (Op::Binary(BinaryOp::Add), &[Input(0), Input(1)]),
+        (Op::Unary(UnaryOp::Rsqrt), &[Reg(0)]),
+        (Op::Binary(BinaryOp::Mul), &[Input(2), Reg(1)]),
+        (Op::Binary(BinaryOp::Mul), &[Head, Reg(2)]),
+        (Op::Binary(BinaryOp::Add), &[Reg(3), Input(3)]),
+    ]);
+    let (n, h, w, c) = (2, 5, 7, 6);
+    let head = data(n * h * w * c, 21);
+    let var: Vec<f32> = data(c, 22).iter().map(|v| v.abs() + 0.2).collect();
+    let (gamma, beta, eps) = (data(c, 23), data(c, 24), [1e-3f32]);
+    let inputs = [
+        TensorView::from_slice(vec![1, 1, 1, c], &var),
+        TensorView::from_slice(vec![], &eps),
+        TensorView::from_slice(vec![1, 1, 1, c], &gamma),
+        TensorView::from_slice(vec![1, 1, 1, c], &beta),
+    ];
+    let hv = TensorView::from_slice(vec![n, h, w, c], &head);
+    let plan = Plan::new(&p, DType::F32, Some(&[n, h, w, c]), &inputs).unwrap();
+    assert!(plan.blocked);
+    let mut out = vec![0f32; n * h * w * c];
+    plan.run(
+        Some(&hv),
+        &inputs,
+        &mut TensorMut::from_slice(vec![n, h, w, c], &mut out),
+    )
+    .unwrap();
+    assert_eq!(out, unfused(&p, Some(&hv), &inputs));
+    let want: Vec<f32> = (0..out.len())
+        .map(|i| head[i] * (gamma[i % c] * (1.0 / (var[i % c] + 1e-3).sqrt())) + beta[i % c])
+        .collect();
+    for (g, w) in out.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{g} vs {w}");
+    }
+}
+
+#[test]
+fn rows_scalars_and_general_broadcasting() {
+    use Arg::*;
+    // LayerNorm-like: (x - mean) * rsqrt(var + eps) * gamma + beta, mean/var per row.
+    let p = prog(&[
+        (Op::Binary(BinaryOp::Sub), &[Input(0), Input(1)]),
+        (Op::Binary(BinaryOp::Add), &[Input(2), Input(3)]),
+        (Op::Unary(UnaryOp::Rsqrt), &[Reg(1)]),
+        (Op::Binary(BinaryOp::Mul), &[Reg(0), Reg(2)]),
+        (Op::Binary(BinaryOp::Mul), &[Reg(3), Input(4)]),
+        (Op::Binary(BinaryOp::Add), &[Reg(4), Input(5)]),
+    ]);
+    let (b, t, c) = (3, 50, 96);
+    let x = data(b * t * c, 7);
+    let mean = data(b * t, 8);
+    let var: Vec<f32> = data(b * t, 9).iter().map(|v| v.abs() + 0.5).collect();
+    let (gamma, beta, eps) = (data(c, 10), data(c, 11), [1e-5f32]);
+    let inputs = [
+        TensorView::from_slice(vec![b, t, c], &x),
+        TensorView::from_slice(vec![b, t, 1], &mean),
+        TensorView::from_slice(vec![b, t, 1], &var),
+        TensorView::from_slice(vec![], &eps),
+        TensorView::from_slice(vec![c], &gamma),
+        TensorView::from_slice(vec![c], &beta),
+    ];
+    let plan = Plan::new(&p, DType::F32, None, &inputs).unwrap();
+    assert!(plan.blocked);
+    let mut out = vec![0f32; b * t * c];
+    plan.run(
+        None,
+        &inputs,
+        &mut TensorMut::from_slice(vec![b, t, c], &mut out),
+    )
+    .unwrap();
+    assert_eq!(out, unfused(&p, None, &inputs));
+
+    // A [b, 1, c] operand is neither: whole-tensor evaluation, same answer.
+    let odd = data(b * c, 12);
+    let q = prog(&[
+        (Op::Binary(BinaryOp::Mul), &[Input(0), Input(1)]),
+        (Op::Unary(UnaryOp::Tanh), &[Reg(0)]),
+    ]);
+    let ins = [
+        TensorView::from_slice(vec![b, t, c], &x),
+        TensorView::from_slice(vec![b, 1, c], &odd),
+    ];
+    let plan = Plan::new(&q, DType::F32, None, &ins).unwrap();
+    assert!(!plan.blocked);
+    let mut out = vec![0f32; b * t * c];
+    plan.run(
+        None,
+        &ins,
+        &mut TensorMut::from_slice(vec![b, t, c], &mut out),
+    )
+    .unwrap();
+    let want: Vec<f32> = (0..b * t * c)
+        .map(|i| (x[i] * odd[(i / (t * c)) * c + i % c]).tanh())
+        .collect();
+    for (g, w) in out.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0));
+    }
+}
+
+/// Random programs over operands of every kind and rank: blocks and
+/// invariants give exactly the whole-tensor evaluation.
+#[test]
+fn random_programs_blocked_equal_whole() {
+    let seed: u64 = std::env::var("TFA_TEST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    let mut state = seed;
+    let mut next = |n: usize| -> usize {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % n.max(1)
+    };
+    let bin = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Maximum,
+        BinaryOp::SquaredDifference,
+    ];
+    let un = [
+        UnaryOp::Relu,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::Neg,
+        UnaryOp::Square,
+    ];
+    for case in 0..300 {
+        let rank = 1 + next(4);
+        let out: Vec<usize> = (0..rank).map(|_| 1 + next(9)).collect();
+        let c = out[rank - 1];
+        let rows: usize = out[..rank - 1].iter().product();
+        // Operands: full, channel, row, scalar, each padded to a random rank.
+        let n_in = 1 + next(4);
+        let mut shapes: Vec<Vec<usize>> = Vec::new();
+        for _ in 0..n_in {
+            let base = match next(4) {
+                0 => out.clone(),
+                1 => vec![c],
+                2 => {
+                    let mut s = out.clone();
+                    s[rank - 1] = 1;
+                    s
+                }
+                _ => vec![],
+            };
+            let pad = next(rank + 1 - base.len().min(rank));
+            let mut s = vec![1; pad];
+            s.extend(base);
+            shapes.push(s);
+        }
+        let datas: Vec<Vec<f32>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(k, s)| data(s.iter().product(), (case * 10 + k) as u32))
+            .collect();
+        let inputs: Vec<TensorView> = shapes
+            .iter()
+            .zip(&datas)
+            .map(|(s, d)| TensorView::from_slice(s.clone(), d))
+            .collect();
+        let head = data(rows * c, case as u32);
+        let hv = TensorView::from_slice(out.clone(), &head);
+        let mut instrs: Vec<Instr> = Vec::new();
+        let n_ins = 1 + next(6);
+        for i in 0..n_ins {
+            let arg = |next: &mut dyn FnMut(usize) -> usize| match next(3) {
+                0 => Arg::Head,
+                1 => Arg::Input(next(n_in)),
+                _ if i > 0 => Arg::Reg(next(i)),
+                _ => Arg::Input(next(n_in)),
+            };
+            let ins = if next(3) == 0 {
+                Instr {
+                    op: Op::Unary(un[next(un.len())]),
+                    args: vec![arg(&mut next)],
+                }
+            } else {
+                Instr {
+                    op: Op::Binary(bin[next(bin.len())]),
+                    args: vec![arg(&mut next), arg(&mut next)],
+                }
+            };
+            instrs.push(ins);
+        }
+        // The head's shape must be the output's for a blocked plan to apply.
+        instrs.push(Instr {
+            op: Op::Binary(BinaryOp::Add),
+            args: vec![Arg::Reg(n_ins - 1), Arg::Head],
+        });
+        let p = Program { instrs };
+        let Ok(plan) = Plan::new(&p, DType::F32, Some(&out), &inputs) else {
+            continue; // operands of incompatible ranks: refused like the unfused ops
+        };
+        let mut got = vec![0f32; plan.output_shape().iter().product()];
+        plan.run(
+            Some(&hv),
+            &inputs,
+            &mut TensorMut::from_slice(plan.output_shape().to_vec(), &mut got),
+        )
+        .unwrap();
+        let want = unfused(&p, Some(&hv), &inputs);
+        assert_eq!(
+            got, want,
+            "seed {seed} case {case}: out {out:?} inputs {shapes:?} program {p:?}"
+        );
+        if plan.output_shape() == out.as_slice() {
+            let mut inplace = head.clone();
+            let mut t = TensorMut::from_slice(out.clone(), &mut inplace);
+            plan.run_in_place(&inputs, &mut t).unwrap();
+            assert_eq!(inplace, want, "in place: seed {seed} case {case}");
+        }
+    }
+}
+
+#[test]
+fn shape_errors_are_tensorflows() {
+    use Arg::*;
+    let p = prog(&[(Op::Binary(BinaryOp::Add), &[Head, Input(0)])]);
+    let e = p.shapes(Some(&[2, 3]), &[&[4]]).unwrap_err();
+    assert_eq!(e.to_string(), "Incompatible shapes: [2,3] vs. [4]");
+    assert!(prog(&[(Op::Unary(UnaryOp::Relu), &[Reg(0)])])
+        .shapes(None, &[])
+        .is_err());
+}
