@@ -448,28 +448,15 @@ fn data_edges(nodes: &[NodeDef]) -> Vec<Vec<(usize, usize, usize)>> {
         .collect()
 }
 
-/// Paints `graph` under `mode` and applies it: type attributes of painted
-/// nodes, a `Cast` on every float edge whose ends now disagree. Returns how
-/// many nodes changed or were added. Nodes named in `preserve` (grappler's
-/// feeds and fetches) keep their dtypes, as in TensorFlow's pass. `opdef`
-/// looks up TensorFlow's OpDefs.
-pub(crate) fn rewrite<'a>(
-    graph: &mut GraphDef,
-    mode: Mode,
-    lists: &Lists,
+/// The nodes as `amp::paint` sees them: each node's governed inputs are the
+/// producers of its float edges whose both ends follow the type attribute.
+fn amp_nodes(
+    nodes: &[NodeDef],
+    sigs: &[Option<Sig>],
+    edges: &[Vec<(usize, usize, usize)>],
     preserve: &HashSet<String>,
-    opdef: &dyn Fn(&str) -> Option<&'a OpDef>,
-) -> Result<usize, String> {
-    let nodes = &graph.node;
-    if !nodes.iter().any(|n| on_npu(&n.device)) {
-        return Ok(0);
-    }
-    let sigs: Vec<Option<Sig>> = nodes
-        .iter()
-        .map(|n| opdef(&n.op).and_then(|d| signature(n, d)))
-        .collect();
-    let edges = data_edges(nodes);
-    let amp_nodes: Vec<amp::Node> = nodes
+) -> Vec<amp::Node> {
+    nodes
         .iter()
         .enumerate()
         .map(|(i, n)| {
@@ -495,7 +482,64 @@ pub(crate) fn rewrite<'a>(
                 inputs,
             }
         })
+        .collect()
+}
+
+/// `base`, or `base_1`, `base_2`... whichever `names` lacks (then added).
+fn unique_name(base: String, names: &mut HashSet<String>) -> String {
+    let mut name = base.clone();
+    let mut i = 1;
+    while names.contains(&name) {
+        name = format!("{base}_{i}");
+        i += 1;
+    }
+    names.insert(name.clone());
+    name
+}
+
+/// A `Cast` node `name` of `input` from `src` to `dst` on `device`.
+fn cast_node(name: String, input: String, src: DType, dst: DType, device: String) -> NodeDef {
+    let mut attr = BTreeMap::new();
+    attr.insert("SrcT".to_string(), type_attr(src));
+    attr.insert("DstT".to_string(), type_attr(dst));
+    attr.insert(
+        "Truncate".to_string(),
+        AttrValue {
+            value: Some(attr_value::Value::B(false)),
+        },
+    );
+    NodeDef {
+        name,
+        op: "Cast".into(),
+        input: vec![input],
+        device,
+        attr,
+        ..Default::default()
+    }
+}
+
+/// Paints `graph` under `mode` and applies it: type attributes of painted
+/// nodes, a `Cast` on every float edge whose ends now disagree. Returns how
+/// many nodes changed or were added. Nodes named in `preserve` (grappler's
+/// feeds and fetches) keep their dtypes, as in TensorFlow's pass. `opdef`
+/// looks up TensorFlow's OpDefs.
+pub(crate) fn rewrite<'a>(
+    graph: &mut GraphDef,
+    mode: Mode,
+    lists: &Lists,
+    preserve: &HashSet<String>,
+    opdef: &dyn Fn(&str) -> Option<&'a OpDef>,
+) -> Result<usize, String> {
+    let nodes = &graph.node;
+    if !nodes.iter().any(|n| on_npu(&n.device)) {
+        return Ok(0);
+    }
+    let sigs: Vec<Option<Sig>> = nodes
+        .iter()
+        .map(|n| opdef(&n.op).and_then(|d| signature(n, d)))
         .collect();
+    let edges = data_edges(nodes);
+    let amp_nodes = amp_nodes(nodes, &sigs, &edges, preserve);
     let painted: Vec<Option<DType>> = amp::paint(&amp_nodes, mode, lists)
         .into_iter()
         .zip(&sigs)
@@ -505,8 +549,7 @@ pub(crate) fn rewrite<'a>(
         return Ok(0);
     }
 
-    let mut names: std::collections::HashSet<String> =
-        nodes.iter().map(|n| n.name.clone()).collect();
+    let mut names: HashSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
     let mut casts: BTreeMap<(String, u32, String), String> = BTreeMap::new();
     let mut new_nodes: Vec<NodeDef> = Vec::new();
     let mut changed = 0;
@@ -559,30 +602,8 @@ pub(crate) fn rewrite<'a>(
                         src.name(),
                         dst.name()
                     );
-                    let mut name = base.clone();
-                    let mut i = 1;
-                    while names.contains(&name) {
-                        name = format!("{base}_{i}");
-                        i += 1;
-                    }
-                    names.insert(name.clone());
-                    let mut attr = BTreeMap::new();
-                    attr.insert("SrcT".to_string(), type_attr(src));
-                    attr.insert("DstT".to_string(), type_attr(dst));
-                    attr.insert(
-                        "Truncate".to_string(),
-                        AttrValue {
-                            value: Some(attr_value::Value::B(false)),
-                        },
-                    );
-                    new_nodes.push(NodeDef {
-                        name: name.clone(),
-                        op: "Cast".into(),
-                        input: vec![input],
-                        device,
-                        attr,
-                        ..Default::default()
-                    });
+                    let name = unique_name(base, &mut names);
+                    new_nodes.push(cast_node(name.clone(), input, src, dst, device));
                     casts.insert(key, name.clone());
                     name
                 }

@@ -581,60 +581,80 @@ fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom, lowp: O
     if m == 0 || k == 0 || cout_g == 0 {
         return;
     }
-    let elem = std::mem::size_of::<W>();
-    let img_px = g.oh * g.ow;
-    let img_len = g.h * g.w * cin;
+    if k * cout_g * std::mem::size_of::<W>() > RHS_IN_CACHE {
+        input_grad_image_chunks(dy, f, dx, g)
+    } else {
+        input_grad_tiles(dy, f, dx, g)
+    }
+}
+
+/// [`input_grad`] with a large filter (packing it for every small tile would
+/// dominate): chunks of whole images, one parallel GEMM for a chunk's patch
+/// gradients, then col2im in parallel bands. `dx` is zero on entry.
+fn input_grad_image_chunks<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
+    let (cin, cout, groups) = (g.cin, g.cout, g.groups.max(1));
+    let (cin_g, cout_g) = (cin / groups, cout / groups);
+    let k = g.kh * g.kw * cin_g;
+    let (img_px, img_len) = (g.oh * g.ow, g.h * g.w * cin);
     let reach = (g.kh - 1) * g.dh;
-    if k * cout_g * elem > RHS_IN_CACHE {
-        // A large filter: packing it for every small tile would dominate.
-        // Chunks of whole images: one parallel GEMM for the chunk's patch
-        // gradients, then col2im in parallel bands.
-        let per = (CHUNK_ELEMS / (img_px * k).max(1)).clamp(1, g.n);
-        let mut dcol = vec![W::ZERO; per * img_px * k];
-        for i0 in (0..g.n).step_by(per) {
-            let imgs = per.min(g.n - i0);
-            let rows = imgs * img_px;
-            for grp in 0..groups {
-                // SAFETY: dcol holds rows x k; dy rows [i0*img_px, +rows)
-                // and the group's transposed filter block are in bounds.
-                unsafe {
-                    gemm_acc(
-                        rows,
-                        k,
-                        cout_g,
-                        dcol.as_mut_ptr(),
-                        k,
-                        false,
-                        dy[i0 * img_px * cout + grp * cout_g..].as_ptr(),
-                        (cout, 1),
-                        f[grp * cout_g..].as_ptr(),
-                        (1, cout),
-                        threads,
-                    );
-                }
-                let dcol = &dcol;
-                scatter_bands(
-                    &mut dx[i0 * img_len..(i0 + imgs) * img_len],
-                    imgs,
-                    g.h,
-                    g.w * cin,
-                    g.oh,
-                    g.sh,
-                    g.pad_top,
-                    reach,
-                    rows * k,
-                    |n, oys, row0, out| {
-                        let p = n * img_px + oys.start * g.ow;
-                        let r = oys.len() * g.ow;
-                        let c = &dcol[p * k..(p + r) * k];
-                        col2im(c, g, oys.start * g.ow, r, grp * cin_g, cin_g, row0, out);
-                    },
+    let threads = rayon::current_num_threads().max(1);
+    // A large filter: packing it for every small tile would dominate.
+    // Chunks of whole images: one parallel GEMM for the chunk's patch
+    // gradients, then col2im in parallel bands.
+    let per = (CHUNK_ELEMS / (img_px * k).max(1)).clamp(1, g.n);
+    let mut dcol = vec![W::ZERO; per * img_px * k];
+    for i0 in (0..g.n).step_by(per) {
+        let imgs = per.min(g.n - i0);
+        let rows = imgs * img_px;
+        for grp in 0..groups {
+            // SAFETY: dcol holds rows x k; dy rows [i0*img_px, +rows)
+            // and the group's transposed filter block are in bounds.
+            unsafe {
+                gemm_acc(
+                    rows,
+                    k,
+                    cout_g,
+                    dcol.as_mut_ptr(),
+                    k,
+                    false,
+                    dy[i0 * img_px * cout + grp * cout_g..].as_ptr(),
+                    (cout, 1),
+                    f[grp * cout_g..].as_ptr(),
+                    (1, cout),
+                    threads,
                 );
             }
+            let dcol = &dcol;
+            scatter_bands(
+                &mut dx[i0 * img_len..(i0 + imgs) * img_len],
+                imgs,
+                g.h,
+                g.w * cin,
+                g.oh,
+                g.sh,
+                g.pad_top,
+                reach,
+                rows * k,
+                |n, oys, row0, out| {
+                    let p = n * img_px + oys.start * g.ow;
+                    let r = oys.len() * g.ow;
+                    let c = &dcol[p * k..(p + r) * k];
+                    col2im(c, g, oys.start * g.ow, r, grp * cin_g, cin_g, row0, out);
+                },
+            );
         }
-        return;
     }
-    // A small filter: tiles of patch gradients that stay in cache.
+}
+
+/// [`input_grad`] with a small filter: tiles of patch gradients that stay in
+/// cache, each scattered into its band of `dx` (zero on entry).
+fn input_grad_tiles<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
+    let (cin, cout, groups) = (g.cin, g.cout, g.groups.max(1));
+    let (cin_g, cout_g) = (cin / groups, cout / groups);
+    let k = g.kh * g.kw * cin_g;
+    let img_px = g.oh * g.ow;
+    let reach = (g.kh - 1) * g.dh;
+    let (m, elem) = (g.n * img_px, std::mem::size_of::<W>());
     let tile = (TILE_BYTES / (k * elem)).clamp(64, 4096);
     let work = m * k * cout_g;
     scatter_bands(
