@@ -118,6 +118,11 @@ Ops with attributes, several outputs or their own shape rules are declared
 with `op_t!` or an `OpDef` in the family file they belong to
 (`crates/tfa-ops/src/families/`), with the kernel in the matching
 `crates/tfa-kernels/src/host/` file; kernels know nothing about TensorFlow.
+The attributes a kernel reads are listed inline
+(`op_t!(..., attrs: ["axis": Int32], |c| ...)`) or, when several ops share
+them, as one list (`attr_list: POOL_ATTRS`): lists are `AttrSpec::new(name,
+kind)` entries, and longer ones are built from shorter ones with `concat`
+(`MAX_POOL_ATTRS` is `POOL_ATTRS` and `explicit_paddings`).
 "#,
     );
 }

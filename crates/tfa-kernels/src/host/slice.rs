@@ -56,7 +56,58 @@ pub fn strided_slice_plan(
             "Multiple ellipses in slice spec not allowed".into(),
         ));
     }
-    // Step 1: sparse spec.
+    let mut d = dense_spec(input.len(), begin, end, strides_in, m)?;
+    // Step 3: canonicalise and bound-check.
+    let mut is_identity = true;
+    let mut processing = Vec::with_capacity(input.len());
+    for (i, &dim) in input.iter().enumerate() {
+        let (b, size) = canonical_range(&d, i, dim as i64)?;
+        is_identity &= d.stride[i] == 1 && b == 0 && size == dim;
+        d.begin[i] = b;
+        processing.push(size);
+    }
+    // Step 4: final shape.
+    let final_shape = d
+        .gather
+        .iter()
+        .filter_map(|&g| match g {
+            NEW_AXIS => Some(1),
+            SHRINK_AXIS => None,
+            g => Some(processing[g as usize]),
+        })
+        .collect();
+    Ok(SlicePlan {
+        begin: d.begin,
+        stride: d.stride,
+        processing_shape: processing,
+        final_shape,
+        is_identity,
+    })
+}
+
+/// The slice spec over every input dimension (TensorFlow's dense spec):
+/// per dimension begin, end, stride and mask bits, and for each output
+/// dimension the input dimension it comes from (or `NEW_AXIS`; `SHRINK_AXIS`
+/// for dimensions the output drops).
+struct DenseSpec {
+    begin: Vec<i64>,
+    end: Vec<i64>,
+    stride: Vec<i64>,
+    begin_mask: i64,
+    end_mask: i64,
+    shrink_mask: i64,
+    gather: Vec<i64>,
+}
+
+/// Steps 1 and 2 of `ValidateStridedSliceOp`: the sparse spec (an ellipsis
+/// added at the end when there is none), expanded over `dims` dimensions.
+fn dense_spec(
+    dims: usize,
+    begin: &[i64],
+    end: &[i64],
+    strides_in: &[i64],
+    m: SliceMasks,
+) -> Result<DenseSpec> {
     let mut sparse_dims = strides_in.len();
     let mut ellipsis_mask = m.ellipsis;
     let mut ellipsis_seen = false;
@@ -73,12 +124,15 @@ pub fn strided_slice_plan(
         ellipsis_mask |= 1i64 << sparse_dims;
         sparse_dims += 1;
     }
-    // Step 2: dense spec.
-    let dims = input.len();
-    let (mut d_begin, mut d_end, mut d_stride) =
-        (vec![0i64; dims], vec![0i64; dims], vec![1i64; dims]);
-    let (mut bmask, mut emask, mut smask) = (0i64, 0i64, 0i64);
-    let mut gather: Vec<i64> = Vec::new();
+    let mut d = DenseSpec {
+        begin: vec![0i64; dims],
+        end: vec![0i64; dims],
+        stride: vec![1i64; dims],
+        begin_mask: 0,
+        end_mask: 0,
+        shrink_mask: 0,
+        gather: Vec::new(),
+    };
     let mut full = 0usize;
     for i in 0..sparse_dims {
         let bit = 1i64 << i;
@@ -86,16 +140,16 @@ pub fn strided_slice_plan(
             let next = ((dims as i64) - (sparse_dims as i64 - i as i64) + 1 + add_after_ellipsis)
                 .min(dims as i64);
             while (full as i64) < next {
-                d_begin[full] = 0;
-                d_end[full] = 0;
-                d_stride[full] = 1;
-                bmask |= 1 << full;
-                emask |= 1 << full;
-                gather.push(full as i64);
+                d.begin[full] = 0;
+                d.end[full] = 0;
+                d.stride[full] = 1;
+                d.begin_mask |= 1 << full;
+                d.end_mask |= 1 << full;
+                d.gather.push(full as i64);
                 full += 1;
             }
         } else if bit & m.new_axis != 0 {
-            gather.push(NEW_AXIS);
+            d.gather.push(NEW_AXIS);
         } else {
             if full == dims {
                 if dims == 0 {
@@ -107,99 +161,78 @@ pub fn strided_slice_plan(
                     "Index out of range using input dim {full}; input has only {dims} dims"
                 )));
             }
-            d_begin[full] = begin[i];
-            d_end[full] = end[i];
-            d_stride[full] = strides_in[i];
+            d.begin[full] = begin[i];
+            d.end[full] = end[i];
+            d.stride[full] = strides_in[i];
             if m.begin & bit != 0 {
-                bmask |= 1 << full;
+                d.begin_mask |= 1 << full;
             }
             if m.end & bit != 0 {
-                emask |= 1 << full;
+                d.end_mask |= 1 << full;
             }
             if m.shrink_axis & bit != 0 {
-                gather.push(SHRINK_AXIS);
-                smask |= 1 << full;
+                d.gather.push(SHRINK_AXIS);
+                d.shrink_mask |= 1 << full;
             } else {
-                gather.push(full as i64);
+                d.gather.push(full as i64);
             }
             full += 1;
         }
     }
-    // Step 3: canonicalise and bound-check.
-    let mut is_identity = true;
-    let mut processing = Vec::with_capacity(dims);
-    for i in 0..dims {
-        let dim = input[i] as i64;
-        let s = d_stride[i];
-        if s == 0 {
+    Ok(d)
+}
+
+/// Dimension `i` (of size `dim`) of the dense spec canonicalised and
+/// bound-checked: its first index and the number of elements taken.
+fn canonical_range(d: &DenseSpec, i: usize, dim: i64) -> Result<(i64, usize)> {
+    let s = d.stride[i];
+    if s == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "strides[{i}] must be non-zero"
+        )));
+    }
+    let shrink = d.shrink_mask & (1 << i) != 0;
+    let masks = [d.begin_mask & (1 << i) != 0, d.end_mask & (1 << i) != 0];
+    let valid = if s > 0 { [0, dim] } else { [-1, dim - 1] };
+    let canonical = |x: i64, c: usize| -> i64 {
+        if masks[c] {
+            if s > 0 {
+                valid[c]
+            } else {
+                valid[(c + 1) & 1]
+            }
+        } else {
+            let f = if x < 0 { dim + x } else { x };
+            f.clamp(valid[0], valid[1].max(valid[0]))
+        }
+    };
+    if shrink && s <= 0 {
+        return Err(Error::InvalidArgument(
+            "only stride 1 allowed on non-range indexing.".into(),
+        ));
+    }
+    let (b, e) = if shrink {
+        let f = if d.begin[i] < 0 {
+            dim + d.begin[i]
+        } else {
+            d.begin[i]
+        };
+        if f < 0 || f >= dim {
             return Err(Error::InvalidArgument(format!(
-                "strides[{i}] must be non-zero"
+                "slice index {f} of dimension {i} out of bounds."
             )));
         }
-        let shrink = smask & (1 << i) != 0;
-        let masks = [bmask & (1 << i) != 0, emask & (1 << i) != 0];
-        let valid = if s > 0 { [0, dim] } else { [-1, dim - 1] };
-        let canonical = |x: i64, c: usize| -> i64 {
-            if masks[c] {
-                if s > 0 {
-                    valid[c]
-                } else {
-                    valid[(c + 1) & 1]
-                }
-            } else {
-                let f = if x < 0 { dim + x } else { x };
-                f.clamp(valid[0], valid[1].max(valid[0]))
-            }
-        };
-        if shrink && s <= 0 {
-            return Err(Error::InvalidArgument(
-                "only stride 1 allowed on non-range indexing.".into(),
-            ));
-        }
-        let (b, e);
-        if shrink {
-            let f = if d_begin[i] < 0 {
-                dim + d_begin[i]
-            } else {
-                d_begin[i]
-            };
-            if f < 0 || f >= dim {
-                return Err(Error::InvalidArgument(format!(
-                    "slice index {f} of dimension {i} out of bounds."
-                )));
-            }
-            b = f;
-            e = f + 1;
-        } else {
-            b = canonical(d_begin[i], 0);
-            e = canonical(d_end[i], 1);
-        }
-        is_identity &= s == 1 && b == 0 && e == dim;
-        let len = e - b;
-        let size = if len == 0 || ((len < 0) != (s < 0)) {
-            0
-        } else {
-            len / s + i64::from(len % s != 0)
-        };
-        d_begin[i] = b;
-        processing.push(size as usize);
-    }
-    // Step 4: final shape.
-    let final_shape = gather
-        .iter()
-        .filter_map(|&g| match g {
-            NEW_AXIS => Some(1),
-            SHRINK_AXIS => None,
-            g => Some(processing[g as usize]),
-        })
-        .collect();
-    Ok(SlicePlan {
-        begin: d_begin,
-        stride: d_stride,
-        processing_shape: processing,
-        final_shape,
-        is_identity,
-    })
+        (f, f + 1)
+    } else {
+        (canonical(d.begin[i], 0), canonical(d.end[i], 1))
+    };
+    let len = e - b;
+    let size = if len == 0 || ((len < 0) != (s < 0)) {
+        0
+    } else {
+        len / s + i64::from(len % s != 0)
+    };
+    Ok((b, size as usize))
 }
 
 /// Copies the slice `plan` of `x` into `out` (of `plan.final_shape`).
