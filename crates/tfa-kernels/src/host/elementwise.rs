@@ -182,7 +182,8 @@ pub fn binary(
         }
     }
     let (al, bl) = (in_place == Some(0), in_place == Some(1));
-    let unsupported = || Error::Unimplemented(format!("{op:?} is not defined for {}", out.dtype));
+    let dtype = out.dtype;
+    let unsupported = || Error::Unimplemented(format!("{op:?} is not defined for {dtype}"));
     macro_rules! go {
         ($t:ty, $f:expr) => {
             run_binary::<$t, _>(&plan, src(a, al)?, src(b, bl)?, out.data_mut::<$t>()?, $f)
@@ -205,75 +206,20 @@ pub fn binary(
         };
     }
     macro_rules! float_ops {
-        ($t:ty) => {{
-            type W = <$t as FloatArith>::F;
+        ($t:ty) => {
             common!(
                 $t,
-                match op {
-                    BinaryOp::Div => go!($t, <$t as FloatArith>::div),
-                    BinaryOp::DivNoNan =>
-                        go!($t, |x, y| <$t>::zip(x, y, |x: W, y: W| if y == W::ZERO {
-                            W::ZERO
-                        } else {
-                            x / y
-                        })),
-                    BinaryOp::Pow => go!($t, |x, y| <$t>::zip(x, y, |x: W, y: W| x.powf(y))),
-                    BinaryOp::FloorDiv =>
-                        go!($t, |x, y| <$t>::zip(x, y, |x: W, y: W| (x / y).floor())),
-                    BinaryOp::ReluGrad =>
-                        go!($t, |g, f| <$t>::zip(g, f, |g: W, f: W| if f > W::ZERO {
-                            g
-                        } else {
-                            W::ZERO
-                        })),
-                    BinaryOp::Relu6Grad => go!($t, |g, f| <$t>::zip(g, f, |g: W, f: W| {
-                        if f > W::ZERO && f < W::from_f64(6.0) {
-                            g
-                        } else {
-                            W::ZERO
-                        }
-                    })),
-                    BinaryOp::EluGrad =>
-                        go!($t, |g, y| <$t>::zip(g, y, |g: W, y: W| if y < W::ZERO {
-                            (y + W::ONE) * g
-                        } else {
-                            g
-                        })),
-                    BinaryOp::SeluGrad => go!($t, |g, y| <$t>::zip(g, y, |g: W, y: W| {
-                        if y < W::ZERO {
-                            g * (y + W::from_f64(1.758_099_340_847_376_8))
-                        } else {
-                            g * W::from_f64(1.050_700_987_355_480_5)
-                        }
-                    })),
-                    BinaryOp::SoftplusGrad => go!($t, |g, f| <$t>::zip(g, f, |g: W, f: W| g
-                        / ((-f).exp() + W::ONE))),
-                    BinaryOp::SigmoidGrad => go!($t, |y, dy| <$t>::zip(y, dy, |y: W, dy: W| dy
-                        * y
-                        * (W::ONE - y))),
-                    BinaryOp::TanhGrad => go!($t, |y, dy| <$t>::zip(y, dy, |y: W, dy: W| dy
-                        * (W::ONE - y * y))),
-                    BinaryOp::RsqrtGrad =>
-                        go!($t, |y, dy| <$t>::zip(y, dy, |y: W, dy: W| W::from_f64(
-                            -0.5
-                        ) * (dy * y)
-                            * (y * y))),
-                    BinaryOp::SqrtGrad =>
-                        go!($t, |y, dy| <$t>::zip(y, dy, |y: W, dy: W| W::from_f64(0.5)
-                            * dy
-                            / y)),
-                    BinaryOp::FloorMod => go!($t, |x, y| <$t>::zip(x, y, |x: W, y: W| {
-                        let m = x.fmod(y);
-                        if m != W::ZERO && ((y < W::ZERO) != (m < W::ZERO)) {
-                            m + y
-                        } else {
-                            m
-                        }
-                    })),
-                    _ => return Err(unsupported()),
+                if !float_binary::<$t, _>(
+                    op,
+                    &plan,
+                    src(a, al)?,
+                    src(b, bl)?,
+                    out.data_mut::<$t>()?
+                ) {
+                    return Err(unsupported());
                 }
             )
-        }};
+        };
     }
     macro_rules! int_ops {
         ($t:ty) => {
@@ -321,6 +267,71 @@ pub fn binary(
     }
     numeric_dispatch!(out.dtype, float_ops, int_ops, return Err(unsupported()));
     Ok(())
+}
+
+/// The binary ops only float types have, on `T` (computed in `W`);
+/// false for any other op.
+fn float_binary<T: FloatArith<F = W>, W: Float>(
+    op: BinaryOp,
+    plan: &BroadcastPlan<2>,
+    a: Src<T>,
+    b: Src<T>,
+    out: &mut [T],
+) -> bool {
+    macro_rules! go {
+        ($f:expr) => {
+            run_binary::<T, _>(plan, a, b, out, $f)
+        };
+    }
+    match op {
+        BinaryOp::Div => go!(T::div),
+        BinaryOp::DivNoNan => go!(|x, y| T::zip(x, y, |x: W, y: W| if y == W::ZERO {
+            W::ZERO
+        } else {
+            x / y
+        })),
+        BinaryOp::Pow => go!(|x, y| T::zip(x, y, |x: W, y: W| x.powf(y))),
+        BinaryOp::FloorDiv => go!(|x, y| T::zip(x, y, |x: W, y: W| (x / y).floor())),
+        BinaryOp::ReluGrad => {
+            go!(|g, f| T::zip(g, f, |g: W, f: W| if f > W::ZERO { g } else { W::ZERO }))
+        }
+        BinaryOp::Relu6Grad => go!(|g, f| T::zip(g, f, |g: W, f: W| {
+            if f > W::ZERO && f < W::from_f64(6.0) {
+                g
+            } else {
+                W::ZERO
+            }
+        })),
+        BinaryOp::EluGrad => go!(|g, y| T::zip(g, y, |g: W, y: W| if y < W::ZERO {
+            (y + W::ONE) * g
+        } else {
+            g
+        })),
+        BinaryOp::SeluGrad => go!(|g, y| T::zip(g, y, |g: W, y: W| {
+            if y < W::ZERO {
+                g * (y + W::from_f64(1.758_099_340_847_376_8))
+            } else {
+                g * W::from_f64(1.050_700_987_355_480_5)
+            }
+        })),
+        BinaryOp::SoftplusGrad => go!(|g, f| T::zip(g, f, |g: W, f: W| g / ((-f).exp() + W::ONE))),
+        BinaryOp::SigmoidGrad => go!(|y, dy| T::zip(y, dy, |y: W, dy: W| dy * y * (W::ONE - y))),
+        BinaryOp::TanhGrad => go!(|y, dy| T::zip(y, dy, |y: W, dy: W| dy * (W::ONE - y * y))),
+        BinaryOp::RsqrtGrad => {
+            go!(|y, dy| T::zip(y, dy, |y: W, dy: W| W::from_f64(-0.5) * (dy * y) * (y * y)))
+        }
+        BinaryOp::SqrtGrad => go!(|y, dy| T::zip(y, dy, |y: W, dy: W| W::from_f64(0.5) * dy / y)),
+        BinaryOp::FloorMod => go!(|x, y| T::zip(x, y, |x: W, y: W| {
+            let m = x.fmod(y);
+            if m != W::ZERO && ((y < W::ZERO) != (m < W::ZERO)) {
+                m + y
+            } else {
+                m
+            }
+        })),
+        _ => return false,
+    }
+    true
 }
 
 pub(super) fn run_binary<T: Element, F: Fn(T, T) -> T + Sync + Copy>(
