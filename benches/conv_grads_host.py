@@ -5,7 +5,9 @@ other work on the machine) and the CPU/NPU ratio (> 1: the NPU is faster).
 With `--dtype bfloat16` both devices get bfloat16 tensors (TensorFlow CPU
 runs its oneDNN bfloat16 kernels; the NPU its bfloat16 GEMM paths).
 
-    python benches/conv_grads_host.py [--batch 32] [--iters 5] [--dtype bfloat16]
+    python benches/conv_grads_host.py [--batch 32] [--iters 5] [--dtype bfloat16] [--only "1x1"]
+
+`--only` keeps the shapes whose name contains the text (e.g. "1x1", "3x3/2").
 """
 
 import argparse
