@@ -161,6 +161,35 @@ def test_logical_and_select(rng):
     assert_matches(on("/NPU:0", v1), on("/CPU:0", v1), tf.float32)
 
 
+def test_logical_ops_in_loop_conditions_and_on_compared_tensors(rng, strict_placement):
+    """Boolean logic keeps its arguments in host memory (it mostly builds loop
+    conditions out of int32 comparisons): inside a strict-placement while loop
+    with `maximum_iterations` (LogicalAnd of two int32 Less results) and on
+    device-memory comparisons of float tensors feeding SelectV2."""
+    x = tf.constant(rng.standard_normal((6, 5)).astype(np.float32))
+    y = tf.constant(rng.standard_normal((6, 5)).astype(np.float32))
+
+    def body_fn():
+        def loop(t, acc):
+            return t + 1, acc * 0.5 + tf.math.tanh(acc)
+
+        _, acc = tf.while_loop(lambda t, acc: t < 7, loop, (0, x), maximum_iterations=5)
+        both = tf.math.logical_and(x > 0.0, y > 0.25)
+        either = tf.math.logical_or(x > y, tf.math.logical_not(both))
+        return acc, tf.where(both, x, y), tf.where(either, y, x)
+
+    with tf.device("/NPU:0"):
+        tf_adapter.reset_kernel_counts()
+        got = tf.function(body_fn)()
+        counts = tf_adapter.kernel_counts()
+    with tf.device("/CPU:0"):
+        want = tf.function(body_fn)()
+    for g, w in zip(got, want):
+        assert_matches(g, w, tf.float32)
+    assert counts.get("LogicalAnd", 0) >= 6  # the loop condition ran on the NPU
+    assert counts.get("LogicalOr") == 1 and counts.get("LogicalNot") == 1
+
+
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16, tf.int64])
 def test_bias_add(dtype, rng):
     for fmt, shape in (("NHWC", [2, 5, 3, 7]), ("NHWC", [4, 7]), ("NCHW", [2, 7, 5, 3])):

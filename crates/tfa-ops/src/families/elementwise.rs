@@ -547,13 +547,19 @@ pub(crate) const OPS: &[OpDef] = &[
     ),
     op_t!("Equal", Elementwise, ALL_NO_I32, "x == y -> bool (incompatible_shape_error honoured)", attrs: ["incompatible_shape_error": Bool], |c| compare(c, CompareOp::Equal)),
     op_t!("NotEqual", Elementwise, ALL_NO_I32, "x != y -> bool (incompatible_shape_error honoured)", attrs: ["incompatible_shape_error": Bool], |c| compare(c, CompareOp::NotEqual)),
-    untyped("LogicalAnd", "x && y with broadcasting", |c| {
-        logical(c, LogicalOp::And)
-    }),
-    untyped("LogicalOr", "x || y with broadcasting", |c| {
-        logical(c, LogicalOp::Or)
-    }),
-    untyped("LogicalNot", "!x", logical_not),
+    in_host_memory(
+        untyped("LogicalAnd", "x && y with broadcasting; arguments in host memory (loop conditions)", |c| {
+            logical(c, LogicalOp::And)
+        }),
+        &["x", "y", "z"],
+    ),
+    in_host_memory(
+        untyped("LogicalOr", "x || y with broadcasting; arguments in host memory", |c| {
+            logical(c, LogicalOp::Or)
+        }),
+        &["x", "y", "z"],
+    ),
+    in_host_memory(untyped("LogicalNot", "!x; arguments in host memory", logical_not), &["x", "y"]),
     op_t!(
         "IsFinite",
         Elementwise,
@@ -673,6 +679,17 @@ pub(crate) const OPS: &[OpDef] = &[
 ];
 
 /// An op on bool tensors (no type attribute).
+/// `def` with every argument in host memory: boolean logic mostly combines
+/// the results of int32 comparisons (host memory, as on GPUs) into a loop
+/// condition (host memory too), and a device-memory kernel between them costs
+/// three copies through TensorFlow's event thread per loop iteration.
+const fn in_host_memory(def: OpDef, args: &'static [&'static str]) -> OpDef {
+    OpDef {
+        host_memory: args,
+        ..def
+    }
+}
+
 const fn untyped(name: &'static str, summary: &'static str, kernel: crate::KernelFn) -> OpDef {
     OpDef {
         name,
