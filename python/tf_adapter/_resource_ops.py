@@ -42,6 +42,8 @@ import contextlib
 import functools
 import sys
 
+from . import _training_rules as _rules
+
 _INSTALLED = False
 _COMPOSITES = {}  # snake-case op name -> composite
 _CPU = "/device:CPU:0"
@@ -157,15 +159,6 @@ def _host():
     else:
         with ops.colocate_with(None, ignore_existing=True), ops.device(_CPU):
             yield
-
-
-def _sign(x):
-    """sgn as TensorFlow's training kernels define it (0 at 0), from ops the
-    NPU has (the NPU has no Sign)."""
-    tf = _tf()
-    one = tf.ones_like(x)
-    zero = tf.zeros_like(x)
-    return tf.where(x < zero, -one, tf.where(tf.equal(x, zero), zero, one))
 
 
 def _read(h, dtype):
@@ -443,235 +436,6 @@ def _sparse(hs, dtype, grad, indices, sc, update):
     return [loop.op if hasattr(loop, "op") else loop]
 
 
-def _gd(vals, g, lr):
-    (var,) = vals
-    return [var - g * lr]
-
-
-def _momentum(nesterov):
-    # Dense and sparse (per row) updates share the formula.
-    def f(vals, g, lr, momentum):
-        var, accum = vals
-        accum = accum * momentum + g
-        if nesterov:
-            var = var - (g * lr + accum * momentum * lr)
-        else:
-            var = var - accum * lr
-        return [var, accum]
-
-    return f
-
-
-def _keras_momentum(nesterov):
-    def f(vals, g, lr, momentum):
-        var, accum = vals
-        accum = accum * momentum - g * lr
-        if nesterov:
-            var = var + (accum * momentum - g * lr)
-        else:
-            var = var + accum
-        return [var, accum]
-
-    return f
-
-
-def _adam(nesterov):
-    def f(vals, g, beta1_power, beta2_power, lr, beta1, beta2, epsilon):
-        tf = _tf()
-        var, m, v = vals
-        one = tf.ones([], g.dtype)
-        alpha = lr * tf.sqrt(one - beta2_power) / (one - beta1_power)
-        m = m + (g - m) * (one - beta1)
-        v = v + (tf.square(g) - v) * (one - beta2)
-        if nesterov:
-            var = var - ((g * (one - beta1) + beta1 * m) * alpha) / (tf.sqrt(v) + epsilon)
-        else:
-            var = var - (m * alpha) / (tf.sqrt(v) + epsilon)
-        return [var, m, v]
-
-    return f
-
-
-def _amsgrad(vals, g, beta1_power, beta2_power, lr, beta1, beta2, epsilon):
-    tf = _tf()
-    var, m, v, vhat = vals
-    one = tf.ones([], g.dtype)
-    alpha = lr * tf.sqrt(one - beta2_power) / (one - beta1_power)
-    m = m + (g - m) * (one - beta1)
-    v = v + (tf.square(g) - v) * (one - beta2)
-    vhat = tf.maximum(vhat, v)
-    var = var - (m * alpha) / (tf.sqrt(vhat) + epsilon)
-    return [var, m, v, vhat]
-
-
-def _ada_max(vals, g, beta1_power, lr, beta1, beta2, epsilon):
-    tf = _tf()
-    var, m, v = vals
-    one = tf.ones([], g.dtype)
-    m = m + (g - m) * (one - beta1)
-    v = tf.maximum(beta2 * v, tf.abs(g))
-    var = var - lr / (one - beta1_power) * (m / (v + epsilon))
-    return [var, m, v]
-
-
-def _adagrad(update_slots, sparse=False):
-    def f(vals, g, lr):
-        tf = _tf()
-        var, accum = vals
-        if update_slots:
-            accum = accum + tf.square(g)
-        if sparse:
-            var = var - lr * g * tf.math.rsqrt(accum)
-        else:
-            var = var - g * lr * tf.math.rsqrt(accum)
-        return [var, accum if update_slots else None]
-
-    return f
-
-
-def _adagrad_v2(update_slots, sparse=False):
-    def f(vals, g, lr, epsilon):
-        tf = _tf()
-        var, accum = vals
-        if update_slots:
-            accum = accum + tf.square(g)
-        if sparse:
-            var = var - lr * g / (tf.sqrt(accum) + epsilon)
-        else:
-            var = var - g * lr / (tf.sqrt(accum) + epsilon)
-        return [var, accum if update_slots else None]
-
-    return f
-
-
-def _rms_prop(vals, g, lr, rho, momentum, epsilon):
-    tf = _tf()
-    var, ms, mom = vals
-    one = tf.ones([], g.dtype)
-    ms = ms + (tf.square(g) - ms) * (one - rho)
-    mom = mom * momentum + (g * lr) / tf.sqrt(ms + epsilon)
-    return [var - mom, ms, mom]
-
-
-def _centered_rms_prop(vals, g, lr, rho, momentum, epsilon):
-    tf = _tf()
-    var, mg, ms, mom = vals
-    one = tf.ones([], g.dtype)
-    ms = ms + (tf.square(g) - ms) * (one - rho)
-    mg = mg + (g - mg) * (one - rho)
-    denom = (ms - tf.square(mg)) + epsilon
-    mom = mom * momentum + (g * lr) / tf.sqrt(denom)
-    return [var - mom, mg, ms, mom]
-
-
-def _adadelta(vals, g, lr, rho, epsilon):
-    tf = _tf()
-    var, accum, accum_update = vals
-    one = tf.ones([], g.dtype)
-    accum = accum * rho + tf.square(g) * (one - rho)
-    update = tf.sqrt(accum_update + epsilon) * tf.math.rsqrt(accum + epsilon) * g
-    var = var - update * lr
-    accum_update = accum_update * rho + tf.square(update) * (one - rho)
-    return [var, accum, accum_update]
-
-
-def _ftrl(multiply_linear_by_lr, shrinkage=False):
-    def f(vals, g, lr, l1, l2, *rest):
-        tf = _tf()
-        var, accum, linear = vals
-        if shrinkage:
-            l2_shrinkage, lr_power = rest
-            g_shrink = g + 2 * l2_shrinkage * var
-        else:
-            (lr_power,) = rest
-            g_shrink = g
-        two = tf.constant(2, g.dtype)
-        new_accum = accum + tf.square(g)
-        # TF special-cases lr_power == -0.5 with sqrt; pow(x, 0.5) may round
-        # differently, so pick per value at run time.
-        half = tf.equal(lr_power, tf.constant(-0.5, g.dtype))
-        p_new = tf.where(half, tf.sqrt(new_accum), tf.pow(new_accum, -lr_power))
-        p_old = tf.where(half, tf.sqrt(accum), tf.pow(accum, -lr_power))
-        if multiply_linear_by_lr:
-            linear = linear + (g_shrink * lr - (p_new - p_old) * var)
-            l1e = l1 * lr
-            x = l1e * _sign(linear) - linear
-            y = p_new + two * l2 * lr
-        else:
-            linear = linear + (g_shrink - (p_new - p_old) / lr * var)
-            l1e = l1
-            x = l1 * _sign(linear) - linear
-            y = p_new / lr + two * l2
-        var = tf.where(tf.abs(linear) > l1e, x / y, tf.zeros_like(var))
-        return [var, new_accum, linear]
-
-    return f
-
-
-def _proximal_gd(vals, g, lr, l1, l2):
-    tf = _tf()
-    (var,) = vals
-    one = tf.ones([], g.dtype)
-    prox = var - g * lr
-    denom = one + l2 * lr
-    shrunk = _sign(prox) * tf.maximum(tf.abs(prox) - lr * l1, tf.zeros([], g.dtype)) / denom
-    return [tf.where(l1 > 0, shrunk, prox / denom)]
-
-
-def _proximal_adagrad(vals, g, lr, l1, l2):
-    tf = _tf()
-    var, accum = vals
-    one = tf.ones([], g.dtype)
-    accum = accum + tf.square(g)
-    rate = lr * tf.math.rsqrt(accum)
-    prox = var - g * rate
-    denom = one + l2 * rate
-    shrunk = _sign(prox) * tf.maximum(tf.abs(prox) - rate * l1, tf.zeros([], g.dtype)) / denom
-    return [tf.where(l1 > 0, shrunk, prox / denom), accum]
-
-
-def _add_sign(vals, g, lr, alpha, sign_decay, beta):
-    tf = _tf()
-    var, m = vals
-    one = tf.ones([], g.dtype)
-    m = m * beta + g * (one - beta)
-    sign_gm = _sign(g) * _sign(m)
-    return [var - lr * (alpha + sign_decay * sign_gm) * g, m]
-
-
-def _power_sign(vals, g, lr, logbase, sign_decay, beta):
-    tf = _tf()
-    var, m = vals
-    one = tf.ones([], g.dtype)
-    m = m * beta + g * (one - beta)
-    sign_gm = _sign(g) * _sign(m)
-    return [var - lr * tf.exp(logbase * sign_decay * sign_gm) * g, m]
-
-
-def _adagrad_da(vals, g, lr, l1, l2, gs):
-    tf = _tf()
-    var, ga, da = vals
-    zero = tf.zeros([], g.dtype)
-    ga = ga + g
-    da = da + tf.square(g)
-    denom = l2 * (gs * lr) + tf.sqrt(da)
-    shrunk = lr * -tf.ones([], g.dtype) * _sign(ga) * tf.maximum(tf.abs(ga) - gs * l1, zero) / denom
-    plain = lr * ga * -tf.ones([], g.dtype) / denom
-    return [tf.where(l1 > 0, shrunk, plain), ga, da]
-
-
-def _sparse_adagrad_da(vals, g, lr, l1, l2, gs):
-    tf = _tf()
-    var, ga, da = vals
-    zero = tf.zeros([], g.dtype)
-    ga = ga + g
-    da = da + tf.square(g)
-    denom = l2 + tf.sqrt(da) / (gs * lr)
-    shrunk = -tf.ones([], g.dtype) * _sign(ga) * tf.maximum(tf.abs(ga) / gs - l1, zero) / denom
-    plain = -tf.ones([], g.dtype) * (ga / gs) / denom
-    return [tf.where(l1 > 0, shrunk, plain), ga, da]
-
-
 def _apply(op_name, camel, update_for, handles, scalars, sparse=False):
     """Register a training op. `handles`, `scalars`: argument names; the
     gradient is `grad` (or `delta`), `update_for(kwargs)` builds the update."""
@@ -701,70 +465,70 @@ _ORDER = {}
 def _training_table():
     """(op name, CamelName, variable handles, scalars, update builder, sparse)."""
     return [
-        ("resource_apply_gradient_descent", "ResourceApplyGradientDescent", ["var"], ["alpha"], lambda k: _gd, False),
+        ("resource_apply_gradient_descent", "ResourceApplyGradientDescent", ["var"], ["alpha"], lambda k: _rules.gd, False),
         ("resource_apply_momentum", "ResourceApplyMomentum", ["var", "accum"], ["lr", "momentum"],
-         lambda k: _momentum(k.get("use_nesterov", False)), False),
+         lambda k: _rules.momentum(k.get("use_nesterov", False)), False),
         ("resource_apply_keras_momentum", "ResourceApplyKerasMomentum", ["var", "accum"], ["lr", "momentum"],
-         lambda k: _keras_momentum(k.get("use_nesterov", False)), False),
+         lambda k: _rules.keras_momentum(k.get("use_nesterov", False)), False),
         ("resource_apply_adam", "ResourceApplyAdam", ["var", "m", "v"],
          ["beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"],
-         lambda k: _adam(k.get("use_nesterov", False)), False),
+         lambda k: _rules.adam(k.get("use_nesterov", False)), False),
         ("resource_apply_adam_with_amsgrad", "ResourceApplyAdamWithAmsgrad", ["var", "m", "v", "vhat"],
-         ["beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"], lambda k: _amsgrad, False),
+         ["beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"], lambda k: _rules.amsgrad, False),
         ("resource_apply_ada_max", "ResourceApplyAdaMax", ["var", "m", "v"],
-         ["beta1_power", "lr", "beta1", "beta2", "epsilon"], lambda k: _ada_max, False),
+         ["beta1_power", "lr", "beta1", "beta2", "epsilon"], lambda k: _rules.ada_max, False),
         ("resource_apply_adagrad", "ResourceApplyAdagrad", ["var", "accum"], ["lr"],
-         lambda k: _adagrad(k.get("update_slots", True)), False),
+         lambda k: _rules.adagrad(k.get("update_slots", True)), False),
         ("resource_apply_adagrad_v2", "ResourceApplyAdagradV2", ["var", "accum"], ["lr", "epsilon"],
-         lambda k: _adagrad_v2(k.get("update_slots", True)), False),
+         lambda k: _rules.adagrad_v2(k.get("update_slots", True)), False),
         ("resource_apply_rms_prop", "ResourceApplyRMSProp", ["var", "ms", "mom"], ["lr", "rho", "momentum", "epsilon"],
-         lambda k: _rms_prop, False),
+         lambda k: _rules.rms_prop, False),
         ("resource_apply_centered_rms_prop", "ResourceApplyCenteredRMSProp", ["var", "mg", "ms", "mom"],
-         ["lr", "rho", "momentum", "epsilon"], lambda k: _centered_rms_prop, False),
+         ["lr", "rho", "momentum", "epsilon"], lambda k: _rules.centered_rms_prop, False),
         ("resource_apply_adadelta", "ResourceApplyAdadelta", ["var", "accum", "accum_update"], ["lr", "rho", "epsilon"],
-         lambda k: _adadelta, False),
+         lambda k: _rules.adadelta, False),
         ("resource_apply_ftrl", "ResourceApplyFtrl", ["var", "accum", "linear"], ["lr", "l1", "l2", "lr_power"],
-         lambda k: _ftrl(k.get("multiply_linear_by_lr", False)), False),
+         lambda k: _rules.ftrl(k.get("multiply_linear_by_lr", False)), False),
         ("resource_apply_ftrl_v2", "ResourceApplyFtrlV2", ["var", "accum", "linear"],
          ["lr", "l1", "l2", "l2_shrinkage", "lr_power"],
-         lambda k: _ftrl(k.get("multiply_linear_by_lr", False), shrinkage=True), False),
+         lambda k: _rules.ftrl(k.get("multiply_linear_by_lr", False), shrinkage=True), False),
         ("resource_apply_proximal_gradient_descent", "ResourceApplyProximalGradientDescent", ["var"],
-         ["alpha", "l1", "l2"], lambda k: _proximal_gd, False),
+         ["alpha", "l1", "l2"], lambda k: _rules.proximal_gd, False),
         ("resource_apply_proximal_adagrad", "ResourceApplyProximalAdagrad", ["var", "accum"], ["lr", "l1", "l2"],
-         lambda k: _proximal_adagrad, False),
+         lambda k: _rules.proximal_adagrad, False),
         ("resource_apply_add_sign", "ResourceApplyAddSign", ["var", "m"], ["lr", "alpha", "sign_decay", "beta"],
-         lambda k: _add_sign, False),
+         lambda k: _rules.add_sign, False),
         ("resource_apply_power_sign", "ResourceApplyPowerSign", ["var", "m"], ["lr", "logbase", "sign_decay", "beta"],
-         lambda k: _power_sign, False),
+         lambda k: _rules.power_sign, False),
         ("resource_apply_adagrad_da", "ResourceApplyAdagradDA",
          ["var", "gradient_accumulator", "gradient_squared_accumulator"], ["lr", "l1", "l2", "global_step"],
-         lambda k: _adagrad_da, False),
+         lambda k: _rules.adagrad_da, False),
         ("resource_sparse_apply_adagrad_da", "ResourceSparseApplyAdagradDA",
          ["var", "gradient_accumulator", "gradient_squared_accumulator"], ["lr", "l1", "l2", "global_step"],
-         lambda k: _sparse_adagrad_da, True),
+         lambda k: _rules.sparse_adagrad_da, True),
         ("resource_sparse_apply_momentum", "ResourceSparseApplyMomentum", ["var", "accum"], ["lr", "momentum"],
-         lambda k: _momentum(k.get("use_nesterov", False)), True),
+         lambda k: _rules.momentum(k.get("use_nesterov", False)), True),
         ("resource_sparse_apply_keras_momentum", "ResourceSparseApplyKerasMomentum", ["var", "accum"],
-         ["lr", "momentum"], lambda k: _keras_momentum(k.get("use_nesterov", False)), True),
+         ["lr", "momentum"], lambda k: _rules.keras_momentum(k.get("use_nesterov", False)), True),
         ("resource_sparse_apply_adagrad", "ResourceSparseApplyAdagrad", ["var", "accum"], ["lr"],
-         lambda k: _adagrad(k.get("update_slots", True), sparse=True), True),
+         lambda k: _rules.adagrad(k.get("update_slots", True), sparse=True), True),
         ("resource_sparse_apply_adagrad_v2", "ResourceSparseApplyAdagradV2", ["var", "accum"], ["lr", "epsilon"],
-         lambda k: _adagrad_v2(k.get("update_slots", True), sparse=True), True),
+         lambda k: _rules.adagrad_v2(k.get("update_slots", True), sparse=True), True),
         ("resource_sparse_apply_rms_prop", "ResourceSparseApplyRMSProp", ["var", "ms", "mom"],
-         ["lr", "rho", "momentum", "epsilon"], lambda k: _rms_prop, True),
+         ["lr", "rho", "momentum", "epsilon"], lambda k: _rules.rms_prop, True),
         ("resource_sparse_apply_centered_rms_prop", "ResourceSparseApplyCenteredRMSProp", ["var", "mg", "ms", "mom"],
-         ["lr", "rho", "momentum", "epsilon"], lambda k: _centered_rms_prop, True),
+         ["lr", "rho", "momentum", "epsilon"], lambda k: _rules.centered_rms_prop, True),
         ("resource_sparse_apply_adadelta", "ResourceSparseApplyAdadelta", ["var", "accum", "accum_update"],
-         ["lr", "rho", "epsilon"], lambda k: _adadelta, True),
+         ["lr", "rho", "epsilon"], lambda k: _rules.adadelta, True),
         ("resource_sparse_apply_ftrl_v2", "ResourceSparseApplyFtrlV2", ["var", "accum", "linear"],
          ["lr", "l1", "l2", "l2_shrinkage", "lr_power"],
-         lambda k: _ftrl(k.get("multiply_linear_by_lr", False), shrinkage=True), True),
+         lambda k: _rules.ftrl(k.get("multiply_linear_by_lr", False), shrinkage=True), True),
         ("resource_sparse_apply_proximal_gradient_descent", "ResourceSparseApplyProximalGradientDescent", ["var"],
-         ["alpha", "l1", "l2"], lambda k: _proximal_gd, True),
+         ["alpha", "l1", "l2"], lambda k: _rules.proximal_gd, True),
         ("resource_sparse_apply_proximal_adagrad", "ResourceSparseApplyProximalAdagrad", ["var", "accum"],
-         ["lr", "l1", "l2"], lambda k: _proximal_adagrad, True),
+         ["lr", "l1", "l2"], lambda k: _rules.proximal_adagrad, True),
         ("resource_sparse_apply_ftrl", "ResourceSparseApplyFtrl", ["var", "accum", "linear"],
-         ["lr", "l1", "l2", "lr_power"], lambda k: _ftrl(k.get("multiply_linear_by_lr", False)), True),
+         ["lr", "l1", "l2", "lr_power"], lambda k: _rules.ftrl(k.get("multiply_linear_by_lr", False)), True),
     ]
 
 

@@ -133,7 +133,7 @@ fn composites_section(s: &mut String) {
         s,
         "\n## Resource-variable ops (Python composites)\n\n\
          On a variable living on an NPU these ops run as a composite of the ops above \
-         (`python/tf_adapter/_resource_ops.py`): TensorFlow 2.21 does not export the variable \
+         (`python/tf_adapter/_resource_ops.py`, update formulas in `_training_rules.py`): TensorFlow 2.21 does not export the variable \
          C API a kernel would need. Variables on other devices keep TensorFlow's kernels. \
          float types and int64 (int32 variables live on the host, as on GPUs).\n"
     );
