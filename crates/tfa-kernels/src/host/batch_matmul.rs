@@ -685,88 +685,102 @@ fn einsum_typed<T: ReduceElem + BmmElem>(
     } else {
         let y = ts.pop().unwrap();
         let x = ts.pop().unwrap();
-        // Broadcast ellipsis dims of size 1 against a larger size: drop them.
-        let (xl, yl) = (x.labels.clone(), y.labels.clone());
-        let (xs, ys) = (x.shape.clone(), y.shape.clone());
-        let size_in = |labels: &[Label], shape: &[usize], l: Label| -> Option<usize> {
-            labels.iter().position(|m| *m == l).map(|i| shape[i])
-        };
-        let x = x.squeeze(|l| l < 0 && size_in(&yl, &ys, l).is_some_and(|d| d != 1));
-        let y = y.squeeze(|l| l < 0 && size_in(&xl, &xs, l).is_some_and(|d| d != 1));
-        // Sum out labels only one input has and the output lacks.
-        let before = (x.labels.len(), y.labels.len());
-        let x = x.sum_out(|l| !in_out(l) && !y.labels.contains(&l))?;
-        let y = y.sum_out(|l| !in_out(l) && !x.labels.contains(&l))?;
-        // Sums are not low-precision values: rounding them would differ from
-        // rounding the inputs, so such products stay float32 (the inputs were
-        // rounded by `einsum_lowp`).
-        let lowp = lowp.filter(|_| before == (x.labels.len(), y.labels.len()));
-        let batch: Vec<Label> = x
-            .labels
-            .iter()
-            .copied()
-            .filter(|l| y.labels.contains(l) && in_out(*l))
-            .collect();
-        let contract: Vec<Label> = x
-            .labels
-            .iter()
-            .copied()
-            .filter(|l| y.labels.contains(l) && !in_out(*l))
-            .collect();
-        let fx: Vec<Label> = x
-            .labels
-            .iter()
-            .copied()
-            .filter(|l| !y.labels.contains(l))
-            .collect();
-        let fy: Vec<Label> = y
-            .labels
-            .iter()
-            .copied()
-            .filter(|l| !x.labels.contains(l))
-            .collect();
-        let nb: usize = batch.iter().map(|&l| x.size_of(l)).product();
-        let m: usize = fx.iter().map(|&l| x.size_of(l)).product();
-        let k: usize = contract.iter().map(|&l| x.size_of(l)).product();
-        let n: usize = fy.iter().map(|&l| y.size_of(l)).product();
-        let mut shape: Vec<usize> = batch.iter().map(|&l| x.size_of(l)).collect();
-        shape.extend(fx.iter().map(|&l| x.size_of(l)));
-        shape.extend(fy.iter().map(|&l| y.size_of(l)));
-        let x = x.permute(&[batch.clone(), fx.clone(), contract.clone()].concat())?;
-        let y = y.permute(&[batch.clone(), contract, fy.clone()].concat())?;
-        let plan = BatchPlan {
-            m,
-            k,
-            n,
-            x_batch: (0..nb).collect(),
-            y_batch: (0..nb).collect(),
-            out_shape: vec![nb, m, n],
-            p: BatchMatMulParams {
-                lowp,
-                ..BatchMatMulParams::default()
-            },
-        };
-        let labels = [batch, fx, fy].concat();
-        let order: Vec<Label> = spec
-            .output
-            .iter()
-            .copied()
-            .filter(|l| labels.contains(l))
-            .collect();
-        if order == labels && out.len() == nb * m * n {
-            // Already in output order: the product lands in `out` directly.
-            T::bmm(&plan, &x.data, &y.data, out);
-            return Ok(());
-        }
-        let mut data = vec![T::default(); nb * m * n];
-        T::bmm(&plan, &x.data, &y.data, &mut data);
-        Labelled {
-            data: Cow::Owned(data),
-            shape,
-            labels,
-        }
-        .write_to(&order, out)
+        einsum_pair(spec, x, y, out, lowp)
     }
+}
+
+/// A two-operand einsum as one batched product: broadcast ellipsis dims of
+/// size 1 dropped, labels only one operand has summed out, the operands
+/// permuted to [batch, free, contracted] and [batch, contracted, free].
+fn einsum_pair<T: ReduceElem + BmmElem>(
+    spec: &EinsumSpec,
+    x: Labelled<'_, T>,
+    y: Labelled<'_, T>,
+    out: &mut [T],
+    lowp: Option<DType>,
+) -> Result<()> {
+    let in_out = |l: Label| spec.output.contains(&l);
+    // Broadcast ellipsis dims of size 1 against a larger size: drop them.
+    let (xl, yl) = (x.labels.clone(), y.labels.clone());
+    let (xs, ys) = (x.shape.clone(), y.shape.clone());
+    let size_in = |labels: &[Label], shape: &[usize], l: Label| -> Option<usize> {
+        labels.iter().position(|m| *m == l).map(|i| shape[i])
+    };
+    let x = x.squeeze(|l| l < 0 && size_in(&yl, &ys, l).is_some_and(|d| d != 1));
+    let y = y.squeeze(|l| l < 0 && size_in(&xl, &xs, l).is_some_and(|d| d != 1));
+    // Sum out labels only one input has and the output lacks.
+    let before = (x.labels.len(), y.labels.len());
+    let x = x.sum_out(|l| !in_out(l) && !y.labels.contains(&l))?;
+    let y = y.sum_out(|l| !in_out(l) && !x.labels.contains(&l))?;
+    // Sums are not low-precision values: rounding them would differ from
+    // rounding the inputs, so such products stay float32 (the inputs were
+    // rounded by `einsum_lowp`).
+    let lowp = lowp.filter(|_| before == (x.labels.len(), y.labels.len()));
+    let batch: Vec<Label> = x
+        .labels
+        .iter()
+        .copied()
+        .filter(|l| y.labels.contains(l) && in_out(*l))
+        .collect();
+    let contract: Vec<Label> = x
+        .labels
+        .iter()
+        .copied()
+        .filter(|l| y.labels.contains(l) && !in_out(*l))
+        .collect();
+    let fx: Vec<Label> = x
+        .labels
+        .iter()
+        .copied()
+        .filter(|l| !y.labels.contains(l))
+        .collect();
+    let fy: Vec<Label> = y
+        .labels
+        .iter()
+        .copied()
+        .filter(|l| !x.labels.contains(l))
+        .collect();
+    let nb: usize = batch.iter().map(|&l| x.size_of(l)).product();
+    let m: usize = fx.iter().map(|&l| x.size_of(l)).product();
+    let k: usize = contract.iter().map(|&l| x.size_of(l)).product();
+    let n: usize = fy.iter().map(|&l| y.size_of(l)).product();
+    let mut shape: Vec<usize> = batch.iter().map(|&l| x.size_of(l)).collect();
+    shape.extend(fx.iter().map(|&l| x.size_of(l)));
+    shape.extend(fy.iter().map(|&l| y.size_of(l)));
+    let x = x.permute(&[batch.clone(), fx.clone(), contract.clone()].concat())?;
+    let y = y.permute(&[batch.clone(), contract, fy.clone()].concat())?;
+    let plan = BatchPlan {
+        m,
+        k,
+        n,
+        x_batch: (0..nb).collect(),
+        y_batch: (0..nb).collect(),
+        out_shape: vec![nb, m, n],
+        p: BatchMatMulParams {
+            lowp,
+            ..BatchMatMulParams::default()
+        },
+    };
+    let labels = [batch, fx, fy].concat();
+    let order: Vec<Label> = spec
+        .output
+        .iter()
+        .copied()
+        .filter(|l| labels.contains(l))
+        .collect();
+    if order == labels && out.len() == nb * m * n {
+        // Already in output order: the product lands in `out` directly.
+        T::bmm(&plan, &x.data, &y.data, out);
+        return Ok(());
+    }
+    let mut data = vec![T::default(); nb * m * n];
+    T::bmm(&plan, &x.data, &y.data, &mut data);
+    Labelled {
+        data: Cow::Owned(data),
+        shape,
+        labels,
+    }
+    .write_to(&order, out)
 }
 
 #[cfg(test)]

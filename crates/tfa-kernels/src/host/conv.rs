@@ -299,28 +299,7 @@ pub(crate) fn conv2d_nhwc_lowp<S: LowpSrc + Default, O: LowpOut>(
     let direct = g.is_pointwise();
     let threads = rayon::current_num_threads().max(1);
     let flops = m * k * cout;
-    let path = selected_path(lowp);
-    let filters: Vec<PackedB> = if k == 0 || cout_g == 0 {
-        Vec::new()
-    } else {
-        (0..g.groups)
-            .map(|grp| {
-                // SAFETY: group grp's filter columns [grp*cout_g, +cout_g) of
-                // k rows of stride cout lie inside `f` (validated HWIO shape).
-                unsafe {
-                    PackedB::new(
-                        path,
-                        k,
-                        cout_g,
-                        f[grp * cout_g..].as_ptr(),
-                        (cout as isize, 1),
-                        lowp,
-                        flops >= 1 << 18,
-                    )
-                }
-            })
-            .collect()
-    };
+    let filters = pack_filters(f, g, lowp, flops >= 1 << 18);
     if filters.is_empty() && epilogue.is_none() {
         y.fill(O::default());
         return Ok(());
@@ -342,18 +321,7 @@ pub(crate) fn conv2d_nhwc_lowp<S: LowpSrc + Default, O: LowpOut>(
             return Ok(());
         }
     }
-    // Rows per task: an im2col tile that fits the cache, but enough tasks
-    // to keep every thread busy; a bfloat16 output's accumulators stay in L2.
-    let by_cache = (TILE_BYTES / (k.max(1) * std::mem::size_of::<S>())).clamp(32, 4096);
-    let by_balance = m.div_ceil(threads * 4).max(32);
-    let mut tile = if direct {
-        by_balance.min(1024)
-    } else {
-        by_cache.min(by_balance)
-    };
-    if O::as_f32(&mut []).is_none() {
-        tile = tile.min((LOWP_ACC_BYTES / (4 * cout)).max(32));
-    }
+    let tile = lowp_tile_rows::<S, O>(g, k, threads);
     // One tile: im2col (unless pointwise), the products of every group into
     // `acc`, the epilogue on them.
     let compute = |m0: usize, acc: &mut [f32], buf: &mut Vec<S>| -> Result<()> {
@@ -410,6 +378,53 @@ pub(crate) fn conv2d_nhwc_lowp<S: LowpSrc + Default, O: LowpOut>(
         y.par_chunks_mut(tile * cout)
             .enumerate()
             .try_for_each_init(Default::default, |bufs, item| run(item, bufs))
+    }
+}
+
+/// Each group's filter columns, rounded to `lowp` and packed for `lowp_gemm`
+/// (none when the product is empty).
+fn pack_filters<S: LowpSrc>(f: &[S], g: &ConvGeom, lowp: LowpType, parallel: bool) -> Vec<PackedB> {
+    let (cout, cout_g) = (g.cout, g.cout / g.groups);
+    let k = g.kh * g.kw * (g.cin / g.groups);
+    if k == 0 || cout_g == 0 {
+        return Vec::new();
+    }
+    let path = selected_path(lowp);
+    (0..g.groups)
+        .map(|grp| {
+            // SAFETY: group grp's filter columns [grp*cout_g, +cout_g) of k
+            // rows of stride cout lie inside `f` (validated HWIO shape).
+            unsafe {
+                PackedB::new(
+                    path,
+                    k,
+                    cout_g,
+                    f[grp * cout_g..].as_ptr(),
+                    (cout as isize, 1),
+                    lowp,
+                    parallel,
+                )
+            }
+        })
+        .collect()
+}
+
+/// Output rows per task of `conv2d_nhwc_lowp`: an im2col tile that fits the
+/// cache, but enough tasks to keep every thread busy; a low-precision
+/// output's float32 accumulators stay in L2.
+fn lowp_tile_rows<S, O: LowpOut>(g: &ConvGeom, k: usize, threads: usize) -> usize {
+    let m = g.n * g.oh * g.ow;
+    let by_cache = (TILE_BYTES / (k.max(1) * std::mem::size_of::<S>())).clamp(32, 4096);
+    let by_balance = m.div_ceil(threads * 4).max(32);
+    let tile = if g.is_pointwise() {
+        by_balance.min(1024)
+    } else {
+        by_cache.min(by_balance)
+    };
+    if O::as_f32(&mut []).is_none() {
+        tile.min((LOWP_ACC_BYTES / (4 * g.cout)).max(32))
+    } else {
+        tile
     }
 }
 

@@ -28,7 +28,6 @@ use super::cpu::{simd_level, Simd};
 use super::lowp_gemm::{narrow_bf16, LowpType};
 use half::{bf16, f16};
 use rayon::prelude::*;
-use std::any::TypeId;
 use std::borrow::Cow;
 use std::ops::Range;
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
@@ -299,9 +298,16 @@ pub fn conv_backprop_input(
     check(&filter.shape, &kind.filter_shape(g), "filter")?;
     check(&dy.shape, &g.output_shape(), "out_backprop")?;
     check(&dx.shape, &g.format.shape(g.n, g.h, g.w, g.cin), "input")?;
-    if kind == ConvKind::Conv2D && dx.dtype == DType::BF16 && g.format == DataFormat::Nhwc {
-        let (f, dy) = (filter.data::<bf16>()?, dy.data::<bf16>()?);
-        return input_grad_lowp(dy, f, dx.data_mut::<bf16>()?, g, LowpType::Bf16);
+    match grad_lowp(kind, dx.dtype, g) {
+        Some(l) if dx.dtype == DType::BF16 && g.format == DataFormat::Nhwc => {
+            let (f, dy) = (filter.data::<bf16>()?, dy.data::<bf16>()?);
+            return input_grad_lowp(dy, f, dx.data_mut::<bf16>()?, g, l);
+        }
+        Some(l) if dx.dtype == DType::BF16 => {
+            return input_grad_widened::<bf16>(filter, dy, dx, g, l)
+        }
+        Some(l) => return input_grad_widened::<f32>(filter, dy, dx, g, l),
+        None => {}
     }
     fn typed<T: Widen>(
         kind: ConvKind,
@@ -309,7 +315,6 @@ pub fn conv_backprop_input(
         dy: &TensorView,
         dx: &mut TensorMut,
         g: &ConvGeom,
-        lowp: Option<LowpType>,
     ) -> Result<()> {
         let f = widen_all::<T>(f.data()?);
         let dy = load_nhwc::<T>(dy.data()?, g.n, g.oh * g.ow, g.cout, g.format);
@@ -320,18 +325,35 @@ pub fn conv_backprop_input(
             g.cin,
             g.format,
             |dx| match kind {
-                ConvKind::Conv2D => input_grad(&dy, &f, dx, g, lowp),
+                ConvKind::Conv2D => input_grad(&dy, &f, dx, g),
                 ConvKind::Depthwise => depthwise_input_grad(&dy, &f, dx, g),
             },
         );
         Ok(())
     }
-    let lowp = grad_lowp(dx.dtype, g);
     float_dispatch!(
         dx.dtype,
         "convolution backprop",
-        typed(kind, filter, dy, dx, g, lowp)
+        typed(kind, filter, dy, dx, g)
     )
+}
+
+/// A low-precision Conv2D input gradient of data other than bfloat16 NHWC:
+/// widened to float32 NHWC, then `input_grad_lowp`.
+fn input_grad_widened<T: Widen<W = f32>>(
+    f: &TensorView,
+    dy: &TensorView,
+    dx: &mut TensorMut,
+    g: &ConvGeom,
+    lowp: LowpType,
+) -> Result<()> {
+    let f = widen_all::<T>(f.data()?);
+    let dy = load_nhwc::<T>(dy.data()?, g.n, g.oh * g.ow, g.cout, g.format);
+    let mut result = Ok(());
+    with_out_nhwc::<T>(dx.data_mut()?, g.n, g.h * g.w, g.cin, g.format, |dx| {
+        result = input_grad_lowp(&dy, &f, dx, g, lowp);
+    });
+    result
 }
 
 /// Gradient with respect to the filter: `df` has the filter shape of `g`.
@@ -348,12 +370,25 @@ pub fn conv_backprop_filter(
     check(&input.shape, &g.format.shape(g.n, g.h, g.w, g.cin), "input")?;
     check(&dy.shape, &g.output_shape(), "out_backprop")?;
     check(&df.shape, &kind.filter_shape(g), "filter")?;
-    if kind == ConvKind::Conv2D && df.dtype == DType::BF16 && g.format == DataFormat::Nhwc {
-        let mut sums = vec![0f32; df.num_elements()];
-        let (x, dy) = (input.data::<bf16>()?, dy.data::<bf16>()?);
-        filter_grad_lowp(x, dy, &mut sums, g, LowpType::Bf16);
-        narrow_bf16(&sums, df.data_mut::<bf16>()?);
-        return Ok(());
+    match grad_lowp(kind, df.dtype, g) {
+        Some(l) if df.dtype == DType::BF16 => {
+            let mut sums = vec![0f32; df.num_elements()];
+            if g.format == DataFormat::Nhwc {
+                let (x, dy) = (input.data::<bf16>()?, dy.data::<bf16>()?);
+                filter_grad_lowp(x, dy, &mut sums, g, l);
+            } else {
+                let (x, dy) = widened_nhwc::<bf16>(input, dy, g)?;
+                filter_grad_lowp(&x, &dy, &mut sums, g, l);
+            }
+            narrow_bf16(&sums, df.data_mut::<bf16>()?);
+            return Ok(());
+        }
+        Some(l) => {
+            let (x, dy) = widened_nhwc::<f32>(input, dy, g)?;
+            filter_grad_lowp(&x, &dy, df.data_mut::<f32>()?, g, l);
+            return Ok(());
+        }
+        None => {}
     }
     fn typed<T: Widen>(
         kind: ConvKind,
@@ -361,35 +396,47 @@ pub fn conv_backprop_filter(
         dy: &TensorView,
         df: &mut TensorMut,
         g: &ConvGeom,
-        lowp: Option<LowpType>,
     ) -> Result<()> {
         let x = load_nhwc::<T>(x.data()?, g.n, g.h * g.w, g.cin, g.format);
         let dy = load_nhwc::<T>(dy.data()?, g.n, g.oh * g.ow, g.cout, g.format);
         let out = df.data_mut::<T>()?;
         let len = out.len();
         with_out_nhwc::<T>(out, 1, len, 1, DataFormat::Nhwc, |df| match kind {
-            ConvKind::Conv2D => filter_grad(&x, &dy, df, g, lowp),
+            ConvKind::Conv2D => filter_grad(&x, &dy, df, g),
             ConvKind::Depthwise => depthwise_filter_grad(&x, &dy, df, g),
         });
         Ok(())
     }
-    let lowp = grad_lowp(df.dtype, g);
     float_dispatch!(
         df.dtype,
         "convolution backprop",
-        typed(kind, input, dy, df, g, lowp)
+        typed(kind, input, dy, df, g)
     )
 }
 
-/// The type Conv2D gradients multiply in: `g.lowp` for float32, bfloat16
-/// for bfloat16 data (widened to float32 first: the rounding inside
-/// `lowp_gemm` is then exact, so the numerics are TensorFlow's), none else.
+/// `x` and `dy` as float32 NHWC (borrowed when they already are).
+type Nhwc32<'a> = (Cow<'a, [f32]>, Cow<'a, [f32]>);
+
+fn widened_nhwc<'a, T: Widen<W = f32>>(
+    x: &'a TensorView,
+    dy: &'a TensorView,
+    g: &ConvGeom,
+) -> Result<Nhwc32<'a>> {
+    Ok((
+        load_nhwc::<T>(x.data()?, g.n, g.h * g.w, g.cin, g.format),
+        load_nhwc::<T>(dy.data()?, g.n, g.oh * g.ow, g.cout, g.format),
+    ))
+}
+
+/// The type a Conv2D gradient multiplies in, through `lowp_gemm`: `g.lowp`
+/// for float32, bfloat16 for bfloat16 data (as stored, so the numerics are
+/// TensorFlow's), none else (depthwise gradients neither).
 /// Every product is of an input element and a `dy` element (sums come after),
 /// so rounding inside the GEMMs equals rounding the inputs.
-fn grad_lowp(dtype: DType, g: &ConvGeom) -> Option<LowpType> {
-    match dtype {
-        DType::F32 => g.lowp.and_then(LowpType::from_dtype),
-        DType::BF16 => Some(LowpType::Bf16),
+fn grad_lowp(kind: ConvKind, dtype: DType, g: &ConvGeom) -> Option<LowpType> {
+    match (kind, dtype) {
+        (ConvKind::Conv2D, DType::F32) => g.lowp.and_then(LowpType::from_dtype),
+        (ConvKind::Conv2D, DType::BF16) => Some(LowpType::Bf16),
         _ => None,
     }
 }
@@ -428,20 +475,9 @@ pub(super) fn partial_sums<W: Compute>(
     });
 }
 
-/// `df[kh*kw*cin_g, cout]` (HWIO) from NHWC `x` and `dy` (the products
-/// rounded to `lowp` in `filter_grad_lowp`, for float32).
-fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGeom, lowp: Option<LowpType>) {
-    if let Some(l) = lowp.filter(|_| TypeId::of::<W>() == TypeId::of::<f32>()) {
-        // SAFETY: W is f32 (checked just above).
-        let (x, dy, df) = unsafe {
-            (
-                std::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len()),
-                std::slice::from_raw_parts(dy.as_ptr().cast::<f32>(), dy.len()),
-                std::slice::from_raw_parts_mut(df.as_mut_ptr().cast::<f32>(), df.len()),
-            )
-        };
-        return filter_grad_lowp(x, dy, df, g, l);
-    }
+/// `df[kh*kw*cin_g, cout]` (HWIO) from NHWC `x` and `dy`, in the compute
+/// type (low-precision products: `filter_grad_lowp`).
+fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGeom) {
     let m = g.n * g.oh * g.ow;
     let (cout, groups) = (g.cout, g.groups.max(1));
     let (cin_g, cout_g) = (g.cin / groups, cout / groups);
@@ -526,20 +562,9 @@ pub(super) fn fill_cols<T: Copy + Default + Send + Sync>(
 
 // ------------------------------------------------------- Conv2D: input ----
 
-/// NHWC `dx` from NHWC `dy` and the HWIO filter (the products rounded to
-/// `lowp` in `input_grad_lowp`, for float32).
-fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom, lowp: Option<LowpType>) {
-    if let Some(l) = lowp.filter(|_| TypeId::of::<W>() == TypeId::of::<f32>()) {
-        // SAFETY: W is f32 (checked just above).
-        let (dy, f, dx) = unsafe {
-            (
-                std::slice::from_raw_parts(dy.as_ptr().cast::<f32>(), dy.len()),
-                std::slice::from_raw_parts(f.as_ptr().cast::<f32>(), f.len()),
-                std::slice::from_raw_parts_mut(dx.as_mut_ptr().cast::<f32>(), dx.len()),
-            )
-        };
-        return super::conv::lowp_infallible(input_grad_lowp(dy, f, dx, g, l));
-    }
+/// NHWC `dx` from NHWC `dy` and the HWIO filter, in the compute type
+/// (low-precision products: `input_grad_lowp`).
+fn input_grad<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
     let (cin, cout, groups) = (g.cin, g.cout, g.groups.max(1));
     let (cin_g, cout_g) = (cin / groups, cout / groups);
     let k = g.kh * g.kw * cin_g;

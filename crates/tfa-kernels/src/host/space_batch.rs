@@ -134,30 +134,7 @@ pub fn space_batch_plan(
             block[d],
         );
         let checked = d >= prefix && d < m - suffix;
-        let (space, batched) = match dir {
-            Direction::ToBatch => {
-                if checked && (start < 0 || end < 0) {
-                    return invalid("Paddings must be non-negative".into());
-                }
-                let padded = size + start + end;
-                if checked && padded % b != 0 {
-                    return invalid(format!(
-                        "padded_shape[{d}]={padded} is not divisible by block_shape[{d}]={b}"
-                    ));
-                }
-                (size, padded / b)
-            }
-            Direction::ToSpace => {
-                if checked && (start < 0 || end < 0) {
-                    return invalid("Crops must be non-negative".into());
-                }
-                let cropped = size * b - start - end;
-                if checked && cropped < 0 {
-                    return invalid(format!("cropped_shape[{d}]={cropped} must be non-negative"));
-                }
-                (cropped, size)
-            }
-        };
+        let (space, batched) = extents(dir, d, checked, (start, end), size, b)?;
         plan.start[d] = start as usize;
         plan.space[d] = space as usize;
         plan.batched[d] = batched as usize;
@@ -168,6 +145,45 @@ pub fn space_batch_plan(
         } as usize;
     }
     Ok(plan)
+}
+
+/// Spatial dimension `d`'s (space side, batch side) extents from its size
+/// in the input, its (start, end) paddings or crops and its block size;
+/// `checked`: whether TensorFlow validates this dimension (it skips the
+/// trivial leading and trailing ones).
+fn extents(
+    dir: Direction,
+    d: usize,
+    checked: bool,
+    (start, end): (i64, i64),
+    size: i64,
+    b: i64,
+) -> Result<(i64, i64)> {
+    let invalid = |m: String| Err(Error::InvalidArgument(m));
+    match dir {
+        Direction::ToBatch => {
+            if checked && (start < 0 || end < 0) {
+                return invalid("Paddings must be non-negative".into());
+            }
+            let padded = size + start + end;
+            if checked && padded % b != 0 {
+                return invalid(format!(
+                    "padded_shape[{d}]={padded} is not divisible by block_shape[{d}]={b}"
+                ));
+            }
+            Ok((size, padded / b))
+        }
+        Direction::ToSpace => {
+            if checked && (start < 0 || end < 0) {
+                return invalid("Crops must be non-negative".into());
+            }
+            let cropped = size * b - start - end;
+            if checked && cropped < 0 {
+                return invalid(format!("cropped_shape[{d}]={cropped} must be non-negative"));
+            }
+            Ok((cropped, size))
+        }
+    }
 }
 
 /// Runs `plan` (not an identity) on `x` into `out` (`plan.out_shape`).
