@@ -716,30 +716,14 @@ fn einsum_pair<T: ReduceElem + BmmElem>(
     // rounding the inputs, so such products stay float32 (the inputs were
     // rounded by `einsum_lowp`).
     let lowp = lowp.filter(|_| before == (x.labels.len(), y.labels.len()));
-    let batch: Vec<Label> = x
-        .labels
-        .iter()
-        .copied()
-        .filter(|l| y.labels.contains(l) && in_out(*l))
-        .collect();
-    let contract: Vec<Label> = x
-        .labels
-        .iter()
-        .copied()
-        .filter(|l| y.labels.contains(l) && !in_out(*l))
-        .collect();
-    let fx: Vec<Label> = x
-        .labels
-        .iter()
-        .copied()
-        .filter(|l| !y.labels.contains(l))
-        .collect();
-    let fy: Vec<Label> = y
-        .labels
-        .iter()
-        .copied()
-        .filter(|l| !x.labels.contains(l))
-        .collect();
+    let only = |labels: &[Label], keep: &dyn Fn(Label) -> bool| -> Vec<Label> {
+        labels.iter().copied().filter(|&l| keep(l)).collect()
+    };
+    let shared = |l: Label| y.labels.contains(&l);
+    let batch = only(&x.labels, &|l| shared(l) && in_out(l));
+    let contract = only(&x.labels, &|l| shared(l) && !in_out(l));
+    let fx = only(&x.labels, &|l| !shared(l));
+    let fy = only(&y.labels, &|l| !x.labels.contains(&l));
     let nb: usize = batch.iter().map(|&l| x.size_of(l)).product();
     let m: usize = fx.iter().map(|&l| x.size_of(l)).product();
     let k: usize = contract.iter().map(|&l| x.size_of(l)).product();
