@@ -95,6 +95,66 @@ pub fn tanh_f32(x: f32) -> f32 {
     (if z < 0.625 { small } else { big }).copysign(x)
 }
 
+/// `erfc` for float32 without a libm call, so loops vectorise (libm's
+/// `erfcf` branches per element: TensorFlow's `gelu` is `0.5 x erfc(-x/√2)`,
+/// and a BERT-base encoder spent a tenth of its time in it).
+/// Numerical Recipes' `erfcc` form, `t·exp(-z² + P(t))` with `t = 1/(1+z/2)`
+/// for `z = |x|`, and `2 - erfc(z)` below zero; `exp(-z²)` is taken as
+/// `exp(-zh²)·exp(-zl(z+zh))` with `zh` the top 12 bits of `z` (`zh²` exact),
+/// so the tail keeps its relative accuracy. At most 4.5e-7 relative error
+/// against float64 over [-10, 10] (tested); NaN stays NaN, erfc(±inf) = 0, 2.
+#[inline(always)]
+pub fn erfc_f32(x: f32) -> f32 {
+    // Past 10.5 the result is below the smallest subnormal; clamping (with a
+    // comparison that lets NaN through) keeps inf - inf out of `zl`.
+    let a = x.abs();
+    let z = if a > 10.5 { 10.5 } else { a };
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let p = ((((((((0.170_872_77 * t - 0.822_152_23) * t + 1.488_515_9) * t - 1.135_204) * t
+        + 0.278_868_07)
+        * t
+        - 0.186_288_06)
+        * t
+        + 0.096_784_18)
+        * t
+        + 0.374_091_96)
+        * t
+        + 1.000_023_7)
+        * t
+        - 1.265_512_2;
+    let zh = f32::from_bits(z.to_bits() & 0xffff_f000);
+    let zl = z - zh;
+    let r = t * exp_f32(-zh * zh) * exp_f32(p - zl * (z + zh));
+    if x < 0.0 {
+        2.0 - r
+    } else {
+        r
+    }
+}
+
+/// `erf` for float32 without a libm call: an odd polynomial (least-squares
+/// fit of erf(x)/x in x², degree 6) below |x| = 1, `1 - erfc(|x|)` with the
+/// sign of `x` above. At most 2e-7 relative error against float64 (tested);
+/// NaN stays NaN, erf(±inf) = ±1.
+#[inline(always)]
+pub fn erf_f32(x: f32) -> f32 {
+    let x2 = x * x;
+    let small = x
+        * ((((((7.971_049e-5 * x2 - 8.043_374e-4) * x2 + 5.191_833_3e-3) * x2 - 2.685_551e-2)
+            * x2
+            + 0.112_836_22)
+            * x2
+            - 0.376_126_3)
+            * x2
+            + std::f32::consts::FRAC_2_SQRT_PI);
+    let big = (1.0 - erfc_f32(x.abs())).copysign(x);
+    if x.abs() < 1.0 || x.is_nan() {
+        small
+    } else {
+        big
+    }
+}
+
 /// The float operations used by the kernels, on f32 and f64.
 pub mod num {
     pub trait Float:
@@ -219,8 +279,8 @@ pub mod num {
     }
     float!(
         f32,
-        libm::erff,
-        libm::erfcf,
+        super::erf_f32,
+        super::erfc_f32,
         |v: f32| if v > 88.722_84 {
             f32::INFINITY
         } else {
@@ -517,6 +577,31 @@ mod tests {
         assert_eq!(tanh_f32(f32::NEG_INFINITY), -1.0);
         assert!(tanh_f32(-0.0).is_sign_negative());
         assert_eq!(tanh_f32(200.0), 1.0);
+    }
+
+    #[test]
+    fn fast_erf_and_erfc_are_accurate() {
+        // A dense sweep plus the points near the branch switches.
+        let mut xs: Vec<f32> = (0..=400_000).map(|i| -10.0 + i as f32 * 5e-5).collect();
+        xs.extend([-1.0, 1.0, 1e-30, -1e-30, 1e-41, 0.0, -0.0]);
+        for x in xs {
+            let w = libm::erfc(x as f64);
+            let g = erfc_f32(x) as f64;
+            // Relative error, plus one subnormal step below f32::MIN_POSITIVE.
+            let tol = 4.5e-7 * w + 1.5e-45;
+            assert!((g - w).abs() <= tol, "erfc({x}) = {g}, want {w}");
+            let (g, w) = (erf_f32(x) as f64, libm::erf(x as f64));
+            assert!(
+                (g - w).abs() <= 2e-7 * w.abs().max(1e-38),
+                "erf({x}) = {g}, want {w}"
+            );
+        }
+        assert!(erfc_f32(f32::NAN).is_nan() && erf_f32(f32::NAN).is_nan());
+        assert_eq!(erfc_f32(f32::INFINITY), 0.0);
+        assert_eq!(erfc_f32(f32::NEG_INFINITY), 2.0);
+        assert_eq!(erf_f32(f32::INFINITY), 1.0);
+        assert_eq!(erf_f32(f32::NEG_INFINITY), -1.0);
+        assert!(erf_f32(-0.0).is_sign_negative());
     }
 
     #[test]

@@ -565,8 +565,16 @@ impl<'a, T: ReduceElem> Labelled<'a, T> {
         super::transpose::transpose_words(&self.data, &self.shape, &perm, out)
     }
 
-    fn size_of(&self, l: Label) -> usize {
-        self.shape[self.labels.iter().position(|m| *m == l).unwrap()]
+    fn size_or(&self, l: Label) -> Option<usize> {
+        self.labels
+            .iter()
+            .position(|m| *m == l)
+            .map(|i| self.shape[i])
+    }
+
+    /// The product of the sizes of `labels` (each one this operand has).
+    fn size(&self, labels: &[Label]) -> usize {
+        labels.iter().filter_map(|&l| self.size_or(l)).product()
     }
 }
 
@@ -691,7 +699,7 @@ fn einsum_typed<T: ReduceElem + BmmElem>(
 
 /// A two-operand einsum as one batched product: broadcast ellipsis dims of
 /// size 1 dropped, labels only one operand has summed out, the operands
-/// permuted to [batch, free, contracted] and [batch, contracted, free].
+/// laid out for the product by [`orient`].
 fn einsum_pair<T: ReduceElem + BmmElem>(
     spec: &EinsumSpec,
     x: Labelled<'_, T>,
@@ -720,19 +728,35 @@ fn einsum_pair<T: ReduceElem + BmmElem>(
         labels.iter().copied().filter(|&l| keep(l)).collect()
     };
     let shared = |l: Label| y.labels.contains(&l);
-    let batch = only(&x.labels, &|l| shared(l) && in_out(l));
-    let contract = only(&x.labels, &|l| shared(l) && !in_out(l));
     let fx = only(&x.labels, &|l| !shared(l));
     let fy = only(&y.labels, &|l| !x.labels.contains(&l));
-    let nb: usize = batch.iter().map(|&l| x.size_of(l)).product();
-    let m: usize = fx.iter().map(|&l| x.size_of(l)).product();
-    let k: usize = contract.iter().map(|&l| x.size_of(l)).product();
-    let n: usize = fy.iter().map(|&l| y.size_of(l)).product();
-    let mut shape: Vec<usize> = batch.iter().map(|&l| x.size_of(l)).collect();
-    shape.extend(fx.iter().map(|&l| x.size_of(l)));
-    shape.extend(fy.iter().map(|&l| y.size_of(l)));
-    let x = x.permute(&[batch.clone(), fx.clone(), contract.clone()].concat())?;
-    let y = y.permute(&[batch.clone(), contract, fy.clone()].concat())?;
+    // Batch and free labels in output order; when the output is [batch,
+    // free of one operand, free of the other] that operand gives the rows
+    // and the product lands in `out` directly.
+    let order: Vec<Label> = spec
+        .output
+        .iter()
+        .copied()
+        .filter(|l| x.labels.contains(l) || y.labels.contains(l))
+        .collect();
+    let batch = only(&order, &|l| x.labels.contains(&l) && shared(l));
+    let (fx, fy) = (
+        only(&order, &|l| fx.contains(&l)),
+        only(&order, &|l| fy.contains(&l)),
+    );
+    let (rows, cols, fr, fc) = if order == [batch.clone(), fy.clone(), fx.clone()].concat() {
+        (y, x, fy, fx)
+    } else {
+        (x, y, fx, fy)
+    };
+    let (m, n) = (rows.size(&fr), cols.size(&fc));
+    let (nb, k) = (
+        rows.size(&batch),
+        rows.size(&only(&rows.labels, &|l| {
+            !fr.contains(&l) && !batch.contains(&l)
+        })),
+    );
+    let (rows, cols, adj_x, adj_y) = orient(rows, cols, &batch, &fr, &fc)?;
     let plan = BatchPlan {
         m,
         k,
@@ -740,31 +764,74 @@ fn einsum_pair<T: ReduceElem + BmmElem>(
         x_batch: (0..nb).collect(),
         y_batch: (0..nb).collect(),
         out_shape: vec![nb, m, n],
-        p: BatchMatMulParams {
-            lowp,
-            ..BatchMatMulParams::default()
-        },
+        p: BatchMatMulParams { adj_x, adj_y, lowp },
     };
-    let labels = [batch, fx, fy].concat();
-    let order: Vec<Label> = spec
-        .output
-        .iter()
-        .copied()
-        .filter(|l| labels.contains(l))
-        .collect();
+    let labels = [batch, fr, fc].concat();
     if order == labels && out.len() == nb * m * n {
-        // Already in output order: the product lands in `out` directly.
-        T::bmm(&plan, &x.data, &y.data, out);
+        T::bmm(&plan, &rows.data, &cols.data, out);
         return Ok(());
     }
     let mut data = vec![T::default(); nb * m * n];
-    T::bmm(&plan, &x.data, &y.data, &mut data);
+    T::bmm(&plan, &rows.data, &cols.data, &mut data);
+    let shape = labels
+        .iter()
+        .map(|&l| rows.size_or(l).or_else(|| cols.size_or(l)).unwrap_or(1))
+        .collect();
     Labelled {
         data: Cow::Owned(data),
         shape,
         labels,
     }
     .write_to(&order, out)
+}
+
+/// Lays out the row operand as [batch, free, contract] (or, read as its
+/// adjoint, [batch, contract, free]) and the column operand as [batch,
+/// contract, free] (or [batch, free, contract]), choosing the contracted
+/// order and the adjoint flags that leave most operands as stored: a
+/// transpose of a 12 MB attention tensor costs more than its product.
+/// Returns the operands and (adj_x, adj_y).
+fn orient<'a, T: ReduceElem>(
+    rows: Labelled<'a, T>,
+    cols: Labelled<'a, T>,
+    batch: &[Label],
+    fr: &[Label],
+    fc: &[Label],
+) -> Result<(Labelled<'a, T>, Labelled<'a, T>, bool, bool)> {
+    let contracted = |t: &Labelled<T>| -> Vec<Label> {
+        t.labels
+            .iter()
+            .copied()
+            .filter(|l| !batch.contains(l) && !fr.contains(l) && !fc.contains(l))
+            .collect()
+    };
+    // (layout as stored?, adjoint?) for one operand given the contracted order.
+    let fit = |t: &Labelled<T>, free: &[Label], c: &[Label], free_first: bool| {
+        let plain = if free_first {
+            [batch, free, c].concat()
+        } else {
+            [batch, c, free].concat()
+        };
+        let adj = if free_first {
+            [batch, c, free].concat()
+        } else {
+            [batch, free, c].concat()
+        };
+        if t.labels == plain {
+            (0, false, plain)
+        } else if t.labels == adj {
+            (0, true, adj)
+        } else {
+            (1, false, plain)
+        }
+    };
+    let best = [contracted(&rows), contracted(&cols)]
+        .into_iter()
+        .map(|c| (fit(&rows, fr, &c, true), fit(&cols, fc, &c, false)))
+        .min_by_key(|(r, c)| r.0 + c.0)
+        .ok_or_else(|| Error::Internal("einsum: no operand layout".into()))?;
+    let ((_, adj_x, rl), (_, adj_y, cl)) = best;
+    Ok((rows.permute(&rl)?, cols.permute(&cl)?, adj_x, adj_y))
 }
 
 #[cfg(test)]

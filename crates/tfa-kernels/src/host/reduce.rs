@@ -352,7 +352,7 @@ fn reduce_3d<T: ReduceElem>(
 }
 
 /// Folds a contiguous run with 8 independent lanes (vectorisable).
-#[inline]
+#[inline(always)]
 fn fold_run<T: ReduceElem, C: Combine<T::A>>(run: &[T]) -> T::A {
     let (init, f) = (C::init(), C::f);
     let mut lanes = [init; 8];
@@ -570,6 +570,33 @@ pub fn softmax(x: &TensorView, log: bool, out: &mut TensorMut) -> Result<()> {
     Ok(())
 }
 
+/// One row of [`softmax_rows`]; always inlined, so the AVX-512 wrapper
+/// compiles its loops (and `exp_f32`) 16 wide.
+#[inline(always)]
+fn softmax_row<T: ReduceElem>(src: &[T], dst: &mut [T], log: bool)
+where
+    T::A: SoftmaxAcc,
+{
+    let m = fold_run::<T, MaxC>(src);
+    // exp(x - max) into the output (vectorisable), summed in 8 lanes.
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = T::from_acc(T::A::sub(v.to_acc(), m).exp());
+    }
+    let s = fold_run::<T, SumC>(dst);
+    if log {
+        let ls = s.ln();
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = T::from_acc(T::A::sub(T::A::sub(v.to_acc(), m), ls));
+        }
+    } else {
+        // TensorFlow scales by the inverse of the sum.
+        let inv = T::A::div(T::A::one(), s);
+        for d in dst.iter_mut() {
+            *d = T::from_acc(T::A::mul(d.to_acc(), inv));
+        }
+    }
+}
+
 fn softmax_rows<T: ReduceElem>(x: &[T], row: usize, log: bool, out: &mut [T])
 where
     T::A: SoftmaxAcc,
@@ -577,34 +604,45 @@ where
     if row == 0 || out.is_empty() {
         return;
     }
-    let one = |src: &[T], dst: &mut [T]| {
-        let m = fold_run::<T, MaxC>(src);
-        // exp(x - max) into the output (vectorisable), summed in 8 lanes.
-        for (d, &v) in dst.iter_mut().zip(src) {
-            *d = T::from_acc(T::A::sub(v.to_acc(), m).exp());
-        }
-        let s = fold_run::<T, SumC>(dst);
-        if log {
-            let ls = s.ln();
-            for (d, &v) in dst.iter_mut().zip(src) {
-                *d = T::from_acc(T::A::sub(T::A::sub(v.to_acc(), m), ls));
-            }
-        } else {
-            // TensorFlow scales by the inverse of the sum.
-            let inv = T::A::div(T::A::one(), s);
-            for d in dst.iter_mut() {
-                *d = T::from_acc(T::A::mul(d.to_acc(), inv));
+    super::for_row_chunks(out, row, |first, rows| {
+        let src = &x[first * row..first * row + rows.len()];
+        // Compiled for AVX-512 where the CPU has it: the wheel targets
+        // baseline x86-64, and exp on 4 SSE lanes made Softmax of attention
+        // scores over twice TensorFlow's time. A named wrapper rather than
+        // `with_avx512` and a closure: LLVM did not inline that closure, so
+        // its loops stayed baseline code.
+        #[cfg(target_arch = "x86_64")]
+        {
+            if super::has_avx512() {
+                // SAFETY: the CPU has the AVX-512 subsets the wrapper enables.
+                return unsafe { softmax_chunk_avx512(src, rows, row, log) };
             }
         }
-    };
-    if out.len() < PAR_MIN_ELEMENTS {
-        out.chunks_mut(row)
-            .zip(x.chunks(row))
-            .for_each(|(d, s)| one(s, d));
-    } else {
-        out.par_chunks_mut(row)
-            .zip(x.par_chunks(row))
-            .for_each(|(d, s)| one(s, d));
+        softmax_chunk(src, rows, row, log)
+    });
+}
+
+/// [`softmax_chunk`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512 F/DQ/VL/BW, AVX2 and FMA ([`super::has_avx512`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+unsafe fn softmax_chunk_avx512<T: ReduceElem>(src: &[T], dst: &mut [T], row: usize, log: bool)
+where
+    T::A: SoftmaxAcc,
+{
+    softmax_chunk(src, dst, row, log)
+}
+
+/// [`softmax_row`] over whole rows of `row` elements.
+#[inline(always)]
+fn softmax_chunk<T: ReduceElem>(src: &[T], dst: &mut [T], row: usize, log: bool)
+where
+    T::A: SoftmaxAcc,
+{
+    for (d, s) in dst.chunks_mut(row).zip(src.chunks(row)) {
+        softmax_row(s, d, log)
     }
 }
 

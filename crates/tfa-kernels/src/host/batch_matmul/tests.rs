@@ -288,6 +288,15 @@ fn einsum_matches_brute_force() {
         ("ijk->j", &[&[2, 3, 4]]),
         ("iij,jk->ik", &[&[3, 3, 2], &[2, 4]]),
         ("bhqd,bhkd->bhqk", &[&[2, 3, 4, 5], &[2, 3, 6, 5]]),
+        // Keras MultiHeadAttention's two products (operands read as adjoints,
+        // rows from the second operand) and other layouts `orient` picks.
+        ("aecd,abcd->acbe", &[&[2, 3, 4, 5], &[2, 6, 4, 5]]),
+        ("acbe,aecd->abcd", &[&[2, 4, 6, 3], &[2, 3, 4, 5]]),
+        ("bji,bjk->bik", &[&[2, 4, 3], &[2, 4, 5]]),
+        ("bji,bkj->bki", &[&[2, 4, 3], &[2, 5, 4]]),
+        ("ij,kj->ki", &[&[3, 4], &[5, 4]]),
+        ("bik,bkj->jib", &[&[2, 3, 4], &[2, 4, 5]]),
+        ("xyab,ybcx->xyac", &[&[2, 3, 4, 5], &[3, 5, 6, 2]]),
         ("ij,j->i", &[&[0, 4], &[4]]),
         ("ij,jk->ik", &[&[3, 0], &[0, 2]]),
     ];
