@@ -20,12 +20,15 @@ use rayon::prelude::*;
 use tfa_core::shape::{broadcast_shapes, num_elements};
 use tfa_core::{DType, Error, Result, Shape, TensorMut, TensorView};
 
-/// Target elements per block: a few registers of this size stay in L2.
-const BLOCK: usize = 4096;
+/// Target elements per block: a few registers of this size (64 KB each in
+/// float32) stay in L2, and each block costs a few small allocations per
+/// instruction. 16384 rather than 4096: a GELU program on [4096,3072] 22.4 ->
+/// 19.4 ms, a scale/shift/Relu on [32,56,56,64] 3.6 -> 2.6 ms (Zen 4, two
+/// cores). It stays below `PAR_MIN_ELEMENTS`, so the element-wise kernels a
+/// block calls do not split it again.
+const BLOCK: usize = 16384;
 
-/// Elements per block when a product's tile is finished ([`Plan::run_block`]):
-/// larger than [`BLOCK`], as the tile is already in cache and each block
-/// costs a few small allocations.
+/// Elements per block when a product's tile is finished ([`Plan::run_block`]).
 const TILE_BLOCK: usize = 16384;
 
 thread_local! {
