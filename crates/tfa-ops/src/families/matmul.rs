@@ -3,9 +3,8 @@
 use super::{op_t, FLOAT};
 use crate::{OpContext, OpDef};
 use tfa_core::{DType, Error, Result};
-use tfa_kernels::host::batch_matmul::{
-    batch_matmul, batch_matmul_plan, einsum_lowp, einsum_shape, einsum_spec, BatchMatMulParams,
-};
+use tfa_kernels::host::batch_matmul::{batch_matmul, batch_matmul_plan, BatchMatMulParams};
+use tfa_kernels::host::einsum::{einsum_lowp, einsum_shape, einsum_spec};
 use tfa_kernels::host::matmul::{matmul, matmul_dims, MatMulParams};
 
 fn matmul_kernel(ctx: &dyn OpContext) -> Result<()> {
