@@ -43,6 +43,17 @@ pub fn all() -> Result<&'static [Npu]> {
     DEVICES
         .get_or_init(|| {
             let cfg = config::get()?;
+            // A kernel that runs inline on TensorFlow's thread (see
+            // `kernels::compute`) parallelises on rayon's global pool, one in
+            // an NPU's pool on that pool: kernels plan their partial sums by
+            // the pool's size, so both pools must be the same size for a
+            // kernel to give the same bits either way. Fails harmlessly if
+            // something in this library already started the global pool;
+            // `compute` then checks the sizes itself.
+            let _ = rayon::ThreadPoolBuilder::new()
+                .num_threads(cfg.threads)
+                .thread_name(|i| format!("tfa-inline-{i}"))
+                .build_global();
             Ok((0..cfg.npu_count)
                 .map(|i| Npu {
                     memory: DeviceMemory::new(i, cfg.memory),
