@@ -79,10 +79,16 @@ def assert_weights_close(npu, cpu, lr, steps):
 
 
 # Deep image models trained from random weights at tiny batches are chaotic
-# in float32: TensorFlow CPU itself drifts by several percent within 5 steps
-# when its input changes by 1e-7 (training-mode BatchNormalization over a few
-# values per channel amplifies rounding). For them the NPU must track the CPU
-# as closely as the CPU tracks itself: measured in the same test.
+# in float32: a ReLU whose input lies within rounding of zero passes or blocks
+# its gradient depending on the order of a sum, and that one element moves
+# every gradient upstream of it by about 1 % (measured on MobileNetV2: one such
+# element in 18,000 at block 12; TensorFlow CPU itself is 1 % off a float64
+# run of ResNet50 for the same reason). Training-mode BatchNormalization over a
+# few values per channel then amplifies the difference, so after 5 steps two
+# correct runs differ by up to ~10 % in loss. For these models the test checks
+# what a wrong kernel would change and rounding cannot: the first step's
+# gradients point the same way as the CPU's, variable by variable, and the
+# losses stay near the CPU's.
 CHAOTIC = {"resnet50", "mobilenetv2"}
 
 
@@ -101,6 +107,8 @@ def test_train_step_runs_on_npu_and_tracks_cpu(name, strict_placement):
     def adamw():
         return keras.optimizers.AdamW(lr, global_clipnorm=1.0)
 
+    if name in CHAOTIC:
+        grads = {dev: first_step_gradients(models[dev], dev, xs[0], ys[0]) for dev in models}
     tf_adapter.reset_kernel_counts()
     npu_losses = run_steps(models["/NPU:0"], "/NPU:0", xs, ys, adamw)
     counts = tf_adapter.kernel_counts()
@@ -109,21 +117,44 @@ def test_train_step_runs_on_npu_and_tracks_cpu(name, strict_placement):
         assert v.value.device.endswith("NPU:0"), v.path
     # Gradient kernels ran on the NPU (soft placement is off anyway).
     assert any(op.endswith("Grad") or "Backprop" in op for op in counts), counts
-    if name in CHAOTIC:
-        with tf.device("/CPU:0"):
-            twin = builder()
-        twin.set_weights(models["/CPU:0"].get_weights())
-        noise = np.random.default_rng(9).normal(size=xs.shape) * 1e-7
-        self_losses = run_steps(twin, "/CPU:0", (xs * (1 + noise)).astype(np.float32), ys, adamw)
     cpu_losses = run_steps(models["/CPU:0"], "/CPU:0", xs, ys, adamw)
     # The first step is a plain forward pass from identical weights.
     assert max_rel(npu_losses[:1], cpu_losses[:1]) <= 1e-4, (npu_losses, cpu_losses)
     if name in CHAOTIC:
-        drift = max_rel(self_losses, cpu_losses)
-        assert max_rel(npu_losses, cpu_losses) <= max(1e-3, 2 * drift), (npu_losses, cpu_losses, drift)
+        assert_gradients_agree(models["/CPU:0"].trainable_variables, grads["/NPU:0"], grads["/CPU:0"])
+        # The course: within ~3x the spread of correct runs (up to 9 % seen
+        # on ResNet50, whose own CPU losses go 7.5, 7.2, 6.4, 8.5, 7.0).
+        assert max_rel(npu_losses, cpu_losses) <= 0.25, (npu_losses, cpu_losses)
     else:
         np.testing.assert_allclose(npu_losses, cpu_losses, rtol=1e-3)
         assert_weights_close(models["/NPU:0"], models["/CPU:0"], lr, STEPS)
+
+
+def first_step_gradients(model, dev, x, y):
+    loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True)
+
+    @tf.function
+    def gradients(x, y):
+        with tf.device(dev):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            return tape.gradient(loss, model.trainable_variables)
+
+    return [g.numpy().astype(np.float64) for g in gradients(x, y)]
+
+
+def assert_gradients_agree(variables, npu, cpu):
+    """Every gradient that is not rounding noise is within 15 % of the CPU's
+    (a flipped ReLU mask moved them by up to 3.2 % on ResNet50, a wrong
+    kernel moves them far more)."""
+    largest = max(np.linalg.norm(c) for c in cpu)
+    for v, n, c in zip(variables, npu, cpu):
+        # Below this the true gradient is zero up to rounding (e.g. the beta
+        # of a BatchNormalization that another one follows): noise.
+        if np.linalg.norm(c) <= 1e-4 * largest:
+            continue
+        error = float(np.linalg.norm(n - c) / np.linalg.norm(c))
+        assert error <= 0.15, (v.path, error)
 
 
 OPTIMIZERS = {
