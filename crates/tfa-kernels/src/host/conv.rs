@@ -21,10 +21,11 @@
 use super::cpu::Simd;
 use super::gemm_threads;
 use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpSrc, LowpType, PackedB};
+pub(crate) use super::numeric::{Compute, Widen};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::shape::fmt_shape;
-use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
+use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
 mod depthwise;
 mod geometry;

@@ -4,9 +4,10 @@
 //! Half types compute in float32, as TensorFlow's CPU kernels do.
 
 use super::conv::DataFormat;
-use super::conv::{gemm_rows, windowed_output, Compute, Padding, Widen};
+use super::conv::{gemm_rows, windowed_output, Padding};
 use super::conv_grad::{float_dispatch, load_nhwc, with_out_nhwc};
 use super::gemm_threads;
+use super::numeric::{Compute, Widen};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::shape::fmt_shape;

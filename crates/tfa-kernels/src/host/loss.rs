@@ -3,91 +3,10 @@
 //! `backprop = exp(l - max) / sum(exp(l - max)) - labels`. float16 and
 //! bfloat16 compute in float32.
 
-use half::{bf16, f16};
 use rayon::prelude::*;
-use tfa_core::{Element, Error, Result};
+use tfa_core::{Error, Result};
 
-/// Accumulator arithmetic (float32 or float64).
-pub trait AccFloat:
-    Copy
-    + Send
-    + Sync
-    + PartialOrd
-    + std::ops::Add<Output = Self>
-    + std::ops::Sub<Output = Self>
-    + std::ops::Mul<Output = Self>
-    + std::ops::Div<Output = Self>
-{
-    const ZERO: Self;
-    const ONE: Self;
-    const NEG_INF: Self;
-    fn exp(self) -> Self;
-    fn ln(self) -> Self;
-}
-
-macro_rules! acc_float {
-    ($t:ty) => {
-        impl AccFloat for $t {
-            const ZERO: Self = 0.0;
-            const ONE: Self = 1.0;
-            const NEG_INF: Self = <$t>::NEG_INFINITY;
-            #[inline]
-            fn exp(self) -> Self {
-                <$t>::exp(self)
-            }
-            #[inline]
-            fn ln(self) -> Self {
-                <$t>::ln(self)
-            }
-        }
-    };
-}
-acc_float!(f32);
-acc_float!(f64);
-
-/// An element type the losses take, with its accumulator.
-pub trait XentElem: Element + Copy + Send + Sync {
-    type A: AccFloat;
-    fn load(self) -> Self::A;
-    fn store(a: Self::A) -> Self;
-}
-
-impl XentElem for f32 {
-    type A = f32;
-    fn load(self) -> f32 {
-        self
-    }
-    fn store(a: f32) -> f32 {
-        a
-    }
-}
-impl XentElem for f64 {
-    type A = f64;
-    fn load(self) -> f64 {
-        self
-    }
-    fn store(a: f64) -> f64 {
-        a
-    }
-}
-impl XentElem for f16 {
-    type A = f32;
-    fn load(self) -> f32 {
-        self.to_f32()
-    }
-    fn store(a: f32) -> f16 {
-        f16::from_f32(a)
-    }
-}
-impl XentElem for bf16 {
-    type A = f32;
-    fn load(self) -> f32 {
-        self.to_f32()
-    }
-    fn store(a: f32) -> bf16 {
-        bf16::from_f32(a)
-    }
-}
+use super::numeric::{Compute, Widen};
 
 /// A `[rows, cols]` operand seen through broadcasting strides (0 for a
 /// broadcast dimension).
@@ -105,7 +24,7 @@ impl<T: Copy> Strided2<'_, T> {
     }
 }
 
-fn max_shift<A: AccFloat>(row: impl Iterator<Item = A> + Clone) -> (A, A) {
+fn max_shift<A: Compute>(row: impl Iterator<Item = A> + Clone) -> (A, A) {
     let max = row
         .clone()
         .fold(A::NEG_INF, |m, x| if x > m { x } else { m });
@@ -114,7 +33,7 @@ fn max_shift<A: AccFloat>(row: impl Iterator<Item = A> + Clone) -> (A, A) {
 }
 
 /// Dense labels: `loss[rows]`, `backprop[rows, cols]`.
-pub fn softmax_xent<T: XentElem>(
+pub fn softmax_xent<T: Widen>(
     logits: Strided2<T>,
     labels: Strided2<T>,
     cols: usize,
@@ -122,21 +41,21 @@ pub fn softmax_xent<T: XentElem>(
     backprop: &mut [T],
 ) {
     if cols == 0 {
-        loss.iter_mut().for_each(|l| *l = T::store(T::A::ZERO));
+        loss.iter_mut().for_each(|l| *l = T::narrow(T::W::ZERO));
         return;
     }
     let row = |r: usize, loss: &mut T, back: &mut [T]| {
-        let xs = (0..cols).map(|c| logits.at(r, c).load());
+        let xs = (0..cols).map(|c| logits.at(r, c).widen());
         let (max, sum) = max_shift(xs.clone());
         let lse = sum.ln();
-        let mut acc = T::A::ZERO;
+        let mut acc = T::W::ZERO;
         for (c, (x, b)) in xs.zip(back.iter_mut()).enumerate() {
-            let y = labels.at(r, c).load();
+            let y = labels.at(r, c).widen();
             let shifted = x - max;
             acc = acc + y * (lse - shifted);
-            *b = T::store(shifted.exp() / sum - y);
+            *b = T::narrow(shifted.exp() / sum - y);
         }
-        *loss = T::store(acc);
+        *loss = T::narrow(acc);
     };
     loss.par_iter_mut()
         .zip(backprop.par_chunks_mut(cols))
@@ -146,7 +65,7 @@ pub fn softmax_xent<T: XentElem>(
 }
 
 /// Sparse labels (class indices, already checked to lie in `[0, cols)`).
-pub fn sparse_softmax_xent<T: XentElem>(
+pub fn sparse_softmax_xent<T: Widen>(
     logits: &[T],
     labels: &[i64],
     cols: usize,
@@ -162,13 +81,13 @@ pub fn sparse_softmax_xent<T: XentElem>(
         .zip(labels.par_iter())
         .with_min_len((1 << 14) / cols + 1)
         .for_each(|(((l, b), x), &label)| {
-            let xs = x.iter().map(|v| v.load());
+            let xs = x.iter().map(|v| v.widen());
             let (max, sum) = max_shift(xs.clone());
             let label = label as usize;
-            *l = T::store(sum.ln() - (x[label].load() - max));
+            *l = T::narrow(sum.ln() - (x[label].widen() - max));
             for (c, (v, o)) in xs.zip(b.iter_mut()).enumerate() {
-                let hot = if c == label { T::A::ONE } else { T::A::ZERO };
-                *o = T::store((v - max).exp() / sum - hot);
+                let hot = if c == label { T::W::ONE } else { T::W::ZERO };
+                *o = T::narrow((v - max).exp() / sum - hot);
             }
         });
     Ok(())

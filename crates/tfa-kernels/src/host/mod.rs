@@ -26,6 +26,7 @@ pub mod lowp_gemm;
 pub mod maps;
 pub mod matmul;
 pub mod mirror_pad;
+pub mod numeric;
 pub mod pool;
 pub mod pool3d;
 pub mod pool_argmax;

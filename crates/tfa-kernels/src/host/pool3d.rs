@@ -6,9 +6,9 @@
 //! - MaxPool3DGrad gives the gradient to *every* element of a window within
 //!   1e-5 of the window's value in `orig_output` (no first-wins rule).
 
-use super::conv::{Compute, Widen};
 use super::conv3d::VolGeom;
 use super::conv_grad::float_dispatch;
+use super::numeric::{Compute, Widen};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::shape::fmt_shape;

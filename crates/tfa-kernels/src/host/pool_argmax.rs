@@ -5,8 +5,8 @@
 //! when it comes first); the argmax is the flat NHWC index of the winner,
 //! counted from the start of its image unless `include_batch_in_index`.
 
-use super::conv::{Compute, Widen};
 use super::conv_grad::float_dispatch;
+use super::numeric::{Compute, Widen};
 use super::pool::PoolGeom;
 use half::{bf16, f16};
 use rayon::prelude::*;

@@ -13,8 +13,8 @@
 //! Both scatter into bands of output rows whose input rows do not overlap
 //! (see `conv_grad::scatter_bands`).
 
-use super::conv::{Compute, Widen};
 use super::conv_grad::{float_dispatch, load_nhwc, scatter_bands, with_out_nhwc};
+use super::numeric::{Compute, Widen};
 use super::pool::PoolGeom;
 use half::{bf16, f16};
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};

@@ -1,5 +1,6 @@
 use super::*;
 use rand::Rng;
+use tfa_core::Element;
 
 fn attrs<'a>(
     strides: &'a [i64],
