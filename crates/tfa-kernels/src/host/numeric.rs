@@ -9,7 +9,7 @@ use tfa_core::{Element, Result};
 
 use super::conv::{ConvGeom, RowsEpilogue};
 
-/// Element types the window kernels take, with the type they compute in.
+/// Element types the widening kernels take, with the type they compute in.
 pub trait Widen: Element {
     type W: Compute;
     fn widen(self) -> Self::W;

@@ -56,7 +56,7 @@ fn transpose_2d<S: Copy, D: Copy>(
     }
 }
 
-// ------------------------------------------------ widened windows ----
+// ------------------------------------------------------- widened windows ----
 
 /// Input (NHWC or NCHW) widened to the compute type, in NHWC.
 pub(crate) fn widened_nhwc<T: Widen>(x: &[T], g: &ConvGeom) -> Vec<T::W> {
