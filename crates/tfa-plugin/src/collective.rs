@@ -36,7 +36,8 @@ use std::ffi::{c_void, CStr};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tfa_core::{DType, Error, Result};
-use tfa_kernels::host::all_reduce::{reduce_into, Reducible};
+use tfa_kernels::host::all_reduce::reduce_into;
+use tfa_kernels::host::numeric::Widen;
 
 const OP: &CStr = c"TfaAllReduce";
 const TYPES: [DType; 4] = [DType::F32, DType::F16, DType::BF16, DType::F64];
@@ -422,7 +423,7 @@ unsafe fn reduce_part(replicas: &[Replica], part: usize, parts: usize, scale: f6
 /// count and element counts with `replicas[0]` (as `join` checks); nothing
 /// else may access the outputs' slice `part` meanwhile (the calls for
 /// different parts run at the same time and touch disjoint slices).
-unsafe fn reduce_typed<T: Reducible>(
+unsafe fn reduce_typed<T: Widen>(
     replicas: &[Replica],
     part: usize,
     parts: usize,

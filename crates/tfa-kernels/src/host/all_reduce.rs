@@ -6,69 +6,23 @@
 //! accumulate in float32 and round once (TensorFlow's ring rounds after each
 //! addition).
 
-use half::{bf16, f16};
+use super::numeric::{Accumulate, Compute, Widen};
 
 /// Elements reduced per block: the accumulator stays in registers/L1.
 const BLOCK: usize = 256;
 
-/// An element type the all-reduce accumulates in `Acc`.
-pub trait Reducible: Copy + Send + Sync {
-    type Acc: Copy + Default + std::ops::AddAssign + std::ops::Mul<Output = Self::Acc>;
-    fn widen(self) -> Self::Acc;
-    fn narrow(acc: Self::Acc) -> Self;
-    fn acc_from_f64(v: f64) -> Self::Acc;
-}
-
-macro_rules! same_width {
-    ($t:ty) => {
-        impl Reducible for $t {
-            type Acc = $t;
-            fn widen(self) -> $t {
-                self
-            }
-            fn narrow(acc: $t) -> $t {
-                acc
-            }
-            fn acc_from_f64(v: f64) -> $t {
-                v as $t
-            }
-        }
-    };
-}
-same_width!(f32);
-same_width!(f64);
-
-macro_rules! half_width {
-    ($t:ty) => {
-        impl Reducible for $t {
-            type Acc = f32;
-            fn widen(self) -> f32 {
-                self.to_f32()
-            }
-            fn narrow(acc: f32) -> $t {
-                <$t>::from_f32(acc)
-            }
-            fn acc_from_f64(v: f64) -> f32 {
-                v as f32
-            }
-        }
-    };
-}
-half_width!(f16);
-half_width!(bf16);
-
 /// `outputs[r][i] = scale * sum_k inputs[k][i]` for every replica `r`.
 /// `inputs` and `outputs` hold the same element range of each replica's
 /// tensor (all of one length); `scale` is 1 for SUM and 1/replicas for MEAN.
-pub fn reduce_into<T: Reducible>(inputs: &[&[T]], outputs: &mut [&mut [T]], scale: f64) {
+pub fn reduce_into<T: Widen>(inputs: &[&[T]], outputs: &mut [&mut [T]], scale: f64) {
     let Some(first) = inputs.first() else {
         return;
     };
     let len = first.len();
     debug_assert!(inputs.iter().all(|s| s.len() == len));
     debug_assert!(outputs.iter().all(|s| s.len() == len));
-    let scale = (scale != 1.0).then(|| T::acc_from_f64(scale));
-    let mut acc = [T::Acc::default(); BLOCK];
+    let scale = (scale != 1.0).then(|| T::W::from_f64(scale));
+    let mut acc = [T::W::ZERO; BLOCK];
     let mut start = 0;
     while start < len {
         let n = BLOCK.min(len - start);
@@ -78,7 +32,7 @@ pub fn reduce_into<T: Reducible>(inputs: &[&[T]], outputs: &mut [&mut [T]], scal
         }
         for input in &inputs[1..] {
             for (a, &x) in acc.iter_mut().zip(&input[start..start + n]) {
-                *a += x.widen();
+                *a = *a + x.widen();
             }
         }
         if let Some(s) = scale {
@@ -98,6 +52,7 @@ pub fn reduce_into<T: Reducible>(inputs: &[&[T]], outputs: &mut [&mut [T]], scal
 #[cfg(test)]
 mod tests {
     use super::*;
+    use half::{bf16, f16};
 
     #[test]
     fn sums_and_means_into_every_output() {

@@ -4,6 +4,7 @@
 //! `bfloat16` operators do, so single ops agree bit-for-bit with TensorFlow.
 //! Integers wrap on overflow (what TensorFlow's C++ kernels do in practice).
 
+use super::numeric::Widen;
 use half::{bf16, f16};
 use tfa_core::Element;
 
@@ -22,24 +23,19 @@ pub trait Arith: Element {
 }
 
 /// Ops that only floating-point types have. Types narrower than f32 compute
-/// in f32 (`to_f32`/`from_f32`); the default methods do exactly that, so each
-/// op is written once, on f32/f64 values through `F`.
-pub trait FloatArith: Arith {
-    /// The type the math happens in (f32 for f32/f16/bf16, f64 for f64).
-    type F: num::Float;
-    fn widen(self) -> Self::F;
-    fn narrow(v: Self::F) -> Self;
-
+/// in f32 (`Widen`); the default methods do exactly that, so each op is
+/// written once, on f32/f64 values.
+pub trait FloatArith: Arith + Widen {
     #[inline(always)]
-    fn map(a: Self, f: impl Fn(Self::F) -> Self::F) -> Self {
+    fn map(a: Self, f: impl Fn(Self::W) -> Self::W) -> Self {
         Self::narrow(f(a.widen()))
     }
     #[inline(always)]
-    fn zip(a: Self, b: Self, f: impl Fn(Self::F, Self::F) -> Self::F) -> Self {
+    fn zip(a: Self, b: Self, f: impl Fn(Self::W, Self::W) -> Self::W) -> Self {
         Self::narrow(f(a.widen(), b.widen()))
     }
     /// log(epsilon of this type) + 2: TensorFlow's Softplus cut-over points.
-    fn softplus_threshold() -> Self::F;
+    fn softplus_threshold() -> Self::W;
     fn div(a: Self, b: Self) -> Self;
     fn sqrt(a: Self) -> Self;
     fn rsqrt(a: Self) -> Self;
@@ -180,142 +176,6 @@ pub fn erf_f32(x: f32) -> f32 {
     }
 }
 
-/// The float operations used by the kernels, on f32 and f64.
-pub mod num {
-    pub trait Float:
-        Copy
-        + PartialOrd
-        + std::ops::Neg<Output = Self>
-        + std::ops::Add<Output = Self>
-        + std::ops::Sub<Output = Self>
-        + std::ops::Mul<Output = Self>
-        + std::ops::Div<Output = Self>
-    {
-        const ZERO: Self;
-        const ONE: Self;
-        const NAN: Self;
-        fn from_f64(v: f64) -> Self;
-        fn exp(self) -> Self;
-        /// `exp` without a libm call for float32 (vectorises); libm for f64.
-        fn exp_vec(self) -> Self;
-        fn exp_m1(self) -> Self;
-        fn ln(self) -> Self;
-        fn ln_1p(self) -> Self;
-        fn tanh(self) -> Self;
-        fn error_fn(self) -> Self;
-        fn error_fn_c(self) -> Self;
-        fn floor(self) -> Self;
-        fn ceil(self) -> Self;
-        fn round_even(self) -> Self;
-        fn powf(self, e: Self) -> Self;
-        fn fmod(self, d: Self) -> Self;
-        fn is_nan(self) -> bool;
-        fn abs(self) -> Self;
-        fn sin(self) -> Self;
-        fn cos(self) -> Self;
-        fn tan(self) -> Self;
-        fn asin(self) -> Self;
-        fn acos(self) -> Self;
-        fn atan(self) -> Self;
-        fn sinh(self) -> Self;
-        fn cosh(self) -> Self;
-        fn asinh(self) -> Self;
-        fn acosh(self) -> Self;
-        fn atanh(self) -> Self;
-    }
-    /// Methods that are the standard library's own of the same name.
-    macro_rules! std_methods {
-        ($t:ty: $($f:ident),*) => {$(
-            #[inline(always)]
-            fn $f(self) -> Self {
-                <$t>::$f(self)
-            }
-        )*};
-    }
-    macro_rules! float {
-        ($t:ty, $erf:path, $erfc:path, $exp_vec:expr, $tanh:path) => {
-            impl Float for $t {
-                const ZERO: Self = 0.0;
-                const ONE: Self = 1.0;
-                const NAN: Self = <$t>::NAN;
-                #[inline(always)]
-                fn from_f64(v: f64) -> Self {
-                    v as $t
-                }
-                #[inline(always)]
-                fn exp(self) -> Self {
-                    <$t>::exp(self)
-                }
-                #[inline(always)]
-                fn exp_vec(self) -> Self {
-                    ($exp_vec)(self)
-                }
-                #[inline(always)]
-                fn exp_m1(self) -> Self {
-                    <$t>::exp_m1(self)
-                }
-                #[inline(always)]
-                fn ln(self) -> Self {
-                    <$t>::ln(self)
-                }
-                #[inline(always)]
-                fn ln_1p(self) -> Self {
-                    <$t>::ln_1p(self)
-                }
-                #[inline(always)]
-                fn tanh(self) -> Self {
-                    $tanh(self)
-                }
-                #[inline(always)]
-                fn error_fn(self) -> Self {
-                    $erf(self)
-                }
-                #[inline(always)]
-                fn error_fn_c(self) -> Self {
-                    $erfc(self)
-                }
-                #[inline(always)]
-                fn floor(self) -> Self {
-                    <$t>::floor(self)
-                }
-                #[inline(always)]
-                fn ceil(self) -> Self {
-                    <$t>::ceil(self)
-                }
-                #[inline(always)]
-                fn round_even(self) -> Self {
-                    <$t>::round_ties_even(self)
-                }
-                #[inline(always)]
-                fn powf(self, e: Self) -> Self {
-                    <$t>::powf(self, e)
-                }
-                #[inline(always)]
-                fn fmod(self, d: Self) -> Self {
-                    self % d
-                }
-                #[inline(always)]
-                fn is_nan(self) -> bool {
-                    <$t>::is_nan(self)
-                }
-                std_methods!($t: abs, sin, cos, tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh);
-            }
-        };
-    }
-    float!(
-        f32,
-        super::erf_f32,
-        super::erfc_f32,
-        |v: f32| if v > 88.722_84 {
-            f32::INFINITY
-        } else {
-            super::exp_f32(v)
-        },
-        super::tanh_f32
-    );
-    float!(f64, libm::erf, libm::erfc, f64::exp, f64::tanh);
-}
-
 macro_rules! float_arith {
     ($t:ty) => {
         impl Arith for $t {
@@ -374,15 +234,6 @@ macro_rules! float_arith {
             }
         }
         impl FloatArith for $t {
-            type F = $t;
-            #[inline(always)]
-            fn widen(self) -> $t {
-                self
-            }
-            #[inline(always)]
-            fn narrow(v: $t) -> Self {
-                v
-            }
             #[inline(always)]
             fn softplus_threshold() -> $t {
                 <$t>::EPSILON.ln() + 2.0
@@ -458,15 +309,6 @@ macro_rules! half_arith {
             }
         }
         impl FloatArith for $t {
-            type F = f32;
-            #[inline(always)]
-            fn widen(self) -> f32 {
-                self.to_f32()
-            }
-            #[inline(always)]
-            fn narrow(v: f32) -> Self {
-                $from(v)
-            }
             #[inline(always)]
             fn softplus_threshold() -> f32 {
                 <$t>::EPSILON.to_f32().ln() + 2.0

@@ -21,7 +21,7 @@
 use super::cpu::Simd;
 use super::gemm_threads;
 use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpSrc, LowpType, PackedB};
-pub(crate) use super::numeric::{Compute, Widen};
+pub(crate) use super::numeric::{Compute, Numeric, Widen};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::shape::fmt_shape;

@@ -133,7 +133,7 @@ struct Labelled<'a, T: Clone> {
     labels: Vec<Label>,
 }
 
-impl<'a, T: ReduceElem> Labelled<'a, T> {
+impl<'a, T: Numeric> Labelled<'a, T> {
     /// Takes the diagonal of repeated labels (`ii -> i`).
     fn diagonal(self) -> Result<Self> {
         let mut uniq: Vec<Label> = Vec::new();
@@ -254,7 +254,8 @@ impl<'a, T: ReduceElem> Labelled<'a, T> {
     }
 }
 
-use super::reduce::{ReduceElem, ReduceOp};
+use super::numeric::Numeric;
+use super::reduce::ReduceOp;
 use std::borrow::Cow;
 
 /// Output shape of an einsum over inputs of `shapes`, with label-size checks.
@@ -326,7 +327,7 @@ pub fn einsum_lowp(
     }
 }
 
-fn einsum_typed<T: ReduceElem + BmmElem>(
+fn einsum_typed<T: Numeric + BmmElem>(
     spec: &EinsumSpec,
     inputs: &[TensorView],
     out: &mut [T],
@@ -376,7 +377,7 @@ fn einsum_typed<T: ReduceElem + BmmElem>(
 /// A two-operand einsum as one batched product: broadcast ellipsis dims of
 /// size 1 dropped, labels only one operand has summed out, the operands
 /// laid out for the product by [`orient`].
-fn einsum_pair<T: ReduceElem + BmmElem>(
+fn einsum_pair<T: Numeric + BmmElem>(
     spec: &EinsumSpec,
     x: Labelled<'_, T>,
     y: Labelled<'_, T>,
@@ -467,7 +468,7 @@ fn einsum_pair<T: ReduceElem + BmmElem>(
 /// order and the adjoint flags that leave most operands as stored: a
 /// transpose of a 12 MB attention tensor costs more than its product.
 /// Returns the operands and (adj_x, adj_y).
-fn orient<'a, T: ReduceElem>(
+fn orient<'a, T: Numeric>(
     rows: Labelled<'a, T>,
     cols: Labelled<'a, T>,
     batch: &[Label],

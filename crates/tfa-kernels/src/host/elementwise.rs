@@ -4,9 +4,9 @@
 //! the output (`in_place`), that input is read from the output slice instead
 //! of through its own view, so no `&` and `&mut` to the same memory coexist.
 
-use super::arith::num::Float;
 use super::arith::{Arith, FloatArith};
 use super::broadcast::BroadcastPlan;
+use super::numeric::{Accumulate, Compute, Numeric};
 #[cfg(target_arch = "x86_64")]
 use super::{has_avx512, with_avx512};
 use super::{PAR_CHUNK, PAR_MIN_ELEMENTS};
@@ -271,7 +271,7 @@ pub fn binary(
 
 /// The binary ops only float types have, on `T` (computed in `W`);
 /// false for any other op.
-fn float_binary<T: FloatArith<F = W>, W: Float>(
+fn float_binary<T: FloatArith + Numeric<W = W>, W: Compute>(
     op: BinaryOp,
     plan: &BroadcastPlan<2>,
     a: Src<T>,
@@ -424,7 +424,7 @@ fn binary_run<T: Copy, F: Fn(T, T) -> T>(
 /// `f` on the float the type computes in; a closure type of its own (not a fn
 /// pointer) so every op's loop is inlined and vectorised.
 #[inline(always)]
-fn mapped<T: FloatArith, F: Fn(T::F) -> T::F + Copy>(f: F) -> impl Fn(T) -> T + Copy {
+fn mapped<T: FloatArith, F: Fn(T::W) -> T::W + Copy>(f: F) -> impl Fn(T) -> T + Copy {
     move |v| T::map(v, f)
 }
 
@@ -454,7 +454,7 @@ pub fn unary(op: UnaryOp, x: &TensorView, out: &mut TensorMut, in_place: bool) -
     }
     macro_rules! float_ops {
         ($t:ty) => {{
-            type W = <$t as FloatArith>::F;
+            type W = <$t as Numeric>::W;
             match op {
                 UnaryOp::Neg => go!($t, <$t as Arith>::neg),
                 UnaryOp::Square => go!($t, |v| <$t as Arith>::mul(v, v)),
@@ -515,7 +515,7 @@ pub fn unary(op: UnaryOp, x: &TensorView, out: &mut TensorMut, in_place: bool) -
                     mapped::<$t, _>(|v: W| W::ONE / (W::ONE + (-v).exp_vec()))
                 ),
                 // The trait's tanh (vectorisable for float32), not f32::tanh (libm).
-                UnaryOp::Tanh => go!($t, mapped::<$t, _>(|v: W| Float::tanh(v))),
+                UnaryOp::Tanh => go!($t, mapped::<$t, _>(|v: W| Compute::tanh(v))),
                 UnaryOp::Erf => go!($t, mapped::<$t, _>(|v: W| v.error_fn())),
                 UnaryOp::Erfc => go!($t, mapped::<$t, _>(|v: W| v.error_fn_c())),
                 UnaryOp::Floor => go!($t, mapped::<$t, _>(|v: W| v.floor())),

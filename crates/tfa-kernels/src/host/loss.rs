@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 use tfa_core::{Error, Result};
 
-use super::numeric::{Compute, Widen};
+use super::numeric::{Accumulate, Compute, Widen};
 
 /// A `[rows, cols]` operand seen through broadcasting strides (0 for a
 /// broadcast dimension).

@@ -12,10 +12,10 @@
 //! rounds where Eigen does (identity for float32/float64). The result is
 //! rounded once more at the end.
 
-use super::arith::num::Float;
 use super::arith::FloatArith;
 use super::broadcast::BroadcastPlan;
 use super::elementwise::{run_binary, run_unary, src};
+use super::numeric::{Compute, Numeric};
 use half::{bf16, f16};
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
@@ -23,14 +23,14 @@ use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 /// (LeakyRelu's alpha), widened from float32.
 pub trait Map1: Copy + Send + Sync + 'static {
     const NAME: &'static str;
-    fn apply<W: Float>(x: W, p: W, r: impl Fn(W) -> W + Copy) -> W;
+    fn apply<W: Compute>(x: W, p: W, r: impl Fn(W) -> W + Copy) -> W;
 }
 
 /// A two-argument map on same-shape operands (activation gradients:
 /// `g` the incoming gradient, `x` the forward op's input), `p` as for Map1.
 pub trait Map2: Copy + Send + Sync + 'static {
     const NAME: &'static str;
-    fn apply<W: Float>(g: W, x: W, p: W, r: impl Fn(W) -> W + Copy) -> W;
+    fn apply<W: Compute>(g: W, x: W, p: W, r: impl Fn(W) -> W + Copy) -> W;
 }
 
 /// `Name(x; r) = body;` or, with the op's float attribute, `Name(x, p; r)`.
@@ -43,7 +43,7 @@ macro_rules! maps1 {
             const NAME: &'static str = stringify!($name);
             #[inline(always)]
             #[allow(unused_variables)]
-            fn apply<W: Float>($x: W, p: W, $r: impl Fn(W) -> W + Copy) -> W {
+            fn apply<W: Compute>($x: W, p: W, $r: impl Fn(W) -> W + Copy) -> W {
                 $(let $p = p;)?
                 $body
             }
@@ -61,7 +61,7 @@ macro_rules! maps2 {
             const NAME: &'static str = stringify!($name);
             #[inline(always)]
             #[allow(unused_variables)]
-            fn apply<W: Float>($g: W, $x: W, p: W, $r: impl Fn(W) -> W + Copy) -> W {
+            fn apply<W: Compute>($g: W, $x: W, p: W, $r: impl Fn(W) -> W + Copy) -> W {
                 $(let $p = p;)?
                 $body
             }
@@ -111,10 +111,7 @@ maps2! {
 
 /// Rounds `w` to `T` and back: what Eigen's per-operator evaluation in `T` does.
 #[inline(always)]
-fn round_to<T: FloatArith>(w: T::F) -> T::F
-where
-    T::F: Float,
-{
+fn round_to<T: FloatArith>(w: T::W) -> T::W {
     T::narrow(w).widen()
 }
 
@@ -141,7 +138,7 @@ macro_rules! for_float_dtype {
 pub fn map1<M: Map1>(x: &TensorView, p: f32, out: &mut TensorMut, in_place: bool) -> Result<()> {
     macro_rules! go {
         ($t:ty) => {{
-            let p = <$t as FloatArith>::F::from_f64(p as f64);
+            let p = <$t as Numeric>::W::from_f64(p as f64);
             run_unary::<$t, _>(src(x, in_place)?, out.data_mut::<$t>()?, |v: $t| {
                 <$t>::narrow(M::apply(v.widen(), p, round_to::<$t>))
             })
@@ -170,7 +167,7 @@ pub fn map2<M: Map2>(
     let (ga, xa) = (in_place == Some(0), in_place == Some(1));
     macro_rules! go {
         ($t:ty) => {{
-            let p = <$t as FloatArith>::F::from_f64(p as f64);
+            let p = <$t as Numeric>::W::from_f64(p as f64);
             run_binary::<$t, _>(
                 &plan,
                 src(g, ga)?,

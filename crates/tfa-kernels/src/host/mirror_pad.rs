@@ -2,9 +2,9 @@
 //! checks (mirror_pad_op.cc). The pad moves elements as bytes; the gradient
 //! folds each padded dimension back onto the interior, one dimension at a
 //! time as TensorFlow's functor does, adding in the element type (half
-//! types rounding at every addition, as `SegmentElem` does).
+//! types rounding at every addition, as `Numeric::add_rounded` does).
 
-use super::segment::SegmentElem;
+use super::numeric::{Accumulate, Numeric};
 use super::transpose::{by_width, words, words_mut};
 use rayon::prelude::*;
 use tfa_core::shape::fmt_shape;
@@ -223,7 +223,7 @@ pub fn mirror_pad_grad(
 
 /// Folds dimension `d` of `t` (shape `shape`) from its padded size onto `n`
 /// elements: the interior first, then every padded position in order.
-fn fold<T: SegmentElem + Send + Sync>(
+fn fold<T: Numeric>(
     t: &[T],
     shape: &[usize],
     d: usize,
@@ -234,7 +234,7 @@ fn fold<T: SegmentElem + Send + Sync>(
     let inner: usize = shape[d + 1..].iter().product();
     let padded = shape[d];
     let outer: usize = shape[..d].iter().product();
-    let mut out = vec![T::zero(); outer * n * inner];
+    let mut out = vec![T::narrow(T::W::ZERO); outer * n * inner];
     if out.is_empty() {
         return out;
     }
@@ -249,7 +249,7 @@ fn fold<T: SegmentElem + Send + Sync>(
                     .iter_mut()
                     .zip(&src[p * inner..(p + 1) * inner])
                 {
-                    *x = T::add(*x, v);
+                    *x = T::add_rounded(*x, v);
                 }
             }
         });

@@ -8,7 +8,7 @@
 
 use super::conv3d::VolGeom;
 use super::conv_grad::float_dispatch;
-use super::numeric::{Compute, Widen};
+use super::numeric::{Accumulate, Compute, Numeric, Widen};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::shape::fmt_shape;

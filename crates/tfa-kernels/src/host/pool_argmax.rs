@@ -6,7 +6,7 @@
 //! counted from the start of its image unless `include_batch_in_index`.
 
 use super::conv_grad::float_dispatch;
-use super::numeric::{Compute, Widen};
+use super::numeric::{Accumulate, Numeric, Widen};
 use super::pool::PoolGeom;
 use half::{bf16, f16};
 use rayon::prelude::*;

@@ -7,12 +7,12 @@
 //! reducers do; an empty reduction gives the reducer's identity (0, 1, -inf,
 //! +inf; NaN for Mean).
 
-use super::arith::exp_f32;
+use super::numeric::{Accumulate, Compute, Numeric, Widen};
 use super::transpose::transpose_words;
 use super::PAR_MIN_ELEMENTS;
 use half::{bf16, f16};
 use rayon::prelude::*;
-use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
+use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ReduceOp {
@@ -22,141 +22,6 @@ pub enum ReduceOp {
     Min,
     Prod,
 }
-
-/// Accumulator arithmetic.
-pub trait Acc: Copy + Send + Sync + PartialOrd + 'static {
-    fn zero() -> Self;
-    fn one() -> Self;
-    fn lowest() -> Self;
-    fn highest() -> Self;
-    fn add(a: Self, b: Self) -> Self;
-    fn mul(a: Self, b: Self) -> Self;
-    fn is_nan(self) -> bool;
-    fn div_count(self, n: usize) -> Self;
-    #[inline(always)]
-    fn max(a: Self, b: Self) -> Self {
-        if b.is_nan() || b > a {
-            b
-        } else {
-            a
-        }
-    }
-    #[inline(always)]
-    fn min(a: Self, b: Self) -> Self {
-        if b.is_nan() || b < a {
-            b
-        } else {
-            a
-        }
-    }
-}
-
-macro_rules! float_acc {
-    ($t:ty) => {
-        impl Acc for $t {
-            fn zero() -> Self {
-                0.0
-            }
-            fn one() -> Self {
-                1.0
-            }
-            fn lowest() -> Self {
-                <$t>::NEG_INFINITY
-            }
-            fn highest() -> Self {
-                <$t>::INFINITY
-            }
-            #[inline(always)]
-            fn add(a: Self, b: Self) -> Self {
-                a + b
-            }
-            #[inline(always)]
-            fn mul(a: Self, b: Self) -> Self {
-                a * b
-            }
-            #[inline(always)]
-            fn is_nan(self) -> bool {
-                self.is_nan()
-            }
-            fn div_count(self, n: usize) -> Self {
-                self / n as $t
-            }
-        }
-    };
-}
-float_acc!(f32);
-float_acc!(f64);
-
-macro_rules! int_acc {
-    ($t:ty) => {
-        impl Acc for $t {
-            fn zero() -> Self {
-                0
-            }
-            fn one() -> Self {
-                1
-            }
-            fn lowest() -> Self {
-                <$t>::MIN
-            }
-            fn highest() -> Self {
-                <$t>::MAX
-            }
-            #[inline(always)]
-            fn add(a: Self, b: Self) -> Self {
-                a.wrapping_add(b)
-            }
-            #[inline(always)]
-            fn mul(a: Self, b: Self) -> Self {
-                a.wrapping_mul(b)
-            }
-            #[inline(always)]
-            fn is_nan(self) -> bool {
-                false
-            }
-            fn div_count(self, n: usize) -> Self {
-                if n == 0 {
-                    0
-                } else {
-                    self / n as $t
-                }
-            }
-        }
-    };
-}
-int_acc!(i32);
-int_acc!(i64);
-int_acc!(u8);
-
-/// An element type and the type it accumulates in.
-pub trait ReduceElem: Element {
-    type A: Acc;
-    fn to_acc(self) -> Self::A;
-    fn from_acc(a: Self::A) -> Self;
-}
-
-macro_rules! reduce_elem {
-    ($t:ty, $a:ty, $to:expr, $from:expr) => {
-        impl ReduceElem for $t {
-            type A = $a;
-            #[inline(always)]
-            fn to_acc(self) -> $a {
-                $to(self)
-            }
-            #[inline(always)]
-            fn from_acc(a: $a) -> $t {
-                $from(a)
-            }
-        }
-    };
-}
-reduce_elem!(f32, f32, |v| v, |v| v);
-reduce_elem!(f64, f64, |v| v, |v| v);
-reduce_elem!(f16, f32, f16::to_f32, f16::from_f32);
-reduce_elem!(bf16, f32, bf16::to_f32, bf16::from_f32);
-reduce_elem!(i32, i32, |v| v, |v| v);
-reduce_elem!(i64, i64, |v| v, |v| v);
-reduce_elem!(u8, u8, |v| v, |v| v);
 
 /// Which dims of a rank-`rank` tensor `axes` reduces (negative axes count
 /// from the end; a dim named twice is an error), with TensorFlow's messages.
@@ -229,7 +94,7 @@ pub fn reduce(op: ReduceOp, x: &TensorView, reduced: &[bool], out: &mut TensorMu
     }
 }
 
-pub fn reduce_typed<T: ReduceElem>(
+pub fn reduce_typed<T: Numeric>(
     op: ReduceOp,
     x: &[T],
     shape: &[usize],
@@ -284,7 +149,7 @@ pub fn reduce_typed<T: ReduceElem>(
 }
 
 /// A reducer, as a type so that each kernel is compiled with it inlined.
-trait Combine<A: Acc>: Send + Sync {
+trait Combine<A: Accumulate>: Send + Sync {
     fn init() -> A;
     fn f(a: A, b: A) -> A;
 }
@@ -294,40 +159,40 @@ struct ProdC;
 struct MaxC;
 struct MinC;
 
-impl<A: Acc> Combine<A> for SumC {
+impl<A: Accumulate> Combine<A> for SumC {
     #[inline(always)]
     fn init() -> A {
-        A::zero()
+        A::ZERO
     }
     #[inline(always)]
     fn f(a: A, b: A) -> A {
         A::add(a, b)
     }
 }
-impl<A: Acc> Combine<A> for ProdC {
+impl<A: Accumulate> Combine<A> for ProdC {
     #[inline(always)]
     fn init() -> A {
-        A::one()
+        A::ONE
     }
     #[inline(always)]
     fn f(a: A, b: A) -> A {
         A::mul(a, b)
     }
 }
-impl<A: Acc> Combine<A> for MaxC {
+impl<A: Accumulate> Combine<A> for MaxC {
     #[inline(always)]
     fn init() -> A {
-        A::lowest()
+        A::MAX_IDENTITY
     }
     #[inline(always)]
     fn f(a: A, b: A) -> A {
         A::max(a, b)
     }
 }
-impl<A: Acc> Combine<A> for MinC {
+impl<A: Accumulate> Combine<A> for MinC {
     #[inline(always)]
     fn init() -> A {
-        A::highest()
+        A::MIN_IDENTITY
     }
     #[inline(always)]
     fn f(a: A, b: A) -> A {
@@ -335,7 +200,7 @@ impl<A: Acc> Combine<A> for MinC {
     }
 }
 
-fn reduce_3d<T: ReduceElem>(
+fn reduce_3d<T: Numeric>(
     op: ReduceOp,
     x: &[T],
     outer: usize,
@@ -353,18 +218,18 @@ fn reduce_3d<T: ReduceElem>(
 
 /// Folds a contiguous run with 8 independent lanes (vectorisable).
 #[inline(always)]
-fn fold_run<T: ReduceElem, C: Combine<T::A>>(run: &[T]) -> T::A {
+fn fold_run<T: Numeric, C: Combine<T::W>>(run: &[T]) -> T::W {
     let (init, f) = (C::init(), C::f);
     let mut lanes = [init; 8];
     let mut chunks = run.chunks_exact(8);
     for c in &mut chunks {
         for l in 0..8 {
-            lanes[l] = f(lanes[l], c[l].to_acc());
+            lanes[l] = f(lanes[l], c[l].widen());
         }
     }
     let mut acc = init;
     for &v in chunks.remainder() {
-        acc = f(acc, v.to_acc());
+        acc = f(acc, v.widen());
     }
     for l in lanes {
         acc = f(acc, l);
@@ -376,7 +241,7 @@ fn fold_run<T: ReduceElem, C: Combine<T::A>>(run: &[T]) -> T::A {
 const INNER_BLOCK: usize = 4096;
 
 /// `out[o, i] = op_r x[o, r, i]`.
-fn reduce_3d_c<T: ReduceElem, C: Combine<T::A>>(
+fn reduce_3d_c<T: Numeric, C: Combine<T::W>>(
     op: ReduceOp,
     x: &[T],
     outer: usize,
@@ -386,8 +251,8 @@ fn reduce_3d_c<T: ReduceElem, C: Combine<T::A>>(
 ) {
     let f = C::f;
     let init = C::init();
-    let finish = |a: T::A| -> T {
-        T::from_acc(if op == ReduceOp::Mean {
+    let finish = |a: T::W| -> T {
+        T::narrow(if op == ReduceOp::Mean {
             a.div_count(red)
         } else {
             a
@@ -396,7 +261,7 @@ fn reduce_3d_c<T: ReduceElem, C: Combine<T::A>>(
     let total = outer * red * inner;
     let threads = rayon::current_num_threads();
     // Partial accumulation of rows r0..r1 for output block (o, i0..i1).
-    let partial = |o: usize, i0: usize, i1: usize, r0: usize, r1: usize, acc: &mut [T::A]| {
+    let partial = |o: usize, i0: usize, i1: usize, r0: usize, r1: usize, acc: &mut [T::W]| {
         if inner == 1 {
             acc[0] = f(acc[0], fold_run::<T, C>(&x[o * red + r0..o * red + r1]));
             return;
@@ -404,7 +269,7 @@ fn reduce_3d_c<T: ReduceElem, C: Combine<T::A>>(
         for r in r0..r1 {
             let row = &x[(o * red + r) * inner + i0..(o * red + r) * inner + i1];
             for (a, &v) in acc.iter_mut().zip(row) {
-                *a = f(*a, v.to_acc());
+                *a = f(*a, v.widen());
             }
         }
     };
@@ -466,7 +331,7 @@ fn reduce_3d_c<T: ReduceElem, C: Combine<T::A>>(
     // Few output blocks: split the reduced dim too, then combine partials.
     let splits = (2 * threads).div_ceil(tasks).min(red);
     let per = red.div_ceil(splits);
-    let partials: Vec<Vec<T::A>> = (0..tasks * splits)
+    let partials: Vec<Vec<T::W>> = (0..tasks * splits)
         .into_par_iter()
         .map(|k| {
             let (t, s) = (k / splits, k % splits);
@@ -494,57 +359,6 @@ fn reduce_3d_c<T: ReduceElem, C: Combine<T::A>>(
 
 // --------------------------------------------------------------- softmax ----
 
-/// Floating-point math softmax needs on the accumulator type.
-pub trait SoftmaxAcc: Acc {
-    fn exp(self) -> Self;
-    fn ln(self) -> Self;
-    fn sub(a: Self, b: Self) -> Self;
-    fn div(a: Self, b: Self) -> Self;
-}
-
-impl SoftmaxAcc for f32 {
-    #[inline(always)]
-    fn exp(self) -> Self {
-        exp_f32(self)
-    }
-    #[inline(always)]
-    fn ln(self) -> Self {
-        f32::ln(self)
-    }
-    #[inline(always)]
-    fn sub(a: Self, b: Self) -> Self {
-        a - b
-    }
-    #[inline(always)]
-    fn div(a: Self, b: Self) -> Self {
-        a / b
-    }
-}
-
-macro_rules! softmax_acc {
-    ($t:ty) => {
-        impl SoftmaxAcc for $t {
-            #[inline(always)]
-            fn exp(self) -> Self {
-                <$t>::exp(self)
-            }
-            #[inline(always)]
-            fn ln(self) -> Self {
-                <$t>::ln(self)
-            }
-            #[inline(always)]
-            fn sub(a: Self, b: Self) -> Self {
-                a - b
-            }
-            #[inline(always)]
-            fn div(a: Self, b: Self) -> Self {
-                a / b
-            }
-        }
-    };
-}
-softmax_acc!(f64);
-
 /// Softmax (or log-softmax) over the last dim of `x` (rank >= 1).
 pub fn softmax(x: &TensorView, log: bool, out: &mut TensorMut) -> Result<()> {
     let row = *x
@@ -571,36 +385,30 @@ pub fn softmax(x: &TensorView, log: bool, out: &mut TensorMut) -> Result<()> {
 }
 
 /// One row of [`softmax_rows`]; always inlined, so the AVX-512 wrapper
-/// compiles its loops (and `exp_f32`) 16 wide.
+/// compiles its loops (and float32 `exp_vec`) 16 wide.
 #[inline(always)]
-fn softmax_row<T: ReduceElem>(src: &[T], dst: &mut [T], log: bool)
-where
-    T::A: SoftmaxAcc,
-{
+fn softmax_row<T: Widen>(src: &[T], dst: &mut [T], log: bool) {
     let m = fold_run::<T, MaxC>(src);
     // exp(x - max) into the output (vectorisable), summed in 8 lanes.
     for (d, &v) in dst.iter_mut().zip(src) {
-        *d = T::from_acc(T::A::sub(v.to_acc(), m).exp());
+        *d = T::narrow((v.widen() - m).exp_vec());
     }
     let s = fold_run::<T, SumC>(dst);
     if log {
         let ls = s.ln();
         for (d, &v) in dst.iter_mut().zip(src) {
-            *d = T::from_acc(T::A::sub(T::A::sub(v.to_acc(), m), ls));
+            *d = T::narrow(v.widen() - m - ls);
         }
     } else {
         // TensorFlow scales by the inverse of the sum.
-        let inv = T::A::div(T::A::one(), s);
+        let inv = T::W::ONE / s;
         for d in dst.iter_mut() {
-            *d = T::from_acc(T::A::mul(d.to_acc(), inv));
+            *d = T::narrow(d.widen() * inv);
         }
     }
 }
 
-fn softmax_rows<T: ReduceElem>(x: &[T], row: usize, log: bool, out: &mut [T])
-where
-    T::A: SoftmaxAcc,
-{
+fn softmax_rows<T: Widen>(x: &[T], row: usize, log: bool, out: &mut [T]) {
     if row == 0 || out.is_empty() {
         return;
     }
@@ -628,19 +436,13 @@ where
 /// The CPU must have AVX-512 F/DQ/VL/BW, AVX2 and FMA ([`super::has_avx512`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-unsafe fn softmax_chunk_avx512<T: ReduceElem>(src: &[T], dst: &mut [T], row: usize, log: bool)
-where
-    T::A: SoftmaxAcc,
-{
+unsafe fn softmax_chunk_avx512<T: Widen>(src: &[T], dst: &mut [T], row: usize, log: bool) {
     softmax_chunk(src, dst, row, log)
 }
 
 /// [`softmax_row`] over whole rows of `row` elements.
 #[inline(always)]
-fn softmax_chunk<T: ReduceElem>(src: &[T], dst: &mut [T], row: usize, log: bool)
-where
-    T::A: SoftmaxAcc,
-{
+fn softmax_chunk<T: Widen>(src: &[T], dst: &mut [T], row: usize, log: bool) {
     for (d, s) in dst.chunks_mut(row).zip(src.chunks(row)) {
         softmax_row(s, d, log)
     }

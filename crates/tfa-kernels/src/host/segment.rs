@@ -2,8 +2,7 @@
 //! `out[ids[i]] = op(out[ids[i]], data[i])` row by row in input order, from
 //! the reducer's initial value; negative ids are skipped.
 
-use half::{bf16, f16};
-use tfa_core::Element;
+use super::numeric::{Accumulate, Numeric};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum SegmentOp {
@@ -13,63 +12,9 @@ pub enum SegmentOp {
     Min,
 }
 
-/// Element arithmetic as TensorFlow does it in the element type (half types
-/// round after every step, as Eigen's half operators do).
-pub trait SegmentElem: Element + Copy + PartialOrd {
-    fn zero() -> Self;
-    fn one() -> Self;
-    /// `Eigen::NumTraits::lowest()` / `highest()`: finite extremes for floats.
-    fn lowest() -> Self;
-    fn highest() -> Self;
-    fn add(a: Self, b: Self) -> Self;
-    fn mul(a: Self, b: Self) -> Self;
-}
-
-macro_rules! int_seg {
-    ($($t:ty),*) => {$(
-        impl SegmentElem for $t {
-            fn zero() -> Self { 0 }
-            fn one() -> Self { 1 }
-            fn lowest() -> Self { <$t>::MIN }
-            fn highest() -> Self { <$t>::MAX }
-            fn add(a: Self, b: Self) -> Self { a.wrapping_add(b) }
-            fn mul(a: Self, b: Self) -> Self { a.wrapping_mul(b) }
-        }
-    )*};
-}
-int_seg!(i8, i16, i32, i64, u8, u16, u32, u64);
-
-macro_rules! float_seg {
-    ($($t:ty),*) => {$(
-        impl SegmentElem for $t {
-            fn zero() -> Self { 0.0 }
-            fn one() -> Self { 1.0 }
-            fn lowest() -> Self { <$t>::MIN }
-            fn highest() -> Self { <$t>::MAX }
-            fn add(a: Self, b: Self) -> Self { a + b }
-            fn mul(a: Self, b: Self) -> Self { a * b }
-        }
-    )*};
-}
-float_seg!(f32, f64);
-
-macro_rules! half_seg {
-    ($($t:ty),*) => {$(
-        impl SegmentElem for $t {
-            fn zero() -> Self { <$t>::from_f32(0.0) }
-            fn one() -> Self { <$t>::from_f32(1.0) }
-            fn lowest() -> Self { <$t>::MIN }
-            fn highest() -> Self { <$t>::MAX }
-            fn add(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() + b.to_f32()) }
-            fn mul(a: Self, b: Self) -> Self { <$t>::from_f32(a.to_f32() * b.to_f32()) }
-        }
-    )*};
-}
-half_seg!(f16, bf16);
-
 /// Reduces rows of `data` (`inner` elements each) into `out` (`num_segments`
 /// rows). Returns the flat position of the first id `>= num_segments`.
-pub fn unsorted_segment<T: SegmentElem>(
+pub fn unsorted_segment<T: Numeric>(
     op: SegmentOp,
     data: &[T],
     ids: &[i64],
@@ -77,10 +22,10 @@ pub fn unsorted_segment<T: SegmentElem>(
     out: &mut [T],
 ) -> Result<(), usize> {
     let init = match op {
-        SegmentOp::Sum => T::zero(),
-        SegmentOp::Prod => T::one(),
-        SegmentOp::Max => T::lowest(),
-        SegmentOp::Min => T::highest(),
+        SegmentOp::Sum => T::narrow(T::W::ZERO),
+        SegmentOp::Prod => T::narrow(T::W::ONE),
+        SegmentOp::Max => T::LOWEST,
+        SegmentOp::Min => T::HIGHEST,
     };
     out.fill(init);
     if data.is_empty() {
@@ -99,8 +44,8 @@ pub fn unsorted_segment<T: SegmentElem>(
         for (o, &d) in dst.iter_mut().zip(src) {
             // Eigen: output = data OP output (cwiseMax/cwiseMin: a < b ? b : a).
             *o = match op {
-                SegmentOp::Sum => T::add(d, *o),
-                SegmentOp::Prod => T::mul(d, *o),
+                SegmentOp::Sum => T::add_rounded(d, *o),
+                SegmentOp::Prod => T::mul_rounded(d, *o),
                 SegmentOp::Max => {
                     if d < *o {
                         *o
@@ -126,7 +71,7 @@ pub fn unsorted_segment<T: SegmentElem>(
 /// every id `v < size` of row `r`, in input order; ids at or past `size` are
 /// skipped; `binary` writes one instead. `out` (`[rows, size]`) must be
 /// zero. Returns the first negative id, which TensorFlow rejects.
-pub fn bincount<T: SegmentElem>(
+pub fn bincount<T: Numeric>(
     ids: &[i64],
     weights: Option<&[T]>,
     rows: usize,
@@ -145,9 +90,9 @@ pub fn bincount<T: SegmentElem>(
         }
         let o = &mut out[(i / cols.max(1)) * size + v];
         *o = match (binary, weights) {
-            (true, _) => T::one(),
-            (false, Some(w)) => T::add(*o, w[i]),
-            (false, None) => T::add(*o, T::one()),
+            (true, _) => T::narrow(T::W::ONE),
+            (false, Some(w)) => T::add_rounded(*o, w[i]),
+            (false, None) => T::add_rounded(*o, T::narrow(T::W::ONE)),
         };
     }
     Ok(())
