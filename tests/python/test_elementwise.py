@@ -100,6 +100,34 @@ def test_binary_matches_cpu(name, rng):
             assert_matches(npu, cpu, dtype, rtol=rtol)
 
 
+@pytest.mark.parametrize("exponent", [2.0, 3.0, 4.0, 2.5, -2.0])
+def test_pow_scalar_exponent(exponent, rng):
+    """Pow with a one-value exponent: 2, 3 and 4 take the product path
+    (tanh-GELU's x^3), others powf. Negative bases, zeros of both signs,
+    infinities, NaN and values whose powers overflow or underflow; against
+    TensorFlow CPU and, for float32, the float64 power rounded once."""
+    specials = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 1e15, -1e15, 1e-15, -3e-13, 3e38, 1e-40]
+    for dtype in FLOATS:
+        for shape_y in ([], [1], [1, 1]):
+            x = np.concatenate([rng.uniform(-40, 40, size=int(rng.integers(1, 300))), specials])
+            a = tf.cast(tf.constant(x), dtype)
+            b = tf.constant(exponent, dtype, shape=shape_y)
+            tf_adapter.reset_kernel_counts()
+            npu = on("/NPU:0", lambda: tf.raw_ops.Pow(x=a, y=b))
+            cpu = on("/CPU:0", lambda: tf.raw_ops.Pow(x=a, y=b))
+            assert npu.device.endswith("NPU:0")
+            assert tf_adapter.kernel_counts().get("Pow") == 1, dtype
+            # TensorFlow's vectorised pow is within about an ulp of exact.
+            rtol = {tf.float32: 3e-7, tf.float64: 1e-15}.get(dtype)
+            assert_matches(npu, cpu, dtype, rtol=rtol)
+            if dtype == tf.float32:
+                with np.errstate(all="ignore"):
+                    exact = np.power(a.numpy().astype(np.float64), exponent).astype(np.float32)
+                # atol: subnormal results flush to zero, as on TensorFlow's threads.
+                tiny = np.finfo(np.float32).tiny
+                np.testing.assert_allclose(npu.numpy().ravel(), exact, rtol=1.2e-7, atol=tiny, equal_nan=True)
+
+
 @pytest.mark.parametrize("name", sorted(UNARY))
 def test_unary_matches_cpu(name, rng):
     fn, dtypes = UNARY[name]

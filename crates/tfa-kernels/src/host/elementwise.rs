@@ -6,7 +6,7 @@
 
 use super::arith::{Arith, FloatArith};
 use super::broadcast::BroadcastPlan;
-use super::numeric::{Accumulate, Compute, Numeric};
+use super::numeric::{Accumulate, Compute, Numeric, Widen};
 #[cfg(target_arch = "x86_64")]
 use super::{has_avx512, with_avx512};
 use super::{PAR_CHUNK, PAR_MIN_ELEMENTS};
@@ -290,7 +290,14 @@ fn float_binary<T: FloatArith + Numeric<W = W>, W: Compute>(
         } else {
             x / y
         })),
-        BinaryOp::Pow => go!(|x, y| T::zip(x, y, |x: W, y: W| x.powf(y))),
+        // A scalar exponent of 2, 3 or 4 (tanh-GELU's x^3) by products, which
+        // vectorise: `powf` per element took 80 ms on a [4096, 3072] tensor.
+        BinaryOp::Pow => match small_power(b) {
+            Some(2) => go!(|x, _| T::map(x, |x: W| x.powi_exact::<2>())),
+            Some(3) => go!(|x, _| T::map(x, |x: W| x.powi_exact::<3>())),
+            Some(4) => go!(|x, _| T::map(x, |x: W| x.powi_exact::<4>())),
+            _ => go!(|x, y| T::zip(x, y, |x: W, y: W| x.powf(y))),
+        },
         BinaryOp::FloorDiv => go!(|x, y| T::zip(x, y, |x: W, y: W| (x / y).floor())),
         BinaryOp::ReluGrad => {
             go!(|g, f| T::zip(g, f, |g: W, f: W| if f > W::ZERO { g } else { W::ZERO }))
@@ -332,6 +339,16 @@ fn float_binary<T: FloatArith + Numeric<W = W>, W: Compute>(
         _ => return false,
     }
     true
+}
+
+/// The exponent `y` of `Pow` when it is one value equal to 2, 3 or 4.
+fn small_power<T: Widen>(y: Src<T>) -> Option<u32> {
+    match y {
+        Src::Data(&[y]) => [2, 3, 4]
+            .into_iter()
+            .find(|&n| y.widen() == T::W::from_usize(n as usize)),
+        _ => None,
+    }
 }
 
 pub(super) fn run_binary<T: Element, F: Fn(T, T) -> T + Sync + Copy>(

@@ -215,6 +215,12 @@ pub trait Compute:
     /// `self * b + c`, fused (only call where the `fma` feature is enabled:
     /// elsewhere it is a slow library call).
     fn fused(self, b: Self, c: Self) -> Self;
+    /// `self^N` by products, for the small powers `Pow` meets with a scalar
+    /// exponent (2, 3, 4): vectorises where `powf` is a libm call per
+    /// element. float32 multiplies in float64 (x^2 exact there, x^3 and x^4
+    /// within one float64 rounding), so its result is the correctly rounded
+    /// one but for rare double-rounding ties (1 ulp), as good as `powf`.
+    fn powi_exact<const N: u32>(self) -> Self;
     fn exp(self) -> Self;
     /// `exp` without a libm call for float32 (vectorises); libm for f64.
     fn exp_vec(self) -> Self;
@@ -304,6 +310,15 @@ macro_rules! compute {
 }
 
 impl Compute for f32 {
+    #[inline(always)]
+    fn powi_exact<const N: u32>(self) -> f32 {
+        let x = f64::from(self);
+        let mut p = x;
+        for _ in 1..N {
+            p *= x;
+        }
+        p as f32
+    }
     compute!(
         f32,
         erf_f32,
@@ -328,5 +343,13 @@ impl Compute for f32 {
 }
 
 impl Compute for f64 {
+    #[inline(always)]
+    fn powi_exact<const N: u32>(self) -> f64 {
+        let mut p = self;
+        for _ in 1..N {
+            p *= self;
+        }
+        p
+    }
     compute!(f64, libm::erf, libm::erfc, f64::exp, f64::tanh);
 }
