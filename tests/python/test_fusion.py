@@ -117,7 +117,9 @@ def test_matmul_and_batch_matmul_epilogues(act, rng):
         scores = tf.matmul(q, kk) * 0.25 + 1.0
         return dense, tf.exp(scores - 3.0)
 
-    check_fused(fn, a, q, min_fused=2)
+    counts = check_fused(fn, a, q, min_fused=2)
+    # Each product with its whole epilogue is one op (tanh-GELU's Pow too).
+    assert counts["_TfaFused"] == 2, counts
 
 
 def test_keras_cnn_inference_and_training_step(rng):
