@@ -104,6 +104,39 @@ def test_conv_epilogues_random(case, rng):
     check_fused(fn, x, f)
 
 
+@pytest.mark.parametrize("case", range(8))
+def test_depthwise_epilogues_random(case, rng):
+    """DepthwiseConv2dNative runs its epilogue on each task's rows (float32
+    NHWC): every activation, strides, dilations, channel multipliers, and
+    outputs of a few rows to many tasks' worth."""
+    n = int(rng.choice([1, 2, 3]))
+    h, w = (int(v) for v in rng.integers(3, 40, size=2))
+    cin, mult = int(rng.integers(1, 40)), int(rng.choice([1, 2]))
+    k = int(rng.choice([1, 3, 5]))
+    stride = int(rng.choice([1, 2]))
+    dilation = 1 if stride > 1 else int(rng.choice([1, 2]))
+    padding = "SAME" if (h < (k - 1) * dilation + 1 or w < (k - 1) * dilation + 1) else str(rng.choice(["SAME", "VALID"]))
+    act = list(ACTIVATIONS)[(case * 3) % len(ACTIVATIONS)]
+    x = rng.normal(size=[n, h, w, cin]).astype(np.float32)
+    f = (rng.normal(size=[k, k, cin, mult]) / k).astype(np.float32)
+    scale, shift = (rng.normal(size=[cin * mult]).astype(np.float32) for _ in range(2))
+
+    def conv(x, f):
+        return tf.nn.depthwise_conv2d(x, f, [1, stride, stride, 1], padding, dilations=[dilation, dilation])
+
+    # A full-size operand read by the epilogue (a residual): each task must
+    # read its own rows of it.
+    residual = rng.normal(size=conv(x, f).shape).astype(np.float32)
+
+    def fn(x, f, r):
+        y = conv(x, f) * scale + shift
+        if case % 2:
+            y = y + r
+        return ACTIVATIONS[act](y)
+
+    check_fused(fn, x, f, residual)
+
+
 @pytest.mark.parametrize("act", ["relu", "gelu", "gelu_tanh", "swish", "tanh"])
 def test_matmul_and_batch_matmul_epilogues(act, rng):
     a = rng.normal(size=[7, 33]).astype(np.float32)

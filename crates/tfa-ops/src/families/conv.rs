@@ -7,8 +7,8 @@ use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
 use tfa_kernels::host::conv::{
     conv2d, conv2d_bf16_with_epilogue, conv2d_geometry, conv2d_with_epilogue, depthwise_conv2d,
-    depthwise_geometry, ConvGeom, ConvPass, DataFormat, Padding, RowsEpilogue, RowsEpilogueF32,
-    WindowAttrs,
+    depthwise_conv2d_with_epilogue, depthwise_geometry, ConvGeom, ConvPass, DataFormat, Padding,
+    RowsEpilogue, RowsEpilogueF32, WindowAttrs,
 };
 use tfa_kernels::host::conv_grad::{conv_backprop_filter, conv_backprop_input, ConvKind};
 
@@ -62,12 +62,21 @@ pub(crate) fn conv2d_run(ctx: &dyn OpContext, epilogue: TileEpilogue) -> Result<
 }
 
 fn depthwise_kernel(ctx: &dyn OpContext) -> Result<()> {
+    depthwise_run(ctx, None).map(|_| ())
+}
+
+/// DepthwiseConv2dNative of inputs 0 and 1 into output 0; with an epilogue,
+/// run on each task's rows where the kernel has tasks (returns whether it ran).
+pub(crate) fn depthwise_run(ctx: &dyn OpContext, epilogue: Option<&RowsEpilogue>) -> Result<bool> {
     let (x, f) = (ctx.input(0)?, ctx.input(1)?);
     let g = with_attrs(ctx, |a| {
         depthwise_geometry(&x.shape, &f.shape, a, ConvPass::Forward)
     })?;
     let mut out = ctx.allocate_output(0, x.dtype, &g.output_shape())?;
-    depthwise_conv2d(&x, &f, &mut out, &g)
+    match epilogue {
+        Some(e) => depthwise_conv2d_with_epilogue(&x, &f, &mut out, &g, e),
+        None => depthwise_conv2d(&x, &f, &mut out, &g).map(|_| false),
+    }
 }
 
 /// A shape given as an int32 vector (`input_sizes`, `filter_sizes`).

@@ -429,7 +429,7 @@ fn fused_kernel(ctx: &dyn OpContext) -> Result<()> {
     // cache; other products are finished in one blocked pass after.
     let finished = if product == "Conv2D" && dtype == DType::BF16 {
         bf16_conv_with_epilogue(&pctx, &prog, &operands)?
-    } else if product == "Conv2D" {
+    } else if product == "Conv2D" || product == "DepthwiseConv2dNative" {
         let done = &pctx.done;
         let operands = &operands;
         let epilogue = |row0: usize, rows: &mut [u8]| -> Result<()> {
@@ -447,7 +447,11 @@ fn fused_kernel(ctx: &dyn OpContext) -> Result<()> {
             // before it writes the block).
             unsafe { d.plan.run_block(Some(head), operands, row0, n, rows) }
         };
-        super::conv::conv2d_run(&pctx, TileEpilogue::Rows(&epilogue))?
+        if product == "Conv2D" {
+            super::conv::conv2d_run(&pctx, TileEpilogue::Rows(&epilogue))?
+        } else {
+            super::conv::depthwise_run(&pctx, Some(&epilogue))?
+        }
     } else {
         kernel(&pctx)?;
         false

@@ -30,6 +30,54 @@ pub fn depthwise_conv2d(
     Ok(())
 }
 
+/// DepthwiseConv2dNative with `epilogue` run on each task's output rows as
+/// soon as they are done, while they are in cache (the fused batch-norm and
+/// activation after it). Returns whether it ran: only the float32 NHWC path
+/// has per-row tasks; elsewhere the caller finishes the output itself.
+pub fn depthwise_conv2d_with_epilogue(
+    input: &TensorView,
+    filter: &TensorView,
+    out: &mut TensorMut,
+    g: &ConvGeom,
+    epilogue: &RowsEpilogue,
+) -> Result<bool> {
+    if out.dtype != DType::F32 || g.format != DataFormat::Nhwc {
+        depthwise_conv2d(input, filter, out, g)?;
+        return Ok(false);
+    }
+    if out.num_elements() == 0 {
+        return Ok(true);
+    }
+    check_shapes(input, filter, out, g, &[g.kh, g.kw, g.cin, g.multiplier])?;
+    let (x, f, y) = (
+        input.data::<f32>()?,
+        filter.data::<f32>()?,
+        out.data_mut::<f32>()?,
+    );
+    let row = g.ow * g.cout;
+    if row == 0 {
+        return Ok(true);
+    }
+    // Image rows per task: about a conv tile's worth of output (at least one).
+    let per = (EPILOGUE_TILE / row).max(1);
+    let task = |(t, out): (usize, &mut [f32])| -> Result<()> {
+        for (i, o) in out.chunks_mut(row).enumerate() {
+            depthwise_row(x, f, g, t * per + i, o);
+        }
+        run_epilogue(Some(epilogue), t * per * g.ow, out)
+    };
+    if y.len() * g.kh * g.kw < (1 << 15) || rayon::current_num_threads() == 1 {
+        y.chunks_mut(per * row).enumerate().try_for_each(task)
+    } else {
+        y.par_chunks_mut(per * row).enumerate().try_for_each(task)
+    }?;
+    Ok(true)
+}
+
+/// Output elements per epilogue call of [`depthwise_conv2d_with_epilogue`]:
+/// blocks of the size the fused programs use, so they stay in L2.
+const EPILOGUE_TILE: usize = 16384;
+
 fn depthwise_typed<T: Widen>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
     if y.is_empty() {
         return;
