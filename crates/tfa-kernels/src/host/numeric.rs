@@ -30,6 +30,7 @@ pub trait Accumulate: Copy + Send + Sync + PartialOrd + 'static {
     /// The identity of Min: +inf for floats, the maximum for integers.
     const MIN_IDENTITY: Self;
     fn add(a: Self, b: Self) -> Self;
+    fn sub(a: Self, b: Self) -> Self;
     fn mul(a: Self, b: Self) -> Self;
     fn is_nan(self) -> bool;
     /// `self / n` (Mean); 0 for an integer with `n == 0`.
@@ -66,6 +67,10 @@ macro_rules! float_accumulate {
                 a + b
             }
             #[inline(always)]
+            fn sub(a: Self, b: Self) -> Self {
+                a - b
+            }
+            #[inline(always)]
             fn mul(a: Self, b: Self) -> Self {
                 a * b
             }
@@ -91,6 +96,10 @@ macro_rules! int_accumulate {
             #[inline(always)]
             fn add(a: Self, b: Self) -> Self {
                 a.wrapping_add(b)
+            }
+            #[inline(always)]
+            fn sub(a: Self, b: Self) -> Self {
+                a.wrapping_sub(b)
             }
             #[inline(always)]
             fn mul(a: Self, b: Self) -> Self {
@@ -125,6 +134,11 @@ pub trait Numeric: Element + PartialOrd {
     #[inline(always)]
     fn add_rounded(a: Self, b: Self) -> Self {
         Self::narrow(Accumulate::add(a.widen(), b.widen()))
+    }
+    /// `a - b` in the element type, as [`Numeric::add_rounded`].
+    #[inline(always)]
+    fn sub_rounded(a: Self, b: Self) -> Self {
+        Self::narrow(Accumulate::sub(a.widen(), b.widen()))
     }
     /// `a * b` in the element type, as [`Numeric::add_rounded`].
     #[inline(always)]

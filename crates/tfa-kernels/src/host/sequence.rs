@@ -6,29 +6,19 @@
 //! value by adding `delta` to the previous one in the element type (float16
 //! and bfloat16 round at every step), so results agree bit for bit.
 
+use super::numeric::{Accumulate, Numeric};
 use std::cmp::Ordering;
 use tfa_core::{bf16, f16, DType, Error, Result, TensorMut};
 
-/// The element arithmetic Range needs, rounding as TensorFlow's types do.
-trait RangeElement: Copy + PartialOrd + std::fmt::Display {
-    fn zero() -> Self;
-    fn sub(self, o: Self) -> Self;
-    fn add(self, o: Self) -> Self;
+/// What Range needs beyond the numeric family's arithmetic in the element
+/// type (`Numeric::add_rounded`, `sub_rounded`).
+trait RangeElement: Numeric + std::fmt::Display {
     /// The length: integers `(|d| + |delta| - 1) / |delta|` (wrapping, as
     /// the C++ does), floats `ceil(|d / delta|)`; None past int64.
     fn count(d: Self, delta: Self) -> Option<i64>;
 }
 
 impl RangeElement for i64 {
-    fn zero() -> Self {
-        0
-    }
-    fn sub(self, o: Self) -> Self {
-        self.wrapping_sub(o)
-    }
-    fn add(self, o: Self) -> Self {
-        self.wrapping_add(o)
-    }
     fn count(d: Self, delta: Self) -> Option<i64> {
         let step = delta.wrapping_abs();
         Some(d.wrapping_abs().wrapping_add(step).wrapping_sub(1) / step)
@@ -36,39 +26,28 @@ impl RangeElement for i64 {
 }
 
 macro_rules! float_range {
-    ($t:ty, $to:expr, $from:expr) => {
+    ($($t:ty),*) => {$(
         impl RangeElement for $t {
-            fn zero() -> Self {
-                $from(0.0)
-            }
-            fn sub(self, o: Self) -> Self {
-                $from($to(self) - $to(o))
-            }
-            fn add(self, o: Self) -> Self {
-                $from($to(self) + $to(o))
-            }
             fn count(d: Self, delta: Self) -> Option<i64> {
                 // The quotient, abs and ceil each in the element type.
-                let q = $to($from($to(d) / $to(delta))).abs();
-                let n = $to($from(q.ceil())) as f64;
+                let q = <$t>::narrow(d.widen() / delta.widen()).widen().abs();
+                let n = <$t>::narrow(q.ceil()).widen() as f64;
                 (n <= i64::MAX as f64).then_some(n as i64)
             }
         }
-    };
+    )*};
 }
-float_range!(f32, |v: f32| v, |v: f32| v);
-float_range!(f64, |v: f64| v, |v: f64| v);
-float_range!(f16, f16::to_f32, f16::from_f32);
-float_range!(bf16, bf16::to_f32, bf16::from_f32);
+float_range!(f32, f64, f16, bf16);
 
 fn length<T: RangeElement>(start: T, limit: T, delta: T) -> Result<usize> {
     let inv = |m: String| Err(Error::InvalidArgument(m));
-    if delta == T::zero() {
+    let zero = T::narrow(T::W::ZERO);
+    if delta == zero {
         return inv(format!("Requires delta != 0: {delta}"));
     }
     // NaN compares as neither: it fails the check, as in TensorFlow.
     let ordered = |a: T, b: T| matches!(a.partial_cmp(&b), Some(Ordering::Less | Ordering::Equal));
-    if delta > T::zero() {
+    if delta > zero {
         if !ordered(start, limit) {
             return inv(format!(
                 "Requires start <= limit when delta > 0: {start}/{limit}"
@@ -79,7 +58,7 @@ fn length<T: RangeElement>(start: T, limit: T, delta: T) -> Result<usize> {
             "Requires start >= limit when delta < 0: {start}/{limit}"
         ));
     }
-    let Some(n) = T::count(limit.sub(start), delta) else {
+    let Some(n) = T::count(T::sub_rounded(limit, start), delta) else {
         return inv(format!(
             "Requires ((limit - start) / delta) <= {}",
             i64::MAX
@@ -92,7 +71,7 @@ fn fill<T: RangeElement>(start: T, delta: T, out: &mut [T]) {
     let mut v = start;
     for o in out {
         *o = v;
-        v = v.add(delta);
+        v = T::add_rounded(v, delta);
     }
 }
 
