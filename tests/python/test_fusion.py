@@ -137,6 +137,48 @@ def test_depthwise_epilogues_random(case, rng):
     check_fused(fn, x, f, residual)
 
 
+@pytest.mark.parametrize("conv", ["depthwise", "conv2d"])
+def test_zero_pad_folds_into_the_convolution(conv, rng):
+    """Keras's ZeroPadding2D before a VALID stride-2 convolution: the Pad
+    becomes the convolution's explicit padding (no Pad kernel runs), with
+    the results of the padded convolution; TFA_FUSION=0 keeps the Pad."""
+    x = rng.normal(size=[2, 9, 8, 6]).astype(np.float32)
+    f = rng.normal(size=[3, 3, 6, 1 if conv == "depthwise" else 5]).astype(np.float32)
+    pads = [[0, 0], [0, 1], [1, 2], [0, 0]]
+
+    def fn(x, f):
+        y = tf.pad(x, pads)
+        if conv == "depthwise":
+            return tf.nn.relu(tf.nn.depthwise_conv2d(y, f, [1, 2, 2, 1], "VALID"))
+        return tf.nn.relu(tf.nn.conv2d(y, f, 2, "VALID"))
+
+    counts = check_fused(fn, x, f)
+    assert "Pad" not in counts, counts
+    _, plain = run(fn, x, f, fusion=False)
+    assert plain.get("Pad") == 1, plain
+
+
+def test_pad_read_elsewhere_or_not_zero_is_kept(rng):
+    """A Pad another op also reads, or one that pads the channels, stays."""
+    x = rng.normal(size=[1, 6, 6, 3]).astype(np.float32)
+    f = rng.normal(size=[3, 3, 3, 1]).astype(np.float32)
+
+    def shared(x, f):
+        y = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+        return tf.nn.depthwise_conv2d(y, f, [1, 1, 1, 1], "VALID"), tf.reduce_sum(y)
+
+    def channels(x, f):
+        y = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 1]])
+        return tf.nn.depthwise_conv2d(y, tf.concat([f, f[:, :, :1]], 2), [1, 1, 1, 1], "VALID")
+
+    for fn in (shared, channels):
+        out, counts = run(fn, x, f)
+        cpu, _ = run(fn, x, f, device=CPU)
+        assert counts.get("Pad") == 1, counts
+        for a, b in zip(tf.nest.flatten(out), tf.nest.flatten(cpu)):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("act", ["relu", "gelu", "gelu_tanh", "swish", "tanh"])
 def test_matmul_and_batch_matmul_epilogues(act, rng):
     a = rng.normal(size=[7, 33]).astype(np.float32)

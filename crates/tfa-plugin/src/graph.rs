@@ -30,6 +30,7 @@
 
 mod fusion;
 mod ordering;
+mod pad_fold;
 
 use crate::device::platform::DEVICE_TYPE;
 use crate::ffi::status::guard;
@@ -222,6 +223,7 @@ fn passes<'a>(
             changed += rewrite(&mut graph, mode, &lists, &keep, opdef)?;
         }
         if fuse {
+            changed += pad_fold::fold_pads(&mut graph, &preserve, &written_readers);
             changed += fusion::fuse(&mut graph, &preserve, &written_readers);
         }
         let mut kept: Vec<&String> = preserve.iter().collect();
