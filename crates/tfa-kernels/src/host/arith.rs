@@ -4,22 +4,37 @@
 //! `bfloat16` operators do, so single ops agree bit-for-bit with TensorFlow.
 //! Integers wrap on overflow (what TensorFlow's C++ kernels do in practice).
 
-use super::numeric::Widen;
+use super::numeric::{Accumulate, Compute, Numeric, Widen};
 use half::{bf16, f16};
-use tfa_core::Element;
 
-/// Binary and unary arithmetic every numeric type has.
-pub trait Arith: Element {
-    fn add(a: Self, b: Self) -> Self;
-    fn sub(a: Self, b: Self) -> Self;
-    fn mul(a: Self, b: Self) -> Self;
+/// Binary and unary arithmetic every numeric type has, in the element type:
+/// widened, computed, rounded once (the numeric family's `*_rounded`).
+pub trait Arith: Numeric {
+    #[inline(always)]
+    fn add(a: Self, b: Self) -> Self {
+        Self::add_rounded(a, b)
+    }
+    #[inline(always)]
+    fn sub(a: Self, b: Self) -> Self {
+        Self::sub_rounded(a, b)
+    }
+    #[inline(always)]
+    fn mul(a: Self, b: Self) -> Self {
+        Self::mul_rounded(a, b)
+    }
+    #[inline(always)]
+    fn zero() -> Self {
+        Self::narrow(Self::W::ZERO)
+    }
+    #[inline(always)]
+    fn one() -> Self {
+        Self::narrow(Self::W::ONE)
+    }
     /// Maximum that propagates NaN (TensorFlow's `Maximum`).
     fn max(a: Self, b: Self) -> Self;
     fn min(a: Self, b: Self) -> Self;
     fn neg(a: Self) -> Self;
     fn relu(a: Self) -> Self;
-    fn zero() -> Self;
-    fn one() -> Self;
 }
 
 /// Ops that only floating-point types have. Types narrower than f32 compute
@@ -36,11 +51,26 @@ pub trait FloatArith: Arith + Widen {
     }
     /// log(epsilon of this type) + 2: TensorFlow's Softplus cut-over points.
     fn softplus_threshold() -> Self::W;
-    fn div(a: Self, b: Self) -> Self;
-    fn sqrt(a: Self) -> Self;
-    fn rsqrt(a: Self) -> Self;
-    fn exp(a: Self) -> Self;
-    fn log(a: Self) -> Self;
+    #[inline(always)]
+    fn div(a: Self, b: Self) -> Self {
+        Self::zip(a, b, |x, y| x / y)
+    }
+    #[inline(always)]
+    fn sqrt(a: Self) -> Self {
+        Self::map(a, Compute::sqrt)
+    }
+    #[inline(always)]
+    fn rsqrt(a: Self) -> Self {
+        Self::map(a, |x| Self::W::ONE / x.sqrt())
+    }
+    #[inline(always)]
+    fn exp(a: Self) -> Self {
+        Self::map(a, Compute::exp)
+    }
+    #[inline(always)]
+    fn log(a: Self) -> Self {
+        Self::map(a, Compute::ln)
+    }
 }
 
 /// `e^x` for float32 without a libm call, so loops vectorise: Cephes'
@@ -180,18 +210,6 @@ macro_rules! float_arith {
     ($t:ty) => {
         impl Arith for $t {
             #[inline(always)]
-            fn add(a: Self, b: Self) -> Self {
-                a + b
-            }
-            #[inline(always)]
-            fn sub(a: Self, b: Self) -> Self {
-                a - b
-            }
-            #[inline(always)]
-            fn mul(a: Self, b: Self) -> Self {
-                a * b
-            }
-            #[inline(always)]
             fn max(a: Self, b: Self) -> Self {
                 if a.is_nan() || b.is_nan() {
                     <$t>::NAN
@@ -224,39 +242,11 @@ macro_rules! float_arith {
                     a
                 }
             }
-            #[inline(always)]
-            fn zero() -> Self {
-                0.0
-            }
-            #[inline(always)]
-            fn one() -> Self {
-                1.0
-            }
         }
         impl FloatArith for $t {
             #[inline(always)]
             fn softplus_threshold() -> $t {
                 <$t>::EPSILON.ln() + 2.0
-            }
-            #[inline(always)]
-            fn div(a: Self, b: Self) -> Self {
-                a / b
-            }
-            #[inline(always)]
-            fn sqrt(a: Self) -> Self {
-                a.sqrt()
-            }
-            #[inline(always)]
-            fn rsqrt(a: Self) -> Self {
-                1.0 / a.sqrt()
-            }
-            #[inline(always)]
-            fn exp(a: Self) -> Self {
-                a.exp()
-            }
-            #[inline(always)]
-            fn log(a: Self) -> Self {
-                a.ln()
             }
         }
     };
@@ -265,27 +255,15 @@ float_arith!(f32);
 float_arith!(f64);
 
 macro_rules! half_arith {
-    ($t:ty, $from:path) => {
+    ($t:ty) => {
         impl Arith for $t {
             #[inline(always)]
-            fn add(a: Self, b: Self) -> Self {
-                $from(a.to_f32() + b.to_f32())
-            }
-            #[inline(always)]
-            fn sub(a: Self, b: Self) -> Self {
-                $from(a.to_f32() - b.to_f32())
-            }
-            #[inline(always)]
-            fn mul(a: Self, b: Self) -> Self {
-                $from(a.to_f32() * b.to_f32())
-            }
-            #[inline(always)]
             fn max(a: Self, b: Self) -> Self {
-                $from(f32::max_nan(a.to_f32(), b.to_f32()))
+                Self::narrow(f32::max_nan(a.to_f32(), b.to_f32()))
             }
             #[inline(always)]
             fn min(a: Self, b: Self) -> Self {
-                $from(f32::min_nan(a.to_f32(), b.to_f32()))
+                Self::narrow(f32::min_nan(a.to_f32(), b.to_f32()))
             }
             #[inline(always)]
             fn neg(a: Self) -> Self {
@@ -299,52 +277,17 @@ macro_rules! half_arith {
                     a
                 }
             }
-            #[inline(always)]
-            fn zero() -> Self {
-                <$t>::ZERO
-            }
-            #[inline(always)]
-            fn one() -> Self {
-                <$t>::ONE
-            }
         }
         impl FloatArith for $t {
             #[inline(always)]
             fn softplus_threshold() -> f32 {
                 <$t>::EPSILON.to_f32().ln() + 2.0
             }
-            #[inline(always)]
-            fn div(a: Self, b: Self) -> Self {
-                $from(a.to_f32() / b.to_f32())
-            }
-            #[inline(always)]
-            fn sqrt(a: Self) -> Self {
-                $from(a.to_f32().sqrt())
-            }
-            #[inline(always)]
-            fn rsqrt(a: Self) -> Self {
-                $from(1.0 / a.to_f32().sqrt())
-            }
-            #[inline(always)]
-            fn exp(a: Self) -> Self {
-                $from(a.to_f32().exp())
-            }
-            #[inline(always)]
-            fn log(a: Self) -> Self {
-                $from(a.to_f32().ln())
-            }
         }
     };
 }
-// float16: the half crate (F16C where detected); bfloat16: the
-// branch-light rounding that vectorises (same bits as `bf16::from_f32`).
-half_arith!(f16, f16::from_f32);
-half_arith!(bf16, bf16_from_f32);
-
-#[inline(always)]
-fn bf16_from_f32(v: f32) -> bf16 {
-    bf16::from_bits(super::lowp_gemm::bf16_bits(v))
-}
+half_arith!(f16);
+half_arith!(bf16);
 
 trait NanMinMax {
     fn max_nan(a: Self, b: Self) -> Self;
@@ -365,12 +308,6 @@ macro_rules! int_arith {
     ($($t:ty),*) => {$(
         impl Arith for $t {
             #[inline(always)]
-            fn add(a: Self, b: Self) -> Self { a.wrapping_add(b) }
-            #[inline(always)]
-            fn sub(a: Self, b: Self) -> Self { a.wrapping_sub(b) }
-            #[inline(always)]
-            fn mul(a: Self, b: Self) -> Self { a.wrapping_mul(b) }
-            #[inline(always)]
             fn max(a: Self, b: Self) -> Self { Ord::max(a, b) }
             #[inline(always)]
             fn min(a: Self, b: Self) -> Self { Ord::min(a, b) }
@@ -378,10 +315,6 @@ macro_rules! int_arith {
             fn neg(a: Self) -> Self { (0 as $t).wrapping_sub(a) }
             #[inline(always)]
             fn relu(a: Self) -> Self { Ord::max(a, 0) }
-            #[inline(always)]
-            fn zero() -> Self { 0 }
-            #[inline(always)]
-            fn one() -> Self { 1 }
         }
     )*};
 }

@@ -248,6 +248,7 @@ pub trait Compute:
     fn exp_m1(self) -> Self;
     fn ln(self) -> Self;
     fn ln_1p(self) -> Self;
+    fn sqrt(self) -> Self;
     fn floor(self) -> Self;
     fn ceil(self) -> Self;
     fn abs(self) -> Self;
@@ -318,7 +319,7 @@ macro_rules! compute {
         fn fmod(self, d: Self) -> Self {
             self % d
         }
-        std_methods!($t: exp, exp_m1, ln, ln_1p, floor, ceil, abs, sin, cos, tan, asin, acos,
+        std_methods!($t: exp, exp_m1, ln, ln_1p, sqrt, floor, ceil, abs, sin, cos, tan, asin, acos,
             atan, sinh, cosh, asinh, acosh, atanh);
     };
 }
