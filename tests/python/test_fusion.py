@@ -105,7 +105,7 @@ def test_conv_epilogues_random(case, rng):
 
 
 @pytest.mark.parametrize("case", range(8))
-def test_depthwise_epilogues_random(case, rng):
+def test_depthwise_epilogues_random(case, rng, strict_placement):
     """DepthwiseConv2dNative runs its epilogue on each task's rows (float32
     NHWC): every activation, strides, dilations, channel multipliers, and
     outputs of a few rows to many tasks' worth."""
@@ -138,10 +138,11 @@ def test_depthwise_epilogues_random(case, rng):
 
 
 @pytest.mark.parametrize("conv", ["depthwise", "conv2d"])
-def test_zero_pad_folds_into_the_convolution(conv, rng):
+def test_zero_pad_folds_into_the_convolution(conv, rng, strict_placement):
     """Keras's ZeroPadding2D before a VALID stride-2 convolution: the Pad
     becomes the convolution's explicit padding (no Pad kernel runs), with
-    the results of the padded convolution; TFA_FUSION=0 keeps the Pad."""
+    the results of the padded convolution; TFA_FUSION=0 keeps the Pad.
+    Soft placement off: the rewritten convolution runs on the NPU."""
     x = rng.normal(size=[2, 9, 8, 6]).astype(np.float32)
     f = rng.normal(size=[3, 3, 6, 1 if conv == "depthwise" else 5]).astype(np.float32)
     pads = [[0, 0], [0, 1], [1, 2], [0, 0]]
