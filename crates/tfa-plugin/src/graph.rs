@@ -353,6 +353,14 @@ fn attr_type(n: &NodeDef, attr: &str) -> Option<i32> {
     }
 }
 
+/// A node's string attribute, as bytes.
+fn string_attr<'a>(n: &'a NodeDef, name: &str) -> Option<&'a [u8]> {
+    match n.attr.get(name)?.value.as_ref()? {
+        attr_value::Value::S(s) => Some(s),
+        _ => None,
+    }
+}
+
 fn type_attr(t: DType) -> AttrValue {
     AttrValue {
         value: Some(attr_value::Value::Type(t.as_tf() as i32)),

@@ -27,7 +27,7 @@ impl<T: Copy> Strided2<'_, T> {
 fn max_shift<A: Compute>(row: impl Iterator<Item = A> + Clone) -> (A, A) {
     let max = row
         .clone()
-        .fold(A::NEG_INF, |m, x| if x > m { x } else { m });
+        .fold(A::MAX_IDENTITY, |m, x| if x > m { x } else { m });
     let sum = row.fold(A::ZERO, |s, x| s + (x - max).exp());
     (max, sum)
 }

@@ -223,7 +223,6 @@ pub trait Compute:
         None
     }
     const NAN: Self;
-    const NEG_INF: Self;
     fn from_usize(v: usize) -> Self;
     fn from_f64(v: f64) -> Self;
     /// `self * b + c`, fused (only call where the `fma` feature is enabled:
@@ -278,7 +277,6 @@ macro_rules! std_methods {
 macro_rules! compute {
     ($t:ty, $erf:path, $erfc:path, $exp_vec:expr, $tanh:path) => {
         const NAN: Self = <$t>::NAN;
-        const NEG_INF: Self = <$t>::NEG_INFINITY;
         #[inline(always)]
         fn from_usize(v: usize) -> Self {
             v as $t

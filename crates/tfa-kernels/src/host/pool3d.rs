@@ -60,7 +60,7 @@ fn pool_typed<T: Widen>(kind: Pool3dKind, x: &[T], y: &mut [T], g: &VolGeom) {
         match kind {
             Pool3dKind::Max => {
                 acc.clear();
-                acc.resize(c, T::W::from_f64(f64::NEG_INFINITY));
+                acc.resize(c, T::W::MAX_IDENTITY);
                 let padded = for_each_voxel(g, n, o, |at| {
                     for (a, &v) in acc.iter_mut().zip(&x[at..at + c]) {
                         let v = v.widen();

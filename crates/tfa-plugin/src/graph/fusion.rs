@@ -18,7 +18,7 @@
 //! fuse; a product that multiplies in low precision under the precision mode
 //! (`allow_fp32_to_bf16`...) is left alone. `TFA_FUSION=0` turns the pass off.
 
-use super::{attr_type, data_edges, on_npu};
+use super::{attr_type, data_edges, on_npu, string_attr};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tfa_core::DType;
 use tfa_proto::{attr_value, AttrValue, GraphDef, NodeDef};
@@ -38,13 +38,6 @@ fn dtype_of(n: &NodeDef) -> Option<DType> {
 fn npu_kernel_takes(op: &str, t: DType) -> bool {
     tfa_ops::find(op)
         .is_some_and(|(_, d)| d.kernel(tfa_ops::Backend::Host).is_some() && d.supports(t))
-}
-
-fn string_attr<'a>(n: &'a NodeDef, name: &str) -> Option<&'a [u8]> {
-    match n.attr.get(name)?.value.as_ref()? {
-        attr_value::Value::S(s) => Some(s),
-        _ => None,
-    }
 }
 
 /// An elementwise node the program can hold.

@@ -10,18 +10,11 @@
 //! infinite or NaN filter weight would make the padded border NaN). Part of
 //! the fusion pass: `TFA_FUSION=0` turns it off.
 
-use super::{on_npu, parse_input};
+use super::{on_npu, parse_input, string_attr};
 use std::collections::{HashMap, HashSet};
-use tfa_proto::{attr_value, AttrValue, DataType, GraphDef, NodeDef, TensorProto};
+use tfa_proto::{attr_value, AttrValue, DataType, GraphDef, TensorProto};
 
 const CONVOLUTIONS: &[&str] = &["Conv2D", "DepthwiseConv2dNative"];
-
-fn string_attr<'a>(n: &'a NodeDef, name: &str) -> Option<&'a [u8]> {
-    match n.attr.get(name)?.value.as_ref()? {
-        attr_value::Value::S(s) => Some(s),
-        _ => None,
-    }
-}
 
 /// The 8 values of an int32/int64 `[4, 2]` constant tensor.
 fn pads_of(t: &TensorProto) -> Option<[i64; 8]> {

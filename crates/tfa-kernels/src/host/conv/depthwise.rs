@@ -66,7 +66,7 @@ pub fn depthwise_conv2d_with_epilogue(
         }
         run_epilogue(Some(epilogue), t * per * g.ow, out)
     };
-    if y.len() * g.kh * g.kw < (1 << 15) || rayon::current_num_threads() == 1 {
+    if !rows_in_parallel(y.len(), g) {
         y.chunks_mut(per * row).enumerate().try_for_each(task)
     } else {
         y.par_chunks_mut(per * row).enumerate().try_for_each(task)
@@ -101,6 +101,12 @@ fn depthwise_typed<T: Widen>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
     store_nhwc::<T>(yt, y, g);
 }
 
+/// Whether `out_len` outputs of a `g` window are worth splitting between
+/// threads.
+fn rows_in_parallel(out_len: usize, g: &ConvGeom) -> bool {
+    out_len * g.kh * g.kw >= (1 << 15) && rayon::current_num_threads() > 1
+}
+
 /// Runs `f(row_index, row)` over the `n * oh` output rows, in parallel when
 /// the work pays for it.
 pub(crate) fn par_rows<W: Send>(
@@ -112,8 +118,7 @@ pub(crate) fn par_rows<W: Send>(
     if row == 0 {
         return;
     }
-    let work = y.len() * g.kh * g.kw;
-    if work < (1 << 15) || rayon::current_num_threads() == 1 {
+    if !rows_in_parallel(y.len(), g) {
         y.chunks_mut(row).enumerate().for_each(|(r, o)| f(r, o));
     } else {
         y.par_chunks_mut(row).enumerate().for_each(|(r, o)| f(r, o));
