@@ -6,8 +6,9 @@
 
 use std::time::{Duration, Instant};
 use tfa_core::{TensorMut, TensorView};
+use tfa_kernels::geometry::matmul::MatMulParams;
 use tfa_kernels::host::lowp_gemm::{lowp_gemm_with, path_available, LowpPath, LowpType};
-use tfa_kernels::host::matmul::{matmul, MatMulParams};
+use tfa_kernels::host::matmul::matmul;
 
 /// Best time of repeated runs (at least 3, about 1.5 s in all: the best run is the least disturbed one).
 fn best(mut f: impl FnMut()) -> Duration {

@@ -40,7 +40,12 @@ pub fn ops_markdown() -> String {
          \n\
          An op not listed here runs on the host through TensorFlow's CPU kernel (soft placement), \
          or raises an error naming it in strict mode. int32 arithmetic and shape ops run on \
-         TensorFlow's own host-memory kernels for the device, as on GPUs.\n",
+         TensorFlow's own host-memory kernels for the device, as on GPUs.\n\n\
+         *Spec*: the op is declared as spec + kernels (see \"How to add an op\"): its checks \
+         and shape rule run apart from, and before, its kernel ({} of {} op types so far; \
+         the others check and decide shapes inside their kernel).\n",
+        ops.len(),
+        ops.iter().filter(|d| d.shape_rule.is_some()).count(),
         ops.len()
     );
     let mut family = None;
@@ -48,16 +53,17 @@ pub fn ops_markdown() -> String {
         if family != Some(d.family) {
             family = Some(d.family);
             let _ = writeln!(s, "\n## {}\n", d.family.title());
-            let _ = writeln!(s, "| Op | host | cuda | AMP | Notes |");
-            let _ = writeln!(s, "|---|---|---|---|---|");
+            let _ = writeln!(s, "| Op | host | cuda | AMP | Spec | Notes |");
+            let _ = writeln!(s, "|---|---|---|---|---|---|");
         }
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} |",
             d.name,
             dtypes(d, Backend::Host),
             dtypes(d, Backend::Cuda),
             lists.class(d.name).name(),
+            if d.shape_rule.is_some() { "yes" } else { "" },
             d.summary
         );
     }
@@ -123,6 +129,55 @@ The attributes a kernel reads are listed inline
 them, as one list (`attr_list: POOL_ATTRS`): lists are `AttrSpec::new(name,
 kind)` entries, and longer ones are built from shorter ones with `concat`
 (`MAX_POOL_ATTRS` is `POOL_ATTRS` and `explicit_paddings`).
+
+### Spec + kernels
+
+A new op with a shape rule of its own is declared as two halves
+(`crates/tfa-ops/src/spec.rs`). Its *spec* makes TensorFlow's checks on the
+attributes and input shapes and returns a plan: the validated geometry (the
+backend-neutral shape rules live in `crates/tfa-kernels/src/geometry/`) and
+the outputs. Each backend's *kernel* runs a plan. `MatMul`:
+
+```rust
+struct MatMul;
+
+impl Spec for MatMul {
+    type Plan = (MatMulParams, OutputPlan);
+
+    fn plan(ctx: &dyn OpContext) -> Result<Self::Plan> {
+        let (a, b) = (ctx.input(0)?, ctx.input(1)?);
+        let p = MatMulParams {
+            transpose_a: ctx.attrs().bool("transpose_a")?,
+            transpose_b: ctx.attrs().bool("transpose_b")?,
+            lowp: ctx.matrix_lowp(),
+        };
+        let (m, _, n) = matmul_dims(&a.shape, &b.shape, p)?;
+        Ok((p, OutputPlan::new(a.dtype, vec![m, n])))
+    }
+
+    fn outputs((_, out): &Self::Plan) -> Vec<OutputPlan> {
+        vec![out.clone()]
+    }
+}
+
+impl Kernel<MatMul> for Host {
+    fn run(ctx: &dyn OpContext, (p, out): &(MatMulParams, OutputPlan)) -> Result<()> {
+        let (a, b) = (ctx.input(0)?, ctx.input(1)?);
+        matmul(&a, &b, &mut allocate(ctx, 0, out)?, *p)
+    }
+}
+```
+
+and in the table `op_t!("MatMul", MatMul, TYPES, "...", attrs: [...], spec:
+MatMul)`. The table then holds the shape rule (`OpDef::shape_rule`: a
+node's outputs before it runs) and the host kernel (plan, then run); a CUDA
+kernel is one more `impl Kernel<MatMul> for Cuda`, with the checks shared.
+`testing::plan` runs a spec alone in Rust tests, and
+`spec::tests::shape_rules_name_what_the_host_kernels_allocate` checks every
+spec's shape rule against what its host kernel allocates over random cases
+(it fails until a new spec op has cases there). Convolutions, pooling and
+the matrix products are declared this way; the other families still check
+inside their kernel (`shape_rule: None`).
 "#,
     );
 }

@@ -14,6 +14,7 @@ pub(crate) mod families;
 pub mod hints;
 pub mod precision;
 pub mod registry;
+pub mod spec;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -23,3 +24,4 @@ pub use families::fused::{fusable, FUSED_TYPES, PRODUCTS};
 pub use registry::{
     custom_ops, find, table, Backend, CustomOpDef, Family, KernelFn, OpDef, TypeConstraint,
 };
+pub use spec::{OutputPlan, ShapeFn, Spec};

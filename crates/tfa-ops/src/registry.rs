@@ -1,5 +1,6 @@
 //! The op declaration type and the table built from every family.
 
+use crate::spec::ShapeFn;
 use crate::{families, AttrSpec, OpContext};
 use std::sync::OnceLock;
 use tfa_core::{DType, Result};
@@ -83,6 +84,11 @@ pub struct OpDef {
     /// type attribute is int32 (all of them, for int32 ops TensorFlow has no
     /// DEFAULT-device kernel for: int32 data stays on the host, as on GPUs).
     pub int32_host_memory: &'static [&'static str],
+    /// The op's shape rule, for ops declared as spec + kernels
+    /// (`crate::spec`): its outputs' dtypes and shapes from the node's
+    /// input shapes and attributes, before any kernel runs. `None`: the
+    /// kernel checks and decides shapes itself.
+    pub shape_rule: Option<ShapeFn>,
     pub host: Option<KernelFn>,
     pub cuda: Option<KernelFn>,
 }

@@ -3,7 +3,7 @@
 //! Type attributes are filled in from the op's constraints; outputs are
 //! fresh buffers (nothing is forwarded or aliased in place).
 
-use crate::{find, AttrValue, Attrs, Backend, OpContext};
+use crate::{find, AttrValue, Attrs, Backend, OpContext, OpDef, OutputPlan};
 use std::cell::RefCell;
 use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
 
@@ -29,7 +29,7 @@ impl Tensor {
         t
     }
 
-    fn zeros(dtype: DType, shape: &[usize]) -> Tensor {
+    pub fn zeros(dtype: DType, shape: &[usize]) -> Tensor {
         let bytes = shape.iter().product::<usize>() * dtype.size();
         Tensor {
             dtype,
@@ -95,11 +95,45 @@ pub(crate) fn run(
     inputs: Vec<Tensor>,
     attrs: &[(&'static str, AttrValue)],
 ) -> Result<VecContext> {
-    let (_, def) =
-        find(op).ok_or_else(|| Error::Unimplemented(format!("{op}: not in the table")))?;
+    let def = def(op)?;
     let kernel = def
         .kernel(Backend::Host)
         .ok_or_else(|| Error::Unimplemented(format!("{op}: no host kernel")))?;
+    let ctx = context(def, dtype, inputs, attrs);
+    kernel(&ctx)?;
+    Ok(ctx)
+}
+
+/// `op`'s shape rule (spec + kernels ops only) on `inputs` and `attrs` as
+/// for [`run`]: what its outputs will be, without running a kernel.
+pub(crate) fn plan(
+    op: &str,
+    dtype: DType,
+    inputs: Vec<Tensor>,
+    attrs: &[(&'static str, AttrValue)],
+) -> Result<Vec<OutputPlan>> {
+    let def = def(op)?;
+    let rule = def
+        .shape_rule
+        .ok_or_else(|| Error::Unimplemented(format!("{op}: no shape rule")))?;
+    let ctx = context(def, dtype, inputs, attrs);
+    let outs = rule(&ctx)?;
+    assert_eq!(ctx.num_outputs(), 0, "{op}: the shape rule allocated");
+    Ok(outs)
+}
+
+fn def(op: &str) -> Result<&'static OpDef> {
+    find(op)
+        .map(|(_, d)| d)
+        .ok_or_else(|| Error::Unimplemented(format!("{op}: not in the table")))
+}
+
+fn context(
+    def: &OpDef,
+    dtype: DType,
+    inputs: Vec<Tensor>,
+    attrs: &[(&'static str, AttrValue)],
+) -> VecContext {
     let mut all = Attrs::new();
     for (name, v) in attrs {
         all.insert(name, v.clone());
@@ -109,13 +143,11 @@ pub(crate) fn run(
             all.insert(c.attr, AttrValue::Type(dtype));
         }
     }
-    let ctx = VecContext {
+    VecContext {
         inputs,
         attrs: all,
         outputs: RefCell::new(Vec::new()),
-    };
-    kernel(&ctx)?;
-    Ok(ctx)
+    }
 }
 
 impl OpContext for VecContext {

@@ -24,14 +24,12 @@ use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpSrc, LowpType, Packe
 pub(crate) use super::numeric::{Compute, Numeric, Widen};
 use half::{bf16, f16};
 use rayon::prelude::*;
-use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
 mod depthwise;
-mod geometry;
 mod numerics;
+pub(crate) use crate::geometry::window::*;
 pub use depthwise::*;
-pub use geometry::*;
 pub(crate) use numerics::*;
 
 // ---------------------------------------------------------------- Conv2D ----

@@ -12,14 +12,7 @@ use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
 
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct MatMulParams {
-    pub transpose_a: bool,
-    pub transpose_b: bool,
-    /// float32 only: multiply in this type (BF16/F16: inputs rounded,
-    /// float32 accumulation and output). `None`: the graph dtype.
-    pub lowp: Option<DType>,
-}
+use crate::geometry::matmul::{matmul_dims, MatMulParams};
 
 /// Row-major operand layout: element (i, j) lives at `i * rs + j * cs`.
 #[derive(Copy, Clone, Debug)]
@@ -128,33 +121,6 @@ pub fn matmul(a: &TensorView, b: &TensorView, out: &mut TensorMut, p: MatMulPara
         }
     }
     Ok(())
-}
-
-/// `(m, k, n)` of a 2-D matmul, or TensorFlow's error for mismatched shapes.
-pub fn matmul_dims(a: &[usize], b: &[usize], p: MatMulParams) -> Result<(usize, usize, usize)> {
-    if a.len() != 2 || b.len() != 2 {
-        return Err(Error::InvalidArgument(format!(
-            "In[0] and In[1] has different ndims: {:?} vs. {:?}",
-            a, b
-        )));
-    }
-    let (m, ka) = if p.transpose_a {
-        (a[1], a[0])
-    } else {
-        (a[0], a[1])
-    };
-    let (kb, n) = if p.transpose_b {
-        (b[1], b[0])
-    } else {
-        (b[0], b[1])
-    };
-    if ka != kb {
-        return Err(Error::InvalidArgument(format!(
-            "Matrix size-incompatible: In[0]: [{},{}], In[1]: [{},{}]",
-            a[0], a[1], b[0], b[1]
-        )));
-    }
-    Ok((m, ka, n))
 }
 
 /// Work (multiply-adds) below which threading does not pay.

@@ -7,7 +7,7 @@
 
 use super::conv_grad::float_dispatch;
 use super::numeric::{Accumulate, Numeric, Widen};
-use super::pool::PoolGeom;
+use crate::geometry::pool::PoolGeom;
 use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};

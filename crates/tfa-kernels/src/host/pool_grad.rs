@@ -15,7 +15,7 @@
 
 use super::conv_grad::{float_dispatch, load_nhwc, scatter_bands, with_out_nhwc};
 use super::numeric::{Compute, Widen};
-use super::pool::PoolGeom;
+use crate::geometry::pool::PoolGeom;
 use half::{bf16, f16};
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
@@ -163,8 +163,8 @@ fn pool_grad_nhwc<W: Compute, const MAX: bool>(x: &[W], dy: &[W], dx: &mut [W], 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::conv::{DataFormat, Padding};
-    use crate::host::pool::{pool_geometry, PoolAttrs, PoolKind};
+    use crate::geometry::pool::{pool_geometry, PoolAttrs, PoolKind};
+    use crate::geometry::window::{DataFormat, Padding};
     use rand::Rng;
 
     /// Naive NHWC reference with TensorFlow's tie rule.

@@ -25,5 +25,6 @@ pub(crate) const OPS: &[OpDef] = &[OpDef {
     host_memory: &[],
     int32_host_memory: &[],
     host: Some(cast_kernel),
+    shape_rule: None,
     cuda: None,
 }];

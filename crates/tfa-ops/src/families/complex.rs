@@ -108,6 +108,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(complex_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -122,6 +123,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(|c| part_kernel(c, false)),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -136,6 +138,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(|c| part_kernel(c, true)),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -147,6 +150,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(|c| fft_kernel(c, false)),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -158,6 +162,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(|c| fft_kernel(c, true)),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -172,6 +177,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["fft_length"],
         int32_host_memory: &[],
         host: Some(rfft_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -186,6 +192,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["fft_length"],
         int32_host_memory: &[],
         host: Some(irfft_kernel),
+        shape_rule: None,
         cuda: None,
     },
 ];

@@ -613,6 +613,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["dims"],
         int32_host_memory: &[],
         host: Some(fill),
+        shape_rule: None,
         cuda: None,
     },
     op_t!(
@@ -700,6 +701,7 @@ const fn untyped(name: &'static str, summary: &'static str, kernel: crate::Kerne
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(kernel),
+        shape_rule: None,
         cuda: None,
     }
 }

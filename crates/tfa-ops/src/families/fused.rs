@@ -500,6 +500,7 @@ pub(crate) const OPS: &[OpDef] = &[OpDef {
     host_memory: &[],
     int32_host_memory: &[],
     host: Some(fused_kernel),
+    shape_rule: None,
     cuda: None,
 }];
 

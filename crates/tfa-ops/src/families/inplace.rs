@@ -142,6 +142,7 @@ macro_rules! inplace_op {
                 }
                 kernel
             }),
+            shape_rule: None,
             cuda: None,
         }
     };
@@ -160,6 +161,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &["output"],
         host: Some(parallel_concat_start),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -174,6 +176,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &["value", "update", "output"],
         host: Some(parallel_concat_update),
+        shape_rule: None,
         cuda: None,
     },
     inplace_op!(
@@ -206,6 +209,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(deep_copy),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -220,6 +224,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["shape"],
         int32_host_memory: &["output"],
         host: Some(empty),
+        shape_rule: None,
         cuda: None,
     },
 ];

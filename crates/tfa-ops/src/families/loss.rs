@@ -125,6 +125,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(xent),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -145,6 +146,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(sparse_xent),
+        shape_rule: None,
         cuda: None,
     },
 ];

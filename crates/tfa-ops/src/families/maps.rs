@@ -60,6 +60,7 @@ macro_rules! map {
                 }
                 kernel
             }),
+            shape_rule: None,
             cuda: None,
         }
     };

@@ -1,34 +1,72 @@
 //! Matrix multiplication.
 
 use super::{op_t, FLOAT};
+use crate::spec::{allocate, Host, Kernel, OutputPlan, Spec};
 use crate::{OpContext, OpDef};
 use tfa_core::{DType, Error, Result};
-use tfa_kernels::host::batch_matmul::{batch_matmul, batch_matmul_plan, BatchMatMulParams};
+use tfa_kernels::geometry::matmul::{
+    batch_matmul_plan, matmul_dims, BatchMatMulParams, BatchPlan, MatMulParams,
+};
+use tfa_kernels::host::batch_matmul::batch_matmul;
 use tfa_kernels::host::einsum::{einsum_lowp, einsum_shape, einsum_spec};
-use tfa_kernels::host::matmul::{matmul, matmul_dims, MatMulParams};
+use tfa_kernels::host::matmul::matmul;
 
-fn matmul_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let (a, b) = (ctx.input(0)?, ctx.input(1)?);
-    let p = MatMulParams {
-        transpose_a: ctx.attrs().bool("transpose_a")?,
-        transpose_b: ctx.attrs().bool("transpose_b")?,
-        lowp: ctx.matrix_lowp(),
-    };
-    let (m, _, n) = matmul_dims(&a.shape, &b.shape, p)?;
-    let mut out = ctx.allocate_output(0, a.dtype, &[m, n])?;
-    matmul(&a, &b, &mut out, p)
+/// `MatMul`.
+struct MatMul;
+
+impl Spec for MatMul {
+    type Plan = (MatMulParams, OutputPlan);
+
+    fn plan(ctx: &dyn OpContext) -> Result<Self::Plan> {
+        let (a, b) = (ctx.input(0)?, ctx.input(1)?);
+        let p = MatMulParams {
+            transpose_a: ctx.attrs().bool("transpose_a")?,
+            transpose_b: ctx.attrs().bool("transpose_b")?,
+            lowp: ctx.matrix_lowp(),
+        };
+        let (m, _, n) = matmul_dims(&a.shape, &b.shape, p)?;
+        Ok((p, OutputPlan::new(a.dtype, vec![m, n])))
+    }
+
+    fn outputs((_, out): &Self::Plan) -> Vec<OutputPlan> {
+        vec![out.clone()]
+    }
 }
 
-fn batch_matmul_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let (x, y) = (ctx.input(0)?, ctx.input(1)?);
-    let p = BatchMatMulParams {
-        adj_x: ctx.attrs().bool("adj_x")?,
-        adj_y: ctx.attrs().bool("adj_y")?,
-        lowp: ctx.matrix_lowp(),
-    };
-    let plan = batch_matmul_plan(&x.shape, &y.shape, p)?;
-    let mut out = ctx.allocate_output(0, x.dtype, &plan.out_shape)?;
-    batch_matmul(&x, &y, &plan, &mut out)
+impl Kernel<MatMul> for Host {
+    fn run(ctx: &dyn OpContext, (p, out): &(MatMulParams, OutputPlan)) -> Result<()> {
+        let (a, b) = (ctx.input(0)?, ctx.input(1)?);
+        matmul(&a, &b, &mut allocate(ctx, 0, out)?, *p)
+    }
+}
+
+/// `BatchMatMulV2`.
+struct BatchMatMul;
+
+impl Spec for BatchMatMul {
+    type Plan = (BatchPlan, DType);
+
+    fn plan(ctx: &dyn OpContext) -> Result<Self::Plan> {
+        let (x, y) = (ctx.input(0)?, ctx.input(1)?);
+        let p = BatchMatMulParams {
+            adj_x: ctx.attrs().bool("adj_x")?,
+            adj_y: ctx.attrs().bool("adj_y")?,
+            lowp: ctx.matrix_lowp(),
+        };
+        Ok((batch_matmul_plan(&x.shape, &y.shape, p)?, x.dtype))
+    }
+
+    fn outputs((plan, dtype): &Self::Plan) -> Vec<OutputPlan> {
+        vec![OutputPlan::new(*dtype, plan.out_shape.clone())]
+    }
+}
+
+impl Kernel<BatchMatMul> for Host {
+    fn run(ctx: &dyn OpContext, (plan, dtype): &(BatchPlan, DType)) -> Result<()> {
+        let (x, y) = (ctx.input(0)?, ctx.input(1)?);
+        let mut out = ctx.allocate_output(0, *dtype, &plan.out_shape)?;
+        batch_matmul(&x, &y, plan, &mut out)
+    }
 }
 
 fn einsum_kernel(ctx: &dyn OpContext) -> Result<()> {
@@ -56,7 +94,7 @@ pub(crate) const OPS: &[OpDef] = &[
         &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64],
         "2-D matrix product with transpose_a/transpose_b (gemm; half types accumulate in float32)",
         attrs: ["transpose_a": Bool, "transpose_b": Bool],
-        |c| matmul_kernel(c)
+        spec: MatMul
     ),
     op_t!(
         "BatchMatMulV2",
@@ -64,7 +102,7 @@ pub(crate) const OPS: &[OpDef] = &[
         &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64],
         "batched matrix product with adj_x/adj_y and broadcast batch dims (gemm per batch; half types in float32)",
         attrs: ["adj_x": Bool, "adj_y": Bool],
-        |c| batch_matmul_kernel(c)
+        spec: BatchMatMul
     ),
     op_t!(
         "Einsum",

@@ -56,6 +56,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["paddings"],
         int32_host_memory: &[],
         host: Some(pad_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -76,6 +77,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["paddings"],
         int32_host_memory: &[],
         host: Some(grad_kernel),
+        shape_rule: None,
         cuda: None,
     },
 ];

@@ -215,6 +215,26 @@ macro_rules! op_t {
         op_t!($name, $family, $types, $summary,
               attr_list: &[$($crate::AttrSpec::new($a, $crate::AttrKind::$k)),*], |$ctx| $body)
     };
+    // Declared as spec + kernels (`crate::spec`): `$spec` implements `Spec`
+    // and the host backend's `Kernel`.
+    ($name:literal, $family:ident, $types:expr, $summary:literal, attr_list: $attrs:expr, spec: $spec:ty) => {
+        $crate::OpDef {
+            name: $name,
+            family: $crate::Family::$family,
+            summary: $summary,
+            constraints: &[$crate::TypeConstraint { attr: "T", types: $types }],
+            attrs: $attrs,
+            host_memory: &[],
+            int32_host_memory: &[],
+            shape_rule: Some($crate::spec::shape_rule::<$spec>),
+            host: Some($crate::spec::planned::<$spec, $crate::spec::Host>),
+            cuda: None,
+        }
+    };
+    ($name:literal, $family:ident, $types:expr, $summary:literal, attrs: [$($a:literal: $k:ident),*], spec: $spec:ty) => {
+        op_t!($name, $family, $types, $summary,
+              attr_list: &[$($crate::AttrSpec::new($a, $crate::AttrKind::$k)),*], spec: $spec)
+    };
     // Attributes from a shared list.
     ($name:literal, $family:ident, $types:expr, $summary:literal, attr_list: $attrs:expr, |$ctx:ident| $body:expr) => {
         $crate::OpDef {
@@ -231,6 +251,7 @@ macro_rules! op_t {
                 }
                 kernel
             }),
+            shape_rule: None,
             cuda: None,
         }
     };

@@ -216,6 +216,7 @@ macro_rules! stitch_op {
             host_memory: &["indices"],
             int32_host_memory: &["data", "merged"],
             host: Some(stitch_kernel),
+            shape_rule: None,
             cuda: None,
         }
     };
@@ -248,6 +249,7 @@ macro_rules! tensor_scatter_op {
                 }
                 kernel
             }),
+            shape_rule: None,
             cuda: None,
         }
     };
@@ -279,6 +281,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["shape"],
         int32_host_memory: &[],
         host: Some(reshape),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -299,6 +302,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["perm"],
         int32_host_memory: &[],
         host: Some(transpose_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -319,6 +323,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["begin", "end", "strides"],
         int32_host_memory: &[],
         host: Some(strided_slice_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -339,6 +344,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["shape", "begin", "end", "strides"],
         int32_host_memory: &[],
         host: Some(strided_slice_grad_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -359,6 +365,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["begin", "size"],
         int32_host_memory: &[],
         host: Some(slice_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -379,6 +386,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["axis"],
         int32_host_memory: &[],
         host: Some(concat_kernel),
+        shape_rule: None,
         cuda: None,
     },
     op_t!(
@@ -407,6 +415,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["paddings"],
         int32_host_memory: &[],
         host: Some(pad_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -427,6 +436,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["paddings"],
         int32_host_memory: &[],
         host: Some(pad_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -451,6 +461,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["axis"],
         int32_host_memory: &[],
         host: Some(gather_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -465,6 +476,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["multiples"],
         int32_host_memory: &[],
         host: Some(tile_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -482,6 +494,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["depth"],
         int32_host_memory: &[],
         host: Some(one_hot_kernel),
+        shape_rule: None,
         cuda: None,
     },
     stitch_op!(
@@ -501,6 +514,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["split_dim"],
         int32_host_memory: &[],
         host: Some(split_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -515,6 +529,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["size_splits", "split_dim"],
         int32_host_memory: &[],
         host: Some(split_v_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -529,6 +544,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(unpack_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -543,6 +559,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["shape"],
         int32_host_memory: &[],
         host: Some(broadcast_to_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -557,6 +574,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(bitcast_kernel),
+        shape_rule: None,
         cuda: None,
     },
     tensor_scatter_op!(
@@ -583,6 +601,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["shape"],
         int32_host_memory: &[],
         host: Some(scatter_nd_kernel),
+        shape_rule: None,
         cuda: None,
     },
     tensor_scatter_op!(

@@ -3,14 +3,15 @@
 //! as TensorFlow does.
 
 use super::{concat, op_t};
+use crate::spec::{allocate, planned, shape_rule, Host, Kernel, OutputPlan, Spec};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result};
-use tfa_kernels::host::conv::{DataFormat, Padding};
-use tfa_kernels::host::pool::{
-    avg_pool_grad_geometry, max_pool_grad_geometry, pool, pool_geometry, PoolAttrs, PoolGeom,
-    PoolKind,
+use tfa_kernels::geometry::pool::{
+    avg_pool_grad_geometry, max_pool_grad_geometry, pool_geometry, PoolAttrs, PoolGeom, PoolKind,
 };
+use tfa_kernels::geometry::window::{DataFormat, Padding};
+use tfa_kernels::host::pool::pool;
 use tfa_kernels::host::pool_argmax::{max_pool_grad_with_argmax, max_pool_with_argmax};
 use tfa_kernels::host::pool_grad::{avg_pool_grad, max_pool_grad};
 
@@ -31,59 +32,151 @@ fn attrs(ctx: &dyn OpContext, kind: PoolKind) -> Result<PoolAttrs<'_>> {
     })
 }
 
-fn geometry(ctx: &dyn OpContext, kind: PoolKind, shape: &[usize]) -> Result<PoolGeom> {
-    pool_geometry(kind, shape, &attrs(ctx, kind)?)
+/// A pooling plan: the windows (`None`: an empty gradient, nothing to
+/// compute) and the outputs.
+struct PoolPlan {
+    geom: Option<PoolGeom>,
+    outs: Vec<OutputPlan>,
 }
 
-fn pool_kernel(ctx: &dyn OpContext, kind: PoolKind) -> Result<()> {
-    let x = ctx.input(0)?;
-    let g = geometry(ctx, kind, &x.shape)?;
-    let mut out = ctx.allocate_output(0, x.dtype, &g.output_shape())?;
-    pool(kind, &x, &mut out, &g)
-}
-
-fn max_pool_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let (x, y, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
-    let g = max_pool_grad_geometry(&x.shape, &attrs(ctx, PoolKind::Max)?)?;
-    for (t, what) in [(&y, "orig_output"), (&dy, "grad")] {
-        if t.shape != g.output_shape() {
-            return Err(Error::InvalidArgument(format!(
-                "Expected {what} shape to be {}, but got {}",
-                fmt_shape(&g.output_shape()),
-                fmt_shape(&t.shape)
-            )));
+impl PoolPlan {
+    fn new(geom: PoolGeom, outs: Vec<OutputPlan>) -> PoolPlan {
+        PoolPlan {
+            geom: Some(geom),
+            outs,
         }
     }
-    let mut dx = ctx.allocate_output(0, x.dtype, &x.shape)?;
-    max_pool_grad(&x, &dy, &mut dx, &g)
+
+    fn geom(&self) -> Result<&PoolGeom> {
+        self.geom
+            .as_ref()
+            .ok_or_else(|| Error::Internal("pool plan without windows".into()))
+    }
 }
 
-fn avg_pool_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let (sizes, dy) = (ctx.input(0)?, ctx.input(1)?);
-    let not_4 = || {
-        format!(
-            "orig_input_shape must be 1-dimensional and 4 elements, got {}",
-            fmt_shape(&sizes.shape)
-        )
-    };
-    if sizes.rank() != 1 || sizes.num_elements() != 4 {
-        return Err(Error::InvalidArgument(not_4()));
+/// Pool kinds as types: `Pool<MaxKind>` is MaxPool.
+trait Kind {
+    const KIND: PoolKind;
+}
+struct MaxKind;
+struct AvgKind;
+impl Kind for MaxKind {
+    const KIND: PoolKind = PoolKind::Max;
+}
+impl Kind for AvgKind {
+    const KIND: PoolKind = PoolKind::Avg;
+}
+
+/// `MaxPool` / `AvgPool`.
+struct Pool<K>(std::marker::PhantomData<K>);
+
+impl<K: Kind> Spec for Pool<K> {
+    type Plan = PoolPlan;
+
+    fn plan(ctx: &dyn OpContext) -> Result<PoolPlan> {
+        let x = ctx.input(0)?;
+        let g = pool_geometry(K::KIND, &x.shape, &attrs(ctx, K::KIND)?)?;
+        Ok(PoolPlan::new(
+            g,
+            vec![OutputPlan::new(x.dtype, g.output_shape())],
+        ))
     }
-    if dy.rank() != 4 {
-        return Err(Error::InvalidArgument(
-            "out_backprop must be 4-dimensional".into(),
-        ));
+
+    fn outputs(p: &PoolPlan) -> Vec<OutputPlan> {
+        p.outs.clone()
     }
-    let shape = super::shape_vector(&sizes, not_4)?;
-    let g = avg_pool_grad_geometry(&shape, &dy.shape, &attrs(ctx, PoolKind::Avg)?)?;
-    let mut dx = ctx.allocate_output(0, dy.dtype, &shape)?;
-    let Some(g) = g else { return Ok(()) };
-    if g.conv.n == dx.shape[0] {
-        return avg_pool_grad(&dy, &mut dx, &g);
+}
+
+impl<K: Kind> Kernel<Pool<K>> for Host {
+    fn run(ctx: &dyn OpContext, p: &PoolPlan) -> Result<()> {
+        let x = ctx.input(0)?;
+        pool(K::KIND, &x, &mut allocate(ctx, 0, &p.outs[0])?, p.geom()?)
     }
-    // A grad with fewer images: no gradient for the others.
-    dx.bytes_mut().fill(0);
-    avg_pool_grad(&dy, &mut dx.outer_prefix(g.conv.n)?, &g)
+}
+
+/// `MaxPoolGrad`.
+struct MaxPoolGrad;
+
+impl Spec for MaxPoolGrad {
+    type Plan = PoolPlan;
+
+    fn plan(ctx: &dyn OpContext) -> Result<PoolPlan> {
+        let (x, y, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+        let g = max_pool_grad_geometry(&x.shape, &attrs(ctx, PoolKind::Max)?)?;
+        for (t, what) in [(&y, "orig_output"), (&dy, "grad")] {
+            if t.shape != g.output_shape() {
+                return Err(Error::InvalidArgument(format!(
+                    "Expected {what} shape to be {}, but got {}",
+                    fmt_shape(&g.output_shape()),
+                    fmt_shape(&t.shape)
+                )));
+            }
+        }
+        Ok(PoolPlan::new(
+            g,
+            vec![OutputPlan::new(x.dtype, x.shape.clone())],
+        ))
+    }
+
+    fn outputs(p: &PoolPlan) -> Vec<OutputPlan> {
+        p.outs.clone()
+    }
+}
+
+impl Kernel<MaxPoolGrad> for Host {
+    fn run(ctx: &dyn OpContext, p: &PoolPlan) -> Result<()> {
+        let (x, dy) = (ctx.input(0)?, ctx.input(2)?);
+        max_pool_grad(&x, &dy, &mut allocate(ctx, 0, &p.outs[0])?, p.geom()?)
+    }
+}
+
+/// `AvgPoolGrad`.
+struct AvgPoolGrad;
+
+impl Spec for AvgPoolGrad {
+    type Plan = PoolPlan;
+
+    fn plan(ctx: &dyn OpContext) -> Result<PoolPlan> {
+        let (sizes, dy) = (ctx.input(0)?, ctx.input(1)?);
+        let not_4 = || {
+            format!(
+                "orig_input_shape must be 1-dimensional and 4 elements, got {}",
+                fmt_shape(&sizes.shape)
+            )
+        };
+        if sizes.rank() != 1 || sizes.num_elements() != 4 {
+            return Err(Error::InvalidArgument(not_4()));
+        }
+        if dy.rank() != 4 {
+            return Err(Error::InvalidArgument(
+                "out_backprop must be 4-dimensional".into(),
+            ));
+        }
+        let shape = super::shape_vector(&sizes, not_4)?;
+        let geom = avg_pool_grad_geometry(&shape, &dy.shape, &attrs(ctx, PoolKind::Avg)?)?;
+        Ok(PoolPlan {
+            geom,
+            outs: vec![OutputPlan::new(dy.dtype, shape)],
+        })
+    }
+
+    fn outputs(p: &PoolPlan) -> Vec<OutputPlan> {
+        p.outs.clone()
+    }
+}
+
+impl Kernel<AvgPoolGrad> for Host {
+    fn run(ctx: &dyn OpContext, p: &PoolPlan) -> Result<()> {
+        let dy = ctx.input(1)?;
+        let mut dx = allocate(ctx, 0, &p.outs[0])?;
+        let Some(g) = &p.geom else { return Ok(()) };
+        if g.conv.n == dx.shape[0] {
+            return avg_pool_grad(&dy, &mut dx, g);
+        }
+        // A grad with fewer images: no gradient for the others.
+        dx.bytes_mut().fill(0);
+        avg_pool_grad(&dy, &mut dx.outer_prefix(g.conv.n)?, g)
+    }
 }
 
 /// The window of MaxPoolWithArgmax and its gradient (NHWC, no depth
@@ -112,31 +205,74 @@ fn argmax_geometry(ctx: &dyn OpContext, shape: &[usize]) -> Result<PoolGeom> {
     pool_geometry(PoolKind::Max, shape, &a)
 }
 
-fn max_pool_with_argmax_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let x = ctx.input(0)?;
-    let g = argmax_geometry(ctx, &x.shape)?;
-    if x.num_elements() == 0 {
-        return Err(Error::InvalidArgument("tensor_in must not be empty".into()));
+/// `MaxPoolWithArgmax`: the pooled values and the int64 argmax.
+struct MaxPoolWithArgmax;
+
+impl Spec for MaxPoolWithArgmax {
+    type Plan = PoolPlan;
+
+    fn plan(ctx: &dyn OpContext) -> Result<PoolPlan> {
+        let x = ctx.input(0)?;
+        let g = argmax_geometry(ctx, &x.shape)?;
+        if x.num_elements() == 0 {
+            return Err(Error::InvalidArgument("tensor_in must not be empty".into()));
+        }
+        let shape = g.output_shape();
+        let outs = vec![
+            OutputPlan::new(x.dtype, shape.clone()),
+            OutputPlan::new(DType::I64, shape),
+        ];
+        Ok(PoolPlan::new(g, outs))
     }
-    let batch = ctx.attrs().bool("include_batch_in_index")?;
-    let mut out = ctx.allocate_output(0, x.dtype, &g.output_shape())?;
-    let mut argmax = ctx.allocate_output(1, DType::I64, &g.output_shape())?;
-    max_pool_with_argmax(&x, &g, batch, &mut out, &mut argmax)
+
+    fn outputs(p: &PoolPlan) -> Vec<OutputPlan> {
+        p.outs.clone()
+    }
 }
 
-fn max_pool_grad_with_argmax_kernel(ctx: &dyn OpContext) -> Result<()> {
-    let (x, grad, argmax) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
-    let g = argmax_geometry(ctx, &x.shape)?;
-    if grad.shape != g.output_shape() {
-        return Err(Error::InvalidArgument(format!(
-            "Expected grad shape to be {}, but got {}",
-            fmt_shape(&g.output_shape()),
-            fmt_shape(&grad.shape)
-        )));
+impl Kernel<MaxPoolWithArgmax> for Host {
+    fn run(ctx: &dyn OpContext, p: &PoolPlan) -> Result<()> {
+        let x = ctx.input(0)?;
+        let batch = ctx.attrs().bool("include_batch_in_index")?;
+        let mut out = allocate(ctx, 0, &p.outs[0])?;
+        let mut argmax = allocate(ctx, 1, &p.outs[1])?;
+        max_pool_with_argmax(&x, p.geom()?, batch, &mut out, &mut argmax)
     }
-    let batch = ctx.attrs().bool("include_batch_in_index")?;
-    let mut dx = ctx.allocate_output(0, grad.dtype, &x.shape)?;
-    max_pool_grad_with_argmax(&grad, &argmax, batch, &mut dx)
+}
+
+/// `MaxPoolGradWithArgmax`.
+struct MaxPoolGradWithArgmax;
+
+impl Spec for MaxPoolGradWithArgmax {
+    type Plan = PoolPlan;
+
+    fn plan(ctx: &dyn OpContext) -> Result<PoolPlan> {
+        let (x, grad) = (ctx.input(0)?, ctx.input(1)?);
+        let g = argmax_geometry(ctx, &x.shape)?;
+        if grad.shape != g.output_shape() {
+            return Err(Error::InvalidArgument(format!(
+                "Expected grad shape to be {}, but got {}",
+                fmt_shape(&g.output_shape()),
+                fmt_shape(&grad.shape)
+            )));
+        }
+        Ok(PoolPlan::new(
+            g,
+            vec![OutputPlan::new(grad.dtype, x.shape.clone())],
+        ))
+    }
+
+    fn outputs(p: &PoolPlan) -> Vec<OutputPlan> {
+        p.outs.clone()
+    }
+}
+
+impl Kernel<MaxPoolGradWithArgmax> for Host {
+    fn run(ctx: &dyn OpContext, p: &PoolPlan) -> Result<()> {
+        let (grad, argmax) = (ctx.input(1)?, ctx.input(2)?);
+        let batch = ctx.attrs().bool("include_batch_in_index")?;
+        max_pool_grad_with_argmax(&grad, &argmax, batch, &mut allocate(ctx, 0, &p.outs[0])?)
+    }
 }
 
 /// Every pooling window's attributes.
@@ -170,7 +306,7 @@ pub(crate) const OPS: &[OpDef] = &[
         POOL_TYPES,
         "max over windows, NHWC/NCHW, SAME/VALID/EXPLICIT padding (padded positions ignored); pooling across depth (ksize over channels)",
         attr_list: MAX_POOL_ATTRS,
-        |c| pool_kernel(c, PoolKind::Max)
+        spec: Pool<MaxKind>
     ),
     op_t!(
         "AvgPool",
@@ -178,7 +314,7 @@ pub(crate) const OPS: &[OpDef] = &[
         POOL_TYPES,
         "mean over windows, NHWC/NCHW, SAME/VALID; divides by the number of non-padded elements",
         attr_list: POOL_ATTRS,
-        |c| pool_kernel(c, PoolKind::Avg)
+        spec: Pool<AvgKind>
     ),
     op_t!(
         "MaxPoolGrad",
@@ -186,7 +322,7 @@ pub(crate) const OPS: &[OpDef] = &[
         POOL_TYPES,
         "MaxPool gradient: routed to the first maximum of each window in row-major order (TensorFlow's CPU tie rule, maxima recomputed from orig_input), NHWC/NCHW, SAME/VALID/EXPLICIT",
         attr_list: MAX_POOL_ATTRS,
-        |c| max_pool_grad_kernel(c)
+        spec: MaxPoolGrad
     ),
     OpDef {
         name: "AvgPoolGrad",
@@ -199,7 +335,8 @@ pub(crate) const OPS: &[OpDef] = &[
         attrs: POOL_ATTRS,
         host_memory: &["orig_input_shape"],
         int32_host_memory: &[],
-        host: Some(avg_pool_grad_kernel),
+        shape_rule: Some(shape_rule::<AvgPoolGrad>),
+        host: Some(planned::<AvgPoolGrad, Host>),
         cuda: None,
     },
     OpDef {
@@ -219,7 +356,8 @@ pub(crate) const OPS: &[OpDef] = &[
         attrs: ARGMAX_ATTRS,
         host_memory: &[],
         int32_host_memory: &[],
-        host: Some(max_pool_with_argmax_kernel),
+        shape_rule: Some(shape_rule::<MaxPoolWithArgmax>),
+        host: Some(planned::<MaxPoolWithArgmax, Host>),
         cuda: None,
     },
     OpDef {
@@ -239,7 +377,8 @@ pub(crate) const OPS: &[OpDef] = &[
         attrs: ARGMAX_ATTRS,
         host_memory: &[],
         int32_host_memory: &[],
-        host: Some(max_pool_grad_with_argmax_kernel),
+        shape_rule: Some(shape_rule::<MaxPoolGradWithArgmax>),
+        host: Some(planned::<MaxPoolGradWithArgmax, Host>),
         cuda: None,
     },
 ];

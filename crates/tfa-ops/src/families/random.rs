@@ -179,6 +179,7 @@ macro_rules! random_op {
                 }
                 kernel
             }),
+            shape_rule: None,
             cuda: None,
         }
     };
@@ -215,6 +216,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["seed", "key", "counter"],
         int32_host_memory: &[],
         host: Some(get_key_counter),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -226,6 +228,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["alg"],
         int32_host_memory: &[],
         host: Some(get_alg),
+        shape_rule: None,
         cuda: None,
     },
     random_op!(

@@ -90,6 +90,7 @@ pub(crate) const OPS: &[OpDef] = &[OpDef {
     host_memory: &["axis"],
     int32_host_memory: &[],
     host: Some(reverse_v2),
+    shape_rule: None,
     cuda: None,
 },
 OpDef {
@@ -110,6 +111,7 @@ OpDef {
     host_memory: &["num_lower", "num_upper"],
     int32_host_memory: &[],
     host: Some(matrix_band_part),
+    shape_rule: None,
     cuda: None,
 },
 OpDef {
@@ -128,6 +130,7 @@ OpDef {
     host_memory: &["block_shape", "paddings"],
     int32_host_memory: &[],
     host: Some(|c| space_batch_kernel(c, Direction::ToBatch)),
+    shape_rule: None,
     cuda: None,
 },
 OpDef {
@@ -146,5 +149,6 @@ OpDef {
     host_memory: &["block_shape", "crops"],
     int32_host_memory: &[],
     host: Some(|c| space_batch_kernel(c, Direction::ToSpace)),
+    shape_rule: None,
     cuda: None,
 }];

@@ -102,6 +102,7 @@ macro_rules! reduction {
                 }
                 kernel
             }),
+            shape_rule: None,
             cuda: None,
         }
     };
@@ -122,6 +123,7 @@ macro_rules! logical_reduction {
             host_memory: &["reduction_indices"],
             int32_host_memory: &[],
             host: Some(|c| reduce_kernel(c, ReduceOp::$op)),
+            shape_rule: None,
             cuda: None,
         }
     };
@@ -166,6 +168,7 @@ macro_rules! arg_reduction {
             host_memory: &["dimension"],
             int32_host_memory: &[],
             host: Some(|c| arg_reduce_kernel(c, $max)),
+            shape_rule: None,
             cuda: None,
         }
     };
@@ -217,6 +220,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(|c| softmax_kernel(c, false)),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -231,6 +235,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(|c| softmax_kernel(c, true)),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -245,6 +250,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(bias_add_grad),
+        shape_rule: None,
         cuda: None,
     },
     logical_reduction!(

@@ -102,6 +102,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["size"],
         int32_host_memory: &[],
         host: Some(bilinear),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -113,6 +114,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(bilinear_grad),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -124,6 +126,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["size"],
         int32_host_memory: &[],
         host: Some(nearest),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -135,6 +138,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["size"],
         int32_host_memory: &[],
         host: Some(nearest_grad),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -146,6 +150,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["size"],
         int32_host_memory: &[],
         host: Some(bicubic),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -160,6 +165,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(bicubic_grad),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -171,6 +177,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["size"],
         int32_host_memory: &[],
         host: Some(area),
+        shape_rule: None,
         cuda: None,
     },
 ];

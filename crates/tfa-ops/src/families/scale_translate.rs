@@ -68,6 +68,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["size", "scale", "translation"],
         int32_host_memory: &[],
         host: Some(forward),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -79,6 +80,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["scale", "translation"],
         int32_host_memory: &[],
         host: Some(grad),
+        shape_rule: None,
         cuda: None,
     },
 ];

@@ -48,6 +48,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["axis"],
         int32_host_memory: &[],
         host: Some(|c| scan_kernel(c, ScanOp::Sum)),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -59,6 +60,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["axis"],
         int32_host_memory: &[],
         host: Some(|c| scan_kernel(c, ScanOp::Prod)),
+        shape_rule: None,
         cuda: None,
     },
 ];

@@ -145,6 +145,7 @@ macro_rules! segment_op {
                 }
                 kernel
             }),
+            shape_rule: None,
             cuda: None,
         }
     };
@@ -189,6 +190,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["size"],
         int32_host_memory: &[],
         host: Some(dense_bincount),
+        shape_rule: None,
         cuda: None,
     },
 ];

@@ -54,5 +54,6 @@ pub(crate) const OPS: &[OpDef] = &[OpDef {
     host_memory: &["start", "limit", "delta"],
     int32_host_memory: &[],
     host: Some(range_kernel),
+    shape_rule: None,
     cuda: None,
 }];

@@ -42,5 +42,6 @@ pub(crate) const OPS: &[OpDef] = &[OpDef {
     host_memory: &["k"],
     int32_host_memory: &[],
     host: Some(topk_kernel),
+    shape_rule: None,
     cuda: None,
 }];

@@ -10,7 +10,7 @@ use super::{op_t, shape_vector, FLOAT, INDEX};
 use crate::{Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
-use tfa_kernels::host::conv::Padding;
+use tfa_kernels::geometry::window::Padding;
 use tfa_kernels::host::conv3d::{conv3d, conv3d_backprop, Conv3dGrad, VolGeom};
 use tfa_kernels::host::pool3d::{avg_pool3d_grad, max_pool3d_grad, pool3d, Pool3dKind};
 
@@ -402,6 +402,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["input_sizes"],
         int32_host_memory: &[],
         host: Some(conv3d_backprop_input_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -413,6 +414,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["filter_sizes"],
         int32_host_memory: &[],
         host: Some(conv3d_backprop_filter_kernel),
+        shape_rule: None,
         cuda: None,
     },
     op_t!(
@@ -443,6 +445,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &[],
         int32_host_memory: &[],
         host: Some(max_pool3d_grad_kernel),
+        shape_rule: None,
         cuda: None,
     },
     OpDef {
@@ -454,6 +457,7 @@ pub(crate) const OPS: &[OpDef] = &[
         host_memory: &["orig_input_shape"],
         int32_host_memory: &[],
         host: Some(avg_pool3d_grad_kernel),
+        shape_rule: None,
         cuda: None,
     },
 ];

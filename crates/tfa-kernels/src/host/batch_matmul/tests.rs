@@ -1,4 +1,5 @@
 use super::*;
+use crate::geometry::matmul::batch_matmul_plan;
 use rand::Rng;
 
 #[test]

@@ -1,7 +1,8 @@
 //! Window attributes and Conv2D/depthwise geometry: output sizes, padding
 //! and TensorFlow's errors (`GetWindowedOutputSizeVerbose`, `conv_ops.cc`).
 
-use super::*;
+use tfa_core::shape::fmt_shape;
+use tfa_core::{DType, Error, Result};
 
 // ------------------------------------------------------------ attributes ----
 

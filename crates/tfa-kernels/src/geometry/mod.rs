@@ -1,0 +1,8 @@
+//! Backend-neutral shape rules: what an op's attributes and input shapes
+//! make of its output (window geometry, product dimensions), with
+//! TensorFlow's checks and messages. Every backend's kernels take these
+//! plans; the op specs in `tfa-ops` build them.
+
+pub mod matmul;
+pub mod pool;
+pub mod window;
