@@ -175,9 +175,19 @@ kernel is one more `impl Kernel<MatMul> for Cuda`, with the checks shared.
 `testing::plan` runs a spec alone in Rust tests, and
 `spec::tests::shape_rules_name_what_the_host_kernels_allocate` checks every
 spec's shape rule against what its host kernel allocates over random cases
-(it fails until a new spec op has cases there). Convolutions, pooling and
-the matrix products are declared this way; the other families still check
-inside their kernel (`shape_rule: None`).
+(it fails until a new spec op has cases there; elementwise ops get theirs
+from the table). Ops whose plan is a common shape rule declare both halves
+inline:
+
+```rust
+op_t!("AddV2", Elementwise, ARITH_C64, "x + y with broadcasting",
+      plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Add)),
+```
+
+and every `map!` op (above) is a spec with its map as the host kernel.
+Convolutions, pooling, the matrix products, the elementwise arithmetic,
+comparisons and activation gradients and the maps are declared this way;
+the other ops still check inside their kernel (`shape_rule: None`).
 "#,
     );
 }

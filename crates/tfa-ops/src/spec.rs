@@ -54,6 +54,25 @@ pub struct Host;
 /// it and every `OpDef::cuda` is `None`; it names the column.
 pub struct Cuda;
 
+/// A plan that knows its outputs (for specs the table declares inline:
+/// `op_t!(..., plan: |c| ... => Plan, run: |c, p| ...)`).
+pub trait Outputs {
+    fn outputs(&self) -> Vec<OutputPlan>;
+}
+
+impl Outputs for OutputPlan {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        vec![self.clone()]
+    }
+}
+
+/// One output and what else the kernel needs (an axis, a permutation...).
+impl<D> Outputs for (D, OutputPlan) {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        vec![self.1.clone()]
+    }
+}
+
 /// An op's shape rule as the table stores it.
 pub type ShapeFn = fn(&dyn OpContext) -> Result<Vec<OutputPlan>>;
 

@@ -434,6 +434,7 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
             state,
             npu,
             owned: RefCell::new(Vec::new()),
+            inputs: RefCell::new(Vec::new()),
             lowp: if native { plan.lowp } else { None },
             round_inputs: if native { None } else { plan.lowp },
             rounded: RefCell::new(Vec::new()),
@@ -500,6 +501,9 @@ struct TfOpContext<'k> {
     npu: &'static Npu,
     /// Tensor handles we obtained; released when the kernel returns.
     owned: RefCell<Vec<*mut TF_Tensor>>,
+    /// Input handles by index (also in `owned`): a spec and then its kernel
+    /// read the same input, one `TF_GetInput` serves both.
+    inputs: RefCell<Vec<(usize, *mut TF_Tensor)>>,
     /// Low precision the kernel multiplies in itself (`matrix_lowp`).
     lowp: Option<DType>,
     /// Low precision float32 inputs are rounded to before the kernel sees them
@@ -570,12 +574,16 @@ impl TfOpContext<'_> {
     /// `self.ctx` must be the live kernel context of the running `compute`
     /// (true for every TfOpContext: it lives inside that call).
     unsafe fn raw_input(&self, i: usize) -> Result<*mut TF_Tensor> {
+        if let Some(&(_, t)) = self.inputs.borrow().iter().find(|(j, _)| *j == i) {
+            return Ok(t);
+        }
         let st = Status::new()?;
         let mut t: *mut TF_Tensor = std::ptr::null_mut();
         // SAFETY: `ctx` is live (this function's contract); `t` is a local
         // the call writes; TensorFlow checks `i` against the input count.
         unsafe { self.api.TF_GetInput(self.ctx, i as i32, &mut t, st.0) };
         check(st.0)?;
+        self.inputs.borrow_mut().push((i, t));
         Ok(self.keep(t))
     }
 

@@ -4,7 +4,8 @@
 //! collective demands that its merge step forwards input 0.
 
 use super::{op_t, ALL_NO_I32, ARITH_C64, FLOAT, INTEGER, NUMERIC_NO_I32, REAL, SIGNED_NO_I32};
-use crate::{Family, OpContext, OpDef, TypeConstraint};
+use crate::spec::{allocate, Outputs};
+use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
 use tfa_core::{DType, Error, Result, TensorView};
 use tfa_kernels::host::clip;
@@ -13,9 +14,23 @@ use tfa_kernels::host::elementwise::{
     self as ew, BinaryOp, ClassifyOp, CompareOp, LogicalOp, UnaryOp,
 };
 
-fn binary(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
+/// The broadcast of inputs 0 and 1, in input 0's dtype (binary arithmetic).
+fn broadcast(ctx: &dyn OpContext) -> Result<OutputPlan> {
     let (a, b) = (ctx.input(0)?, ctx.input(1)?);
-    let shape = broadcast_shapes(&a.shape, &b.shape)?;
+    Ok(OutputPlan::new(
+        a.dtype,
+        broadcast_shapes(&a.shape, &b.shape)?,
+    ))
+}
+
+/// Input 0's dtype and shape (unary ops).
+pub(super) fn like_input(ctx: &dyn OpContext) -> Result<OutputPlan> {
+    let x = ctx.input(0)?;
+    Ok(OutputPlan::new(x.dtype, x.shape.clone()))
+}
+
+fn binary(ctx: &dyn OpContext, out: &OutputPlan, op: BinaryOp) -> Result<()> {
+    let (a, b) = (ctx.input(0)?, ctx.input(1)?);
     if a.dtype == DType::C64 {
         let op = match op {
             BinaryOp::Add => ComplexOp::Add,
@@ -27,23 +42,20 @@ fn binary(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
                 )))
             }
         };
-        let mut out = ctx.allocate_output(0, DType::C64, &shape)?;
-        return complex_binary(op, &a, &b, &mut out);
+        return complex_binary(op, &a, &b, &mut allocate(ctx, 0, out)?);
     }
     let candidates: Vec<usize> = [(0, &a.shape), (1, &b.shape)]
         .into_iter()
-        .filter(|(_, s)| **s == shape)
+        .filter(|(_, s)| **s == out.shape)
         .map(|(i, _)| i)
         .collect();
-    let (mut out, fwd) = ctx.forward_or_allocate(&candidates, 0, a.dtype, &shape)?;
-    ew::binary(op, &a, &b, &mut out, fwd)
+    let (mut y, fwd) = ctx.forward_or_allocate(&candidates, 0, out.dtype, &out.shape)?;
+    ew::binary(op, &a, &b, &mut y, fwd)
 }
 
 /// The two inputs of an activation gradient, which must have the same shape
 /// (TensorFlow's `BinaryElementWiseOp` checks it: ReluGrad, EluGrad, ...).
-pub(super) fn same_shape_inputs<'a>(
-    ctx: &'a dyn OpContext,
-) -> Result<(TensorView<'a>, TensorView<'a>)> {
+pub(super) fn same_shape(ctx: &dyn OpContext) -> Result<OutputPlan> {
     let (a, b) = (ctx.input(0)?, ctx.input(1)?);
     if a.shape != b.shape {
         return Err(Error::InvalidArgument(format!(
@@ -53,21 +65,21 @@ pub(super) fn same_shape_inputs<'a>(
             fmt_shape(&b.shape)
         )));
     }
-    Ok((a, b))
+    Ok(OutputPlan::new(a.dtype, a.shape.clone()))
 }
 
-/// Activation gradients: two same-shape inputs.
-fn activation_grad(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
-    let (a, b) = same_shape_inputs(ctx)?;
-    let (mut out, fwd) = ctx.forward_or_allocate(&[0, 1], 0, a.dtype, &a.shape)?;
-    ew::binary(op, &a, &b, &mut out, fwd)
+/// Activation gradients: two same-shape inputs (`same_shape`).
+fn activation_grad(ctx: &dyn OpContext, out: &OutputPlan, op: BinaryOp) -> Result<()> {
+    let (a, b) = (ctx.input(0)?, ctx.input(1)?);
+    let (mut y, fwd) = ctx.forward_or_allocate(&[0, 1], 0, out.dtype, &out.shape)?;
+    ew::binary(op, &a, &b, &mut y, fwd)
 }
 
 /// Gradients of TensorFlow's `SimpleBinaryOp` kind (SigmoidGrad, TanhGrad,
 /// RsqrtGrad, SqrtGrad): it checks only that the inputs have as many
 /// elements, and gives the first one's shape.
-fn flat_grad(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
-    let (a, mut b) = (ctx.input(0)?, ctx.input(1)?);
+fn same_size(ctx: &dyn OpContext) -> Result<OutputPlan> {
+    let (a, b) = (ctx.input(0)?, ctx.input(1)?);
     if a.num_elements() != b.num_elements() {
         return Err(Error::InvalidArgument(format!(
             "The two arguments to a cwise op must have same number of elements, got {} and {}",
@@ -75,35 +87,64 @@ fn flat_grad(ctx: &dyn OpContext, op: BinaryOp) -> Result<()> {
             b.num_elements()
         )));
     }
+    Ok(OutputPlan::new(a.dtype, a.shape.clone()))
+}
+
+fn flat_grad(ctx: &dyn OpContext, out: &OutputPlan, op: BinaryOp) -> Result<()> {
+    let (a, mut b) = (ctx.input(0)?, ctx.input(1)?);
     let candidates: &[usize] = if a.shape == b.shape { &[0, 1] } else { &[0] };
     b.shape = a.shape.clone();
-    let (mut out, fwd) = ctx.forward_or_allocate(candidates, 0, a.dtype, &a.shape)?;
-    ew::binary(op, &a, &b, &mut out, fwd)
+    let (mut y, fwd) = ctx.forward_or_allocate(candidates, 0, out.dtype, &out.shape)?;
+    ew::binary(op, &a, &b, &mut y, fwd)
 }
 
-fn unary(ctx: &dyn OpContext, op: UnaryOp) -> Result<()> {
+fn unary(ctx: &dyn OpContext, out: &OutputPlan, op: UnaryOp) -> Result<()> {
     let x = ctx.input(0)?;
-    let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, x.dtype, &x.shape)?;
-    ew::unary(op, &x, &mut out, fwd.is_some())
+    let (mut y, fwd) = ctx.forward_or_allocate(&[0], 0, out.dtype, &out.shape)?;
+    ew::unary(op, &x, &mut y, fwd.is_some())
 }
 
-fn compare(ctx: &dyn OpContext, op: CompareOp) -> Result<()> {
+/// A comparison's bool output; `Some(answer)`: Equal/NotEqual with
+/// `incompatible_shape_error=false` on shapes that do not broadcast, which
+/// answer with one scalar.
+struct ComparePlan {
+    out: OutputPlan,
+    constant: Option<bool>,
+}
+
+impl Outputs for ComparePlan {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        vec![self.out.clone()]
+    }
+}
+
+fn compare_plan(ctx: &dyn OpContext, op: CompareOp) -> Result<ComparePlan> {
     let (a, b) = (ctx.input(0)?, ctx.input(1)?);
-    let shape = match broadcast_shapes(&a.shape, &b.shape) {
-        Ok(s) => s,
-        // Equal/NotEqual with incompatible_shape_error=false answer with one scalar.
+    match broadcast_shapes(&a.shape, &b.shape) {
+        Ok(shape) => Ok(ComparePlan {
+            out: OutputPlan::new(DType::Bool, shape),
+            constant: None,
+        }),
         Err(_)
             if matches!(op, CompareOp::Equal | CompareOp::NotEqual)
                 && !ctx.attrs().bool("incompatible_shape_error")? =>
         {
-            let mut out = ctx.allocate_output(0, DType::Bool, &[])?;
-            out.data_mut::<bool>()?[0] = op == CompareOp::NotEqual;
-            return Ok(());
+            Ok(ComparePlan {
+                out: OutputPlan::new(DType::Bool, vec![]),
+                constant: Some(op == CompareOp::NotEqual),
+            })
         }
-        Err(e) => return Err(e),
-    };
-    let mut out = ctx.allocate_output(0, DType::Bool, &shape)?;
-    ew::compare(op, &a, &b, &mut out)
+        Err(e) => Err(e),
+    }
+}
+
+fn compare(ctx: &dyn OpContext, p: &ComparePlan, op: CompareOp) -> Result<()> {
+    let mut out = allocate(ctx, 0, &p.out)?;
+    if let Some(answer) = p.constant {
+        out.data_mut::<bool>()?[0] = answer;
+        return Ok(());
+    }
+    ew::compare(op, &ctx.input(0)?, &ctx.input(1)?, &mut out)
 }
 
 fn logical(ctx: &dyn OpContext, op: LogicalOp) -> Result<()> {
@@ -314,81 +355,64 @@ pub(crate) const OPS: &[OpDef] = &[
         Elementwise,
         ARITH_C64,
         "x + y with broadcasting (legacy op; TensorFlow's collectives merge with it)",
-        |c| binary(c, BinaryOp::Add)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Add)
     ),
     op_t!(
         "AddV2",
         Elementwise,
         ARITH_C64,
         "x + y with broadcasting",
-        |c| binary(c, BinaryOp::Add)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Add)
     ),
     op_t!(
         "Sub",
         Elementwise,
         ARITH_C64,
         "x - y with broadcasting",
-        |c| binary(c, BinaryOp::Sub)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Sub)
     ),
     op_t!(
         "Mul",
         Elementwise,
         ARITH_C64,
         "x * y with broadcasting",
-        |c| binary(c, BinaryOp::Mul)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Mul)
     ),
     op_t!(
         "RealDiv",
         Elementwise,
         FLOAT,
         "x / y with broadcasting",
-        |c| binary(c, BinaryOp::Div)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Div)
     ),
     op_t!(
         "Maximum",
         Elementwise,
         NUMERIC_NO_I32,
         "max(x, y) with broadcasting; NaN propagates",
-        |c| binary(c, BinaryOp::Maximum)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Maximum)
     ),
     op_t!(
         "Minimum",
         Elementwise,
         NUMERIC_NO_I32,
         "min(x, y) with broadcasting; NaN propagates",
-        |c| binary(c, BinaryOp::Minimum)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Minimum)
     ),
     op_t!(
         "SquaredDifference",
         Elementwise,
         &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64],
         "(x - y)^2 with broadcasting",
-        |c| binary(c, BinaryOp::SquaredDifference)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::SquaredDifference)
     ),
-    op_t!("Neg", Elementwise, SIGNED_NO_I32, "-x", |c| unary(
-        c,
-        UnaryOp::Neg
-    )),
-    op_t!("Square", Elementwise, SIGNED_NO_I32, "x * x", |c| unary(
-        c,
-        UnaryOp::Square
-    )),
-    op_t!("Sqrt", Elementwise, FLOAT, "sqrt(x)", |c| unary(
-        c,
-        UnaryOp::Sqrt
-    )),
-    op_t!("Rsqrt", Elementwise, FLOAT, "1 / sqrt(x)", |c| unary(
-        c,
-        UnaryOp::Rsqrt
-    )),
-    op_t!("Exp", Elementwise, FLOAT, "e^x", |c| unary(c, UnaryOp::Exp)),
-    op_t!("Log", Elementwise, FLOAT, "natural logarithm", |c| unary(
-        c,
-        UnaryOp::Log
-    )),
-    op_t!("Relu", Elementwise, REAL, "max(x, 0); NaN stays NaN", |c| {
-        unary(c, UnaryOp::Relu)
-    }),
+    op_t!("Neg", Elementwise, SIGNED_NO_I32, "-x", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Neg)),
+    op_t!("Square", Elementwise, SIGNED_NO_I32, "x * x", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Square)),
+    op_t!("Sqrt", Elementwise, FLOAT, "sqrt(x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Sqrt)),
+    op_t!("Rsqrt", Elementwise, FLOAT, "1 / sqrt(x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Rsqrt)),
+    op_t!("Exp", Elementwise, FLOAT, "e^x", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Exp)),
+    op_t!("Log", Elementwise, FLOAT, "natural logarithm", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Log)),
+    op_t!("Relu", Elementwise, REAL, "max(x, 0); NaN stays NaN", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Relu)),
     op_t!(
         "AddN",
         Elementwise,
@@ -401,152 +425,114 @@ pub(crate) const OPS: &[OpDef] = &[
         Elementwise,
         FLOAT,
         "x / y, 0 where y == 0",
-        |c| binary(c, BinaryOp::DivNoNan)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::DivNoNan)
     ),
-    op_t!("Pow", Elementwise, FLOAT, "x^y with broadcasting", |c| {
-        binary(c, BinaryOp::Pow)
-    }),
+    op_t!("Pow", Elementwise, FLOAT, "x^y with broadcasting", plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Pow)),
     op_t!(
         "FloorDiv",
         Elementwise,
         NUMERIC_NO_I32,
         "division rounded toward -inf; integer division by zero is an error",
-        |c| binary(c, BinaryOp::FloorDiv)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::FloorDiv)
     ),
     op_t!(
         "FloorMod",
         Elementwise,
         NUMERIC_NO_I32,
         "remainder with the divisor's sign",
-        |c| binary(c, BinaryOp::FloorMod)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::FloorMod)
     ),
     op_t!(
         "BitwiseAnd",
         Elementwise,
         INTEGER,
         "x & y with broadcasting",
-        |c| binary(c, BinaryOp::BitwiseAnd)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::BitwiseAnd)
     ),
     op_t!(
         "BitwiseOr",
         Elementwise,
         INTEGER,
         "x | y with broadcasting",
-        |c| binary(c, BinaryOp::BitwiseOr)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::BitwiseOr)
     ),
     op_t!(
         "BitwiseXor",
         Elementwise,
         INTEGER,
         "x ^ y with broadcasting",
-        |c| binary(c, BinaryOp::BitwiseXor)
+        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::BitwiseXor)
     ),
-    op_t!("Abs", Elementwise, SIGNED_NO_I32, "|x|", |c| unary(
-        c,
-        UnaryOp::Abs
-    )),
-    op_t!("Reciprocal", Elementwise, FLOAT, "1 / x", |c| unary(
-        c,
-        UnaryOp::Reciprocal
-    )),
-    op_t!("Inv", Elementwise, FLOAT, "1 / x (legacy name)", |c| unary(
-        c,
-        UnaryOp::Reciprocal
-    )),
-    op_t!("Expm1", Elementwise, FLOAT, "e^x - 1", |c| unary(
-        c,
-        UnaryOp::Expm1
-    )),
-    op_t!("Log1p", Elementwise, FLOAT, "log(1 + x)", |c| unary(
-        c,
-        UnaryOp::Log1p
-    )),
-    op_t!("Relu6", Elementwise, REAL, "min(max(x, 0), 6)", |c| unary(
-        c,
-        UnaryOp::Relu6
-    )),
-    op_t!("Elu", Elementwise, FLOAT, "x < 0 ? e^x - 1 : x", |c| unary(
-        c,
-        UnaryOp::Elu
-    )),
+    op_t!("Abs", Elementwise, SIGNED_NO_I32, "|x|", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Abs)),
+    op_t!("Reciprocal", Elementwise, FLOAT, "1 / x", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Reciprocal)),
+    op_t!("Inv", Elementwise, FLOAT, "1 / x (legacy name)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Reciprocal)),
+    op_t!("Expm1", Elementwise, FLOAT, "e^x - 1", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Expm1)),
+    op_t!("Log1p", Elementwise, FLOAT, "log(1 + x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Log1p)),
+    op_t!("Relu6", Elementwise, REAL, "min(max(x, 0), 6)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Relu6)),
+    op_t!("Elu", Elementwise, FLOAT, "x < 0 ? e^x - 1 : x", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Elu)),
     op_t!(
         "Selu",
         Elementwise,
         FLOAT,
         "scaled ELU (TensorFlow's constants)",
-        |c| unary(c, UnaryOp::Selu)
+        plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Selu)
     ),
     op_t!(
         "Softplus",
         Elementwise,
         FLOAT,
         "log(1 + e^x) with TensorFlow's cut-over thresholds",
-        |c| unary(c, UnaryOp::Softplus)
+        plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Softplus)
     ),
-    op_t!("Sigmoid", Elementwise, FLOAT, "1 / (1 + e^-x)", |c| unary(
-        c,
-        UnaryOp::Sigmoid
-    )),
-    op_t!("Tanh", Elementwise, FLOAT, "tanh(x)", |c| unary(
-        c,
-        UnaryOp::Tanh
-    )),
-    op_t!("Erf", Elementwise, FLOAT, "error function", |c| unary(
-        c,
-        UnaryOp::Erf
-    )),
+    op_t!("Sigmoid", Elementwise, FLOAT, "1 / (1 + e^-x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Sigmoid)),
+    op_t!("Tanh", Elementwise, FLOAT, "tanh(x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Tanh)),
+    op_t!("Erf", Elementwise, FLOAT, "error function", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Erf)),
     op_t!(
         "Erfc",
         Elementwise,
         FLOAT,
         "complementary error function (Keras GELU)",
-        |c| unary(c, UnaryOp::Erfc)
+        plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Erfc)
     ),
-    op_t!("Floor", Elementwise, FLOAT, "floor(x)", |c| unary(
-        c,
-        UnaryOp::Floor
-    )),
-    op_t!("Ceil", Elementwise, FLOAT, "ceil(x)", |c| unary(
-        c,
-        UnaryOp::Ceil
-    )),
+    op_t!("Floor", Elementwise, FLOAT, "floor(x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Floor)),
+    op_t!("Ceil", Elementwise, FLOAT, "ceil(x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Ceil)),
     op_t!(
         "Round",
         Elementwise,
         FLOAT,
         "round half to even",
-        |c| unary(c, UnaryOp::Round)
+        plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Round)
     ),
     op_t!(
         "Less",
         Elementwise,
         NUMERIC_NO_I32,
         "x < y -> bool, with broadcasting",
-        |c| compare(c, CompareOp::Less)
+        plan: |c| compare_plan(c, CompareOp::Less) => ComparePlan, run: |c, p| compare(c, p, CompareOp::Less)
     ),
     op_t!(
         "LessEqual",
         Elementwise,
         NUMERIC_NO_I32,
         "x <= y -> bool",
-        |c| compare(c, CompareOp::LessEqual)
+        plan: |c| compare_plan(c, CompareOp::LessEqual) => ComparePlan, run: |c, p| compare(c, p, CompareOp::LessEqual)
     ),
     op_t!(
         "Greater",
         Elementwise,
         NUMERIC_NO_I32,
         "x > y -> bool",
-        |c| compare(c, CompareOp::Greater)
+        plan: |c| compare_plan(c, CompareOp::Greater) => ComparePlan, run: |c, p| compare(c, p, CompareOp::Greater)
     ),
     op_t!(
         "GreaterEqual",
         Elementwise,
         NUMERIC_NO_I32,
         "x >= y -> bool",
-        |c| compare(c, CompareOp::GreaterEqual)
+        plan: |c| compare_plan(c, CompareOp::GreaterEqual) => ComparePlan, run: |c, p| compare(c, p, CompareOp::GreaterEqual)
     ),
-    op_t!("Equal", Elementwise, ALL_NO_I32, "x == y -> bool (incompatible_shape_error honoured)", attrs: ["incompatible_shape_error": Bool], |c| compare(c, CompareOp::Equal)),
-    op_t!("NotEqual", Elementwise, ALL_NO_I32, "x != y -> bool (incompatible_shape_error honoured)", attrs: ["incompatible_shape_error": Bool], |c| compare(c, CompareOp::NotEqual)),
+    op_t!("Equal", Elementwise, ALL_NO_I32, "x == y -> bool (incompatible_shape_error honoured)", attrs: ["incompatible_shape_error": Bool], plan: |c| compare_plan(c, CompareOp::Equal) => ComparePlan, run: |c, p| compare(c, p, CompareOp::Equal)),
+    op_t!("NotEqual", Elementwise, ALL_NO_I32, "x != y -> bool (incompatible_shape_error honoured)", attrs: ["incompatible_shape_error": Bool], plan: |c| compare_plan(c, CompareOp::NotEqual) => ComparePlan, run: |c, p| compare(c, p, CompareOp::NotEqual)),
     in_host_memory(
         untyped("LogicalAnd", "x && y with broadcasting; arguments in host memory (loop conditions)", |c| {
             logical(c, LogicalOp::And)
@@ -621,48 +607,40 @@ pub(crate) const OPS: &[OpDef] = &[
         Elementwise,
         FLOAT,
         "gradients * (features > 0)",
-        |c| activation_grad(c, BinaryOp::ReluGrad)
+        plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::ReluGrad)
     ),
     op_t!(
         "Relu6Grad",
         Elementwise,
         FLOAT,
         "gradients * (0 < features < 6)",
-        |c| activation_grad(c, BinaryOp::Relu6Grad)
+        plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::Relu6Grad)
     ),
     op_t!(
         "EluGrad",
         Elementwise,
         FLOAT,
         "gradients, times (outputs + 1) where outputs < 0",
-        |c| activation_grad(c, BinaryOp::EluGrad)
+        plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::EluGrad)
     ),
     op_t!(
         "SeluGrad",
         Elementwise,
         FLOAT,
         "SELU gradient from its outputs",
-        |c| activation_grad(c, BinaryOp::SeluGrad)
+        plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::SeluGrad)
     ),
     op_t!(
         "SoftplusGrad",
         Elementwise,
         FLOAT,
         "gradients / (1 + e^-features)",
-        |c| activation_grad(c, BinaryOp::SoftplusGrad)
+        plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::SoftplusGrad)
     ),
-    op_t!("SigmoidGrad", Elementwise, FLOAT, "dy * y * (1 - y)", |c| {
-        flat_grad(c, BinaryOp::SigmoidGrad)
-    }),
-    op_t!("TanhGrad", Elementwise, FLOAT, "dy * (1 - y^2)", |c| {
-        flat_grad(c, BinaryOp::TanhGrad)
-    }),
-    op_t!("RsqrtGrad", Elementwise, FLOAT, "-dy * y^3 / 2", |c| {
-        flat_grad(c, BinaryOp::RsqrtGrad)
-    }),
-    op_t!("SqrtGrad", Elementwise, FLOAT, "dy / (2 y)", |c| {
-        flat_grad(c, BinaryOp::SqrtGrad)
-    }),
+    op_t!("SigmoidGrad", Elementwise, FLOAT, "dy * y * (1 - y)", plan: |c| same_size(c) => OutputPlan, run: |c, p| flat_grad(c, p, BinaryOp::SigmoidGrad)),
+    op_t!("TanhGrad", Elementwise, FLOAT, "dy * (1 - y^2)", plan: |c| same_size(c) => OutputPlan, run: |c, p| flat_grad(c, p, BinaryOp::TanhGrad)),
+    op_t!("RsqrtGrad", Elementwise, FLOAT, "-dy * y^3 / 2", plan: |c| same_size(c) => OutputPlan, run: |c, p| flat_grad(c, p, BinaryOp::RsqrtGrad)),
+    op_t!("SqrtGrad", Elementwise, FLOAT, "dy / (2 y)", plan: |c| same_size(c) => OutputPlan, run: |c, p| flat_grad(c, p, BinaryOp::SqrtGrad)),
     op_t!(
         "ZerosLike",
         Elementwise,

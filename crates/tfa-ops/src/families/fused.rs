@@ -13,8 +13,12 @@
 //! ([`bf16_conv_with_epilogue`]).
 
 use super::conv::TileEpilogue;
+use super::spec_op;
 use crate::registry::CustomOpDef;
-use crate::{find, AttrKind, AttrSpec, Attrs, Backend, Family, OpContext, OpDef, TypeConstraint};
+use crate::spec::{allocate, Outputs};
+use crate::{
+    find, AttrKind, AttrSpec, Attrs, Backend, Family, OpContext, OpDef, OutputPlan, TypeConstraint,
+};
 use std::cell::RefCell;
 use std::sync::OnceLock;
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
@@ -134,12 +138,13 @@ fn parse(text: &str) -> Result<(Program, Vec<Check>)> {
 
 /// TensorFlow's BiasAdd and AddN errors, checked instruction by
 /// instruction before broadcasting (the order the unfused ops fail in).
+/// Returns the program's output shape (its last result's).
 fn validate(
     prog: &Program,
     checks: &[Check],
     head: Option<&[usize]>,
     inputs: &[TensorView],
-) -> Result<()> {
+) -> Result<Vec<usize>> {
     let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(prog.instrs.len());
     for (ins, check) in prog.instrs.iter().zip(checks) {
         let shape_of = |a: &Arg| -> Vec<usize> {
@@ -187,7 +192,9 @@ fn validate(
             None => x,
         });
     }
-    Ok(())
+    shapes
+        .pop()
+        .ok_or_else(|| Error::Internal("an empty fused program".into()))
 }
 
 /// The context the product's own kernel runs in: the fused op's inputs and
@@ -397,28 +404,74 @@ fn bf16_conv_with_epilogue(
     super::conv::conv2d_run(pctx, TileEpilogue::Bf16(&epilogue))
 }
 
-fn fused_kernel(ctx: &dyn OpContext) -> Result<()> {
+/// `_TfaFused`'s plan: the parsed program, the product's declaration (if
+/// any) and the output. The product's own shape rule gives the program's
+/// head, and the program's checks and broadcasting the output.
+struct FusedPlan {
+    prog: Program,
+    product: Option<&'static OpDef>,
+    out: OutputPlan,
+}
+
+impl Outputs for FusedPlan {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        vec![self.out.clone()]
+    }
+}
+
+/// The program's operands: the inputs after the product's two.
+fn operands<'c>(ctx: &'c dyn OpContext, product: Option<&OpDef>) -> Result<Vec<TensorView<'c>>> {
+    let first = if product.is_some() { 2 } else { 0 };
+    (first..ctx.num_inputs()).map(|i| ctx.input(i)).collect()
+}
+
+fn fused_plan(ctx: &dyn OpContext) -> Result<FusedPlan> {
     let a = ctx.attrs();
     let dtype = a.dtype("T")?;
     let (prog, checks) = parse(a.string("program")?)?;
-    let product = a.string("product")?;
-    let n_product = if product.is_empty() { 0 } else { 2 };
-    let operands: Vec<TensorView> = (n_product..ctx.num_inputs())
-        .map(|i| ctx.input(i))
-        .collect::<Result<_>>()?;
-    if product.is_empty() {
-        validate(&prog, &checks, None, &operands)?;
-        let plan = Plan::new(&prog, dtype, None, &operands)?;
-        let mut out = ctx.allocate_output(0, dtype, plan.output_shape())?;
-        return plan.run(None, &operands, &mut out);
-    }
-    let kernel = find(product)
-        .and_then(|(_, d)| d.kernel(Backend::Host))
-        .ok_or_else(|| Error::Internal(format!("fused product {product} has no kernel")))?;
-    let plan_for = |head: &[usize]| -> Result<Plan> {
-        validate(&prog, &checks, Some(head), &operands)?;
-        Plan::new(&prog, dtype, Some(head), &operands)
+    let product = match a.string("product")? {
+        "" => None,
+        name => Some(
+            find(name)
+                .map(|(_, d)| d)
+                .ok_or_else(|| Error::Internal(format!("fused product {name} is not an op")))?,
+        ),
     };
+    let head = match product {
+        None => None,
+        Some(d) => {
+            let rule = d.shape_rule.ok_or_else(|| {
+                Error::Internal(format!("fused product {} has no shape rule", d.name))
+            })?;
+            let outs = rule(ctx)?;
+            let head = outs.into_iter().next().ok_or_else(|| {
+                Error::Internal(format!("fused product {} has no output", d.name))
+            })?;
+            Some(head.shape)
+        }
+    };
+    let shape = validate(&prog, &checks, head.as_deref(), &operands(ctx, product)?)?;
+    Ok(FusedPlan {
+        prog,
+        product,
+        out: OutputPlan::new(dtype, shape),
+    })
+}
+
+fn fused_run(ctx: &dyn OpContext, p: &FusedPlan) -> Result<()> {
+    let dtype = p.out.dtype;
+    let operands = operands(ctx, p.product)?;
+    let Some(def) = p.product else {
+        let plan = Plan::new(&p.prog, dtype, None, &operands)?;
+        return plan.run(None, &operands, &mut allocate(ctx, 0, &p.out)?);
+    };
+    let product = def.name;
+    let kernel = def
+        .kernel(Backend::Host)
+        .ok_or_else(|| Error::Internal(format!("fused product {product} has no kernel")))?;
+    let prog = &p.prog;
+    let plan_for =
+        |head: &[usize]| -> Result<Plan> { Plan::new(prog, dtype, Some(head), &operands) };
     let pctx = ProductCtx {
         inner: ctx,
         plan_for: &plan_for,
@@ -428,7 +481,7 @@ fn fused_kernel(ctx: &dyn OpContext) -> Result<()> {
     // A convolution finishes its output tile by tile while the rows are in
     // cache; other products are finished in one blocked pass after.
     let finished = if product == "Conv2D" && dtype == DType::BF16 {
-        bf16_conv_with_epilogue(&pctx, &prog, &operands)?
+        bf16_conv_with_epilogue(&pctx, prog, &operands)?
     } else if product == "Conv2D" || product == "DepthwiseConv2dNative" {
         let done = &pctx.done;
         let operands = &operands;
@@ -491,18 +544,19 @@ const ATTRS: &[AttrSpec] = &[
     AttrSpec::new("adj_y", AttrKind::Bool),
 ];
 
-pub(crate) const OPS: &[OpDef] = &[OpDef {
-    name: "_TfaFused",
-    family: Family::Fused,
-    summary: "tf_adapter's fusion: a Conv2D/DepthwiseConv2dNative/MatMul/BatchMatMulV2 (or nothing) and the elementwise ops after it, evaluated in cache-sized blocks",
-    constraints: &[TypeConstraint { attr: "T", types: FUSED_TYPES }],
-    attrs: ATTRS,
-    host_memory: &[],
-    int32_host_memory: &[],
-    host: Some(fused_kernel),
-    shape_rule: None,
-    cuda: None,
-}];
+pub(crate) const OPS: &[OpDef] = &[spec_op!(
+    plan: |c| fused_plan(c) => FusedPlan,
+    run: |c, p| fused_run(c, p),
+    def: {
+        name: "_TfaFused",
+        family: Family::Fused,
+        summary: "tf_adapter's fusion: a Conv2D/DepthwiseConv2dNative/MatMul/BatchMatMulV2 (or nothing) and the elementwise ops after it, evaluated in cache-sized blocks",
+        constraints: &[TypeConstraint { attr: "T", types: FUSED_TYPES }],
+        attrs: ATTRS,
+        host_memory: &[],
+        int32_host_memory: &[],
+    }
+)];
 
 pub(crate) const CUSTOM_OPS: &[CustomOpDef] = &[CustomOpDef {
     name: "_TfaFused",

@@ -4,26 +4,57 @@
 //! registration, docs/ops.md and the coverage report come from the table.
 //! (docs/ops.md, "How to add an op", walks through it with Softsign.)
 
-use super::elementwise::same_shape_inputs;
+use super::elementwise::same_shape;
+use super::spec_op;
 use super::FLOAT;
-use crate::{Family, OpContext, OpDef, TypeConstraint};
+use crate::spec::Outputs;
+use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result};
 use tfa_kernels::host::maps::{self, Map1, Map2};
 
+/// A map's output (input 0's dtype and shape) and its attribute value.
+struct MapPlan {
+    out: OutputPlan,
+    p: f32,
+}
+
+impl Outputs for MapPlan {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        vec![self.out.clone()]
+    }
+}
+
 /// `y = M(x)` with attribute value `p`, reusing `x`'s buffer when
 /// TensorFlow allows it.
-fn unary<M: Map1>(ctx: &dyn OpContext, p: f32) -> Result<()> {
+fn unary<M: Map1>(ctx: &dyn OpContext, plan: &MapPlan) -> Result<()> {
     let x = ctx.input(0)?;
-    let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, x.dtype, &x.shape)?;
-    maps::map1::<M>(&x, p, &mut out, fwd.is_some())
+    let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, plan.out.dtype, &plan.out.shape)?;
+    maps::map1::<M>(&x, plan.p, &mut out, fwd.is_some())
 }
 
 /// `dx = M(gradients, features)`: two same-shape inputs, as TensorFlow's
-/// `BinaryElementWiseOp` gradients check.
-fn grad<M: Map2>(ctx: &dyn OpContext, p: f32) -> Result<()> {
-    let (g, x) = same_shape_inputs(ctx)?;
-    let (mut out, fwd) = ctx.forward_or_allocate(&[0, 1], 0, g.dtype, &g.shape)?;
-    maps::map2::<M>(&g, &x, p, &mut out, fwd)
+/// `BinaryElementWiseOp` gradients check (`same_shape`).
+fn grad<M: Map2>(ctx: &dyn OpContext, plan: &MapPlan) -> Result<()> {
+    let (g, x) = (ctx.input(0)?, ctx.input(1)?);
+    let (mut out, fwd) = ctx.forward_or_allocate(&[0, 1], 0, plan.out.dtype, &plan.out.shape)?;
+    maps::map2::<M>(&g, &x, plan.p, &mut out, fwd)
+}
+
+/// The plan of a `unary` map: input 0 as it is.
+fn unary_plan(ctx: &dyn OpContext, p: f32) -> Result<MapPlan> {
+    let x = ctx.input(0)?;
+    Ok(MapPlan {
+        out: OutputPlan::new(x.dtype, x.shape.clone()),
+        p,
+    })
+}
+
+/// The plan of a `grad` map: two inputs of one shape.
+fn grad_plan(ctx: &dyn OpContext, p: f32) -> Result<MapPlan> {
+    Ok(MapPlan {
+        out: same_shape(ctx)?,
+        p,
+    })
 }
 
 /// One float op on a map: `map!("TfName", kind: MapType, "summary")`, kind
@@ -43,26 +74,32 @@ macro_rules! map {
         map!(@def $name, $types, $kind, $map, $summary, [], |_c| Ok(0.0))
     };
     (@def $name:literal, $types:expr, $kind:ident, $map:ident, $summary:literal, [$($attrs:expr)?], |$c:ident| $p:expr) => {
-        OpDef {
-            name: $name,
-            family: Family::Elementwise,
-            summary: $summary,
-            constraints: &[TypeConstraint {
-                attr: "T",
-                types: $types,
-            }],
-            attrs: &[$($attrs)?],
-            host_memory: &[],
-            int32_host_memory: &[],
-            host: Some({
-                fn kernel($c: &dyn OpContext) -> Result<()> {
-                    $kind::<maps::$map>($c, $p?)
-                }
-                kernel
-            }),
-            shape_rule: None,
-            cuda: None,
-        }
+        spec_op!(
+            plan: |$c| map_plan!($kind)($c, $p?) => MapPlan,
+            run: |c, p| $kind::<maps::$map>(c, p),
+            def: {
+                name: $name,
+                family: Family::Elementwise,
+                summary: $summary,
+                constraints: &[TypeConstraint {
+                    attr: "T",
+                    types: $types,
+                }],
+                attrs: &[$($attrs)?],
+                host_memory: &[],
+                int32_host_memory: &[],
+            }
+        )
+    };
+}
+
+/// The plan function of a map kind.
+macro_rules! map_plan {
+    (unary) => {
+        unary_plan
+    };
+    (grad) => {
+        grad_plan
     };
 }
 

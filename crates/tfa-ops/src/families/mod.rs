@@ -215,6 +215,31 @@ macro_rules! op_t {
         op_t!($name, $family, $types, $summary,
               attr_list: &[$($crate::AttrSpec::new($a, $crate::AttrKind::$k)),*], |$ctx| $body)
     };
+    // Spec + kernels declared inline: the spec's plan (a type implementing
+    // `spec::Outputs`) from `|c| ...`, the host kernel `|c, p| ...` on it.
+    ($name:literal, $family:ident, $types:expr, $summary:literal, plan: |$pc:ident| $plan:expr => $P:ty, run: |$c:ident, $p:ident| $body:expr) => {
+        op_t!($name, $family, $types, $summary, attr_list: &[], plan: |$pc| $plan => $P, run: |$c, $p| $body)
+    };
+    ($name:literal, $family:ident, $types:expr, $summary:literal, attrs: [$($a:literal: $k:ident),*], plan: |$pc:ident| $plan:expr => $P:ty, run: |$c:ident, $p:ident| $body:expr) => {
+        op_t!($name, $family, $types, $summary,
+              attr_list: &[$($crate::AttrSpec::new($a, $crate::AttrKind::$k)),*],
+              plan: |$pc| $plan => $P, run: |$c, $p| $body)
+    };
+    ($name:literal, $family:ident, $types:expr, $summary:literal, attr_list: $attrs:expr, plan: |$pc:ident| $plan:expr => $P:ty, run: |$c:ident, $p:ident| $body:expr) => {
+        $crate::families::spec_op!(
+            plan: |$pc| $plan => $P,
+            run: |$c, $p| $body,
+            def: {
+                name: $name,
+                family: $crate::Family::$family,
+                summary: $summary,
+                constraints: &[$crate::TypeConstraint { attr: "T", types: $types }],
+                attrs: $attrs,
+                host_memory: &[],
+                int32_host_memory: &[],
+            }
+        )
+    };
     // Declared as spec + kernels (`crate::spec`): `$spec` implements `Spec`
     // and the host backend's `Kernel`.
     ($name:literal, $family:ident, $types:expr, $summary:literal, attr_list: $attrs:expr, spec: $spec:ty) => {
@@ -257,3 +282,33 @@ macro_rules! op_t {
     };
 }
 pub(crate) use op_t;
+
+/// An `OpDef` (every field but the kernels in `def`) declared as spec +
+/// kernels inline: the spec's plan (a type implementing `spec::Outputs`)
+/// from `|c| ...`, the host kernel `|c, p| ...` on it.
+macro_rules! spec_op {
+    (plan: |$pc:ident| $plan:expr => $P:ty, run: |$c:ident, $p:ident| $body:expr, def: { $($field:ident: $value:expr),* $(,)? }) => {{
+        struct Op;
+        impl $crate::spec::Spec for Op {
+            type Plan = $P;
+            fn plan($pc: &dyn $crate::OpContext) -> tfa_core::Result<$P> {
+                $plan
+            }
+            fn outputs(p: &$P) -> Vec<$crate::OutputPlan> {
+                $crate::spec::Outputs::outputs(p)
+            }
+        }
+        impl $crate::spec::Kernel<Op> for $crate::spec::Host {
+            fn run($c: &dyn $crate::OpContext, $p: &$P) -> tfa_core::Result<()> {
+                $body
+            }
+        }
+        $crate::OpDef {
+            $($field: $value,)*
+            shape_rule: Some($crate::spec::shape_rule::<Op>),
+            host: Some($crate::spec::planned::<Op, $crate::spec::Host>),
+            cuda: None,
+        }
+    }};
+}
+pub(crate) use spec_op;

@@ -1,8 +1,10 @@
 //! Ops that move or re-view data. Identity and Reshape never copy: the output
 //! is the input's buffer.
 
-use super::{int_scalar, op_t, ALL_C64, ALL_NO_I32, INDEX, REAL};
-use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use super::elementwise::like_input;
+use super::{int_scalar, op_t, spec_op, ALL_C64, ALL_NO_I32, INDEX, REAL};
+use crate::spec::{allocate, Outputs};
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::{fmt_shape, num_elements};
 use tfa_core::{DType, Error, Result, Shape, TensorView};
 use tfa_kernels::host::scatter::{self, ScatterOp};
@@ -32,11 +34,6 @@ const UNPACK: &[DType] = &[
     DType::U64,
     DType::Bool,
 ];
-
-fn identity(ctx: &dyn OpContext) -> Result<()> {
-    let shape = ctx.input(0)?.shape;
-    ctx.alias_output(0, 0, &shape)
-}
 
 /// Resolves a requested shape (possibly with one -1) for an input of shape
 /// `input`, as TensorFlow's `ReshapeOp` (its messages; zero-sized dims left
@@ -89,7 +86,7 @@ pub(crate) fn reshape_target(input: &[usize], requested: &[i64]) -> Result<Shape
     Ok(shape)
 }
 
-fn reshape(ctx: &dyn OpContext) -> Result<()> {
+fn reshape_plan(ctx: &dyn OpContext) -> Result<OutputPlan> {
     let x = ctx.input(0)?;
     let requested = ctx.input(1)?;
     // TensorFlow still takes a scalar for a one-element shape.
@@ -100,10 +97,16 @@ fn reshape(ctx: &dyn OpContext) -> Result<()> {
         )));
     }
     let shape = reshape_target(&x.shape, &requested.to_i64_vec()?)?;
-    ctx.alias_output(0, 0, &shape)
+    Ok(OutputPlan::new(x.dtype, shape))
 }
 
-fn transpose_kernel(ctx: &dyn OpContext) -> Result<()> {
+/// Output 0 is input 0's buffer with the planned shape (no copy).
+fn alias(ctx: &dyn OpContext, out: &OutputPlan) -> Result<()> {
+    ctx.alias_output(0, 0, &out.shape)
+}
+
+/// The permutation (checked) and the output.
+fn transpose_plan(ctx: &dyn OpContext) -> Result<(Vec<usize>, OutputPlan)> {
     let x = ctx.input(0)?;
     let perm_t = ctx.input(1)?;
     if perm_t.rank() != 1 {
@@ -114,20 +117,35 @@ fn transpose_kernel(ctx: &dyn OpContext) -> Result<()> {
     }
     let perm = transpose::check_perm(x.rank(), &perm_t.to_i64_vec()?)?;
     let shape = transpose::transposed_shape(&x.shape, &perm);
-    if perm.iter().enumerate().all(|(i, &p)| i == p) {
-        return ctx.alias_output(0, 0, &shape);
-    }
-    let mut out = ctx.allocate_output(0, x.dtype, &shape)?;
-    transpose::transpose(&x, &perm, &mut out)
+    Ok((perm, OutputPlan::new(x.dtype, shape)))
 }
 
-fn pad_kernel(ctx: &dyn OpContext) -> Result<()> {
+fn transpose_run(ctx: &dyn OpContext, (perm, out): &(Vec<usize>, OutputPlan)) -> Result<()> {
+    if perm.iter().enumerate().all(|(i, &p)| i == p) {
+        return alias(ctx, out);
+    }
+    transpose::transpose(&ctx.input(0)?, perm, &mut allocate(ctx, 0, out)?)
+}
+
+/// Pad/PadV2: the padding before each dim, the fill value's bytes, the output.
+struct PadPlan {
+    before: Vec<usize>,
+    value: Vec<u8>,
+    out: OutputPlan,
+}
+
+impl Outputs for PadPlan {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        vec![self.out.clone()]
+    }
+}
+
+fn pad_plan(ctx: &dyn OpContext) -> Result<PadPlan> {
     let x = ctx.input(0)?;
     let p = ctx.input(1)?;
     let pads = p.to_i64_vec()?;
     let shape = slice::pad_shape(&x.shape, &p.shape, &pads)?;
     let before: Vec<usize> = (0..x.rank()).map(|d| pads[2 * d] as usize).collect();
-    let zero = vec![0u8; x.dtype.size()];
     let value = if ctx.num_inputs() > 2 {
         let c = ctx.input(2)?;
         if c.rank() != 0 {
@@ -138,10 +156,22 @@ fn pad_kernel(ctx: &dyn OpContext) -> Result<()> {
         }
         c.bytes()[..x.dtype.size()].to_vec()
     } else {
-        zero
+        vec![0u8; x.dtype.size()]
     };
-    let mut out = ctx.allocate_output(0, x.dtype, &shape)?;
-    slice::pad(&x, &before, &value, &mut out)
+    Ok(PadPlan {
+        before,
+        value,
+        out: OutputPlan::new(x.dtype, shape),
+    })
+}
+
+fn pad_run(ctx: &dyn OpContext, p: &PadPlan) -> Result<()> {
+    slice::pad(
+        &ctx.input(0)?,
+        &p.before,
+        &p.value,
+        &mut allocate(ctx, 0, &p.out)?,
+    )
 }
 
 const SLICE_MASKS: &[AttrSpec] = &[
@@ -153,7 +183,7 @@ const SLICE_MASKS: &[AttrSpec] = &[
 ];
 
 /// BroadcastTo(input, shape): `shape` (host memory) is the broadcast shape.
-fn broadcast_to_kernel(ctx: &dyn OpContext) -> Result<()> {
+fn broadcast_to_plan(ctx: &dyn OpContext) -> Result<OutputPlan> {
     let x = ctx.input(0)?;
     let shape_t = ctx.input(1)?;
     let target = super::shape_vector(&shape_t, || {
@@ -167,16 +197,20 @@ fn broadcast_to_kernel(ctx: &dyn OpContext) -> Result<()> {
             fmt_shape(&target)
         )));
     }
-    if target == x.shape {
-        return ctx.alias_output(0, 0, &target);
+    Ok(OutputPlan::new(x.dtype, target))
+}
+
+fn broadcast_to_run(ctx: &dyn OpContext, out: &OutputPlan) -> Result<()> {
+    let x = ctx.input(0)?;
+    if out.shape == x.shape {
+        return alias(ctx, out);
     }
-    let mut out = ctx.allocate_output(0, x.dtype, &target)?;
-    tfa_kernels::host::broadcast::broadcast_to(&x, &mut out)
+    tfa_kernels::host::broadcast::broadcast_to(&x, &mut allocate(ctx, 0, out)?)
 }
 
 /// Bitcast copies: in training graphs it reinterprets random seeds (a few
 /// bytes), where sharing the buffer would buy nothing.
-fn bitcast_kernel(ctx: &dyn OpContext) -> Result<()> {
+fn bitcast_plan(ctx: &dyn OpContext) -> Result<OutputPlan> {
     let x = ctx.input(0)?;
     let to = ctx.attrs().dtype("type")?;
     let (a, b) = (x.dtype.size(), to.size());
@@ -195,8 +229,14 @@ fn bitcast_kernel(ctx: &dyn OpContext) -> Result<()> {
         }
         shape.pop();
     }
-    let mut out = ctx.allocate_output(0, to, &shape)?;
-    out.bytes_mut().copy_from_slice(x.bytes());
+    Ok(OutputPlan::new(to, shape))
+}
+
+fn bitcast_run(ctx: &dyn OpContext, out: &OutputPlan) -> Result<()> {
+    let x = ctx.input(0)?;
+    allocate(ctx, 0, out)?
+        .bytes_mut()
+        .copy_from_slice(x.bytes());
     Ok(())
 }
 
@@ -261,50 +301,53 @@ pub(crate) const OPS: &[OpDef] = &[
         Movement,
         ALL_NO_I32,
         "the input itself (no copy)",
-        |c| identity(c)
+        plan: |c| like_input(c) => OutputPlan,
+        run: |c, p| alias(c, p)
     ),
-    OpDef {
-        name: "Reshape",
-        family: Family::Movement,
-        summary: "same buffer, new shape (one -1 inferred); `shape` in host memory",
-        constraints: &[
-            TypeConstraint {
-                attr: "T",
-                types: ALL_NO_I32,
-            },
-            TypeConstraint {
-                attr: "Tshape",
-                types: &[DType::I32, DType::I64],
-            },
-        ],
-        attrs: &[],
-        host_memory: &["shape"],
-        int32_host_memory: &[],
-        host: Some(reshape),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "Transpose",
-        family: Family::Movement,
-        summary: "permutes dims (`perm` in host memory); adjacent dims merged, blocked 2-D tiles, no copy for the identity",
-        constraints: &[
-            TypeConstraint {
-                attr: "T",
-                types: ALL,
-            },
-            TypeConstraint {
-                attr: "Tperm",
-                types: INDEX,
-            },
-        ],
-        attrs: &[],
-        host_memory: &["perm"],
-        int32_host_memory: &[],
-        host: Some(transpose_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| reshape_plan(c) => OutputPlan,
+        run: |c, p| alias(c, p),
+        def: {
+            name: "Reshape",
+            family: Family::Movement,
+            summary: "same buffer, new shape (one -1 inferred); `shape` in host memory",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: ALL_NO_I32,
+                },
+                TypeConstraint {
+                    attr: "Tshape",
+                    types: &[DType::I32, DType::I64],
+                },
+            ],
+            attrs: &[],
+            host_memory: &["shape"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| transpose_plan(c) => (Vec<usize>, OutputPlan),
+        run: |c, p| transpose_run(c, p),
+        def: {
+            name: "Transpose",
+            family: Family::Movement,
+            summary: "permutes dims (`perm` in host memory); adjacent dims merged, blocked 2-D tiles, no copy for the identity",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: ALL,
+                },
+                TypeConstraint {
+                    attr: "Tperm",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[],
+            host_memory: &["perm"],
+            int32_host_memory: &[],
+        }
+    ),
     OpDef {
         name: "StridedSlice",
         family: Family::Movement,
@@ -397,48 +440,50 @@ pub(crate) const OPS: &[OpDef] = &[
         attrs: ["axis": Int32],
         |c| pack_kernel(c)
     ),
-    OpDef {
-        name: "Pad",
-        family: Family::Movement,
-        summary: "zero padding (`paddings` [rank, 2] in host memory)",
-        constraints: &[
-            TypeConstraint {
-                attr: "T",
-                types: ALL,
-            },
-            TypeConstraint {
-                attr: "Tpaddings",
-                types: INDEX,
-            },
-        ],
-        attrs: &[],
-        host_memory: &["paddings"],
-        int32_host_memory: &[],
-        host: Some(pad_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "PadV2",
-        family: Family::Movement,
-        summary: "constant padding with scalar `constant_values` (`paddings` in host memory)",
-        constraints: &[
-            TypeConstraint {
-                attr: "T",
-                types: ALL,
-            },
-            TypeConstraint {
-                attr: "Tpaddings",
-                types: INDEX,
-            },
-        ],
-        attrs: &[],
-        host_memory: &["paddings"],
-        int32_host_memory: &[],
-        host: Some(pad_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| pad_plan(c) => PadPlan,
+        run: |c, p| pad_run(c, p),
+        def: {
+            name: "Pad",
+            family: Family::Movement,
+            summary: "zero padding (`paddings` [rank, 2] in host memory)",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: ALL,
+                },
+                TypeConstraint {
+                    attr: "Tpaddings",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[],
+            host_memory: &["paddings"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| pad_plan(c) => PadPlan,
+        run: |c, p| pad_run(c, p),
+        def: {
+            name: "PadV2",
+            family: Family::Movement,
+            summary: "constant padding with scalar `constant_values` (`paddings` in host memory)",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: ALL,
+                },
+                TypeConstraint {
+                    attr: "Tpaddings",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[],
+            host_memory: &["paddings"],
+            int32_host_memory: &[],
+        }
+    ),
     OpDef {
         name: "GatherV2",
         family: Family::Movement,
@@ -547,36 +592,38 @@ pub(crate) const OPS: &[OpDef] = &[
         shape_rule: None,
         cuda: None,
     },
-    OpDef {
-        name: "BroadcastTo",
-        family: Family::Movement,
-        summary: "broadcast to `shape` (host memory) with NumPy rules",
-        constraints: &[
-            TypeConstraint { attr: "T", types: ALL },
-            TypeConstraint { attr: "Tidx", types: INDEX },
-        ],
-        attrs: &[],
-        host_memory: &["shape"],
-        int32_host_memory: &[],
-        host: Some(broadcast_to_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "Bitcast",
-        family: Family::Movement,
-        summary: "reinterpret the bytes as `type`; the last dim grows or shrinks by the size ratio",
-        constraints: &[
-            TypeConstraint { attr: "T", types: REAL },
-            TypeConstraint { attr: "type", types: REAL },
-        ],
-        attrs: &[],
-        host_memory: &[],
-        int32_host_memory: &[],
-        host: Some(bitcast_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| broadcast_to_plan(c) => OutputPlan,
+        run: |c, p| broadcast_to_run(c, p),
+        def: {
+            name: "BroadcastTo",
+            family: Family::Movement,
+            summary: "broadcast to `shape` (host memory) with NumPy rules",
+            constraints: &[
+                TypeConstraint { attr: "T", types: ALL },
+                TypeConstraint { attr: "Tidx", types: INDEX },
+            ],
+            attrs: &[],
+            host_memory: &["shape"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| bitcast_plan(c) => OutputPlan,
+        run: |c, p| bitcast_run(c, p),
+        def: {
+            name: "Bitcast",
+            family: Family::Movement,
+            summary: "reinterpret the bytes as `type`; the last dim grows or shrinks by the size ratio",
+            constraints: &[
+                TypeConstraint { attr: "T", types: REAL },
+                TypeConstraint { attr: "type", types: REAL },
+            ],
+            attrs: &[],
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ),
     tensor_scatter_op!(
         "TensorScatterUpdate",
         ALL,

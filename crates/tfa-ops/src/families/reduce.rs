@@ -1,7 +1,9 @@
 //! Reductions over axes and softmax.
 
+use super::spec_op;
 use super::{FLOAT, REAL};
-use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use crate::spec::{allocate, Outputs};
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Error, Result};
 use tfa_kernels::host::arg_reduce;
 use tfa_kernels::host::reduce::{self, ReduceOp};
@@ -24,9 +26,24 @@ const FLOAT_I64_I32: &[DType] = &[
 ];
 const I32_ALL_HOST: &[&str] = &["input", "output"];
 
+/// A reduction: which input axes go (`reduced`), the output, and whether
+/// the output is the input's data seen with the new shape (nothing reduced,
+/// or only size-1 axes).
+struct ReducePlan {
+    reduced: Vec<bool>,
+    out: OutputPlan,
+    alias: bool,
+}
+
+impl Outputs for ReducePlan {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        vec![self.out.clone()]
+    }
+}
+
 /// BiasAddGrad: the sum of `out_backprop` over every axis but the channel
 /// axis (the last, or dim 1 for NCHW inputs of rank > 2).
-fn bias_add_grad(ctx: &dyn OpContext) -> Result<()> {
+fn bias_add_grad_plan(ctx: &dyn OpContext) -> Result<ReducePlan> {
     let g = ctx.input(0)?;
     if g.rank() < 2 {
         return Err(Error::InvalidArgument(format!(
@@ -40,27 +57,37 @@ fn bias_add_grad(ctx: &dyn OpContext) -> Result<()> {
     } else {
         g.rank() - 1
     };
-    let reduced: Vec<bool> = (0..g.rank()).map(|d| d != axis).collect();
-    let mut out = ctx.allocate_output(0, g.dtype, &[g.shape[axis]])?;
-    reduce::reduce(ReduceOp::Sum, &g, &reduced, &mut out)
+    Ok(ReducePlan {
+        reduced: (0..g.rank()).map(|d| d != axis).collect(),
+        out: OutputPlan::new(g.dtype, vec![g.shape[axis]]),
+        alias: false,
+    })
 }
 
-fn reduce_kernel(ctx: &dyn OpContext, op: ReduceOp) -> Result<()> {
+fn reduce_plan(ctx: &dyn OpContext) -> Result<ReducePlan> {
     let x = ctx.input(0)?;
     // TensorFlow reads the indices flat, whatever their shape.
     let axes_t = ctx.input(1)?;
     let bits = reduce::reduction_bitmap(x.rank(), &axes_t.to_i64_vec()?)?;
     let keep_dims = ctx.attrs().bool("keep_dims")?;
     let shape = reduce::reduced_shape(&x.shape, &bits, keep_dims);
-    // Nothing reduced, or only size-1 dims: the output is the input's data.
-    if bits.iter().zip(&x.shape).all(|(&b, &d)| !b || d == 1) && x.num_elements() > 0 {
-        return ctx.alias_output(0, 0, &shape);
-    }
-    let mut out = ctx.allocate_output(0, x.dtype, &shape)?;
-    reduce::reduce(op, &x, &bits, &mut out)
+    let alias = bits.iter().zip(&x.shape).all(|(&b, &d)| !b || d == 1) && x.num_elements() > 0;
+    Ok(ReducePlan {
+        reduced: bits,
+        out: OutputPlan::new(x.dtype, shape),
+        alias,
+    })
 }
 
-fn softmax_kernel(ctx: &dyn OpContext, log: bool) -> Result<()> {
+fn reduce_run(ctx: &dyn OpContext, p: &ReducePlan, op: ReduceOp) -> Result<()> {
+    if p.alias {
+        return ctx.alias_output(0, 0, &p.out.shape);
+    }
+    let x = ctx.input(0)?;
+    reduce::reduce(op, &x, &p.reduced, &mut allocate(ctx, 0, &p.out)?)
+}
+
+fn softmax_plan(ctx: &dyn OpContext) -> Result<OutputPlan> {
     let x = ctx.input(0)?;
     if x.rank() < 1 {
         return Err(Error::InvalidArgument(format!(
@@ -68,68 +95,15 @@ fn softmax_kernel(ctx: &dyn OpContext, log: bool) -> Result<()> {
             tfa_core::shape::fmt_shape(&x.shape)
         )));
     }
-    let mut out = ctx.allocate_output(0, x.dtype, &x.shape)?;
-    reduce::softmax(&x, log, &mut out)
+    Ok(OutputPlan::new(x.dtype, x.shape.clone()))
 }
 
-const REDUCE_ATTRS: &[AttrSpec] = &[AttrSpec::new("keep_dims", AttrKind::Bool)];
-
-macro_rules! reduction {
-    ($name:literal, $types:expr, $op:ident, $summary:literal) => {
-        reduction!($name, $types, $op, $summary, &[])
-    };
-    ($name:literal, $types:expr, $op:ident, $summary:literal, $i32_host:expr) => {
-        OpDef {
-            name: $name,
-            family: Family::Reduce,
-            summary: $summary,
-            constraints: &[
-                TypeConstraint {
-                    attr: "T",
-                    types: $types,
-                },
-                TypeConstraint {
-                    attr: "Tidx",
-                    types: &[DType::I32, DType::I64],
-                },
-            ],
-            attrs: REDUCE_ATTRS,
-            host_memory: &["reduction_indices"],
-            int32_host_memory: $i32_host,
-            host: Some({
-                fn kernel(ctx: &dyn OpContext) -> Result<()> {
-                    reduce_kernel(ctx, ReduceOp::$op)
-                }
-                kernel
-            }),
-            shape_rule: None,
-            cuda: None,
-        }
-    };
+fn softmax_run(ctx: &dyn OpContext, out: &OutputPlan, log: bool) -> Result<()> {
+    reduce::softmax(&ctx.input(0)?, log, &mut allocate(ctx, 0, out)?)
 }
 
-/// All / Any: bool input, no `T` attribute.
-macro_rules! logical_reduction {
-    ($name:literal, $op:ident, $summary:literal) => {
-        OpDef {
-            name: $name,
-            family: Family::Reduce,
-            summary: $summary,
-            constraints: &[TypeConstraint {
-                attr: "Tidx",
-                types: &[DType::I32, DType::I64],
-            }],
-            attrs: REDUCE_ATTRS,
-            host_memory: &["reduction_indices"],
-            int32_host_memory: &[],
-            host: Some(|c| reduce_kernel(c, ReduceOp::$op)),
-            shape_rule: None,
-            cuda: None,
-        }
-    };
-}
-
-fn arg_reduce_kernel(ctx: &dyn OpContext, max: bool) -> Result<()> {
+/// ArgMax/ArgMin: the axis and the output.
+fn arg_reduce_plan(ctx: &dyn OpContext) -> Result<(usize, OutputPlan)> {
     let (x, dim) = (ctx.input(0)?, ctx.input(1)?);
     if dim.rank() != 0 {
         return Err(Error::InvalidArgument(format!(
@@ -140,37 +114,91 @@ fn arg_reduce_kernel(ctx: &dyn OpContext, max: bool) -> Result<()> {
     let axis = dim.to_i64_vec()?[0];
     let (axis, shape) = arg_reduce::arg_reduce_shape(&x.shape, axis)?;
     let out_type = ctx.attrs().dtype("output_type")?;
-    let mut out = ctx.allocate_output(0, out_type, &shape)?;
-    arg_reduce::arg_reduce(&x, axis, max, &mut out)
+    Ok((axis, OutputPlan::new(out_type, shape)))
+}
+
+const REDUCE_ATTRS: &[AttrSpec] = &[AttrSpec::new("keep_dims", AttrKind::Bool)];
+
+macro_rules! reduction {
+    ($name:literal, $types:expr, $op:ident, $summary:literal) => {
+        reduction!($name, $types, $op, $summary, &[])
+    };
+    ($name:literal, $types:expr, $op:ident, $summary:literal, $i32_host:expr) => {
+        spec_op!(
+            plan: |c| reduce_plan(c) => ReducePlan,
+            run: |c, p| reduce_run(c, p, ReduceOp::$op),
+            def: {
+                name: $name,
+                family: Family::Reduce,
+                summary: $summary,
+                constraints: &[
+                    TypeConstraint {
+                        attr: "T",
+                        types: $types,
+                    },
+                    TypeConstraint {
+                        attr: "Tidx",
+                        types: &[DType::I32, DType::I64],
+                    },
+                ],
+                attrs: REDUCE_ATTRS,
+                host_memory: &["reduction_indices"],
+                int32_host_memory: $i32_host,
+            }
+        )
+    };
+}
+
+/// All / Any: bool input, no `T` attribute.
+macro_rules! logical_reduction {
+    ($name:literal, $op:ident, $summary:literal) => {
+        spec_op!(
+            plan: |c| reduce_plan(c) => ReducePlan,
+            run: |c, p| reduce_run(c, p, ReduceOp::$op),
+            def: {
+                name: $name,
+                family: Family::Reduce,
+                summary: $summary,
+                constraints: &[TypeConstraint {
+                    attr: "Tidx",
+                    types: &[DType::I32, DType::I64],
+                }],
+                attrs: REDUCE_ATTRS,
+                host_memory: &["reduction_indices"],
+                int32_host_memory: &[],
+            }
+        )
+    };
 }
 
 macro_rules! arg_reduction {
     ($name:literal, $max:expr, $summary:literal) => {
-        OpDef {
-            name: $name,
-            family: Family::Reduce,
-            summary: $summary,
-            constraints: &[
-                TypeConstraint {
-                    attr: "T",
-                    types: REAL,
-                },
-                TypeConstraint {
-                    attr: "Tidx",
-                    types: &[DType::I32, DType::I64],
-                },
-                TypeConstraint {
-                    attr: "output_type",
-                    types: &[DType::I32, DType::I64],
-                },
-            ],
-            attrs: &[],
-            host_memory: &["dimension"],
-            int32_host_memory: &[],
-            host: Some(|c| arg_reduce_kernel(c, $max)),
-            shape_rule: None,
-            cuda: None,
-        }
+        spec_op!(
+            plan: |c| arg_reduce_plan(c) => (usize, OutputPlan),
+            run: |c, p| arg_reduce::arg_reduce(&c.input(0)?, p.0, $max, &mut allocate(c, 0, &p.1)?),
+            def: {
+                name: $name,
+                family: Family::Reduce,
+                summary: $summary,
+                constraints: &[
+                    TypeConstraint {
+                        attr: "T",
+                        types: REAL,
+                    },
+                    TypeConstraint {
+                        attr: "Tidx",
+                        types: &[DType::I32, DType::I64],
+                    },
+                    TypeConstraint {
+                        attr: "output_type",
+                        types: &[DType::I32, DType::I64],
+                    },
+                ],
+                attrs: &[],
+                host_memory: &["dimension"],
+                int32_host_memory: &[],
+            }
+        )
     };
 }
 
@@ -208,51 +236,54 @@ pub(crate) const OPS: &[OpDef] = &[
         "product over `reduction_indices` (host memory), keep_dims; int32 entirely in host memory",
         I32_ALL_HOST
     ),
-    OpDef {
-        name: "Softmax",
-        family: Family::Reduce,
-        summary: "softmax over the last axis (max-subtracted; half types in float32)",
-        constraints: &[TypeConstraint {
-            attr: "T",
-            types: FLOAT,
-        }],
-        attrs: &[],
-        host_memory: &[],
-        int32_host_memory: &[],
-        host: Some(|c| softmax_kernel(c, false)),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "LogSoftmax",
-        family: Family::Reduce,
-        summary: "log-softmax over the last axis (x - max - log(sum(exp(x - max))))",
-        constraints: &[TypeConstraint {
-            attr: "T",
-            types: FLOAT,
-        }],
-        attrs: &[],
-        host_memory: &[],
-        int32_host_memory: &[],
-        host: Some(|c| softmax_kernel(c, true)),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "BiasAddGrad",
-        family: Family::Reduce,
-        summary: "sum of the gradient over all but the channel axis (NHWC or NCHW)",
-        constraints: &[TypeConstraint {
-            attr: "T",
-            types: FLOAT,
-        }],
-        attrs: &[AttrSpec::new("data_format", AttrKind::String)],
-        host_memory: &[],
-        int32_host_memory: &[],
-        host: Some(bias_add_grad),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| softmax_plan(c) => OutputPlan,
+        run: |c, p| softmax_run(c, p, false),
+        def: {
+            name: "Softmax",
+            family: Family::Reduce,
+            summary: "softmax over the last axis (max-subtracted; half types in float32)",
+            constraints: &[TypeConstraint {
+                attr: "T",
+                types: FLOAT,
+            }],
+            attrs: &[],
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| softmax_plan(c) => OutputPlan,
+        run: |c, p| softmax_run(c, p, true),
+        def: {
+            name: "LogSoftmax",
+            family: Family::Reduce,
+            summary: "log-softmax over the last axis (x - max - log(sum(exp(x - max))))",
+            constraints: &[TypeConstraint {
+                attr: "T",
+                types: FLOAT,
+            }],
+            attrs: &[],
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| bias_add_grad_plan(c) => ReducePlan,
+        run: |c, p| reduce_run(c, p, ReduceOp::Sum),
+        def: {
+            name: "BiasAddGrad",
+            family: Family::Reduce,
+            summary: "sum of the gradient over all but the channel axis (NHWC or NCHW)",
+            constraints: &[TypeConstraint {
+                attr: "T",
+                types: FLOAT,
+            }],
+            attrs: &[AttrSpec::new("data_format", AttrKind::String)],
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ),
     logical_reduction!(
         "All",
         Min,
