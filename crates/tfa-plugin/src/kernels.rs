@@ -501,9 +501,9 @@ struct TfOpContext<'k> {
     npu: &'static Npu,
     /// Tensor handles we obtained; released when the kernel returns.
     owned: RefCell<Vec<*mut TF_Tensor>>,
-    /// Input handles by index (also in `owned`): a spec and then its kernel
-    /// read the same input, one `TF_GetInput` serves both.
-    inputs: RefCell<Vec<(usize, *mut TF_Tensor)>>,
+    /// Inputs already fetched (their handles also in `owned`): a spec and
+    /// then its kernel read the same input, one `TF_GetInput` serves both.
+    inputs: RefCell<Vec<FetchedInput>>,
     /// Low precision the kernel multiplies in itself (`matrix_lowp`).
     lowp: Option<DType>,
     /// Low precision float32 inputs are rounded to before the kernel sees them
@@ -513,6 +513,17 @@ struct TfOpContext<'k> {
     rounded: RefCell<Vec<(usize, Box<[f32]>)>>,
     /// Outputs written by the kernel: (handle, dtype, shape).
     outputs: RefCell<Vec<(*mut TF_Tensor, DType, Vec<usize>)>>,
+}
+
+/// Input `index` as `TF_GetInput` gave it, with what a view needs.
+struct FetchedInput {
+    index: usize,
+    handle: *mut TF_Tensor,
+    /// TensorFlow's dtype code (not every one is a `DType`).
+    dtype: TF_DataType,
+    shape: Vec<usize>,
+    data: *const u8,
+    bytes: usize,
 }
 
 impl Drop for TfOpContext<'_> {
@@ -574,8 +585,17 @@ impl TfOpContext<'_> {
     /// `self.ctx` must be the live kernel context of the running `compute`
     /// (true for every TfOpContext: it lives inside that call).
     unsafe fn raw_input(&self, i: usize) -> Result<*mut TF_Tensor> {
-        if let Some(&(_, t)) = self.inputs.borrow().iter().find(|(j, _)| *j == i) {
-            return Ok(t);
+        // SAFETY: as this function's.
+        unsafe { self.fetched(i, |f| f.handle) }
+    }
+
+    /// `f` of input `i`, fetched once per kernel call.
+    ///
+    /// # Safety
+    /// As `raw_input`.
+    unsafe fn fetched<R>(&self, i: usize, f: impl FnOnce(&FetchedInput) -> R) -> Result<R> {
+        if let Some(hit) = self.inputs.borrow().iter().find(|x| x.index == i) {
+            return Ok(f(hit));
         }
         let st = Status::new()?;
         let mut t: *mut TF_Tensor = std::ptr::null_mut();
@@ -583,8 +603,21 @@ impl TfOpContext<'_> {
         // the call writes; TensorFlow checks `i` against the input count.
         unsafe { self.api.TF_GetInput(self.ctx, i as i32, &mut t, st.0) };
         check(st.0)?;
-        self.inputs.borrow_mut().push((i, t));
-        Ok(self.keep(t))
+        let t = self.keep(t);
+        // SAFETY: `t` is live, kept in `owned` until the context drops.
+        let fetched = unsafe {
+            FetchedInput {
+                index: i,
+                handle: t,
+                dtype: self.api.TF_TensorType(t),
+                shape: self.shape_of(t),
+                data: self.api.TF_TensorData(t) as *const u8,
+                bytes: self.api.TF_TensorByteSize(t),
+            }
+        };
+        let r = f(&fetched);
+        self.inputs.borrow_mut().push(fetched);
+        Ok(r)
     }
 
     /// The shape of `t`.
@@ -673,16 +706,14 @@ impl OpContext for TfOpContext<'_> {
     }
 
     fn input(&self, i: usize) -> Result<TensorView<'_>> {
-        // SAFETY: the tensor handle stays alive in `owned` until the kernel returns.
-        let v = unsafe {
-            let t = self.raw_input(i)?;
-            TensorView::from_raw(
-                self.dtype_of(t)?,
-                self.shape_of(t),
-                self.api.TF_TensorData(t) as *const u8,
-                self.api.TF_TensorByteSize(t),
-            )
-        };
+        // SAFETY: live context (this runs inside the kernel call).
+        let (dtype, shape, data, bytes) =
+            unsafe { self.fetched(i, |x| (x.dtype, x.shape.clone(), x.data, x.bytes))? };
+        let dtype = DType::from_tf(dtype)
+            .ok_or_else(|| Error::Unimplemented(format!("dtype {dtype} is not supported on NPU")))?;
+        // SAFETY: `data` and `bytes` describe the buffer of a handle kept
+        // alive in `owned` until the kernel returns.
+        let v = unsafe { TensorView::from_raw(dtype, shape, data, bytes) };
         match self.round_inputs {
             Some(lowp) if v.dtype == DType::F32 => self.rounded_input(i, v, lowp),
             _ => Ok(v),
