@@ -709,8 +709,9 @@ impl OpContext for TfOpContext<'_> {
         // SAFETY: live context (this runs inside the kernel call).
         let (dtype, shape, data, bytes) =
             unsafe { self.fetched(i, |x| (x.dtype, x.shape.clone(), x.data, x.bytes))? };
-        let dtype = DType::from_tf(dtype)
-            .ok_or_else(|| Error::Unimplemented(format!("dtype {dtype} is not supported on NPU")))?;
+        let dtype = DType::from_tf(dtype).ok_or_else(|| {
+            Error::Unimplemented(format!("dtype {dtype} is not supported on NPU"))
+        })?;
         // SAFETY: `data` and `bytes` describe the buffer of a handle kept
         // alive in `owned` until the kernel returns.
         let v = unsafe { TensorView::from_raw(dtype, shape, data, bytes) };

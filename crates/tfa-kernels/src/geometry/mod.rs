@@ -5,4 +5,6 @@
 
 pub mod matmul;
 pub mod pool;
+pub mod slice;
+pub mod volume;
 pub mod window;

@@ -7,6 +7,7 @@ use crate::spec::{allocate, Outputs};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::{fmt_shape, num_elements};
 use tfa_core::{DType, Error, Result, Shape, TensorView};
+use tfa_kernels::geometry::slice::{self as geometry, SliceMasks, SlicePlan};
 use tfa_kernels::host::scatter::{self, ScatterOp};
 use tfa_kernels::host::{gather, slice, transpose};
 
@@ -144,7 +145,7 @@ fn pad_plan(ctx: &dyn OpContext) -> Result<PadPlan> {
     let x = ctx.input(0)?;
     let p = ctx.input(1)?;
     let pads = p.to_i64_vec()?;
-    let shape = slice::pad_shape(&x.shape, &p.shape, &pads)?;
+    let shape = geometry::pad_shape(&x.shape, &p.shape, &pads)?;
     let before: Vec<usize> = (0..x.rank()).map(|d| pads[2 * d] as usize).collect();
     let value = if ctx.num_inputs() > 2 {
         let c = ctx.input(2)?;
@@ -348,97 +349,102 @@ pub(crate) const OPS: &[OpDef] = &[
             int32_host_memory: &[],
         }
     ),
-    OpDef {
-        name: "StridedSlice",
-        family: Family::Movement,
-        summary: "x[begin:end:strides] with all five masks and negative strides (`begin`/`end`/`strides` in host memory)",
-        constraints: &[
-            TypeConstraint {
-                attr: "T",
-                types: ALL_C64,
-            },
-            TypeConstraint {
-                attr: "Index",
-                types: INDEX,
-            },
-        ],
-        attrs: SLICE_MASKS,
-        host_memory: &["begin", "end", "strides"],
-        int32_host_memory: &[],
-        host: Some(strided_slice_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "StridedSliceGrad",
-        family: Family::Movement,
-        summary: "gradient of StridedSlice: `dy` scattered into zeros of `shape` (`shape`/`begin`/`end`/`strides` in host memory), all masks",
-        constraints: &[
-            TypeConstraint {
-                attr: "T",
-                types: ALL,
-            },
-            TypeConstraint {
-                attr: "Index",
-                types: INDEX,
-            },
-        ],
-        attrs: SLICE_MASKS,
-        host_memory: &["shape", "begin", "end", "strides"],
-        int32_host_memory: &[],
-        host: Some(strided_slice_grad_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "Slice",
-        family: Family::Movement,
-        summary: "input[begin:begin+size] (`begin`/`size` in host memory; size -1 = to the end); int32 stays with TensorFlow's host kernel",
-        constraints: &[
-            TypeConstraint {
-                attr: "T",
-                types: ALL_NO_I32,
-            },
-            TypeConstraint {
-                attr: "Index",
-                types: INDEX,
-            },
-        ],
-        attrs: &[],
-        host_memory: &["begin", "size"],
-        int32_host_memory: &[],
-        host: Some(slice_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "ConcatV2",
-        family: Family::Movement,
-        summary: "concatenation along `axis` (host memory; negative counts from the end)",
-        constraints: &[
-            TypeConstraint {
-                attr: "T",
-                types: ALL_NO_I32,
-            },
-            TypeConstraint {
-                attr: "Tidx",
-                types: INDEX,
-            },
-        ],
-        attrs: &[],
-        host_memory: &["axis"],
-        int32_host_memory: &[],
-        host: Some(concat_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| strided_slice_plan(c) => SlicePlanned,
+        run: |c, p| slice_run(c, p),
+        def: {
+            name: "StridedSlice",
+            family: Family::Movement,
+            summary: "x[begin:end:strides] with all five masks and negative strides (`begin`/`end`/`strides` in host memory)",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: ALL_C64,
+                },
+                TypeConstraint {
+                    attr: "Index",
+                    types: INDEX,
+                },
+            ],
+            attrs: SLICE_MASKS,
+            host_memory: &["begin", "end", "strides"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| strided_slice_grad_plan(c) => SlicePlanned,
+        run: |c, p| strided_slice_grad_run(c, p),
+        def: {
+            name: "StridedSliceGrad",
+            family: Family::Movement,
+            summary: "gradient of StridedSlice: `dy` scattered into zeros of `shape` (`shape`/`begin`/`end`/`strides` in host memory), all masks",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: ALL,
+                },
+                TypeConstraint {
+                    attr: "Index",
+                    types: INDEX,
+                },
+            ],
+            attrs: SLICE_MASKS,
+            host_memory: &["shape", "begin", "end", "strides"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| slice_plan(c) => SlicePlanned,
+        run: |c, p| slice_run(c, p),
+        def: {
+            name: "Slice",
+            family: Family::Movement,
+            summary: "input[begin:begin+size] (`begin`/`size` in host memory; size -1 = to the end); int32 stays with TensorFlow's host kernel",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: ALL_NO_I32,
+                },
+                TypeConstraint {
+                    attr: "Index",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[],
+            host_memory: &["begin", "size"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| concat_plan(c) => (usize, OutputPlan),
+        run: |c, p| concat_run(c, p),
+        def: {
+            name: "ConcatV2",
+            family: Family::Movement,
+            summary: "concatenation along `axis` (host memory; negative counts from the end)",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: ALL_NO_I32,
+                },
+                TypeConstraint {
+                    attr: "Tidx",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[],
+            host_memory: &["axis"],
+            int32_host_memory: &[],
+        }
+    ),
     op_t!(
         "Pack",
         Movement,
         ALL,
         "tf.stack: N same-shape tensors along a new `axis`",
         attrs: ["axis": Int32],
-        |c| pack_kernel(c)
+        plan: |c| pack_plan(c) => (usize, OutputPlan),
+        run: |c, p| pack_run(c, p)
     ),
     spec_op!(
         plan: |c| pad_plan(c) => PadPlan,

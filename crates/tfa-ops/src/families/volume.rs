@@ -6,12 +6,14 @@
 
 use super::conv::CONV_ATTRS;
 use super::pool::POOL_ATTRS;
-use super::{op_t, shape_vector, FLOAT, INDEX};
-use crate::{Family, OpContext, OpDef, TypeConstraint};
+use super::{op_t, shape_vector, spec_op, FLOAT, INDEX};
+use crate::spec::{allocate, Outputs};
+use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
+use tfa_kernels::geometry::volume::VolGeom;
 use tfa_kernels::geometry::window::Padding;
-use tfa_kernels::host::conv3d::{conv3d, conv3d_backprop, Conv3dGrad, VolGeom};
+use tfa_kernels::host::conv3d::{conv3d, conv3d_backprop, Conv3dGrad};
 use tfa_kernels::host::pool3d::{avg_pool3d_grad, max_pool3d_grad, pool3d, Pool3dKind};
 
 fn invalid<T>(msg: impl Into<String>) -> Result<T> {
@@ -112,7 +114,19 @@ fn geometry(x: &[usize], f: &[usize], a: &ConvAttrs) -> Result<VolGeom> {
     )
 }
 
-fn conv3d_kernel(ctx: &dyn OpContext) -> Result<()> {
+/// A 3-D window op's plan: its geometry and its one output.
+struct VolPlan {
+    geom: VolGeom,
+    out: OutputPlan,
+}
+
+impl Outputs for VolPlan {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        vec![self.out.clone()]
+    }
+}
+
+fn conv3d_plan(ctx: &dyn OpContext) -> Result<VolPlan> {
     let (x, f) = (ctx.input(0)?, ctx.input(1)?);
     let a = conv_attrs(ctx, None)?;
     if x.rank() != 5 {
@@ -137,9 +151,10 @@ fn conv3d_kernel(ctx: &dyn OpContext) -> Result<()> {
         );
     }
     let g = geometry(&xs, &f.shape, &a)?;
-    let mut out = ctx.allocate_output(0, x.dtype, &from_ndhwc(&g.output_shape(), a.ndhwc))?;
-    if out.num_elements() == 0 {
-        return Ok(());
+    let out = OutputPlan::new(x.dtype, from_ndhwc(&g.output_shape(), a.ndhwc));
+    // As TensorFlow, an empty output is returned before the checks below.
+    if out.shape.contains(&0) {
+        return Ok(VolPlan { geom: g, out });
     }
     if !a.ndhwc {
         return invalid(
@@ -151,7 +166,15 @@ fn conv3d_kernel(ctx: &dyn OpContext) -> Result<()> {
             "Number of channels in filter ({filter_depth}) must match last dimension of input ({in_depth})"
         ));
     }
-    conv3d(&x, &f, &mut out, &g)
+    Ok(VolPlan { geom: g, out })
+}
+
+fn conv3d_run(ctx: &dyn OpContext, p: &VolPlan) -> Result<()> {
+    let mut out = allocate(ctx, 0, &p.out)?;
+    if out.num_elements() == 0 {
+        return Ok(());
+    }
+    conv3d(&ctx.input(0)?, &ctx.input(1)?, &mut out, &p.geom)
 }
 
 /// The shape checks both gradients share (`ConvBackpropComputeDimensions`
@@ -214,7 +237,7 @@ fn grad_geometry(
     Ok(g)
 }
 
-fn conv3d_backprop_input_kernel(ctx: &dyn OpContext) -> Result<()> {
+fn conv3d_backprop_input_plan(ctx: &dyn OpContext) -> Result<VolPlan> {
     let (sizes, f, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     let a = conv_attrs(ctx, Some("Conv3DBackpropInputOpV2"))?;
     let x = shape_vector(&sizes, || {
@@ -223,12 +246,21 @@ fn conv3d_backprop_input_kernel(ctx: &dyn OpContext) -> Result<()> {
             fmt_shape(&sizes.shape)
         )
     })?;
-    let g = grad_geometry("Conv3DBackpropInputOp", &x, &f.shape, &dy, &a)?;
-    let mut dx = ctx.allocate_output(0, dy.dtype, &x)?;
-    conv3d_backprop(Conv3dGrad::Input, &f, &dy, &mut dx, &g)
+    let geom = grad_geometry("Conv3DBackpropInputOp", &x, &f.shape, &dy, &a)?;
+    Ok(VolPlan {
+        geom,
+        out: OutputPlan::new(dy.dtype, x),
+    })
 }
 
-fn conv3d_backprop_filter_kernel(ctx: &dyn OpContext) -> Result<()> {
+/// A Conv3D gradient: `Input` from (filter, dy), `Filter` from (x, dy).
+fn conv3d_backprop_run(ctx: &dyn OpContext, p: &VolPlan, grad: Conv3dGrad) -> Result<()> {
+    let operand = ctx.input(if grad == Conv3dGrad::Input { 1 } else { 0 })?;
+    let dy = ctx.input(2)?;
+    conv3d_backprop(grad, &operand, &dy, &mut allocate(ctx, 0, &p.out)?, &p.geom)
+}
+
+fn conv3d_backprop_filter_plan(ctx: &dyn OpContext) -> Result<VolPlan> {
     let (x, sizes, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     let a = conv_attrs(ctx, Some("Conv3DBackpropFilterOpV2"))?;
     let f = shape_vector(&sizes, || {
@@ -237,9 +269,11 @@ fn conv3d_backprop_filter_kernel(ctx: &dyn OpContext) -> Result<()> {
             sizes.rank()
         )
     })?;
-    let g = grad_geometry("Conv3DBackpropFilterOp", &x.shape, &f, &dy, &a)?;
-    let mut df = ctx.allocate_output(0, dy.dtype, &f)?;
-    conv3d_backprop(Conv3dGrad::Filter, &x, &dy, &mut df, &g)
+    let geom = grad_geometry("Conv3DBackpropFilterOp", &x.shape, &f, &dy, &a)?;
+    Ok(VolPlan {
+        geom,
+        out: OutputPlan::new(dy.dtype, f),
+    })
 }
 
 // ---------------------------------------------------------------- pools ----
@@ -305,18 +339,18 @@ fn pool_geometry(
     )
 }
 
-fn pool3d_kernel(ctx: &dyn OpContext, kind: Pool3dKind) -> Result<()> {
+fn pool3d_plan(ctx: &dyn OpContext) -> Result<VolPlan> {
     let x = ctx.input(0)?;
     let (ksize, strides, padding) = pool_attrs(ctx, "Pooling3DOp", true)?;
     if x.rank() != 5 {
         return invalid("tensor_in must be 5-dimensional");
     }
-    let g = pool_geometry(&x.shape, &ksize, &strides, padding)?;
-    let mut out = ctx.allocate_output(0, x.dtype, &g.output_shape())?;
-    pool3d(kind, &x, &mut out, &g)
+    let geom = pool_geometry(&x.shape, &ksize, &strides, padding)?;
+    let out = OutputPlan::new(x.dtype, geom.output_shape());
+    Ok(VolPlan { geom, out })
 }
 
-fn max_pool3d_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
+fn max_pool3d_grad_plan(ctx: &dyn OpContext) -> Result<VolPlan> {
     let (x, y, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     let (ksize, strides, padding) = pool_attrs(ctx, "MaxPooling3dGradOp", false)?;
     for (t, what) in [(&x, "tensor_in"), (&y, "tensor_out"), (&dy, "out_backprop")] {
@@ -339,11 +373,18 @@ fn max_pool3d_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
             ));
         }
     }
-    let mut dx = ctx.allocate_output(0, dy.dtype, &x.shape)?;
-    max_pool3d_grad(&x, &y, &dy, &mut dx, &g)
+    Ok(VolPlan {
+        geom: g,
+        out: OutputPlan::new(dy.dtype, x.shape.clone()),
+    })
 }
 
-fn avg_pool3d_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
+fn max_pool3d_grad_run(ctx: &dyn OpContext, p: &VolPlan) -> Result<()> {
+    let (x, y, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    max_pool3d_grad(&x, &y, &dy, &mut allocate(ctx, 0, &p.out)?, &p.geom)
+}
+
+fn avg_pool3d_grad_plan(ctx: &dyn OpContext) -> Result<VolPlan> {
     let (sizes, dy) = (ctx.input(0)?, ctx.input(1)?);
     let (ksize, strides, padding) = pool_attrs(ctx, "AvgPooling3dGradOp", false)?;
     if let Some(k) = ksize.iter().find(|&&k| k <= 0) {
@@ -375,8 +416,10 @@ fn avg_pool3d_grad_kernel(ctx: &dyn OpContext) -> Result<()> {
         }
         g.output[i] = o;
     }
-    let mut dx = ctx.allocate_output(0, dy.dtype, &shape)?;
-    avg_pool3d_grad(&dy, &mut dx, &g)
+    Ok(VolPlan {
+        geom: g,
+        out: OutputPlan::new(dy.dtype, shape),
+    })
 }
 
 const HALF_FLOAT: &[DType] = &[DType::F32, DType::F16, DType::BF16];
@@ -388,42 +431,46 @@ pub(crate) const OPS: &[OpDef] = &[
         FLOAT,
         "3-D convolution, NDHWC, DHWIO filter, SAME/VALID, strides, dilations (im2col + GEMM per band of output rows; half types in float32)",
         attr_list: CONV_ATTRS,
-        |c| conv3d_kernel(c)
+        plan: |c| conv3d_plan(c) => VolPlan,
+        run: |c, p| conv3d_run(c, p)
     ),
-    OpDef {
-        name: "Conv3DBackpropInputV2",
-        family: Family::Conv,
-        summary: "Conv3D input gradient (Conv3DTranspose): dy · Wᵀ per band, then col2im per image; input_sizes int32/int64 in host memory",
-        constraints: &[
-            TypeConstraint { attr: "T", types: FLOAT },
-            TypeConstraint { attr: "Tshape", types: INDEX },
-        ],
-        attrs: CONV_ATTRS,
-        host_memory: &["input_sizes"],
-        int32_host_memory: &[],
-        host: Some(conv3d_backprop_input_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "Conv3DBackpropFilterV2",
-        family: Family::Conv,
-        summary: "Conv3D filter gradient: im2col(x)ᵀ · dy accumulated over bands of output rows; filter_sizes in host memory",
-        constraints: &[TypeConstraint { attr: "T", types: FLOAT }],
-        attrs: CONV_ATTRS,
-        host_memory: &["filter_sizes"],
-        int32_host_memory: &[],
-        host: Some(conv3d_backprop_filter_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| conv3d_backprop_input_plan(c) => VolPlan,
+        run: |c, p| conv3d_backprop_run(c, p, Conv3dGrad::Input),
+        def: {
+            name: "Conv3DBackpropInputV2",
+            family: Family::Conv,
+            summary: "Conv3D input gradient (Conv3DTranspose): dy · Wᵀ per band, then col2im per image; input_sizes int32/int64 in host memory",
+            constraints: &[
+                TypeConstraint { attr: "T", types: FLOAT },
+                TypeConstraint { attr: "Tshape", types: INDEX },
+            ],
+            attrs: CONV_ATTRS,
+            host_memory: &["input_sizes"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| conv3d_backprop_filter_plan(c) => VolPlan,
+        run: |c, p| conv3d_backprop_run(c, p, Conv3dGrad::Filter),
+        def: {
+            name: "Conv3DBackpropFilterV2",
+            family: Family::Conv,
+            summary: "Conv3D filter gradient: im2col(x)ᵀ · dy accumulated over bands of output rows; filter_sizes in host memory",
+            constraints: &[TypeConstraint { attr: "T", types: FLOAT }],
+            attrs: CONV_ATTRS,
+            host_memory: &["filter_sizes"],
+            int32_host_memory: &[],
+        }
+    ),
     op_t!(
         "MaxPool3D",
         Pool,
         HALF_FLOAT,
         "max over 3-D windows, NDHWC, SAME/VALID (padding counts as the lowest finite value, as Eigen's)",
         attr_list: POOL_ATTRS,
-        |c| pool3d_kernel(c, Pool3dKind::Max)
+        plan: |c| pool3d_plan(c) => VolPlan,
+        run: |c, p| pool3d(Pool3dKind::Max, &c.input(0)?, &mut allocate(c, 0, &p.out)?, &p.geom)
     ),
     op_t!(
         "AvgPool3D",
@@ -431,33 +478,36 @@ pub(crate) const OPS: &[OpDef] = &[
         FLOAT,
         "mean over 3-D windows, NDHWC, SAME/VALID; divides by the in-bounds elements",
         attr_list: POOL_ATTRS,
-        |c| pool3d_kernel(c, Pool3dKind::Avg)
+        plan: |c| pool3d_plan(c) => VolPlan,
+        run: |c, p| pool3d(Pool3dKind::Avg, &c.input(0)?, &mut allocate(c, 0, &p.out)?, &p.geom)
     ),
-    OpDef {
-        name: "MaxPool3DGrad",
-        family: Family::Pool,
-        summary: "MaxPool3D gradient with TensorFlow's CPU rule: every element within 1e-5 of the window's orig_output takes the gradient",
-        constraints: &[
-            TypeConstraint { attr: "T", types: HALF_FLOAT },
-            TypeConstraint { attr: "TInput", types: HALF_FLOAT },
-        ],
-        attrs: POOL_ATTRS,
-        host_memory: &[],
-        int32_host_memory: &[],
-        host: Some(max_pool3d_grad_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "AvgPool3DGrad",
-        family: Family::Pool,
-        summary: "AvgPool3D gradient: spread over the in-bounds elements of each window; orig_input_shape in host memory",
-        constraints: &[TypeConstraint { attr: "T", types: FLOAT }],
-        attrs: POOL_ATTRS,
-        host_memory: &["orig_input_shape"],
-        int32_host_memory: &[],
-        host: Some(avg_pool3d_grad_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| max_pool3d_grad_plan(c) => VolPlan,
+        run: |c, p| max_pool3d_grad_run(c, p),
+        def: {
+            name: "MaxPool3DGrad",
+            family: Family::Pool,
+            summary: "MaxPool3D gradient with TensorFlow's CPU rule: every element within 1e-5 of the window's orig_output takes the gradient",
+            constraints: &[
+                TypeConstraint { attr: "T", types: HALF_FLOAT },
+                TypeConstraint { attr: "TInput", types: HALF_FLOAT },
+            ],
+            attrs: POOL_ATTRS,
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| avg_pool3d_grad_plan(c) => VolPlan,
+        run: |c, p| avg_pool3d_grad(&c.input(1)?, &mut allocate(c, 0, &p.out)?, &p.geom),
+        def: {
+            name: "AvgPool3DGrad",
+            family: Family::Pool,
+            summary: "AvgPool3D gradient: spread over the in-bounds elements of each window; orig_input_shape in host memory",
+            constraints: &[TypeConstraint { attr: "T", types: FLOAT }],
+            attrs: POOL_ATTRS,
+            host_memory: &["orig_input_shape"],
+            int32_host_memory: &[],
+        }
+    ),
 ];

@@ -531,6 +531,165 @@ fn fused_cases(rng: &mut StdRng) -> Vec<Case> {
     cases
 }
 
+/// StridedSlice (random bounds, strides and masks) and its gradient, Slice,
+/// ConcatV2, Pack.
+fn slicing_cases(rng: &mut StdRng) -> Vec<Case> {
+    let rank: usize = rng.random_range(1..4);
+    let x: Vec<usize> = (0..rank).map(|_| rng.random_range(1..6)).collect();
+    let dtype = float_type(rng);
+    let case = |op, inputs, attrs| Case {
+        op,
+        dtype,
+        inputs,
+        attrs,
+        may_reject: false,
+    };
+    let mut bound = |d: usize| rng.random_range(-(d as i32)..=d as i32);
+    let begin: Vec<i32> = x.iter().map(|&d| bound(d)).collect();
+    let end: Vec<i32> = x.iter().map(|&d| bound(d)).collect();
+    let strides: Vec<i32> = (0..rank)
+        .map(|_| [1, 2, -1, -2][rng.random_range(0..4)])
+        .collect();
+    let mut masks: Attrs = ["begin_mask", "end_mask", "shrink_axis_mask"]
+        .into_iter()
+        .map(|m| (m, AttrValue::Int(rng.random_range(0..1 << rank))))
+        .collect();
+    masks.push(("ellipsis_mask", AttrValue::Int(0)));
+    masks.push(("new_axis_mask", AttrValue::Int(rng.random_range(0..2))));
+    let index = |v: &[i32]| Tensor::new(&[v.len()], v);
+    let sliced = vec![
+        zeros(dtype, &x),
+        index(&begin),
+        index(&end),
+        index(&strides),
+    ];
+    let mut cases = Vec::new();
+    // A shrunk axis must hold one element: keep the case only if it plans.
+    if let Ok(y) = plan("StridedSlice", dtype, sliced.clone(), &masks) {
+        let dy = zeros(dtype, &y[0].shape);
+        cases.push(case("StridedSlice", sliced, masks.clone()));
+        cases.push(case(
+            "StridedSliceGrad",
+            vec![sizes(&x), index(&begin), index(&end), index(&strides), dy],
+            masks,
+        ));
+    }
+    let start: Vec<i32> = x.iter().map(|&d| rng.random_range(0..d as i32)).collect();
+    let size: Vec<i32> = x
+        .iter()
+        .zip(&start)
+        .map(|(&d, &b)| {
+            if rng.random_bool(0.2) {
+                -1
+            } else {
+                rng.random_range(0..=d as i32 - b)
+            }
+        })
+        .collect();
+    cases.push(case(
+        "Slice",
+        vec![zeros(dtype, &x), index(&start), index(&size)],
+        vec![],
+    ));
+    let axis = rng.random_range(0..rank);
+    let mut other = x.clone();
+    other[axis] = rng.random_range(0..4);
+    cases.push(case(
+        "ConcatV2",
+        vec![
+            zeros(dtype, &x),
+            zeros(dtype, &other),
+            Tensor::new(
+                &[],
+                &[axis as i32 - if rng.random_bool(0.5) { rank as i32 } else { 0 }],
+            ),
+        ],
+        vec![],
+    ));
+    cases.push(case(
+        "Pack",
+        vec![zeros(dtype, &x), zeros(dtype, &x), zeros(dtype, &x)],
+        vec![("axis", AttrValue::Int(rng.random_range(0..=rank as i64)))],
+    ));
+    cases
+}
+
+/// Conv3D and its gradients, the 3-D pools and theirs (NDHWC).
+fn volume_cases(rng: &mut StdRng) -> Vec<Case> {
+    let dtype = [DType::F32, DType::F16, DType::BF16][rng.random_range(0..3)];
+    let k: Vec<usize> = (0..3).map(|_| rng.random_range(1..3)).collect();
+    let st: Vec<i64> = (0..3).map(|_| rng.random_range(1..3)).collect();
+    let mut x = vec![rng.random_range(1..3)];
+    x.extend(k.iter().map(|&k| k + rng.random_range(0..3)));
+    x.push(rng.random_range(1..3));
+    let padding = string(if rng.random_bool(0.5) {
+        "SAME"
+    } else {
+        "VALID"
+    });
+    let five = |v: &[i64]| ints(&[1, v[0], v[1], v[2], 1]);
+    let conv_attrs = vec![
+        ("strides", five(&st)),
+        ("dilations", ints(&[1, 1, 1, 1, 1])),
+        ("padding", padding.clone()),
+        ("data_format", string("NDHWC")),
+    ];
+    let k64: Vec<i64> = k.iter().map(|&v| v as i64).collect();
+    let pool_attrs = vec![
+        ("ksize", five(&k64)),
+        ("strides", five(&st)),
+        ("padding", padding),
+        ("data_format", string("NDHWC")),
+    ];
+    let f = vec![k[0], k[1], k[2], x[4], rng.random_range(1..3)];
+    let case = |op, inputs, attrs| Case {
+        op,
+        dtype,
+        inputs,
+        attrs,
+        may_reject: false,
+    };
+    let forward = vec![zeros(dtype, &x), zeros(dtype, &f)];
+    let y = plan("Conv3D", dtype, forward.clone(), &conv_attrs).expect("a valid Conv3D")[0]
+        .shape
+        .clone();
+    let pooled = plan("AvgPool3D", dtype, vec![zeros(dtype, &x)], &pool_attrs)
+        .expect("a valid pool")[0]
+        .shape
+        .clone();
+    let mut max_grad_attrs = pool_attrs.clone();
+    max_grad_attrs.push(("TInput", AttrValue::Type(dtype)));
+    vec![
+        case("Conv3D", forward, conv_attrs.clone()),
+        case(
+            "Conv3DBackpropInputV2",
+            vec![sizes(&x), zeros(dtype, &f), zeros(dtype, &y)],
+            conv_attrs.clone(),
+        ),
+        case(
+            "Conv3DBackpropFilterV2",
+            vec![zeros(dtype, &x), sizes(&f), zeros(dtype, &y)],
+            conv_attrs,
+        ),
+        case("MaxPool3D", vec![zeros(dtype, &x)], pool_attrs.clone()),
+        case("AvgPool3D", vec![zeros(dtype, &x)], pool_attrs.clone()),
+        case(
+            "MaxPool3DGrad",
+            vec![
+                zeros(dtype, &x),
+                zeros(dtype, &pooled),
+                zeros(dtype, &pooled),
+            ],
+            max_grad_attrs,
+        ),
+        case(
+            "AvgPool3DGrad",
+            vec![sizes(&x), zeros(dtype, &pooled)],
+            pool_attrs,
+        ),
+    ]
+}
+
 #[test]
 fn shape_rules_name_what_the_host_kernels_allocate() {
     let mut rng = StdRng::seed_from_u64(tfa_core::test_seed());
@@ -544,6 +703,8 @@ fn shape_rules_name_what_the_host_kernels_allocate() {
         cases.extend(reduce_cases(&mut rng));
         cases.extend(movement_cases(&mut rng));
         cases.extend(fused_cases(&mut rng));
+        cases.extend(slicing_cases(&mut rng));
+        cases.extend(volume_cases(&mut rng));
         for c in cases {
             let what = format!("{} {:?} {:?}", c.op, c.dtype, c.attrs);
             let planned = match plan(c.op, c.dtype, c.inputs.clone(), &c.attrs) {

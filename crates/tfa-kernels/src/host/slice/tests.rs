@@ -1,4 +1,5 @@
 use super::*;
+use crate::geometry::slice::*;
 use rand::Rng;
 
 /// Python-like reference for one dim: indices a slice selects.

@@ -2,7 +2,8 @@
 
 use super::*;
 
-pub(super) fn concat_kernel(ctx: &dyn OpContext) -> Result<()> {
+/// ConcatV2 and Pack: the axis and the output.
+pub(super) fn concat_plan(ctx: &dyn OpContext) -> Result<(usize, OutputPlan)> {
     let n = ctx.num_inputs() - 1;
     let axis_t = ctx.input(n)?;
     // TensorFlow still takes the legacy length-1 vector as a scalar.
@@ -15,9 +16,14 @@ pub(super) fn concat_kernel(ctx: &dyn OpContext) -> Result<()> {
     let axis = axis_t.to_i64_vec()?[0];
     let inputs = (0..n).map(|i| ctx.input(i)).collect::<Result<Vec<_>>>()?;
     let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
-    let (axis, shape) = slice::concat_shape(&shapes, axis)?;
-    let mut out = ctx.allocate_output(0, inputs[0].dtype, &shape)?;
-    slice::concat(&inputs, axis, &mut out)
+    let (axis, shape) = geometry::concat_shape(&shapes, axis)?;
+    Ok((axis, OutputPlan::new(inputs[0].dtype, shape)))
+}
+
+pub(super) fn concat_run(ctx: &dyn OpContext, (axis, out): &(usize, OutputPlan)) -> Result<()> {
+    let n = ctx.num_inputs() - 1;
+    let inputs = (0..n).map(|i| ctx.input(i)).collect::<Result<Vec<_>>>()?;
+    slice::concat(&inputs, *axis, &mut allocate(ctx, 0, out)?)
 }
 
 /// Splits input `x` along `axis` into pieces of `sizes` (outputs 0..).
@@ -201,22 +207,24 @@ pub(super) fn unpack_kernel(ctx: &dyn OpContext) -> Result<()> {
     split_into(ctx, &x, axis, &vec![1; len], false)
 }
 
-pub(super) fn pack_kernel(ctx: &dyn OpContext) -> Result<()> {
+pub(super) fn pack_plan(ctx: &dyn OpContext) -> Result<(usize, OutputPlan)> {
     let inputs = (0..ctx.num_inputs())
         .map(|i| ctx.input(i))
         .collect::<Result<Vec<_>>>()?;
     let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
-    let (axis, shape) = slice::pack_shape(&shapes, ctx.attrs().int("axis")?)?;
+    let (axis, shape) = geometry::pack_shape(&shapes, ctx.attrs().int("axis")?)?;
+    Ok((axis, OutputPlan::new(inputs[0].dtype, shape)))
+}
+
+pub(super) fn pack_run(ctx: &dyn OpContext, (axis, out): &(usize, OutputPlan)) -> Result<()> {
     // Each input is the output's slice at one index of `axis`: a concat of
     // the inputs seen with a size-1 dim there.
-    let views: Vec<TensorView> = inputs
-        .iter()
-        .map(|t| {
-            let mut v = t.clone();
-            v.shape.insert(axis, 1);
-            v
+    let views: Vec<TensorView> = (0..ctx.num_inputs())
+        .map(|i| {
+            let mut v = ctx.input(i)?;
+            v.shape.insert(*axis, 1);
+            Ok(v)
         })
-        .collect();
-    let mut out = ctx.allocate_output(0, inputs[0].dtype, &shape)?;
-    slice::concat(&views, axis, &mut out)
+        .collect::<Result<_>>()?;
+    slice::concat(&views, *axis, &mut allocate(ctx, 0, out)?)
 }
