@@ -3,7 +3,9 @@
 //! all-reduce of MirroredStrategy depends on that for `Add`: TensorFlow's ring
 //! collective demands that its merge step forwards input 0.
 
-use super::{op_t, ALL_NO_I32, ARITH_C64, FLOAT, INTEGER, NUMERIC_NO_I32, REAL, SIGNED_NO_I32};
+use super::{
+    op_t, spec_op, ALL_NO_I32, ARITH_C64, FLOAT, INTEGER, NUMERIC_NO_I32, REAL, SIGNED_NO_I32,
+};
 use crate::spec::{allocate, Outputs};
 use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
@@ -147,35 +149,48 @@ fn compare(ctx: &dyn OpContext, p: &ComparePlan, op: CompareOp) -> Result<()> {
     ew::compare(op, &ctx.input(0)?, &ctx.input(1)?, &mut out)
 }
 
-fn logical(ctx: &dyn OpContext, op: LogicalOp) -> Result<()> {
+/// The broadcast of inputs 0 and 1, as bool (logical ops).
+fn broadcast_bool(ctx: &dyn OpContext) -> Result<OutputPlan> {
     let (a, b) = (ctx.input(0)?, ctx.input(1)?);
-    let shape = broadcast_shapes(&a.shape, &b.shape)?;
-    let mut out = ctx.allocate_output(0, DType::Bool, &shape)?;
-    ew::logical(op, &a, &b, &mut out)
+    Ok(OutputPlan::new(
+        DType::Bool,
+        broadcast_shapes(&a.shape, &b.shape)?,
+    ))
 }
 
-fn classify(ctx: &dyn OpContext, op: ClassifyOp) -> Result<()> {
-    let x = ctx.input(0)?;
-    let mut out = ctx.allocate_output(0, DType::Bool, &x.shape)?;
-    ew::classify(op, &x, &mut out)
+/// Input 0's shape, as bool (IsNan, LogicalNot...).
+fn like_input_bool(ctx: &dyn OpContext) -> Result<OutputPlan> {
+    Ok(OutputPlan::new(DType::Bool, ctx.input(0)?.shape))
 }
 
-fn logical_not(ctx: &dyn OpContext) -> Result<()> {
-    let x = ctx.input(0)?;
-    let mut out = ctx.allocate_output(0, DType::Bool, &x.shape)?;
-    ew::logical_not(&x, &mut out)
+fn logical(ctx: &dyn OpContext, out: &OutputPlan, op: LogicalOp) -> Result<()> {
+    let (a, b) = (ctx.input(0)?, ctx.input(1)?);
+    ew::logical(op, &a, &b, &mut allocate(ctx, 0, out)?)
 }
 
-fn select_v2(ctx: &dyn OpContext) -> Result<()> {
+fn classify(ctx: &dyn OpContext, out: &OutputPlan, op: ClassifyOp) -> Result<()> {
+    ew::classify(op, &ctx.input(0)?, &mut allocate(ctx, 0, out)?)
+}
+
+fn logical_not(ctx: &dyn OpContext, out: &OutputPlan) -> Result<()> {
+    ew::logical_not(&ctx.input(0)?, &mut allocate(ctx, 0, out)?)
+}
+
+fn select_v2_plan(ctx: &dyn OpContext) -> Result<OutputPlan> {
     let (c, t, e) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     let shape = broadcast_shapes(&broadcast_shapes(&c.shape, &t.shape)?, &e.shape)?;
-    let mut out = ctx.allocate_output(0, t.dtype, &shape)?;
-    ew::select(&c, &t, &e, &mut out)
+    Ok(OutputPlan::new(t.dtype, shape))
+}
+
+/// Select and SelectV2: the condition `c` picks from `t` and `e`.
+fn select(ctx: &dyn OpContext, c: &TensorView, out: &OutputPlan) -> Result<()> {
+    let (t, e) = (ctx.input(1)?, ctx.input(2)?);
+    ew::select(c, &t, &e, &mut allocate(ctx, 0, out)?)
 }
 
 /// Select (v1): `condition` has the shape of `t`, is a scalar, or is a vector
-/// that picks whole rows of `t`.
-fn select_v1(ctx: &dyn OpContext) -> Result<()> {
+/// that picks whole rows of `t` (then the plan says so).
+fn select_v1_plan(ctx: &dyn OpContext) -> Result<(bool, OutputPlan)> {
     let (c, t, e) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     if t.shape != e.shape {
         return Err(Error::InvalidArgument(format!(
@@ -193,26 +208,24 @@ fn select_v1(ctx: &dyn OpContext) -> Result<()> {
             fmt_shape(&c.shape)
         )));
     }
-    let c = if rows_pick {
-        let mut s = vec![1; t.rank()];
-        s[0] = c.shape[0];
-        // SAFETY: the same bytes viewed with a broadcastable shape.
-        unsafe { TensorView::from_raw(c.dtype, s, c.bytes().as_ptr(), c.bytes().len()) }
-    } else {
-        c
-    };
-    let mut out = ctx.allocate_output(0, t.dtype, &t.shape)?;
-    ew::select(&c, &t, &e, &mut out)
+    Ok((rows_pick, OutputPlan::new(t.dtype, t.shape.clone())))
+}
+
+fn select_v1(ctx: &dyn OpContext, (rows_pick, out): &(bool, OutputPlan)) -> Result<()> {
+    let c = ctx.input(0)?;
+    if !rows_pick {
+        return select(ctx, &c, out);
+    }
+    let mut s = vec![1; out.shape.len()];
+    s[0] = c.shape[0];
+    // SAFETY: the same bytes viewed with a broadcastable shape.
+    let rows = unsafe { TensorView::from_raw(c.dtype, s, c.bytes().as_ptr(), c.bytes().len()) };
+    select(ctx, &rows, out)
 }
 
 /// BiasAdd: the bias runs along the channel axis (dim 1 for NCHW inputs of
 /// rank > 2, else the last). BiasAddV1 has no data_format: always the last.
-fn bias_add(ctx: &dyn OpContext) -> Result<()> {
-    let nchw = ctx.attrs().string("data_format")? == "NCHW";
-    add_bias(ctx, nchw)
-}
-
-fn add_bias(ctx: &dyn OpContext, channels_first: bool) -> Result<()> {
+fn bias_add_plan(ctx: &dyn OpContext, channels_first: bool) -> Result<(usize, OutputPlan)> {
     let (x, bias) = (ctx.input(0)?, ctx.input(1)?);
     if bias.rank() != 1 {
         return Err(Error::InvalidArgument(format!(
@@ -239,6 +252,11 @@ fn add_bias(ctx: &dyn OpContext, channels_first: bool) -> Result<()> {
             fmt_shape(&x.shape)
         )));
     }
+    Ok((axis, OutputPlan::new(x.dtype, x.shape.clone())))
+}
+
+fn add_bias(ctx: &dyn OpContext, (axis, out): &(usize, OutputPlan)) -> Result<()> {
+    let (x, bias) = (ctx.input(0)?, ctx.input(1)?);
     let mut bshape = vec![1; x.rank() - axis];
     bshape[0] = bias.shape[0];
     // SAFETY: the bias bytes viewed as [C, 1, ...] so it broadcasts along `axis`.
@@ -250,12 +268,12 @@ fn add_bias(ctx: &dyn OpContext, channels_first: bool) -> Result<()> {
             bias.bytes().len(),
         )
     };
-    let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, x.dtype, &x.shape)?;
-    ew::binary(BinaryOp::Add, &x, &b, &mut out, fwd)
+    let (mut y, fwd) = ctx.forward_or_allocate(&[0], 0, out.dtype, &out.shape)?;
+    ew::binary(BinaryOp::Add, &x, &b, &mut y, fwd)
 }
 
-/// Fill(dims, value), ZerosLike, OnesLike.
-fn fill(ctx: &dyn OpContext) -> Result<()> {
+/// Fill(dims, value): `dims` (host memory) is the shape.
+fn fill_plan(ctx: &dyn OpContext) -> Result<OutputPlan> {
     let dims_t = ctx.input(0)?;
     if dims_t.rank() > 1 {
         return Err(Error::InvalidArgument(format!(
@@ -270,18 +288,20 @@ fn fill(ctx: &dyn OpContext) -> Result<()> {
         )));
     }
     let shape: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
-    let value = ctx.input(1)?;
-    let mut out = ctx.allocate_output(0, value.dtype, &shape)?;
-    ew::fill(&value, &mut out)
+    Ok(OutputPlan::new(ctx.input(1)?.dtype, shape))
 }
 
-fn fill_like(ctx: &dyn OpContext, one: bool) -> Result<()> {
-    let x = ctx.input(0)?;
-    let mut out = ctx.allocate_output(0, x.dtype, &x.shape)?;
-    let v: [u8; 8] = if one { one_bytes(x.dtype) } else { [0; 8] };
+fn fill(ctx: &dyn OpContext, out: &OutputPlan) -> Result<()> {
+    ew::fill(&ctx.input(1)?, &mut allocate(ctx, 0, out)?)
+}
+
+/// ZerosLike, OnesLike (planned as `like_input`).
+fn fill_like(ctx: &dyn OpContext, out: &OutputPlan, one: bool) -> Result<()> {
+    let dtype = out.dtype;
+    let v: [u8; 8] = if one { one_bytes(dtype) } else { [0; 8] };
     // SAFETY: a scalar view of `v`, which outlives the call.
-    let value = unsafe { TensorView::from_raw(x.dtype, vec![], v.as_ptr(), x.dtype.size()) };
-    ew::fill(&value, &mut out)
+    let value = unsafe { TensorView::from_raw(dtype, vec![], v.as_ptr(), dtype.size()) };
+    ew::fill(&value, &mut allocate(ctx, 0, out)?)
 }
 
 /// The bytes of 1 in `dtype` (little-endian).
@@ -297,14 +317,13 @@ fn one_bytes(dtype: DType) -> [u8; 8] {
     b
 }
 
-fn add_n(ctx: &dyn OpContext) -> Result<()> {
-    let inputs = (0..ctx.num_inputs())
-        .map(|i| ctx.input(i))
-        .collect::<Result<Vec<_>>>()?;
-    let first = inputs
-        .first()
-        .ok_or_else(|| Error::InvalidArgument("AddN needs at least one input".into()))?;
-    for (i, t) in inputs.iter().enumerate().skip(1) {
+/// AddN: N inputs of one shape.
+fn add_n_plan(ctx: &dyn OpContext) -> Result<OutputPlan> {
+    let first = ctx
+        .input(0)
+        .map_err(|_| Error::InvalidArgument("AddN needs at least one input".into()))?;
+    for i in 1..ctx.num_inputs() {
+        let t = ctx.input(i)?;
         if t.shape != first.shape {
             return Err(Error::InvalidArgument(format!(
                 "Inputs to operation {} of type AddN must have the same size and shape.  Input 0: {} != input {}: {}",
@@ -315,19 +334,24 @@ fn add_n(ctx: &dyn OpContext) -> Result<()> {
             )));
         }
     }
-    let dtype: DType = first.dtype;
-    if dtype == DType::C64 {
-        let mut out = ctx.allocate_output(0, dtype, &first.shape)?;
-        return complex_add_n(&inputs, &mut out);
+    Ok(OutputPlan::new(first.dtype, first.shape.clone()))
+}
+
+fn add_n(ctx: &dyn OpContext, out: &OutputPlan) -> Result<()> {
+    let inputs = (0..ctx.num_inputs())
+        .map(|i| ctx.input(i))
+        .collect::<Result<Vec<_>>>()?;
+    if out.dtype == DType::C64 {
+        return complex_add_n(&inputs, &mut allocate(ctx, 0, out)?);
     }
     let candidates: Vec<usize> = (0..inputs.len()).collect();
-    let (mut out, fwd) = ctx.forward_or_allocate(&candidates, 0, dtype, &first.shape)?;
-    ew::add_n(&inputs, &mut out, fwd)
+    let (mut y, fwd) = ctx.forward_or_allocate(&candidates, 0, out.dtype, &out.shape)?;
+    ew::add_n(&inputs, &mut y, fwd)
 }
 
 /// ClipByValue: the bounds are scalars or have `t`'s shape, as TensorFlow's
 /// kernel checks.
-fn clip_by_value(ctx: &dyn OpContext) -> Result<()> {
+fn clip_plan(ctx: &dyn OpContext) -> Result<OutputPlan> {
     let (t, lo, hi) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     let fits = |b: &TensorView| b.shape == t.shape || b.rank() == 0;
     if !fits(&lo) || !fits(&hi) {
@@ -338,8 +362,35 @@ fn clip_by_value(ctx: &dyn OpContext) -> Result<()> {
             fmt_shape(&hi.shape)
         )));
     }
-    let mut out = ctx.allocate_output(0, t.dtype, &t.shape)?;
-    clip::clip_by_value(&t, &lo, &hi, &mut out)
+    Ok(OutputPlan::new(t.dtype, t.shape.clone()))
+}
+
+fn clip_by_value(ctx: &dyn OpContext, out: &OutputPlan) -> Result<()> {
+    let (t, lo, hi) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    clip::clip_by_value(&t, &lo, &hi, &mut allocate(ctx, 0, out)?)
+}
+
+/// An op on bool tensors (no type attribute), every argument in host
+/// memory: boolean logic mostly combines the results of int32 comparisons
+/// (host memory, as on GPUs) into a loop condition (host memory too), and a
+/// device-memory kernel between them costs three copies through
+/// TensorFlow's event thread per loop iteration.
+macro_rules! logical_op {
+    ($name:literal, $summary:literal, $args:expr, plan: |$pc:ident| $plan:expr, run: |$c:ident, $p:ident| $body:expr) => {
+        spec_op!(
+            plan: |$pc| $plan => OutputPlan,
+            run: |$c, $p| $body,
+            def: {
+                name: $name,
+                family: Family::Elementwise,
+                summary: $summary,
+                constraints: &[],
+                attrs: &[],
+                host_memory: $args,
+                int32_host_memory: &[],
+            }
+        )
+    };
 }
 
 pub(crate) const OPS: &[OpDef] = &[
@@ -348,7 +399,8 @@ pub(crate) const OPS: &[OpDef] = &[
         Elementwise,
         NUMERIC_NO_I32,
         "min(max) clipping by scalar or same-shape bounds, in TensorFlow's order (a NaN input stays NaN, lo > hi gives lo)",
-        |c| clip_by_value(c)
+        plan: |c| clip_plan(c) => OutputPlan,
+        run: |c, p| clip_by_value(c, p)
     ),
     op_t!(
         "Add",
@@ -418,7 +470,8 @@ pub(crate) const OPS: &[OpDef] = &[
         Elementwise,
         ARITH_C64,
         "sum of N same-shape tensors (grappler folds add chains into it)",
-        |c| add_n(c)
+        plan: |c| add_n_plan(c) => OutputPlan,
+        run: |c, p| add_n(c, p)
     ),
     op_t!(
         "DivNoNan",
@@ -533,75 +586,65 @@ pub(crate) const OPS: &[OpDef] = &[
     ),
     op_t!("Equal", Elementwise, ALL_NO_I32, "x == y -> bool (incompatible_shape_error honoured)", attrs: ["incompatible_shape_error": Bool], plan: |c| compare_plan(c, CompareOp::Equal) => ComparePlan, run: |c, p| compare(c, p, CompareOp::Equal)),
     op_t!("NotEqual", Elementwise, ALL_NO_I32, "x != y -> bool (incompatible_shape_error honoured)", attrs: ["incompatible_shape_error": Bool], plan: |c| compare_plan(c, CompareOp::NotEqual) => ComparePlan, run: |c, p| compare(c, p, CompareOp::NotEqual)),
-    in_host_memory(
-        untyped("LogicalAnd", "x && y with broadcasting; arguments in host memory (loop conditions)", |c| {
-            logical(c, LogicalOp::And)
-        }),
-        &["x", "y", "z"],
-    ),
-    in_host_memory(
-        untyped("LogicalOr", "x || y with broadcasting; arguments in host memory", |c| {
-            logical(c, LogicalOp::Or)
-        }),
-        &["x", "y", "z"],
-    ),
-    in_host_memory(untyped("LogicalNot", "!x; arguments in host memory", logical_not), &["x", "y"]),
+    logical_op!("LogicalAnd", "x && y with broadcasting; arguments in host memory (loop conditions)", &["x", "y", "z"], plan: |c| broadcast_bool(c), run: |c, p| logical(c, p, LogicalOp::And)),
+    logical_op!("LogicalOr", "x || y with broadcasting; arguments in host memory", &["x", "y", "z"], plan: |c| broadcast_bool(c), run: |c, p| logical(c, p, LogicalOp::Or)),
+    logical_op!("LogicalNot", "!x; arguments in host memory", &["x", "y"], plan: |c| like_input_bool(c), run: |c, p| logical_not(c, p)),
     op_t!(
         "IsFinite",
         Elementwise,
         FLOAT,
         "x is neither infinite nor NaN -> bool (loss-scale checks)",
-        |c| classify(c, ClassifyOp::IsFinite)
+        plan: |c| like_input_bool(c) => OutputPlan, run: |c, p| classify(c, p, ClassifyOp::IsFinite)
     ),
-    op_t!("IsNan", Elementwise, FLOAT, "x is NaN -> bool", |c| {
-        classify(c, ClassifyOp::IsNan)
-    }),
-    op_t!("IsInf", Elementwise, FLOAT, "x is +-inf -> bool", |c| {
-        classify(c, ClassifyOp::IsInf)
-    }),
+    op_t!("IsNan", Elementwise, FLOAT, "x is NaN -> bool", plan: |c| like_input_bool(c) => OutputPlan, run: |c, p| classify(c, p, ClassifyOp::IsNan)),
+    op_t!("IsInf", Elementwise, FLOAT, "x is +-inf -> bool", plan: |c| like_input_bool(c) => OutputPlan, run: |c, p| classify(c, p, ClassifyOp::IsInf)),
     op_t!(
         "SelectV2",
         Elementwise,
         DType::ALL,
         "cond ? t : e with three-way broadcasting",
-        |c| select_v2(c)
+        plan: |c| select_v2_plan(c) => OutputPlan,
+        run: |c, p| select(c, &c.input(0)?, p)
     ),
     op_t!(
         "Select",
         Elementwise,
         DType::ALL,
         "cond ? t : e; cond the shape of t, a scalar, or a row selector",
-        |c| select_v1(c)
+        plan: |c| select_v1_plan(c) => (bool, OutputPlan),
+        run: |c, p| select_v1(c, p)
     ),
-    op_t!("BiasAdd", Elementwise, NUMERIC_NO_I32, "x + bias along the channel axis (NHWC or NCHW)", attrs: ["data_format": String], |c| bias_add(c)),
+    op_t!("BiasAdd", Elementwise, NUMERIC_NO_I32, "x + bias along the channel axis (NHWC or NCHW)", attrs: ["data_format": String], plan: |c| bias_add_plan(c, c.attrs().string("data_format")? == "NCHW") => (usize, OutputPlan), run: |c, p| add_bias(c, p)),
     op_t!(
         "BiasAddV1",
         Elementwise,
         NUMERIC_NO_I32,
         "x + bias along the last axis (legacy)",
-        |c| add_bias(c, false)
+        plan: |c| bias_add_plan(c, false) => (usize, OutputPlan),
+        run: |c, p| add_bias(c, p)
     ),
-    OpDef {
-        name: "Fill",
-        family: Family::Elementwise,
-        summary: "a tensor of shape `dims` filled with `value`; `dims` in host memory",
-        constraints: &[
-            TypeConstraint {
-                attr: "T",
-                types: ALL_NO_I32,
-            },
-            TypeConstraint {
-                attr: "index_type",
-                types: &[DType::I32, DType::I64],
-            },
-        ],
-        attrs: &[],
-        host_memory: &["dims"],
-        int32_host_memory: &[],
-        host: Some(fill),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| fill_plan(c) => OutputPlan,
+        run: |c, p| fill(c, p),
+        def: {
+            name: "Fill",
+            family: Family::Elementwise,
+            summary: "a tensor of shape `dims` filled with `value`; `dims` in host memory",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: ALL_NO_I32,
+                },
+                TypeConstraint {
+                    attr: "index_type",
+                    types: &[DType::I32, DType::I64],
+                },
+            ],
+            attrs: &[],
+            host_memory: &["dims"],
+            int32_host_memory: &[],
+        }
+    ),
     op_t!(
         "ReluGrad",
         Elementwise,
@@ -646,40 +689,15 @@ pub(crate) const OPS: &[OpDef] = &[
         Elementwise,
         ALL_NO_I32,
         "zeros of x's shape and type",
-        |c| fill_like(c, false)
+        plan: |c| like_input(c) => OutputPlan,
+        run: |c, p| fill_like(c, p, false)
     ),
     op_t!(
         "OnesLike",
         Elementwise,
         ALL_NO_I32,
         "ones of x's shape and type",
-        |c| fill_like(c, true)
+        plan: |c| like_input(c) => OutputPlan,
+        run: |c, p| fill_like(c, p, true)
     ),
 ];
-
-/// An op on bool tensors (no type attribute).
-/// `def` with every argument in host memory: boolean logic mostly combines
-/// the results of int32 comparisons (host memory, as on GPUs) into a loop
-/// condition (host memory too), and a device-memory kernel between them costs
-/// three copies through TensorFlow's event thread per loop iteration.
-const fn in_host_memory(def: OpDef, args: &'static [&'static str]) -> OpDef {
-    OpDef {
-        host_memory: args,
-        ..def
-    }
-}
-
-const fn untyped(name: &'static str, summary: &'static str, kernel: crate::KernelFn) -> OpDef {
-    OpDef {
-        name,
-        family: Family::Elementwise,
-        summary,
-        constraints: &[],
-        attrs: &[],
-        host_memory: &[],
-        int32_host_memory: &[],
-        host: Some(kernel),
-        shape_rule: None,
-        cuda: None,
-    }
-}

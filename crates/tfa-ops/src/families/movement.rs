@@ -556,48 +556,51 @@ pub(crate) const OPS: &[OpDef] = &[
         "ParallelDynamicStitch",
         "DynamicStitch with unspecified order on repeated indices (here: later pieces win)"
     ),
-    OpDef {
-        name: "Split",
-        family: Family::Movement,
-        summary: "`num_split` equal pieces along `split_dim` (host memory)",
-        constraints: &[TypeConstraint { attr: "T", types: ALL }],
-        attrs: &[AttrSpec::new("num_split", AttrKind::Int)],
-        host_memory: &["split_dim"],
-        int32_host_memory: &[],
-        host: Some(split_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "SplitV",
-        family: Family::Movement,
-        summary: "pieces of `size_splits` (host memory, one may be -1) along `split_dim` (host memory)",
-        constraints: &[
-            TypeConstraint { attr: "T", types: ALL },
-            TypeConstraint { attr: "Tlen", types: INDEX },
-        ],
-        attrs: &[AttrSpec::new("num_split", AttrKind::Int)],
-        host_memory: &["size_splits", "split_dim"],
-        int32_host_memory: &[],
-        host: Some(split_v_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "Unpack",
-        family: Family::Movement,
-        summary: "unstack along `axis` (int32/int64 stay with TensorFlow's host-memory kernels)",
-        constraints: &[TypeConstraint { attr: "T", types: UNPACK }],
-        attrs: &[
-            AttrSpec::new("axis", AttrKind::Int32),
-            AttrSpec::new("num", AttrKind::Int),
-        ],
-        host_memory: &[],
-        int32_host_memory: &[],
-        host: Some(unpack_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| split_op_plan(c) => SplitPlan,
+        run: |c, p| split_run(c, p),
+        def: {
+            name: "Split",
+            family: Family::Movement,
+            summary: "`num_split` equal pieces along `split_dim` (host memory)",
+            constraints: &[TypeConstraint { attr: "T", types: ALL }],
+            attrs: &[AttrSpec::new("num_split", AttrKind::Int)],
+            host_memory: &["split_dim"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| split_v_plan(c) => SplitPlan,
+        run: |c, p| split_run(c, p),
+        def: {
+            name: "SplitV",
+            family: Family::Movement,
+            summary: "pieces of `size_splits` (host memory, one may be -1) along `split_dim` (host memory)",
+            constraints: &[
+                TypeConstraint { attr: "T", types: ALL },
+                TypeConstraint { attr: "Tlen", types: INDEX },
+            ],
+            attrs: &[AttrSpec::new("num_split", AttrKind::Int)],
+            host_memory: &["size_splits", "split_dim"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| unpack_plan(c) => SplitPlan,
+        run: |c, p| split_run(c, p),
+        def: {
+            name: "Unpack",
+            family: Family::Movement,
+            summary: "unstack along `axis` (int32/int64 stay with TensorFlow's host-memory kernels)",
+            constraints: &[TypeConstraint { attr: "T", types: UNPACK }],
+            attrs: &[
+                AttrSpec::new("axis", AttrKind::Int32),
+                AttrSpec::new("num", AttrKind::Int),
+            ],
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ),
     spec_op!(
         plan: |c| broadcast_to_plan(c) => OutputPlan,
         run: |c, p| broadcast_to_run(c, p),

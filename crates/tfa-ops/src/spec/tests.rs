@@ -286,7 +286,9 @@ fn pool_cases(rng: &mut StdRng) -> Vec<Case> {
 
 /// Every elementwise spec op on two inputs of one shape (unary ops read
 /// only the first), then on two that broadcast (where its spec accepts
-/// them), in a float type where it takes one; attributes at plain values.
+/// them), in a float type where it takes one (bool without a type
+/// attribute); attributes at plain values. Ops with other arguments
+/// (`special_inputs`) get those.
 fn elementwise_cases(rng: &mut StdRng) -> Vec<Case> {
     let (a, b, c) = (
         rng.random_range(1..5),
@@ -298,7 +300,10 @@ fn elementwise_cases(rng: &mut StdRng) -> Vec<Case> {
         .iter()
         .filter(|d| d.family == Family::Elementwise && d.shape_rule.is_some())
     {
-        let types = d.constraints.first().map_or(&[][..], |t| t.types);
+        let types = d
+            .constraints
+            .first()
+            .map_or(&[DType::Bool][..], |t| t.types);
         let floats: Vec<DType> = types.iter().copied().filter(|t| t.is_float()).collect();
         let dtype = if floats.is_empty() {
             types[rng.random_range(0..types.len())]
@@ -309,25 +314,54 @@ fn elementwise_cases(rng: &mut StdRng) -> Vec<Case> {
             .attrs
             .iter()
             .map(|at| {
-                let v = match at.kind {
-                    AttrKind::Bool => AttrValue::Bool(rng.random_bool(0.5)),
-                    AttrKind::Float => AttrValue::Float(0.2),
-                    other => panic!("{}: no test value for a {other:?} attribute", d.name),
+                let v = match (at.name, at.kind) {
+                    ("data_format", _) => string(["NHWC", "NCHW"][rng.random_range(0..2)]),
+                    (_, AttrKind::Bool) => AttrValue::Bool(rng.random_bool(0.5)),
+                    (_, AttrKind::Float) => AttrValue::Float(0.2),
+                    (_, other) => panic!("{}: no test value for a {other:?} attribute", d.name),
                 };
                 (at.name, v)
             })
             .collect();
-        for (x, y) in [(vec![a, b, c], vec![a, b, c]), (vec![a, 1, c], vec![b, 1])] {
+        let x = vec![a, b, c];
+        let mut case = |inputs, may_reject| {
             cases.push(Case {
                 op: d.name,
                 dtype,
-                may_reject: x != y,
-                inputs: vec![zeros(dtype, &x), zeros(dtype, &y)],
+                inputs,
                 attrs: attrs.clone(),
-            });
+                may_reject,
+            })
+        };
+        if let Some(inputs) = special_inputs(d.name, dtype, &x) {
+            case(inputs, false);
+            continue;
         }
+        case(vec![zeros(dtype, &x), zeros(dtype, &x)], false);
+        case(vec![zeros(dtype, &[a, 1, c]), zeros(dtype, &[b, 1])], true);
     }
     cases
+}
+
+/// The inputs of elementwise ops that do not take two same-typed operands.
+fn special_inputs(op: &str, dtype: DType, x: &[usize]) -> Option<Vec<Tensor>> {
+    let scalar = || zeros(dtype, &[]);
+    Some(match op {
+        "Select" => vec![
+            zeros(DType::Bool, &x[..1]),
+            zeros(dtype, x),
+            zeros(dtype, x),
+        ],
+        "SelectV2" => vec![zeros(DType::Bool, &[x[2]]), zeros(dtype, x), scalar()],
+        "ClipByValue" => vec![zeros(dtype, x), scalar(), zeros(dtype, x)],
+        // Channels last (and, for NCHW, dim 1: x[1] == x[2] here).
+        "BiasAdd" | "BiasAddV1" => {
+            let x = [x[0], x[2], x[2]];
+            vec![zeros(dtype, &x), zeros(dtype, &x[2..])]
+        }
+        "Fill" => vec![sizes(x), scalar()],
+        _ => return None,
+    })
 }
 
 /// The reductions over random axes, softmax, BiasAddGrad, ArgMax/ArgMin.
@@ -605,6 +639,40 @@ fn slicing_cases(rng: &mut StdRng) -> Vec<Case> {
             ),
         ],
         vec![],
+    ));
+    // Split in 1-3 equal pieces, SplitV with one size inferred (or one
+    // piece: the input itself), Unpack.
+    let len = x[axis];
+    let n = [1, 2, 3]
+        .into_iter()
+        .filter(|n| len % n == 0)
+        .last()
+        .unwrap_or(1);
+    let dim = Tensor::new(&[], &[axis as i32]);
+    cases.push(Case {
+        attrs: vec![("num_split", AttrValue::Int(n as i64))],
+        ..case("Split", vec![dim.clone(), zeros(dtype, &x)], vec![])
+    });
+    let size_splits: Vec<i32> = if len > 1 && rng.random_bool(0.7) {
+        vec![1, -1]
+    } else {
+        vec![len as i32]
+    };
+    cases.push(case(
+        "SplitV",
+        vec![zeros(dtype, &x), index(&size_splits), dim],
+        vec![
+            ("num_split", AttrValue::Int(size_splits.len() as i64)),
+            ("Tlen", AttrValue::Type(DType::I32)),
+        ],
+    ));
+    cases.push(case(
+        "Unpack",
+        vec![zeros(dtype, &x)],
+        vec![
+            ("axis", AttrValue::Int(axis as i64)),
+            ("num", AttrValue::Int(len as i64)),
+        ],
     ));
     cases.push(case(
         "Pack",

@@ -26,14 +26,29 @@ pub(super) fn concat_run(ctx: &dyn OpContext, (axis, out): &(usize, OutputPlan))
     slice::concat(&inputs, *axis, &mut allocate(ctx, 0, out)?)
 }
 
-/// Splits input `x` along `axis` into pieces of `sizes` (outputs 0..).
-pub(super) fn split_into(
-    ctx: &dyn OpContext,
+/// Split, SplitV, Unpack: input `source` cut along `axis` into `outs`
+/// (`alias`: one piece, the input itself).
+pub(super) struct SplitPlan {
+    source: usize,
+    axis: usize,
+    outs: Vec<OutputPlan>,
+    alias: bool,
+}
+
+impl Outputs for SplitPlan {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        self.outs.clone()
+    }
+}
+
+/// Input `source` (`x`) along `axis` in pieces of `sizes` (outputs 0..).
+fn split_plan(
+    source: usize,
     x: &TensorView,
     axis: i64,
     sizes: &[usize],
     keep_axis: bool,
-) -> Result<()> {
+) -> Result<SplitPlan> {
     let rank = x.rank() as i64;
     if !(-rank..rank).contains(&axis) {
         return Err(Error::InvalidArgument(format!(
@@ -41,17 +56,35 @@ pub(super) fn split_into(
         )));
     }
     let axis = if axis < 0 { axis + rank } else { axis } as usize;
-    let mut outs = Vec::with_capacity(sizes.len());
-    for (k, &n) in sizes.iter().enumerate() {
-        let mut shape = x.shape.clone();
-        shape[axis] = n;
-        if !keep_axis {
-            shape.remove(axis);
-        }
-        // `split` only needs each output's element count.
-        outs.push(ctx.allocate_output(k, x.dtype, &shape)?);
+    let outs = sizes
+        .iter()
+        .map(|&n| {
+            let mut shape = x.shape.clone();
+            shape[axis] = n;
+            if !keep_axis {
+                shape.remove(axis);
+            }
+            OutputPlan::new(x.dtype, shape)
+        })
+        .collect();
+    Ok(SplitPlan {
+        source,
+        axis,
+        outs,
+        alias: false,
+    })
+}
+
+pub(super) fn split_run(ctx: &dyn OpContext, p: &SplitPlan) -> Result<()> {
+    if p.alias {
+        return ctx.alias_output(0, p.source, &p.outs[0].shape);
     }
-    slice::split(x, axis, &mut outs)
+    let x = ctx.input(p.source)?;
+    // `split` only needs each output's element count.
+    let mut outs = (p.outs.iter().enumerate())
+        .map(|(k, o)| allocate(ctx, k, o))
+        .collect::<Result<Vec<_>>>()?;
+    slice::split(&x, p.axis, &mut outs)
 }
 
 /// `split_dim` as TensorFlow's split kernels read it: an int32 (the op's
@@ -68,7 +101,7 @@ pub(super) fn split_dim(dim: &TensorView, rank: usize) -> Result<(i64, i64)> {
 }
 
 /// Split(split_dim, value): `num_split` equal pieces.
-pub(super) fn split_kernel(ctx: &dyn OpContext) -> Result<()> {
+pub(super) fn split_op_plan(ctx: &dyn OpContext) -> Result<SplitPlan> {
     let (dim, x) = (ctx.input(0)?, ctx.input(1)?);
     if dim.rank() != 0 {
         return Err(Error::InvalidArgument(format!(
@@ -89,7 +122,7 @@ pub(super) fn split_kernel(ctx: &dyn OpContext) -> Result<()> {
             "Number of ways to split should evenly divide the split dimension, but got split_dim {axis} (size = {len}) and num_split {n}"
         )));
     }
-    split_into(ctx, &x, orig, &vec![len / n; n], true)
+    split_plan(1, &x, orig, &vec![len / n; n], true)
 }
 
 /// The sizes of SplitV's pieces, with TensorFlow's checks, messages and
@@ -154,7 +187,7 @@ pub(super) fn split_v_sizes(sizes: &[i64], wide: bool, len: usize) -> Result<Vec
 
 /// SplitV(value, size_splits, split_dim): pieces of the given sizes (one
 /// may be -1: the rest), TensorFlow's `SplitVOpBase` checks in its order.
-pub(super) fn split_v_kernel(ctx: &dyn OpContext) -> Result<()> {
+pub(super) fn split_v_plan(ctx: &dyn OpContext) -> Result<SplitPlan> {
     let (x, sizes_t, dim) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     let num_split = ctx.attrs().int("num_split")?;
     if dim.num_elements() != 1 {
@@ -179,14 +212,19 @@ pub(super) fn split_v_kernel(ctx: &dyn OpContext) -> Result<()> {
                 sizes[0]
             )));
         }
-        return ctx.alias_output(0, 0, &x.shape);
+        return Ok(SplitPlan {
+            source: 0,
+            axis: axis as usize,
+            outs: vec![OutputPlan::new(x.dtype, x.shape.clone())],
+            alias: true,
+        });
     }
     let sizes = split_v_sizes(&sizes, sizes_t.dtype == DType::I64, len)?;
-    split_into(ctx, &x, orig, &sizes, true)
+    split_plan(0, &x, orig, &sizes, true)
 }
 
 /// Unpack (tf.unstack): `num` pieces of size 1 along `axis`, that dim dropped.
-pub(super) fn unpack_kernel(ctx: &dyn OpContext) -> Result<()> {
+pub(super) fn unpack_plan(ctx: &dyn OpContext) -> Result<SplitPlan> {
     let x = ctx.input(0)?;
     let (axis, num) = (ctx.attrs().int("axis")?, ctx.attrs().int("num")?);
     let rank = x.rank() as i64;
@@ -204,7 +242,7 @@ pub(super) fn unpack_kernel(ctx: &dyn OpContext) -> Result<()> {
             fmt_shape(&x.shape)
         )));
     }
-    split_into(ctx, &x, axis, &vec![1; len], false)
+    split_plan(0, &x, axis, &vec![1; len], false)
 }
 
 pub(super) fn pack_plan(ctx: &dyn OpContext) -> Result<(usize, OutputPlan)> {
