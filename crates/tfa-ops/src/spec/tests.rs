@@ -643,10 +643,9 @@ fn slicing_cases(rng: &mut StdRng) -> Vec<Case> {
     // Split in 1-3 equal pieces, SplitV with one size inferred (or one
     // piece: the input itself), Unpack.
     let len = x[axis];
-    let n = [1, 2, 3]
+    let n = [3, 2, 1]
         .into_iter()
-        .filter(|n| len % n == 0)
-        .last()
+        .find(|&n| len.is_multiple_of(n))
         .unwrap_or(1);
     let dim = Tensor::new(&[], &[axis as i32]);
     cases.push(Case {
