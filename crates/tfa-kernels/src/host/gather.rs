@@ -2,95 +2,9 @@
 
 use super::for_row_chunks;
 use super::transpose::{by_width, words, words_mut};
-use tfa_core::shape::fmt_shape;
 use tfa_core::{Error, Result, TensorMut, TensorView};
 
-/// A validated gather: `out[b, o, n, i] = params[b, o, indices[b, n], i]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GatherPlan {
-    pub batch: usize,
-    pub outer: usize,
-    pub gather_dim: usize,
-    pub inner: usize,
-    /// Indices per batch.
-    pub n: usize,
-    pub out_shape: Vec<usize>,
-}
-
-/// TensorFlow's GatherV2 checks (gather_op.cc), messages included.
-pub fn gather_plan(
-    params: &[usize],
-    indices: &[usize],
-    axis: i64,
-    batch_dims: i64,
-) -> Result<GatherPlan> {
-    if params.is_empty() {
-        return Err(Error::InvalidArgument(
-            "params must be at least 1 dimensional".into(),
-        ));
-    }
-    let pr = params.len() as i64;
-    let ir = indices.len() as i64;
-    if pr < batch_dims {
-        return Err(Error::InvalidArgument(format!(
-            "params must have at least {batch_dims} (batch_dims) dimensions but it has shape {}",
-            fmt_shape(params)
-        )));
-    }
-    let min_dims = if axis < 0 { -axis } else { axis + 1 };
-    if pr < min_dims {
-        return Err(Error::InvalidArgument(format!(
-            "Shape must be at least rank {min_dims} but is rank {pr}"
-        )));
-    }
-    let axis = if axis < 0 { axis + pr } else { axis };
-    let mut bd = batch_dims;
-    if bd != 0 {
-        if bd < -ir || bd > ir {
-            return Err(Error::InvalidArgument(format!(
-                "Expected batch_dims in the range [{}, {ir}], but got {bd}",
-                -ir
-            )));
-        }
-        if bd < 0 {
-            bd += ir;
-        }
-        if bd >= pr {
-            return Err(Error::InvalidArgument(format!(
-                "batch_dims ({bd}) must be less than rank(params) ({pr})."
-            )));
-        }
-        if axis < bd {
-            return Err(Error::InvalidArgument(format!(
-                "batch_dims ({bd}) must be less than or equal to axis ({axis})."
-            )));
-        }
-        for i in 0..bd as usize {
-            if params[i] != indices[i] {
-                return Err(Error::InvalidArgument(format!(
-                    "params.shape[{i}]: {} should be equal to indices.shape[{i}]: {}",
-                    params[i], indices[i]
-                )));
-            }
-        }
-    }
-    let (axis, bd) = (axis as usize, bd as usize);
-    let batch: usize = params[..bd].iter().product();
-    let outer: usize = params[bd..axis].iter().product();
-    let inner: usize = params[axis + 1..].iter().product();
-    let n: usize = indices[bd..].iter().product();
-    let mut out_shape = params[..axis].to_vec();
-    out_shape.extend_from_slice(&indices[bd..]);
-    out_shape.extend_from_slice(&params[axis + 1..]);
-    Ok(GatherPlan {
-        batch,
-        outer,
-        gather_dim: params[axis],
-        inner,
-        n,
-        out_shape,
-    })
-}
+pub(crate) use crate::geometry::index::GatherPlan;
 
 /// Runs a gather; an out-of-range index is TensorFlow's InvalidArgument
 /// `indices[i,j] = v is not in [0, d)`.
@@ -202,6 +116,7 @@ pub fn stitch(indices: &[Vec<i64>], data: &[&[u8]], row: usize, out: &mut [u8]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::index::*;
 
     #[test]
     fn gather_axis_and_batch_dims() {

@@ -16,124 +16,7 @@ pub enum ScatterOp {
     Sub,
 }
 
-/// A validated tensor scatter: `num_updates` index rows of `slice_dim`
-/// coordinates each address a slice of `slice_size` elements of the output.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScatterPlan {
-    pub slice_dim: usize,
-    pub num_updates: usize,
-    pub slice_size: usize,
-    /// The output's leading `slice_dim` dims (bounds of the coordinates).
-    pub prefix: Vec<usize>,
-}
-
-/// TensorFlow's ValidEmptyOutputShape.
-fn valid_empty_output(inputs: usize, indices: usize, updates: usize) -> bool {
-    (indices == 0 && updates == 0) || (inputs != 0 && indices != 0 && updates != 0)
-}
-
-/// The checks of TensorFlow's TensorScatterOp and PrepareAndValidateInputs
-/// (scatter_nd_op.cc), messages included.
-pub fn tensor_scatter_plan(
-    shape: &[usize],
-    indices: &[usize],
-    updates: &[usize],
-) -> Result<ScatterPlan> {
-    let inv = |m: String| Err(Error::InvalidArgument(m));
-    if indices.is_empty() {
-        return inv(format!(
-            "Indices shape must have rank at least one. Found:{}",
-            fmt_shape(indices)
-        ));
-    }
-    if updates.is_empty() {
-        return inv(format!(
-            "Updates shape must have rank at least one. Found:{}",
-            fmt_shape(updates)
-        ));
-    }
-    let (n_in, n_idx, n_upd) = (
-        shape.iter().product::<usize>(),
-        indices.iter().product::<usize>(),
-        updates.iter().product::<usize>(),
-    );
-    if !valid_empty_output(n_in, n_idx, n_upd) {
-        return inv("Indices and updates specified for empty output shape".into());
-    }
-    let outer = indices.len() - 1;
-    if (0..outer).any(|i| updates.get(i) != Some(&indices[i])) {
-        return inv(format!(
-            "Outer dimensions of indices and update must match. Indices shape: {}, updates shape:{}",
-            fmt_shape(indices),
-            fmt_shape(updates)
-        ));
-    }
-    let ix = indices[outer];
-    let inner_ok =
-        updates.len() >= outer && shape.len() >= ix && updates.len() - outer == shape.len() - ix;
-    if !inner_ok {
-        return inv(format!(
-            "Inner dimensions of output shape must match inner dimensions of updates shape. Output: {} updates: {}",
-            fmt_shape(shape),
-            fmt_shape(updates)
-        ));
-    }
-    if (0..updates.len() - outer).any(|i| updates[outer + i] != shape[ix + i]) {
-        return inv(format!(
-            "The inner {} dimensions of output.shape={} must match the inner {} dimensions of updates.shape={}",
-            shape.len() - ix,
-            fmt_shape(shape),
-            updates.len() - outer,
-            fmt_shape(updates)
-        ));
-    }
-    // PrepareAndValidateInputs
-    if shape.is_empty() {
-        return inv(format!(
-            "Output must be at least 1-D, got shape: {}",
-            fmt_shape(shape)
-        ));
-    }
-    if updates[0] != indices[0] {
-        return inv(format!(
-            "Dimensions [0,1) of indices[shape={}] = {} must match dimensions [0,1) of updates[shape={}] = {}",
-            fmt_shape(indices),
-            indices[0],
-            fmt_shape(updates),
-            updates[0]
-        ));
-    }
-    let slice_dim = if indices.len() > 1 { ix } else { 1 };
-    let batch_dim = if indices.len() > 1 {
-        indices.len() - 1
-    } else {
-        1
-    };
-    let update_shape_ok = updates.len() >= batch_dim
-        && shape.len() >= slice_dim + (updates.len() - batch_dim)
-        && updates.len() == batch_dim + shape.len() - slice_dim
-        && (0..batch_dim).all(|d| updates[d] == indices[d])
-        && (0..updates.len() - batch_dim).all(|d| updates[d + batch_dim] == shape[d + slice_dim]);
-    if !update_shape_ok {
-        return inv(format!(
-            "Must have updates.shape = indices.shape[:batch_dim] + params_shape[slice_dim:], got updates.shape: {}, indices.shape: {}, params_shape: {}, slice_dim: {slice_dim}, and batch_dim: {batch_dim}",
-            fmt_shape(updates),
-            fmt_shape(indices),
-            fmt_shape(shape)
-        ));
-    }
-    if n_in > 0 && !(1..=7).contains(&slice_dim) {
-        return inv(format!(
-            "Only indices.shape[-1] values between 1 and 5 are currently supported.  Requested rank: {slice_dim}"
-        ));
-    }
-    Ok(ScatterPlan {
-        slice_dim,
-        num_updates: n_idx / slice_dim.max(1),
-        slice_size: shape[slice_dim.min(shape.len())..].iter().product(),
-        prefix: shape[..slice_dim.min(shape.len())].to_vec(),
-    })
-}
+pub(crate) use crate::geometry::index::ScatterPlan;
 
 /// Applies the updates to `out`, which already holds a copy of `tensor`.
 /// A coordinate out of range is TensorFlow's InvalidArgument
@@ -259,6 +142,7 @@ fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::index::*;
 
     #[test]
     fn update_add_sub_rows_in_order() {

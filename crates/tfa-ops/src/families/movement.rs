@@ -7,6 +7,7 @@ use crate::spec::{allocate, Outputs};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::{fmt_shape, num_elements};
 use tfa_core::{DType, Error, Result, Shape, TensorView};
+use tfa_kernels::geometry::index::{self, GatherPlan, ScatterPlan};
 use tfa_kernels::geometry::slice::{self as geometry, SliceMasks, SlicePlan};
 use tfa_kernels::host::scatter::{self, ScatterOp};
 use tfa_kernels::host::{gather, slice, transpose};
@@ -245,21 +246,22 @@ fn bitcast_run(ctx: &dyn OpContext, out: &OutputPlan) -> Result<()> {
 /// the gradients of Mean/Sum stitch shapes with it.
 macro_rules! stitch_op {
     ($name:literal, $summary:literal) => {
-        OpDef {
-            name: $name,
-            family: Family::Movement,
-            summary: $summary,
-            constraints: &[TypeConstraint {
-                attr: "T",
-                types: ALL,
-            }],
-            attrs: &[],
-            host_memory: &["indices"],
-            int32_host_memory: &["data", "merged"],
-            host: Some(stitch_kernel),
-            shape_rule: None,
-            cuda: None,
-        }
+        spec_op!(
+            plan: |c| stitch_plan(c) => StitchPlan,
+            run: |c, p| stitch_run(c, p),
+            def: {
+                name: $name,
+                family: Family::Movement,
+                summary: $summary,
+                constraints: &[TypeConstraint {
+                    attr: "T",
+                    types: ALL,
+                }],
+                attrs: &[],
+                host_memory: &["indices"],
+                int32_host_memory: &["data", "merged"],
+            }
+        )
     };
 }
 
@@ -267,32 +269,28 @@ macro_rules! stitch_op {
 /// host memory (TensorFlow has no DEVICE_DEFAULT kernel for it here).
 macro_rules! tensor_scatter_op {
     ($name:literal, $types:expr, $summary:literal, $op:expr) => {
-        OpDef {
-            name: $name,
-            family: Family::Movement,
-            summary: $summary,
-            constraints: &[
-                TypeConstraint {
-                    attr: "T",
-                    types: $types,
-                },
-                TypeConstraint {
-                    attr: "Tindices",
-                    types: INDEX,
-                },
-            ],
-            attrs: &[AttrSpec::new("bad_indices_policy", AttrKind::String)],
-            host_memory: &[],
-            int32_host_memory: &["tensor", "indices", "updates", "output"],
-            host: Some({
-                fn kernel(ctx: &dyn OpContext) -> Result<()> {
-                    tensor_scatter_kernel(ctx, $op)
-                }
-                kernel
-            }),
-            shape_rule: None,
-            cuda: None,
-        }
+        spec_op!(
+            plan: |c| tensor_scatter_plan(c) => ((ScatterPlan, bool), OutputPlan),
+            run: |c, p| tensor_scatter_run(c, p, $op),
+            def: {
+                name: $name,
+                family: Family::Movement,
+                summary: $summary,
+                constraints: &[
+                    TypeConstraint {
+                        attr: "T",
+                        types: $types,
+                    },
+                    TypeConstraint {
+                        attr: "Tindices",
+                        types: INDEX,
+                    },
+                ],
+                attrs: &[AttrSpec::new("bad_indices_policy", AttrKind::String)],
+                host_memory: &[],
+                int32_host_memory: &["tensor", "indices", "updates", "output"],
+            }
+        )
     };
 }
 
@@ -490,64 +488,67 @@ pub(crate) const OPS: &[OpDef] = &[
             int32_host_memory: &[],
         }
     ),
-    OpDef {
-        name: "GatherV2",
-        family: Family::Movement,
-        summary: "gather along `axis` (host memory) with `batch_dims`; out-of-range indices raise InvalidArgument",
-        constraints: &[
-            TypeConstraint {
-                attr: "Tparams",
-                types: ALL,
-            },
-            TypeConstraint {
-                attr: "Tindices",
-                types: INDEX,
-            },
-            TypeConstraint {
-                attr: "Taxis",
-                types: INDEX,
-            },
-        ],
-        attrs: &[AttrSpec::new("batch_dims", AttrKind::Int32)],
-        host_memory: &["axis"],
-        int32_host_memory: &[],
-        host: Some(gather_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "Tile",
-        family: Family::Movement,
-        summary: "repeat along each dim by `multiples` (host memory)",
-        constraints: &[
-            TypeConstraint { attr: "T", types: ALL },
-            TypeConstraint { attr: "Tmultiples", types: INDEX },
-        ],
-        attrs: &[],
-        host_memory: &["multiples"],
-        int32_host_memory: &[],
-        host: Some(tile_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "OneHot",
-        family: Family::Movement,
-        summary: "one-hot rows of `depth` (host memory) at `axis`; out-of-range indices give all `off_value`",
-        constraints: &[
-            TypeConstraint { attr: "T", types: ALL },
-            TypeConstraint {
-                attr: "TI",
-                types: &[DType::U8, DType::I32, DType::I64],
-            },
-        ],
-        attrs: &[AttrSpec::new("axis", AttrKind::Int32)],
-        host_memory: &["depth"],
-        int32_host_memory: &[],
-        host: Some(one_hot_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| gather_plan(c) => (GatherPlan, OutputPlan),
+        run: |c, p| gather_run(c, p),
+        def: {
+            name: "GatherV2",
+            family: Family::Movement,
+            summary: "gather along `axis` (host memory) with `batch_dims`; out-of-range indices raise InvalidArgument",
+            constraints: &[
+                TypeConstraint {
+                    attr: "Tparams",
+                    types: ALL,
+                },
+                TypeConstraint {
+                    attr: "Tindices",
+                    types: INDEX,
+                },
+                TypeConstraint {
+                    attr: "Taxis",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[AttrSpec::new("batch_dims", AttrKind::Int32)],
+            host_memory: &["axis"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| tile_plan(c) => OutputPlan,
+        run: |c, p| slice::tile(&c.input(0)?, &mut allocate(c, 0, p)?),
+        def: {
+            name: "Tile",
+            family: Family::Movement,
+            summary: "repeat along each dim by `multiples` (host memory)",
+            constraints: &[
+                TypeConstraint { attr: "T", types: ALL },
+                TypeConstraint { attr: "Tmultiples", types: INDEX },
+            ],
+            attrs: &[],
+            host_memory: &["multiples"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| one_hot_plan(c) => ((usize, usize), OutputPlan),
+        run: |c, p| one_hot_run(c, p),
+        def: {
+            name: "OneHot",
+            family: Family::Movement,
+            summary: "one-hot rows of `depth` (host memory) at `axis`; out-of-range indices give all `off_value`",
+            constraints: &[
+                TypeConstraint { attr: "T", types: ALL },
+                TypeConstraint {
+                    attr: "TI",
+                    types: &[DType::U8, DType::I32, DType::I64],
+                },
+            ],
+            attrs: &[AttrSpec::new("axis", AttrKind::Int32)],
+            host_memory: &["depth"],
+            int32_host_memory: &[],
+        }
+    ),
     stitch_op!(
         "DynamicStitch",
         "interleave `data` into rows `indices` (host memory); later pieces win on repeated indices"
@@ -645,21 +646,22 @@ pub(crate) const OPS: &[OpDef] = &[
         "copy of `tensor` with `updates` added at `indices` (repeated indices accumulate in order)",
         ScatterOp::Add
     ),
-    OpDef {
-        name: "ScatterNd",
-        family: Family::Movement,
-        summary: "zeros of `shape` (host memory) with `updates` added at `indices` (repeated indices accumulate in order); the gradient of gathers and of `top_k`/`sort`",
-        constraints: &[
-            TypeConstraint { attr: "T", types: REAL },
-            TypeConstraint { attr: "Tindices", types: INDEX },
-        ],
-        attrs: &[AttrSpec::new("bad_indices_policy", AttrKind::String)],
-        host_memory: &["shape"],
-        int32_host_memory: &[],
-        host: Some(scatter_nd_kernel),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| scatter_nd_plan(c) => ((ScatterPlan, bool), OutputPlan),
+        run: |c, p| scatter_nd_run(c, p),
+        def: {
+            name: "ScatterNd",
+            family: Family::Movement,
+            summary: "zeros of `shape` (host memory) with `updates` added at `indices` (repeated indices accumulate in order); the gradient of gathers and of `top_k`/`sort`",
+            constraints: &[
+                TypeConstraint { attr: "T", types: REAL },
+                TypeConstraint { attr: "Tindices", types: INDEX },
+            ],
+            attrs: &[AttrSpec::new("bad_indices_policy", AttrKind::String)],
+            host_memory: &["shape"],
+            int32_host_memory: &[],
+        }
+    ),
     tensor_scatter_op!(
         "TensorScatterSub",
         REAL,

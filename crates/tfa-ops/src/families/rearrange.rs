@@ -3,31 +3,40 @@
 //! sequence), MatrixBandPart (`tf.linalg.band_part`: Keras `ops.tril` and
 //! `ops.triu`), SpaceToBatchND/BatchToSpaceND (dilated convolutions).
 
-use super::{int_scalar, int_vector, INDEX};
-use crate::{Family, OpContext, OpDef, TypeConstraint};
+use super::{int_scalar, int_vector, spec_op, INDEX};
+use crate::spec::allocate;
+use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result};
 use tfa_kernels::host::band_part::{band_part, check_band};
 use tfa_kernels::host::reverse::{reverse, reverse_axes};
-use tfa_kernels::host::space_batch::{space_batch, space_batch_plan, Direction};
+use tfa_kernels::host::space_batch::{space_batch, space_batch_plan, Direction, SpaceBatchPlan};
 
-fn reverse_v2(ctx: &dyn OpContext) -> Result<()> {
+/// ReverseV2: which axes flip (`None`: nothing moves, the output is the
+/// input's buffer) and the output.
+fn reverse_plan(ctx: &dyn OpContext) -> Result<(Option<Vec<bool>>, OutputPlan)> {
     let x = ctx.input(0)?;
+    let out = OutputPlan::new(x.dtype, x.shape.clone());
     // A scalar is its own reverse, whatever `axis` says (as on the CPU).
     if x.rank() == 0 {
-        return ctx.alias_output(0, 0, &[]);
+        return Ok((None, out));
     }
     let axis = int_vector(&ctx.input(1)?, |rank| {
         format!("'dims' must be 1-dimension, not {rank}")
     })?;
     let flags = reverse_axes(x.rank(), &axis)?;
-    if !flags.iter().zip(&x.shape).any(|(&f, &s)| f && s > 1) {
-        return ctx.alias_output(0, 0, &x.shape);
-    }
-    let mut out = ctx.allocate_output(0, x.dtype, &x.shape)?;
-    reverse(&x, &flags, &mut out)
+    let moves = flags.iter().zip(&x.shape).any(|(&f, &s)| f && s > 1);
+    Ok((moves.then_some(flags), out))
 }
 
-fn matrix_band_part(ctx: &dyn OpContext) -> Result<()> {
+fn reverse_run(ctx: &dyn OpContext, (flags, out): &(Option<Vec<bool>>, OutputPlan)) -> Result<()> {
+    match flags {
+        None => ctx.alias_output(0, 0, &out.shape),
+        Some(flags) => reverse(&ctx.input(0)?, flags, &mut allocate(ctx, 0, out)?),
+    }
+}
+
+/// MatrixBandPart: `(num_lower, num_upper)` and the output.
+fn band_part_plan(ctx: &dyn OpContext) -> Result<((i64, i64), OutputPlan)> {
     let x = ctx.input(0)?;
     // TensorFlow's order: the input's rank, then each limit in turn.
     check_band(&x.shape, -1, -1)?;
@@ -38,12 +47,21 @@ fn matrix_band_part(ctx: &dyn OpContext) -> Result<()> {
     let upper = int_scalar(&ctx.input(2)?, |s| {
         format!("num_upper must be scalar, got shape {s}")
     })?;
-    let mut out = ctx.allocate_output(0, x.dtype, &x.shape)?;
-    band_part(&x, lower, upper, &mut out)
+    Ok(((lower, upper), OutputPlan::new(x.dtype, x.shape.clone())))
+}
+
+fn band_part_run(
+    ctx: &dyn OpContext,
+    ((lower, upper), out): &((i64, i64), OutputPlan),
+) -> Result<()> {
+    band_part(&ctx.input(0)?, *lower, *upper, &mut allocate(ctx, 0, out)?)
 }
 
 /// SpaceToBatchND (`pairs`: paddings) or BatchToSpaceND (`pairs`: crops).
-fn space_batch_kernel(ctx: &dyn OpContext, dir: Direction) -> Result<()> {
+fn space_batch_plan_of(
+    ctx: &dyn OpContext,
+    dir: Direction,
+) -> Result<(SpaceBatchPlan, OutputPlan)> {
     let (x, block, pairs) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     let plan = space_batch_plan(
         dir,
@@ -53,11 +71,15 @@ fn space_batch_kernel(ctx: &dyn OpContext, dir: Direction) -> Result<()> {
         &pairs.shape,
         &pairs.to_i64_vec()?,
     )?;
+    let out = OutputPlan::new(x.dtype, plan.out_shape.clone());
+    Ok((plan, out))
+}
+
+fn space_batch_run(ctx: &dyn OpContext, (plan, out): &(SpaceBatchPlan, OutputPlan)) -> Result<()> {
     if plan.identity {
-        return ctx.alias_output(0, 0, &x.shape);
+        return ctx.alias_output(0, 0, &out.shape);
     }
-    let mut out = ctx.allocate_output(0, x.dtype, &plan.out_shape)?;
-    space_batch(&x, &plan, &mut out)
+    space_batch(&ctx.input(0)?, plan, &mut allocate(ctx, 0, out)?)
 }
 
 /// T, and the block_shape and paddings/crops index types.
@@ -72,83 +94,89 @@ const SPACE_BATCH_TYPES: &[TypeConstraint] = &[
     },
 ];
 
-pub(crate) const OPS: &[OpDef] = &[OpDef {
-    name: "ReverseV2",
-    family: Family::Movement,
-    summary: "elements reversed along `axis` (in host memory; negative entries count from the end); no copy when nothing moves",
-    constraints: &[
-        TypeConstraint {
-            attr: "T",
-            types: DType::ALL,
-        },
-        TypeConstraint {
-            attr: "Tidx",
-            types: INDEX,
-        },
-    ],
-    attrs: &[],
-    host_memory: &["axis"],
-    int32_host_memory: &[],
-    host: Some(reverse_v2),
-    shape_rule: None,
-    cuda: None,
-},
-OpDef {
-    name: "MatrixBandPart",
-    family: Family::Movement,
-    summary: "innermost matrices with everything outside the band of `num_lower`/`num_upper` diagonals (host memory; negative: all) set to zero",
-    constraints: &[
-        TypeConstraint {
-            attr: "T",
-            types: DType::ALL,
-        },
-        TypeConstraint {
-            attr: "Tindex",
-            types: INDEX,
-        },
-    ],
-    attrs: &[],
-    host_memory: &["num_lower", "num_upper"],
-    int32_host_memory: &[],
-    host: Some(matrix_band_part),
-    shape_rule: None,
-    cuda: None,
-},
-OpDef {
-    name: "SpaceToBatchND",
-    family: Family::Movement,
-    summary: "zero-pads the spatial dims and moves `block_shape` blocks of them into the batch dim (`block_shape`, `paddings` in host memory); no copy when every block is 1",
-    constraints: &[
-        SPACE_BATCH_TYPES[0],
-        SPACE_BATCH_TYPES[1],
-        TypeConstraint {
-            attr: "Tpaddings",
-            types: INDEX,
-        },
-    ],
-    attrs: &[],
-    host_memory: &["block_shape", "paddings"],
-    int32_host_memory: &[],
-    host: Some(|c| space_batch_kernel(c, Direction::ToBatch)),
-    shape_rule: None,
-    cuda: None,
-},
-OpDef {
-    name: "BatchToSpaceND",
-    family: Family::Movement,
-    summary: "the inverse of SpaceToBatchND: batch blocks back into the spatial dims, then `crops` removed (`block_shape`, `crops` in host memory)",
-    constraints: &[
-        SPACE_BATCH_TYPES[0],
-        SPACE_BATCH_TYPES[1],
-        TypeConstraint {
-            attr: "Tcrops",
-            types: INDEX,
-        },
-    ],
-    attrs: &[],
-    host_memory: &["block_shape", "crops"],
-    int32_host_memory: &[],
-    host: Some(|c| space_batch_kernel(c, Direction::ToSpace)),
-    shape_rule: None,
-    cuda: None,
-}];
+pub(crate) const OPS: &[OpDef] = &[
+    spec_op!(
+        plan: |c| reverse_plan(c) => (Option<Vec<bool>>, OutputPlan),
+        run: |c, p| reverse_run(c, p),
+        def: {
+            name: "ReverseV2",
+            family: Family::Movement,
+            summary: "elements reversed along `axis` (in host memory; negative entries count from the end); no copy when nothing moves",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: DType::ALL,
+                },
+                TypeConstraint {
+                    attr: "Tidx",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[],
+            host_memory: &["axis"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| band_part_plan(c) => ((i64, i64), OutputPlan),
+        run: |c, p| band_part_run(c, p),
+        def: {
+            name: "MatrixBandPart",
+            family: Family::Movement,
+            summary: "innermost matrices with everything outside the band of `num_lower`/`num_upper` diagonals (host memory; negative: all) set to zero",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: DType::ALL,
+                },
+                TypeConstraint {
+                    attr: "Tindex",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[],
+            host_memory: &["num_lower", "num_upper"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| space_batch_plan_of(c, Direction::ToBatch) => (SpaceBatchPlan, OutputPlan),
+        run: |c, p| space_batch_run(c, p),
+        def: {
+            name: "SpaceToBatchND",
+            family: Family::Movement,
+            summary: "zero-pads the spatial dims and moves `block_shape` blocks of them into the batch dim (`block_shape`, `paddings` in host memory); no copy when every block is 1",
+            constraints: &[
+                SPACE_BATCH_TYPES[0],
+                SPACE_BATCH_TYPES[1],
+                TypeConstraint {
+                    attr: "Tpaddings",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[],
+            host_memory: &["block_shape", "paddings"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| space_batch_plan_of(c, Direction::ToSpace) => (SpaceBatchPlan, OutputPlan),
+        run: |c, p| space_batch_run(c, p),
+        def: {
+            name: "BatchToSpaceND",
+            family: Family::Movement,
+            summary: "the inverse of SpaceToBatchND: batch blocks back into the spatial dims, then `crops` removed (`block_shape`, `crops` in host memory)",
+            constraints: &[
+                SPACE_BATCH_TYPES[0],
+                SPACE_BATCH_TYPES[1],
+                TypeConstraint {
+                    attr: "Tcrops",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[],
+            host_memory: &["block_shape", "crops"],
+            int32_host_memory: &[],
+        }
+    ),
+];

@@ -757,6 +757,148 @@ fn volume_cases(rng: &mut StdRng) -> Vec<Case> {
     ]
 }
 
+/// GatherV2, Tile, OneHot, the stitches, the tensor scatters, ScatterNd.
+fn indexing_cases(rng: &mut StdRng) -> Vec<Case> {
+    let rank: usize = rng.random_range(1..4);
+    let x: Vec<usize> = (0..rank).map(|_| rng.random_range(1..5)).collect();
+    let dtype = float_type(rng);
+    let case = |op, inputs, attrs| Case {
+        op,
+        dtype,
+        inputs,
+        attrs,
+        may_reject: false,
+    };
+    let axis = rng.random_range(0..rank);
+    // Index 0 is valid everywhere.
+    let k = rng.random_range(1..4);
+    let idx = Tensor::new(&[k], &vec![0i32; k]);
+    let multiples: Vec<i32> = (0..rank).map(|_| rng.random_range(0..3)).collect();
+    let scatter_attrs = vec![("bad_indices_policy", string(""))];
+    // Rows of `x` addressed by a leading index: updates [k, x[1..]].
+    let mut updates = vec![k];
+    updates.extend(&x[1..]);
+    let rows = Tensor::new(&[k, 1], &vec![0i32; k]);
+    let mut cases = vec![
+        case(
+            "GatherV2",
+            vec![
+                zeros(dtype, &x),
+                idx.clone(),
+                Tensor::new(&[], &[axis as i32]),
+            ],
+            vec![("batch_dims", AttrValue::Int(0))],
+        ),
+        case(
+            "Tile",
+            vec![zeros(dtype, &x), Tensor::new(&[rank], &multiples)],
+            vec![],
+        ),
+        case(
+            "OneHot",
+            vec![
+                idx.clone(),
+                Tensor::new(&[], &[rng.random_range(0..4)]),
+                zeros(dtype, &[]),
+                zeros(dtype, &[]),
+            ],
+            vec![("axis", AttrValue::Int([-1, 0][rng.random_range(0..2)]))],
+        ),
+        case(
+            "ScatterNd",
+            vec![rows.clone(), zeros(dtype, &updates), sizes(&x)],
+            scatter_attrs.clone(),
+        ),
+    ];
+    for op in [
+        "TensorScatterUpdate",
+        "TensorScatterAdd",
+        "TensorScatterSub",
+    ] {
+        cases.push(case(
+            op,
+            vec![zeros(dtype, &x), rows.clone(), zeros(dtype, &updates)],
+            scatter_attrs.clone(),
+        ));
+    }
+    // merged[[0, 2]] = data0, merged[[1]] = data1: rows of x[1..].
+    let mut d0 = vec![2];
+    d0.extend(&x[1..]);
+    let mut d1 = vec![1];
+    d1.extend(&x[1..]);
+    for op in ["DynamicStitch", "ParallelDynamicStitch"] {
+        cases.push(Case {
+            attrs: vec![("N", AttrValue::Int(2))],
+            ..case(
+                op,
+                vec![
+                    Tensor::new(&[2], &[0i32, 2]),
+                    Tensor::new(&[1], &[1i32]),
+                    zeros(dtype, &d0),
+                    zeros(dtype, &d1),
+                ],
+                vec![],
+            )
+        });
+    }
+    cases
+}
+
+/// ReverseV2, MatrixBandPart, SpaceToBatchND and BatchToSpaceND.
+fn rearrange_cases(rng: &mut StdRng) -> Vec<Case> {
+    let dtype = float_type(rng);
+    let case = |op, inputs| Case {
+        op,
+        dtype,
+        inputs,
+        attrs: vec![],
+        may_reject: false,
+    };
+    let (n, h, w, c) = (
+        rng.random_range(1..3),
+        rng.random_range(1..4),
+        rng.random_range(1..4),
+        rng.random_range(1..3),
+    );
+    let x = [n, h, w, c];
+    let axes: Vec<i32> = (0..4).filter(|_| rng.random_bool(0.4)).collect();
+    let scalar = |v: i32| Tensor::new(&[], &[v]);
+    // Blocks of 2 over padded spatial dims, and back.
+    let pads = [h % 2, 0, w % 2, 0].map(|p| p as i32);
+    let to_batch = [n * 4, (h + h % 2) / 2, (w + w % 2) / 2, c];
+    vec![
+        case(
+            "ReverseV2",
+            vec![zeros(dtype, &x), Tensor::new(&[axes.len()], &axes)],
+        ),
+        case(
+            "MatrixBandPart",
+            vec![
+                zeros(dtype, &x),
+                // At most the rows (w) and the columns (c).
+                scalar(rng.random_range(-1..=w as i32)),
+                scalar(rng.random_range(-1..=c as i32)),
+            ],
+        ),
+        case(
+            "SpaceToBatchND",
+            vec![
+                zeros(dtype, &x),
+                Tensor::new(&[2], &[2i32, 2]),
+                Tensor::new(&[2, 2], &pads),
+            ],
+        ),
+        case(
+            "BatchToSpaceND",
+            vec![
+                zeros(dtype, &to_batch),
+                Tensor::new(&[2], &[2i32, 2]),
+                Tensor::new(&[2, 2], &pads),
+            ],
+        ),
+    ]
+}
+
 #[test]
 fn shape_rules_name_what_the_host_kernels_allocate() {
     let mut rng = StdRng::seed_from_u64(tfa_core::test_seed());
@@ -772,6 +914,8 @@ fn shape_rules_name_what_the_host_kernels_allocate() {
         cases.extend(fused_cases(&mut rng));
         cases.extend(slicing_cases(&mut rng));
         cases.extend(volume_cases(&mut rng));
+        cases.extend(indexing_cases(&mut rng));
+        cases.extend(rearrange_cases(&mut rng));
         for c in cases {
             let what = format!("{} {:?} {:?}", c.op, c.dtype, c.attrs);
             let planned = match plan(c.op, c.dtype, c.inputs.clone(), &c.attrs) {

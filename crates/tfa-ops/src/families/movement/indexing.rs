@@ -1,24 +1,35 @@
-//! Gather, one-hot, stitch, tile and scatter kernels of the movement family.
+//! Gather, one-hot, stitch, tile and scatter specs of the movement family
+//! (the gather and scatter shape rules in `tfa_kernels::geometry::index`).
 
 use super::*;
 
-pub(super) fn gather_kernel(ctx: &dyn OpContext) -> Result<()> {
+pub(super) fn gather_plan(ctx: &dyn OpContext) -> Result<(GatherPlan, OutputPlan)> {
     let (params, indices) = (ctx.input(0)?, ctx.input(1)?);
     let axis = int_scalar(&ctx.input(2)?, |shape| {
         format!("axis must be scalar, but got shape {shape}")
     })
     .map_err(|_| Error::InvalidArgument("axis must be scalar".into()))?;
-    let plan = gather::gather_plan(
+    let plan = index::gather_plan(
         &params.shape,
         &indices.shape,
         axis,
         ctx.attrs().int("batch_dims")?,
     )?;
-    let mut out = ctx.allocate_output(0, params.dtype, &plan.out_shape)?;
-    gather::gather(&params, &indices, &plan, &mut out)
+    let out = OutputPlan::new(params.dtype, plan.out_shape.clone());
+    Ok((plan, out))
 }
 
-pub(super) fn one_hot_kernel(ctx: &dyn OpContext) -> Result<()> {
+pub(super) fn gather_run(
+    ctx: &dyn OpContext,
+    (plan, out): &(GatherPlan, OutputPlan),
+) -> Result<()> {
+    let (params, indices) = (ctx.input(0)?, ctx.input(1)?);
+    gather::gather(&params, &indices, plan, &mut allocate(ctx, 0, out)?)
+}
+
+/// OneHot: the axis the depth goes in, as `(inner, depth)` (the elements
+/// of `indices` after the axis, the depth), and the output.
+pub(super) fn one_hot_plan(ctx: &dyn OpContext) -> Result<((usize, usize), OutputPlan)> {
     let (indices, depth) = (ctx.input(0)?, ctx.input(1)?);
     let (on, off) = (ctx.input(2)?, ctx.input(3)?);
     for (t, what) in [(&depth, "depth"), (&on, "on_value"), (&off, "off_value")] {
@@ -44,16 +55,44 @@ pub(super) fn one_hot_kernel(ctx: &dyn OpContext) -> Result<()> {
     let mut shape = indices.shape.clone();
     shape.insert(axis, depth);
     let inner: usize = indices.shape[axis..].iter().product();
-    let mut out = ctx.allocate_output(0, on.dtype, &shape)?;
+    Ok(((inner, depth), OutputPlan::new(on.dtype, shape)))
+}
+
+pub(super) fn one_hot_run(
+    ctx: &dyn OpContext,
+    ((inner, depth), out): &((usize, usize), OutputPlan),
+) -> Result<()> {
+    let (indices, on, off) = (ctx.input(0)?, ctx.input(2)?, ctx.input(3)?);
     let idx = match indices.dtype {
         DType::U8 => indices.data::<u8>()?.iter().map(|&i| i as i64).collect(),
         _ => indices.to_i64_vec()?,
     };
-    gather::one_hot(&idx, inner, depth, on.bytes(), off.bytes(), &mut out)
+    gather::one_hot(
+        &idx,
+        *inner,
+        *depth,
+        on.bytes(),
+        off.bytes(),
+        &mut allocate(ctx, 0, out)?,
+    )
+}
+
+/// DynamicStitch's plan: every index list (host memory, read once), the
+/// bytes of one row, the output.
+pub(super) struct StitchPlan {
+    flat: Vec<Vec<i64>>,
+    row: usize,
+    out: OutputPlan,
+}
+
+impl Outputs for StitchPlan {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        vec![self.out.clone()]
+    }
 }
 
 /// DynamicStitch / ParallelDynamicStitch: `merged[indices[i]] = data[i]`.
-pub(super) fn stitch_kernel(ctx: &dyn OpContext) -> Result<()> {
+pub(super) fn stitch_plan(ctx: &dyn OpContext) -> Result<StitchPlan> {
     let n = ctx.num_inputs() / 2;
     let (mut indices, mut data) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
@@ -89,15 +128,31 @@ pub(super) fn stitch_kernel(ctx: &dyn OpContext) -> Result<()> {
     }
     let mut shape = vec![(max + 1) as usize];
     shape.extend_from_slice(&suffix);
-    let mut out = ctx.allocate_output(0, data[0].dtype, &shape)?;
     let row = num_elements(&suffix)? * data[0].dtype.size();
+    Ok(StitchPlan {
+        flat,
+        row,
+        out: OutputPlan::new(data[0].dtype, shape),
+    })
+}
+
+pub(super) fn stitch_run(ctx: &dyn OpContext, p: &StitchPlan) -> Result<()> {
+    let n = ctx.num_inputs() / 2;
+    let data = (n..2 * n)
+        .map(|i| ctx.input(i))
+        .collect::<Result<Vec<_>>>()?;
     let bytes: Vec<&[u8]> = data.iter().map(|d| d.bytes()).collect();
-    gather::stitch(&flat, &bytes, row, out.bytes_mut());
+    gather::stitch(
+        &p.flat,
+        &bytes,
+        p.row,
+        allocate(ctx, 0, &p.out)?.bytes_mut(),
+    );
     Ok(())
 }
 
 /// Tile(input, multiples): `multiples` (host memory) repeats each dim.
-pub(super) fn tile_kernel(ctx: &dyn OpContext) -> Result<()> {
+pub(super) fn tile_plan(ctx: &dyn OpContext) -> Result<OutputPlan> {
     let x = ctx.input(0)?;
     let multiples = ctx.input(1)?;
     let m = multiples.to_i64_vec()?;
@@ -117,14 +172,15 @@ pub(super) fn tile_kernel(ctx: &dyn OpContext) -> Result<()> {
         }
         shape.push(d * k as usize);
     }
-    let mut out = ctx.allocate_output(0, x.dtype, &shape)?;
-    slice::tile(&x, &mut out)
+    Ok(OutputPlan::new(x.dtype, shape))
 }
 
 /// TensorScatter{Update,Add,Sub}(tensor, indices, updates): a copy of
 /// `tensor` (its buffer reused when TensorFlow allows) with the updates
 /// applied in index order, as on TensorFlow's CPU.
-pub(super) fn tensor_scatter_kernel(ctx: &dyn OpContext, op: ScatterOp) -> Result<()> {
+pub(super) fn tensor_scatter_plan(
+    ctx: &dyn OpContext,
+) -> Result<((ScatterPlan, bool), OutputPlan)> {
     let (tensor, indices, updates) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     let ignore_bad = match ctx.attrs().string("bad_indices_policy")? {
         "" | "DEFAULT" | "ERROR" => false,
@@ -135,19 +191,30 @@ pub(super) fn tensor_scatter_kernel(ctx: &dyn OpContext, op: ScatterOp) -> Resul
             )))
         }
     };
-    let plan = scatter::tensor_scatter_plan(&tensor.shape, &indices.shape, &updates.shape)?;
-    let (mut out, fwd) = ctx.forward_or_allocate(&[0], 0, tensor.dtype, &tensor.shape)?;
+    let plan = index::tensor_scatter_plan(&tensor.shape, &indices.shape, &updates.shape)?;
+    let out = OutputPlan::new(tensor.dtype, tensor.shape.clone());
+    Ok(((plan, ignore_bad), out))
+}
+
+/// TensorScatter{Update,Add,Sub}: the copy, then the updates.
+pub(super) fn tensor_scatter_run(
+    ctx: &dyn OpContext,
+    ((plan, ignore_bad), out): &((ScatterPlan, bool), OutputPlan),
+    op: ScatterOp,
+) -> Result<()> {
+    let (tensor, indices, updates) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
+    let (mut y, fwd) = ctx.forward_or_allocate(&[0], 0, out.dtype, &out.shape)?;
     if fwd.is_none() {
         let n = tensor.num_elements() * tensor.dtype.size();
-        out.bytes_mut()[..n].copy_from_slice(&tensor.bytes()[..n]);
+        y.bytes_mut()[..n].copy_from_slice(&tensor.bytes()[..n]);
     }
-    scatter::tensor_scatter(op, &indices, &updates, &plan, ignore_bad, &mut out)
+    scatter::tensor_scatter(op, &indices, &updates, plan, *ignore_bad, &mut y)
 }
 
 /// `ScatterNd(indices, updates, shape)`: zeros of `shape` (host memory) with
 /// `updates` added at `indices` (repeated indices accumulate), TensorFlow's
 /// checks and bad-index error.
-pub(super) fn scatter_nd_kernel(ctx: &dyn OpContext) -> Result<()> {
+pub(super) fn scatter_nd_plan(ctx: &dyn OpContext) -> Result<((ScatterPlan, bool), OutputPlan)> {
     let (indices, updates, shape_t) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     let shape = crate::families::shape_vector(&shape_t, || {
         format!(
@@ -156,15 +223,23 @@ pub(super) fn scatter_nd_kernel(ctx: &dyn OpContext) -> Result<()> {
         )
     })?;
     let ignore_bad = ctx.attrs().string("bad_indices_policy")? == "IGNORE";
-    let plan = scatter::tensor_scatter_plan(&shape, &indices.shape, &updates.shape)?;
-    let mut out = ctx.allocate_output(0, updates.dtype, &shape)?;
-    out.bytes_mut().fill(0);
+    let plan = index::tensor_scatter_plan(&shape, &indices.shape, &updates.shape)?;
+    Ok(((plan, ignore_bad), OutputPlan::new(updates.dtype, shape)))
+}
+
+pub(super) fn scatter_nd_run(
+    ctx: &dyn OpContext,
+    ((plan, ignore_bad), out): &((ScatterPlan, bool), OutputPlan),
+) -> Result<()> {
+    let (indices, updates) = (ctx.input(0)?, ctx.input(1)?);
+    let mut y = allocate(ctx, 0, out)?;
+    y.bytes_mut().fill(0);
     scatter::tensor_scatter(
         ScatterOp::Add,
         &indices,
         &updates,
-        &plan,
-        ignore_bad,
-        &mut out,
+        plan,
+        *ignore_bad,
+        &mut y,
     )
 }
