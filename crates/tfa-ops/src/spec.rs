@@ -73,6 +73,13 @@ impl<D> Outputs for (D, OutputPlan) {
     }
 }
 
+/// Several outputs and what else the kernel needs.
+impl<D> Outputs for (D, Vec<OutputPlan>) {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        self.1.clone()
+    }
+}
+
 /// An op's shape rule as the table stores it.
 pub type ShapeFn = fn(&dyn OpContext) -> Result<Vec<OutputPlan>>;
 

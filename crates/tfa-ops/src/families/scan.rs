@@ -2,12 +2,14 @@
 //! causal mask of `MultiHeadAttention(use_causal_mask=True)` is two int32
 //! cumsums).
 
-use super::{int_scalar, INDEX, REAL};
-use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use super::{int_scalar, spec_op, INDEX, REAL};
+use crate::spec::allocate;
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::Result;
 use tfa_kernels::host::scan::{scan, scan_axis, ScanOp, ScanParams};
 
-fn scan_kernel(ctx: &dyn OpContext, op: ScanOp) -> Result<()> {
+/// The axis, the scan's parameters and the output.
+fn scan_plan(ctx: &dyn OpContext, op: ScanOp) -> Result<((usize, ScanParams), OutputPlan)> {
     let x = ctx.input(0)?;
     let axis = int_scalar(&ctx.input(1)?, |s| {
         format!("ScanOp: axis must be a scalar, not {s}")
@@ -18,8 +20,14 @@ fn scan_kernel(ctx: &dyn OpContext, op: ScanOp) -> Result<()> {
         exclusive: ctx.attrs().bool("exclusive")?,
         reverse: ctx.attrs().bool("reverse")?,
     };
-    let mut out = ctx.allocate_output(0, x.dtype, &x.shape)?;
-    scan(&x, axis, p, &mut out)
+    Ok(((axis, p), OutputPlan::new(x.dtype, x.shape.clone())))
+}
+
+fn scan_run(
+    ctx: &dyn OpContext,
+    ((axis, p), out): &((usize, ScanParams), OutputPlan),
+) -> Result<()> {
+    scan(&ctx.input(0)?, *axis, *p, &mut allocate(ctx, 0, out)?)
 }
 
 const CONSTRAINTS: &[TypeConstraint] = &[
@@ -39,28 +47,30 @@ const ATTRS: &[AttrSpec] = &[
 ];
 
 pub(crate) const OPS: &[OpDef] = &[
-    OpDef {
-        name: "Cumsum",
-        family: Family::Reduce,
-        summary: "running sum along `axis` (in host memory), `exclusive`/`reverse`; accumulates in the element type as TensorFlow CPU does",
-        constraints: CONSTRAINTS,
-        attrs: ATTRS,
-        host_memory: &["axis"],
-        int32_host_memory: &[],
-        host: Some(|c| scan_kernel(c, ScanOp::Sum)),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "Cumprod",
-        family: Family::Reduce,
-        summary: "running product along `axis` (in host memory), `exclusive`/`reverse`; accumulates in the element type as TensorFlow CPU does",
-        constraints: CONSTRAINTS,
-        attrs: ATTRS,
-        host_memory: &["axis"],
-        int32_host_memory: &[],
-        host: Some(|c| scan_kernel(c, ScanOp::Prod)),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| scan_plan(c, ScanOp::Sum) => ((usize, ScanParams), OutputPlan),
+        run: |c, p| scan_run(c, p),
+        def: {
+            name: "Cumsum",
+            family: Family::Reduce,
+            summary: "running sum along `axis` (in host memory), `exclusive`/`reverse`; accumulates in the element type as TensorFlow CPU does",
+            constraints: CONSTRAINTS,
+            attrs: ATTRS,
+            host_memory: &["axis"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| scan_plan(c, ScanOp::Prod) => ((usize, ScanParams), OutputPlan),
+        run: |c, p| scan_run(c, p),
+        def: {
+            name: "Cumprod",
+            family: Family::Reduce,
+            summary: "running product along `axis` (in host memory), `exclusive`/`reverse`; accumulates in the element type as TensorFlow CPU does",
+            constraints: CONSTRAINTS,
+            attrs: ATTRS,
+            host_memory: &["axis"],
+            int32_host_memory: &[],
+        }
+    ),
 ];

@@ -2,7 +2,9 @@
 //! Keras ops such as `sparsemax`, the flat indices of `top_k`'s gradient).
 //! int32 Range stays with TensorFlow's device-agnostic host-memory kernel.
 
-use crate::{Family, OpContext, OpDef, TypeConstraint};
+use super::spec_op;
+use crate::spec::allocate;
+use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
 use tfa_kernels::host::sequence::{range, range_len, RangeArgs};
@@ -18,7 +20,8 @@ fn scalar<T: tfa_core::Element>(t: &TensorView, name: &str) -> Result<T> {
     Ok(t.data::<T>()?[0])
 }
 
-fn range_kernel(ctx: &dyn OpContext) -> Result<()> {
+/// The arguments (read once) and the output.
+fn range_plan(ctx: &dyn OpContext) -> Result<(RangeArgs, OutputPlan)> {
     let (s, l, d) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     macro_rules! args {
         ($v:ident, $t:ty) => {
@@ -38,22 +41,22 @@ fn range_kernel(ctx: &dyn OpContext) -> Result<()> {
         other => return Err(Error::Unimplemented(format!("Range of {other}"))),
     };
     let n = range_len(&args)?;
-    let mut out = ctx.allocate_output(0, s.dtype, &[n])?;
-    range(&args, &mut out)
+    Ok((args, OutputPlan::new(s.dtype, vec![n])))
 }
 
-pub(crate) const OPS: &[OpDef] = &[OpDef {
-    name: "Range",
-    family: Family::Movement,
-    summary: "`start, start + delta, ...` below `limit` (scalars in host memory), length and values computed in the element type as TensorFlow CPU does (int32: TensorFlow's own host-memory kernel)",
-    constraints: &[TypeConstraint {
-        attr: "Tidx",
-        types: &[DType::I64, DType::F32, DType::F64, DType::F16, DType::BF16],
-    }],
-    attrs: &[],
-    host_memory: &["start", "limit", "delta"],
-    int32_host_memory: &[],
-    host: Some(range_kernel),
-    shape_rule: None,
-    cuda: None,
-}];
+pub(crate) const OPS: &[OpDef] = &[spec_op!(
+    plan: |c| range_plan(c) => (RangeArgs, OutputPlan),
+    run: |c, p| range(&p.0, &mut allocate(c, 0, &p.1)?),
+    def: {
+        name: "Range",
+        family: Family::Movement,
+        summary: "`start, start + delta, ...` below `limit` (scalars in host memory), length and values computed in the element type as TensorFlow CPU does (int32: TensorFlow's own host-memory kernel)",
+        constraints: &[TypeConstraint {
+            attr: "Tidx",
+            types: &[DType::I64, DType::F32, DType::F64, DType::F16, DType::BF16],
+        }],
+        attrs: &[],
+        host_memory: &["start", "limit", "delta"],
+        int32_host_memory: &[],
+    }
+)];

@@ -899,6 +899,75 @@ fn rearrange_cases(rng: &mut StdRng) -> Vec<Case> {
     ]
 }
 
+/// Cumsum/Cumprod, TopKV2, Range, MirrorPad and its gradient.
+fn sequence_cases(rng: &mut StdRng) -> Vec<Case> {
+    let rank: usize = rng.random_range(1..4);
+    let x: Vec<usize> = (0..rank).map(|_| rng.random_range(2..5)).collect();
+    let dtype = float_type(rng);
+    let case = |op, inputs, attrs| Case {
+        op,
+        dtype,
+        inputs,
+        attrs,
+        may_reject: false,
+    };
+    let scan = vec![
+        ("exclusive", AttrValue::Bool(rng.random_bool(0.5))),
+        ("reverse", AttrValue::Bool(rng.random_bool(0.5))),
+    ];
+    let axis = Tensor::new(&[], &[rng.random_range(0..rank) as i32]);
+    let k = Tensor::new(&[], &[rng.random_range(0..=x[rank - 1]) as i32]);
+    let index_type = [DType::I32, DType::I64][rng.random_range(0..2)];
+    let f32s = |v: f32| Tensor::new(&[], &[v]);
+    let (start, delta) = (
+        rng.random_range(-5..5) as f32,
+        [0.5f32, 2.0, -1.0][rng.random_range(0..3)],
+    );
+    // Mirror paddings below each dim (REFLECT needs less than the dim).
+    let pads: Vec<i32> = x
+        .iter()
+        .flat_map(|&d| [rng.random_range(0..d as i32), rng.random_range(0..d as i32)])
+        .collect();
+    let padded: Vec<usize> = x
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| d + (pads[2 * i] + pads[2 * i + 1]) as usize)
+        .collect();
+    let mode = vec![(
+        "mode",
+        string(["REFLECT", "SYMMETRIC"][rng.random_range(0..2)]),
+    )];
+    vec![
+        case("Cumsum", vec![zeros(dtype, &x), axis.clone()], scan.clone()),
+        case("Cumprod", vec![zeros(dtype, &x), axis], scan),
+        case(
+            "TopKV2",
+            vec![zeros(dtype, &x), k],
+            vec![
+                ("sorted", AttrValue::Bool(true)),
+                ("index_type", AttrValue::Type(index_type)),
+            ],
+        ),
+        Case {
+            op: "Range",
+            dtype: DType::F32,
+            inputs: vec![f32s(start), f32s(start + delta * 3.5), f32s(delta)],
+            attrs: vec![],
+            may_reject: false,
+        },
+        case(
+            "MirrorPad",
+            vec![zeros(dtype, &x), Tensor::new(&[rank, 2], &pads)],
+            mode.clone(),
+        ),
+        case(
+            "MirrorPadGrad",
+            vec![zeros(dtype, &padded), Tensor::new(&[rank, 2], &pads)],
+            mode,
+        ),
+    ]
+}
+
 #[test]
 fn shape_rules_name_what_the_host_kernels_allocate() {
     let mut rng = StdRng::seed_from_u64(tfa_core::test_seed());
@@ -916,6 +985,7 @@ fn shape_rules_name_what_the_host_kernels_allocate() {
         cases.extend(volume_cases(&mut rng));
         cases.extend(indexing_cases(&mut rng));
         cases.extend(rearrange_cases(&mut rng));
+        cases.extend(sequence_cases(&mut rng));
         for c in cases {
             let what = format!("{} {:?} {:?}", c.op, c.dtype, c.attrs);
             let planned = match plan(c.op, c.dtype, c.inputs.clone(), &c.attrs) {
