@@ -66,6 +66,13 @@ impl Outputs for OutputPlan {
     }
 }
 
+/// Several outputs, nothing else.
+impl Outputs for Vec<OutputPlan> {
+    fn outputs(&self) -> Vec<OutputPlan> {
+        self.clone()
+    }
+}
+
 /// One output and what else the kernel needs (an axis, a permutation...).
 impl<D> Outputs for (D, OutputPlan) {
     fn outputs(&self) -> Vec<OutputPlan> {

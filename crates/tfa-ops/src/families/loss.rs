@@ -1,7 +1,8 @@
 //! Softmax cross-entropy losses with their gradients (`loss`, `backprop`).
 
-use super::FLOAT;
-use crate::{OpContext, OpDef, TypeConstraint};
+use super::{spec_op, FLOAT};
+use crate::spec::allocate;
+use crate::{OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
 use tfa_core::{dispatch, DType, Error, Result, TensorView};
 use tfa_kernels::host::loss::{self, Strided2};
@@ -21,7 +22,12 @@ fn strides2(shape: &[usize], out: [usize; 2]) -> (usize, usize) {
     (row, col)
 }
 
-fn xent(ctx: &dyn OpContext) -> Result<()> {
+/// Both losses' outputs: the loss per row and the gradient.
+fn two_outputs(dtype: DType, rows: Vec<usize>, grad: Vec<usize>) -> Vec<OutputPlan> {
+    vec![OutputPlan::new(dtype, rows), OutputPlan::new(dtype, grad)]
+}
+
+fn xent_plan(ctx: &dyn OpContext) -> Result<Vec<OutputPlan>> {
     let (x, y) = (ctx.input(0)?, ctx.input(1)?);
     let shape = if x.shape == y.shape {
         x.shape.clone()
@@ -40,9 +46,14 @@ fn xent(ctx: &dyn OpContext) -> Result<()> {
                 .into(),
         ));
     }
-    let out = [shape[0], shape[1]];
-    let mut l = ctx.allocate_output(0, x.dtype, &[out[0]])?;
-    let mut b = ctx.allocate_output(1, x.dtype, &shape)?;
+    Ok(two_outputs(x.dtype, vec![shape[0]], shape))
+}
+
+fn xent(ctx: &dyn OpContext, outs: &[OutputPlan]) -> Result<()> {
+    let (x, y) = (ctx.input(0)?, ctx.input(1)?);
+    let out = [outs[1].shape[0], outs[1].shape[1]];
+    let mut l = allocate(ctx, 0, &outs[0])?;
+    let mut b = allocate(ctx, 1, &outs[1])?;
     if out[0] == 0 {
         return Ok(());
     }
@@ -63,7 +74,7 @@ fn summarize(labels: &[i64]) -> String {
     v.join(" ")
 }
 
-fn sparse_xent(ctx: &dyn OpContext) -> Result<()> {
+fn sparse_xent_plan(ctx: &dyn OpContext) -> Result<Vec<OutputPlan>> {
     let (x, y): (TensorView, TensorView) = (ctx.input(0)?, ctx.input(1)?);
     if x.rank() != 2 {
         return Err(Error::InvalidArgument(format!(
@@ -91,8 +102,15 @@ fn sparse_xent(ctx: &dyn OpContext) -> Result<()> {
             fmt_shape(&x.shape)
         )));
     }
-    let mut l = ctx.allocate_output(0, x.dtype, &y.shape)?;
-    let mut b = ctx.allocate_output(1, x.dtype, &x.shape)?;
+    Ok(two_outputs(x.dtype, y.shape.clone(), x.shape.clone()))
+}
+
+/// The label range is checked here: labels are data, not host memory.
+fn sparse_xent(ctx: &dyn OpContext, outs: &[OutputPlan]) -> Result<()> {
+    let (x, y) = (ctx.input(0)?, ctx.input(1)?);
+    let cols = x.shape[1];
+    let mut l = allocate(ctx, 0, &outs[0])?;
+    let mut b = allocate(ctx, 1, &outs[1])?;
     if x.shape[0] == 0 {
         return Ok(());
     }
@@ -113,40 +131,42 @@ fn sparse_xent(ctx: &dyn OpContext) -> Result<()> {
 }
 
 pub(crate) const OPS: &[OpDef] = &[
-    OpDef {
-        name: "SoftmaxCrossEntropyWithLogits",
-        family: crate::Family::Loss,
-        summary: "softmax cross-entropy and its gradient over the last axis; logits and labels broadcast to 2-D (half types in float32)",
-        constraints: &[TypeConstraint {
-            attr: "T",
-            types: FLOAT,
-        }],
-        attrs: &[],
-        host_memory: &[],
-        int32_host_memory: &[],
-        host: Some(xent),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "SparseSoftmaxCrossEntropyWithLogits",
-        family: crate::Family::Loss,
-        summary: "cross-entropy against class indices (int32/int64); out-of-range labels raise InvalidArgument as on CPU",
-        constraints: &[
-            TypeConstraint {
+    spec_op!(
+        plan: |c| xent_plan(c) => Vec<OutputPlan>,
+        run: |c, p| xent(c, p),
+        def: {
+            name: "SoftmaxCrossEntropyWithLogits",
+            family: crate::Family::Loss,
+            summary: "softmax cross-entropy and its gradient over the last axis; logits and labels broadcast to 2-D (half types in float32)",
+            constraints: &[TypeConstraint {
                 attr: "T",
                 types: FLOAT,
-            },
-            TypeConstraint {
-                attr: "Tlabels",
-                types: &[DType::I32, DType::I64],
-            },
-        ],
-        attrs: &[],
-        host_memory: &[],
-        int32_host_memory: &[],
-        host: Some(sparse_xent),
-        shape_rule: None,
-        cuda: None,
-    },
+            }],
+            attrs: &[],
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| sparse_xent_plan(c) => Vec<OutputPlan>,
+        run: |c, p| sparse_xent(c, p),
+        def: {
+            name: "SparseSoftmaxCrossEntropyWithLogits",
+            family: crate::Family::Loss,
+            summary: "cross-entropy against class indices (int32/int64); out-of-range labels raise InvalidArgument as on CPU",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: FLOAT,
+                },
+                TypeConstraint {
+                    attr: "Tlabels",
+                    types: &[DType::I32, DType::I64],
+                },
+            ],
+            attrs: &[],
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ),
 ];

@@ -1,12 +1,13 @@
 //! Unsorted segment reductions (`UnsortedSegmentSum/Max/Min/Prod`) and
 //! `DenseBincount` (a histogram is a segment sum of ones).
 
-use crate::{AttrKind, AttrSpec, OpContext, OpDef, TypeConstraint};
+use crate::spec::allocate;
+use crate::{AttrKind, AttrSpec, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{dispatch, DType, Error, Result};
 use tfa_kernels::host::segment::{self, SegmentOp};
 
-use super::{INDEX, NUMERIC_NO_I32};
+use super::{spec_op, INDEX, NUMERIC_NO_I32};
 
 /// `SliceDebugString`: the index of flat position `flat` in `shape`.
 fn slice_debug(shape: &[usize], flat: usize) -> String {
@@ -26,7 +27,9 @@ fn slice_debug(shape: &[usize], flat: usize) -> String {
     }
 }
 
-fn unsorted_segment(ctx: &dyn OpContext, op: SegmentOp) -> Result<()> {
+/// An unsorted segment reduction: the elements per row of `data` after the
+/// ids' dims, and the output.
+fn unsorted_segment_plan(ctx: &dyn OpContext) -> Result<(usize, OutputPlan)> {
     let (data, ids, n) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     if n.rank() != 0 {
         return Err(Error::InvalidArgument(format!(
@@ -50,7 +53,17 @@ fn unsorted_segment(ctx: &dyn OpContext, op: SegmentOp) -> Result<()> {
     let mut shape = vec![rows as usize];
     shape.extend_from_slice(&data.shape[ids.rank()..]);
     let inner: usize = data.shape[ids.rank()..].iter().product();
-    let mut out = ctx.allocate_output(0, data.dtype, &shape)?;
+    Ok((inner, OutputPlan::new(data.dtype, shape)))
+}
+
+fn unsorted_segment(
+    ctx: &dyn OpContext,
+    (inner, out): &(usize, OutputPlan),
+    op: SegmentOp,
+) -> Result<()> {
+    let (data, ids) = (ctx.input(0)?, ctx.input(1)?);
+    let (inner, rows) = (*inner, out.shape[0]);
+    let mut out = allocate(ctx, 0, out)?;
     let id_vals = ids.to_i64_vec()?;
     let result = dispatch!(data.dtype, T => {
         Ok(segment::unsorted_segment::<T>(op, data.data::<T>()?, &id_vals, inner, out.data_mut::<T>()?))
@@ -66,7 +79,7 @@ fn unsorted_segment(ctx: &dyn OpContext, op: SegmentOp) -> Result<()> {
 
 /// DenseBincount: counts (or sums `weights`, or flags with `binary_output`)
 /// of each value below `size`, per row of a 2-D input; TensorFlow's checks.
-fn dense_bincount(ctx: &dyn OpContext) -> Result<()> {
+fn dense_bincount_plan(ctx: &dyn OpContext) -> Result<(bool, OutputPlan)> {
     let (ids, size, weights) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
     let binary = ctx.attrs().bool("binary_output")?;
     if ids.rank() > 2 {
@@ -100,7 +113,14 @@ fn dense_bincount(ctx: &dyn OpContext) -> Result<()> {
     } else {
         vec![n]
     };
-    let mut out = ctx.allocate_output(0, weights.dtype, &shape)?;
+    Ok((binary, OutputPlan::new(weights.dtype, shape)))
+}
+
+fn dense_bincount(ctx: &dyn OpContext, (binary, out): &(bool, OutputPlan)) -> Result<()> {
+    let (ids, weights) = (ctx.input(0)?, ctx.input(2)?);
+    let (binary, n) = (*binary, out.shape[out.shape.len() - 1]);
+    let rows = if ids.rank() == 2 { ids.shape[0] } else { 1 };
+    let mut out = allocate(ctx, 0, out)?;
     out.bytes_mut().fill(0);
     let id_vals = ids.to_i64_vec()?;
     let result = dispatch!(weights.dtype, T => {
@@ -118,36 +138,32 @@ fn dense_bincount(ctx: &dyn OpContext) -> Result<()> {
 
 macro_rules! segment_op {
     ($name:literal, $op:ident, $summary:literal) => {
-        OpDef {
-            name: $name,
-            family: crate::Family::Reduce,
-            summary: $summary,
-            constraints: &[
-                TypeConstraint {
-                    attr: "T",
-                    types: NUMERIC_NO_I32,
-                },
-                TypeConstraint {
-                    attr: "Tindices",
-                    types: &[DType::I32, DType::I64],
-                },
-                TypeConstraint {
-                    attr: "Tnumsegments",
-                    types: &[DType::I32, DType::I64],
-                },
-            ],
-            attrs: &[],
-            host_memory: &["num_segments"],
-            int32_host_memory: &[],
-            host: Some({
-                fn kernel(ctx: &dyn OpContext) -> Result<()> {
-                    unsorted_segment(ctx, SegmentOp::$op)
-                }
-                kernel
-            }),
-            shape_rule: None,
-            cuda: None,
-        }
+        spec_op!(
+            plan: |c| unsorted_segment_plan(c) => (usize, OutputPlan),
+            run: |c, p| unsorted_segment(c, p, SegmentOp::$op),
+            def: {
+                name: $name,
+                family: crate::Family::Reduce,
+                summary: $summary,
+                constraints: &[
+                    TypeConstraint {
+                        attr: "T",
+                        types: NUMERIC_NO_I32,
+                    },
+                    TypeConstraint {
+                        attr: "Tindices",
+                        types: &[DType::I32, DType::I64],
+                    },
+                    TypeConstraint {
+                        attr: "Tnumsegments",
+                        types: &[DType::I32, DType::I64],
+                    },
+                ],
+                attrs: &[],
+                host_memory: &["num_segments"],
+                int32_host_memory: &[],
+            }
+        )
     };
 }
 
@@ -172,25 +188,26 @@ pub(crate) const OPS: &[OpDef] = &[
         Min,
         "minima by segment (empty segments give the highest finite value)"
     ),
-    OpDef {
-        name: "DenseBincount",
-        family: crate::Family::Reduce,
-        summary: "histogram of int32/int64 values below `size` (host memory), per row of a 2-D input: counts, `weights` sums, or `binary_output` flags; negative values raise as on CPU",
-        constraints: &[
-            TypeConstraint {
-                attr: "Tidx",
-                types: INDEX,
-            },
-            TypeConstraint {
-                attr: "T",
-                types: &[DType::F32, DType::F64, DType::I64],
-            },
-        ],
-        attrs: &[AttrSpec::new("binary_output", AttrKind::Bool)],
-        host_memory: &["size"],
-        int32_host_memory: &[],
-        host: Some(dense_bincount),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| dense_bincount_plan(c) => (bool, OutputPlan),
+        run: |c, p| dense_bincount(c, p),
+        def: {
+            name: "DenseBincount",
+            family: crate::Family::Reduce,
+            summary: "histogram of int32/int64 values below `size` (host memory), per row of a 2-D input: counts, `weights` sums, or `binary_output` flags; negative values raise as on CPU",
+            constraints: &[
+                TypeConstraint {
+                    attr: "Tidx",
+                    types: INDEX,
+                },
+                TypeConstraint {
+                    attr: "T",
+                    types: &[DType::F32, DType::F64, DType::I64],
+                },
+            ],
+            attrs: &[AttrSpec::new("binary_output", AttrKind::Bool)],
+            host_memory: &["size"],
+            int32_host_memory: &[],
+        }
+    ),
 ];

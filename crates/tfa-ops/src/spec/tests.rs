@@ -968,6 +968,71 @@ fn sequence_cases(rng: &mut StdRng) -> Vec<Case> {
     ]
 }
 
+/// The unsorted segment reductions, DenseBincount, the softmax losses.
+fn segment_loss_cases(rng: &mut StdRng) -> Vec<Case> {
+    let dtype = [DType::F32, DType::F64][rng.random_range(0..2)];
+    let (n, c) = (rng.random_range(1..5), rng.random_range(1..5));
+    let case = |op, inputs, attrs| Case {
+        op,
+        dtype,
+        inputs,
+        attrs,
+        may_reject: false,
+    };
+    let ids = Tensor::new(&[n], &vec![0i32; n]);
+    let segments = Tensor::new(&[], &[rng.random_range(1..4)]);
+    let mut cases: Vec<Case> = [
+        "UnsortedSegmentSum",
+        "UnsortedSegmentProd",
+        "UnsortedSegmentMax",
+        "UnsortedSegmentMin",
+    ]
+    .into_iter()
+    .map(|op| {
+        case(
+            op,
+            vec![zeros(dtype, &[n, c]), ids.clone(), segments.clone()],
+            vec![],
+        )
+    })
+    .collect();
+    let rows: Vec<usize> = if rng.random_bool(0.5) {
+        vec![n, c]
+    } else {
+        vec![c]
+    };
+    let weights: Vec<usize> = if rng.random_bool(0.5) {
+        rows.clone()
+    } else {
+        vec![0]
+    };
+    cases.push(case(
+        "DenseBincount",
+        vec![
+            Tensor::new(&rows, &vec![0i32; rows.iter().product()]),
+            Tensor::new(&[], &[rng.random_range(0..4)]),
+            zeros(dtype, &weights),
+        ],
+        vec![("binary_output", AttrValue::Bool(rng.random_bool(0.5)))],
+    ));
+    let labels: Vec<usize> = if rng.random_bool(0.5) {
+        vec![n, c]
+    } else {
+        vec![c]
+    };
+    cases.push(case(
+        "SoftmaxCrossEntropyWithLogits",
+        vec![zeros(dtype, &[n, c]), zeros(dtype, &labels)],
+        vec![],
+    ));
+    cases.push(case(
+        "SparseSoftmaxCrossEntropyWithLogits",
+        vec![zeros(dtype, &[n, c]), ids],
+        vec![],
+    ));
+    cases
+}
+
 #[test]
 fn shape_rules_name_what_the_host_kernels_allocate() {
     let mut rng = StdRng::seed_from_u64(tfa_core::test_seed());
@@ -986,6 +1051,7 @@ fn shape_rules_name_what_the_host_kernels_allocate() {
         cases.extend(indexing_cases(&mut rng));
         cases.extend(rearrange_cases(&mut rng));
         cases.extend(sequence_cases(&mut rng));
+        cases.extend(segment_loss_cases(&mut rng));
         for c in cases {
             let what = format!("{} {:?} {:?}", c.op, c.dtype, c.attrs);
             let planned = match plan(c.op, c.dtype, c.inputs.clone(), &c.attrs) {
