@@ -360,6 +360,15 @@ fn special_inputs(op: &str, dtype: DType, x: &[usize]) -> Option<Vec<Tensor>> {
             vec![zeros(dtype, &x), zeros(dtype, &x[2..])]
         }
         "Fill" => vec![sizes(x), scalar()],
+        // Real FFTs of length 2: at least 2 values, or 2 complex bins.
+        "RFFT" => vec![
+            zeros(dtype, &[x[0], x[1], x[2] + 1]),
+            Tensor::new(&[1], &[2i32]),
+        ],
+        "IRFFT" => vec![
+            zeros(DType::C64, &[x[0], x[1], x[2] + 1]),
+            Tensor::new(&[1], &[2i32]),
+        ],
         _ => return None,
     })
 }
