@@ -8,7 +8,7 @@ use tfa_kernels::geometry::matmul::{
     batch_matmul_plan, matmul_dims, BatchMatMulParams, BatchPlan, MatMulParams,
 };
 use tfa_kernels::host::batch_matmul::batch_matmul;
-use tfa_kernels::host::einsum::{einsum_lowp, einsum_shape, einsum_spec};
+use tfa_kernels::host::einsum::{einsum_lowp, einsum_shape, einsum_spec, EinsumSpec};
 use tfa_kernels::host::matmul::matmul;
 
 /// `MatMul`.
@@ -69,7 +69,8 @@ impl Kernel<BatchMatMul> for Host {
     }
 }
 
-fn einsum_kernel(ctx: &dyn OpContext) -> Result<()> {
+/// Einsum: the parsed equation and the output.
+fn einsum_plan(ctx: &dyn OpContext) -> Result<(EinsumSpec, OutputPlan)> {
     let inputs = (0..ctx.num_inputs())
         .map(|i| ctx.input(i))
         .collect::<Result<Vec<_>>>()?;
@@ -83,8 +84,19 @@ fn einsum_kernel(ctx: &dyn OpContext) -> Result<()> {
     let spec = einsum_spec(ctx.attrs().string("equation")?, &ranks)?;
     let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
     let shape = einsum_shape(&spec, &shapes)?;
-    let mut out = ctx.allocate_output(0, inputs[0].dtype, &shape)?;
-    einsum_lowp(&spec, &inputs, &mut out, ctx.matrix_lowp())
+    Ok((spec, OutputPlan::new(inputs[0].dtype, shape)))
+}
+
+fn einsum_run(ctx: &dyn OpContext, (spec, out): &(EinsumSpec, OutputPlan)) -> Result<()> {
+    let inputs = (0..ctx.num_inputs())
+        .map(|i| ctx.input(i))
+        .collect::<Result<Vec<_>>>()?;
+    einsum_lowp(
+        spec,
+        &inputs,
+        &mut allocate(ctx, 0, out)?,
+        ctx.matrix_lowp(),
+    )
 }
 
 pub(crate) const OPS: &[OpDef] = &[
@@ -110,6 +122,7 @@ pub(crate) const OPS: &[OpDef] = &[
         FLOAT,
         "1 or 2 operands, `...` broadcasting, repeated labels (diagonals); two operands become transpose + batched gemm",
         attrs: ["equation": String],
-        |c| einsum_kernel(c)
+        plan: |c| einsum_plan(c) => (EinsumSpec, OutputPlan),
+        run: |c, p| einsum_run(c, p)
     ),
 ];

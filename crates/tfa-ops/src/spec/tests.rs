@@ -1042,6 +1042,72 @@ fn segment_loss_cases(rng: &mut StdRng) -> Vec<Case> {
     cases
 }
 
+/// Einsum, the in-place updates and the new buffers.
+fn einsum_inplace_cases(rng: &mut StdRng) -> Vec<Case> {
+    let dtype = float_type(rng);
+    let (b, m, k, n) = (
+        rng.random_range(1..4),
+        rng.random_range(1..4),
+        rng.random_range(1..4),
+        rng.random_range(1..4),
+    );
+    let case = |op, inputs, attrs| Case {
+        op,
+        dtype,
+        inputs,
+        attrs,
+        may_reject: false,
+    };
+    let rows = rng.random_range(1..4);
+    let x = [rows + 1, m];
+    let at = Tensor::new(&[rows], &(0..rows as i32).collect::<Vec<_>>());
+    let mut cases = vec![
+        case(
+            "Einsum",
+            vec![zeros(dtype, &[b, m, k]), zeros(dtype, &[b, k, n])],
+            vec![("equation", string("bij,bjk->bik"))],
+        ),
+        case(
+            "Einsum",
+            vec![zeros(dtype, &[m, m])],
+            vec![("equation", string("ii->i"))],
+        ),
+        case(
+            "_ParallelConcatStart",
+            vec![],
+            vec![
+                ("dtype", AttrValue::Type(dtype)),
+                (
+                    "shape",
+                    AttrValue::Shape(Some(vec![x[0] as i64, x[1] as i64])),
+                ),
+            ],
+        ),
+        case(
+            "_ParallelConcatUpdate",
+            vec![zeros(dtype, &x), zeros(dtype, &[1, m])],
+            vec![("loc", AttrValue::Int(rows as i64))],
+        ),
+        case("DeepCopy", vec![zeros(dtype, &x)], vec![]),
+        case(
+            "Empty",
+            vec![sizes(&x)],
+            vec![
+                ("dtype", AttrValue::Type(dtype)),
+                ("init", AttrValue::Bool(rng.random_bool(0.5))),
+            ],
+        ),
+    ];
+    for op in ["InplaceUpdate", "InplaceAdd", "InplaceSub"] {
+        cases.push(case(
+            op,
+            vec![zeros(dtype, &x), at.clone(), zeros(dtype, &[rows, m])],
+            vec![],
+        ));
+    }
+    cases
+}
+
 #[test]
 fn shape_rules_name_what_the_host_kernels_allocate() {
     let mut rng = StdRng::seed_from_u64(tfa_core::test_seed());
@@ -1061,6 +1127,7 @@ fn shape_rules_name_what_the_host_kernels_allocate() {
         cases.extend(rearrange_cases(&mut rng));
         cases.extend(sequence_cases(&mut rng));
         cases.extend(segment_loss_cases(&mut rng));
+        cases.extend(einsum_inplace_cases(&mut rng));
         for c in cases {
             let what = format!("{} {:?} {:?}", c.op, c.dtype, c.attrs);
             let planned = match plan(c.op, c.dtype, c.inputs.clone(), &c.attrs) {
