@@ -4,8 +4,9 @@
 //! counters, algorithms and integer bounds live in host memory: the kernel
 //! reads them to set up the generator.
 
-use super::{FLOAT, INDEX};
-use crate::{OpContext, OpDef, TypeConstraint};
+use super::{spec_op, FLOAT, INDEX};
+use crate::spec::allocate;
+use crate::{OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
 use tfa_kernels::host::random::{self, Dist, Philox};
@@ -110,30 +111,35 @@ fn int_dist(ctx: &dyn OpContext, lo_idx: usize, dtype: DType) -> Result<Dist> {
     Ok(Dist::UniformInt { lo, hi })
 }
 
+/// A stateless random op's generator and distribution (`None`: an empty
+/// output, nothing to draw and nothing more checked, as TensorFlow) and
+/// its output.
+type RandomPlan = (Option<(Philox, Dist)>, OutputPlan);
+
 /// V1 ops: (shape, seed[, minval, maxval]).
-fn v1(ctx: &dyn OpContext, dist: Dist) -> Result<()> {
+fn v1(ctx: &dyn OpContext, dist: Dist) -> Result<RandomPlan> {
     let shape = make_shape(&ctx.input(0)?)?;
     let gen = seed_philox(&ctx.input(1)?)?;
     let dtype = ctx.attrs().dtype("dtype")?;
-    let mut out = ctx.allocate_output(0, dtype, &shape)?;
-    if out.num_elements() == 0 {
-        return Ok(());
+    let out = OutputPlan::new(dtype, shape);
+    if out.shape.contains(&0) {
+        return Ok((None, out));
     }
     let dist = match dist {
         Dist::UniformInt { .. } => int_dist(ctx, 2, dtype)?,
         d => d,
     };
-    random::fill_tensor(gen, dist, &mut out)
+    Ok((Some((gen, dist)), out))
 }
 
 /// V2 ops: (shape, key, counter, alg[, minval, maxval]).
-fn v2(ctx: &dyn OpContext, dist: Dist) -> Result<()> {
+fn v2(ctx: &dyn OpContext, dist: Dist) -> Result<RandomPlan> {
     let (alg, gen) = key_counter_alg(ctx)?;
     let shape = make_shape(&ctx.input(0)?)?;
     let dtype = ctx.attrs().dtype("dtype")?;
-    let mut out = ctx.allocate_output(0, dtype, &shape)?;
-    if out.num_elements() == 0 {
-        return Ok(());
+    let out = OutputPlan::new(dtype, shape);
+    if out.shape.contains(&0) {
+        return Ok((None, out));
     }
     let dist = match dist {
         Dist::UniformInt { .. } => int_dist(ctx, 4, dtype)?,
@@ -144,44 +150,52 @@ fn v2(ctx: &dyn OpContext, dist: Dist) -> Result<()> {
             "Unsupported algorithm id: {alg}"
         )));
     }
-    random::fill_tensor(gen, dist, &mut out)
+    Ok((Some((gen, dist)), out))
 }
 
-fn get_key_counter(ctx: &dyn OpContext) -> Result<()> {
+fn draw(ctx: &dyn OpContext, (draw, out): &RandomPlan) -> Result<()> {
+    let mut out = allocate(ctx, 0, out)?;
+    match draw {
+        Some((gen, dist)) => random::fill_tensor(*gen, *dist, &mut out),
+        None => Ok(()),
+    }
+}
+
+/// The Philox key and counter of a seed.
+fn get_key_counter_plan(ctx: &dyn OpContext) -> Result<(Philox, Vec<OutputPlan>)> {
     let gen = seed_philox(&ctx.input(0)?)?;
-    ctx.allocate_output(0, DType::U64, &[1])?
+    let outs = vec![
+        OutputPlan::new(DType::U64, vec![1]),
+        OutputPlan::new(DType::U64, vec![2]),
+    ];
+    Ok((gen, outs))
+}
+
+fn get_key_counter(ctx: &dyn OpContext, (gen, outs): &(Philox, Vec<OutputPlan>)) -> Result<()> {
+    allocate(ctx, 0, &outs[0])?
         .data_mut::<u64>()?
         .copy_from_slice(&[gen.key_u64()]);
-    ctx.allocate_output(1, DType::U64, &[2])?
+    allocate(ctx, 1, &outs[1])?
         .data_mut::<u64>()?
         .copy_from_slice(&gen.counter_u64());
     Ok(())
 }
 
-fn get_alg(ctx: &dyn OpContext) -> Result<()> {
-    ctx.allocate_output(0, DType::I32, &[])?.data_mut::<i32>()?[0] = 1;
-    Ok(())
-}
-
 macro_rules! random_op {
     ($name:literal, $types:expr, $v:ident, $dist:expr, $hm:expr, $summary:literal) => {
-        OpDef {
-            name: $name,
-            family: crate::Family::Random,
-            summary: $summary,
-            constraints: random_op!(@c $v, $types),
-            attrs: &[],
-            host_memory: $hm,
-            int32_host_memory: &[],
-            host: Some({
-                fn kernel(ctx: &dyn OpContext) -> Result<()> {
-                    $v(ctx, $dist)
-                }
-                kernel
-            }),
-            shape_rule: None,
-            cuda: None,
-        }
+        spec_op!(
+            plan: |c| $v(c, $dist) => RandomPlan,
+            run: |c, p| draw(c, p),
+            def: {
+                name: $name,
+                family: crate::Family::Random,
+                summary: $summary,
+                constraints: random_op!(@c $v, $types),
+                attrs: &[],
+                host_memory: $hm,
+                int32_host_memory: &[],
+            }
+        )
     };
     (@c v1, $types:expr) => {
         &[
@@ -204,33 +218,39 @@ const V2_HM: &[&str] = &["shape", "key", "counter", "alg"];
 const V2_INT_HM: &[&str] = &["shape", "key", "counter", "alg", "minval", "maxval"];
 
 pub(crate) const OPS: &[OpDef] = &[
-    OpDef {
-        name: "StatelessRandomGetKeyCounter",
-        family: crate::Family::Random,
-        summary: "Philox key and counter for a seed (`seed`, `key`, `counter` in host memory)",
-        constraints: &[TypeConstraint {
-            attr: "Tseed",
-            types: INDEX,
-        }],
-        attrs: &[],
-        host_memory: &["seed", "key", "counter"],
-        int32_host_memory: &[],
-        host: Some(get_key_counter),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "StatelessRandomGetAlg",
-        family: crate::Family::Random,
-        summary: "the algorithm auto-select picks: 1 (Philox), in host memory",
-        constraints: &[],
-        attrs: &[],
-        host_memory: &["alg"],
-        int32_host_memory: &[],
-        host: Some(get_alg),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| get_key_counter_plan(c) => (Philox, Vec<OutputPlan>),
+        run: |c, p| get_key_counter(c, p),
+        def: {
+            name: "StatelessRandomGetKeyCounter",
+            family: crate::Family::Random,
+            summary: "Philox key and counter for a seed (`seed`, `key`, `counter` in host memory)",
+            constraints: &[TypeConstraint {
+                attr: "Tseed",
+                types: INDEX,
+            }],
+            attrs: &[],
+            host_memory: &["seed", "key", "counter"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |_c| Ok(OutputPlan::new(DType::I32, vec![])) => OutputPlan,
+        run: |c, p| {
+            // Auto-select is Philox (1), as on TensorFlow's CPU.
+            allocate(c, 0, p)?.data_mut::<i32>()?[0] = 1;
+            Ok(())
+        },
+        def: {
+            name: "StatelessRandomGetAlg",
+            family: crate::Family::Random,
+            summary: "the algorithm auto-select picks: 1 (Philox), in host memory",
+            constraints: &[],
+            attrs: &[],
+            host_memory: &["alg"],
+            int32_host_memory: &[],
+        }
+    ),
     random_op!(
         "StatelessRandomUniformV2",
         FLOAT,

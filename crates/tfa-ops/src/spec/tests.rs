@@ -1108,6 +1108,44 @@ fn einsum_inplace_cases(rng: &mut StdRng) -> Vec<Case> {
     cases
 }
 
+/// Every stateless random op (V1 from a seed, V2 from key, counter and
+/// algorithm), some with an empty shape, and the key/algorithm getters.
+fn random_cases(rng: &mut StdRng) -> Vec<Case> {
+    let rank: usize = rng.random_range(0..3);
+    let shape: Vec<usize> = (0..rank).map(|_| rng.random_range(0..4)).collect();
+    let seed = Tensor::new(&[2], &[rng.random_range(0..100i64), 7]);
+    let key = Tensor::new(&[1], &[rng.random_range(0..100u64)]);
+    let counter = Tensor::new(&[2], &[0u64, 1]);
+    let alg = Tensor::new(&[], &[[1i32, 3][rng.random_range(0..2)]]);
+    let mut cases = Vec::new();
+    for d in table().iter().filter(|d| d.family == Family::Random) {
+        let dtype = d.constraints.first().map_or(DType::I32, |c| c.types[0]);
+        let mut inputs = match d.name {
+            "StatelessRandomGetKeyCounter" => vec![seed.clone()],
+            "StatelessRandomGetAlg" => vec![],
+            n if n.ends_with("V2") => {
+                vec![sizes(&shape), key.clone(), counter.clone(), alg.clone()]
+            }
+            _ => vec![sizes(&shape), seed.clone()],
+        };
+        if d.name.contains("UniformInt") {
+            // [0, 10) in the output type.
+            inputs.extend(match dtype {
+                DType::I64 => [Tensor::new(&[], &[0i64]), Tensor::new(&[], &[10i64])],
+                _ => [Tensor::new(&[], &[0i32]), Tensor::new(&[], &[10i32])],
+            });
+        }
+        cases.push(Case {
+            op: d.name,
+            dtype,
+            inputs,
+            attrs: vec![("dtype", AttrValue::Type(dtype))],
+            may_reject: false,
+        });
+    }
+    cases
+}
+
 #[test]
 fn shape_rules_name_what_the_host_kernels_allocate() {
     let mut rng = StdRng::seed_from_u64(tfa_core::test_seed());
@@ -1128,6 +1166,7 @@ fn shape_rules_name_what_the_host_kernels_allocate() {
         cases.extend(sequence_cases(&mut rng));
         cases.extend(segment_loss_cases(&mut rng));
         cases.extend(einsum_inplace_cases(&mut rng));
+        cases.extend(random_cases(&mut rng));
         for c in cases {
             let what = format!("{} {:?} {:?}", c.op, c.dtype, c.attrs);
             let planned = match plan(c.op, c.dtype, c.inputs.clone(), &c.attrs) {
