@@ -2,8 +2,9 @@
 //! `lanczos3`, `lanczos5`, `gaussian` or `mitchellcubic`, Keras `Resizing`
 //! with those interpolations.
 
-use super::FLOAT;
-use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
+use super::{spec_op, FLOAT};
+use crate::spec::allocate;
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result};
 use tfa_kernels::host::scale_translate::{
     scale_and_translate, scale_and_translate_grad, scale_and_translate_grad_shape,
@@ -25,22 +26,40 @@ fn scale_translation(ctx: &dyn OpContext) -> Result<([f32; 2], [f32; 2])> {
     scale_and_translation(&s.shape, s.data::<f32>()?, &t.shape, t.data::<f32>()?)
 }
 
-fn forward(ctx: &dyn OpContext) -> Result<()> {
+/// The sampling kernel, antialias, scale and translation (host memory),
+/// and the float32 output.
+type SamplePlan = ((SamplingKernel, bool, [f32; 2], [f32; 2]), OutputPlan);
+
+fn forward_plan(ctx: &dyn OpContext) -> Result<SamplePlan> {
     let (kernel, antialias) = attrs(ctx)?;
     let (images, size) = (ctx.input(0)?, ctx.input(1)?);
     let shape = scale_and_translate_shape(&images.shape, &size.shape, &size.to_i64_vec()?)?;
     let (scale, translation) = scale_translation(ctx)?;
-    let mut out = ctx.allocate_output(0, DType::F32, &shape)?;
-    scale_and_translate(&images, scale, translation, kernel, antialias, &mut out)
+    let how = (kernel, antialias, scale, translation);
+    Ok((how, OutputPlan::new(DType::F32, shape)))
 }
 
-fn grad(ctx: &dyn OpContext) -> Result<()> {
+fn grad_plan(ctx: &dyn OpContext) -> Result<SamplePlan> {
     let (kernel, antialias) = attrs(ctx)?;
     let (grads, original) = (ctx.input(0)?, ctx.input(1)?);
     let shape = scale_and_translate_grad_shape(&grads.shape, grads.dtype, &original.shape)?;
     let (scale, translation) = scale_translation(ctx)?;
-    let mut out = ctx.allocate_output(0, DType::F32, &shape)?;
-    scale_and_translate_grad(&grads, scale, translation, kernel, antialias, &mut out)
+    let how = (kernel, antialias, scale, translation);
+    Ok((how, OutputPlan::new(DType::F32, shape)))
+}
+
+/// Resamples input 0 (images, or the gradient when `grad`) as planned.
+fn resample(
+    ctx: &dyn OpContext,
+    ((kernel, antialias, scale, translation), out): &SamplePlan,
+    grad: bool,
+) -> Result<()> {
+    let (x, mut y) = (ctx.input(0)?, allocate(ctx, 0, out)?);
+    if grad {
+        scale_and_translate_grad(&x, *scale, *translation, *kernel, *antialias, &mut y)
+    } else {
+        scale_and_translate(&x, *scale, *translation, *kernel, *antialias, &mut y)
+    }
 }
 
 const ATTRS: &[AttrSpec] = &[
@@ -59,30 +78,32 @@ const T_F32: &[TypeConstraint] = &[TypeConstraint {
 }];
 
 pub(crate) const OPS: &[OpDef] = &[
-    OpDef {
-        name: "ScaleAndTranslate",
-        family: Family::Image,
-        summary: "resample by `scale` and `translation` to `size` (all host memory) through `kernel_type` (lanczos1/3/5, gaussian, box, triangle, keyscubic, mitchellcubic), widened when downsampling if `antialias`; float32 output as TensorFlow CPU",
-        constraints: T_FLOAT,
-        attrs: ATTRS,
-        host_memory: &["size", "scale", "translation"],
-        int32_host_memory: &[],
-        host: Some(forward),
-        shape_rule: None,
-        cuda: None,
-    },
-    OpDef {
-        name: "ScaleAndTranslateGrad",
-        family: Family::Image,
-        summary: "gradient of ScaleAndTranslate: float32 `grads` spread back into the original image's height and width through the forward's spans, in TensorFlow's order",
-        constraints: T_F32,
-        attrs: ATTRS,
-        host_memory: &["scale", "translation"],
-        int32_host_memory: &[],
-        host: Some(grad),
-        shape_rule: None,
-        cuda: None,
-    },
+    spec_op!(
+        plan: |c| forward_plan(c) => SamplePlan,
+        run: |c, p| resample(c, p, false),
+        def: {
+            name: "ScaleAndTranslate",
+            family: Family::Image,
+            summary: "resample by `scale` and `translation` to `size` (all host memory) through `kernel_type` (lanczos1/3/5, gaussian, box, triangle, keyscubic, mitchellcubic), widened when downsampling if `antialias`; float32 output as TensorFlow CPU",
+            constraints: T_FLOAT,
+            attrs: ATTRS,
+            host_memory: &["size", "scale", "translation"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        plan: |c| grad_plan(c) => SamplePlan,
+        run: |c, p| resample(c, p, true),
+        def: {
+            name: "ScaleAndTranslateGrad",
+            family: Family::Image,
+            summary: "gradient of ScaleAndTranslate: float32 `grads` spread back into the original image's height and width through the forward's spans, in TensorFlow's order",
+            constraints: T_F32,
+            attrs: ATTRS,
+            host_memory: &["scale", "translation"],
+            int32_host_memory: &[],
+        }
+    ),
 ];
 
 #[cfg(test)]

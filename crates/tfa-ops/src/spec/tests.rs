@@ -1146,6 +1146,93 @@ fn random_cases(rng: &mut StdRng) -> Vec<Case> {
     cases
 }
 
+/// `want` if `op` registers it for its first type attribute, else the
+/// first type it does.
+fn registered(op: &str, want: DType) -> DType {
+    let d = crate::find(op).expect("in the table").1;
+    let types = d.constraints[0].types;
+    if types.contains(&want) {
+        want
+    } else {
+        types[0]
+    }
+}
+
+/// The resizes and their gradients, ScaleAndTranslate and its gradient.
+fn image_cases(rng: &mut StdRng) -> Vec<Case> {
+    let dtype = float_type(rng);
+    let mut dim = || rng.random_range(1..5);
+    let (n, h, w, c, oh, ow) = (dim(), dim(), dim(), dim(), dim(), dim());
+    let x = [n, h, w, c];
+    let y = [n, oh, ow, c];
+    let size = Tensor::new(&[2], &[oh as i32, ow as i32]);
+    let half = rng.random_bool(0.5);
+    let resize = vec![
+        ("align_corners", AttrValue::Bool(false)),
+        ("half_pixel_centers", AttrValue::Bool(half)),
+    ];
+    let case = |op, dtype, inputs, attrs| Case {
+        op,
+        dtype,
+        inputs,
+        attrs,
+        may_reject: false,
+    };
+    let f32s = |v: [f32; 2]| Tensor::new(&[2], &v);
+    let sample = vec![
+        ("kernel_type", string("lanczos3")),
+        ("antialias", AttrValue::Bool(rng.random_bool(0.5))),
+    ];
+    let (scale, shift) = (
+        f32s([oh as f32 / h as f32, ow as f32 / w as f32]),
+        f32s([0.0, 0.5]),
+    );
+    let mut cases = Vec::new();
+    for op in ["ResizeBilinear", "ResizeBicubic", "ResizeNearestNeighbor"] {
+        cases.push(case(
+            op,
+            dtype,
+            vec![zeros(dtype, &x), size.clone()],
+            resize.clone(),
+        ));
+    }
+    for op in ["ResizeBilinearGrad", "ResizeBicubicGrad"] {
+        // The type of the original image, as the op registers it.
+        let t = registered(op, dtype);
+        cases.push(case(
+            op,
+            t,
+            vec![zeros(DType::F32, &y), zeros(t, &x)],
+            resize.clone(),
+        ));
+    }
+    cases.push(case(
+        "ResizeNearestNeighborGrad",
+        dtype,
+        vec![zeros(dtype, &y), Tensor::new(&[2], &[h as i32, w as i32])],
+        resize,
+    ));
+    cases.push(case(
+        "ResizeArea",
+        dtype,
+        vec![zeros(dtype, &x), size.clone()],
+        vec![("align_corners", AttrValue::Bool(false))],
+    ));
+    cases.push(case(
+        "ScaleAndTranslate",
+        dtype,
+        vec![zeros(dtype, &x), size, scale.clone(), shift.clone()],
+        sample.clone(),
+    ));
+    cases.push(case(
+        "ScaleAndTranslateGrad",
+        DType::F32,
+        vec![zeros(DType::F32, &y), zeros(DType::F32, &x), scale, shift],
+        sample,
+    ));
+    cases
+}
+
 #[test]
 fn shape_rules_name_what_the_host_kernels_allocate() {
     let mut rng = StdRng::seed_from_u64(tfa_core::test_seed());
@@ -1167,6 +1254,7 @@ fn shape_rules_name_what_the_host_kernels_allocate() {
         cases.extend(segment_loss_cases(&mut rng));
         cases.extend(einsum_inplace_cases(&mut rng));
         cases.extend(random_cases(&mut rng));
+        cases.extend(image_cases(&mut rng));
         for c in cases {
             let what = format!("{} {:?} {:?}", c.op, c.dtype, c.attrs);
             let planned = match plan(c.op, c.dtype, c.inputs.clone(), &c.attrs) {
