@@ -41,11 +41,8 @@ pub fn ops_markdown() -> String {
          An op not listed here runs on the host through TensorFlow's CPU kernel (soft placement), \
          or raises an error naming it in strict mode. int32 arithmetic and shape ops run on \
          TensorFlow's own host-memory kernels for the device, as on GPUs.\n\n\
-         *Spec*: the op is declared as spec + kernels (see \"How to add an op\"): its checks \
-         and shape rule run apart from, and before, its kernel ({} of {} op types so far; \
-         the others check and decide shapes inside their kernel).\n",
-        ops.len(),
-        ops.iter().filter(|d| d.shape_rule.is_some()).count(),
+         Every op is declared as spec + kernels (see \"How to add an op\"): its checks and \
+         shape rule (the spec, the same for every backend) run before, and apart from, its kernel.\n",
         ops.len()
     );
     let mut family = None;
@@ -53,17 +50,16 @@ pub fn ops_markdown() -> String {
         if family != Some(d.family) {
             family = Some(d.family);
             let _ = writeln!(s, "\n## {}\n", d.family.title());
-            let _ = writeln!(s, "| Op | host | cuda | AMP | Spec | Notes |");
-            let _ = writeln!(s, "|---|---|---|---|---|---|");
+            let _ = writeln!(s, "| Op | host | cuda | AMP | Notes |");
+            let _ = writeln!(s, "|---|---|---|---|---|");
         }
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} |",
             d.name,
             dtypes(d, Backend::Host),
             dtypes(d, Backend::Cuda),
             lists.class(d.name).name(),
-            if d.shape_rule.is_some() { "yes" } else { "" },
             d.summary
         );
     }
@@ -174,20 +170,22 @@ node's outputs before it runs) and the host kernel (plan, then run); a CUDA
 kernel is one more `impl Kernel<MatMul> for Cuda`, with the checks shared.
 `testing::plan` runs a spec alone in Rust tests, and
 `spec::tests::shape_rules_name_what_the_host_kernels_allocate` checks every
-spec's shape rule against what its host kernel allocates over random cases
-(it fails until a new spec op has cases there; elementwise ops get theirs
-from the table). Ops whose plan is a common shape rule declare both halves
-inline:
+op's shape rule against what its host kernel allocates over random cases
+(it fails until a new op has cases there; elementwise ops get theirs from
+the table). Most ops declare both halves inline, the plan a type that
+knows its outputs (`spec::Outputs`: an `OutputPlan`, or one with what
+else the kernel needs):
 
 ```rust
 op_t!("AddV2", Elementwise, ARITH_C64, "x + y with broadcasting",
       plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Add)),
 ```
 
-and every `map!` op (above) is a spec with its map as the host kernel.
-Convolutions, pooling, the matrix products, the elementwise arithmetic,
-comparisons and activation gradients and the maps are declared this way;
-the other ops still check inside their kernel (`shape_rule: None`).
+(`spec_op!(plan: ..., run: ..., def: { ... })` for an `OpDef` with more
+type attributes or host-memory arguments), and every `map!` op (above) is
+a spec with its map as the host kernel. A spec reads input shapes, the
+values of host-memory inputs and attributes only; checks on data (label
+ranges, scatter indices) stay in the kernel.
 "#,
     );
 }

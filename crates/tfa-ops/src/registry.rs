@@ -84,11 +84,10 @@ pub struct OpDef {
     /// type attribute is int32 (all of them, for int32 ops TensorFlow has no
     /// DEFAULT-device kernel for: int32 data stays on the host, as on GPUs).
     pub int32_host_memory: &'static [&'static str],
-    /// The op's shape rule, for ops declared as spec + kernels
-    /// (`crate::spec`): its outputs' dtypes and shapes from the node's
-    /// input shapes and attributes, before any kernel runs. `None`: the
-    /// kernel checks and decides shapes itself.
-    pub shape_rule: Option<ShapeFn>,
+    /// The op's shape rule (its spec, `crate::spec`): its outputs' dtypes
+    /// and shapes from the node's input shapes, host-memory inputs and
+    /// attributes, before any kernel runs.
+    pub shape_rule: ShapeFn,
     pub host: Option<KernelFn>,
     pub cuda: Option<KernelFn>,
 }

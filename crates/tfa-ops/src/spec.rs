@@ -9,10 +9,8 @@
 //! ([`OpDef::shape_rule`](crate::OpDef) and the backend's kernel), so that a
 //! scheduler can learn a node's outputs before running it, Rust tests can
 //! check a spec's errors without a kernel (`testing::plan`), and a second
-//! backend adds kernels without touching the checks.
-//!
-//! Ops declared before this split keep one function doing both halves
-//! (`OpDef::shape_rule` is `None` for them).
+//! backend adds kernels without touching the checks. Every op of the table
+//! is declared this way.
 
 use crate::OpContext;
 use tfa_core::{DType, Result};

@@ -104,7 +104,7 @@ pub(crate) fn run(
     Ok(ctx)
 }
 
-/// `op`'s shape rule (spec + kernels ops only) on `inputs` and `attrs` as
+/// `op`'s shape rule (its spec) on `inputs` and `attrs` as
 /// for [`run`]: what its outputs will be, without running a kernel.
 pub(crate) fn plan(
     op: &str,
@@ -113,11 +113,8 @@ pub(crate) fn plan(
     attrs: &[(&'static str, AttrValue)],
 ) -> Result<Vec<OutputPlan>> {
     let def = def(op)?;
-    let rule = def
-        .shape_rule
-        .ok_or_else(|| Error::Unimplemented(format!("{op}: no shape rule")))?;
     let ctx = context(def, dtype, inputs, attrs);
-    let outs = rule(&ctx)?;
+    let outs = (def.shape_rule)(&ctx)?;
     assert_eq!(ctx.num_outputs(), 0, "{op}: the shape rule allocated");
     Ok(outs)
 }

@@ -311,7 +311,7 @@ macro_rules! conv_grad {
             attrs: CONV2D_ATTRS,
             host_memory: &[$sizes],
             int32_host_memory: &[],
-            shape_rule: Some(crate::spec::shape_rule::<$spec>),
+            shape_rule: crate::spec::shape_rule::<$spec>,
             host: Some(crate::spec::planned::<$spec, Host>),
             cuda: None,
         }

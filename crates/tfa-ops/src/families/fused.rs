@@ -440,10 +440,7 @@ fn fused_plan(ctx: &dyn OpContext) -> Result<FusedPlan> {
     let head = match product {
         None => None,
         Some(d) => {
-            let rule = d.shape_rule.ok_or_else(|| {
-                Error::Internal(format!("fused product {} has no shape rule", d.name))
-            })?;
-            let outs = rule(ctx)?;
+            let outs = (d.shape_rule)(ctx)?;
             let head = outs.into_iter().next().ok_or_else(|| {
                 Error::Internal(format!("fused product {} has no output", d.name))
             })?;

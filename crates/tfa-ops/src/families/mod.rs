@@ -206,17 +206,12 @@ pub(crate) fn shape_vector(
         .collect()
 }
 
-/// Declares an op whose only type attribute is `T`.
+/// Declares an op whose only type attribute is `T`, as spec + kernels
+/// (`crate::spec`): inline (`plan: |c| ... => Plan, run: |c, p| ...`, the
+/// plan a type implementing `spec::Outputs`) or by a type (`spec: S`, `S`
+/// implementing `Spec` and the host backend's `Kernel`). Attributes are
+/// listed inline (`attrs: ["axis": Int32]`) or shared (`attr_list: X`).
 macro_rules! op_t {
-    ($name:literal, $family:ident, $types:expr, $summary:literal, |$ctx:ident| $body:expr) => {
-        op_t!($name, $family, $types, $summary, attrs: [], |$ctx| $body)
-    };
-    ($name:literal, $family:ident, $types:expr, $summary:literal, attrs: [$($a:literal: $k:ident),*], |$ctx:ident| $body:expr) => {
-        op_t!($name, $family, $types, $summary,
-              attr_list: &[$($crate::AttrSpec::new($a, $crate::AttrKind::$k)),*], |$ctx| $body)
-    };
-    // Spec + kernels declared inline: the spec's plan (a type implementing
-    // `spec::Outputs`) from `|c| ...`, the host kernel `|c, p| ...` on it.
     ($name:literal, $family:ident, $types:expr, $summary:literal, plan: |$pc:ident| $plan:expr => $P:ty, run: |$c:ident, $p:ident| $body:expr) => {
         op_t!($name, $family, $types, $summary, attr_list: &[], plan: |$pc| $plan => $P, run: |$c, $p| $body)
     };
@@ -240,8 +235,6 @@ macro_rules! op_t {
             }
         )
     };
-    // Declared as spec + kernels (`crate::spec`): `$spec` implements `Spec`
-    // and the host backend's `Kernel`.
     ($name:literal, $family:ident, $types:expr, $summary:literal, attr_list: $attrs:expr, spec: $spec:ty) => {
         $crate::OpDef {
             name: $name,
@@ -251,7 +244,7 @@ macro_rules! op_t {
             attrs: $attrs,
             host_memory: &[],
             int32_host_memory: &[],
-            shape_rule: Some($crate::spec::shape_rule::<$spec>),
+            shape_rule: $crate::spec::shape_rule::<$spec>,
             host: Some($crate::spec::planned::<$spec, $crate::spec::Host>),
             cuda: None,
         }
@@ -259,26 +252,6 @@ macro_rules! op_t {
     ($name:literal, $family:ident, $types:expr, $summary:literal, attrs: [$($a:literal: $k:ident),*], spec: $spec:ty) => {
         op_t!($name, $family, $types, $summary,
               attr_list: &[$($crate::AttrSpec::new($a, $crate::AttrKind::$k)),*], spec: $spec)
-    };
-    // Attributes from a shared list.
-    ($name:literal, $family:ident, $types:expr, $summary:literal, attr_list: $attrs:expr, |$ctx:ident| $body:expr) => {
-        $crate::OpDef {
-            name: $name,
-            family: $crate::Family::$family,
-            summary: $summary,
-            constraints: &[$crate::TypeConstraint { attr: "T", types: $types }],
-            attrs: $attrs,
-            host_memory: &[],
-            int32_host_memory: &[],
-            host: Some({
-                fn kernel($ctx: &dyn $crate::OpContext) -> tfa_core::Result<()> {
-                    $body
-                }
-                kernel
-            }),
-            shape_rule: None,
-            cuda: None,
-        }
     };
 }
 pub(crate) use op_t;
@@ -305,7 +278,7 @@ macro_rules! spec_op {
         }
         $crate::OpDef {
             $($field: $value,)*
-            shape_rule: Some($crate::spec::shape_rule::<Op>),
+            shape_rule: $crate::spec::shape_rule::<Op>,
             host: Some($crate::spec::planned::<Op, $crate::spec::Host>),
             cuda: None,
         }
