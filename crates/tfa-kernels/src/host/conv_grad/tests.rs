@@ -119,33 +119,11 @@ fn random_geom(
 #[test]
 fn lowp_grads_match_f32_on_rounded_inputs() {
     let mut rng = crate::test_rng();
-    let mut cases: Vec<(Vec<usize>, Vec<usize>, ConvGeom)> = (0..30)
-        .map(|i| random_geom(&mut rng, ConvKind::Conv2D, i % 3 == 0))
-        .collect();
-    for (x, f, s, pad) in [
-        (vec![2, 9, 9, 64], vec![3, 3, 64, 128], 2, Padding::Same), // large filter
-        (vec![2, 9, 9, 32], vec![3, 3, 32, 48], 1, Padding::Same),  // stride 1
-        (vec![2, 7, 7, 40], vec![1, 1, 40, 24], 1, Padding::Valid), // 1x1
-        (vec![3, 12, 12, 8], vec![3, 3, 8, 16], 2, Padding::Valid), // small tiles
-        (vec![1, 11, 11, 24], vec![3, 3, 24, 40], 2, Padding::Same), // batch 1
-        (vec![1, 10, 10, 32], vec![1, 1, 32, 48], 2, Padding::Valid), // 1x1 stride 2
-    ] {
-        let st = [1, s, s, 1];
-        let a = WindowAttrs {
-            strides: &st,
-            dilations: &[1, 1, 1, 1],
-            padding: pad,
-            explicit_paddings: &[],
-            data_format: DataFormat::Nhwc,
-        };
-        let g = conv2d_geometry(&x, &f, &a, ConvPass::Forward).unwrap();
-        cases.push((x, f, g));
-    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .unwrap();
-    for (i, (xs, fs, g)) in cases.into_iter().enumerate() {
+    for (i, (xs, fs, g)) in lowp_cases(&mut rng).into_iter().enumerate() {
         let lowp = if i % 4 == 1 { DType::F16 } else { DType::BF16 };
         let round = |v: f32| match lowp {
             DType::F16 => f16::from_f32(v).to_f32(),
@@ -164,29 +142,9 @@ fn lowp_grads_match_f32_on_rounded_inputs() {
         );
         let r = |v: &[f32]| v.iter().map(|&a| round(a)).collect::<Vec<f32>>();
         let (rx, rf, rdy) = (r(&x), r(&f), r(&dy));
+        let shapes = [&xs[..], &fs, &ys];
         let grads = |x: &[f32], f: &[f32], dy: &[f32], lowp: Option<DType>| {
-            let g = ConvGeom { lowp, ..g };
-            let mut dx = vec![f32::NAN; x.len()];
-            let mut df = vec![f32::NAN; f.len()];
-            pool.install(|| {
-                conv_backprop_input(
-                    ConvKind::Conv2D,
-                    &TensorView::from_slice(fs.clone(), f),
-                    &TensorView::from_slice(ys.clone(), dy),
-                    &mut TensorMut::from_slice(xs.clone(), &mut dx),
-                    &g,
-                )
-                .unwrap();
-                conv_backprop_filter(
-                    ConvKind::Conv2D,
-                    &TensorView::from_slice(xs.clone(), x),
-                    &TensorView::from_slice(ys.clone(), dy),
-                    &mut TensorMut::from_slice(fs.clone(), &mut df),
-                    &g,
-                )
-                .unwrap();
-            });
-            (dx, df)
+            pool.install(|| both_grads(shapes, [x, f, dy], &ConvGeom { lowp, ..g }, f32::NAN))
         };
         let (gx, gf) = grads(&x, &f, &dy, Some(lowp));
         let (wx, wf) = grads(&rx, &rf, &rdy, None);
@@ -208,26 +166,7 @@ fn lowp_grads_match_f32_on_rounded_inputs() {
         if lowp == DType::BF16 {
             let h = |v: &[f32]| v.iter().map(|&a| bf16::from_f32(a)).collect::<Vec<bf16>>();
             let (hx, hf, hdy) = (h(&x), h(&f), h(&dy));
-            let mut dx = vec![bf16::NAN; x.len()];
-            let mut df = vec![bf16::NAN; f.len()];
-            pool.install(|| {
-                conv_backprop_input(
-                    ConvKind::Conv2D,
-                    &TensorView::from_slice(fs.clone(), &hf),
-                    &TensorView::from_slice(ys.clone(), &hdy),
-                    &mut TensorMut::from_slice(xs.clone(), &mut dx),
-                    &g,
-                )
-                .unwrap();
-                conv_backprop_filter(
-                    ConvKind::Conv2D,
-                    &TensorView::from_slice(xs.clone(), &hx),
-                    &TensorView::from_slice(ys.clone(), &hdy),
-                    &mut TensorMut::from_slice(fs.clone(), &mut df),
-                    &g,
-                )
-                .unwrap();
-            });
+            let (dx, df) = pool.install(|| both_grads(shapes, [&hx, &hf, &hdy], &g, bf16::NAN));
             for (a, b) in dx.iter().zip(&wx) {
                 let a = a.to_f32();
                 assert!(
@@ -244,6 +183,62 @@ fn lowp_grads_match_f32_on_rounded_inputs() {
             }
         }
     }
+}
+
+/// The low-precision gradient cases: random geometries and fixed ones
+/// (large filter, stride 1, 1x1, small tiles, batch 1, 1x1 stride 2).
+fn lowp_cases(rng: &mut rand::rngs::StdRng) -> Vec<(Vec<usize>, Vec<usize>, ConvGeom)> {
+    let mut cases: Vec<(Vec<usize>, Vec<usize>, ConvGeom)> = (0..30)
+        .map(|i| random_geom(rng, ConvKind::Conv2D, i % 3 == 0))
+        .collect();
+    for (x, f, s, pad) in [
+        (vec![2, 9, 9, 64], vec![3, 3, 64, 128], 2, Padding::Same),
+        (vec![2, 9, 9, 32], vec![3, 3, 32, 48], 1, Padding::Same),
+        (vec![2, 7, 7, 40], vec![1, 1, 40, 24], 1, Padding::Valid),
+        (vec![3, 12, 12, 8], vec![3, 3, 8, 16], 2, Padding::Valid),
+        (vec![1, 11, 11, 24], vec![3, 3, 24, 40], 2, Padding::Same),
+        (vec![1, 10, 10, 32], vec![1, 1, 32, 48], 2, Padding::Valid),
+    ] {
+        let st = [1, s, s, 1];
+        let a = WindowAttrs {
+            strides: &st,
+            dilations: &[1, 1, 1, 1],
+            padding: pad,
+            explicit_paddings: &[],
+            data_format: DataFormat::Nhwc,
+        };
+        let g = conv2d_geometry(&x, &f, &a, ConvPass::Forward).unwrap();
+        cases.push((x, f, g));
+    }
+    cases
+}
+
+/// Conv2D's input and filter gradients (`[x, f, dy]` values of `shapes`)
+/// into buffers filled with `nan` first (an element left unwritten shows).
+fn both_grads<T: tfa_core::Element + Copy>(
+    [xs, fs, ys]: [&[usize]; 3],
+    [x, f, dy]: [&[T]; 3],
+    g: &ConvGeom,
+    nan: T,
+) -> (Vec<T>, Vec<T>) {
+    let (mut dx, mut df) = (vec![nan; x.len()], vec![nan; f.len()]);
+    conv_backprop_input(
+        ConvKind::Conv2D,
+        &TensorView::from_slice(fs.to_vec(), f),
+        &TensorView::from_slice(ys.to_vec(), dy),
+        &mut TensorMut::from_slice(xs.to_vec(), &mut dx),
+        g,
+    )
+    .unwrap();
+    conv_backprop_filter(
+        ConvKind::Conv2D,
+        &TensorView::from_slice(xs.to_vec(), x),
+        &TensorView::from_slice(ys.to_vec(), dy),
+        &mut TensorMut::from_slice(fs.to_vec(), &mut df),
+        g,
+    )
+    .unwrap();
+    (dx, df)
 }
 
 fn check(kind: ConvKind, cases: usize, big: bool, threads: usize) {
