@@ -1,7 +1,7 @@
 //! Convolutions: Conv2D (NHWC/NCHW, SAME/VALID/EXPLICIT, strides, dilations,
 //! groups) and DepthwiseConv2dNative, and their input and filter gradients.
 
-use super::{concat, op_t};
+use super::{concat, op_t, spec_op};
 use crate::spec::{allocate, Host, Kernel, OutputPlan, Spec};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
@@ -300,21 +300,21 @@ const CONV2D_ATTRS: &[AttrSpec] = &concat::<AttrSpec, 5>(
 /// shape argument.
 macro_rules! conv_grad {
     ($name:literal, $sizes:literal, $summary:literal, $spec:ty) => {
-        OpDef {
-            name: $name,
-            family: Family::Conv,
-            summary: $summary,
-            constraints: &[TypeConstraint {
-                attr: "T",
-                types: CONV_TYPES,
-            }],
-            attrs: CONV2D_ATTRS,
-            host_memory: &[$sizes],
-            int32_host_memory: &[],
-            shape_rule: crate::spec::shape_rule::<$spec>,
-            host: Some(crate::spec::planned::<$spec, Host>),
-            cuda: None,
-        }
+        spec_op!(
+            spec: $spec,
+            def: {
+                name: $name,
+                family: Family::Conv,
+                summary: $summary,
+                constraints: &[TypeConstraint {
+                    attr: "T",
+                    types: CONV_TYPES,
+                }],
+                attrs: CONV2D_ATTRS,
+                host_memory: &[$sizes],
+                int32_host_memory: &[],
+            }
+        )
     };
 }
 

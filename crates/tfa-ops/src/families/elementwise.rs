@@ -370,6 +370,46 @@ fn clip_by_value(ctx: &dyn OpContext, out: &OutputPlan) -> Result<()> {
     clip::clip_by_value(&t, &lo, &hi, &mut allocate(ctx, 0, out)?)
 }
 
+/// An `ew::unary` op: input 0's shape and type.
+macro_rules! unary_op {
+    ($name:literal, $types:expr, $summary:literal, $op:ident) => {
+        op_t!($name, Elementwise, $types, $summary,
+              plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::$op))
+    };
+}
+
+/// An `ew::binary` op with broadcasting.
+macro_rules! binary_op {
+    ($name:literal, $types:expr, $summary:literal, $op:ident) => {
+        op_t!($name, Elementwise, $types, $summary,
+              plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::$op))
+    };
+}
+
+/// An activation gradient: two inputs of one shape.
+macro_rules! activation_grad_op {
+    ($name:literal, $types:expr, $summary:literal, $op:ident) => {
+        op_t!($name, Elementwise, $types, $summary,
+              plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::$op))
+    };
+}
+
+/// A `SimpleBinaryOp` gradient: two inputs of as many elements.
+macro_rules! flat_grad_op {
+    ($name:literal, $types:expr, $summary:literal, $op:ident) => {
+        op_t!($name, Elementwise, $types, $summary,
+              plan: |c| same_size(c) => OutputPlan, run: |c, p| flat_grad(c, p, BinaryOp::$op))
+    };
+}
+
+/// IsFinite, IsNan, IsInf: a bool of input 0's shape.
+macro_rules! classify_op {
+    ($name:literal, $types:expr, $summary:literal, $op:ident) => {
+        op_t!($name, Elementwise, $types, $summary,
+              plan: |c| like_input_bool(c) => OutputPlan, run: |c, p| classify(c, p, ClassifyOp::$op))
+    };
+}
+
 /// An op on bool tensors (no type attribute), every argument in host
 /// memory: boolean logic mostly combines the results of int32 comparisons
 /// (host memory, as on GPUs) into a loop condition (host memory too), and a
@@ -402,69 +442,41 @@ pub(crate) const OPS: &[OpDef] = &[
         plan: |c| clip_plan(c) => OutputPlan,
         run: |c, p| clip_by_value(c, p)
     ),
-    op_t!(
+    binary_op!(
         "Add",
-        Elementwise,
         ARITH_C64,
         "x + y with broadcasting (legacy op; TensorFlow's collectives merge with it)",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Add)
+        Add
     ),
-    op_t!(
-        "AddV2",
-        Elementwise,
-        ARITH_C64,
-        "x + y with broadcasting",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Add)
-    ),
-    op_t!(
-        "Sub",
-        Elementwise,
-        ARITH_C64,
-        "x - y with broadcasting",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Sub)
-    ),
-    op_t!(
-        "Mul",
-        Elementwise,
-        ARITH_C64,
-        "x * y with broadcasting",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Mul)
-    ),
-    op_t!(
-        "RealDiv",
-        Elementwise,
-        FLOAT,
-        "x / y with broadcasting",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Div)
-    ),
-    op_t!(
+    binary_op!("AddV2", ARITH_C64, "x + y with broadcasting", Add),
+    binary_op!("Sub", ARITH_C64, "x - y with broadcasting", Sub),
+    binary_op!("Mul", ARITH_C64, "x * y with broadcasting", Mul),
+    binary_op!("RealDiv", FLOAT, "x / y with broadcasting", Div),
+    binary_op!(
         "Maximum",
-        Elementwise,
         NUMERIC_NO_I32,
         "max(x, y) with broadcasting; NaN propagates",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Maximum)
+        Maximum
     ),
-    op_t!(
+    binary_op!(
         "Minimum",
-        Elementwise,
         NUMERIC_NO_I32,
         "min(x, y) with broadcasting; NaN propagates",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Minimum)
+        Minimum
     ),
-    op_t!(
+    binary_op!(
         "SquaredDifference",
-        Elementwise,
         &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64],
         "(x - y)^2 with broadcasting",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::SquaredDifference)
+        SquaredDifference
     ),
-    op_t!("Neg", Elementwise, SIGNED_NO_I32, "-x", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Neg)),
-    op_t!("Square", Elementwise, SIGNED_NO_I32, "x * x", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Square)),
-    op_t!("Sqrt", Elementwise, FLOAT, "sqrt(x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Sqrt)),
-    op_t!("Rsqrt", Elementwise, FLOAT, "1 / sqrt(x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Rsqrt)),
-    op_t!("Exp", Elementwise, FLOAT, "e^x", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Exp)),
-    op_t!("Log", Elementwise, FLOAT, "natural logarithm", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Log)),
-    op_t!("Relu", Elementwise, REAL, "max(x, 0); NaN stays NaN", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Relu)),
+    unary_op!("Neg", SIGNED_NO_I32, "-x", Neg),
+    unary_op!("Square", SIGNED_NO_I32, "x * x", Square),
+    unary_op!("Sqrt", FLOAT, "sqrt(x)", Sqrt),
+    unary_op!("Rsqrt", FLOAT, "1 / sqrt(x)", Rsqrt),
+    unary_op!("Exp", FLOAT, "e^x", Exp),
+    unary_op!("Log", FLOAT, "natural logarithm", Log),
+    unary_op!("Relu", REAL, "max(x, 0); NaN stays NaN", Relu),
     op_t!(
         "AddN",
         Elementwise,
@@ -473,89 +485,49 @@ pub(crate) const OPS: &[OpDef] = &[
         plan: |c| add_n_plan(c) => OutputPlan,
         run: |c, p| add_n(c, p)
     ),
-    op_t!(
-        "DivNoNan",
-        Elementwise,
-        FLOAT,
-        "x / y, 0 where y == 0",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::DivNoNan)
-    ),
-    op_t!("Pow", Elementwise, FLOAT, "x^y with broadcasting", plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Pow)),
-    op_t!(
+    binary_op!("DivNoNan", FLOAT, "x / y, 0 where y == 0", DivNoNan),
+    binary_op!("Pow", FLOAT, "x^y with broadcasting", Pow),
+    binary_op!(
         "FloorDiv",
-        Elementwise,
         NUMERIC_NO_I32,
         "division rounded toward -inf; integer division by zero is an error",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::FloorDiv)
+        FloorDiv
     ),
-    op_t!(
+    binary_op!(
         "FloorMod",
-        Elementwise,
         NUMERIC_NO_I32,
         "remainder with the divisor's sign",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::FloorMod)
+        FloorMod
     ),
-    op_t!(
-        "BitwiseAnd",
-        Elementwise,
-        INTEGER,
-        "x & y with broadcasting",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::BitwiseAnd)
-    ),
-    op_t!(
-        "BitwiseOr",
-        Elementwise,
-        INTEGER,
-        "x | y with broadcasting",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::BitwiseOr)
-    ),
-    op_t!(
-        "BitwiseXor",
-        Elementwise,
-        INTEGER,
-        "x ^ y with broadcasting",
-        plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::BitwiseXor)
-    ),
-    op_t!("Abs", Elementwise, SIGNED_NO_I32, "|x|", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Abs)),
-    op_t!("Reciprocal", Elementwise, FLOAT, "1 / x", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Reciprocal)),
-    op_t!("Inv", Elementwise, FLOAT, "1 / x (legacy name)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Reciprocal)),
-    op_t!("Expm1", Elementwise, FLOAT, "e^x - 1", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Expm1)),
-    op_t!("Log1p", Elementwise, FLOAT, "log(1 + x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Log1p)),
-    op_t!("Relu6", Elementwise, REAL, "min(max(x, 0), 6)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Relu6)),
-    op_t!("Elu", Elementwise, FLOAT, "x < 0 ? e^x - 1 : x", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Elu)),
-    op_t!(
-        "Selu",
-        Elementwise,
-        FLOAT,
-        "scaled ELU (TensorFlow's constants)",
-        plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Selu)
-    ),
-    op_t!(
+    binary_op!("BitwiseAnd", INTEGER, "x & y with broadcasting", BitwiseAnd),
+    binary_op!("BitwiseOr", INTEGER, "x | y with broadcasting", BitwiseOr),
+    binary_op!("BitwiseXor", INTEGER, "x ^ y with broadcasting", BitwiseXor),
+    unary_op!("Abs", SIGNED_NO_I32, "|x|", Abs),
+    unary_op!("Reciprocal", FLOAT, "1 / x", Reciprocal),
+    unary_op!("Inv", FLOAT, "1 / x (legacy name)", Reciprocal),
+    unary_op!("Expm1", FLOAT, "e^x - 1", Expm1),
+    unary_op!("Log1p", FLOAT, "log(1 + x)", Log1p),
+    unary_op!("Relu6", REAL, "min(max(x, 0), 6)", Relu6),
+    unary_op!("Elu", FLOAT, "x < 0 ? e^x - 1 : x", Elu),
+    unary_op!("Selu", FLOAT, "scaled ELU (TensorFlow's constants)", Selu),
+    unary_op!(
         "Softplus",
-        Elementwise,
         FLOAT,
         "log(1 + e^x) with TensorFlow's cut-over thresholds",
-        plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Softplus)
+        Softplus
     ),
-    op_t!("Sigmoid", Elementwise, FLOAT, "1 / (1 + e^-x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Sigmoid)),
-    op_t!("Tanh", Elementwise, FLOAT, "tanh(x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Tanh)),
-    op_t!("Erf", Elementwise, FLOAT, "error function", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Erf)),
-    op_t!(
+    unary_op!("Sigmoid", FLOAT, "1 / (1 + e^-x)", Sigmoid),
+    unary_op!("Tanh", FLOAT, "tanh(x)", Tanh),
+    unary_op!("Erf", FLOAT, "error function", Erf),
+    unary_op!(
         "Erfc",
-        Elementwise,
         FLOAT,
         "complementary error function (Keras GELU)",
-        plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Erfc)
+        Erfc
     ),
-    op_t!("Floor", Elementwise, FLOAT, "floor(x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Floor)),
-    op_t!("Ceil", Elementwise, FLOAT, "ceil(x)", plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Ceil)),
-    op_t!(
-        "Round",
-        Elementwise,
-        FLOAT,
-        "round half to even",
-        plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::Round)
-    ),
+    unary_op!("Floor", FLOAT, "floor(x)", Floor),
+    unary_op!("Ceil", FLOAT, "ceil(x)", Ceil),
+    unary_op!("Round", FLOAT, "round half to even", Round),
     op_t!(
         "Less",
         Elementwise,
@@ -589,15 +561,14 @@ pub(crate) const OPS: &[OpDef] = &[
     logical_op!("LogicalAnd", "x && y with broadcasting; arguments in host memory (loop conditions)", &["x", "y", "z"], plan: |c| broadcast_bool(c), run: |c, p| logical(c, p, LogicalOp::And)),
     logical_op!("LogicalOr", "x || y with broadcasting; arguments in host memory", &["x", "y", "z"], plan: |c| broadcast_bool(c), run: |c, p| logical(c, p, LogicalOp::Or)),
     logical_op!("LogicalNot", "!x; arguments in host memory", &["x", "y"], plan: |c| like_input_bool(c), run: |c, p| logical_not(c, p)),
-    op_t!(
+    classify_op!(
         "IsFinite",
-        Elementwise,
         FLOAT,
         "x is neither infinite nor NaN -> bool (loss-scale checks)",
-        plan: |c| like_input_bool(c) => OutputPlan, run: |c, p| classify(c, p, ClassifyOp::IsFinite)
+        IsFinite
     ),
-    op_t!("IsNan", Elementwise, FLOAT, "x is NaN -> bool", plan: |c| like_input_bool(c) => OutputPlan, run: |c, p| classify(c, p, ClassifyOp::IsNan)),
-    op_t!("IsInf", Elementwise, FLOAT, "x is +-inf -> bool", plan: |c| like_input_bool(c) => OutputPlan, run: |c, p| classify(c, p, ClassifyOp::IsInf)),
+    classify_op!("IsNan", FLOAT, "x is NaN -> bool", IsNan),
+    classify_op!("IsInf", FLOAT, "x is +-inf -> bool", IsInf),
     op_t!(
         "SelectV2",
         Elementwise,
@@ -645,45 +616,35 @@ pub(crate) const OPS: &[OpDef] = &[
             int32_host_memory: &[],
         }
     ),
-    op_t!(
-        "ReluGrad",
-        Elementwise,
-        FLOAT,
-        "gradients * (features > 0)",
-        plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::ReluGrad)
-    ),
-    op_t!(
+    activation_grad_op!("ReluGrad", FLOAT, "gradients * (features > 0)", ReluGrad),
+    activation_grad_op!(
         "Relu6Grad",
-        Elementwise,
         FLOAT,
         "gradients * (0 < features < 6)",
-        plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::Relu6Grad)
+        Relu6Grad
     ),
-    op_t!(
+    activation_grad_op!(
         "EluGrad",
-        Elementwise,
         FLOAT,
         "gradients, times (outputs + 1) where outputs < 0",
-        plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::EluGrad)
+        EluGrad
     ),
-    op_t!(
+    activation_grad_op!(
         "SeluGrad",
-        Elementwise,
         FLOAT,
         "SELU gradient from its outputs",
-        plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::SeluGrad)
+        SeluGrad
     ),
-    op_t!(
+    activation_grad_op!(
         "SoftplusGrad",
-        Elementwise,
         FLOAT,
         "gradients / (1 + e^-features)",
-        plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::SoftplusGrad)
+        SoftplusGrad
     ),
-    op_t!("SigmoidGrad", Elementwise, FLOAT, "dy * y * (1 - y)", plan: |c| same_size(c) => OutputPlan, run: |c, p| flat_grad(c, p, BinaryOp::SigmoidGrad)),
-    op_t!("TanhGrad", Elementwise, FLOAT, "dy * (1 - y^2)", plan: |c| same_size(c) => OutputPlan, run: |c, p| flat_grad(c, p, BinaryOp::TanhGrad)),
-    op_t!("RsqrtGrad", Elementwise, FLOAT, "-dy * y^3 / 2", plan: |c| same_size(c) => OutputPlan, run: |c, p| flat_grad(c, p, BinaryOp::RsqrtGrad)),
-    op_t!("SqrtGrad", Elementwise, FLOAT, "dy / (2 y)", plan: |c| same_size(c) => OutputPlan, run: |c, p| flat_grad(c, p, BinaryOp::SqrtGrad)),
+    flat_grad_op!("SigmoidGrad", FLOAT, "dy * y * (1 - y)", SigmoidGrad),
+    flat_grad_op!("TanhGrad", FLOAT, "dy * (1 - y^2)", TanhGrad),
+    flat_grad_op!("RsqrtGrad", FLOAT, "-dy * y^3 / 2", RsqrtGrad),
+    flat_grad_op!("SqrtGrad", FLOAT, "dy / (2 y)", SqrtGrad),
     op_t!(
         "ZerosLike",
         Elementwise,

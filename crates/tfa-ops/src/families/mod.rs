@@ -236,18 +236,18 @@ macro_rules! op_t {
         )
     };
     ($name:literal, $family:ident, $types:expr, $summary:literal, attr_list: $attrs:expr, spec: $spec:ty) => {
-        $crate::OpDef {
-            name: $name,
-            family: $crate::Family::$family,
-            summary: $summary,
-            constraints: &[$crate::TypeConstraint { attr: "T", types: $types }],
-            attrs: $attrs,
-            host_memory: &[],
-            int32_host_memory: &[],
-            shape_rule: $crate::spec::shape_rule::<$spec>,
-            host: Some($crate::spec::planned::<$spec, $crate::spec::Host>),
-            cuda: None,
-        }
+        $crate::families::spec_op!(
+            spec: $spec,
+            def: {
+                name: $name,
+                family: $crate::Family::$family,
+                summary: $summary,
+                constraints: &[$crate::TypeConstraint { attr: "T", types: $types }],
+                attrs: $attrs,
+                host_memory: &[],
+                int32_host_memory: &[],
+            }
+        )
     };
     ($name:literal, $family:ident, $types:expr, $summary:literal, attrs: [$($a:literal: $k:ident),*], spec: $spec:ty) => {
         op_t!($name, $family, $types, $summary,
@@ -256,10 +256,19 @@ macro_rules! op_t {
 }
 pub(crate) use op_t;
 
-/// An `OpDef` (every field but the kernels in `def`) declared as spec +
-/// kernels inline: the spec's plan (a type implementing `spec::Outputs`)
-/// from `|c| ...`, the host kernel `|c, p| ...` on it.
+/// An `OpDef` (every field but the shape rule and kernels in `def`) for a
+/// spec: a type (`spec: S`, implementing `Spec` and the host backend's
+/// `Kernel`), or declared inline (`plan: |c| ... => Plan, run: |c, p| ...`:
+/// the plan a type implementing `spec::Outputs`, the host kernel on it).
 macro_rules! spec_op {
+    (spec: $spec:ty, def: { $($field:ident: $value:expr),* $(,)? }) => {
+        $crate::OpDef {
+            $($field: $value,)*
+            shape_rule: $crate::spec::shape_rule::<$spec>,
+            host: Some($crate::spec::planned::<$spec, $crate::spec::Host>),
+            cuda: None,
+        }
+    };
     (plan: |$pc:ident| $plan:expr => $P:ty, run: |$c:ident, $p:ident| $body:expr, def: { $($field:ident: $value:expr),* $(,)? }) => {{
         struct Op;
         impl $crate::spec::Spec for Op {
@@ -276,12 +285,7 @@ macro_rules! spec_op {
                 $body
             }
         }
-        $crate::OpDef {
-            $($field: $value,)*
-            shape_rule: $crate::spec::shape_rule::<Op>,
-            host: Some($crate::spec::planned::<Op, $crate::spec::Host>),
-            cuda: None,
-        }
+        $crate::families::spec_op!(spec: Op, def: { $($field: $value),* })
     }};
 }
 pub(crate) use spec_op;

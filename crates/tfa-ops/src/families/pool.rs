@@ -2,8 +2,8 @@
 //! positions never count: AvgPool divides by the number of valid elements,
 //! as TensorFlow does.
 
-use super::{concat, op_t};
-use crate::spec::{allocate, planned, shape_rule, Host, Kernel, OutputPlan, Spec};
+use super::{concat, op_t, spec_op};
+use crate::spec::{allocate, Host, Kernel, OutputPlan, Spec};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result};
@@ -324,61 +324,61 @@ pub(crate) const OPS: &[OpDef] = &[
         attr_list: MAX_POOL_ATTRS,
         spec: MaxPoolGrad
     ),
-    OpDef {
-        name: "AvgPoolGrad",
-        family: Family::Pool,
-        summary: "AvgPool gradient: spread over the non-padded elements of each window, NHWC/NCHW, SAME/VALID",
-        constraints: &[TypeConstraint {
-            attr: "T",
-            types: POOL_TYPES,
-        }],
-        attrs: POOL_ATTRS,
-        host_memory: &["orig_input_shape"],
-        int32_host_memory: &[],
-        shape_rule: shape_rule::<AvgPoolGrad>,
-        host: Some(planned::<AvgPoolGrad, Host>),
-        cuda: None,
-    },
-    OpDef {
-        name: "MaxPoolWithArgmax",
-        family: Family::Pool,
-        summary: "MaxPool (NHWC, SAME/VALID) and the flat index of each maximum (int64; first maximum in row-major window order, batch in the index or not), as TensorFlow CPU",
-        constraints: &[
-            TypeConstraint {
+    spec_op!(
+        spec: AvgPoolGrad,
+        def: {
+            name: "AvgPoolGrad",
+            family: Family::Pool,
+            summary: "AvgPool gradient: spread over the non-padded elements of each window, NHWC/NCHW, SAME/VALID",
+            constraints: &[TypeConstraint {
                 attr: "T",
                 types: POOL_TYPES,
-            },
-            TypeConstraint {
-                attr: "Targmax",
-                types: &[DType::I64],
-            },
-        ],
-        attrs: ARGMAX_ATTRS,
-        host_memory: &[],
-        int32_host_memory: &[],
-        shape_rule: shape_rule::<MaxPoolWithArgmax>,
-        host: Some(planned::<MaxPoolWithArgmax, Host>),
-        cuda: None,
-    },
-    OpDef {
-        name: "MaxPoolGradWithArgmax",
-        family: Family::Pool,
-        summary: "gradient of MaxPoolWithArgmax: each gradient added at its argmax; out-of-range indices raise InvalidArgument",
-        constraints: &[
-            TypeConstraint {
-                attr: "T",
-                types: POOL_TYPES,
-            },
-            TypeConstraint {
-                attr: "Targmax",
-                types: &[DType::I64],
-            },
-        ],
-        attrs: ARGMAX_ATTRS,
-        host_memory: &[],
-        int32_host_memory: &[],
-        shape_rule: shape_rule::<MaxPoolGradWithArgmax>,
-        host: Some(planned::<MaxPoolGradWithArgmax, Host>),
-        cuda: None,
-    },
+            }],
+            attrs: POOL_ATTRS,
+            host_memory: &["orig_input_shape"],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        spec: MaxPoolWithArgmax,
+        def: {
+            name: "MaxPoolWithArgmax",
+            family: Family::Pool,
+            summary: "MaxPool (NHWC, SAME/VALID) and the flat index of each maximum (int64; first maximum in row-major window order, batch in the index or not), as TensorFlow CPU",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: POOL_TYPES,
+                },
+                TypeConstraint {
+                    attr: "Targmax",
+                    types: &[DType::I64],
+                },
+            ],
+            attrs: ARGMAX_ATTRS,
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ),
+    spec_op!(
+        spec: MaxPoolGradWithArgmax,
+        def: {
+            name: "MaxPoolGradWithArgmax",
+            family: Family::Pool,
+            summary: "gradient of MaxPoolWithArgmax: each gradient added at its argmax; out-of-range indices raise InvalidArgument",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: POOL_TYPES,
+                },
+                TypeConstraint {
+                    attr: "Targmax",
+                    types: &[DType::I64],
+                },
+            ],
+            attrs: ARGMAX_ATTRS,
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ),
 ];
