@@ -3,6 +3,7 @@
 //! TensorFlow's checks and messages. Every backend's kernels take these
 //! plans; the op specs in `tfa-ops` build them.
 
+pub mod axes;
 pub mod index;
 pub mod matmul;
 pub mod pool;

@@ -3,7 +3,6 @@
 
 use super::PAR_MIN_ELEMENTS;
 use rayon::prelude::*;
-use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
 
 /// `outer × n × inner` view of a tensor reduced along `axis`.
@@ -11,27 +10,6 @@ fn split(shape: &[usize], axis: usize) -> (usize, usize, usize) {
     let outer = shape[..axis].iter().product();
     let inner = shape[axis + 1..].iter().product();
     (outer, shape[axis], inner)
-}
-
-/// Output shape: the input's without `axis`.
-pub fn arg_reduce_shape(shape: &[usize], axis: i64) -> Result<(usize, Vec<usize>)> {
-    let rank = shape.len() as i64;
-    if axis < -rank || axis >= rank {
-        return Err(Error::InvalidArgument(format!(
-            "Expected dimension in the range [{}, {}), but got {axis}",
-            -rank, rank
-        )));
-    }
-    let a = if axis < 0 { axis + rank } else { axis } as usize;
-    if shape[a] == 0 {
-        return Err(Error::InvalidArgument(format!(
-            "Reduction axis {a} is empty in shape {}",
-            fmt_shape(shape)
-        )));
-    }
-    let mut out = shape.to_vec();
-    out.remove(a);
-    Ok((a, out))
 }
 
 /// `out[o, i] = argmax/argmin_k x[o, k, i]`; `out` is int32 or int64.
@@ -96,6 +74,7 @@ fn run<T: Element + PartialOrd>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::axes::*;
     use tfa_core::{TensorMut, TensorView};
 
     fn argmax(data: &[f32], shape: &[usize], axis: usize) -> Vec<i64> {

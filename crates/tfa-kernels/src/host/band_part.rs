@@ -6,32 +6,8 @@
 //! supported type (false for bool).
 
 use super::for_row_chunks;
-use tfa_core::shape::fmt_shape;
+use crate::geometry::axes::check_band;
 use tfa_core::{Error, Result, TensorMut, TensorView};
-
-/// TensorFlow's checks of the input shape and the band limits (`num_lower`
-/// sub-diagonals, `num_upper` super-diagonals; negative: all).
-pub fn check_band(shape: &[usize], num_lower: i64, num_upper: i64) -> Result<()> {
-    let rank = shape.len();
-    if rank < 2 {
-        return Err(Error::InvalidArgument(format!(
-            "input must be at least 2-dim, received shape: {}",
-            fmt_shape(shape)
-        )));
-    }
-    let (rows, cols) = (shape[rank - 2] as i64, shape[rank - 1] as i64);
-    if num_lower > rows {
-        return Err(Error::InvalidArgument(format!(
-            "num_lower must be negative or less or equal to number of rows ({rows}) got: {num_lower}"
-        )));
-    }
-    if num_upper > cols {
-        return Err(Error::InvalidArgument(format!(
-            "num_upper must be negative or less or equal to number of columns ({cols}) got: {num_upper}"
-        )));
-    }
-    Ok(())
-}
 
 /// `out = band_part(x, num_lower, num_upper)`, limits checked with
 /// [`check_band`]; `out` has `x`'s dtype and shape.

@@ -180,7 +180,7 @@ impl<'a, T: Numeric> Labelled<'a, T> {
         if !red.contains(&true) {
             return Ok(self);
         }
-        let shape = super::reduce::reduced_shape(&self.shape, &red, false);
+        let shape = crate::geometry::axes::reduced_shape(&self.shape, &red, false);
         let mut data = vec![T::default(); shape.iter().product()];
         super::reduce::reduce_typed(ReduceOp::Sum, &self.data, &self.shape, &red, &mut data)?;
         let labels = self

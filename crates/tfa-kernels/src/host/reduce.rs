@@ -23,41 +23,6 @@ pub enum ReduceOp {
     Prod,
 }
 
-/// Which dims of a rank-`rank` tensor `axes` reduces (negative axes count
-/// from the end; a dim named twice is an error), with TensorFlow's messages.
-pub fn reduction_bitmap(rank: usize, axes: &[i64]) -> Result<Vec<bool>> {
-    let mut bits = vec![false; rank];
-    let r = rank as i64;
-    for &a in axes {
-        if a < -r || a >= r {
-            return Err(Error::InvalidArgument(format!(
-                "Invalid reduction dimension ({a} for input with {rank} dimension(s)"
-            )));
-        }
-        let i = (if a < 0 { a + r } else { a }) as usize;
-        if bits[i] {
-            return Err(Error::InvalidArgument(format!(
-                "Invalid reduction arguments: Axes contains duplicate dimension: {i}"
-            )));
-        }
-        bits[i] = true;
-    }
-    Ok(bits)
-}
-
-/// Output shape of a reduction.
-pub fn reduced_shape(shape: &[usize], reduced: &[bool], keep_dims: bool) -> Vec<usize> {
-    shape
-        .iter()
-        .zip(reduced)
-        .filter_map(|(&d, &r)| match (r, keep_dims) {
-            (false, _) => Some(d),
-            (true, true) => Some(1),
-            (true, false) => None,
-        })
-        .collect()
-}
-
 /// `out = op(x)` over the dims flagged in `reduced`; `out` has the reduced
 /// shape (with or without kept dims: only its element count matters).
 pub fn reduce(op: ReduceOp, x: &TensorView, reduced: &[bool], out: &mut TensorMut) -> Result<()> {
@@ -451,6 +416,7 @@ fn softmax_chunk<T: Widen>(src: &[T], dst: &mut [T], row: usize, log: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::axes::*;
     use rand::Rng;
     use tfa_core::shape::strides;
 

@@ -10,34 +10,6 @@ use super::for_row_chunks;
 use super::transpose::{by_width, words, words_mut};
 use tfa_core::{Error, Result, TensorMut, TensorView};
 
-/// TensorFlow's ReverseV2 checks: `axis` entries (negative ones count from
-/// the end) against `rank`, each at most once, rank at most 8. Returns one
-/// flag per dim.
-pub fn reverse_axes(rank: usize, axis: &[i64]) -> Result<Vec<bool>> {
-    let dims = rank as i64;
-    let mut flags = vec![false; rank];
-    for (i, &a) in axis.iter().enumerate() {
-        let canonical = if a < 0 { a + dims } else { a };
-        if !(0..dims).contains(&canonical) {
-            return Err(Error::InvalidArgument(format!(
-                "'axis'[{i}] = {a} is out of valid range [0, {}",
-                dims - 1
-            )));
-        }
-        if std::mem::replace(&mut flags[canonical as usize], true) {
-            return Err(Error::InvalidArgument(format!(
-                "axis {canonical} specified more than once."
-            )));
-        }
-    }
-    if rank > 8 {
-        return Err(Error::Unimplemented(
-            "reverse is not implemented for tensors of rank > 8.".into(),
-        ));
-    }
-    Ok(flags)
-}
-
 /// `(size, reversed)` per dim after dropping size-1 dims and merging
 /// neighbours with the same flag.
 fn merged(shape: &[usize], flags: &[bool]) -> Vec<(usize, bool)> {
@@ -104,6 +76,7 @@ fn reverse_words<T: Copy + Send + Sync>(src: &[T], dims: &[(usize, bool)], dst: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::axes::*;
     use rand::Rng;
 
     /// Random shapes and axis sets against an index-by-index reference.

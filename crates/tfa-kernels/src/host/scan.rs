@@ -25,20 +25,6 @@ pub struct ScanParams {
     pub reverse: bool,
 }
 
-/// The scanned dim for `axis` of a rank-`rank` tensor (negative counts from
-/// the end), with TensorFlow's message (which shows the adjusted value).
-pub fn scan_axis(rank: usize, axis: i64) -> Result<usize> {
-    let dims = rank as i64;
-    let adjusted = if axis < 0 { axis + dims } else { axis };
-    if !(0..dims).contains(&adjusted) {
-        return Err(Error::InvalidArgument(format!(
-            "ScanOp: Expected scan axis in the range [{}, {dims}), but got {adjusted}",
-            -dims
-        )));
-    }
-    Ok(adjusted as usize)
-}
-
 /// `out = scan(x)` along dim `axis` (validated, see [`scan_axis`]); `out` has
 /// `x`'s dtype and shape.
 pub fn scan(x: &TensorView, axis: usize, p: ScanParams, out: &mut TensorMut) -> Result<()> {
@@ -100,6 +86,7 @@ fn scan_typed<T: Arith + Send + Sync>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::axes::*;
 
     #[test]
     fn exclusive_and_reverse_follow_tensorflow() {

@@ -13,28 +13,6 @@ use rayon::prelude::*;
 use std::cmp::Ordering;
 use tfa_core::{dispatch, DType, Error, Result, TensorMut, TensorView};
 
-/// TensorFlow's checks: `k` in `[0, columns]` of an input of rank >= 1.
-/// Returns the output shape (the input's with `k` columns).
-pub fn topk_shape(shape: &[usize], k: i64) -> Result<Vec<usize>> {
-    if k < 0 {
-        return Err(Error::InvalidArgument(format!("Need k >= 0, got {k}")));
-    }
-    let Some(&cols) = shape.last() else {
-        return Err(Error::InvalidArgument(format!(
-            "input must be >= 1-D, got shape {}",
-            tfa_core::shape::fmt_shape(shape)
-        )));
-    };
-    if (cols as i64) < k {
-        return Err(Error::InvalidArgument(format!(
-            "input must have at least k columns. Had {cols}, needed {k}"
-        )));
-    }
-    let mut out = shape.to_vec();
-    *out.last_mut().unwrap_or(&mut 0) = k as usize;
-    Ok(out)
-}
-
 /// Descending order with NaN first; equal values keep index order (the
 /// caller breaks ties by index).
 fn descending<T: PartialOrd>(a: &T, b: &T) -> Ordering {
@@ -108,6 +86,7 @@ fn write_indices<I: TryFrom<usize>>(order: &[usize], out: &mut [I]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::axes::*;
 
     fn run(x: &[f32], cols: usize, k: usize) -> (Vec<f32>, Vec<i32>) {
         let rows = x.len() / cols;

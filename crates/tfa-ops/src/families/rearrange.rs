@@ -7,8 +7,9 @@ use super::{int_scalar, int_vector, spec_op, INDEX};
 use crate::spec::allocate;
 use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result};
-use tfa_kernels::host::band_part::{band_part, check_band};
-use tfa_kernels::host::reverse::{reverse, reverse_axes};
+use tfa_kernels::geometry::axes::{check_band, reverse_axes};
+use tfa_kernels::host::band_part::band_part;
+use tfa_kernels::host::reverse::reverse;
 use tfa_kernels::host::space_batch::{space_batch, space_batch_plan, Direction, SpaceBatchPlan};
 
 /// ReverseV2: which axes flip (`None`: nothing moves, the output is the

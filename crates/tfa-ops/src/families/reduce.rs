@@ -5,6 +5,7 @@ use super::{FLOAT, REAL};
 use crate::spec::{allocate, Outputs};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Error, Result};
+use tfa_kernels::geometry::axes;
 use tfa_kernels::host::arg_reduce;
 use tfa_kernels::host::reduce::{self, ReduceOp};
 
@@ -68,9 +69,9 @@ fn reduce_plan(ctx: &dyn OpContext) -> Result<ReducePlan> {
     let x = ctx.input(0)?;
     // TensorFlow reads the indices flat, whatever their shape.
     let axes_t = ctx.input(1)?;
-    let bits = reduce::reduction_bitmap(x.rank(), &axes_t.to_i64_vec()?)?;
+    let bits = axes::reduction_bitmap(x.rank(), &axes_t.to_i64_vec()?)?;
     let keep_dims = ctx.attrs().bool("keep_dims")?;
-    let shape = reduce::reduced_shape(&x.shape, &bits, keep_dims);
+    let shape = axes::reduced_shape(&x.shape, &bits, keep_dims);
     let alias = bits.iter().zip(&x.shape).all(|(&b, &d)| !b || d == 1) && x.num_elements() > 0;
     Ok(ReducePlan {
         reduced: bits,
@@ -112,7 +113,7 @@ fn arg_reduce_plan(ctx: &dyn OpContext) -> Result<(usize, OutputPlan)> {
         )));
     }
     let axis = dim.to_i64_vec()?[0];
-    let (axis, shape) = arg_reduce::arg_reduce_shape(&x.shape, axis)?;
+    let (axis, shape) = axes::arg_reduce_shape(&x.shape, axis)?;
     let out_type = ctx.attrs().dtype("output_type")?;
     Ok((axis, OutputPlan::new(out_type, shape)))
 }

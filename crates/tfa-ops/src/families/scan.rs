@@ -6,7 +6,8 @@ use super::{int_scalar, spec_op, INDEX, REAL};
 use crate::spec::allocate;
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::Result;
-use tfa_kernels::host::scan::{scan, scan_axis, ScanOp, ScanParams};
+use tfa_kernels::geometry::axes::scan_axis;
+use tfa_kernels::host::scan::{scan, ScanOp, ScanParams};
 
 /// The axis, the scan's parameters and the output.
 fn scan_plan(ctx: &dyn OpContext, op: ScanOp) -> Result<((usize, ScanParams), OutputPlan)> {

@@ -6,7 +6,8 @@ use super::{int_scalar, spec_op, REAL};
 use crate::spec::allocate;
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result};
-use tfa_kernels::host::topk::{topk, topk_shape};
+use tfa_kernels::geometry::axes::topk_shape;
+use tfa_kernels::host::topk::topk;
 
 const INDEX_TYPES: &[DType] = &[DType::I16, DType::I32, DType::I64];
 
