@@ -4,8 +4,10 @@
 //! plans; the op specs in `tfa-ops` build them.
 
 pub mod axes;
+pub mod image;
 pub mod index;
 pub mod matmul;
+pub mod mirror_pad;
 pub mod pool;
 pub mod slice;
 pub mod volume;

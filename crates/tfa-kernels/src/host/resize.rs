@@ -11,18 +11,9 @@
 //! whatever the input type and outputs float32, as TensorFlow does.
 
 use rayon::prelude::*;
-use tfa_core::shape::fmt_shape;
 use tfa_core::{bf16, f16, DType, Error, Result, TensorMut, TensorView};
 
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct ResizeAttrs {
-    pub align_corners: bool,
-    pub half_pixel_centers: bool,
-}
-
-fn invalid<T>(m: String) -> Result<T> {
-    Err(Error::InvalidArgument(m))
-}
+pub(crate) use crate::geometry::image::ResizeAttrs;
 
 /// TensorFlow's `CalculateResizeScale`.
 pub(crate) fn scale(in_size: usize, out_size: usize, align_corners: bool) -> f32 {
@@ -31,61 +22,6 @@ pub(crate) fn scale(in_size: usize, out_size: usize, align_corners: bool) -> f32
     } else {
         in_size as f32 / out_size as f32
     }
-}
-
-/// Both `ImageResizerState` and `ImageResizerGradientState` refuse the two
-/// flags together (ResizeNearestNeighborGrad's kernel does not check them).
-fn check_flags(a: ResizeAttrs) -> Result<()> {
-    if a.half_pixel_centers && a.align_corners {
-        return invalid("If half_pixel_centers is True, align_corners must be False.".into());
-    }
-    Ok(())
-}
-
-/// The forward checks (`ImageResizerState`): returns `[batch, out_h, out_w,
-/// channels]` for input `shape` and the requested `size` (of tensor shape
-/// `size_shape`).
-pub fn resize_shape(
-    shape: &[usize],
-    size_shape: &[usize],
-    size: &[i64],
-    a: ResizeAttrs,
-) -> Result<Vec<usize>> {
-    check_flags(a)?;
-    if shape.len() != 4 {
-        return invalid(format!("input must be 4-dimensional{}", fmt_shape(shape)));
-    }
-    if shape[3] == 0 {
-        return invalid("image must have at least one channel".into());
-    }
-    if shape[1] == 0 || shape[2] == 0 {
-        return invalid("input image must be of non-zero size".into());
-    }
-    if shape[1] > i32::MAX as usize || shape[2] > i32::MAX as usize {
-        return invalid("input sizes must be between 0 and max int32".into());
-    }
-    let (oh, ow) = output_size(size_shape, size)?;
-    Ok(vec![shape[0], oh, ow, shape[3]])
-}
-
-/// The `size` input of a resize: a 1-D tensor of two positive values.
-fn output_size(size_shape: &[usize], size: &[i64]) -> Result<(usize, usize)> {
-    if size_shape.len() != 1 {
-        return invalid(format!(
-            "shape_t must be 1-dimensional{}",
-            fmt_shape(size_shape)
-        ));
-    }
-    if size.len() != 2 {
-        return invalid(format!(
-            "shape_t must have two elements{}",
-            fmt_shape(size_shape)
-        ));
-    }
-    if size[0] <= 0 || size[1] <= 0 {
-        return invalid("output dimensions must be positive".into());
-    }
-    Ok((size[0] as usize, size[1] as usize))
 }
 
 /// One axis of bilinear sampling: (lower, upper, lerp) per output position.
@@ -209,39 +145,6 @@ pub fn resize_bilinear(x: &TensorView, a: ResizeAttrs, out: &mut TensorMut) -> R
             }
         });
     Ok(())
-}
-
-/// The gradient checks (`ImageResizerGradientState`): `grads` is the float32
-/// gradient of the resized image, `original` the original image's shape.
-pub fn resize_grad_shape(
-    grads: &[usize],
-    grads_dtype: DType,
-    original: &[usize],
-    a: ResizeAttrs,
-) -> Result<Vec<usize>> {
-    check_flags(a)?;
-    if grads.len() != 4 {
-        return invalid(format!(
-            "input_grad must be 4-dimensional{}",
-            fmt_shape(grads)
-        ));
-    }
-    if grads_dtype != DType::F32 {
-        return invalid(format!("input_grad must be of type float{grads_dtype}"));
-    }
-    if grads[1] == 0 || grads[2] == 0 {
-        return invalid("resized dimensions must be positive".into());
-    }
-    if original.len() != 4 {
-        return invalid(format!(
-            "original_image must be 4-dimensional{}",
-            fmt_shape(original)
-        ));
-    }
-    if original[1] == 0 || original[2] == 0 {
-        return invalid("original dimensions must be positive".into());
-    }
-    Ok(vec![grads[0], original[1], original[2], grads[3]])
 }
 
 /// ResizeBilinearGrad: `out` (`[b, ih, iw, c]`, the original image's dtype)
@@ -393,24 +296,10 @@ where
     Ok(())
 }
 
-/// ResizeNearestNeighborGrad's checks: `grads` 4-D, `size` two positive
-/// values; returns the output shape.
-pub fn resize_nearest_grad_shape(
-    grads: &[usize],
-    size_shape: &[usize],
-    size: &[i64],
-    _a: ResizeAttrs,
-) -> Result<Vec<usize>> {
-    if grads.len() != 4 {
-        return invalid(format!("input must be 4-dimensional{}", fmt_shape(grads)));
-    }
-    let (h, w) = output_size(size_shape, size)?;
-    Ok(vec![grads[0], h, w, grads[3]])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::image::*;
 
     #[test]
     fn bilinear_doubles_a_row_like_tensorflow() {

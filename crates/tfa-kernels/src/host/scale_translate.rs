@@ -15,50 +15,24 @@
 //! (for each input pixel: the output pixels it fed, with their weights) and
 //! runs the same two passes on the incoming gradient.
 //!
-//! Usage, in TensorFlow's order of checks: [`SamplingKernel::parse`] (the
-//! kernel's construction), [`scale_and_translate_shape`] (or
-//! [`scale_and_translate_grad_shape`]), [`scale_and_translation`], then
-//! [`scale_and_translate`] (or [`scale_and_translate_grad`]).
+//! Usage, in TensorFlow's order of checks (the first three in
+//! `geometry::image`): `SamplingKernel::parse` (the kernel's construction),
+//! `scale_and_translate_shape` (or `scale_and_translate_grad_shape`),
+//! `scale_and_translation`, then [`scale_and_translate`] (or
+//! [`scale_and_translate_grad`]).
 
 use super::for_row_chunks;
 use tfa_core::shape::fmt_shape;
 use tfa_core::{bf16, f16, DType, Error, Result, TensorMut, TensorView};
 
+pub(crate) use crate::geometry::image::SamplingKernel;
+
 fn invalid<T>(m: String) -> Result<T> {
     Err(Error::InvalidArgument(m))
 }
 
-/// TensorFlow's `SamplingKernelType`: the filter both passes sample with.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum SamplingKernel {
-    Lanczos1,
-    Lanczos3,
-    Lanczos5,
-    /// Radius 1.5, sigma 0.5.
-    Gaussian,
-    Box,
-    Triangle,
-    KeysCubic,
-    MitchellCubic,
-}
-
+/// The filters' values, in `sampling_kernels.h`'s float arithmetic.
 impl SamplingKernel {
-    /// TensorFlow's `SamplingKernelTypeFromString` (ASCII case-insensitive)
-    /// and the error its kernels' constructors give for anything else.
-    pub fn parse(name: &str) -> Result<SamplingKernel> {
-        Ok(match name.to_ascii_lowercase().as_str() {
-            "lanczos1" => SamplingKernel::Lanczos1,
-            "lanczos3" => SamplingKernel::Lanczos3,
-            "lanczos5" => SamplingKernel::Lanczos5,
-            "gaussian" => SamplingKernel::Gaussian,
-            "box" => SamplingKernel::Box,
-            "triangle" => SamplingKernel::Triangle,
-            "keyscubic" => SamplingKernel::KeysCubic,
-            "mitchellcubic" => SamplingKernel::MitchellCubic,
-            _ => return invalid(format!("Unrecognized kernel type: {name}")),
-        })
-    }
-
     /// The filter's support radius (`Radius()`).
     pub fn radius(self) -> f32 {
         match self {
@@ -136,122 +110,6 @@ impl SamplingKernel {
             }
         }
     }
-}
-
-/// The forward checks of `ScaleAndTranslateOp::Compute` up to the `scale`
-/// input, in its order and words: `images` 4-D, `size` (of tensor shape
-/// `size_shape`) two positive values, a non-empty image with channels.
-/// Returns the output shape `[batch, size[0], size[1], channels]`.
-pub fn scale_and_translate_shape(
-    images: &[usize],
-    size_shape: &[usize],
-    size: &[i64],
-) -> Result<Vec<usize>> {
-    if images.len() != 4 {
-        return invalid(format!("input must be 4-dimensional{}", fmt_shape(images)));
-    }
-    if size_shape.len() != 1 {
-        return invalid(format!(
-            "output_shape_t must be 1-dimensional{}",
-            fmt_shape(size_shape)
-        ));
-    }
-    if size.len() != 2 {
-        return invalid(format!(
-            "output_shape_t must have two elements{}",
-            fmt_shape(size_shape)
-        ));
-    }
-    // FastBoundsCheck: strictly below int32's maximum.
-    if images[1] >= i32::MAX as usize || images[2] >= i32::MAX as usize {
-        return invalid("input sizes must be between 0 and max int32".into());
-    }
-    let (oh, ow) = (size[0], size[1]);
-    if oh <= 0 || ow <= 0 {
-        return invalid("output dimensions must be positive".into());
-    }
-    if images[3] == 0 {
-        return invalid("image must have at least one channel".into());
-    }
-    if images[1] == 0 || images[2] == 0 {
-        return invalid("input image must be of non-zero size".into());
-    }
-    let (Ok(oh), Ok(ow)) = (usize::try_from(oh), usize::try_from(ow)) else {
-        return invalid("output dimensions must be positive".into());
-    };
-    Ok(vec![images[0], oh, ow, images[3]])
-}
-
-/// TensorFlow's `DataTypeString`, for the one message that prints a dtype.
-fn tf_type_name(d: DType) -> &'static str {
-    match d {
-        DType::F32 => "float",
-        DType::F64 => "double",
-        DType::F16 => "half",
-        d => d.name(),
-    }
-}
-
-/// The gradient checks of `ScaleAndTranslateGradOp::Compute` before its
-/// `scale` input: `grads` 4-D float32, `original` (the original image's
-/// shape) 4-D. Returns the output shape `[grads batch, original height,
-/// original width, grads channels]`; as in TensorFlow, the original's batch
-/// and channels are not compared with the gradient's.
-pub fn scale_and_translate_grad_shape(
-    grads: &[usize],
-    grads_dtype: DType,
-    original: &[usize],
-) -> Result<Vec<usize>> {
-    if grads.len() != 4 {
-        return invalid(format!(
-            "input_grad must be 4-dimensional{}",
-            fmt_shape(grads)
-        ));
-    }
-    if grads_dtype != DType::F32 {
-        return invalid(format!(
-            "input_grad must be of type float{}",
-            tf_type_name(grads_dtype)
-        ));
-    }
-    if original.len() != 4 {
-        return invalid(format!(
-            "original_image must be 4-dimensional{}",
-            fmt_shape(original)
-        ));
-    }
-    if original[1] >= i32::MAX as usize || original[2] >= i32::MAX as usize {
-        return invalid("original sizes must be between 0 and max int32".into());
-    }
-    Ok(vec![grads[0], original[1], original[2], grads[3]])
-}
-
-/// The `scale` and `translation` inputs (TensorFlow's `GetValues` and the
-/// positive-scale check, in its order): each a 1-D float32 tensor of two
-/// values, `[rows, columns]`. Returns `(scale, translation)`.
-pub fn scale_and_translation(
-    scale_shape: &[usize],
-    scale: &[f32],
-    translation_shape: &[usize],
-    translation: &[f32],
-) -> Result<([f32; 2], [f32; 2])> {
-    let pair = |shape: &[usize], v: &[f32]| -> Result<[f32; 2]> {
-        if shape.len() != 1 {
-            return invalid(format!("t must be 1-dimensional{}", fmt_shape(shape)));
-        }
-        match v {
-            &[a, b] => Ok([a, b]),
-            _ => invalid(format!("t must have two elements{}", fmt_shape(shape))),
-        }
-    };
-    let s = pair(scale_shape, scale)?;
-    // `> 0` is false for NaN: NaN is refused too.
-    let positive = s[0] > 0.0 && s[1] > 0.0;
-    if !positive {
-        return invalid("Scale must be greater than zero.".into());
-    }
-    let t = pair(translation_shape, translation)?;
-    Ok((s, t))
 }
 
 /// A float to int32 conversion as x86's `cvttss2si` does it (TensorFlow's

@@ -5,9 +5,8 @@ use super::{spec_op, INDEX};
 use crate::spec::allocate;
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result};
-use tfa_kernels::host::mirror_pad::{
-    mirror_pad, mirror_pad_grad, mirror_pad_grad_shape, mirror_pad_shape, MirrorMode,
-};
+use tfa_kernels::geometry::mirror_pad::{mirror_pad_grad_shape, mirror_pad_shape, MirrorMode};
+use tfa_kernels::host::mirror_pad::{mirror_pad, mirror_pad_grad};
 
 /// The mode and the paddings (`[rank, 2]`, host memory) of either op.
 fn args(ctx: &dyn OpContext) -> Result<(MirrorMode, Vec<usize>, Vec<i64>)> {

@@ -7,9 +7,11 @@ use super::{spec_op, FLOAT};
 use crate::spec::allocate;
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result, TensorMut, TensorView};
+use tfa_kernels::geometry::image::{
+    resize_grad_shape, resize_nearest_grad_shape, resize_shape, ResizeAttrs,
+};
 use tfa_kernels::host::resize::{
-    resize_bilinear, resize_bilinear_grad, resize_grad_shape, resize_nearest, resize_nearest_grad,
-    resize_nearest_grad_shape, resize_shape, ResizeAttrs,
+    resize_bilinear, resize_bilinear_grad, resize_nearest, resize_nearest_grad,
 };
 use tfa_kernels::host::resize_bicubic::{resize_area, resize_bicubic, resize_bicubic_grad};
 

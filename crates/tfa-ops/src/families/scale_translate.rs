@@ -6,10 +6,11 @@ use super::{spec_op, FLOAT};
 use crate::spec::allocate;
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result};
-use tfa_kernels::host::scale_translate::{
-    scale_and_translate, scale_and_translate_grad, scale_and_translate_grad_shape,
-    scale_and_translate_shape, scale_and_translation, SamplingKernel,
+use tfa_kernels::geometry::image::{
+    scale_and_translate_grad_shape, scale_and_translate_shape, scale_and_translation,
+    SamplingKernel,
 };
+use tfa_kernels::host::scale_translate::{scale_and_translate, scale_and_translate_grad};
 
 /// `kernel_type` (checked first: TensorFlow refuses it when it builds the
 /// kernel) and `antialias`.

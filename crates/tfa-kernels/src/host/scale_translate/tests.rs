@@ -1,4 +1,5 @@
 use super::*;
+use crate::geometry::image::*;
 
 /// Deterministic values in [-3, 3) (a small LCG).
 fn data(n: usize, seed: u64) -> Vec<f32> {
