@@ -10,5 +10,6 @@ pub mod matmul;
 pub mod mirror_pad;
 pub mod pool;
 pub mod slice;
+pub mod space_batch;
 pub mod volume;
 pub mod window;

@@ -8,9 +8,10 @@ use crate::spec::allocate;
 use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result};
 use tfa_kernels::geometry::axes::{check_band, reverse_axes};
+use tfa_kernels::geometry::space_batch::{space_batch_plan, Direction, SpaceBatchPlan};
 use tfa_kernels::host::band_part::band_part;
 use tfa_kernels::host::reverse::reverse;
-use tfa_kernels::host::space_batch::{space_batch, space_batch_plan, Direction, SpaceBatchPlan};
+use tfa_kernels::host::space_batch::space_batch;
 
 /// ReverseV2: which axes flip (`None`: nothing moves, the output is the
 /// input's buffer) and the output.
