@@ -4,6 +4,7 @@
 //! plans; the op specs in `tfa-ops` build them.
 
 pub mod axes;
+pub mod einsum;
 pub mod image;
 pub mod index;
 pub mod matmul;

@@ -4,11 +4,12 @@ use super::{op_t, FLOAT};
 use crate::spec::{allocate, Host, Kernel, OutputPlan, Spec};
 use crate::{OpContext, OpDef};
 use tfa_core::{DType, Error, Result};
+use tfa_kernels::geometry::einsum::{einsum_shape, einsum_spec, EinsumSpec};
 use tfa_kernels::geometry::matmul::{
     batch_matmul_plan, matmul_dims, BatchMatMulParams, BatchPlan, MatMulParams,
 };
 use tfa_kernels::host::batch_matmul::batch_matmul;
-use tfa_kernels::host::einsum::{einsum_lowp, einsum_shape, einsum_spec, EinsumSpec};
+use tfa_kernels::host::einsum::einsum_lowp;
 use tfa_kernels::host::matmul::matmul;
 
 /// `MatMul`.

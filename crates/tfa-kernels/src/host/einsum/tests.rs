@@ -1,4 +1,5 @@
 use super::*;
+use crate::geometry::einsum::einsum_spec;
 use rand::Rng;
 
 /// Reference einsum by brute force over all label values.
