@@ -181,11 +181,11 @@ op_t!("AddV2", Elementwise, ARITH_C64, "x + y with broadcasting",
       plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::Add)),
 ```
 
-which the elementwise family writes `binary_op!("AddV2", ARITH_C64, "x + y
-with broadcasting", Add)` (`unary_op!`, `activation_grad_op!`... likewise;
-`spec_op!(plan: ..., run: ..., def: { ... })` for an `OpDef` with more
-type attributes or host-memory arguments), and every `map!` op (above) is
-a spec with its map as the host kernel. A spec reads input shapes, the
+which the elementwise family writes `ew_op!("AddV2", ARITH_C64, "x + y with
+broadcasting", broadcast => binary(BinaryOp::Add))`. `spec_op!(plan: ...,
+run: ..., def: { ... })` declares an `OpDef` with more type attributes or
+host-memory arguments, and every `map!` op (above) is a spec with its map
+as the host kernel. A spec reads input shapes, the
 values of host-memory inputs and attributes only; checks on data (label
 ranges, scatter indices) stay in the kernel.
 "#,

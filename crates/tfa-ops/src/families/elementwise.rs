@@ -370,43 +370,14 @@ fn clip_by_value(ctx: &dyn OpContext, out: &OutputPlan) -> Result<()> {
     clip::clip_by_value(&t, &lo, &hi, &mut allocate(ctx, 0, out)?)
 }
 
-/// An `ew::unary` op: input 0's shape and type.
-macro_rules! unary_op {
-    ($name:literal, $types:expr, $summary:literal, $op:ident) => {
+/// An op whose plan is one of the shape rules above (`like_input`,
+/// `broadcast`, `same_shape`, `same_size`, `like_input_bool`) and whose host
+/// kernel is one of the runners above on an `ew` op:
+/// `ew_op!("Neg", TYPES, "-x", like_input => unary(UnaryOp::Neg))`.
+macro_rules! ew_op {
+    ($name:literal, $types:expr, $summary:literal, $plan:ident => $run:ident($op:expr)) => {
         op_t!($name, Elementwise, $types, $summary,
-              plan: |c| like_input(c) => OutputPlan, run: |c, p| unary(c, p, UnaryOp::$op))
-    };
-}
-
-/// An `ew::binary` op with broadcasting.
-macro_rules! binary_op {
-    ($name:literal, $types:expr, $summary:literal, $op:ident) => {
-        op_t!($name, Elementwise, $types, $summary,
-              plan: |c| broadcast(c) => OutputPlan, run: |c, p| binary(c, p, BinaryOp::$op))
-    };
-}
-
-/// An activation gradient: two inputs of one shape.
-macro_rules! activation_grad_op {
-    ($name:literal, $types:expr, $summary:literal, $op:ident) => {
-        op_t!($name, Elementwise, $types, $summary,
-              plan: |c| same_shape(c) => OutputPlan, run: |c, p| activation_grad(c, p, BinaryOp::$op))
-    };
-}
-
-/// A `SimpleBinaryOp` gradient: two inputs of as many elements.
-macro_rules! flat_grad_op {
-    ($name:literal, $types:expr, $summary:literal, $op:ident) => {
-        op_t!($name, Elementwise, $types, $summary,
-              plan: |c| same_size(c) => OutputPlan, run: |c, p| flat_grad(c, p, BinaryOp::$op))
-    };
-}
-
-/// IsFinite, IsNan, IsInf: a bool of input 0's shape.
-macro_rules! classify_op {
-    ($name:literal, $types:expr, $summary:literal, $op:ident) => {
-        op_t!($name, Elementwise, $types, $summary,
-              plan: |c| like_input_bool(c) => OutputPlan, run: |c, p| classify(c, p, ClassifyOp::$op))
+              plan: |c| $plan(c) => OutputPlan, run: |c, p| $run(c, p, $op))
     };
 }
 
@@ -442,41 +413,21 @@ pub(crate) const OPS: &[OpDef] = &[
         plan: |c| clip_plan(c) => OutputPlan,
         run: |c, p| clip_by_value(c, p)
     ),
-    binary_op!(
-        "Add",
-        ARITH_C64,
-        "x + y with broadcasting (legacy op; TensorFlow's collectives merge with it)",
-        Add
-    ),
-    binary_op!("AddV2", ARITH_C64, "x + y with broadcasting", Add),
-    binary_op!("Sub", ARITH_C64, "x - y with broadcasting", Sub),
-    binary_op!("Mul", ARITH_C64, "x * y with broadcasting", Mul),
-    binary_op!("RealDiv", FLOAT, "x / y with broadcasting", Div),
-    binary_op!(
-        "Maximum",
-        NUMERIC_NO_I32,
-        "max(x, y) with broadcasting; NaN propagates",
-        Maximum
-    ),
-    binary_op!(
-        "Minimum",
-        NUMERIC_NO_I32,
-        "min(x, y) with broadcasting; NaN propagates",
-        Minimum
-    ),
-    binary_op!(
-        "SquaredDifference",
-        &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64],
-        "(x - y)^2 with broadcasting",
-        SquaredDifference
-    ),
-    unary_op!("Neg", SIGNED_NO_I32, "-x", Neg),
-    unary_op!("Square", SIGNED_NO_I32, "x * x", Square),
-    unary_op!("Sqrt", FLOAT, "sqrt(x)", Sqrt),
-    unary_op!("Rsqrt", FLOAT, "1 / sqrt(x)", Rsqrt),
-    unary_op!("Exp", FLOAT, "e^x", Exp),
-    unary_op!("Log", FLOAT, "natural logarithm", Log),
-    unary_op!("Relu", REAL, "max(x, 0); NaN stays NaN", Relu),
+    ew_op!("Add", ARITH_C64, "x + y with broadcasting (legacy op; TensorFlow's collectives merge with it)", broadcast => binary(BinaryOp::Add)),
+    ew_op!("AddV2", ARITH_C64, "x + y with broadcasting", broadcast => binary(BinaryOp::Add)),
+    ew_op!("Sub", ARITH_C64, "x - y with broadcasting", broadcast => binary(BinaryOp::Sub)),
+    ew_op!("Mul", ARITH_C64, "x * y with broadcasting", broadcast => binary(BinaryOp::Mul)),
+    ew_op!("RealDiv", FLOAT, "x / y with broadcasting", broadcast => binary(BinaryOp::Div)),
+    ew_op!("Maximum", NUMERIC_NO_I32, "max(x, y) with broadcasting; NaN propagates", broadcast => binary(BinaryOp::Maximum)),
+    ew_op!("Minimum", NUMERIC_NO_I32, "min(x, y) with broadcasting; NaN propagates", broadcast => binary(BinaryOp::Minimum)),
+    ew_op!("SquaredDifference", &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64], "(x - y)^2 with broadcasting", broadcast => binary(BinaryOp::SquaredDifference)),
+    ew_op!("Neg", SIGNED_NO_I32, "-x", like_input => unary(UnaryOp::Neg)),
+    ew_op!("Square", SIGNED_NO_I32, "x * x", like_input => unary(UnaryOp::Square)),
+    ew_op!("Sqrt", FLOAT, "sqrt(x)", like_input => unary(UnaryOp::Sqrt)),
+    ew_op!("Rsqrt", FLOAT, "1 / sqrt(x)", like_input => unary(UnaryOp::Rsqrt)),
+    ew_op!("Exp", FLOAT, "e^x", like_input => unary(UnaryOp::Exp)),
+    ew_op!("Log", FLOAT, "natural logarithm", like_input => unary(UnaryOp::Log)),
+    ew_op!("Relu", REAL, "max(x, 0); NaN stays NaN", like_input => unary(UnaryOp::Relu)),
     op_t!(
         "AddN",
         Elementwise,
@@ -485,49 +436,29 @@ pub(crate) const OPS: &[OpDef] = &[
         plan: |c| add_n_plan(c) => OutputPlan,
         run: |c, p| add_n(c, p)
     ),
-    binary_op!("DivNoNan", FLOAT, "x / y, 0 where y == 0", DivNoNan),
-    binary_op!("Pow", FLOAT, "x^y with broadcasting", Pow),
-    binary_op!(
-        "FloorDiv",
-        NUMERIC_NO_I32,
-        "division rounded toward -inf; integer division by zero is an error",
-        FloorDiv
-    ),
-    binary_op!(
-        "FloorMod",
-        NUMERIC_NO_I32,
-        "remainder with the divisor's sign",
-        FloorMod
-    ),
-    binary_op!("BitwiseAnd", INTEGER, "x & y with broadcasting", BitwiseAnd),
-    binary_op!("BitwiseOr", INTEGER, "x | y with broadcasting", BitwiseOr),
-    binary_op!("BitwiseXor", INTEGER, "x ^ y with broadcasting", BitwiseXor),
-    unary_op!("Abs", SIGNED_NO_I32, "|x|", Abs),
-    unary_op!("Reciprocal", FLOAT, "1 / x", Reciprocal),
-    unary_op!("Inv", FLOAT, "1 / x (legacy name)", Reciprocal),
-    unary_op!("Expm1", FLOAT, "e^x - 1", Expm1),
-    unary_op!("Log1p", FLOAT, "log(1 + x)", Log1p),
-    unary_op!("Relu6", REAL, "min(max(x, 0), 6)", Relu6),
-    unary_op!("Elu", FLOAT, "x < 0 ? e^x - 1 : x", Elu),
-    unary_op!("Selu", FLOAT, "scaled ELU (TensorFlow's constants)", Selu),
-    unary_op!(
-        "Softplus",
-        FLOAT,
-        "log(1 + e^x) with TensorFlow's cut-over thresholds",
-        Softplus
-    ),
-    unary_op!("Sigmoid", FLOAT, "1 / (1 + e^-x)", Sigmoid),
-    unary_op!("Tanh", FLOAT, "tanh(x)", Tanh),
-    unary_op!("Erf", FLOAT, "error function", Erf),
-    unary_op!(
-        "Erfc",
-        FLOAT,
-        "complementary error function (Keras GELU)",
-        Erfc
-    ),
-    unary_op!("Floor", FLOAT, "floor(x)", Floor),
-    unary_op!("Ceil", FLOAT, "ceil(x)", Ceil),
-    unary_op!("Round", FLOAT, "round half to even", Round),
+    ew_op!("DivNoNan", FLOAT, "x / y, 0 where y == 0", broadcast => binary(BinaryOp::DivNoNan)),
+    ew_op!("Pow", FLOAT, "x^y with broadcasting", broadcast => binary(BinaryOp::Pow)),
+    ew_op!("FloorDiv", NUMERIC_NO_I32, "division rounded toward -inf; integer division by zero is an error", broadcast => binary(BinaryOp::FloorDiv)),
+    ew_op!("FloorMod", NUMERIC_NO_I32, "remainder with the divisor's sign", broadcast => binary(BinaryOp::FloorMod)),
+    ew_op!("BitwiseAnd", INTEGER, "x & y with broadcasting", broadcast => binary(BinaryOp::BitwiseAnd)),
+    ew_op!("BitwiseOr", INTEGER, "x | y with broadcasting", broadcast => binary(BinaryOp::BitwiseOr)),
+    ew_op!("BitwiseXor", INTEGER, "x ^ y with broadcasting", broadcast => binary(BinaryOp::BitwiseXor)),
+    ew_op!("Abs", SIGNED_NO_I32, "|x|", like_input => unary(UnaryOp::Abs)),
+    ew_op!("Reciprocal", FLOAT, "1 / x", like_input => unary(UnaryOp::Reciprocal)),
+    ew_op!("Inv", FLOAT, "1 / x (legacy name)", like_input => unary(UnaryOp::Reciprocal)),
+    ew_op!("Expm1", FLOAT, "e^x - 1", like_input => unary(UnaryOp::Expm1)),
+    ew_op!("Log1p", FLOAT, "log(1 + x)", like_input => unary(UnaryOp::Log1p)),
+    ew_op!("Relu6", REAL, "min(max(x, 0), 6)", like_input => unary(UnaryOp::Relu6)),
+    ew_op!("Elu", FLOAT, "x < 0 ? e^x - 1 : x", like_input => unary(UnaryOp::Elu)),
+    ew_op!("Selu", FLOAT, "scaled ELU (TensorFlow's constants)", like_input => unary(UnaryOp::Selu)),
+    ew_op!("Softplus", FLOAT, "log(1 + e^x) with TensorFlow's cut-over thresholds", like_input => unary(UnaryOp::Softplus)),
+    ew_op!("Sigmoid", FLOAT, "1 / (1 + e^-x)", like_input => unary(UnaryOp::Sigmoid)),
+    ew_op!("Tanh", FLOAT, "tanh(x)", like_input => unary(UnaryOp::Tanh)),
+    ew_op!("Erf", FLOAT, "error function", like_input => unary(UnaryOp::Erf)),
+    ew_op!("Erfc", FLOAT, "complementary error function (Keras GELU)", like_input => unary(UnaryOp::Erfc)),
+    ew_op!("Floor", FLOAT, "floor(x)", like_input => unary(UnaryOp::Floor)),
+    ew_op!("Ceil", FLOAT, "ceil(x)", like_input => unary(UnaryOp::Ceil)),
+    ew_op!("Round", FLOAT, "round half to even", like_input => unary(UnaryOp::Round)),
     op_t!(
         "Less",
         Elementwise,
@@ -561,14 +492,9 @@ pub(crate) const OPS: &[OpDef] = &[
     logical_op!("LogicalAnd", "x && y with broadcasting; arguments in host memory (loop conditions)", &["x", "y", "z"], plan: |c| broadcast_bool(c), run: |c, p| logical(c, p, LogicalOp::And)),
     logical_op!("LogicalOr", "x || y with broadcasting; arguments in host memory", &["x", "y", "z"], plan: |c| broadcast_bool(c), run: |c, p| logical(c, p, LogicalOp::Or)),
     logical_op!("LogicalNot", "!x; arguments in host memory", &["x", "y"], plan: |c| like_input_bool(c), run: |c, p| logical_not(c, p)),
-    classify_op!(
-        "IsFinite",
-        FLOAT,
-        "x is neither infinite nor NaN -> bool (loss-scale checks)",
-        IsFinite
-    ),
-    classify_op!("IsNan", FLOAT, "x is NaN -> bool", IsNan),
-    classify_op!("IsInf", FLOAT, "x is +-inf -> bool", IsInf),
+    ew_op!("IsFinite", FLOAT, "x is neither infinite nor NaN -> bool (loss-scale checks)", like_input_bool => classify(ClassifyOp::IsFinite)),
+    ew_op!("IsNan", FLOAT, "x is NaN -> bool", like_input_bool => classify(ClassifyOp::IsNan)),
+    ew_op!("IsInf", FLOAT, "x is +-inf -> bool", like_input_bool => classify(ClassifyOp::IsInf)),
     op_t!(
         "SelectV2",
         Elementwise,
@@ -616,35 +542,15 @@ pub(crate) const OPS: &[OpDef] = &[
             int32_host_memory: &[],
         }
     ),
-    activation_grad_op!("ReluGrad", FLOAT, "gradients * (features > 0)", ReluGrad),
-    activation_grad_op!(
-        "Relu6Grad",
-        FLOAT,
-        "gradients * (0 < features < 6)",
-        Relu6Grad
-    ),
-    activation_grad_op!(
-        "EluGrad",
-        FLOAT,
-        "gradients, times (outputs + 1) where outputs < 0",
-        EluGrad
-    ),
-    activation_grad_op!(
-        "SeluGrad",
-        FLOAT,
-        "SELU gradient from its outputs",
-        SeluGrad
-    ),
-    activation_grad_op!(
-        "SoftplusGrad",
-        FLOAT,
-        "gradients / (1 + e^-features)",
-        SoftplusGrad
-    ),
-    flat_grad_op!("SigmoidGrad", FLOAT, "dy * y * (1 - y)", SigmoidGrad),
-    flat_grad_op!("TanhGrad", FLOAT, "dy * (1 - y^2)", TanhGrad),
-    flat_grad_op!("RsqrtGrad", FLOAT, "-dy * y^3 / 2", RsqrtGrad),
-    flat_grad_op!("SqrtGrad", FLOAT, "dy / (2 y)", SqrtGrad),
+    ew_op!("ReluGrad", FLOAT, "gradients * (features > 0)", same_shape => activation_grad(BinaryOp::ReluGrad)),
+    ew_op!("Relu6Grad", FLOAT, "gradients * (0 < features < 6)", same_shape => activation_grad(BinaryOp::Relu6Grad)),
+    ew_op!("EluGrad", FLOAT, "gradients, times (outputs + 1) where outputs < 0", same_shape => activation_grad(BinaryOp::EluGrad)),
+    ew_op!("SeluGrad", FLOAT, "SELU gradient from its outputs", same_shape => activation_grad(BinaryOp::SeluGrad)),
+    ew_op!("SoftplusGrad", FLOAT, "gradients / (1 + e^-features)", same_shape => activation_grad(BinaryOp::SoftplusGrad)),
+    ew_op!("SigmoidGrad", FLOAT, "dy * y * (1 - y)", same_size => flat_grad(BinaryOp::SigmoidGrad)),
+    ew_op!("TanhGrad", FLOAT, "dy * (1 - y^2)", same_size => flat_grad(BinaryOp::TanhGrad)),
+    ew_op!("RsqrtGrad", FLOAT, "-dy * y^3 / 2", same_size => flat_grad(BinaryOp::RsqrtGrad)),
+    ew_op!("SqrtGrad", FLOAT, "dy / (2 y)", same_size => flat_grad(BinaryOp::SqrtGrad)),
     op_t!(
         "ZerosLike",
         Elementwise,
