@@ -1,6 +1,7 @@
 //! THE OP MAPPING. Each supported TensorFlow op is declared once, in the file
 //! of its family under `families/`: its type constraints, the attributes its
-//! kernel reads, host-memory arguments, and the kernel per backend. The plugin
+//! kernel reads, host-memory arguments, its spec (checks and shape rule,
+//! `spec`) and the kernel per backend. The plugin
 //! registers kernels from this table, the coverage report reads it, and
 //! `docs/ops.md` is generated from it (`cargo test -p tfa-ops` checks the file
 //! is current; `TFA_BLESS=1` rewrites it).
