@@ -54,6 +54,19 @@ impl PoolPlan {
     }
 }
 
+/// A max-pool gradient's `what` input (`orig_output`, `grad`) must have the
+/// pooled shape `want` (TensorFlow's message; 2-D and 3-D pools).
+pub(crate) fn expect_pooled_shape(what: &str, have: &[usize], want: &[usize]) -> Result<()> {
+    if have != want {
+        return Err(Error::InvalidArgument(format!(
+            "Expected {what} shape to be {}, but got {}",
+            fmt_shape(want),
+            fmt_shape(have)
+        )));
+    }
+    Ok(())
+}
+
 /// Pool kinds as types: `Pool<MaxKind>` is MaxPool.
 trait Kind {
     const KIND: PoolKind;
@@ -103,15 +116,8 @@ impl Spec for MaxPoolGrad {
     fn plan(ctx: &dyn OpContext) -> Result<PoolPlan> {
         let (x, y, dy) = (ctx.input(0)?, ctx.input(1)?, ctx.input(2)?);
         let g = max_pool_grad_geometry(&x.shape, &attrs(ctx, PoolKind::Max)?)?;
-        for (t, what) in [(&y, "orig_output"), (&dy, "grad")] {
-            if t.shape != g.output_shape() {
-                return Err(Error::InvalidArgument(format!(
-                    "Expected {what} shape to be {}, but got {}",
-                    fmt_shape(&g.output_shape()),
-                    fmt_shape(&t.shape)
-                )));
-            }
-        }
+        expect_pooled_shape("orig_output", &y.shape, &g.output_shape())?;
+        expect_pooled_shape("grad", &dy.shape, &g.output_shape())?;
         Ok(PoolPlan::new(
             g,
             vec![OutputPlan::new(x.dtype, x.shape.clone())],
@@ -249,13 +255,7 @@ impl Spec for MaxPoolGradWithArgmax {
     fn plan(ctx: &dyn OpContext) -> Result<PoolPlan> {
         let (x, grad) = (ctx.input(0)?, ctx.input(1)?);
         let g = argmax_geometry(ctx, &x.shape)?;
-        if grad.shape != g.output_shape() {
-            return Err(Error::InvalidArgument(format!(
-                "Expected grad shape to be {}, but got {}",
-                fmt_shape(&g.output_shape()),
-                fmt_shape(&grad.shape)
-            )));
-        }
+        expect_pooled_shape("grad", &grad.shape, &g.output_shape())?;
         Ok(PoolPlan::new(
             g,
             vec![OutputPlan::new(grad.dtype, x.shape.clone())],

@@ -5,7 +5,7 @@
 //! kernels reject them; its GPU kernels do not). NCDHW is rejected as on CPU.
 
 use super::conv::CONV_ATTRS;
-use super::pool::POOL_ATTRS;
+use super::pool::{expect_pooled_shape, POOL_ATTRS};
 use super::{op_t, shape_vector, spec_op, FLOAT, INDEX};
 use crate::spec::{allocate, Outputs};
 use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
@@ -364,15 +364,8 @@ fn max_pool3d_grad_plan(ctx: &dyn OpContext) -> Result<VolPlan> {
         ));
     }
     let g = pool_geometry(&x.shape, &ksize, &strides, padding)?;
-    for (t, what) in [(&y, "orig_output"), (&dy, "grad")] {
-        if t.shape != g.output_shape() {
-            return invalid(format!(
-                "Expected {what} shape to be {}, but got {}",
-                fmt_shape(&g.output_shape()),
-                fmt_shape(&t.shape)
-            ));
-        }
-    }
+    expect_pooled_shape("orig_output", &y.shape, &g.output_shape())?;
+    expect_pooled_shape("grad", &dy.shape, &g.output_shape())?;
     Ok(VolPlan {
         geom: g,
         out: OutputPlan::new(dy.dtype, x.shape.clone()),
