@@ -33,7 +33,7 @@ pub trait OpContext {
     fn input_in_place(&self, input: usize, output: usize) -> Result<TensorMut<'_>>;
     /// The low-precision type a float32 matrix op should multiply in (with
     /// float32 accumulation and output) under an `allow_*` precision mode, for
-    /// kernels listed in `precision::NATIVE_LOW_PRECISION`. `None`: multiply in
+    /// kernels declared `.native_low_precision()`. `None`: multiply in
     /// the graph dtype.
     fn matrix_lowp(&self) -> Option<DType> {
         None

@@ -59,11 +59,12 @@ pub fn ops_markdown() -> String {
             d.name,
             dtypes(d, Backend::Host),
             dtypes(d, Backend::Cuda),
-            lists.class(d.name).name(),
+            d.amp.map_or("—", |c| c.name()),
             d.summary
         );
     }
     composites_section(&mut s);
+    glue_section(&mut s);
     mixlist_section(&mut s, &lists);
     how_to_add_section(&mut s);
     s
@@ -100,24 +101,25 @@ A float elementwise op is one line in each of two places. `Softsign` (Keras's
    map, one line for this page.
 
    ```rust
-   map!("Softsign", unary: Softsign, "x / (abs(x) + 1)"),
-   map!("SoftsignGrad", grad: SoftsignGrad, "softsign gradient: g / (abs(x) + 1)^2"),
+   map!("Softsign", unary: Softsign, "x / (abs(x) + 1)").amp(Class::Infer),
+   map!("SoftsignGrad", grad: SoftsignGrad, "softsign gradient: g / (abs(x) + 1)^2").amp(Class::Infer),
    ```
 
    (`map!("LeakyRelu", unary: LeakyRelu, attr "alpha", "...")` passes the
-   attribute.)
+   attribute; `.amp(Class::Infer)` puts the op on a mixed-precision list —
+   allow, infer, clear or deny, see below —, and an op without it is on
+   none.)
 
 The plugin registers the kernels from the table; this page, the coverage
-report (`tf_adapter.coverage`) and strict mode read the same table. If the op
-belongs on a mixed-precision list, add it to `crates/tfa-ops/src/precision.rs`;
-if `crates/tfa-ops/src/hints.rs` suggested a formulation for it, delete that
+report (`tf_adapter.coverage`), the mixed-precision lists and strict mode read
+the same table. If `crates/tfa-ops/src/hints.rs` suggested a formulation for it, delete that
 line (a test fails while an op with a kernel still has one). Then
 `TFA_BLESS=1 cargo test -p tfa-ops` regenerates this page, and a test in
 `tests/python/test_elementwise.py` (the op's name and a lambda in `UNARY`)
 compares it against TensorFlow CPU over random shapes and every float dtype.
 
 Ops with attributes, several outputs or their own shape rules are declared
-with `op_t!` or an `OpDef` in the family file they belong to
+with `op_t!` or `spec_op!` in the family file they belong to
 (`crates/tfa-ops/src/families/`), with the kernel in the matching
 `crates/tfa-kernels/src/host/` file; kernels know nothing about TensorFlow.
 The attributes a kernel reads are listed inline
@@ -165,7 +167,9 @@ impl Kernel<MatMul> for Host {
 ```
 
 and in the table `op_t!("MatMul", MatMul, TYPES, "...", attrs: [...], spec:
-MatMul)`. The table then holds the shape rule (`OpDef::shape_rule`: a
+MatMul).amp(Class::Allow).native_low_precision()` (the second: its kernel
+multiplies in bfloat16/float16 itself under an `allow_*` mode, rather than
+being handed rounded inputs). The table then holds the shape rule (`OpDef::shape_rule`: a
 node's outputs before it runs) and the host kernel (plan, then run); a CUDA
 kernel is one more `impl Kernel<MatMul> for Cuda`, with the checks shared.
 `testing::plan` runs a spec alone in Rust tests, and
@@ -209,13 +213,28 @@ fn composites_section(s: &mut String) {
     }
 }
 
+/// The ops the plugin registers by hand (`crate::glue`).
+fn glue_section(s: &mut String) {
+    let _ = writeln!(
+        s,
+        "\n## Plugin glue\n\n\
+         Registered by the plugin itself (`crates/tfa-plugin`), with no accelerator kernel \
+         behind them: they hand tensors over through TensorFlow's C API.\n"
+    );
+    let _ = writeln!(s, "| Op | What |");
+    let _ = writeln!(s, "|---|---|");
+    for g in crate::glue::GLUE {
+        let _ = writeln!(s, "| `{}` | {} |", g.name, g.summary);
+    }
+}
+
 /// The default mixed-precision lists, every op on them (also ops the NPU
 /// does not run, which a user's graph may still contain).
 fn mixlist_section(s: &mut String, lists: &Lists) {
     let _ = writeln!(
         s,
         "\n## Mixed-precision lists\n\n\
-         The `AMP` column above and the lists below drive the `allow_*` precision modes \
+         The `AMP` column above (— for an op on no list) and the lists below drive the `allow_*` precision modes \
          (`tf_adapter.set_precision_mode`). *allow*: float32 ops multiply in bfloat16/float16 \
          (float32 accumulation); *infer*: low precision when an input is; *clear*: any dtype \
          passes through; *deny*: kept float32, with the infer/clear ops they feed. Ops on no list \

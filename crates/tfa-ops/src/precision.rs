@@ -140,155 +140,35 @@ impl Class {
     }
 }
 
-/// Matrix ops: low precision pays here (TensorFlow's AMP allow list).
-pub const DEFAULT_ALLOW: &[&str] = &[
-    "BatchMatMul",
-    "BatchMatMulV2",
-    "BatchMatMulV3",
-    "Conv2D",
-    "Conv2DBackpropFilter",
-    "Conv2DBackpropInput",
-    "Conv3D",
-    "Conv3DBackpropFilterV2",
-    "Conv3DBackpropInputV2",
-    "DepthwiseConv2dNative",
-    "DepthwiseConv2dNativeBackpropFilter",
-    "DepthwiseConv2dNativeBackpropInput",
-    "Einsum",
-    "MatMul",
-];
-
-/// Cheap elementwise math that may follow a low-precision input.
-pub const DEFAULT_INFER: &[&str] = &[
-    "Add",
-    "AddN",
-    "AddV2",
-    "AvgPool",
-    "AvgPool3D",
-    "AvgPoolGrad",
-    "BiasAdd",
-    "BiasAddGrad",
-    "BiasAddV1",
-    "Elu",
-    "EluGrad",
-    "Erf",
-    "Erfc",
-    "FloorDiv",
-    "FusedBatchNormGradV3",
-    "FusedBatchNormV3",
-    "Gelu",
-    "LeakyRelu",
-    "LeakyReluGrad",
-    "Mul",
-    "RealDiv",
-    "Reciprocal",
-    "Selu",
-    "SeluGrad",
-    "Sigmoid",
-    "SigmoidGrad",
-    "Softplus",
-    "SoftplusGrad",
-    "Softsign",
-    "SoftsignGrad",
-    "Sqrt",
-    "SqrtGrad",
-    "Square",
-    "Sub",
-    "Tanh",
-    "TanhGrad",
-];
-
-/// Exact in any dtype: movement, selection, comparisons, max/min.
-pub const DEFAULT_CLEAR: &[&str] = &[
-    "Abs",
-    "ArgMax",
-    "ArgMin",
-    "BroadcastTo",
-    "Ceil",
-    "CheckNumerics",
-    "ClipByValue",
-    "Concat",
-    "ConcatV2",
-    "DepthToSpace",
-    "DynamicStitch",
-    "EnsureShape",
-    "Equal",
-    "ExpandDims",
-    "Fill",
-    "Floor",
-    "Gather",
-    "GatherNd",
-    "GatherV2",
-    "Greater",
-    "GreaterEqual",
-    "Identity",
-    "IdentityN",
-    "IsFinite",
-    "IsInf",
-    "IsNan",
-    "Less",
-    "LessEqual",
-    "MatrixBandPart",
-    "Max",
-    "MaxPool",
-    "MaxPoolGrad",
-    "MaxPoolV2",
-    "Maximum",
-    "Min",
-    "Minimum",
-    "MirrorPad",
-    "Neg",
-    "NotEqual",
-    "OneHot",
-    "OnesLike",
-    "Pack",
-    "Pad",
-    "PadV2",
-    "ParallelDynamicStitch",
-    "PreventGradient",
-    "Relu",
-    "Relu6",
-    "Relu6Grad",
-    "ReluGrad",
-    "Reshape",
-    "ReverseV2",
-    "Round",
-    "Select",
-    "SelectV2",
-    "Sign",
-    "Slice",
-    "Snapshot",
-    "SpaceToDepth",
-    "Split",
-    "SplitV",
-    "Squeeze",
-    "StopGradient",
-    "StridedSlice",
-    "StridedSliceGrad",
-    "Tile",
-    "Transpose",
-    "Unpack",
-    "ZerosLike",
-];
-
-/// Numerically sensitive: kept float32, and so are the infer/clear ops they
-/// feed (deny propagates forward, as in TensorFlow's AMP). Not listed on
-/// purpose: Rsqrt (Keras's decomposed BatchNormalization scale), which as a
-/// deny root would hold every BatchNormalization multiply in float32.
-pub const DEFAULT_DENY: &[&str] = &[
-    "Exp",
-    "Expm1",
-    "L2Loss",
-    "Log",
-    "Log1p",
-    "LogSoftmax",
-    "Mean",
-    "Pow",
-    "Prod",
-    "Softmax",
-    "SoftmaxCrossEntropyWithLogits",
-    "SparseSoftmaxCrossEntropyWithLogits",
-    "Sum",
+/// Ops TensorFlow's AMP lists name that the op table does not declare, with
+/// their class. Some still run on the NPU through TensorFlow's own
+/// DEVICE_DEFAULT kernels (Identity N, Snapshot, StopGradient, ExpandDims,
+/// Squeeze...), so the graph pass must see their class; the rest keep
+/// TensorFlow's class so that `tf_adapter.mixlist()` reads like TensorFlow's
+/// lists. An op of the table declares its class itself (`.amp(Class::Infer)`
+/// after its declaration in `families/`), and a test checks that no name is
+/// here as well.
+pub const OUTSIDE_TABLE: &[(&str, Class)] = &[
+    ("BatchMatMul", Class::Allow),
+    ("BatchMatMulV3", Class::Allow),
+    ("FusedBatchNormV3", Class::Infer),
+    ("FusedBatchNormGradV3", Class::Infer),
+    ("Gelu", Class::Infer),
+    ("CheckNumerics", Class::Clear),
+    ("Concat", Class::Clear),
+    ("DepthToSpace", Class::Clear),
+    ("EnsureShape", Class::Clear),
+    ("ExpandDims", Class::Clear),
+    ("Gather", Class::Clear),
+    ("GatherNd", Class::Clear),
+    ("IdentityN", Class::Clear),
+    ("MaxPoolV2", Class::Clear),
+    ("PreventGradient", Class::Clear),
+    ("Snapshot", Class::Clear),
+    ("SpaceToDepth", Class::Clear),
+    ("Squeeze", Class::Clear),
+    ("StopGradient", Class::Clear),
+    ("L2Loss", Class::Deny),
 ];
 
 /// The four lists. An op is on at most one; an op on none is never made low
@@ -301,18 +181,24 @@ pub struct Lists {
     pub deny: BTreeSet<String>,
 }
 
-fn set_of(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
-
+/// The default lists: every op of the table by its declared class (TensorFlow's
+/// and Intel's AMP classes: matrix ops allow, cheap float math infer, movement
+/// and comparisons clear, exp/log/softmax/reductions/losses deny; Rsqrt is on
+/// no list on purpose: as a deny root it would hold every multiply of Keras's
+/// decomposed BatchNormalization in float32), and `OUTSIDE_TABLE`.
 impl Default for Lists {
     fn default() -> Self {
-        Lists {
-            allow: set_of(DEFAULT_ALLOW),
-            infer: set_of(DEFAULT_INFER),
-            clear: set_of(DEFAULT_CLEAR),
-            deny: set_of(DEFAULT_DENY),
+        let mut lists = Lists {
+            allow: BTreeSet::new(),
+            infer: BTreeSet::new(),
+            clear: BTreeSet::new(),
+            deny: BTreeSet::new(),
+        };
+        let declared = crate::table().iter().filter_map(|d| Some((d.name, d.amp?)));
+        for (op, class) in declared.chain(OUTSIDE_TABLE.iter().copied()) {
+            lists.list_mut(class).insert(op.to_string());
         }
+        lists
     }
 }
 
@@ -432,18 +318,6 @@ pub fn set_lists(lists: Lists) {
     *guard = Some(State { lists });
 }
 
-/// Ops whose host kernels multiply in low precision themselves when
-/// `OpContext::matrix_lowp` asks (others get their inputs rounded for them).
-/// Left off: the depthwise convolutions (direct loops, not a GEMM).
-pub const NATIVE_LOW_PRECISION: &[&str] = &[
-    "MatMul",
-    "BatchMatMulV2",
-    "Einsum",
-    "Conv2D",
-    "Conv2DBackpropInput",
-    "Conv2DBackpropFilter",
-];
-
 /// How one kernel call of op `op` with graph dtype `dtype` computes.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -519,10 +393,31 @@ mod tests {
 
     #[test]
     fn native_low_precision_ops_are_allow_ops() {
-        let l = Lists::default();
-        for op in NATIVE_LOW_PRECISION {
-            assert_eq!(l.class(op), Class::Allow, "{op}");
+        let natives: Vec<&str> = crate::table()
+            .iter()
+            .filter(|d| d.native_low_precision)
+            .map(|d| d.name)
+            .collect();
+        assert!(natives.contains(&"MatMul") && natives.contains(&"Conv2D"));
+        for d in crate::table().iter().filter(|d| d.native_low_precision) {
+            assert_eq!(d.amp, Some(Class::Allow), "{}", d.name);
         }
+    }
+
+    #[test]
+    fn ops_outside_the_table_are_not_declared() {
+        for (op, _) in OUTSIDE_TABLE {
+            assert!(
+                crate::find(op).is_none(),
+                "{op} is in the table: declare its class there"
+            );
+        }
+        let l = Lists::default();
+        assert_eq!(l.class("Conv2D"), Class::Allow);
+        assert_eq!(l.class("AddV2"), Class::Infer);
+        assert_eq!(l.class("Snapshot"), Class::Clear);
+        assert!(l.deny.contains("Softmax") && l.deny.contains("L2Loss"));
+        assert!(!l.list(Class::Deny).contains("Rsqrt") && l.class("Rsqrt") == Class::Deny);
     }
 
     #[test]

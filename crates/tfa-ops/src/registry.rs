@@ -1,5 +1,6 @@
 //! The op declaration type and the table built from every family.
 
+use crate::precision::Class;
 use crate::spec::ShapeFn;
 use crate::{families, AttrSpec, OpContext};
 use std::sync::OnceLock;
@@ -90,9 +91,29 @@ pub struct OpDef {
     pub shape_rule: ShapeFn,
     pub host: Option<KernelFn>,
     pub cuda: Option<KernelFn>,
+    /// Where the op stands in automatic mixed precision (`precision`'s
+    /// allow / infer / clear / deny lists are built from these); `None`: on
+    /// no list (keeps its dtype without holding its neighbours).
+    pub amp: Option<Class>,
+    /// Its kernels multiply in low precision themselves when
+    /// `OpContext::matrix_lowp` asks (GEMM-based allow ops); other allow ops
+    /// get their float32 inputs rounded for them.
+    pub native_low_precision: bool,
 }
 
 impl OpDef {
+    /// This op on AMP list `class` (a declaration's `.amp(Class::Infer)`).
+    pub const fn amp(mut self, class: Class) -> OpDef {
+        self.amp = Some(class);
+        self
+    }
+
+    /// This op's kernels multiply in low precision themselves (see the field).
+    pub const fn native_low_precision(mut self) -> OpDef {
+        self.native_low_precision = true;
+        self
+    }
+
     pub fn kernel(&self, backend: Backend) -> Option<KernelFn> {
         match backend {
             Backend::Host => self.host,

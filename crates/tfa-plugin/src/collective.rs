@@ -39,7 +39,8 @@ use tfa_core::{DType, Error, Result};
 use tfa_kernels::host::all_reduce::reduce_into;
 use tfa_kernels::host::numeric::Widen;
 
-const OP: &CStr = c"TfaAllReduce";
+/// The op (`tfa_ops::glue::GLUE` names it).
+pub(crate) const OP: &CStr = c"TfaAllReduce";
 const TYPES: [DType; 4] = [DType::F32, DType::F16, DType::BF16, DType::F64];
 
 /// Attributes of one node.

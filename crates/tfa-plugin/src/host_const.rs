@@ -24,10 +24,13 @@ struct Value(*mut TF_Tensor);
 // kernel context for the duration of the call, and `compute`/`delete` with the
 // pointer `create` returned. Their `SAFETY` comments refer to that contract.
 
+/// The op this glue kernel serves (`tfa_ops::glue::GLUE` names it).
+pub(crate) const OP: &std::ffi::CStr = c"Const";
+
 pub(crate) fn register() -> Result<()> {
     let api = api()?;
     let status = Status::new()?;
-    let (op, class, dtype, output) = (c"Const", c"tfa::HostStringConst", c"dtype", c"output");
+    let (op, class, dtype, output) = (OP, c"tfa::HostStringConst", c"dtype", c"output");
     // SAFETY: TensorFlow copies the strings; the builder is consumed by
     // TF_RegisterKernelBuilder.
     unsafe {

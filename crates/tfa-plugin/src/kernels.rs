@@ -430,7 +430,7 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
             .dtype
             .map(|t| precision::plan(state.op, t))
             .unwrap_or_default();
-        let native = plan.lowp.is_some() && precision::NATIVE_LOW_PRECISION.contains(&state.op);
+        let native = plan.lowp.is_some() && tfa_ops::table()[state.index].native_low_precision;
         let (lowp, round_inputs) = if native {
             (plan.lowp, None)
         } else {
@@ -505,5 +505,18 @@ mod tests {
         b.extend_from_slice(b"/NPU:0");
         assert_eq!(node_name_and_op(&b), Some(("mm".into(), "MatMul".into())));
         assert_eq!(node_name_and_op(&b[..5]), None);
+    }
+
+    #[test]
+    fn hand_registered_ops_are_the_declared_glue() {
+        // `TF_InitKernel` registers these beside the table's kernels.
+        let registered = [crate::collective::OP, crate::host_const::OP];
+        let mut names: Vec<&str> = registered.iter().map(|c| c.to_str().unwrap()).collect();
+        names.sort();
+        let declared: Vec<&str> = tfa_ops::glue::GLUE.iter().map(|g| g.name).collect();
+        assert_eq!(names, declared);
+        for n in names {
+            assert_eq!(tfa_ops::kind(n), Some(tfa_ops::Kind::PluginGlue), "{n}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! groups) and DepthwiseConv2dNative, and their input and filter gradients.
 
 use super::{concat, op_t, spec_op};
+use crate::precision::Class;
 use crate::spec::{allocate, Host, Kernel, OutputPlan, Spec};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
@@ -326,7 +327,7 @@ pub(crate) const OPS: &[OpDef] = &[
         "2-D convolution, HWIO filter, NHWC/NCHW, SAME/VALID/EXPLICIT padding, strides, dilations, groups (tiled im2col + gemm; half types accumulate in float32)",
         attr_list: CONV2D_ATTRS,
         spec: Conv2D
-    ),
+    ).amp(Class::Allow).native_low_precision(),
     op_t!(
         "DepthwiseConv2dNative",
         Conv,
@@ -334,29 +335,29 @@ pub(crate) const OPS: &[OpDef] = &[
         "depthwise 2-D convolution, filter [kh, kw, in, multiplier], NHWC/NCHW, SAME/VALID/EXPLICIT, strides, dilations",
         attr_list: CONV2D_ATTRS,
         spec: Depthwise
-    ),
+    ).amp(Class::Allow),
     conv_grad!(
         "Conv2DBackpropInput",
         "input_sizes",
         "Conv2D input gradient: dy · W^T then col2im per band of output rows (1x1 stride 1: one GEMM); all Conv2D attributes, groups; input_sizes of 4 or 2 values",
         InputGrad<OfConv2D>
-    ),
+    ).amp(Class::Allow).native_low_precision(),
     conv_grad!(
         "Conv2DBackpropFilter",
         "filter_sizes",
         "Conv2D filter gradient: im2col(x)^T · dy per tile, partial filters summed across threads (1x1 stride 1: no im2col); all Conv2D attributes, groups",
         FilterGrad<OfConv2D>
-    ),
+    ).amp(Class::Allow).native_low_precision(),
     conv_grad!(
         "DepthwiseConv2dNativeBackpropInput",
         "input_sizes",
         "depthwise convolution input gradient (direct, per input row), all DepthwiseConv2dNative attributes",
         InputGrad<OfDepthwise>
-    ),
+    ).amp(Class::Allow),
     conv_grad!(
         "DepthwiseConv2dNativeBackpropFilter",
         "filter_sizes",
         "depthwise convolution filter gradient (direct, partial filters summed across threads), all DepthwiseConv2dNative attributes",
         FilterGrad<OfDepthwise>
-    ),
+    ).amp(Class::Allow),
 ];

@@ -1,6 +1,7 @@
 //! Softmax cross-entropy losses with their gradients (`loss`, `backprop`).
 
 use super::{spec_op, FLOAT};
+use crate::precision::Class;
 use crate::spec::allocate;
 use crate::{OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::{broadcast_shapes, fmt_shape};
@@ -146,7 +147,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &[],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Deny),
     spec_op!(
         plan: |c| sparse_xent_plan(c) => Vec<OutputPlan>,
         run: |c, p| sparse_xent(c, p),
@@ -168,5 +169,5 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &[],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Deny),
 ];

@@ -7,6 +7,7 @@
 use super::elementwise::same_shape;
 use super::spec_op;
 use super::FLOAT;
+use crate::precision::Class;
 use crate::spec::Outputs;
 use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result};
@@ -104,11 +105,11 @@ macro_rules! map_plan {
 }
 
 pub(super) const OPS: &[OpDef] = &[
-    map!("Softsign", unary: Softsign, "x / (abs(x) + 1)"),
-    map!("SoftsignGrad", grad: SoftsignGrad, "softsign gradient: g / (abs(x) + 1)^2"),
-    map!("LeakyRelu", unary: LeakyRelu, attr "alpha", "x > 0 ? x : alpha * x"),
-    map!("LeakyReluGrad", grad: LeakyReluGrad, attr "alpha", "x > 0 ? g : alpha * g"),
-    map!("Sign", unary: Sign, "-1, 0 or 1 by the sign of x; NaN stays NaN (float types; integer Sign stays with TensorFlow)"),
+    map!("Softsign", unary: Softsign, "x / (abs(x) + 1)").amp(Class::Infer),
+    map!("SoftsignGrad", grad: SoftsignGrad, "softsign gradient: g / (abs(x) + 1)^2").amp(Class::Infer),
+    map!("LeakyRelu", unary: LeakyRelu, attr "alpha", "x > 0 ? x : alpha * x").amp(Class::Infer),
+    map!("LeakyReluGrad", grad: LeakyReluGrad, attr "alpha", "x > 0 ? g : alpha * g").amp(Class::Infer),
+    map!("Sign", unary: Sign, "-1, 0 or 1 by the sign of x; NaN stays NaN (float types; integer Sign stays with TensorFlow)").amp(Class::Clear),
     map!("Rint", unary: Rint, types &[DType::F32, DType::F64], "round half to even (float32/float64, as TensorFlow's CPU kernel)"),
     map!("Sin", unary: Sin, "sine"),
     map!("Cos", unary: Cos, "cosine"),

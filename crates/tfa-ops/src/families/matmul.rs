@@ -1,6 +1,7 @@
 //! Matrix multiplication.
 
 use super::{op_t, FLOAT};
+use crate::precision::Class;
 use crate::spec::{allocate, Host, Kernel, OutputPlan, Spec};
 use crate::{OpContext, OpDef};
 use tfa_core::{DType, Error, Result};
@@ -108,7 +109,7 @@ pub(crate) const OPS: &[OpDef] = &[
         "2-D matrix product with transpose_a/transpose_b (gemm; half types accumulate in float32)",
         attrs: ["transpose_a": Bool, "transpose_b": Bool],
         spec: MatMul
-    ),
+    ).amp(Class::Allow).native_low_precision(),
     op_t!(
         "BatchMatMulV2",
         MatMul,
@@ -116,7 +117,7 @@ pub(crate) const OPS: &[OpDef] = &[
         "batched matrix product with adj_x/adj_y and broadcast batch dims (gemm per batch; half types in float32)",
         attrs: ["adj_x": Bool, "adj_y": Bool],
         spec: BatchMatMul
-    ),
+    ).amp(Class::Allow).native_low_precision(),
     op_t!(
         "Einsum",
         MatMul,
@@ -125,5 +126,5 @@ pub(crate) const OPS: &[OpDef] = &[
         attrs: ["equation": String],
         plan: |c| einsum_plan(c) => (EinsumSpec, OutputPlan),
         run: |c, p| einsum_run(c, p)
-    ),
+    ).amp(Class::Allow).native_low_precision(),
 ];

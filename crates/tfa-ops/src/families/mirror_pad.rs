@@ -2,6 +2,7 @@
 //! Keras `MelSpectrogram` and `STFTSpectrogram` centre their frames with it).
 
 use super::{spec_op, INDEX};
+use crate::precision::Class;
 use crate::spec::allocate;
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result};
@@ -69,7 +70,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["paddings"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| grad_plan(c) => MirrorPlan,
         run: |c, p| mirror_run(c, p, true),

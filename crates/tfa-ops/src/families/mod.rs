@@ -256,7 +256,8 @@ macro_rules! op_t {
 }
 pub(crate) use op_t;
 
-/// An `OpDef` (every field but the shape rule and kernels in `def`) for a
+/// An `OpDef` (every field but the shape rule, kernels and precision
+/// properties in `def`; those are set after it: `.amp(Class::Infer)`) for a
 /// spec: a type (`spec: S`, implementing `Spec` and the host backend's
 /// `Kernel`), or declared inline (`plan: |c| ... => Plan, run: |c, p| ...`:
 /// the plan a type implementing `spec::Outputs`, the host kernel on it).
@@ -267,6 +268,8 @@ macro_rules! spec_op {
             shape_rule: $crate::spec::shape_rule::<$spec>,
             host: Some($crate::spec::planned::<$spec, $crate::spec::Host>),
             cuda: None,
+            amp: None,
+            native_low_precision: false,
         }
     };
     (plan: |$pc:ident| $plan:expr => $P:ty, run: |$c:ident, $p:ident| $body:expr, def: { $($field:ident: $value:expr),* $(,)? }) => {{

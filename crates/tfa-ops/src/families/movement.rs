@@ -3,6 +3,7 @@
 
 use super::elementwise::like_input;
 use super::{int_scalar, op_t, spec_op, ALL_C64, ALL_NO_I32, INDEX, REAL};
+use crate::precision::Class;
 use crate::spec::{allocate, Outputs};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::{fmt_shape, num_elements};
@@ -302,7 +303,7 @@ pub(crate) const OPS: &[OpDef] = &[
         "the input itself (no copy)",
         plan: |c| like_input(c) => OutputPlan,
         run: |c, p| alias(c, p)
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| reshape_plan(c) => OutputPlan,
         run: |c, p| alias(c, p),
@@ -324,7 +325,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["shape"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| transpose_plan(c) => (Vec<usize>, OutputPlan),
         run: |c, p| transpose_run(c, p),
@@ -346,7 +347,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["perm"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| strided_slice_plan(c) => SlicePlanned,
         run: |c, p| slice_run(c, p),
@@ -368,7 +369,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["begin", "end", "strides"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| strided_slice_grad_plan(c) => SlicePlanned,
         run: |c, p| strided_slice_grad_run(c, p),
@@ -390,7 +391,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["shape", "begin", "end", "strides"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| slice_plan(c) => SlicePlanned,
         run: |c, p| slice_run(c, p),
@@ -412,7 +413,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["begin", "size"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| concat_plan(c) => (usize, OutputPlan),
         run: |c, p| concat_run(c, p),
@@ -434,7 +435,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["axis"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     op_t!(
         "Pack",
         Movement,
@@ -443,7 +444,7 @@ pub(crate) const OPS: &[OpDef] = &[
         attrs: ["axis": Int32],
         plan: |c| pack_plan(c) => (usize, OutputPlan),
         run: |c, p| pack_run(c, p)
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| pad_plan(c) => PadPlan,
         run: |c, p| pad_run(c, p),
@@ -465,7 +466,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["paddings"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| pad_plan(c) => PadPlan,
         run: |c, p| pad_run(c, p),
@@ -487,7 +488,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["paddings"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| gather_plan(c) => (GatherPlan, OutputPlan),
         run: |c, p| gather_run(c, p),
@@ -513,7 +514,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["axis"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| tile_plan(c) => OutputPlan,
         run: |c, p| slice::tile(&c.input(0)?, &mut allocate(c, 0, p)?),
@@ -529,7 +530,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["multiples"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| one_hot_plan(c) => ((usize, usize), OutputPlan),
         run: |c, p| one_hot_run(c, p),
@@ -548,15 +549,15 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["depth"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     stitch_op!(
         "DynamicStitch",
         "interleave `data` into rows `indices` (host memory); later pieces win on repeated indices"
-    ),
+    ).amp(Class::Clear),
     stitch_op!(
         "ParallelDynamicStitch",
         "DynamicStitch with unspecified order on repeated indices (here: later pieces win)"
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| split_op_plan(c) => SplitPlan,
         run: |c, p| split_run(c, p),
@@ -569,7 +570,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["split_dim"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| split_v_plan(c) => SplitPlan,
         run: |c, p| split_run(c, p),
@@ -585,7 +586,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["size_splits", "split_dim"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| unpack_plan(c) => SplitPlan,
         run: |c, p| split_run(c, p),
@@ -601,7 +602,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &[],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| broadcast_to_plan(c) => OutputPlan,
         run: |c, p| broadcast_to_run(c, p),
@@ -617,7 +618,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["shape"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| bitcast_plan(c) => OutputPlan,
         run: |c, p| bitcast_run(c, p),

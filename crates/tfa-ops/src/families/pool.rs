@@ -3,6 +3,7 @@
 //! as TensorFlow does.
 
 use super::{concat, op_t, spec_op};
+use crate::precision::Class;
 use crate::spec::{allocate, Host, Kernel, OutputPlan, Spec};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, TypeConstraint};
 use tfa_core::shape::fmt_shape;
@@ -307,7 +308,7 @@ pub(crate) const OPS: &[OpDef] = &[
         "max over windows, NHWC/NCHW, SAME/VALID/EXPLICIT padding (padded positions ignored); pooling across depth (ksize over channels)",
         attr_list: MAX_POOL_ATTRS,
         spec: Pool<MaxKind>
-    ),
+    ).amp(Class::Clear),
     op_t!(
         "AvgPool",
         Pool,
@@ -315,7 +316,7 @@ pub(crate) const OPS: &[OpDef] = &[
         "mean over windows, NHWC/NCHW, SAME/VALID; divides by the number of non-padded elements",
         attr_list: POOL_ATTRS,
         spec: Pool<AvgKind>
-    ),
+    ).amp(Class::Infer),
     op_t!(
         "MaxPoolGrad",
         Pool,
@@ -323,7 +324,7 @@ pub(crate) const OPS: &[OpDef] = &[
         "MaxPool gradient: routed to the first maximum of each window in row-major order (TensorFlow's CPU tie rule, maxima recomputed from orig_input), NHWC/NCHW, SAME/VALID/EXPLICIT",
         attr_list: MAX_POOL_ATTRS,
         spec: MaxPoolGrad
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         spec: AvgPoolGrad,
         def: {
@@ -338,7 +339,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["orig_input_shape"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Infer),
     spec_op!(
         spec: MaxPoolWithArgmax,
         def: {

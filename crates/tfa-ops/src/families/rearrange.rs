@@ -4,6 +4,7 @@
 //! `ops.triu`), SpaceToBatchND/BatchToSpaceND (dilated convolutions).
 
 use super::{int_scalar, int_vector, spec_op, INDEX};
+use crate::precision::Class;
 use crate::spec::allocate;
 use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Result};
@@ -118,7 +119,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["axis"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| band_part_plan(c) => ((i64, i64), OutputPlan),
         run: |c, p| band_part_run(c, p),
@@ -140,7 +141,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["num_lower", "num_upper"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Clear),
     spec_op!(
         plan: |c| space_batch_plan_of(c, Direction::ToBatch) => (SpaceBatchPlan, OutputPlan),
         run: |c, p| space_batch_run(c, p),

@@ -2,6 +2,7 @@
 
 use super::spec_op;
 use super::{FLOAT, REAL};
+use crate::precision::Class;
 use crate::spec::{allocate, Outputs};
 use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::{DType, Error, Result};
@@ -210,33 +211,33 @@ pub(crate) const OPS: &[OpDef] = &[
         Sum,
         "sum over `reduction_indices` (host memory), keep_dims; half types accumulate in float32; int32 entirely in host memory",
         I32_ALL_HOST
-    ),
+    ).amp(Class::Deny),
     reduction!(
         "Mean",
         &[DType::I32, DType::F32, DType::F64, DType::F16, DType::BF16],
         Mean,
         "mean over `reduction_indices` (host memory), keep_dims; empty reductions give NaN; int32 (truncating) entirely in host memory",
         I32_ALL_HOST
-    ),
+    ).amp(Class::Deny),
     reduction!(
         "Max",
         FLOAT_I64,
         Max,
         "maximum over `reduction_indices` (host memory); NaN propagates, empty gives -inf"
-    ),
+    ).amp(Class::Clear),
     reduction!(
         "Min",
         FLOAT_I64,
         Min,
         "minimum over `reduction_indices` (host memory); NaN propagates, empty gives +inf"
-    ),
+    ).amp(Class::Clear),
     reduction!(
         "Prod",
         FLOAT_I64_I32,
         Prod,
         "product over `reduction_indices` (host memory), keep_dims; int32 entirely in host memory",
         I32_ALL_HOST
-    ),
+    ).amp(Class::Deny),
     spec_op!(
         plan: |c| softmax_plan(c) => OutputPlan,
         run: |c, p| softmax_run(c, p, false),
@@ -252,7 +253,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &[],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Deny),
     spec_op!(
         plan: |c| softmax_plan(c) => OutputPlan,
         run: |c, p| softmax_run(c, p, true),
@@ -268,7 +269,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &[],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Deny),
     spec_op!(
         plan: |c| bias_add_grad_plan(c) => ReducePlan,
         run: |c, p| reduce_run(c, p, ReduceOp::Sum),
@@ -284,7 +285,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &[],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Infer),
     logical_reduction!(
         "All",
         Min,
@@ -299,12 +300,12 @@ pub(crate) const OPS: &[OpDef] = &[
         "ArgMax",
         true,
         "index of the largest value along `dimension` (host memory); first on ties, NaN ignored"
-    ),
+    ).amp(Class::Clear),
     arg_reduction!(
         "ArgMin",
         false,
         "index of the smallest value along `dimension` (host memory); first on ties, NaN ignored"
-    ),
+    ).amp(Class::Clear),
 ];
 
 #[cfg(test)]

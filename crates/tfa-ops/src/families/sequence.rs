@@ -7,7 +7,8 @@ use crate::spec::allocate;
 use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result, TensorView};
-use tfa_kernels::host::sequence::{range, range_len, RangeArgs};
+use tfa_kernels::geometry::sequence::{range_len, RangeArgs};
+use tfa_kernels::host::sequence::range;
 
 /// One scalar input (a 1-element vector is taken too, as TensorFlow does).
 fn scalar<T: tfa_core::Element>(t: &TensorView, name: &str) -> Result<T> {

@@ -7,6 +7,7 @@
 use super::conv::CONV_ATTRS;
 use super::pool::{expect_pooled_shape, POOL_ATTRS};
 use super::{op_t, shape_vector, spec_op, FLOAT, INDEX};
+use crate::precision::Class;
 use crate::spec::{allocate, Outputs};
 use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::fmt_shape;
@@ -426,7 +427,7 @@ pub(crate) const OPS: &[OpDef] = &[
         attr_list: CONV_ATTRS,
         plan: |c| conv3d_plan(c) => VolPlan,
         run: |c, p| conv3d_run(c, p)
-    ),
+    ).amp(Class::Allow),
     spec_op!(
         plan: |c| conv3d_backprop_input_plan(c) => VolPlan,
         run: |c, p| conv3d_backprop_run(c, p, Conv3dGrad::Input),
@@ -442,7 +443,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["input_sizes"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Allow),
     spec_op!(
         plan: |c| conv3d_backprop_filter_plan(c) => VolPlan,
         run: |c, p| conv3d_backprop_run(c, p, Conv3dGrad::Filter),
@@ -455,7 +456,7 @@ pub(crate) const OPS: &[OpDef] = &[
             host_memory: &["filter_sizes"],
             int32_host_memory: &[],
         }
-    ),
+    ).amp(Class::Allow),
     op_t!(
         "MaxPool3D",
         Pool,
@@ -473,7 +474,7 @@ pub(crate) const OPS: &[OpDef] = &[
         attr_list: POOL_ATTRS,
         plan: |c| pool3d_plan(c) => VolPlan,
         run: |c, p| pool3d(Pool3dKind::Avg, &c.input(0)?, &mut allocate(c, 0, &p.out)?, &p.geom)
-    ),
+    ).amp(Class::Infer),
     spec_op!(
         plan: |c| max_pool3d_grad_plan(c) => VolPlan,
         run: |c, p| max_pool3d_grad_run(c, p),
