@@ -9,194 +9,187 @@
 //! list (`_native.composite_ops()`; tests/python/test_resource_ops.py checks
 //! that Python implements exactly these).
 
-/// One op served by a Python composite.
-#[derive(Copy, Clone, Debug)]
-pub struct CompositeDef {
-    /// TensorFlow op type, e.g. `ResourceApplyAdam`.
-    pub name: &'static str,
-    /// How the composite computes it (one line for docs/ops.md).
-    pub summary: &'static str,
-}
+use crate::registry::OutsideOp;
 
 /// Every op served by a Python composite, sorted by name.
-pub const COMPOSITES: &[CompositeDef] = &[
-    CompositeDef {
+pub const COMPOSITES: &[OutsideOp] = &[
+    OutsideOp {
         name: "ResourceApplyAdaMax",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyAdadelta",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyAdagrad",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyAdagradDA",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyAdagradV2",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyAdam",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyAdamWithAmsgrad",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyAddSign",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyCenteredRMSProp",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyFtrl",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyFtrlV2",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyGradientDescent",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyKerasMomentum",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyMomentum",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyPowerSign",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyProximalAdagrad",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyProximalGradientDescent",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceApplyRMSProp",
         summary: "reads the variable and slots, updates them on the NPU with the formula of TensorFlow's CPU kernel, assigns them back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceGather",
         summary: "GatherV2 of the variable's value on the NPU",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceGatherNd",
         summary: "GatherV2 on the value flattened over the indexed dims (flat indices computed on the host)",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterAdd",
         summary: "TensorScatterAdd of the variable's value, then AssignVariableOp",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterDiv",
         summary: "rows gathered and multiplied/divided on the NPU, in rounds over repeated indices (in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterMax",
         summary: "TensorScatterMax of the variable's value, then AssignVariableOp",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterMin",
         summary: "TensorScatterMin of the variable's value, then AssignVariableOp",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterMul",
         summary: "rows gathered and multiplied/divided on the NPU, in rounds over repeated indices (in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterNdAdd",
         summary: "TensorScatterAdd of the variable's value (bad_indices_policy honoured), then AssignVariableOp",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterNdMax",
         summary: "TensorScatterMax of the variable's value (bad_indices_policy honoured), then AssignVariableOp",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterNdMin",
         summary: "TensorScatterMin of the variable's value (bad_indices_policy honoured), then AssignVariableOp",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterNdSub",
         summary: "TensorScatterSub of the variable's value (bad_indices_policy honoured), then AssignVariableOp",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterNdUpdate",
         summary: "TensorScatterUpdate of the variable's value (bad_indices_policy honoured), then AssignVariableOp",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterSub",
         summary: "TensorScatterSub of the variable's value, then AssignVariableOp",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceScatterUpdate",
         summary: "TensorScatterUpdate of the variable's value, then AssignVariableOp",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyAdadelta",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyAdagrad",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyAdagradDA",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyAdagradV2",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyCenteredRMSProp",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyFtrl",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyFtrlV2",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyKerasMomentum",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyMomentum",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyProximalAdagrad",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyProximalGradientDescent",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceSparseApplyRMSProp",
         summary: "the same update on the rows `indices` (gathered on the NPU; repeated indices applied in order, as on the CPU), scattered back",
     },
-    CompositeDef {
+    OutsideOp {
         name: "ResourceStridedSliceAssign",
         summary: "TensorStridedSliceUpdate of the variable's value (`v[...].assign`), then AssignVariableOp",
     },

@@ -5,22 +5,15 @@
 //! that docs/ops.md and `kind` know them (a plugin test checks that it
 //! registers exactly these).
 
-/// One op the plugin registers by hand.
-#[derive(Copy, Clone, Debug)]
-pub struct GlueDef {
-    /// TensorFlow op type.
-    pub name: &'static str,
-    /// What the plugin's kernel does (one line for docs/ops.md).
-    pub summary: &'static str,
-}
+use crate::registry::OutsideOp;
 
 /// Every glue op, sorted by name.
-pub const GLUE: &[GlueDef] = &[
-    GlueDef {
+pub const GLUE: &[OutsideOp] = &[
+    OutsideOp {
         name: "Const",
         summary: "dtype string only: the constant handed over in host memory (TensorFlow has no DEVICE_DEFAULT string constant, and every `tf.debugging.assert_*` message is one)",
     },
-    GlueDef {
+    OutsideOp {
         name: "TfaAllReduce",
         summary: "tf_adapter's own op: the NPUs of one process meet and sum (or average) a list of tensors in one pass (`tf_adapter.distribute.NpuAllReduce`)",
     },

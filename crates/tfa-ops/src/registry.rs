@@ -157,6 +157,15 @@ impl OpDef {
     }
 }
 
+/// An op the NPU serves outside the kernel table (a Python composite in
+/// `composites`, plugin glue in `glue`): its TensorFlow op type and what
+/// serves it, one line for docs/ops.md.
+#[derive(Copy, Clone, Debug)]
+pub struct OutsideOp {
+    pub name: &'static str,
+    pub summary: &'static str,
+}
+
 /// An op tf_adapter defines itself (TensorFlow has none by that name): the
 /// plugin registers its OpDef, in TensorFlow's `TF_OpDefinitionBuilder`
 /// syntax, before the kernels. Its shape function leaves shapes unknown.
