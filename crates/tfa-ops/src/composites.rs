@@ -194,18 +194,3 @@ pub const COMPOSITES: &[OutsideOp] = &[
         summary: "TensorStridedSliceUpdate of the variable's value (`v[...].assign`), then AssignVariableOp",
     },
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::COMPOSITES;
-
-    #[test]
-    fn composites_are_sorted_unique_and_not_kernels() {
-        for w in COMPOSITES.windows(2) {
-            assert!(w[0].name < w[1].name, "{} / {}", w[0].name, w[1].name);
-        }
-        for c in COMPOSITES {
-            assert!(crate::find(c.name).is_none(), "{} has a kernel too", c.name);
-        }
-    }
-}

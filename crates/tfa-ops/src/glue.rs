@@ -61,18 +61,19 @@ mod tests {
 
     #[test]
     fn each_op_has_one_kind() {
-        for w in GLUE.windows(2) {
-            assert!(w[0].name < w[1].name, "{} / {}", w[0].name, w[1].name);
+        // Composites and glue: sorted, unique, not kernels, not each other.
+        let composites = crate::composites::COMPOSITES;
+        for list in [composites, GLUE] {
+            for w in list.windows(2) {
+                assert!(w[0].name < w[1].name, "{} / {}", w[0].name, w[1].name);
+            }
+            for o in list {
+                assert!(crate::find(o.name).is_none(), "{} has a kernel too", o.name);
+            }
         }
         for g in GLUE {
-            assert!(crate::find(g.name).is_none(), "{} has a kernel too", g.name);
-            assert!(
-                !crate::composites::COMPOSITES
-                    .iter()
-                    .any(|c| c.name == g.name),
-                "{} is a composite too",
-                g.name
-            );
+            let both = composites.iter().any(|c| c.name == g.name);
+            assert!(!both, "{} is a composite too", g.name);
         }
         assert_eq!(kind("Conv2D"), Some(Kind::Kernel));
         assert_eq!(kind("ResourceApplyAdam"), Some(Kind::PythonComposite));
