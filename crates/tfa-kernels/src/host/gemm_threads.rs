@@ -1,6 +1,5 @@
 //! The one call into the `gemm` crate for float products, with the choice of
-//! threading in one place. float32 products of up to 32 rows with a
-//! row-contiguous right operand go to `small_gemm` instead (AVX-512).
+//! threading in one place.
 //!
 //! `gemm`'s own `Parallelism::Rayon` splits the rows of the output between
 //! threads; with fewer rows than one micro-panel (64 float32 rows with
@@ -46,30 +45,6 @@ pub(crate) unsafe fn gemm<T: Copy + Send + Sync + 'static>(
     beta: T,
     threads: usize,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && super::small_gemm::applies(m, n, k, rhs.1 .1)
-    {
-        // SAFETY: T is f32 (checked above), so the casts and copies are
-        // identities; the operands are this function's, under its contract.
-        unsafe {
-            let g = super::small_gemm::SmallGemm {
-                m,
-                n,
-                k,
-                a: lhs.0 as *const f32,
-                a_strides: lhs.1,
-                b: rhs.0 as *const f32,
-                b_rs: rhs.1 .0,
-                c: dst.0 as *mut f32,
-                c_rs: dst.1,
-                read_dst,
-                alpha: std::mem::transmute_copy(&alpha),
-                beta: std::mem::transmute_copy(&beta),
-            };
-            return g.run(threads);
-        }
-    }
     let (dst, dst_rs) = (SendPtr(dst.0), dst.1);
     let (lhs, (lhs_rs, lhs_cs)) = (SendPtr(lhs.0 as *mut T), lhs.1);
     let (rhs, (rhs_rs, rhs_cs)) = (SendPtr(rhs.0 as *mut T), rhs.1);

@@ -42,8 +42,6 @@ pub mod scatter;
 pub mod segment;
 pub mod sequence;
 pub mod slice;
-#[cfg(target_arch = "x86_64")]
-pub(crate) mod small_gemm;
 pub mod space_batch;
 pub mod topk;
 pub mod transpose;
