@@ -100,7 +100,9 @@ def set_mixlist(spec=None):
 
 
 def precision_class(op_type):
-    """The list (allow/infer/clear/deny) ``op_type`` is on."""
+    """The list (allow/infer/clear/deny) ``op_type`` is on; ``deny`` also
+    for an op on no list (never made low precision, though unlike a deny op it
+    does not hold the ops it feeds in float32; docs/ops.md shows it as —)."""
     return _native.precision_class(op_type)
 
 
