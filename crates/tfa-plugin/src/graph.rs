@@ -29,6 +29,7 @@
 //! and after, as text.
 
 mod fusion;
+mod loop_hoist;
 mod ordering;
 mod pad_fold;
 
@@ -223,6 +224,7 @@ fn passes<'a>(
             changed += rewrite(&mut graph, mode, &lists, &keep, opdef)?;
         }
         if fuse {
+            changed += loop_hoist::hoist_input_projections(&mut graph, &preserve, &written_readers);
             changed += pad_fold::fold_pads(&mut graph, &preserve, &written_readers);
             changed += fusion::fuse(&mut graph, &preserve, &written_readers);
         }

@@ -1,0 +1,507 @@
+//! Hoists a recurrent layer's input projection out of its loop.
+//!
+//! Keras's LSTM, GRU and SimpleRNN (and `tf.TensorArray` loops written the
+//! same way) multiply each step's input by the kernel inside the while loop:
+//! `MatMul(TensorListGetItem(list, t), ReadVariableOp(W))`, one small product
+//! per step. By the time the pass sees the graph the `While` is lowered to a
+//! frame (`Enter`/`Merge`/`Switch`/`NextIteration`/`Exit`). When the list is
+//! the same every iteration (a loop variable the body passes back unchanged,
+//! made by `TensorListFromTensor(x)` before the loop) and nothing in the
+//! frame writes the variable, every step's product is a row block of one
+//! product computed before the loop: `BatchMatMulV2(x, W)` (one tall GEMM,
+//! `[steps * batch, in] x [in, out]`), unstacked into a list that enters the
+//! frame as a constant. The step's `MatMul` node becomes
+//! `TensorListGetItem(that list, t)`, keeping its name, so its readers and
+//! the gradient are untouched.
+//!
+//! Ordering: the hoisted `ReadVariableOp` takes the control inputs of the
+//! loop's `Enter`s (the `While`'s own control inputs, so writes ordered
+//! before the loop stay before the read), and every reader of the frame's
+//! `Exit`s gets a control input from it (so writes ordered after the loop stay
+//! after the read, even when the loop runs no step). Part of the fusion pass:
+//! `TFA_FUSION=0` turns it off.
+
+use super::{attr_type, on_npu, parse_input, string_attr};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use tfa_core::DType;
+use tfa_proto::{
+    attr_value, AttrValue, DataType, GraphDef, NodeDef, TensorProto, TensorShapeProto,
+};
+
+/// Ops that read a resource variable without writing it.
+const VARIABLE_READS: &[&str] = &[
+    "ReadVariableOp",
+    "ResourceGather",
+    "ResourceGatherNd",
+    "VariableShape",
+];
+/// Ops that pass a value on unchanged inside (or into, or around) a frame.
+const FORWARDING: &[&str] = &["Identity", "Switch", "Merge", "NextIteration", "Enter"];
+
+fn attr(v: attr_value::Value) -> AttrValue {
+    AttrValue { value: Some(v) }
+}
+
+fn bool_attr(n: &NodeDef, name: &str) -> Option<bool> {
+    match n.attr.get(name)?.value.as_ref()? {
+        attr_value::Value::B(b) => Some(*b),
+        _ => None,
+    }
+}
+
+fn dtype(n: &NodeDef, name: &str) -> Option<DType> {
+    DType::from_tf(u32::try_from(attr_type(n, name)?).ok()?)
+}
+
+/// `name:k` for an input string (`name` means output 0); None for control.
+fn tensor_ref(s: &str) -> Option<String> {
+    parse_input(s).map(|(n, k)| format!("{n}:{k}"))
+}
+
+/// The graph with its name index and each node's data readers.
+struct View<'g> {
+    nodes: &'g [NodeDef],
+    index: HashMap<&'g str, usize>,
+    /// For each node: (reader, output read).
+    readers: Vec<Vec<(usize, usize)>>,
+}
+
+impl<'g> View<'g> {
+    fn new(nodes: &'g [NodeDef]) -> Self {
+        let index: HashMap<&str, usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
+        let mut readers = vec![Vec::new(); nodes.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            for (p, k) in n.input.iter().filter_map(|s| parse_input(s)) {
+                if let Some(&p) = index.get(p) {
+                    readers[p].push((i, k));
+                }
+            }
+        }
+        View {
+            nodes,
+            index,
+            readers,
+        }
+    }
+
+    /// The producer of a data input and its output index.
+    fn producer(&self, input: &str) -> Option<(usize, usize)> {
+        let (name, k) = parse_input(input)?;
+        Some((*self.index.get(name)?, k))
+    }
+
+    /// Follows `Identity` nodes back to the tensor they forward.
+    fn through_identities(&self, input: &str) -> Option<(usize, usize)> {
+        let (mut p, mut k) = self.producer(input)?;
+        for _ in 0..64 {
+            let n = &self.nodes[p];
+            if n.op != "Identity" || k != 0 {
+                return Some((p, k));
+            }
+            (p, k) = self.producer(n.input.first()?)?;
+        }
+        None
+    }
+
+    /// When the tensor `input` (read inside a loop frame) is the same every
+    /// iteration: the `Enter` it comes through. Either an `Enter` with
+    /// `is_constant`, or a loop variable whose body passes it back unchanged:
+    /// `Switch(Merge(Enter, NextIteration))` output 1, the `NextIteration`
+    /// fed by that same `Switch` output.
+    fn invariant_enter(&self, input: &str) -> Option<usize> {
+        let (p, k) = self.through_identities(input)?;
+        let n = &self.nodes[p];
+        if n.op == "Enter" {
+            return (k == 0 && bool_attr(n, "is_constant") == Some(true)).then_some(p);
+        }
+        if n.op != "Switch" || k != 1 {
+            return None;
+        }
+        let (m, 0) = self.producer(n.input.first()?)? else {
+            return None;
+        };
+        let merge = &self.nodes[m];
+        let data: Vec<&String> = merge.input.iter().filter(|s| !s.starts_with('^')).collect();
+        if merge.op != "Merge" || data.len() != 2 {
+            return None;
+        }
+        let (mut enter, mut next) = (None, None);
+        for s in data {
+            let (q, 0) = self.producer(s)? else {
+                return None;
+            };
+            match self.nodes[q].op.as_str() {
+                "Enter" => enter = Some(q),
+                "NextIteration" => next = Some(q),
+                _ => return None,
+            }
+        }
+        let back = self.through_identities(self.nodes[next?].input.first()?)?;
+        (back == (p, 1)).then_some(enter?)
+    }
+
+    /// Does nothing in the loop frame `frame` write the resource `handle`
+    /// (a tensor outside the frame)? Every path from an `Enter` of it into
+    /// the frame must end in a read or an `Exit`.
+    fn read_only_in(&self, handle: &str, frame: &[u8]) -> bool {
+        let mut stack: Vec<usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                n.op == "Enter"
+                    && string_attr(n, "frame_name") == Some(frame)
+                    && n.input.first().and_then(|s| tensor_ref(s)).as_deref() == Some(handle)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mut seen: HashSet<usize> = stack.iter().copied().collect();
+        while let Some(i) = stack.pop() {
+            for &(r, _) in &self.readers[i] {
+                let op = self.nodes[r].op.as_str();
+                if FORWARDING.contains(&op) {
+                    if seen.insert(r) {
+                        stack.push(r);
+                    }
+                } else if op != "Exit" && !VARIABLE_READS.contains(&op) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// The frame an `Exit` leaves: its `Switch`'s `Merge`'s `Enter`'s.
+    fn frame_left_by(&self, exit: &NodeDef) -> Option<Vec<u8>> {
+        let (switch, _) = self.producer(exit.input.first()?)?;
+        let (merge, _) = self.producer(self.nodes[switch].input.first()?)?;
+        let enter = self.nodes[merge]
+            .input
+            .iter()
+            .filter_map(|s| self.producer(s))
+            .map(|(q, _)| &self.nodes[q])
+            .find(|q| q.op == "Enter")?;
+        string_attr(enter, "frame_name").map(<[u8]>::to_vec)
+    }
+
+    /// The length of a 1-D constant (a shape with that many dims).
+    fn const_len(&self, input: &str) -> Option<i64> {
+        let (p, 0) = self.producer(input)? else {
+            return None;
+        };
+        let n = &self.nodes[p];
+        match n.attr.get("value")?.value.as_ref()? {
+            attr_value::Value::Tensor(t) if n.op == "Const" => {
+                let dims = &t.tensor_shape.as_ref()?.dim;
+                (dims.len() == 1).then(|| dims[0].size)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One input projection to hoist, found in the graph.
+struct Site {
+    matmul: usize,
+    /// The step's `TensorListGetItem` and the list's `TensorListFromTensor`.
+    get_item: usize,
+    /// The `Enter`s of the list and of the variable handle.
+    list_enter: usize,
+    handle_enter: usize,
+    read: usize,
+    dtype: DType,
+    /// The stacked steps `x` (the list's source) and the variable handle.
+    steps: String,
+    handle: String,
+    /// The handle as the loop's `Enter` names it.
+    handle_input: String,
+    transpose_b: bool,
+}
+
+fn find_site(v: &View, m: usize, exclude: &HashSet<String>) -> Option<Site> {
+    let mm = &v.nodes[m];
+    let t = dtype(mm, "T")?;
+    let bmm_takes = tfa_ops::find("BatchMatMulV2")
+        .is_some_and(|(_, d)| d.kernel(tfa_ops::Backend::Host).is_some() && d.supports(t));
+    if mm.op != "MatMul"
+        || !on_npu(&mm.device)
+        || !t.is_float()
+        || !bmm_takes
+        || bool_attr(mm, "transpose_a") != Some(false)
+        || exclude.contains(&mm.name)
+    {
+        return None;
+    }
+    let (g, 0) = v.producer(mm.input.first()?)? else {
+        return None;
+    };
+    let (r, 0) = v.producer(mm.input.get(1)?)? else {
+        return None;
+    };
+    let (get, read) = (&v.nodes[g], &v.nodes[r]);
+    if get.op != "TensorListGetItem"
+        || dtype(get, "element_dtype") != Some(t)
+        || read.op != "ReadVariableOp"
+        || dtype(read, "dtype") != Some(t)
+        || exclude.contains(&read.name)
+        || exclude.contains(&get.name)
+    {
+        return None;
+    }
+    let list_enter = v.invariant_enter(get.input.first()?)?;
+    let handle_enter = v.invariant_enter(read.input.first()?)?;
+    let frame = string_attr(&v.nodes[list_enter], "frame_name")?;
+    if string_attr(&v.nodes[handle_enter], "frame_name") != Some(frame) {
+        return None;
+    }
+    let (l, 0) = v.producer(v.nodes[list_enter].input.first()?)? else {
+        return None;
+    };
+    let from = &v.nodes[l];
+    // Elements of rank 2 (a 2-element shape, here or where the list was
+    // made): otherwise the step's MatMul would have failed, not broadcast.
+    let rank2 = v.const_len(get.input.get(2)?) == Some(2)
+        || from.input.get(1).and_then(|s| v.const_len(s)) == Some(2);
+    if from.op != "TensorListFromTensor" || dtype(from, "element_dtype") != Some(t) || !rank2 {
+        return None;
+    }
+    let handle = tensor_ref(v.nodes[handle_enter].input.first()?)?;
+    if !v.read_only_in(&handle, frame) {
+        return None;
+    }
+    Some(Site {
+        matmul: m,
+        get_item: g,
+        list_enter,
+        handle_enter,
+        read: r,
+        dtype: t,
+        steps: from.input.first()?.clone(),
+        handle,
+        handle_input: v.nodes[handle_enter].input.first()?.clone(),
+        transpose_b: bool_attr(mm, "transpose_b").unwrap_or(false),
+    })
+}
+
+fn controls(n: &NodeDef) -> impl Iterator<Item = &String> {
+    n.input.iter().filter(|s| s.starts_with('^'))
+}
+
+fn scalar_minus_one(name: String, device: &str, control: Vec<String>) -> NodeDef {
+    let value = TensorProto {
+        dtype: DataType::DtInt32 as i32,
+        tensor_shape: Some(TensorShapeProto::default()),
+        int_val: vec![-1],
+        ..Default::default()
+    };
+    NodeDef {
+        name,
+        op: "Const".into(),
+        input: control,
+        device: device.into(),
+        attr: BTreeMap::from([
+            (
+                "dtype".into(),
+                attr(attr_value::Value::Type(DataType::DtInt32 as i32)),
+            ),
+            ("value".into(), attr(attr_value::Value::Tensor(value))),
+        ]),
+        ..Default::default()
+    }
+}
+
+/// Hoists every eligible input projection; returns how many nodes changed
+/// or were added.
+pub(crate) fn hoist_input_projections(
+    graph: &mut GraphDef,
+    preserve: &HashSet<String>,
+    exclude: &HashSet<String>,
+) -> usize {
+    let sites: Vec<Site> = {
+        let v = View::new(&graph.node);
+        (0..graph.node.len())
+            .filter_map(|m| find_site(&v, m, exclude))
+            .collect()
+    };
+    if sites.is_empty() {
+        return 0;
+    }
+    let mut names: HashSet<String> = graph.node.iter().map(|n| n.name.clone()).collect();
+    let mut added: Vec<NodeDef> = Vec::new();
+    // Projections of one list by one weight share the hoisted list.
+    let mut hoisted: HashMap<(String, String, bool, usize), String> = HashMap::new();
+    // Reads to order before whatever follows each frame: (frame, read).
+    let mut after_frame: Vec<(Vec<u8>, String)> = Vec::new();
+    let mut changed = 0;
+    for s in &sites {
+        let nodes = &graph.node;
+        let (mm, get, enter) = (&nodes[s.matmul], &nodes[s.get_item], &nodes[s.list_enter]);
+        let frame = string_attr(enter, "frame_name")
+            .unwrap_or_default()
+            .to_vec();
+        let key = (
+            s.steps.clone(),
+            s.handle.clone(),
+            s.transpose_b,
+            s.list_enter,
+        );
+        let base = format!("{}/tfa_hoisted", mm.name);
+        let mut fresh = |suffix: &str| super::unique_name(format!("{base}/{suffix}"), &mut names);
+        let list_in_frame = match hoisted.get(&key) {
+            Some(name) => name.clone(),
+            None => {
+                let ty = |t: DType| attr(attr_value::Value::Type(t.as_tf() as i32));
+                let read_name = fresh("ReadVariableOp");
+                let mut read_inputs = vec![s.handle_input.clone()];
+                for c in controls(enter).chain(controls(&nodes[s.handle_enter])) {
+                    if !read_inputs.contains(c) {
+                        read_inputs.push(c.clone());
+                    }
+                }
+                let product = fresh("BatchMatMulV2");
+                let shape = fresh("element_shape");
+                let list = fresh("TensorListFromTensor");
+                let enter_name = fresh("Enter");
+                let steps_node = parse_input(&s.steps).map(|(n, _)| format!("^{n}"));
+                added.push(NodeDef {
+                    name: read_name.clone(),
+                    op: "ReadVariableOp".into(),
+                    input: read_inputs,
+                    device: nodes[s.read].device.clone(),
+                    attr: BTreeMap::from([("dtype".into(), ty(s.dtype))]),
+                    ..Default::default()
+                });
+                added.push(NodeDef {
+                    name: product.clone(),
+                    op: "BatchMatMulV2".into(),
+                    input: vec![s.steps.clone(), read_name.clone()],
+                    device: mm.device.clone(),
+                    attr: BTreeMap::from([
+                        ("T".into(), ty(s.dtype)),
+                        ("adj_x".into(), attr(attr_value::Value::B(false))),
+                        ("adj_y".into(), attr(attr_value::Value::B(s.transpose_b))),
+                    ]),
+                    ..Default::default()
+                });
+                // The constant takes a control input from the steps' node so
+                // it lives in the same frame when the loop is itself nested.
+                added.push(scalar_minus_one(
+                    shape.clone(),
+                    &get.device,
+                    steps_node.into_iter().collect(),
+                ));
+                added.push(NodeDef {
+                    name: list.clone(),
+                    op: "TensorListFromTensor".into(),
+                    input: vec![product, shape],
+                    device: get.device.clone(),
+                    attr: BTreeMap::from([
+                        ("element_dtype".into(), ty(s.dtype)),
+                        ("shape_type".into(), ty(DType::I32)),
+                    ]),
+                    ..Default::default()
+                });
+                let mut enter_attr = enter.attr.clone();
+                enter_attr.insert("is_constant".into(), attr(attr_value::Value::B(true)));
+                added.push(NodeDef {
+                    name: enter_name.clone(),
+                    op: "Enter".into(),
+                    input: vec![list],
+                    device: enter.device.clone(),
+                    attr: enter_attr,
+                    ..Default::default()
+                });
+                after_frame.push((frame, read_name));
+                changed += 5;
+                hoisted.insert(key, enter_name.clone());
+                enter_name
+            }
+        };
+        // The step's element shape, unknown: a constant in the frame (it
+        // takes the control inputs of the step's own index or shape input).
+        let frame_controls: Vec<String> = get
+            .input
+            .get(2)
+            .and_then(|s| parse_input(s))
+            .map(|(n, _)| format!("^{n}"))
+            .into_iter()
+            .collect();
+        let shape = fresh("step_element_shape");
+        added.push(scalar_minus_one(shape.clone(), &get.device, frame_controls));
+        let mut inputs = vec![list_in_frame, get.input[1].clone(), shape];
+        inputs.extend(controls(mm).cloned());
+        let mut attrs = BTreeMap::from([(
+            "element_dtype".to_string(),
+            attr(attr_value::Value::Type(s.dtype.as_tf() as i32)),
+        )]);
+        attrs.insert(
+            "_tfa_hoisted".into(),
+            attr(attr_value::Value::S(b"MatMul".to_vec())),
+        );
+        let device = get.device.clone();
+        let m = &mut graph.node[s.matmul];
+        m.op = "TensorListGetItem".into();
+        m.input = inputs;
+        m.device = device;
+        m.attr = attrs;
+        changed += 2;
+    }
+    order_after_frames(graph, &after_frame);
+    graph.node.extend(added);
+    changed + drop_unread(graph, &sites, preserve)
+}
+
+/// Gives every reader of a frame's `Exit`s a control input from the reads
+/// hoisted out of that frame.
+fn order_after_frames(graph: &mut GraphDef, after_frame: &[(Vec<u8>, String)]) {
+    let exits: HashMap<String, Vec<u8>> = {
+        let v = View::new(&graph.node);
+        graph
+            .node
+            .iter()
+            .filter(|n| n.op == "Exit")
+            .filter_map(|n| Some((n.name.clone(), v.frame_left_by(n)?)))
+            .collect()
+    };
+    for n in &mut graph.node {
+        let frames: HashSet<&Vec<u8>> = n
+            .input
+            .iter()
+            .filter_map(|s| exits.get(s.trim_start_matches('^').split(':').next()?))
+            .collect();
+        for (frame, read) in after_frame {
+            let ctl = format!("^{read}");
+            if frames.contains(frame) && !n.input.contains(&ctl) {
+                n.input.push(ctl);
+            }
+        }
+    }
+}
+
+/// Removes the steps' `TensorListGetItem`s nothing reads any more.
+fn drop_unread(graph: &mut GraphDef, sites: &[Site], preserve: &HashSet<String>) -> usize {
+    let candidates: HashSet<String> = sites
+        .iter()
+        .map(|s| graph.node[s.get_item].name.clone())
+        .filter(|n| !preserve.contains(n))
+        .collect();
+    let read: HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter())
+        .map(|s| s.trim_start_matches('^').split(':').next().unwrap_or(""))
+        .collect();
+    let gone: HashSet<String> = candidates
+        .into_iter()
+        .filter(|n| !read.contains(n.as_str()))
+        .collect();
+    graph.node.retain(|n| !gone.contains(&n.name));
+    gone.len()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+"""Hoisting a recurrent layer's input projection out of its loop (README
+"Recurrent models"): each step's `x[t] @ W` becomes a row block of one
+product computed before the loop, when the graph pass can prove the steps'
+list and the weight do not change inside the loop. Results agree with
+TensorFlow CPU and with the loop as written (`TFA_FUSION=0`), in inference
+and training, with soft placement on and off; a loop that writes the weight,
+and writes ordered before or after the loop, keep their meaning."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_adapter
+
+NPU = "/NPU:0"
+CPU = "/CPU:0"
+SEED = int(os.environ.get("TFA_TEST_SEED", "20261202"))
+
+
+@pytest.fixture
+def rng():
+    print(f"seed {SEED} (TFA_TEST_SEED to replay)")
+    return np.random.default_rng(SEED)
+
+
+def run(fn, *args, device=NPU, hoist=True):
+    """fn(*args) in a fresh tf.function under `device`; `hoist=False` runs
+    with the graph passes off. Returns (outputs as numpy, NPU kernel counts)."""
+    old = os.environ.get("TFA_FUSION")
+    os.environ["TFA_FUSION"] = "1" if hoist else "0"
+    try:
+
+        @tf.function
+        def f(*a):
+            with tf.device(device):
+                return fn(*a)
+
+        tf_adapter.reset_kernel_counts()
+        out = f(*args)
+        counts = tf_adapter.kernel_counts()
+    finally:
+        if old is None:
+            del os.environ["TFA_FUSION"]
+        else:
+            os.environ["TFA_FUSION"] = old
+    return tf.nest.map_structure(lambda t: t.numpy(), out), counts
+
+
+def close(got, want, rtol=2e-5, atol=2e-5):
+    for g, w in zip(tf.nest.flatten(got), tf.nest.flatten(want)):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+
+
+def layer(kind, units, rng):
+    opts = dict(
+        return_sequences=bool(rng.integers(2)),
+        go_backwards=bool(rng.integers(2)),
+    )
+    make = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[kind]
+    if kind == "gru":
+        opts["reset_after"] = bool(rng.integers(2))
+    if rng.integers(3) == 0:
+        opts["go_backwards"] = False  # Bidirectional makes the backward copy
+        return keras.layers.Bidirectional(make(units, **opts))
+    return make(units, **opts)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("case", range(2))
+@pytest.mark.parametrize("soft", [True, False], ids=["default", "strict"])
+def test_keras_recurrent_layers_forward_and_gradients(kind, case, soft, rng):
+    rng = np.random.default_rng([SEED, case, ["lstm", "gru", "rnn"].index(kind)])
+    steps, batch, features, units = (int(v) for v in rng.integers([2, 1, 1, 1], [12, 6, 20, 24]))
+    keras.utils.set_random_seed(int(rng.integers(1 << 30)))
+    net = layer(kind, units, rng)
+    x = tf.constant(rng.normal(size=[batch, steps, features]).astype(np.float32))
+    net(x)  # builds the weights (on the host; both devices read them)
+
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = net(x)
+            loss = tf.reduce_sum(y * y)
+        return y, tape.gradient(loss, [x] + net.trainable_weights)
+
+    tf.config.set_soft_device_placement(soft)
+    try:
+        hoisted, counts = run(step, x)
+    finally:
+        tf.config.set_soft_device_placement(True)
+    plain, plain_counts = run(step, x, hoist=False)
+    cpu, _ = run(step, x, device=CPU)
+    # One hoisted product per direction, none with the passes off.
+    directions = 2 if isinstance(net, keras.layers.Bidirectional) else 1
+    assert counts.get("BatchMatMulV2", 0) == directions, counts
+    assert "BatchMatMulV2" not in plain_counts, plain_counts
+    close(hoisted, cpu)
+    close(hoisted, plain)
+
+
+def unrolled(x, w, h0):
+    """A tf.while_loop over x's steps reading a TensorArray: h = tanh(x[t] @ w + h)."""
+    steps = x.shape[0]
+    ta = tf.TensorArray(tf.float32, size=steps).unstack(x)
+    out = tf.TensorArray(tf.float32, size=steps)
+
+    def body(t, h, out):
+        z = tf.matmul(ta.read(t), w) + h
+        return t + 1, tf.tanh(z), out.write(t, z)
+
+    _, h, out = tf.while_loop(lambda t, *_: t < steps, body, (0, h0, out))
+    return out.stack(), h
+
+
+def reference(x, w, h0):
+    h, zs = h0, []
+    for t in range(x.shape[0]):
+        z = x[t] @ w + h
+        zs.append(z)
+        h = np.tanh(z)
+    return np.stack(zs), h
+
+
+def weights(rng, *shape):
+    return rng.normal(size=shape).astype(np.float32) * 0.3
+
+
+def test_writes_before_and_after_the_loop_keep_their_order(rng):
+    x = weights(rng, 7, 3, 5)
+    w0, w1, w2 = (weights(rng, 5, 4) for _ in range(3))
+    h0 = weights(rng, 3, 4)
+    with tf.device(NPU):
+        w = tf.Variable(w0)
+
+    def fn(x):
+        w.assign(w1)  # the loop must read w1...
+        y = unrolled(x, w, h0)
+        w.assign(w2)  # ...not w2
+        return y
+
+    got, counts = run(fn, x)
+    assert counts.get("BatchMatMulV2", 0) == 1, counts
+    close(got, reference(x, w1, h0))
+    np.testing.assert_array_equal(w.numpy(), w2)
+
+
+def test_a_loop_that_writes_the_weight_is_left_as_written(rng):
+    x = weights(rng, 6, 2, 3)
+    w0 = weights(rng, 3, 3)
+    h0 = weights(rng, 2, 3)
+    with tf.device(NPU):
+        w = tf.Variable(w0)
+
+    def fn(x):
+        steps = x.shape[0]
+        ta = tf.TensorArray(tf.float32, size=steps).unstack(x)
+
+        def body(t, h):
+            z = tf.matmul(ta.read(t), w) + h
+            w.assign_add(tf.ones_like(w0) * 0.1)
+            return t + 1, tf.tanh(z)
+
+        return tf.while_loop(lambda t, _: t < steps, body, (0, h0))[1]
+
+    got, counts = run(fn, x)
+    assert "BatchMatMulV2" not in counts, counts
+    h, wt = h0, w0.copy()
+    for t in range(x.shape[0]):
+        h = np.tanh(x[t] @ wt + h)
+        wt = wt + np.float32(0.1)
+    close(got, h)
+
+
+def test_transposed_weight_and_the_graph_dump(tmp_path, monkeypatch, rng):
+    monkeypatch.setenv("TFA_DUMP_GRAPH", str(tmp_path))
+    x = weights(rng, 5, 2, 6)
+    wt = weights(rng, 4, 6)
+    h0 = weights(rng, 2, 4)
+    with tf.device(NPU):
+        w = tf.Variable(wt)
+
+    def fn(x):
+        steps = x.shape[0]
+        ta = tf.TensorArray(tf.float32, size=steps).unstack(x)
+
+        def body(t, h):
+            return t + 1, tf.tanh(tf.matmul(ta.read(t), w, transpose_b=True) + h)
+
+        return tf.while_loop(lambda t, _: t < steps, body, (0, h0))[1]
+
+    got, counts = run(fn, x)
+    assert counts.get("BatchMatMulV2", 0) == 1, counts
+    close(got, reference(x, wt.T, h0)[1])
+    after = "".join(p.read_text() for p in tmp_path.glob("*_after.txt"))
+    assert '_tfa_hoisted="MatMul"' in after, after[-3000:]
+    assert "tfa_hoisted/BatchMatMulV2" in after
