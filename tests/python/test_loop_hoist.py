@@ -196,3 +196,23 @@ def test_transposed_weight_and_the_graph_dump(tmp_path, monkeypatch, rng):
     after = "".join(p.read_text() for p in tmp_path.glob("*_after.txt"))
     assert '_tfa_hoisted="MatMul"' in after, after[-3000:]
     assert "tfa_hoisted/BatchMatMulV2" in after
+
+
+@pytest.mark.parametrize("mode", ["allow_fp32_to_bf16", "allow_mix_precision_bf16"])
+def test_low_precision_products_stay_in_the_loop(mode, rng):
+    """A product the precision mode rounds to bfloat16 is not hoisted (the
+    step's product and a hoisted one must round alike); float32 modes are."""
+    x = weights(rng, 6, 4, 8)
+    w0 = weights(rng, 8, 5)
+    h0 = weights(rng, 4, 5)
+    with tf.device(NPU):
+        w = tf.Variable(w0)
+    tf_adapter.set_precision_mode(mode)
+    try:
+        got, counts = run(lambda x: unrolled(x, w, h0), x)
+    finally:
+        tf_adapter.set_precision_mode("must_keep_origin_dtype")
+    assert "BatchMatMulV2" not in counts, counts
+    close(got, reference(x, w0, h0), rtol=5e-2, atol=5e-2)
+    _, counts = run(lambda x: unrolled(x, w, h0), x)
+    assert counts.get("BatchMatMulV2", 0) == 1, counts

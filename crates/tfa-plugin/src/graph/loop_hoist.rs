@@ -19,7 +19,8 @@
 //! before the loop stay before the read), and every reader of the frame's
 //! `Exit`s gets a control input from it (so writes ordered after the loop stay
 //! after the read, even when the loop runs no step). Part of the fusion pass:
-//! `TFA_FUSION=0` turns it off.
+//! `TFA_FUSION=0` turns it off. Products the precision mode computes in
+//! low precision are left alone.
 
 use super::{attr_type, on_npu, parse_input, string_attr};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -227,10 +228,15 @@ fn find_site(v: &View, m: usize, exclude: &HashSet<String>) -> Option<Site> {
     let t = dtype(mm, "T")?;
     let bmm_takes = tfa_ops::find("BatchMatMulV2")
         .is_some_and(|(_, d)| d.kernel(tfa_ops::Backend::Host).is_some() && d.supports(t));
+    // A product the precision mode computes in low precision stays: the
+    // step's MatMul and the hoisted product must round alike.
+    let lowp = tfa_ops::precision::plan("MatMul", t).lowp.is_some()
+        || tfa_ops::precision::plan("BatchMatMulV2", t).lowp.is_some();
     if mm.op != "MatMul"
         || !on_npu(&mm.device)
         || !t.is_float()
         || !bmm_takes
+        || lowp
         || bool_attr(mm, "transpose_a") != Some(false)
         || exclude.contains(&mm.name)
     {
