@@ -28,6 +28,7 @@
 //! function. `TFA_DUMP_GRAPH=dir` writes every graph the pass sees, before
 //! and after, as text.
 
+mod frames;
 mod fusion;
 mod loop_hoist;
 mod ordering;

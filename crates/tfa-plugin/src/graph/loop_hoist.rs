@@ -22,12 +22,11 @@
 //! `TFA_FUSION=0` turns it off. Products the precision mode computes in
 //! low precision are left alone.
 
-use super::{attr_type, on_npu, parse_input, string_attr};
+use super::frames::{attr, bool_attr, controls, dtype, scalar_minus_one, tensor_ref, View};
+use super::{on_npu, parse_input, string_attr};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tfa_core::DType;
-use tfa_proto::{
-    attr_value, AttrValue, DataType, GraphDef, NodeDef, TensorProto, TensorShapeProto,
-};
+use tfa_proto::{attr_value, GraphDef, NodeDef};
 
 /// Ops that read a resource variable without writing it.
 const VARIABLE_READS: &[&str] = &[
@@ -39,170 +38,35 @@ const VARIABLE_READS: &[&str] = &[
 /// Ops that pass a value on unchanged inside (or into, or around) a frame.
 const FORWARDING: &[&str] = &["Identity", "Switch", "Merge", "NextIteration", "Enter"];
 
-fn attr(v: attr_value::Value) -> AttrValue {
-    AttrValue { value: Some(v) }
-}
-
-fn bool_attr(n: &NodeDef, name: &str) -> Option<bool> {
-    match n.attr.get(name)?.value.as_ref()? {
-        attr_value::Value::B(b) => Some(*b),
-        _ => None,
-    }
-}
-
-fn dtype(n: &NodeDef, name: &str) -> Option<DType> {
-    DType::from_tf(u32::try_from(attr_type(n, name)?).ok()?)
-}
-
-/// `name:k` for an input string (`name` means output 0); None for control.
-fn tensor_ref(s: &str) -> Option<String> {
-    parse_input(s).map(|(n, k)| format!("{n}:{k}"))
-}
-
-/// The graph with its name index and each node's data readers.
-struct View<'g> {
-    nodes: &'g [NodeDef],
-    index: HashMap<&'g str, usize>,
-    /// For each node: (reader, output read).
-    readers: Vec<Vec<(usize, usize)>>,
-}
-
-impl<'g> View<'g> {
-    fn new(nodes: &'g [NodeDef]) -> Self {
-        let index: HashMap<&str, usize> = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.as_str(), i))
-            .collect();
-        let mut readers = vec![Vec::new(); nodes.len()];
-        for (i, n) in nodes.iter().enumerate() {
-            for (p, k) in n.input.iter().filter_map(|s| parse_input(s)) {
-                if let Some(&p) = index.get(p) {
-                    readers[p].push((i, k));
+/// Does nothing in the loop frame `frame` write the resource `handle`
+/// (a tensor outside the frame)? Every path from an `Enter` of it into
+/// the frame must end in a read or an `Exit`.
+fn read_only_in(v: &View, handle: &str, frame: &[u8]) -> bool {
+    let mut stack: Vec<usize> = v
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| {
+            n.op == "Enter"
+                && string_attr(n, "frame_name") == Some(frame)
+                && n.input.first().and_then(|s| tensor_ref(s)).as_deref() == Some(handle)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mut seen: HashSet<usize> = stack.iter().copied().collect();
+    while let Some(i) = stack.pop() {
+        for &(r, _) in &v.readers[i] {
+            let op = v.nodes[r].op.as_str();
+            if FORWARDING.contains(&op) {
+                if seen.insert(r) {
+                    stack.push(r);
                 }
+            } else if op != "Exit" && !VARIABLE_READS.contains(&op) {
+                return false;
             }
         }
-        View {
-            nodes,
-            index,
-            readers,
-        }
     }
-
-    /// The producer of a data input and its output index.
-    fn producer(&self, input: &str) -> Option<(usize, usize)> {
-        let (name, k) = parse_input(input)?;
-        Some((*self.index.get(name)?, k))
-    }
-
-    /// Follows `Identity` nodes back to the tensor they forward.
-    fn through_identities(&self, input: &str) -> Option<(usize, usize)> {
-        let (mut p, mut k) = self.producer(input)?;
-        for _ in 0..64 {
-            let n = &self.nodes[p];
-            if n.op != "Identity" || k != 0 {
-                return Some((p, k));
-            }
-            (p, k) = self.producer(n.input.first()?)?;
-        }
-        None
-    }
-
-    /// When the tensor `input` (read inside a loop frame) is the same every
-    /// iteration: the `Enter` it comes through. Either an `Enter` with
-    /// `is_constant`, or a loop variable whose body passes it back unchanged:
-    /// `Switch(Merge(Enter, NextIteration))` output 1, the `NextIteration`
-    /// fed by that same `Switch` output.
-    fn invariant_enter(&self, input: &str) -> Option<usize> {
-        let (p, k) = self.through_identities(input)?;
-        let n = &self.nodes[p];
-        if n.op == "Enter" {
-            return (k == 0 && bool_attr(n, "is_constant") == Some(true)).then_some(p);
-        }
-        if n.op != "Switch" || k != 1 {
-            return None;
-        }
-        let (m, 0) = self.producer(n.input.first()?)? else {
-            return None;
-        };
-        let merge = &self.nodes[m];
-        let data: Vec<&String> = merge.input.iter().filter(|s| !s.starts_with('^')).collect();
-        if merge.op != "Merge" || data.len() != 2 {
-            return None;
-        }
-        let (mut enter, mut next) = (None, None);
-        for s in data {
-            let (q, 0) = self.producer(s)? else {
-                return None;
-            };
-            match self.nodes[q].op.as_str() {
-                "Enter" => enter = Some(q),
-                "NextIteration" => next = Some(q),
-                _ => return None,
-            }
-        }
-        let back = self.through_identities(self.nodes[next?].input.first()?)?;
-        (back == (p, 1)).then_some(enter?)
-    }
-
-    /// Does nothing in the loop frame `frame` write the resource `handle`
-    /// (a tensor outside the frame)? Every path from an `Enter` of it into
-    /// the frame must end in a read or an `Exit`.
-    fn read_only_in(&self, handle: &str, frame: &[u8]) -> bool {
-        let mut stack: Vec<usize> = self
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| {
-                n.op == "Enter"
-                    && string_attr(n, "frame_name") == Some(frame)
-                    && n.input.first().and_then(|s| tensor_ref(s)).as_deref() == Some(handle)
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let mut seen: HashSet<usize> = stack.iter().copied().collect();
-        while let Some(i) = stack.pop() {
-            for &(r, _) in &self.readers[i] {
-                let op = self.nodes[r].op.as_str();
-                if FORWARDING.contains(&op) {
-                    if seen.insert(r) {
-                        stack.push(r);
-                    }
-                } else if op != "Exit" && !VARIABLE_READS.contains(&op) {
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    /// The frame an `Exit` leaves: its `Switch`'s `Merge`'s `Enter`'s.
-    fn frame_left_by(&self, exit: &NodeDef) -> Option<Vec<u8>> {
-        let (switch, _) = self.producer(exit.input.first()?)?;
-        let (merge, _) = self.producer(self.nodes[switch].input.first()?)?;
-        let enter = self.nodes[merge]
-            .input
-            .iter()
-            .filter_map(|s| self.producer(s))
-            .map(|(q, _)| &self.nodes[q])
-            .find(|q| q.op == "Enter")?;
-        string_attr(enter, "frame_name").map(<[u8]>::to_vec)
-    }
-
-    /// The length of a 1-D constant (a shape with that many dims).
-    fn const_len(&self, input: &str) -> Option<i64> {
-        let (p, 0) = self.producer(input)? else {
-            return None;
-        };
-        let n = &self.nodes[p];
-        match n.attr.get("value")?.value.as_ref()? {
-            attr_value::Value::Tensor(t) if n.op == "Const" => {
-                let dims = &t.tensor_shape.as_ref()?.dim;
-                (dims.len() == 1).then(|| dims[0].size)
-            }
-            _ => None,
-        }
-    }
+    true
 }
 
 /// One input projection to hoist, found in the graph.
@@ -276,7 +140,7 @@ fn find_site(v: &View, m: usize, exclude: &HashSet<String>) -> Option<Site> {
         return None;
     }
     let handle = tensor_ref(v.nodes[handle_enter].input.first()?)?;
-    if !v.read_only_in(&handle, frame) {
+    if !read_only_in(v, &handle, frame) {
         return None;
     }
     Some(Site {
@@ -291,33 +155,6 @@ fn find_site(v: &View, m: usize, exclude: &HashSet<String>) -> Option<Site> {
         handle_input: v.nodes[handle_enter].input.first()?.clone(),
         transpose_b: bool_attr(mm, "transpose_b").unwrap_or(false),
     })
-}
-
-fn controls(n: &NodeDef) -> impl Iterator<Item = &String> {
-    n.input.iter().filter(|s| s.starts_with('^'))
-}
-
-fn scalar_minus_one(name: String, device: &str, control: Vec<String>) -> NodeDef {
-    let value = TensorProto {
-        dtype: DataType::DtInt32 as i32,
-        tensor_shape: Some(TensorShapeProto::default()),
-        int_val: vec![-1],
-        ..Default::default()
-    };
-    NodeDef {
-        name,
-        op: "Const".into(),
-        input: control,
-        device: device.into(),
-        attr: BTreeMap::from([
-            (
-                "dtype".into(),
-                attr(attr_value::Value::Type(DataType::DtInt32 as i32)),
-            ),
-            ("value".into(), attr(attr_value::Value::Tensor(value))),
-        ]),
-        ..Default::default()
-    }
 }
 
 /// Hoists every eligible input projection; returns how many nodes changed

@@ -1,4 +1,5 @@
 use super::*;
+use tfa_proto::{DataType, TensorProto, TensorShapeProto};
 
 const NPU: &str = "/job:localhost/replica:0/task:0/device:NPU:0";
 
