@@ -31,6 +31,7 @@
 mod frames;
 mod fusion;
 mod loop_hoist;
+mod loop_sink;
 mod ordering;
 mod pad_fold;
 
@@ -226,6 +227,7 @@ fn passes<'a>(
         }
         if fuse {
             changed += loop_hoist::hoist_input_projections(&mut graph, &preserve, &written_readers);
+            changed += loop_sink::sink_gradient_products(&mut graph, &preserve, &written_readers);
             changed += pad_fold::fold_pads(&mut graph, &preserve, &written_readers);
             changed += fusion::fuse(&mut graph, &preserve, &written_readers);
         }

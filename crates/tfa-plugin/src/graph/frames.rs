@@ -147,24 +147,68 @@ pub(super) fn controls(n: &NodeDef) -> impl Iterator<Item = &String> {
 }
 
 pub(super) fn scalar_minus_one(name: String, device: &str, control: Vec<String>) -> NodeDef {
-    let value = TensorProto {
-        dtype: DataType::DtInt32 as i32,
-        tensor_shape: Some(TensorShapeProto::default()),
-        int_val: vec![-1],
+    int_const(name, device, DataType::DtInt32, &[], &[-1], control)
+}
+
+/// An int32 or int64 constant of shape `dims` holding `values`, with the
+/// control inputs `control` (which put it in their frame).
+pub(super) fn int_const(
+    name: String,
+    device: &str,
+    dtype: DataType,
+    dims: &[i64],
+    values: &[i64],
+    control: Vec<String>,
+) -> NodeDef {
+    let mut value = TensorProto {
+        dtype: dtype as i32,
+        tensor_shape: Some(TensorShapeProto {
+            dim: dims
+                .iter()
+                .map(|&size| tfa_proto::tensor_shape_proto::Dim {
+                    size,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
         ..Default::default()
     };
+    if dtype == DataType::DtInt64 {
+        value.int64_val = values.to_vec();
+    } else {
+        value.int_val = values.iter().map(|&v| v as i32).collect();
+    }
     NodeDef {
         name,
         op: "Const".into(),
         input: control,
         device: device.into(),
         attr: BTreeMap::from([
-            (
-                "dtype".into(),
-                attr(attr_value::Value::Type(DataType::DtInt32 as i32)),
-            ),
+            ("dtype".into(), attr(attr_value::Value::Type(dtype as i32))),
             ("value".into(), attr(attr_value::Value::Tensor(value))),
         ]),
+        ..Default::default()
+    }
+}
+
+/// A node from its parts.
+pub(super) fn node(
+    name: &str,
+    op: &str,
+    input: Vec<String>,
+    device: &str,
+    attrs: &[(&str, attr_value::Value)],
+) -> NodeDef {
+    NodeDef {
+        name: name.into(),
+        op: op.into(),
+        input,
+        device: device.into(),
+        attr: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), attr(v.clone())))
+            .collect(),
         ..Default::default()
     }
 }
