@@ -1,10 +1,13 @@
-"""Hoisting a recurrent layer's input projection out of its loop (README
-"Recurrent models"): each step's `x[t] @ W` becomes a row block of one
-product computed before the loop, when the graph pass can prove the steps'
-list and the weight do not change inside the loop. Results agree with
-TensorFlow CPU and with the loop as written (`TFA_FUSION=0`), in inference
-and training, with soft placement on and off; a loop that writes the weight,
-and writes ordered before or after the loop, keep their meaning."""
+"""Moving a recurrent layer's products out of its loops (README "Fusion"):
+each step's input projection `x[t] @ W` becomes a row block of one product
+computed before the loop, when the graph pass can prove the steps' list and
+the weight do not change inside the loop; a sum of per-step products
+`acc += a_t^T @ b_t` (the weight gradients of the backward loop) becomes one
+product after the loop. Results agree with TensorFlow CPU and with the loops
+as written (`TFA_FUSION=0`), in inference and training, with soft placement
+on and off; a loop that writes the weight, writes ordered before or after
+the loop, a running sum read inside the loop and a loop of no step keep
+their meaning."""
 
 import os
 
@@ -216,3 +219,60 @@ def test_low_precision_products_stay_in_the_loop(mode, rng):
     close(got, reference(x, w0, h0), rtol=5e-2, atol=5e-2)
     _, counts = run(lambda x: unrolled(x, w, h0), x)
     assert counts.get("BatchMatMulV2", 0) == 1, counts
+
+
+def accumulate(a, b, read_inside):
+    """acc += a[t]^T @ b[t] over the steps; with `read_inside` the loop also
+    reads the running sum (so it cannot wait for the end)."""
+    steps = a.shape[0]
+    ta, tb = (tf.TensorArray(tf.float32, size=steps).unstack(v) for v in (a, b))
+
+    def body(t, acc, s):
+        acc = acc + tf.matmul(ta.read(t), tb.read(t), transpose_a=True)
+        if read_inside:
+            s = s + tf.reduce_sum(acc)
+        return t + 1, acc, s
+
+    acc0 = tf.zeros([a.shape[2], b.shape[2]])
+    return tf.while_loop(lambda t, *_: t < steps, body, (0, acc0, 0.0))[1:]
+
+
+@pytest.mark.parametrize("read_inside", [False, True], ids=["sunk", "read_inside"])
+@pytest.mark.parametrize("steps", [0, 1, 9])
+def test_a_sum_of_step_products_after_the_loop(read_inside, steps, tmp_path, monkeypatch, rng):
+    monkeypatch.setenv("TFA_DUMP_GRAPH", str(tmp_path))
+    a = weights(rng, steps, 3, 5)
+    b = weights(rng, steps, 3, 4)
+    got, _ = run(lambda a, b: accumulate(a, b, read_inside), a, b)
+    want = np.einsum("tbi,tbo->io", a.astype(np.float64), b.astype(np.float64))
+    close(got[0], want)
+    cpu, _ = run(lambda a, b: accumulate(a, b, read_inside), a, b, device=CPU)
+    close(got, cpu)
+    after = "".join(p.read_text() for p in tmp_path.glob("*_after.txt"))
+    assert ("/tfa_sunk/" in after) != read_inside, after[-3000:]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_weight_gradients_are_summed_after_the_backward_loop(kind, tmp_path, monkeypatch, rng):
+    monkeypatch.setenv("TFA_DUMP_GRAPH", str(tmp_path))
+    make = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[kind]
+    keras.utils.set_random_seed(SEED % (1 << 30))
+    net = make(12)
+    x = tf.constant(rng.normal(size=[4, 7, 5]).astype(np.float32))
+    net(x)
+
+    def grads(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(net(x) ** 2)
+        return tape.gradient(loss, net.trainable_weights)
+
+    tf.config.set_soft_device_placement(False)
+    try:
+        got, _ = run(grads, x)
+    finally:
+        tf.config.set_soft_device_placement(True)
+    after = "".join(p.read_text() for p in tmp_path.glob("*_after.txt"))
+    # The kernel's and the recurrent kernel's gradients.
+    assert after.count('op=TensorListConcatV2') >= 2, after[-3000:]
+    close(got, run(grads, x, device=CPU)[0])
+    close(got, run(grads, x, hoist=False)[0])

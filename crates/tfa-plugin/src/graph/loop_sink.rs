@@ -20,7 +20,7 @@ use super::frames::{bool_attr, dtype, int_const, node, tensor_ref, View};
 use super::{on_npu, parse_input, string_attr};
 use std::collections::{HashMap, HashSet};
 use tfa_core::DType;
-use tfa_proto::{attr_value, DataType, GraphDef};
+use tfa_proto::{attr_value, DataType, GraphDef, NodeDef};
 
 /// One accumulated product to sink.
 struct Site {
@@ -137,6 +137,194 @@ fn host_of(device: &str) -> Option<String> {
     Some(format!("{}device:CPU:0", &device[..at]))
 }
 
+/// What the new nodes of one loop share.
+struct Loop {
+    /// The loop's frame attributes and control inputs (its `Enter`'s).
+    frame_attrs: Vec<(&'static str, attr_value::Value)>,
+    enter_controls: Vec<String>,
+    /// The loop condition, for the new loop variables' `Switch`es.
+    cond: String,
+    /// Control inputs that put a constant before the loop in the loop's
+    /// parent frame.
+    outside: Vec<String>,
+    device: String,
+    host: String,
+    dtype: DType,
+}
+
+/// New nodes with fresh names under `base`.
+struct Builder<'a> {
+    names: &'a mut HashSet<String>,
+    base: String,
+    added: Vec<NodeDef>,
+}
+
+impl Builder<'_> {
+    fn fresh(&mut self, suffix: &str) -> String {
+        super::unique_name(format!("{}/{suffix}", self.base), self.names)
+    }
+
+    fn add(
+        &mut self,
+        suffix: &str,
+        op: &str,
+        input: Vec<String>,
+        device: &str,
+        attrs: &[(&str, attr_value::Value)],
+    ) -> String {
+        let name = self.fresh(suffix);
+        self.added.push(node(&name, op, input, device, attrs));
+        name
+    }
+
+    fn int(
+        &mut self,
+        suffix: &str,
+        l: &Loop,
+        dtype: DataType,
+        dims: &[i64],
+        values: &[i64],
+    ) -> String {
+        let name = self.fresh(suffix);
+        self.added.push(int_const(
+            name.clone(),
+            &l.host,
+            dtype,
+            dims,
+            values,
+            l.outside.clone(),
+        ));
+        name
+    }
+
+    /// A new loop variable: a list that gets `operand` appended every
+    /// iteration. Returns its `Exit`.
+    fn collect(&mut self, l: &Loop, operand: &str) -> String {
+        let variant = || ("T", attr_value::Value::Type(DataType::DtVariant as i32));
+        let element = ("element_dtype", type_of(l.dtype));
+        let unknown = self.int("list/unknown_shape", l, DataType::DtInt32, &[], &[-1]);
+        let shape_type = ("shape_type", type_of(DType::I32));
+        let empty = self.add(
+            "list/EmptyTensorList",
+            "EmptyTensorList",
+            vec![unknown.clone(), unknown],
+            &l.device,
+            &[element.clone(), shape_type],
+        );
+        let mut attrs = vec![variant()];
+        attrs.extend(l.frame_attrs.iter().cloned());
+        let enter_in = std::iter::once(empty)
+            .chain(l.enter_controls.iter().cloned())
+            .collect();
+        let enter = self.add("list/Enter", "Enter", enter_in, &l.device, &attrs);
+        let next = self.fresh("list/NextIteration");
+        let merge = self.add(
+            "list/Merge",
+            "Merge",
+            vec![enter, next.clone()],
+            &l.device,
+            &[variant(), ("N", attr_value::Value::I(2))],
+        );
+        let switch = self.add(
+            "list/Switch",
+            "Switch",
+            vec![merge, l.cond.clone()],
+            &l.device,
+            &[variant()],
+        );
+        let push = self.add(
+            "list/TensorListPushBack",
+            "TensorListPushBack",
+            vec![format!("{switch}:1"), operand.to_string()],
+            &l.device,
+            &[element],
+        );
+        self.added.push(node(
+            &next,
+            "NextIteration",
+            vec![push],
+            &l.device,
+            &[variant()],
+        ));
+        self.add("list/Exit", "Exit", vec![switch], &l.device, &[variant()])
+    }
+
+    /// The rows of a collected list, concatenated: `[rows, shape[dim]]`
+    /// (`shape` the accumulator's, so known when the loop ran no step).
+    fn rows(&mut self, l: &Loop, exit: &str, shape: &str, dim: i64) -> String {
+        let vec1 = |b: &mut Self, s: &str, v: i64| b.int(s, l, DataType::DtInt32, &[1], &[v]);
+        let begin = vec1(self, "rows/begin", dim);
+        let end = vec1(self, "rows/end", dim + 1);
+        let stride = vec1(self, "rows/stride", 1);
+        let minus = vec1(self, "rows/minus_one", -1);
+        let axis = self.int("rows/axis", l, DataType::DtInt32, &[], &[0]);
+        let leading = self.int("rows/leading_dims", l, DataType::DtInt64, &[0], &[]);
+        let int32 = || type_of(DType::I32);
+        let mask = || attr_value::Value::I(0);
+        let cols = self.add(
+            "rows/cols",
+            "StridedSlice",
+            vec![shape.to_string(), begin, end, stride],
+            &l.host,
+            &[
+                ("T", int32()),
+                ("Index", int32()),
+                ("begin_mask", mask()),
+                ("end_mask", mask()),
+                ("ellipsis_mask", mask()),
+                ("new_axis_mask", mask()),
+                ("shrink_axis_mask", mask()),
+            ],
+        );
+        let element_shape = self.add(
+            "rows/element_shape",
+            "ConcatV2",
+            vec![minus, cols, axis],
+            &l.host,
+            &[
+                ("T", int32()),
+                ("Tidx", int32()),
+                ("N", attr_value::Value::I(2)),
+            ],
+        );
+        self.add(
+            "rows/TensorListConcatV2",
+            "TensorListConcatV2",
+            vec![exit.to_string(), element_shape, leading],
+            &l.device,
+            &[("element_dtype", type_of(l.dtype)), ("shape_type", int32())],
+        )
+    }
+}
+
+fn type_of(t: DType) -> attr_value::Value {
+    attr_value::Value::Type(t.as_tf() as i32)
+}
+
+/// The shared parts of the new nodes for the loop of `s`.
+fn loop_of(graph: &GraphDef, s: &Site) -> Option<Loop> {
+    let (sum, enter) = (&graph.node[s.sum], &graph.node[s.enter]);
+    let mut frame_attrs = vec![("is_constant", attr_value::Value::B(false))];
+    for k in ["frame_name", "parallel_iterations"] {
+        frame_attrs.push((k, enter.attr.get(k)?.value.clone()?));
+    }
+    let init = enter.input.first()?;
+    Some(Loop {
+        frame_attrs,
+        enter_controls: enter
+            .input
+            .iter()
+            .filter(|c| c.starts_with('^'))
+            .cloned()
+            .collect(),
+        cond: graph.node[s.switch].input.get(1)?.clone(),
+        outside: vec![format!("^{}", parse_input(init)?.0)],
+        device: sum.device.clone(),
+        host: host_of(&sum.device)?,
+        dtype: s.dtype,
+    })
+}
+
 /// Sinks every eligible accumulated product; returns how many nodes changed
 /// or were added.
 pub(crate) fn sink_gradient_products(
@@ -162,281 +350,96 @@ pub(crate) fn sink_gradient_products(
             })
             .collect()
     };
-    if sites.is_empty() {
-        return 0;
-    }
     let mut names: HashSet<String> = graph.node.iter().map(|n| n.name.clone()).collect();
     let mut added = Vec::new();
-    // One list per collected tensor and frame: (frame, tensor) -> exit node.
+    // One list per collected tensor and frame: (frame, tensor) -> its Exit.
     let mut lists: HashMap<(Vec<u8>, String), String> = HashMap::new();
-    let mut rewire: Vec<(String, String)> = Vec::new();
+    // Each sunk accumulator's Exit -> the node adding the product to it.
+    let mut totals: HashMap<String, String> = HashMap::new();
     let mut removed = HashSet::new();
     for s in &sites {
-        let nodes = &graph.node;
-        let (sum, enter, switch) = (&nodes[s.sum], &nodes[s.enter], &nodes[s.switch]);
-        let Some(host) = host_of(&sum.device) else {
-            continue;
-        };
-        let frame = string_attr(enter, "frame_name")
+        let Some(l) = loop_of(graph, s) else { continue };
+        let frame = string_attr(&graph.node[s.enter], "frame_name")
             .unwrap_or_default()
             .to_vec();
-        let dev = sum.device.clone();
-        let base = format!("{}/tfa_sunk", sum.name);
-        let mut fresh = |suffix: &str| super::unique_name(format!("{base}/{suffix}"), &mut names);
-        let ty = |t: DType| attr_value::Value::Type(t.as_tf() as i32);
-        let variant = attr_value::Value::Type(DataType::DtVariant as i32);
-        let init = enter.input.first().cloned().unwrap_or_default();
-        // Constants before the loop live in the accumulator's initial
-        // value's frame.
-        let outside: Vec<String> = parse_input(&init)
-            .map(|(n, _)| format!("^{n}"))
-            .into_iter()
-            .collect();
-        let enter_controls: Vec<String> = enter
-            .input
-            .iter()
-            .filter(|c| c.starts_with('^'))
-            .cloned()
-            .collect();
-        // The accumulator is [a cols, b cols]: the lists' element shapes
-        // are [-1, that dim], known even when the loop runs no step.
-        let shape = fresh("acc_shape");
-        added.push(node(
-            &shape,
+        let exit = graph.node[s.exit].name.clone();
+        let mut b = Builder {
+            names: &mut names,
+            base: format!("{}/tfa_sunk", graph.node[s.sum].name),
+            added: Vec::new(),
+        };
+        let init = graph.node[s.enter].input[0].clone();
+        let t = || ("T", type_of(s.dtype));
+        let shape = b.add(
+            "acc_shape",
             "Shape",
-            vec![init.clone()],
-            &host,
-            &[("T", ty(s.dtype)), ("out_type", ty(DType::I32))],
-        ));
-        let mut concat_of = |operand: &str, dim: i64, added: &mut Vec<_>| -> String {
+            vec![init],
+            &l.host,
+            &[t(), ("out_type", type_of(DType::I32))],
+        );
+        let mut rows = Vec::new();
+        for (operand, dim) in [(&s.a, 0), (&s.b, 1)] {
             let key = (frame.clone(), tensor_ref(operand).unwrap_or_default());
-            let exit = match lists.get(&key) {
+            let list = match lists.get(&key) {
                 Some(e) => e.clone(),
                 None => {
-                    let [empty, neg, enter_l, merge, sw, push, next, exit] = [
-                        "EmptyTensorList",
-                        "unknown_shape",
-                        "Enter",
-                        "Merge",
-                        "Switch",
-                        "TensorListPushBack",
-                        "NextIteration",
-                        "Exit",
-                    ]
-                    .map(|op| fresh(&format!("list{dim}/{op}")));
-                    added.push(int_const(
-                        neg.clone(),
-                        &host,
-                        DataType::DtInt32,
-                        &[],
-                        &[-1],
-                        outside.clone(),
-                    ));
-                    added.push(node(
-                        &empty,
-                        "EmptyTensorList",
-                        vec![neg.clone(), neg],
-                        &dev,
-                        &[
-                            ("element_dtype", ty(s.dtype)),
-                            ("shape_type", ty(DType::I32)),
-                        ],
-                    ));
-                    let mut enter_in = vec![empty];
-                    enter_in.extend(enter_controls.iter().cloned());
-                    let mut enter_attrs: Vec<(&str, attr_value::Value)> =
-                        vec![("T", variant.clone())];
-                    for k in ["frame_name", "parallel_iterations"] {
-                        if let Some(a) = enter.attr.get(k).and_then(|a| a.value.clone()) {
-                            enter_attrs.push((k, a));
-                        }
-                    }
-                    enter_attrs.push(("is_constant", attr_value::Value::B(false)));
-                    added.push(node(&enter_l, "Enter", enter_in, &dev, &enter_attrs));
-                    added.push(node(
-                        &merge,
-                        "Merge",
-                        vec![enter_l, next.clone()],
-                        &dev,
-                        &[("T", variant.clone()), ("N", attr_value::Value::I(2))],
-                    ));
-                    added.push(node(
-                        &sw,
-                        "Switch",
-                        vec![merge, switch.input[1].clone()],
-                        &dev,
-                        &[("T", variant.clone())],
-                    ));
-                    added.push(node(
-                        &push,
-                        "TensorListPushBack",
-                        vec![format!("{sw}:1"), operand.to_string()],
-                        &dev,
-                        &[("element_dtype", ty(s.dtype))],
-                    ));
-                    added.push(node(
-                        &next,
-                        "NextIteration",
-                        vec![push],
-                        &dev,
-                        &[("T", variant.clone())],
-                    ));
-                    added.push(node(
-                        &exit,
-                        "Exit",
-                        vec![sw],
-                        &dev,
-                        &[("T", variant.clone())],
-                    ));
-                    lists.insert(key, exit.clone());
-                    exit
+                    let e = b.collect(&l, operand);
+                    lists.insert(key, e.clone());
+                    e
                 }
             };
-            let [begin, end, stride, slice, minus, axis, element_shape, leading, concat] = [
-                "begin",
-                "end",
-                "stride",
-                "dim",
-                "minus_one",
-                "axis",
-                "element_shape",
-                "leading_dims",
-                "TensorListConcatV2",
-            ]
-            .map(|op| fresh(&format!("concat{dim}/{op}")));
-            for (name, value) in [(&begin, dim), (&end, dim + 1), (&stride, 1), (&minus, -1)] {
-                added.push(int_const(
-                    name.clone(),
-                    &host,
-                    DataType::DtInt32,
-                    &[1],
-                    &[value],
-                    outside.clone(),
-                ));
-            }
-            added.push(int_const(
-                axis.clone(),
-                &host,
-                DataType::DtInt32,
-                &[],
-                &[0],
-                outside.clone(),
-            ));
-            added.push(int_const(
-                leading.clone(),
-                &host,
-                DataType::DtInt64,
-                &[0],
-                &[],
-                outside.clone(),
-            ));
-            added.push(node(
-                &slice,
-                "StridedSlice",
-                vec![shape.clone(), begin, end, stride],
-                &host,
-                &[
-                    ("T", ty(DType::I32)),
-                    ("Index", ty(DType::I32)),
-                    ("begin_mask", attr_value::Value::I(0)),
-                    ("end_mask", attr_value::Value::I(0)),
-                    ("ellipsis_mask", attr_value::Value::I(0)),
-                    ("new_axis_mask", attr_value::Value::I(0)),
-                    ("shrink_axis_mask", attr_value::Value::I(0)),
-                ],
-            ));
-            added.push(node(
-                &element_shape,
-                "ConcatV2",
-                vec![minus, slice, axis],
-                &host,
-                &[
-                    ("T", ty(DType::I32)),
-                    ("Tidx", ty(DType::I32)),
-                    ("N", attr_value::Value::I(2)),
-                ],
-            ));
-            added.push(node(
-                &concat,
-                "TensorListConcatV2",
-                vec![exit, element_shape, leading],
-                &dev,
-                &[
-                    ("element_dtype", ty(s.dtype)),
-                    ("shape_type", ty(DType::I32)),
-                ],
-            ));
-            concat
-        };
-        let rows_a = concat_of(&s.a, 0, &mut added);
-        let rows_b = concat_of(&s.b, 1, &mut added);
-        let product = fresh("MatMul");
-        let total = fresh("AddV2");
-        added.push(node(
-            &product,
+            rows.push(b.rows(&l, &list, &shape, dim));
+        }
+        let product = b.add(
             "MatMul",
-            vec![rows_a, rows_b],
-            &dev,
+            "MatMul",
+            rows,
+            &l.device,
             &[
-                ("T", ty(s.dtype)),
+                t(),
                 ("transpose_a", attr_value::Value::B(true)),
                 ("transpose_b", attr_value::Value::B(false)),
             ],
-        ));
-        let exit_name = graph.node[s.exit].name.clone();
-        added.push(node(
-            &total,
+        );
+        let total = b.add(
             "AddV2",
-            vec![exit_name.clone(), product],
-            &dev,
-            &[("T", ty(s.dtype))],
-        ));
-        rewire.push((exit_name, total));
-        // The running sum is passed on unchanged.
-        let acc = graph.node[s.sum]
-            .input
-            .iter()
-            .find(|i| is_output_1_of(i, &graph.node[s.switch].name))
-            .cloned()
-            .unwrap_or_default();
-        let controls: Vec<String> = graph.node[s.sum]
-            .input
-            .iter()
-            .filter(|c| c.starts_with('^'))
-            .cloned()
-            .collect();
+            "AddV2",
+            vec![exit.clone(), product],
+            &l.device,
+            &[t()],
+        );
+        added.append(&mut b.added);
+        totals.insert(exit, total);
+        // The loop passes the running sum on unchanged.
+        let acc = format!("{}:1", graph.node[s.switch].name);
         let sum = &mut graph.node[s.sum];
         sum.op = "Identity".into();
-        sum.input = std::iter::once(acc).chain(controls).collect();
+        sum.input.retain(|i| i.starts_with('^'));
+        sum.input.insert(0, acc);
         sum.attr.retain(|k, _| k == "T");
         removed.insert(graph.node[s.product].name.clone());
     }
-    // Readers of each accumulator's exit now read the exit plus the product.
-    let targets: HashMap<&str, &str> = rewire
-        .iter()
-        .map(|(e, t)| (e.as_str(), t.as_str()))
-        .collect();
-    for n in graph.node.iter_mut() {
-        if targets.values().any(|t| *t == n.name) {
-            continue;
-        }
+    // Readers of each sunk accumulator read the exit plus the product.
+    let is_total: HashSet<String> = totals.values().cloned().collect();
+    for n in graph
+        .node
+        .iter_mut()
+        .filter(|n| !is_total.contains(&n.name))
+    {
         for i in n.input.iter_mut() {
-            if let Some((name, k)) = parse_input(i) {
-                if let Some(t) = targets.get(name) {
-                    if k == 0 {
-                        *i = t.to_string();
-                    }
-                }
+            let to = parse_input(i)
+                .filter(|&(_, k)| k == 0)
+                .and_then(|(name, _)| totals.get(name));
+            if let Some(t) = to {
+                *i = t.clone();
             }
         }
     }
-    let changed = added.len() + 2 * rewire.len();
+    let changed = added.len() + 2 * totals.len();
     graph.node.retain(|n| !removed.contains(&n.name));
     graph.node.extend(added);
     changed
 }
 
-/// Is `input` output 1 of the node `switch`?
-fn is_output_1_of(input: &str, switch: &str) -> bool {
-    parse_input(input) == Some((switch, 1))
-}
+#[cfg(test)]
+mod tests;
