@@ -354,6 +354,8 @@ pub(crate) fn sink_gradient_products(
     let mut added = Vec::new();
     // One list per collected tensor and frame: (frame, tensor) -> its Exit.
     let mut lists: HashMap<(Vec<u8>, String), String> = HashMap::new();
+    // Each list's Exit -> its rows, concatenated.
+    let mut concats: HashMap<String, String> = HashMap::new();
     // Each sunk accumulator's Exit -> the node adding the product to it.
     let mut totals: HashMap<String, String> = HashMap::new();
     let mut removed = HashSet::new();
@@ -388,7 +390,16 @@ pub(crate) fn sink_gradient_products(
                     e
                 }
             };
-            rows.push(b.rows(&l, &list, &shape, dim));
+            // A list read by several sums is concatenated once.
+            let concat = match concats.get(&list) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = b.rows(&l, &list, &shape, dim);
+                    concats.insert(list, c.clone());
+                    c
+                }
+            };
+            rows.push(concat);
         }
         let product = b.add(
             "MatMul",
