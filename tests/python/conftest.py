@@ -51,6 +51,30 @@ def rng():
     return np.random.default_rng(1234)
 
 
+def run_traced(fn, *args, fusion=True, device="/NPU:0"):
+    """fn(*args) in a fresh tf.function with the device scope inside, the
+    graph passes on (`fusion`) or off (`TFA_FUSION=0`); returns (outputs as
+    numpy, NPU kernel counts)."""
+    old = os.environ.get("TFA_FUSION")
+    os.environ["TFA_FUSION"] = "1" if fusion else "0"
+    try:
+
+        @tf.function
+        def f(*a):
+            with tf.device(device):
+                return fn(*a)
+
+        tf_adapter.reset_kernel_counts()
+        out = f(*args)
+        counts = tf_adapter.kernel_counts()
+    finally:
+        if old is None:
+            del os.environ["TFA_FUSION"]
+        else:
+            os.environ["TFA_FUSION"] = old
+    return tf.nest.map_structure(lambda t: t.numpy(), out), counts
+
+
 @pytest.fixture
 def strict_placement():
     """Soft placement off for the test: an op without an NPU kernel fails."""

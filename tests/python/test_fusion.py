@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_adapter
-from conftest import assert_matches
+from conftest import assert_matches, run_traced
 
 NPU = "/NPU:0"
 CPU = "/CPU:0"
@@ -24,28 +24,8 @@ def rng():
     return np.random.default_rng(SEED)
 
 
-def run(fn, *args, fusion=True, device=NPU):
-    """fn(*args) in a fresh tf.function with the device scope inside;
-    returns (outputs as numpy, NPU kernel counts)."""
-    old = os.environ.get("TFA_FUSION")
-    os.environ["TFA_FUSION"] = "1" if fusion else "0"
-    try:
-
-        @tf.function
-        def f(*a):
-            with tf.device(device):
-                return fn(*a)
-
-        tf_adapter.reset_kernel_counts()
-        out = f(*args)
-        counts = tf_adapter.kernel_counts()
-    finally:
-        if old is None:
-            del os.environ["TFA_FUSION"]
-        else:
-            os.environ["TFA_FUSION"] = old
-    out = tf.nest.map_structure(lambda t: t.numpy(), out)
-    return out, counts
+def run(fn, *args, device=NPU, fusion=True):
+    return run_traced(fn, *args, fusion=fusion, device=device)
 
 
 def check_fused(fn, *args, min_fused=1, rtol=2e-5, atol=1e-5):

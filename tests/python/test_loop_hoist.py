@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_adapter
+from conftest import run_traced
 
 NPU = "/NPU:0"
 CPU = "/CPU:0"
@@ -29,26 +30,7 @@ def rng():
 
 
 def run(fn, *args, device=NPU, hoist=True):
-    """fn(*args) in a fresh tf.function under `device`; `hoist=False` runs
-    with the graph passes off. Returns (outputs as numpy, NPU kernel counts)."""
-    old = os.environ.get("TFA_FUSION")
-    os.environ["TFA_FUSION"] = "1" if hoist else "0"
-    try:
-
-        @tf.function
-        def f(*a):
-            with tf.device(device):
-                return fn(*a)
-
-        tf_adapter.reset_kernel_counts()
-        out = f(*args)
-        counts = tf_adapter.kernel_counts()
-    finally:
-        if old is None:
-            del os.environ["TFA_FUSION"]
-        else:
-            os.environ["TFA_FUSION"] = old
-    return tf.nest.map_structure(lambda t: t.numpy(), out), counts
+    return run_traced(fn, *args, fusion=hoist, device=device)
 
 
 def close(got, want, rtol=2e-5, atol=2e-5):

@@ -4,17 +4,13 @@ use tfa_proto::{DataType, TensorProto, TensorShapeProto};
 const NPU: &str = "/job:localhost/replica:0/task:0/device:NPU:0";
 
 fn n(name: &str, op: &str, inputs: &[&str], attrs: &[(&str, attr_value::Value)]) -> NodeDef {
-    NodeDef {
-        name: name.into(),
-        op: op.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        device: NPU.into(),
-        attr: attrs
-            .iter()
-            .map(|(k, v)| (k.to_string(), attr(v.clone())))
-            .collect(),
-        ..Default::default()
-    }
+    super::super::frames::node(
+        name,
+        op,
+        inputs.iter().map(|s| s.to_string()).collect(),
+        NPU,
+        attrs,
+    )
 }
 fn ty(t: DataType) -> attr_value::Value {
     attr_value::Value::Type(t as i32)
