@@ -258,3 +258,31 @@ def test_weight_gradients_are_summed_after_the_backward_loop(kind, tmp_path, mon
     assert after.count('op=TensorListConcatV2') >= 2, after[-3000:]
     close(got, run(grads, x, device=CPU)[0])
     close(got, run(grads, x, hoist=False)[0])
+
+
+def test_loops_inside_a_loop_and_their_gradients(tmp_path, monkeypatch, rng):
+    """An inner loop per outer iteration: the inner loop's projection is
+    hoisted to the outer loop's body, its gradient sums after the inner
+    backward loop; values and gradients agree with TensorFlow CPU."""
+    monkeypatch.setenv("TFA_DUMP_GRAPH", str(tmp_path))
+    x = tf.constant(weights(rng, 3, 4, 2, 5))  # [outer, steps, batch, in]
+    w0 = weights(rng, 5, 6)
+    h0 = weights(rng, 2, 6)
+    with tf.device(NPU):
+        w = tf.Variable(w0)
+
+    def fn(x):
+        with tf.GradientTape() as tape:
+
+            def outer(i, total):
+                _, h = unrolled(tf.gather(x, i), w, h0)
+                return i + 1, total + tf.reduce_sum(h * h)
+
+            loss = tf.while_loop(lambda i, _: i < x.shape[0], outer, (0, 0.0))[1]
+        return loss, tape.gradient(loss, w)
+
+    got, counts = run(fn, x)
+    after = "".join(p.read_text() for p in tmp_path.glob("*_after.txt"))
+    assert "/tfa_hoisted/" in after and "/tfa_sunk/" in after, after[-3000:]
+    close(got, run(fn, x, device=CPU)[0])
+    close(got, run(fn, x, hoist=False)[0])
