@@ -22,7 +22,7 @@
 //! `TFA_FUSION=0` turns it off. Products the precision mode computes in
 //! low precision are left alone.
 
-use super::frames::{attr, bool_attr, controls, dtype, scalar_minus_one, tensor_ref, View};
+use super::frames::{attr, bool_attr, controls, dtype, node, scalar_minus_one, tensor_ref, View};
 use super::{on_npu, parse_input, string_attr};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tfa_core::DType;
@@ -157,6 +157,81 @@ fn find_site(v: &View, m: usize, exclude: &HashSet<String>) -> Option<Site> {
     })
 }
 
+/// The nodes before the loop for site `s`: the weight read once, one
+/// product for all steps, its rows as a list entering the loop as a
+/// constant. Returns (that `Enter`, the read).
+fn hoist(
+    nodes: &[NodeDef],
+    s: &Site,
+    fresh: &mut impl FnMut(&str) -> String,
+    added: &mut Vec<NodeDef>,
+) -> (String, String) {
+    let (mm, get, enter) = (&nodes[s.matmul], &nodes[s.get_item], &nodes[s.list_enter]);
+    let ty = |t: DType| attr_value::Value::Type(t.as_tf() as i32);
+    let [read, product, shape, list, enter_name] = [
+        "ReadVariableOp",
+        "BatchMatMulV2",
+        "element_shape",
+        "TensorListFromTensor",
+        "Enter",
+    ]
+    .map(fresh);
+    let mut read_inputs = vec![s.handle_input.clone()];
+    for c in controls(enter).chain(controls(&nodes[s.handle_enter])) {
+        if !read_inputs.contains(c) {
+            read_inputs.push(c.clone());
+        }
+    }
+    let read_device = &nodes[s.read].device;
+    added.push(node(
+        &read,
+        "ReadVariableOp",
+        read_inputs,
+        read_device,
+        &[("dtype", ty(s.dtype))],
+    ));
+    added.push(node(
+        &product,
+        "BatchMatMulV2",
+        vec![s.steps.clone(), read.clone()],
+        &mm.device,
+        &[
+            ("T", ty(s.dtype)),
+            ("adj_x", attr_value::Value::B(false)),
+            ("adj_y", attr_value::Value::B(s.transpose_b)),
+        ],
+    ));
+    // The constant takes a control input from the steps' node so it lives
+    // in the same frame when the loop is itself nested.
+    let steps_node = parse_input(&s.steps).map(|(n, _)| format!("^{n}"));
+    added.push(scalar_minus_one(
+        shape.clone(),
+        &get.device,
+        steps_node.into_iter().collect(),
+    ));
+    added.push(node(
+        &list,
+        "TensorListFromTensor",
+        vec![product, shape],
+        &get.device,
+        &[
+            ("element_dtype", ty(s.dtype)),
+            ("shape_type", ty(DType::I32)),
+        ],
+    ));
+    let mut enter_attr = enter.attr.clone();
+    enter_attr.insert("is_constant".into(), attr(attr_value::Value::B(true)));
+    added.push(NodeDef {
+        name: enter_name.clone(),
+        op: "Enter".into(),
+        input: vec![list],
+        device: enter.device.clone(),
+        attr: enter_attr,
+        ..Default::default()
+    });
+    (enter_name, read)
+}
+
 /// Hoists every eligible input projection; returns how many nodes changed
 /// or were added.
 pub(crate) fn hoist_input_projections(
@@ -197,68 +272,8 @@ pub(crate) fn hoist_input_projections(
         let list_in_frame = match hoisted.get(&key) {
             Some(name) => name.clone(),
             None => {
-                let ty = |t: DType| attr(attr_value::Value::Type(t.as_tf() as i32));
-                let read_name = fresh("ReadVariableOp");
-                let mut read_inputs = vec![s.handle_input.clone()];
-                for c in controls(enter).chain(controls(&nodes[s.handle_enter])) {
-                    if !read_inputs.contains(c) {
-                        read_inputs.push(c.clone());
-                    }
-                }
-                let product = fresh("BatchMatMulV2");
-                let shape = fresh("element_shape");
-                let list = fresh("TensorListFromTensor");
-                let enter_name = fresh("Enter");
-                let steps_node = parse_input(&s.steps).map(|(n, _)| format!("^{n}"));
-                added.push(NodeDef {
-                    name: read_name.clone(),
-                    op: "ReadVariableOp".into(),
-                    input: read_inputs,
-                    device: nodes[s.read].device.clone(),
-                    attr: BTreeMap::from([("dtype".into(), ty(s.dtype))]),
-                    ..Default::default()
-                });
-                added.push(NodeDef {
-                    name: product.clone(),
-                    op: "BatchMatMulV2".into(),
-                    input: vec![s.steps.clone(), read_name.clone()],
-                    device: mm.device.clone(),
-                    attr: BTreeMap::from([
-                        ("T".into(), ty(s.dtype)),
-                        ("adj_x".into(), attr(attr_value::Value::B(false))),
-                        ("adj_y".into(), attr(attr_value::Value::B(s.transpose_b))),
-                    ]),
-                    ..Default::default()
-                });
-                // The constant takes a control input from the steps' node so
-                // it lives in the same frame when the loop is itself nested.
-                added.push(scalar_minus_one(
-                    shape.clone(),
-                    &get.device,
-                    steps_node.into_iter().collect(),
-                ));
-                added.push(NodeDef {
-                    name: list.clone(),
-                    op: "TensorListFromTensor".into(),
-                    input: vec![product, shape],
-                    device: get.device.clone(),
-                    attr: BTreeMap::from([
-                        ("element_dtype".into(), ty(s.dtype)),
-                        ("shape_type".into(), ty(DType::I32)),
-                    ]),
-                    ..Default::default()
-                });
-                let mut enter_attr = enter.attr.clone();
-                enter_attr.insert("is_constant".into(), attr(attr_value::Value::B(true)));
-                added.push(NodeDef {
-                    name: enter_name.clone(),
-                    op: "Enter".into(),
-                    input: vec![list],
-                    device: enter.device.clone(),
-                    attr: enter_attr,
-                    ..Default::default()
-                });
-                after_frame.push((frame, read_name));
+                let (enter_name, read) = hoist(nodes, s, &mut fresh, &mut added);
+                after_frame.push((frame, read));
                 changed += 5;
                 hoisted.insert(key, enter_name.clone());
                 enter_name

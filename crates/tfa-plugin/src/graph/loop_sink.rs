@@ -372,11 +372,13 @@ pub(crate) fn sink_gradient_products(
         };
         let init = graph.node[s.enter].input[0].clone();
         let t = || ("T", type_of(s.dtype));
+        // On the NPU (TensorFlow's kernel, output in host memory): on the
+        // host the accumulator would be copied there to read its shape.
         let shape = b.add(
             "acc_shape",
             "Shape",
             vec![init],
-            &l.host,
+            &l.device,
             &[t(), ("out_type", type_of(DType::I32))],
         );
         let mut rows = Vec::new();
