@@ -10,6 +10,21 @@
 //! 32x2048x1000 42 -> 105, 49x512x2048 57 -> 128, 16x768x768 83 -> 131,
 //! 96x1024x512 132 -> 164; from 128 rows up `gemm`'s own split was as good
 //! or better, and below 128 columns the panels are too narrow to pay.
+//!
+//! Called from a thread outside every rayon pool (a kernel TensorFlow's
+//! executor runs on its own thread, see `tfa-plugin`'s `kernels::compute`),
+//! a parallel iterator would hand the whole product to a pool worker and
+//! block the caller until it is done: two thread wake-ups, 50-65 us on a
+//! 2-core VM after the pool has idled for 100 us (measured with a one-off
+//! program), about a third of a recurrent cell's 32x256x1024 product. There
+//! the caller computes panels itself while helpers spawned into the pool
+//! take the rest as they wake (`Panels`): that product in a loop with other
+//! work between the calls took 135-184 us on average against 179-269 us
+//! handed to the pool (and 225-250 us on one thread).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -21,6 +36,130 @@ const FEW_ROWS: usize = 128;
 const MIN_SPLIT_COLS: usize = 128;
 /// Panel widths are multiples of this (a vector of float32 columns).
 const PANEL_ALIGN: usize = 16;
+
+/// One product's operands, as `gemm` takes them (see [`gemm`]).
+struct Product<T> {
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: SendPtr<T>,
+    dst_rs: isize,
+    read_dst: bool,
+    lhs: SendPtr<T>,
+    lhs_strides: (isize, isize),
+    rhs: SendPtr<T>,
+    rhs_strides: (isize, isize),
+    alpha: T,
+    beta: T,
+}
+
+impl<T: Copy + Send + Sync + 'static> Product<T> {
+    /// Output columns `[c0, c0 + w)`, single- or multi-threaded.
+    ///
+    /// # Safety
+    /// [`gemm`]'s contract for the whole product, and `c0 + w <= n`.
+    unsafe fn columns(&self, c0: usize, w: usize, par: gemm::Parallelism) {
+        let ((lhs_rs, lhs_cs), (rhs_rs, rhs_cs)) = (self.lhs_strides, self.rhs_strides);
+        // SAFETY: a column range of the product addresses a subset of the
+        // elements the caller's contract covers.
+        unsafe {
+            gemm::gemm(
+                self.m,
+                w,
+                self.k,
+                self.dst.get().add(c0),
+                1,
+                self.dst_rs,
+                self.read_dst,
+                self.lhs.get(),
+                lhs_cs,
+                lhs_rs,
+                self.rhs.get().offset(c0 as isize * rhs_cs),
+                rhs_cs,
+                rhs_rs,
+                self.alpha,
+                self.beta,
+                false,
+                false,
+                false,
+                par,
+            )
+        }
+    }
+}
+
+/// Column panels of one product claimed one at a time by whichever thread
+/// asks next: the caller and helpers spawned into the current rayon pool.
+/// Each panel is a whole single-threaded `gemm` of its columns, so the
+/// result does not depend on which thread computed which panel.
+struct Panels<T> {
+    product: Product<T>,
+    width: usize,
+    count: usize,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    panicked: AtomicBool,
+}
+
+impl<T: Copy + Send + Sync + 'static> Panels<T> {
+    /// Computes panels until none is left unclaimed. A panic inside a panel
+    /// is recorded (the panel still counts as done, so the caller does not
+    /// wait forever) and re-raised by the caller.
+    ///
+    /// # Safety
+    /// [`gemm`]'s contract holds for as long as any panel is unclaimed or
+    /// being computed.
+    unsafe fn work(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.count {
+                return;
+            }
+            let c0 = i * self.width;
+            let w = self.width.min(self.product.n - c0);
+            // SAFETY: this function's contract; the panel is claimed by this
+            // thread alone and lies within the product.
+            let run = || unsafe { self.product.columns(c0, w, gemm::Parallelism::None) };
+            if catch_unwind(AssertUnwindSafe(run)).is_err() {
+                self.panicked.store(true, Ordering::Relaxed);
+            }
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// Runs `panels` on the calling thread and `threads - 1` helpers spawned into
+/// the current rayon pool (the global one outside every pool); returns once
+/// every panel is done. A helper that starts after the last panel was taken
+/// finds nothing to do and touches no operand.
+///
+/// # Safety
+/// [`gemm`]'s contract for `panels.product`.
+unsafe fn run_with_helpers<T: Copy + Send + Sync + 'static>(panels: Panels<T>, threads: usize) {
+    let panels = Arc::new(panels);
+    for _ in 1..threads.min(panels.count) {
+        let helper = Arc::clone(&panels);
+        // SAFETY: the caller below waits until every claimed panel is done,
+        // so the operands outlive every panel a helper computes.
+        rayon::spawn(move || unsafe { helper.work() });
+    }
+    // SAFETY: this function's contract.
+    unsafe { panels.work() };
+    let mut spins = 0u32;
+    while panels.done.load(Ordering::Acquire) < panels.count {
+        // The helpers hold panels that take tens of microseconds at most.
+        if spins < 1 << 10 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    assert!(
+        !panels.panicked.load(Ordering::Relaxed),
+        "a gemm panel panicked on a helper thread"
+    );
+}
 
 /// `dst[m, n] = alpha * dst + beta * lhs[m, k] @ rhs[k, n]` (the `gemm`
 /// crate's naming: `alpha` scales `dst` and applies only when `read_dst`),
@@ -45,48 +184,47 @@ pub(crate) unsafe fn gemm<T: Copy + Send + Sync + 'static>(
     beta: T,
     threads: usize,
 ) {
-    let (dst, dst_rs) = (SendPtr(dst.0), dst.1);
-    let (lhs, (lhs_rs, lhs_cs)) = (SendPtr(lhs.0 as *mut T), lhs.1);
-    let (rhs, (rhs_rs, rhs_cs)) = (SendPtr(rhs.0 as *mut T), rhs.1);
-    // One single- or multi-threaded product of output columns [c0, c0 + w).
-    let panel = |c0: usize, w: usize, par| {
-        // SAFETY: the caller's contract covers the whole `m x n` block, and
-        // a column range of it addresses a subset of those elements.
-        unsafe {
-            gemm::gemm(
-                m,
-                w,
-                k,
-                dst.get().add(c0),
-                1,
-                dst_rs,
-                read_dst,
-                lhs.get(),
-                lhs_cs,
-                lhs_rs,
-                rhs.get().offset(c0 as isize * rhs_cs),
-                rhs_cs,
-                rhs_rs,
-                alpha,
-                beta,
-                false,
-                false,
-                false,
-                par,
-            )
-        }
+    let product = Product {
+        m,
+        n,
+        k,
+        dst: SendPtr(dst.0),
+        dst_rs: dst.1,
+        read_dst,
+        lhs: SendPtr(lhs.0 as *mut T),
+        lhs_strides: lhs.1,
+        rhs: SendPtr(rhs.0 as *mut T),
+        rhs_strides: rhs.1,
+        alpha,
+        beta,
     };
+    // SAFETY (every `columns` call below): this function's contract covers
+    // the whole product, and the column ranges lie within it.
     if threads <= 1 {
-        return panel(0, n, gemm::Parallelism::None);
+        return unsafe { product.columns(0, n, gemm::Parallelism::None) };
     }
     if m >= FEW_ROWS || n < MIN_SPLIT_COLS {
-        return panel(0, n, gemm::Parallelism::Rayon(threads));
+        return unsafe { product.columns(0, n, gemm::Parallelism::Rayon(threads)) };
+    }
+    if rayon::current_thread_index().is_none() {
+        // Outside the pools: the caller takes part (module notes).
+        let width = n.div_ceil(4 * threads).next_multiple_of(PANEL_ALIGN);
+        let panels = Panels {
+            width,
+            count: n.div_ceil(width),
+            product,
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+        };
+        // SAFETY: this function's contract.
+        return unsafe { run_with_helpers(panels, threads) };
     }
     let width = n.div_ceil(2 * threads).next_multiple_of(PANEL_ALIGN);
     (0..n.div_ceil(width)).into_par_iter().for_each(|i| {
         let c0 = i * width;
         // Panels write disjoint columns of `dst`.
-        panel(c0, width.min(n - c0), gemm::Parallelism::None);
+        unsafe { product.columns(c0, width.min(n - c0), gemm::Parallelism::None) };
     });
 }
 
@@ -94,9 +232,10 @@ pub(crate) unsafe fn gemm<T: Copy + Send + Sync + 'static>(
 mod tests {
     use rand::Rng;
 
-    /// Every threading choice (one thread, gemm's rows, column panels) on
-    /// shapes around the thresholds, transposed and accumulating operands
-    /// included, against a plain float64 product.
+    /// Every threading choice (one thread, gemm's rows, column panels in a
+    /// pool or shared with a caller outside the pools) on shapes around the
+    /// thresholds, transposed and accumulating operands included, against a
+    /// plain float64 product.
     #[test]
     fn every_split_matches_a_plain_product() {
         let mut rng = crate::test_rng();
@@ -108,7 +247,7 @@ mod tests {
             (128, 9, 300),
             (200, 40, 17),
         ] {
-            for threads in [1, 2, 3] {
+            for (threads, outside) in [(1, false), (2, false), (3, false), (2, true), (3, true)] {
                 for (transposed_b, accumulate) in [(false, false), (true, true)] {
                     let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
                     let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
@@ -121,13 +260,9 @@ mod tests {
                         (b.clone(), (n as isize, 1))
                     };
                     let mut c = start.clone();
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .build()
-                        .unwrap();
                     // SAFETY: a is [m, k], b_store addresses k x n at its
                     // strides, c is [m, n]; no aliasing.
-                    pool.install(|| unsafe {
+                    let run = |c: &mut Vec<f32>| unsafe {
                         super::gemm(
                             m,
                             n,
@@ -140,7 +275,17 @@ mod tests {
                             1.0,
                             threads,
                         )
-                    });
+                    };
+                    if outside {
+                        // The test thread is in no pool: helpers join the caller.
+                        run(&mut c);
+                    } else {
+                        let pool = rayon::ThreadPoolBuilder::new()
+                            .num_threads(threads)
+                            .build()
+                            .unwrap();
+                        pool.install(|| run(&mut c));
+                    }
                     for i in 0..m {
                         for j in 0..n {
                             let dot: f64 = (0..k)
@@ -155,7 +300,7 @@ mod tests {
                             let got = c[i * n + j] as f64;
                             assert!(
                                 (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                                "{m}x{k}x{n} threads {threads} transposed {transposed_b}: [{i},{j}] {got} vs {want}"
+                                "{m}x{k}x{n} threads {threads} outside {outside} transposed {transposed_b}: [{i},{j}] {got} vs {want}"
                             );
                         }
                     }
