@@ -45,12 +45,22 @@ struct KernelState {
 
 /// Kernels that took less than this last time run on TensorFlow's calling
 /// thread rather than in the NPU's thread pool: handing a job to the pool and
-/// waking the caller costs ~10-30 us, more than a small kernel (a recurrent
-/// cell's step is a few of them per time step). If one grows it is measured
-/// again and goes back to the pool. An inline kernel that splits its work
-/// does so on rayon's global pool, sized like the NPU's (`device::all`), so
-/// that it plans the same partial sums, and gives the same bits, either way.
-const INLINE_BELOW_NS: u64 = 20_000;
+/// waking the caller costs 10-65 us (a one-off program on a 2-core VM: 13 us
+/// back to back, 50-65 us once the pool has idled for 100 us), much of a
+/// recurrent cell's step, whose kernels take 20-400 us. If one grows it is
+/// measured again and goes back to the pool. An inline kernel that splits
+/// its work does so on rayon's global pool, sized like the NPU's
+/// (`device::all`), so that it plans the same partial sums, and gives the
+/// same bits, either way; a one-NPU process runs its pool kernels there too
+/// (`Npu::install`), so both kinds keep the same threads awake.
+/// Measured on that VM (Xeon model 106), one process alternating against
+/// 20 us with the kernels of a single NPU on their own pool, 30 batches
+/// each, medians: 2-layer LSTM(256) inference 72.5 -> 58.9 ms per batch,
+/// EfficientNetB0 b32 479 -> 439 ms, ResNet50 b1 67.3 -> 67.1 ms, ResNet50
+/// and BERT b32 within 1 %. Up to 1 ms on the calling thread with the pools
+/// apart, ResNet50 b1 lost 8 % (the `gemm` crate's threading, started
+/// outside a pool, hands each parallel loop to a worker that has slept).
+const INLINE_BELOW_NS: u64 = 1_000_000;
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 
@@ -464,10 +474,10 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
             run(&tctx)
         } else {
             let job = AssertSend(&tctx);
-            npu.pool()?.install(move || {
+            npu.install(move || {
                 let job = job;
                 run(job.0)
-            })
+            })?
         };
         let started = std::time::Instant::now();
         let result = result.and_then(|()| match plan.lowp {

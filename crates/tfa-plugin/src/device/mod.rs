@@ -12,6 +12,8 @@ pub struct Npu {
     pub memory: DeviceMemory,
     threads: usize,
     pool: OnceLock<Result<rayon::ThreadPool>>,
+    /// The only NPU of the process: its kernels use rayon's global pool.
+    alone: bool,
 }
 
 impl Npu {
@@ -34,6 +36,21 @@ impl Npu {
 
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Runs `f` on this NPU's kernel threads, the caller blocked until it
+    /// returns. The only NPU of a process uses rayon's global pool (when it
+    /// has this NPU's size, see `all`): kernels run on TensorFlow's thread
+    /// split their work there (`kernels::compute`), so one set of threads
+    /// serves both and stays awake, where two pools took turns to fall
+    /// asleep and be woken (measured with `kernels::INLINE_BELOW_NS`).
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R> {
+        if self.alone && rayon::current_num_threads() == self.threads {
+            // From a thread outside every pool `scope` runs `f` on a worker
+            // of the global pool and waits, as `install` does.
+            return Ok(rayon::scope(|_| f()));
+        }
+        Ok(self.pool()?.install(f))
     }
 }
 
@@ -59,6 +76,7 @@ pub fn all() -> Result<&'static [Npu]> {
                     memory: DeviceMemory::new(i, cfg.memory),
                     threads: cfg.threads,
                     pool: OnceLock::new(),
+                    alone: cfg.npu_count == 1,
                 })
                 .collect())
         })
