@@ -198,12 +198,12 @@ pub(crate) unsafe fn gemm<T: Copy + Send + Sync + 'static>(
         alpha,
         beta,
     };
-    // SAFETY (every `columns` call below): this function's contract covers
-    // the whole product, and the column ranges lie within it.
     if threads <= 1 {
+        // SAFETY: this function's contract covers the whole product.
         return unsafe { product.columns(0, n, gemm::Parallelism::None) };
     }
     if m >= FEW_ROWS || n < MIN_SPLIT_COLS {
+        // SAFETY: as above.
         return unsafe { product.columns(0, n, gemm::Parallelism::Rayon(threads)) };
     }
     if rayon::current_thread_index().is_none() {
@@ -223,7 +223,8 @@ pub(crate) unsafe fn gemm<T: Copy + Send + Sync + 'static>(
     let width = n.div_ceil(2 * threads).next_multiple_of(PANEL_ALIGN);
     (0..n.div_ceil(width)).into_par_iter().for_each(|i| {
         let c0 = i * width;
-        // Panels write disjoint columns of `dst`.
+        // SAFETY: the columns lie within the product (this function's
+        // contract); panels write disjoint columns of `dst`.
         unsafe { product.columns(c0, width.min(n - c0), gemm::Parallelism::None) };
     });
 }
