@@ -53,13 +53,15 @@ struct KernelState {
 /// (`device::all`), so that it plans the same partial sums, and gives the
 /// same bits, either way; a one-NPU process runs its pool kernels there too
 /// (`Npu::install`), so both kinds keep the same threads awake.
-/// Measured on that VM (Xeon model 106), one process alternating against
-/// 20 us with the kernels of a single NPU on their own pool, 30 batches
-/// each, medians: 2-layer LSTM(256) inference 72.5 -> 58.9 ms per batch,
-/// EfficientNetB0 b32 479 -> 439 ms, ResNet50 b1 67.3 -> 67.1 ms, ResNet50
-/// and BERT b32 within 1 %. Up to 1 ms on the calling thread with the pools
-/// apart, ResNet50 b1 lost 8 % (the `gemm` crate's threading, started
-/// outside a pool, hands each parallel loop to a worker that has slept).
+/// Measured on that VM (Xeon model 106), `benches/suite.py` alternating
+/// three times with the build before (20 us, a pool of the NPU's own):
+/// ratio to TF CPU of the 2-layer LSTM(256) inference 0.68-0.73 ->
+/// 0.74-0.77, its training step 0.60-0.69 -> 0.72-0.75, EfficientNetB0 and
+/// ResNet50 b1 within noise. With the two pools apart, 1 ms here cost
+/// ResNet50 b1 8 % (median of 30 batches in one process): the `gemm`
+/// crate's threading, started outside a pool, woke the global pool's
+/// workers (asleep while the NPU's pool ran the other kernels) for each of
+/// its parallel loops.
 const INLINE_BELOW_NS: u64 = 1_000_000;
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
