@@ -20,7 +20,7 @@
 #[cfg(target_arch = "x86_64")]
 use super::cpu::Simd;
 use super::gemm_threads;
-use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpSrc, LowpType, PackedB};
+use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpPath, LowpSrc, LowpType, PackedB};
 pub(crate) use super::numeric::{Compute, Numeric, Widen};
 use half::{bf16, f16};
 use rayon::prelude::*;
@@ -28,6 +28,7 @@ use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
 mod depthwise;
 mod numerics;
+mod rounded;
 pub(crate) use crate::geometry::window::*;
 pub use depthwise::*;
 pub(crate) use numerics::*;
@@ -291,6 +292,9 @@ pub(crate) fn conv2d_nhwc_lowp<S: LowpSrc + Default, O: LowpOut>(
     let cout = g.cout;
     if m == 0 || cout == 0 {
         return Ok(());
+    }
+    if selected_path(lowp) == LowpPath::Portable {
+        return rounded::conv2d_nhwc_rounded(x, f, y, g, lowp, epilogue);
     }
     let cin_g = g.cin / g.groups;
     let cout_g = cout / g.groups;
