@@ -101,10 +101,24 @@ pub(crate) fn conv2d_nhwc_rounded<S: LowpSrc, O: LowpOut>(
     lowp: LowpType,
     epilogue: Option<&RowsEpilogueF32>,
 ) -> Result<()> {
+    conv2d_nhwc_rounded_in(x, f, y, g, lowp, epilogue, CHUNK_BYTES)
+}
+
+/// [`conv2d_nhwc_rounded`] with chunks of about `chunk_bytes` (tests run
+/// small ones).
+pub(crate) fn conv2d_nhwc_rounded_in<S: LowpSrc, O: LowpOut>(
+    x: &[S],
+    f: &[S],
+    y: &mut [O],
+    g: &ConvGeom,
+    lowp: LowpType,
+    epilogue: Option<&RowsEpilogueF32>,
+    chunk_bytes: usize,
+) -> Result<()> {
     let (img_in, img_rows) = (g.h * g.w * g.cin, g.oh * g.ow);
     let img_out = img_rows * g.cout;
     let per_img = 4 * img_in.max(img_out).max(1);
-    let chunks = g.n.div_ceil((CHUNK_BYTES / per_img).max(1)).max(1);
+    let chunks = g.n.div_ceil((chunk_bytes / per_img).max(1)).max(1);
     let nb = g.n.div_ceil(chunks);
     let mut fr = take(f.len());
     round_into(f, &mut fr[..f.len()], lowp);

@@ -207,6 +207,75 @@ fn bf16_epilogue_matches_rounded_f32(
     }
 }
 
+/// The portable low-precision convolution (operands rounded into float32
+/// copies, the float32 engine) in chunks of images, every engine path
+/// (Winograd, im2col tiles, large filter, pointwise tiled and one GEMM),
+/// bfloat16 and float32 outputs: against a float64 convolution of the
+/// rounded operands with the epilogue (which adds the row index), so a row
+/// finished twice, skipped or given another chunk's index shows.
+#[test]
+fn rounded_conv2d_matches_float64_per_chunk_and_path() {
+    let mut rng = crate::test_rng();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let nhwc = DataFormat::Nhwc;
+    for (x, f, s, chunk) in [
+        ([8, 12, 12, 96], [3, 3, 96, 100], 1, 240_000), // Winograd, 2 chunks
+        ([3, 9, 7, 20], [3, 3, 20, 30], 2, 4_000),      // im2col tiles
+        ([2, 5, 5, 160], [3, 3, 160, 700], 1, 1 << 24), // large filter
+        ([3, 7, 7, 64], [1, 1, 64, 96], 1, 20_000),     // pointwise, tiled
+        ([2, 4, 5, 600], [1, 1, 600, 600], 1, 50_000),  // pointwise, one GEMM
+    ] {
+        let strides = [1, s, s, 1];
+        let a = attrs(&strides, &[1, 1, 1, 1], Padding::Same, &[], nhwc);
+        let g = conv2d_geometry(&x, &f, &a, ConvPass::Forward).unwrap();
+        let per_chunk = ConvGeom { n: 4, ..g };
+        assert_eq!(
+            x[0] == 8,
+            pool.install(|| crate::host::winograd::eligible(&per_chunk))
+        );
+        let xs: Vec<bf16> = (0..x.iter().product::<usize>())
+            .map(|_| bf16::from_f32(rng.random_range(-1.0..1.0)))
+            .collect();
+        let fs: Vec<bf16> = (0..f.iter().product::<usize>())
+            .map(|_| bf16::from_f32(rng.random_range(-1.0..1.0)))
+            .collect();
+        let wide = |v: &[bf16]| v.iter().map(|a| a.to_f64()).collect::<Vec<_>>();
+        let want: Vec<f64> = reference(&wide(&xs), &wide(&fs), &g, false)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + (i / g.cout) as f64)
+            .collect();
+        let e = |row0: usize, rows: &mut [f32]| -> Result<()> {
+            for (i, r) in rows.chunks_mut(g.cout).enumerate() {
+                r.iter_mut().for_each(|v| *v += (row0 + i) as f32);
+            }
+            Ok(())
+        };
+        let tol = 1e-5 * (g.kh * g.kw * g.cin) as f64;
+        let mut y16 = vec![bf16::NAN; want.len()];
+        let mut y32 = vec![f32::NAN; want.len()];
+        pool.install(|| {
+            let l = LowpType::Bf16;
+            rounded::conv2d_nhwc_rounded_in(&xs, &fs, &mut y16, &g, l, Some(&e), chunk).unwrap();
+            rounded::conv2d_nhwc_rounded_in(&xs, &fs, &mut y32, &g, l, Some(&e), chunk).unwrap();
+        });
+        for (i, b) in want.iter().enumerate() {
+            let (a16, a32) = (y16[i].to_f64(), y32[i] as f64);
+            assert!(
+                (a32 - b).abs() <= tol + b.abs() * 1e-6,
+                "{g:?} {i}: {a32} vs {b}"
+            );
+            assert!(
+                (a16 - b).abs() <= tol + b.abs() / 256.0,
+                "{g:?} {i}: {a16} vs {b}"
+            );
+        }
+    }
+}
+
 fn random_case(rng: &mut impl Rng, depthwise: bool) -> (Vec<usize>, Vec<usize>, ConvGeom) {
     loop {
         let fmt = if rng.random_bool(0.3) {
