@@ -28,7 +28,7 @@ use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
 mod depthwise;
 mod numerics;
-mod rounded;
+pub(crate) mod rounded;
 pub(crate) use crate::geometry::window::*;
 pub use depthwise::*;
 pub(crate) use numerics::*;

@@ -191,7 +191,7 @@ pub(crate) fn scatter_bands<W: Send>(
 /// # Safety
 /// Every addressed element must be in bounds; `dst` aliases neither source.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_acc<W: Compute>(
+pub(super) unsafe fn gemm_acc<W: Compute>(
     m: usize,
     n: usize,
     k: usize,

@@ -69,24 +69,27 @@ fn give(buf: Vec<f32>) {
     }
 }
 
-/// `src` rounded to `lowp` into `dst` (a plain widening where `src`
-/// already holds `lowp` values).
-fn round_into<S: LowpSrc>(src: &[S], dst: &mut [f32], lowp: LowpType) {
+/// `src` rounded to `lowp` into `dst`, on the calling thread (a plain
+/// widening where `src` already holds `lowp` values).
+pub(crate) fn round_run<S: LowpSrc>(src: &[S], dst: &mut [f32], lowp: LowpType) {
     let exact = matches!(
         (S::KIND, lowp),
         (SrcKind::Bf16, LowpType::Bf16) | (SrcKind::F16, LowpType::F16)
     );
+    if exact {
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d = s.to_f32());
+    } else {
+        dst.iter_mut()
+            .zip(src)
+            .for_each(|(d, s)| *d = lowp.round(s.to_f32()));
+    }
+}
+
+/// [`round_run`] in parallel chunks.
+fn round_into<S: LowpSrc>(src: &[S], dst: &mut [f32], lowp: LowpType) {
     dst.par_chunks_mut(ROUND_CHUNK)
         .zip(src.par_chunks(ROUND_CHUNK))
-        .for_each(|(d, s)| {
-            if exact {
-                d.iter_mut().zip(s).for_each(|(d, s)| *d = s.to_f32());
-            } else {
-                d.iter_mut()
-                    .zip(s)
-                    .for_each(|(d, s)| *d = lowp.round(s.to_f32()));
-            }
-        });
+        .for_each(|(d, s)| round_run(s, d, lowp));
 }
 
 /// NHWC Conv2D of `lowp`-rounded operands on the float32 engine:

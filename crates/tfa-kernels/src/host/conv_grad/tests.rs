@@ -198,6 +198,9 @@ fn lowp_cases(rng: &mut rand::rngs::StdRng) -> Vec<(Vec<usize>, Vec<usize>, Conv
         (vec![3, 12, 12, 8], vec![3, 3, 8, 16], 2, Padding::Valid),
         (vec![1, 11, 11, 24], vec![3, 3, 24, 40], 2, Padding::Same),
         (vec![1, 10, 10, 32], vec![1, 1, 32, 48], 2, Padding::Valid),
+        // Two parts of two tiles each: tiles summed into a part's filter.
+        (vec![2, 40, 40, 64], vec![3, 3, 64, 16], 1, Padding::Same),
+        (vec![4, 40, 40, 300], vec![1, 1, 300, 20], 1, Padding::Valid),
     ] {
         let st = [1, s, s, 1];
         let a = WindowAttrs {
