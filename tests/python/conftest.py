@@ -85,11 +85,11 @@ def strict_placement():
         tf.config.set_soft_device_placement(True)
 
 
-def twin_models(build):
-    """`build()` called under /CPU:0 and under /NPU:0, the NPU model given
-    the CPU model's weights: (cpu_model, npu_model)."""
+def twin_models(build, cpu_build=None):
+    """`build()` called under /CPU:0 (`cpu_build()` if given) and under
+    /NPU:0, the NPU model given the CPU model's weights: (cpu_model, npu_model)."""
     with tf.device("/CPU:0"):
-        cpu_model = build()
+        cpu_model = (cpu_build or build)()
     with tf.device("/NPU:0"):
         npu_model = build()
     npu_model.set_weights(cpu_model.get_weights())

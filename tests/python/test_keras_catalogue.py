@@ -44,11 +44,16 @@ class Entry:
     ints: Optional[int] = None
     gap: Optional[str] = None
     backward: bool = True
+    # The CPU model's make where TensorFlow CPU cannot run the layer itself
+    # on every machine (None: `make`).
+    reference: Optional[Callable] = None
 
 
-def one(layer_fn, *shapes, **kw):
-    """An entry whose make applies one layer to its single input."""
-    return lambda name: Entry(name, lambda i: layer_fn()(i[0]), list(shapes) or [[6, 4]], **kw)
+def one(layer_fn, *shapes, reference=None, **kw):
+    """An entry whose make applies one layer to its single input
+    (`reference`: the layer the CPU model uses instead)."""
+    ref_make = (lambda i: reference()(i[0])) if reference else None
+    return lambda name: Entry(name, lambda i: layer_fn()(i[0]), list(shapes) or [[6, 4]], reference=ref_make, **kw)
 
 
 def merge(layer_fn, **kw):
@@ -60,6 +65,26 @@ def act(fn, shape=(6, 4), **kw):
 
 
 SEQ, IMG, VOL = [8, 3], [7, 7, 3], [5, 5, 5, 2]
+
+
+class ZerosInsertedConv2DTranspose(L.Conv2DTranspose):
+    """A dilated Conv2DTranspose computed as an undilated one whose kernel has
+    dilation-1 zeros between taps: the same function, with the same variables
+    (the zeros are inserted by a differentiable einsum, exact in float32).
+    The CPU reference uses it because TensorFlow's CPU kernel refuses
+    dilations > 1 where oneDNN is off (e.g. on AMD CPUs)."""
+
+    def call(self, inputs):
+        kh, kw = self.kernel.shape[:2]
+        dh, dw = self.dilation_rate
+        rows = np.eye((kh - 1) * dh + 1, kh * dh, dtype="float32")[:, ::dh]  # rows[i * dh, i] = 1
+        cols = np.eye((kw - 1) * dw + 1, kw * dw, dtype="float32")[:, ::dw]
+        kernel = tf.einsum("ai,bj,ijoc->aboc", rows, cols, self.kernel)
+        outputs = keras.ops.conv_transpose(inputs, kernel, strides=list(self.strides), padding=self.padding,
+                                           output_padding=self.output_padding, data_format=self.data_format)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs) if self.activation is not None else outputs
 
 _SPECS = {
     # Core.
@@ -83,7 +108,8 @@ _SPECS = {
     "Conv3D dilated": one(lambda: L.Conv3D(2, 2, dilation_rate=2), VOL),
     "Conv1DTranspose": one(lambda: L.Conv1DTranspose(3, 3, strides=2), SEQ),
     "Conv2DTranspose": one(lambda: L.Conv2DTranspose(3, 3, strides=2, padding="same"), IMG),
-    "Conv2DTranspose dilated": one(lambda: L.Conv2DTranspose(3, 3, dilation_rate=2), IMG),
+    "Conv2DTranspose dilated": one(lambda: L.Conv2DTranspose(3, 3, dilation_rate=2), IMG,
+                                   reference=lambda: ZerosInsertedConv2DTranspose(3, 3, dilation_rate=2)),
     "Conv3DTranspose": one(lambda: L.Conv3DTranspose(2, 2, strides=2), VOL),
     "Conv3DTranspose same": one(lambda: L.Conv3DTranspose(2, 3, strides=(1, 2, 2), padding="same"), VOL),
     "SeparableConv1D": one(lambda: L.SeparableConv1D(4, 3, depth_multiplier=2), SEQ),
@@ -219,10 +245,11 @@ for _e in CATALOGUE:
     _e.gap = GAPS.get(_e.name)
 
 
-def build(entry, seed):
+def build(entry, seed, reference=False):
     keras.utils.set_random_seed(seed)
     inputs = [keras.Input(s, dtype="int32" if entry.ints else "float32") for s in entry.shapes]
-    return keras.Model(inputs, entry.make(inputs))
+    make = entry.reference if reference and entry.reference else entry.make
+    return keras.Model(inputs, make(inputs))
 
 
 def example(entry, rng, batch=3):
@@ -262,7 +289,7 @@ def close(got, want, what):
 def test_layer_forward_and_backward_strictly_on_the_npu(entry, rng):
     # Built with soft placement (initializers such as the orthogonal one use
     # host-only ops), run without it.
-    cpu_model, npu_model = twin_models(lambda: build(entry, 7))
+    cpu_model, npu_model = twin_models(lambda: build(entry, 7), cpu_build=lambda: build(entry, 7, reference=True))
     xs = example(entry, rng)
     tf.config.set_soft_device_placement(False)
     try:
