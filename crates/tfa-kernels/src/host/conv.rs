@@ -294,7 +294,7 @@ pub(crate) fn conv2d_nhwc_lowp<S: LowpSrc + Default, O: LowpOut>(
         return Ok(());
     }
     if selected_path(lowp) == LowpPath::Portable {
-        return rounded::conv2d_nhwc_rounded(x, f, y, g, lowp, epilogue);
+        return rounded::conv2d_nhwc_rounded(x, f, y, g, lowp, epilogue, rounded::CHUNK_BYTES);
     }
     let cin_g = g.cin / g.groups;
     let cout_g = cout / g.groups;

@@ -259,8 +259,8 @@ fn rounded_conv2d_matches_float64_per_chunk_and_path() {
         let mut y32 = vec![f32::NAN; want.len()];
         pool.install(|| {
             let l = LowpType::Bf16;
-            rounded::conv2d_nhwc_rounded_in(&xs, &fs, &mut y16, &g, l, Some(&e), chunk).unwrap();
-            rounded::conv2d_nhwc_rounded_in(&xs, &fs, &mut y32, &g, l, Some(&e), chunk).unwrap();
+            rounded::conv2d_nhwc_rounded(&xs, &fs, &mut y16, &g, l, Some(&e), chunk).unwrap();
+            rounded::conv2d_nhwc_rounded(&xs, &fs, &mut y32, &g, l, Some(&e), chunk).unwrap();
         });
         for (i, b) in want.iter().enumerate() {
             let (a16, a32) = (y16[i].to_f64(), y32[i] as f64);
