@@ -225,7 +225,7 @@ pub(super) unsafe fn gemm_acc<W: Compute>(
 }
 
 /// A 1x1 stride-1 unpadded convolution: the input rows are the GEMM rows.
-pub(super) fn is_direct(g: &ConvGeom) -> bool {
+fn is_direct(g: &ConvGeom) -> bool {
     g.kh == 1
         && g.kw == 1
         && g.sh == 1
@@ -478,18 +478,53 @@ pub(super) fn partial_sums<W: Compute>(
     });
 }
 
+/// The filter gradient's GEMM per group: `df_g[k, cout_g] = lhs^T · dy_g`
+/// summed over `m` output pixels, `k = kh*kw*cin_g`; `direct` when the
+/// patches are `x`'s rows themselves (1x1, stride 1, no padding).
+pub(super) struct FilterGradDims {
+    pub m: usize,
+    pub groups: usize,
+    pub cin_g: usize,
+    pub cout_g: usize,
+    pub k: usize,
+    pub direct: bool,
+}
+
+impl FilterGradDims {
+    /// None when the product is empty (`df` is then all zeros).
+    pub fn of(g: &ConvGeom) -> Option<Self> {
+        let m = g.n * g.oh * g.ow;
+        let groups = g.groups.max(1);
+        let (cin_g, cout_g) = (g.cin / groups, g.cout / groups);
+        let k = g.kh * g.kw * cin_g;
+        let direct = is_direct(g);
+        (m > 0 && k > 0 && g.cout > 0).then_some(Self {
+            m,
+            groups,
+            cin_g,
+            cout_g,
+            k,
+            direct,
+        })
+    }
+}
+
 /// `df[kh*kw*cin_g, cout]` (HWIO) from NHWC `x` and `dy`, in the compute
 /// type (low-precision products: `filter_grad_lowp`).
 fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGeom) {
-    let m = g.n * g.oh * g.ow;
-    let (cout, groups) = (g.cout, g.groups.max(1));
-    let (cin_g, cout_g) = (g.cin / groups, cout / groups);
-    let k = g.kh * g.kw * cin_g;
-    if m == 0 || k == 0 || cout == 0 {
+    let Some(FilterGradDims {
+        m,
+        groups,
+        cin_g,
+        cout_g,
+        k,
+        direct,
+    }) = FilterGradDims::of(g)
+    else {
         df.fill(W::ZERO);
         return;
-    }
-    let direct = is_direct(g);
+    };
+    let cout = g.cout;
     let elem = std::mem::size_of::<W>();
     // Tile rows are the GEMM's depth: long enough to amortise the passes
     // over the partial filter.

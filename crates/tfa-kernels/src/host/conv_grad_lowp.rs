@@ -17,7 +17,7 @@
 
 use super::conv::{conv2d_nhwc_lowp, rounded::round_run, ConvGeom, LowpOut, TILE_BYTES};
 use super::conv_grad::{
-    col2im, fill_cols, flip_transpose, gemm_acc, is_direct, partial_sums, transposed_geometry,
+    col2im, fill_cols, flip_transpose, gemm_acc, partial_sums, transposed_geometry, FilterGradDims,
 };
 use super::lowp_gemm::{lowp_gemm_packed, selected_path, LowpPath, LowpSrc, LowpType, PackedB};
 use rayon::prelude::*;
@@ -32,15 +32,23 @@ pub(super) fn filter_grad_lowp<S: LowpSrc + Default>(
     g: &ConvGeom,
     lowp: LowpType,
 ) {
-    let m = g.n * g.oh * g.ow;
-    let (cout, groups) = (g.cout, g.groups.max(1));
-    let (cin_g, cout_g) = (g.cin / groups, cout / groups);
-    let k = g.kh * g.kw * cin_g;
-    if m == 0 || k == 0 || cout == 0 {
+    let Some(dims) = FilterGradDims::of(g) else {
         df.fill(0.0);
         return;
+    };
+    let path = selected_path(lowp);
+    if path == LowpPath::Portable {
+        return filter_grad_rounded(x, dy, df, g, &dims, lowp);
     }
-    let direct = is_direct(g);
+    let FilterGradDims {
+        m,
+        groups,
+        cin_g,
+        cout_g,
+        k,
+        direct,
+    } = dims;
+    let cout = g.cout;
     // Tile rows are the GEMM's depth: long enough to amortise the passes
     // over the partial filter, short enough that a tile's im2col columns
     // stay in cache.
@@ -49,10 +57,6 @@ pub(super) fn filter_grad_lowp<S: LowpSrc + Default>(
     } else {
         (4 * TILE_BYTES / (k * 4)).clamp(256, 2048)
     };
-    let path = selected_path(lowp);
-    if path == LowpPath::Portable {
-        return filter_grad_rounded(x, dy, df, g, lowp);
-    }
     partial_sums(m, 512, df, |rows, acc, threads| {
         let par = threads > 1;
         let mut cols: Vec<S> = Vec::new();
@@ -120,13 +124,18 @@ fn filter_grad_rounded<S: LowpSrc + Default>(
     dy: &[S],
     df: &mut [f32],
     g: &ConvGeom,
+    dims: &FilterGradDims,
     lowp: LowpType,
 ) {
-    let m = g.n * g.oh * g.ow;
-    let (cout, groups) = (g.cout, g.groups.max(1));
-    let (cin_g, cout_g) = (g.cin / groups, cout / groups);
-    let k = g.kh * g.kw * cin_g;
-    let direct = is_direct(g);
+    let &FilterGradDims {
+        m,
+        groups,
+        cin_g,
+        cout_g,
+        k,
+        direct,
+    } = dims;
+    let cout = g.cout;
     // As `conv_grad::filter_grad`'s tiles, for 1x1 convolutions too: here
     // their rows are copied.
     let tile = (4 * TILE_BYTES / (k * 4)).clamp(256, 2048);
