@@ -8,7 +8,7 @@ use super::arith::{Arith, FloatArith};
 use super::broadcast::BroadcastPlan;
 use super::numeric::{Accumulate, Compute, Numeric, Widen};
 #[cfg(target_arch = "x86_64")]
-use super::{has_avx512, with_avx512};
+use super::{has_avx512, on_widest_simd};
 use super::{PAR_CHUNK, PAR_MIN_ELEMENTS};
 use half::{bf16, f16};
 use rayon::prelude::*;
@@ -366,14 +366,7 @@ pub(super) fn run_binary<T: Element, F: Fn(T, T) -> T + Sync + Copy>(
                 binary_run(o, a, ao, ia, b, bo, ib, f);
             })
         };
-        #[cfg(target_arch = "x86_64")]
-        {
-            if has_avx512() {
-                // SAFETY: the CPU has the AVX-512 subsets the wrapper enables.
-                return unsafe { with_avx512(chunk, runs) };
-            }
-        }
-        runs(chunk)
+        on_widest_simd(chunk, runs)
     });
 }
 

@@ -79,12 +79,42 @@ pub(crate) fn has_avx512() -> bool {
     cpu::features().avx512
 }
 
-/// `f(chunk)` compiled for AVX-512: the loops `f` inlines vectorise 16 wide.
+/// `f(arg)` compiled for AVX-512: the loops `f` inlines vectorise 16 wide.
 ///
 /// # Safety
 /// The CPU must have every feature enabled here ([`has_avx512`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-pub(crate) unsafe fn with_avx512<T, F: FnOnce(&mut [T])>(chunk: &mut [T], f: F) {
-    f(chunk)
+pub(crate) unsafe fn with_avx512<A, R, F: FnOnce(A) -> R>(arg: A, f: F) -> R {
+    f(arg)
+}
+
+/// `f(arg)` compiled for AVX2 and FMA: the loops `f` inlines vectorise 8
+/// wide.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA (`cpu::features().avx2`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn with_avx2<A, R, F: FnOnce(A) -> R>(arg: A, f: F) -> R {
+    f(arg)
+}
+
+/// `f(arg)` compiled for the widest vector unit this CPU has: the wheel
+/// targets baseline x86-64, whose 4-lane SSE2 code the plain loops would
+/// otherwise run on. `f` must be inlined into the wrapper for this to help
+/// (a closure is, a named function needs `#[inline(always)]`).
+#[inline(always)]
+pub(crate) fn on_widest_simd<A, R, F: FnOnce(A) -> R>(arg: A, f: F) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match cpu::simd_level() {
+            // SAFETY: simd_level() reported every feature each wrapper enables.
+            cpu::Simd::Avx512 => return unsafe { with_avx512(arg, f) },
+            // SAFETY: as above.
+            cpu::Simd::Avx2 => return unsafe { with_avx2(arg, f) },
+            cpu::Simd::Base => {}
+        }
+    }
+    f(arg)
 }

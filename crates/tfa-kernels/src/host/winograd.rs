@@ -14,6 +14,7 @@
 //! against a float64 reference in the tests below.
 
 use super::conv::{gemm_rows, run_epilogue, ConvGeom, RowsEpilogue};
+use super::on_widest_simd;
 use rayon::prelude::*;
 use tfa_core::Result;
 
@@ -52,48 +53,60 @@ pub fn eligible(g: &ConvGeom) -> bool {
 
 /// `U[i][c][k]` (i = 4 * row + col of the 4x4 transform) from the HWIO filter.
 fn transform_filter(f: &[f32], c_in: usize, k_out: usize) -> Vec<f32> {
-    let mut u = vec![0f32; 16 * c_in * k_out];
     let plane = c_in * k_out;
-    // g[a][b] row of K values for channel c: f[((a * 3 + b) * c_in + c) * k_out..]
-    let rows: Vec<(usize, Vec<f32>)> = (0..c_in)
-        .into_par_iter()
-        .map(|c| {
-            let g = |a: usize, b: usize, k: usize| f[((a * 3 + b) * c_in + c) * k_out + k];
-            let mut out = vec![0f32; 16 * k_out];
-            for k in 0..k_out {
-                // G g: 4 rows of 3.
-                let col = |b: usize| (g(0, b, k), g(1, b, k), g(2, b, k));
-                let gg: [[f32; 3]; 4] = [
-                    std::array::from_fn(|b| col(b).0),
-                    std::array::from_fn(|b| {
-                        let (g0, g1, g2) = col(b);
-                        0.5 * (g0 + g1 + g2)
-                    }),
-                    std::array::from_fn(|b| {
-                        let (g0, g1, g2) = col(b);
-                        0.5 * (g0 - g1 + g2)
-                    }),
-                    std::array::from_fn(|b| col(b).2),
-                ];
-                // (G g) Gt: 4 x 4.
-                for (r, row) in gg.iter().enumerate() {
-                    let [h0, h1, h2] = *row;
-                    let v = [h0, 0.5 * (h0 + h1 + h2), 0.5 * (h0 - h1 + h2), h2];
-                    for (col, &x) in v.iter().enumerate() {
-                        out[(r * 4 + col) * k_out + k] = x;
-                    }
-                }
-            }
-            (c, out)
-        })
-        .collect();
-    for (c, out) in rows {
-        for i in 0..16 {
-            u[i * plane + c * k_out..i * plane + (c + 1) * k_out]
-                .copy_from_slice(&out[i * k_out..(i + 1) * k_out]);
-        }
+    let mut u = vec![0f32; 16 * plane];
+    if plane == 0 {
+        return u;
     }
+    // Tasks of a few input channels each; a task writes its channels' rows
+    // of all 16 planes.
+    let per = c_in.div_ceil(4 * rayon::current_num_threads().max(1)) * k_out;
+    let mut planes: Vec<_> = u.chunks_mut(plane).map(|p| p.chunks_mut(per)).collect();
+    let tasks: Vec<Vec<&mut [f32]>> = (0..plane.div_ceil(per))
+        .map(|_| planes.iter_mut().flat_map(|p| p.next()).collect())
+        .collect();
+    tasks.into_par_iter().enumerate().for_each(|(t, mut dst)| {
+        let c0 = t * per / k_out;
+        on_widest_simd(&mut dst, |dst| {
+            for c in c0..c0 + dst[0].len() / k_out {
+                filter_rows(f, c, c_in, k_out, (c - c0) * k_out, dst);
+            }
+        });
+    });
     u
+}
+
+/// The 16 transformed rows of input channel `c` (`k_out` outputs each) into
+/// `dst[i][at..]`: `U = G g Gt`, vectorised over output channels.
+#[inline(always)]
+fn filter_rows(f: &[f32], c: usize, c_in: usize, k_out: usize, at: usize, dst: &mut [&mut [f32]]) {
+    let mut k0 = 0;
+    while k0 < k_out {
+        let n = LANES.min(k_out - k0);
+        // g[a][b]: the filter's tap (a, b) for channel c.
+        let g: [[Lane; 3]; 3] = std::array::from_fn(|a| {
+            std::array::from_fn(|b| load(f, ((a * 3 + b) * c_in + c) * k_out + k0, n))
+        });
+        let half_sum =
+            |x: &Lane, y: &Lane, z: &Lane| zip(&zip(x, y, |p, q| p + q), z, |p, q| 0.5 * (p + q));
+        let half_alt =
+            |x: &Lane, y: &Lane, z: &Lane| zip(&zip(x, y, |p, q| p - q), z, |p, q| 0.5 * (p + q));
+        // G g: 4 rows of 3.
+        let gg: [[Lane; 3]; 4] = [
+            g[0],
+            std::array::from_fn(|b| half_sum(&g[0][b], &g[1][b], &g[2][b])),
+            std::array::from_fn(|b| half_alt(&g[0][b], &g[1][b], &g[2][b])),
+            g[2],
+        ];
+        // (G g) Gt: 4 x 4.
+        for (r, [h0, h1, h2]) in gg.iter().enumerate() {
+            let v = [*h0, half_sum(h0, h1, h2), half_alt(h0, h1, h2), *h2];
+            for (col, x) in v.iter().enumerate() {
+                dst[r * 4 + col][at + k0..at + k0 + n].copy_from_slice(&x[..n]);
+            }
+        }
+        k0 += n;
+    }
 }
 
 /// Channels handled together: plain arrays the compiler keeps in vector
@@ -258,7 +271,7 @@ pub fn conv2d(
                     }
                 }
             };
-            simd(v, inputs);
+            on_widest_simd(v.as_mut_slice(), inputs);
             for i in 0..16 {
                 // SAFETY: v[i] is tiles x c, u[i] is c x k, m[i] is
                 // tiles x k, all row-major inside their buffers; m
@@ -300,7 +313,7 @@ pub fn conv2d(
                     }
                 }
             };
-            simd(out, outputs);
+            on_widest_simd(&mut *out, outputs);
             let row0 = {
                 let (img, ty) = (gr0 / th, gr0 % th);
                 (img * g.oh + 2 * ty) * g.ow
@@ -308,19 +321,6 @@ pub fn conv2d(
             run_epilogue(epilogue, row0, out)
         },
     )
-}
-
-/// `f(buf)` compiled for AVX-512 where the CPU has it (the transforms'
-/// 16-lane arithmetic then is one instruction per operation).
-fn simd(buf: &mut [f32], f: impl FnOnce(&mut [f32])) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if super::has_avx512() {
-            // SAFETY: the CPU has the AVX-512 subsets the wrapper enables.
-            return unsafe { super::with_avx512(buf, f) };
-        }
-    }
-    f(buf)
 }
 
 #[cfg(test)]

@@ -488,12 +488,15 @@ fn gemm_paths_match_reference_and_run_epilogue_once() {
         .num_threads(2)
         .build()
         .unwrap();
-    for (x, f, s) in [
-        ([2, 9, 7, 160], [3, 3, 160, 300], 2), // stride 2: not Winograd
-        ([4, 16, 16, 160], [3, 3, 160, 300], 2), // 256 rows: gemm's threads
-        ([2, 9, 7, 64], [1, 1, 64, 96], 1),    // pointwise, tiled
-        ([1, 4, 5, 600], [1, 1, 600, 600], 1), // pointwise, one GEMM
-        ([1, 5, 6, 300], [3, 3, 300, 300], 1), // too few tiles for Winograd
+    // (input, filter, stride, whether the convolution runs the epilogue)
+    for (x, f, s, runs_epilogue) in [
+        ([2, 9, 7, 160], [3, 3, 160, 300], 2, true), // stride 2: not Winograd
+        ([4, 16, 16, 160], [3, 3, 160, 300], 2, true), // 256 rows: gemm's threads
+        ([2, 16, 16, 64], [1, 1, 64, 96], 1, true),  // pointwise, tiled
+        ([2, 9, 7, 64], [1, 1, 64, 96], 1, false),   // pointwise, few rows: one GEMM
+        ([1, 6, 6, 32], [3, 3, 32, 40], 1, true),    // im2col, few rows: one GEMM
+        ([1, 4, 5, 600], [1, 1, 600, 600], 1, false), // pointwise, one GEMM
+        ([1, 5, 6, 300], [3, 3, 300, 300], 1, true), // too few tiles for Winograd
     ] {
         let strides = [1, s, s, 1];
         let a = attrs(&strides, &[1, 1, 1, 1], Padding::Same, &[], nhwc);
@@ -524,9 +527,9 @@ fn gemm_paths_match_reference_and_run_epilogue_once() {
         let ran = pool
             .install(|| conv2d_nhwc_tiles(&xs, &fs, &mut y, &g, Some(&e)))
             .unwrap();
+        assert_eq!(ran, runs_epilogue, "{x:?} {f:?}");
         if !ran {
             // One GEMM: the caller finishes the output.
-            assert!(g.is_pointwise() && f[2] * f[3] * 4 > TILED_POINTWISE_BYTES);
             // SAFETY: plain numbers viewed as their bytes.
             e(0, unsafe {
                 std::slice::from_raw_parts_mut(y.as_mut_ptr() as *mut u8, y.len() * 4)
