@@ -6,9 +6,10 @@
 
 use super::arith::{Arith, FloatArith};
 use super::broadcast::BroadcastPlan;
-use super::numeric::{Accumulate, Compute, Numeric, Widen};
 #[cfg(target_arch = "x86_64")]
-use super::{has_avx512, on_widest_simd};
+use super::has_avx512;
+use super::numeric::{Accumulate, Compute, Numeric, Widen};
+use super::on_widest_simd;
 use super::{PAR_CHUNK, PAR_MIN_ELEMENTS};
 use half::{bf16, f16};
 use rayon::prelude::*;
