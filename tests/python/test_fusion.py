@@ -28,15 +28,19 @@ def run(fn, *args, device=NPU, fusion=True):
     return run_traced(fn, *args, fusion=fusion, device=device)
 
 
-def check_fused(fn, *args, min_fused=1, rtol=2e-5, atol=1e-5):
-    """Fused == unfused on the NPU (bit for bit) and ~= TensorFlow CPU."""
+def check_fused(fn, *args, min_fused=1, rtol=2e-5, atol=1e-5, exact=True):
+    """Fused == unfused on the NPU (bit for bit, or with `exact=False` within
+    float32 rounding) and ~= TensorFlow CPU."""
     fused, counts = run(fn, *args)
     plain, plain_counts = run(fn, *args, fusion=False)
     cpu, _ = run(fn, *args, device=CPU)
     assert counts.get("_TfaFused", 0) >= min_fused, counts
     assert "_TfaFused" not in plain_counts
     for f, p, c in zip(tf.nest.flatten(fused), tf.nest.flatten(plain), tf.nest.flatten(cpu)):
-        np.testing.assert_array_equal(f, p)
+        if exact:
+            np.testing.assert_array_equal(f, p)
+        else:
+            np.testing.assert_allclose(f, p, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(f.astype(np.float64), c.astype(np.float64), rtol=rtol, atol=atol)
     return counts
 
@@ -57,9 +61,18 @@ ACTIVATIONS = {
 
 
 @pytest.mark.parametrize("case", range(12))
-def test_conv_epilogues_random(case, rng):
+def test_conv_epilogues_random(case, rng, strict_placement):
+    """Conv2D, BiasAdd, a per-channel scale and shift, a residual and every
+    activation, fused: equal to the unfused ops and close to TensorFlow CPU,
+    under strict placement. Maps from 3x3 to 3x40x40 take both host paths:
+    tiles with the epilogue in cache, and below 64 rows per tile one GEMM
+    with the epilogue after it. A tile's GEMM may round differently from
+    the unfused op's GEMM over all rows (`gemm` picks its kernel by size:
+    1-2 float32 ulps seen on a 26x26 pointwise layer), so fused and unfused
+    agree within float32 rounding here, not bit for bit."""
+    rng = np.random.default_rng((1234, case))  # a shape per case
     n = int(rng.choice([1, 2, 3]))
-    h, w = (int(v) for v in rng.integers(3, 12, size=2))
+    h, w = (int(v) for v in rng.integers(3, 40, size=2))
     cin, cout = (int(v) for v in rng.integers(1, 9, size=2))
     k = int(rng.choice([1, 3, 5]))
     stride = int(rng.choice([1, 2]))
@@ -81,7 +94,7 @@ def test_conv_epilogues_random(case, rng):
             y = y + tf.reverse(y, axis=[1])  # a full-size operand from elsewhere
         return ACTIVATIONS[act](y)
 
-    check_fused(fn, x, f)
+    check_fused(fn, x, f, exact=False)
 
 
 @pytest.mark.parametrize("case", range(8))
