@@ -383,16 +383,18 @@ def test_max_pool_across_depth(rng):
     np.testing.assert_array_equal(npu.numpy(), want)
 
 
-@pytest.mark.parametrize("case", range(6))
+@pytest.mark.parametrize("case", range(8))
 def test_winograd_3x3_convolutions_against_float64(case):
-    """float32 3x3 stride-1 convolutions with 16+ channels take Winograd's
-    F(2x2, 3x3) path: error against a float64 reference stays at the level
-    of TensorFlow CPU's own (both well under 1e-5 of the output's scale),
+    """float32 3x3 stride-1 convolutions with 64+ channels on maps of a few
+    hundred pixels take Winograd's F(2x2, 3x3) or F(4x4, 3x3) path (the
+    cheaper of the two and the direct one, by the kernel's cost rule): error
+    against a float64 reference stays under 3e-5 of the output's scale and
+    within 40x TensorFlow CPU's own (F(4x4)'s transforms scale by up to 8),
     forward and input gradient (which runs the same kernel)."""
     rng = np.random.default_rng(500 + case)
-    n, h, w = int(rng.integers(1, 4)), int(rng.integers(2, 20)), int(rng.integers(2, 20))
-    cin, cout = int(rng.integers(16, 80)), int(rng.integers(16, 80))
-    padding = "SAME" if case % 2 == 0 or min(h, w) < 4 else "VALID"
+    n, h, w = int(rng.integers(1, 5)), int(rng.integers(10, 33)), int(rng.integers(10, 33))
+    cin, cout = int(rng.integers(64, 141)), int(rng.integers(64, 141))
+    padding = "SAME" if case % 2 == 0 else "VALID"
     x = rng.normal(size=[n, h, w, cin])
     f = rng.normal(size=[3, 3, cin, cout])
     want = tf.nn.conv2d(tf.constant(x, tf.float64), tf.constant(f, tf.float64), 1, padding).numpy()
@@ -402,10 +404,10 @@ def test_winograd_3x3_convolutions_against_float64(case):
         with tf.device(dev):
             got = tf.nn.conv2d(tf.constant(x, tf.float32), tf.constant(f, tf.float32), 1, padding)
         errs[dev] = np.abs(got.numpy() - want).max() / scale
-    assert errs["/NPU:0"] < 1e-5 and errs["/NPU:0"] < 10 * max(errs["/CPU:0"], 1e-7), errs
+    assert errs["/NPU:0"] < 3e-5 and errs["/NPU:0"] < 40 * max(errs["/CPU:0"], 1e-7), errs
     # Input gradient: a 3x3 stride-1 convolution of dy with the flipped filter.
     dy = rng.normal(size=want.shape)
     want_dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=tf.constant(f), out_backprop=tf.constant(dy), strides=[1, 1, 1, 1], padding=padding).numpy()
     with tf.device("/NPU:0"):
         dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=tf.constant(f, tf.float32), out_backprop=tf.constant(dy, tf.float32), strides=[1, 1, 1, 1], padding=padding)
-    assert np.abs(dx.numpy() - want_dx).max() / np.abs(want_dx).max() < 1e-5
+    assert np.abs(dx.numpy() - want_dx).max() / np.abs(want_dx).max() < 3e-5
