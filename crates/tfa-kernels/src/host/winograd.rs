@@ -251,6 +251,11 @@ thread_local! {
     static JOB_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Largest buffer kept between calls (64 MiB: a 512 x 512 F(4x4) filter
+/// is 37.7 MB); larger ones are allocated per call rather than held by
+/// every thread that ever ran such a layer.
+const KEEP_FLOATS: usize = 16 << 20;
+
 /// Runs `f` on `len` floats of this thread's `buf` (stale values: callers
 /// overwrite every element they read), or on fresh ones when it is in use:
 /// rayon may run another convolution's job on this thread while this one
@@ -260,6 +265,9 @@ fn with_buffer<R>(
     len: usize,
     f: impl FnOnce(&mut [f32]) -> R,
 ) -> R {
+    if len > KEEP_FLOATS {
+        return f(&mut vec![0f32; len]);
+    }
     buf.with(|b| match b.try_borrow_mut() {
         Ok(mut v) => {
             if v.len() < len {
@@ -592,6 +600,17 @@ mod tests {
             .collect()
     }
 
+    /// NHWC, stride 1, SAME padding.
+    fn same_stride_1() -> WindowAttrs<'static> {
+        WindowAttrs {
+            strides: &[1, 1, 1, 1],
+            dilations: &[1, 1, 1, 1],
+            padding: Padding::Same,
+            explicit_paddings: &[],
+            data_format: DataFormat::Nhwc,
+        }
+    }
+
     /// Max error relative to the largest reference value.
     fn rel_err(y: &[f32], want: &[f64]) -> f64 {
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
@@ -660,13 +679,7 @@ mod tests {
     #[test]
     fn epilogue_sees_every_output_row_once() {
         use std::sync::Mutex;
-        let a = WindowAttrs {
-            strides: &[1, 1, 1, 1],
-            dilations: &[1, 1, 1, 1],
-            padding: Padding::Same,
-            explicit_paddings: &[],
-            data_format: DataFormat::Nhwc,
-        };
+        let a = same_stride_1();
         let g = conv2d_geometry(&[2, 7, 9, 16], &[3, 3, 16, 16], &a, ConvPass::Forward).unwrap();
         let x = data(2 * 7 * 9 * 16, 1);
         let f = data(9 * 16 * 16, 2);
@@ -694,13 +707,7 @@ mod tests {
 
     #[test]
     fn picks_the_measured_fastest_way() {
-        let a = WindowAttrs {
-            strides: &[1, 1, 1, 1],
-            dilations: &[1, 1, 1, 1],
-            padding: Padding::Same,
-            explicit_paddings: &[],
-            data_format: DataFormat::Nhwc,
-        };
+        let a = same_stride_1();
         // (batch, map, channels, tile size): ResNet50's 3x3 layers, as timed
         // on 2 cores (see `FILTER_COST`).
         for (n, hw, c, want) in [
