@@ -61,7 +61,7 @@ ACTIVATIONS = {
 
 
 @pytest.mark.parametrize("case", range(12))
-def test_conv_epilogues_random(case, rng, strict_placement):
+def test_conv_epilogues_random(case, strict_placement):
     """Conv2D, BiasAdd, a per-channel scale and shift, a residual and every
     activation, fused: equal to the unfused ops and close to TensorFlow CPU,
     under strict placement. Maps from 3x3 to 3x40x40 take both host paths:
@@ -95,6 +95,33 @@ def test_conv_epilogues_random(case, rng, strict_placement):
         return ACTIVATIONS[act](y)
 
     check_fused(fn, x, f, exact=False)
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_winograd_conv_epilogues(case, strict_placement):
+    """3x3 stride-1 Conv2D with 64-96 channels on 16-31 pixel maps, the
+    shapes the host kernel's cost rule sends to Winograd F(2x2) or F(4x4)
+    (any batch x pixels above 160 with 64+ channels), with BiasAdd, a scale
+    and shift, a residual and Relu fused after it, in a tf.function under
+    strict placement: equal to the unfused graph within float32 rounding and
+    to TensorFlow CPU within Winograd's documented error (up to 2e-5 of the
+    output's scale for F(4x4), README "Winograd")."""
+    rng = np.random.default_rng((4321, case))
+    n = int(rng.choice([1, 2]))
+    h, w = (int(v) for v in rng.integers(16, 32, size=2))
+    cin, cout = (int(v) for v in rng.integers(64, 97, size=2))
+    padding = "SAME" if case % 2 == 0 else "VALID"
+    x = rng.normal(size=[n, h, w, cin]).astype(np.float32)
+    f = (rng.normal(size=[3, 3, cin, cout]) / np.sqrt(9 * cin)).astype(np.float32)
+    b, scale, shift = (rng.normal(size=[cout]).astype(np.float32) for _ in range(3))
+
+    def fn(x, f):
+        y = tf.nn.bias_add(tf.nn.conv2d(x, f, strides=1, padding=padding), b)
+        y = y * scale + shift
+        return tf.nn.relu(y + tf.reverse(y, axis=[2]))
+
+    counts = check_fused(fn, x, f, exact=False, rtol=1e-4, atol=1e-4)
+    assert counts.get("Conv2D") == 1, counts  # kernel_counts lists a fused op's steps too
 
 
 @pytest.mark.parametrize("case", range(8))

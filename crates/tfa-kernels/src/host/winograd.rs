@@ -111,6 +111,12 @@ fn zip(a: &Lane, b: &Lane, f: impl Fn(f32, f32) -> f32) -> Lane {
     std::array::from_fn(|i| f(a[i], b[i]))
 }
 
+/// `a + s * b`, lane by lane: the step every transform is made of.
+#[inline(always)]
+fn lin(a: &Lane, s: f32, b: &Lane) -> Lane {
+    zip(a, b, |p, q| p + s * q)
+}
+
 /// One Winograd size, F(M x M, 3x3) on A x A patches (A = M + 2), as its
 /// three 1-D transforms; each 2-D transform applies one down every column,
 /// then along every row ([`two_d`]).
@@ -147,11 +153,7 @@ impl Scheme<4, 2> for F2 {
 
     #[inline(always)]
     fn filter(g: &[Lane; 3]) -> [Lane; 4] {
-        let half = |s: f32| {
-            zip(&zip(&g[0], &g[1], |p, q| p + s * q), &g[2], |p, q| {
-                0.5 * (p + q)
-            })
-        };
+        let half = |s: f32| zip(&lin(&g[0], s, &g[1]), &g[2], |p, q| 0.5 * (p + q));
         [g[0], half(1.0), half(-1.0), g[2]]
     }
 }
@@ -162,7 +164,6 @@ struct F4;
 impl Scheme<6, 4> for F4 {
     #[inline(always)]
     fn input(d: &[Lane; 6]) -> [Lane; 6] {
-        let lin = |a: &Lane, s: f32, b: &Lane| zip(a, b, |p, q| p + s * q);
         let (d42, d43p, d43m) = (
             lin(&d[4], -1.0, &d[2]),
             lin(&d[4], 1.0, &d[3]),
@@ -185,7 +186,6 @@ impl Scheme<6, 4> for F4 {
 
     #[inline(always)]
     fn output(m: &[Lane; 6]) -> [Lane; 4] {
-        let lin = |a: &Lane, s: f32, b: &Lane| zip(a, b, |p, q| p + s * q);
         let (a, b) = (lin(&m[1], 1.0, &m[2]), lin(&m[1], -1.0, &m[2]));
         let (c, d) = (lin(&m[3], 1.0, &m[4]), lin(&m[3], -1.0, &m[4]));
         [
@@ -422,19 +422,19 @@ fn transform_output<S: Scheme<A, M>, const A: usize, const M: usize>(
 }
 
 /// Winograd convolution: `y[n*oh*ow, cout] = conv(x, f)`, then `epilogue`
-/// on each job's output rows. `g` must be [`eligible`].
+/// on each job's output rows; None (nothing written) when `g` is not
+/// [`eligible`], for the caller to run the direct convolution.
 pub fn conv2d(
     x: &[f32],
     f: &[f32],
     y: &mut [f32],
     g: &ConvGeom,
     epilogue: Option<&RowsEpilogue>,
-) -> Result<()> {
-    if tile_size(g) == Some(4) {
-        conv2d_with::<F4, 6, 4>(x, f, y, g, epilogue)
-    } else {
-        conv2d_with::<F2, 4, 2>(x, f, y, g, epilogue)
-    }
+) -> Option<Result<()>> {
+    Some(match tile_size(g)? {
+        4 => conv2d_with::<F4, 6, 4>(x, f, y, g, epilogue),
+        _ => conv2d_with::<F2, 4, 2>(x, f, y, g, epilogue),
+    })
 }
 
 /// [`conv2d`] with the Winograd size `S`.
