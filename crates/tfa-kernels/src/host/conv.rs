@@ -441,6 +441,12 @@ pub(crate) fn conv2d_nhwc<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeo
     let _ = conv2d_nhwc_tiles(x, f, y, g, None);
 }
 
+/// [`conv2d_nhwc`] without Winograd's method, whatever the shape (the
+/// reference Winograd is measured and timed against).
+pub(crate) fn conv2d_nhwc_direct<T: Compute>(x: &[T], f: &[T], y: &mut [T], g: &ConvGeom) {
+    let _ = conv2d_nhwc_tiles_with(x, f, y, g, None, false);
+}
+
 /// `dst[m, n] = lhs[m, k] @ rhs[k, n]`, each operand row-major with the row
 /// stride given beside its pointer (a column block of a wider matrix when
 /// the stride exceeds its width).
@@ -514,6 +520,19 @@ fn conv2d_nhwc_tiles<T: Compute>(
     g: &ConvGeom,
     epilogue: Option<&RowsEpilogue>,
 ) -> Result<bool> {
+    conv2d_nhwc_tiles_with(x, f, y, g, epilogue, true)
+}
+
+/// [`conv2d_nhwc_tiles`], Winograd's method allowed where it is cheaper or
+/// not at all.
+fn conv2d_nhwc_tiles_with<T: Compute>(
+    x: &[T],
+    f: &[T],
+    y: &mut [T],
+    g: &ConvGeom,
+    epilogue: Option<&RowsEpilogue>,
+    winograd: bool,
+) -> Result<bool> {
     let m = g.n * g.oh * g.ow;
     let cout = g.cout;
     if m == 0 || cout == 0 {
@@ -527,7 +546,10 @@ fn conv2d_nhwc_tiles<T: Compute>(
         y.fill(T::ZERO);
         return finish(0, y).map(|_| true);
     }
-    if let Some(done) = T::winograd(x, f, y, g, epilogue) {
+    if let Some(done) = winograd
+        .then(|| T::winograd(x, f, y, g, epilogue))
+        .flatten()
+    {
         return done.map(|()| true);
     }
     let direct = g.is_pointwise();

@@ -21,7 +21,7 @@ use super::conv::{gemm_rows, run_epilogue, ConvGeom, RowsEpilogue};
 use super::on_widest_simd;
 use rayon::prelude::*;
 use std::cell::RefCell;
-use tfa_core::Result;
+use tfa_core::{Error, Result};
 
 /// Bytes of one job's transformed inputs and products (A² x tiles x
 /// (cin + cout) floats), and the fewest tiles a job holds: each of a job's
@@ -55,18 +55,7 @@ const FILTER_COST: usize = 50;
 /// batch 1, 4, 8 and 32 (2 cores; e.g. 7x7x512: direct up to batch 4, F(2x2)
 /// at 8, F(4x4) at 32; 28x28x128: F(4x4) from batch 1).
 fn tile_size(g: &ConvGeom) -> Option<usize> {
-    if !(g.kh == 3
-        && g.kw == 3
-        && g.sh == 1
-        && g.sw == 1
-        && g.dh == 1
-        && g.dw == 1
-        && g.groups == 1
-        && g.cin >= 64
-        && g.cout >= 64
-        && g.oh >= 2
-        && g.ow >= 2)
-    {
+    if !(is_plain_3x3(g) && g.cin >= 64 && g.cout >= 64 && g.oh >= 2 && g.ow >= 2) {
         return None;
     }
     let cost = |m: usize| {
@@ -97,6 +86,51 @@ fn load(s: &[f32], at: usize, n: usize) -> Lane {
 }
 
 /// The first `n <= LANES` values of `l` into `d[at..]`.
+/// A 3x3 stride-1 undilated ungrouped convolution: the shapes Winograd's
+/// transforms compute.
+fn is_plain_3x3(g: &ConvGeom) -> bool {
+    g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1
+}
+
+/// The three ways a float32 3x3 stride-1 convolution can run, for
+/// benchmarks that re-measure the cost rule on another CPU
+/// (`examples/winograd_bench.rs`): [`chosen_way`] is what [`conv2d`] and
+/// the engine use, [`conv2d_by`] runs the one asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Way {
+    Direct,
+    F2,
+    F4,
+}
+
+/// The way the cost rule ([`tile_size`]) picks for `g`.
+pub fn chosen_way(g: &ConvGeom) -> Way {
+    match tile_size(g) {
+        Some(4) => Way::F4,
+        Some(_) => Way::F2,
+        None => Way::Direct,
+    }
+}
+
+/// `y[n*oh*ow, cout] = conv(x, f)` (NHWC, HWIO) the way `way` says,
+/// whatever the cost rule would pick; Winograd needs a 3x3 stride-1
+/// undilated ungrouped `g`.
+pub fn conv2d_by(way: Way, x: &[f32], f: &[f32], y: &mut [f32], g: &ConvGeom) -> Result<()> {
+    if way != Way::Direct && !(is_plain_3x3(g) && g.oh >= 1 && g.ow >= 1) {
+        return Err(Error::InvalidArgument(format!(
+            "Winograd {way:?} needs a 3x3 stride-1 undilated ungrouped convolution"
+        )));
+    }
+    match way {
+        Way::Direct => {
+            super::conv::conv2d_nhwc_direct(x, f, y, g);
+            Ok(())
+        }
+        Way::F2 => conv2d_with::<F2, 4, 2>(x, f, y, g, None),
+        Way::F4 => conv2d_with::<F4, 6, 4>(x, f, y, g, None),
+    }
+}
+
 #[inline(always)]
 fn store(d: &mut [f32], at: usize, l: &Lane, n: usize) {
     if n == LANES {
@@ -651,7 +685,7 @@ mod tests {
             let f = data(9 * cin * cout, seed + 100 + case as u64);
             let want = reference(&x, &f, &g);
             let mut direct = vec![0f32; want.len()];
-            crate::host::conv::conv2d_nhwc(&x, &f, &mut direct, &g);
+            conv2d_by(Way::Direct, &x, &f, &mut direct, &g).unwrap();
             let ed = rel_err(&direct, &want).max(1e-7);
             // Float32 rounding of the transforms' extra additions: within a
             // few times the direct convolution's own error for F(2x2); F(4x4)
