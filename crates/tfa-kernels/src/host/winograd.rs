@@ -121,6 +121,17 @@ pub fn conv2d_by(way: Way, x: &[f32], f: &[f32], y: &mut [f32], g: &ConvGeom) ->
             "Winograd {way:?} needs a 3x3 stride-1 undilated ungrouped convolution"
         )));
     }
+    let sizes = [
+        g.n * g.h * g.w * g.cin,
+        g.kh * g.kw * (g.cin / g.groups.max(1)) * g.cout,
+        g.n * g.oh * g.ow * g.cout,
+    ];
+    if [x.len(), f.len(), y.len()] != sizes {
+        return Err(Error::InvalidArgument(format!(
+            "conv2d_by: input, filter, output hold {:?} elements, the geometry needs {sizes:?}",
+            [x.len(), f.len(), y.len()]
+        )));
+    }
     match way {
         Way::Direct => {
             super::conv::conv2d_nhwc_direct(x, f, y, g);
