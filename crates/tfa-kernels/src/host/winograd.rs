@@ -32,11 +32,6 @@ use tfa_core::{Error, Result};
 const JOB_BYTES: usize = 8 << 20;
 const JOB_MIN_TILES: usize = 64;
 
-/// Does `g` take the Winograd path? See [`tile_size`].
-pub fn eligible(g: &ConvGeom) -> bool {
-    tile_size(g).is_some()
-}
-
 /// Transforming and repacking one filter element (per call: the filter is
 /// a variable) costs about as much as this many GEMM multiply-adds
 /// (measured on 2 cores: a 512 x 512 filter's F(4x4) transform, 9.4 M
@@ -467,8 +462,8 @@ fn transform_output<S: Scheme<A, M>, const A: usize, const M: usize>(
 }
 
 /// Winograd convolution: `y[n*oh*ow, cout] = conv(x, f)`, then `epilogue`
-/// on each job's output rows; None (nothing written) when `g` is not
-/// [`eligible`], for the caller to run the direct convolution.
+/// on each job's output rows; None (nothing written) when the direct
+/// convolution is cheaper for `g` ([`chosen_way`]), for the caller to run.
 pub fn conv2d(
     x: &[f32],
     f: &[f32],

@@ -1,4 +1,5 @@
 use super::*;
+use crate::host::winograd::{chosen_way, Way};
 use rand::Rng;
 use tfa_core::Element;
 
@@ -234,7 +235,7 @@ fn rounded_conv2d_matches_float64_per_chunk_and_path() {
         let per_chunk = ConvGeom { n: 4, ..g };
         assert_eq!(
             x[0] == 8,
-            pool.install(|| crate::host::winograd::eligible(&per_chunk))
+            pool.install(|| chosen_way(&per_chunk) != Way::Direct)
         );
         let xs: Vec<bf16> = (0..x.iter().product::<usize>())
             .map(|_| bf16::from_f32(rng.random_range(-1.0..1.0)))
@@ -501,7 +502,7 @@ fn gemm_paths_match_reference_and_run_epilogue_once() {
         let strides = [1, s, s, 1];
         let a = attrs(&strides, &[1, 1, 1, 1], Padding::Same, &[], nhwc);
         let g = conv2d_geometry(&x, &f, &a, ConvPass::Forward).unwrap();
-        assert!(!crate::host::winograd::eligible(&g));
+        assert_eq!(chosen_way(&g), Way::Direct);
         let xs: Vec<f32> = (0..x.iter().product::<usize>())
             .map(|_| rng.random_range(-1.0..1.0))
             .collect();
