@@ -10,9 +10,9 @@ use super::broadcast::BroadcastPlan;
 use super::has_avx512;
 use super::numeric::{Accumulate, Compute, Numeric, Widen};
 use super::on_widest_simd;
-use super::{PAR_CHUNK, PAR_MIN_ELEMENTS};
+use super::par::for_each_chunk_mut;
+use super::par_chunk;
 use half::{bf16, f16};
-use rayon::prelude::*;
 use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -85,6 +85,32 @@ pub enum UnaryOp {
     Round,
 }
 
+impl UnaryOp {
+    /// Work per element relative to an add (1), for deciding when a small
+    /// tensor is worth splitting across threads: the exp-based functions
+    /// run at about 8x an add's time per element (float32, AVX2 Zen 1).
+    pub fn cost(self) -> usize {
+        use UnaryOp::*;
+        match self {
+            Exp | Expm1 | Log | Log1p | Elu | Selu | Softplus | Sigmoid | Tanh | Erf | Erfc => 8,
+            Sqrt | Rsqrt | Reciprocal => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl BinaryOp {
+    /// Work per element relative to an add; see [`UnaryOp::cost`].
+    pub fn cost(self) -> usize {
+        use BinaryOp::*;
+        match self {
+            Pow | SoftplusGrad => 8,
+            Div | DivNoNan | FloorDiv | FloorMod | SqrtGrad => 2,
+            _ => 1,
+        }
+    }
+}
+
 /// Comparisons: their output is bool.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum CompareOp {
@@ -151,12 +177,18 @@ pub(super) fn src<'a, T: Element>(v: &TensorView<'a>, aliased: bool) -> Result<S
 /// Splits `out` into chunks and calls `f(chunk_start, chunk)` on each, in
 /// parallel when the tensor is large enough to pay for it.
 fn for_chunks<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
-    if out.len() < PAR_MIN_ELEMENTS {
+    for_chunks_costed(out, 1, f)
+}
+
+/// [`for_chunks`] for a loop of `cost` adds' work per element: a costly
+/// function over a small tensor (an LSTM gate's sigmoid on 32x256) is split
+/// too, once the work pays for waking the other threads.
+fn for_chunks_costed<T: Send>(out: &mut [T], cost: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let chunk = par_chunk(out.len(), cost);
+    if chunk >= out.len() {
         f(0, out);
     } else {
-        out.par_chunks_mut(PAR_CHUNK)
-            .enumerate()
-            .for_each(|(i, c)| f(i * PAR_CHUNK, c));
+        for_each_chunk_mut(out, chunk, |i, c| f(i * chunk, c));
     }
 }
 
@@ -444,7 +476,7 @@ pub fn unary(op: UnaryOp, x: &TensorView, out: &mut TensorMut, in_place: bool) -
     let unsupported = || Error::Unimplemented(format!("{op:?} is not defined for {}", out.dtype));
     macro_rules! go {
         ($t:ty, $f:expr) => {
-            run_unary::<$t, _>(src(x, in_place)?, out.data_mut::<$t>()?, $f)
+            run_unary::<$t, _>(src(x, in_place)?, out.data_mut::<$t>()?, op.cost(), $f)
         };
     }
     macro_rules! int_ops {
@@ -539,8 +571,13 @@ pub fn unary(op: UnaryOp, x: &TensorView, out: &mut TensorMut, in_place: bool) -
     Ok(())
 }
 
-pub(super) fn run_unary<T: Element, F: Fn(T) -> T + Sync + Copy>(x: Src<T>, out: &mut [T], f: F) {
-    for_chunks(out, |start, chunk| {
+pub(super) fn run_unary<T: Element, F: Fn(T) -> T + Sync + Copy>(
+    x: Src<T>,
+    out: &mut [T],
+    cost: usize,
+    f: F,
+) {
+    for_chunks_costed(out, cost, |start, chunk| {
         let input = match x {
             Src::Data(x) => Some(&x[start..start + chunk.len()]),
             Src::Out => None,

@@ -16,7 +16,7 @@
 //! evaluated once per call, not per block.
 
 use super::elementwise::{self as ew, BinaryOp, UnaryOp};
-use rayon::prelude::*;
+use super::par::for_each_chunk_mut;
 use tfa_core::shape::{broadcast_shapes, num_elements};
 use tfa_core::{DType, Error, Result, Shape, TensorMut, TensorView};
 
@@ -50,6 +50,16 @@ fn with_regs<R>(f: impl FnOnce(&mut Vec<Vec<u8>>) -> R) -> R {
 pub enum Op {
     Unary(UnaryOp),
     Binary(BinaryOp),
+}
+
+impl Op {
+    /// Work per element relative to an add.
+    pub fn cost(self) -> usize {
+        match self {
+            Op::Unary(u) => u.cost(),
+            Op::Binary(b) => b.cost(),
+        }
+    }
 }
 
 /// Where an instruction reads an operand.
@@ -586,7 +596,7 @@ impl Plan {
             return Ok(());
         }
         let sz = self.dtype.size();
-        let per = (BLOCK / cols).max(1);
+        let per = self.rows_per_block(rows, cols);
         let head_ptr = head.map(|h| h.bytes().as_ptr() as usize);
         let out_bytes = out.bytes_mut();
         let work = |(b, chunk): (usize, &mut [u8]), regs: &mut Vec<Vec<u8>>| -> Result<()> {
@@ -599,18 +609,35 @@ impl Plan {
             // `chunk` is those rows of the output.
             unsafe { self.run_rows(h, inputs, row0, n, chunk, regs) }
         };
-        let with_regs = |item| with_regs(|regs| work(item, regs));
         if rows <= per || rayon::current_num_threads() == 1 {
-            out_bytes
+            return out_bytes
                 .chunks_mut(per * cols * sz)
                 .enumerate()
-                .try_for_each(with_regs)
-        } else {
-            out_bytes
-                .par_chunks_mut(per * cols * sz)
-                .enumerate()
-                .try_for_each(with_regs)
+                .try_for_each(|item| with_regs(|regs| work(item, regs)));
         }
+        let failed = std::sync::Mutex::new(None);
+        for_each_chunk_mut(out_bytes, per * cols * sz, |b, chunk| {
+            if let Err(e) = with_regs(|regs| work((b, chunk), regs)) {
+                failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+            }
+        });
+        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Rows per block of [`Plan::run`]: `BLOCK` elements, or fewer so that
+    /// every thread gets a block when the program's work pays for it (an
+    /// LSTM cell's gates, sigmoids and tanhs on 32x256, ran on one core).
+    fn rows_per_block(&self, rows: usize, cols: usize) -> usize {
+        let per = (BLOCK / cols).max(1);
+        let cost: usize = self.prog.instrs.iter().map(|i| i.op.cost()).sum();
+        let row_chunk = super::par_chunk(rows * cols, cost).div_ceil(cols);
+        per.min(row_chunk.max(1))
     }
 
     fn run_whole(

@@ -18,16 +18,11 @@
 //! 2-core VM after the pool has idled for 100 us (measured with a one-off
 //! program), about a third of a recurrent cell's 32x256x1024 product. There
 //! the caller computes panels itself while helpers spawned into the pool
-//! take the rest as they wake (`Panels`): that product in a loop with other
+//! take the rest as they wake (`par::for_each_task`): that product in a loop with other
 //! work between the calls took 135-184 us on average against 179-269 us
 //! handed to the pool (and 225-250 us on one thread).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-
-use rayon::prelude::*;
-
+use super::par::for_each_task;
 use super::transpose::SendPtr;
 
 /// Below this many output rows the columns are split between threads.
@@ -45,7 +40,6 @@ const MIN_SCRATCH_COLS: usize = 64;
 /// One product's operands, as `gemm` takes them (see [`gemm`]).
 struct Product<T> {
     m: usize,
-    n: usize,
     k: usize,
     /// Where `gemm` writes, at (row, column) strides.
     dst: SendPtr<T>,
@@ -113,79 +107,6 @@ impl<T: Copy + Send + Sync + 'static> Product<T> {
     }
 }
 
-/// Column panels of one product claimed one at a time by whichever thread
-/// asks next: the caller and helpers spawned into the current rayon pool.
-/// Each panel is a whole single-threaded `gemm` of its columns, so the
-/// result does not depend on which thread computed which panel.
-struct Panels<T> {
-    product: Product<T>,
-    width: usize,
-    count: usize,
-    next: AtomicUsize,
-    done: AtomicUsize,
-    panicked: AtomicBool,
-}
-
-impl<T: Copy + Send + Sync + 'static> Panels<T> {
-    /// Computes panels until none is left unclaimed. A panic inside a panel
-    /// is recorded (the panel still counts as done, so the caller does not
-    /// wait forever) and re-raised by the caller.
-    ///
-    /// # Safety
-    /// [`gemm`]'s contract holds for as long as any panel is unclaimed or
-    /// being computed.
-    unsafe fn work(&self) {
-        loop {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
-            if i >= self.count {
-                return;
-            }
-            let c0 = i * self.width;
-            let w = self.width.min(self.product.n - c0);
-            // SAFETY: this function's contract; the panel is claimed by this
-            // thread alone and lies within the product.
-            let run = || unsafe { self.product.columns(c0, w, gemm::Parallelism::None) };
-            if catch_unwind(AssertUnwindSafe(run)).is_err() {
-                self.panicked.store(true, Ordering::Relaxed);
-            }
-            self.done.fetch_add(1, Ordering::Release);
-        }
-    }
-}
-
-/// Runs `panels` on the calling thread and `threads - 1` helpers spawned into
-/// the current rayon pool (the global one outside every pool); returns once
-/// every panel is done. A helper that starts after the last panel was taken
-/// finds nothing to do and touches no operand.
-///
-/// # Safety
-/// [`gemm`]'s contract for `panels.product`.
-unsafe fn run_with_helpers<T: Copy + Send + Sync + 'static>(panels: Panels<T>, threads: usize) {
-    let panels = Arc::new(panels);
-    for _ in 1..threads.min(panels.count) {
-        let helper = Arc::clone(&panels);
-        // SAFETY: the caller below waits until every claimed panel is done,
-        // so the operands outlive every panel a helper computes.
-        rayon::spawn(move || unsafe { helper.work() });
-    }
-    // SAFETY: this function's contract.
-    unsafe { panels.work() };
-    let mut spins = 0u32;
-    while panels.done.load(Ordering::Acquire) < panels.count {
-        // The helpers hold panels that take tens of microseconds at most.
-        if spins < 1 << 10 {
-            std::hint::spin_loop();
-            spins += 1;
-        } else {
-            std::thread::yield_now();
-        }
-    }
-    assert!(
-        !panels.panicked.load(Ordering::Relaxed),
-        "a gemm panel panicked on a helper thread"
-    );
-}
-
 /// `dst[m, n] = alpha * dst + beta * lhs[m, k] @ rhs[k, n]` (the `gemm`
 /// crate's naming: `alpha` scales `dst` and applies only when `read_dst`),
 /// on up to `threads` threads of the current rayon pool (1: this thread).
@@ -228,7 +149,6 @@ pub(crate) unsafe fn gemm<T: Copy + Send + Sync + 'static>(
     };
     let product = Product {
         m,
-        n,
         k,
         dst: dst_ptr,
         dst_strides,
@@ -249,22 +169,19 @@ pub(crate) unsafe fn gemm<T: Copy + Send + Sync + 'static>(
         // SAFETY: as above.
         return unsafe { product.columns(0, n, gemm::Parallelism::Rayon(threads)) };
     }
-    if rayon::current_thread_index().is_none() {
-        // Outside the pools: the caller takes part (module notes).
-        let width = n.div_ceil(4 * threads).next_multiple_of(PANEL_ALIGN);
-        let panels = Panels {
-            width,
-            count: n.div_ceil(width),
-            product,
-            next: AtomicUsize::new(0),
-            done: AtomicUsize::new(0),
-            panicked: AtomicBool::new(false),
-        };
-        // SAFETY: this function's contract.
-        return unsafe { run_with_helpers(panels, threads) };
-    }
-    let width = n.div_ceil(2 * threads).next_multiple_of(PANEL_ALIGN);
-    (0..n.div_ceil(width)).into_par_iter().for_each(|i| {
+    // Outside the pools the caller takes part (module notes), with more,
+    // narrower panels so that a helper that wakes late still finds some.
+    let per_thread = if rayon::current_thread_index().is_none() {
+        4
+    } else {
+        2
+    };
+    let width = n
+        .div_ceil(per_thread * threads)
+        .next_multiple_of(PANEL_ALIGN);
+    // Each panel is a whole single-threaded `gemm` of its columns, so the
+    // result does not depend on which thread computed which panel.
+    for_each_task(n.div_ceil(width), threads, |i| {
         let c0 = i * width;
         // SAFETY: the columns lie within the product (this function's
         // contract); panels write disjoint columns of `dst`.

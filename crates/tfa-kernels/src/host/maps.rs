@@ -139,7 +139,7 @@ pub fn map1<M: Map1>(x: &TensorView, p: f32, out: &mut TensorMut, in_place: bool
     macro_rules! go {
         ($t:ty) => {{
             let p = <$t as Numeric>::W::from_f64(p as f64);
-            run_unary::<$t, _>(src(x, in_place)?, out.data_mut::<$t>()?, |v: $t| {
+            run_unary::<$t, _>(src(x, in_place)?, out.data_mut::<$t>()?, 1, |v: $t| {
                 <$t>::narrow(M::apply(v.widen(), p, round_to::<$t>))
             })
         }};

@@ -27,6 +27,7 @@ pub mod maps;
 pub mod matmul;
 pub mod mirror_pad;
 pub mod numeric;
+pub(crate) mod par;
 pub mod pool;
 pub mod pool3d;
 pub mod pool_argmax;
@@ -53,6 +54,23 @@ pub(crate) const PAR_MIN_ELEMENTS: usize = 1 << 15;
 
 /// Elements per parallel task for memory-bound loops.
 pub(crate) const PAR_CHUNK: usize = 1 << 14;
+
+/// Elements per parallel task for a loop over `len` elements of `cost` adds'
+/// work each (1 for memory-bound loops); `len` or more means one task on
+/// the calling thread. Loops split once `len * cost` reaches
+/// `PAR_MIN_ELEMENTS`, so a costly function over a small tensor (an LSTM
+/// gate's sigmoid on 32x256) is split too, into about four tasks per thread
+/// (a helper that wakes late still finds work: `par::for_each_task`) of at
+/// most `PAR_CHUNK` elements.
+pub(crate) fn par_chunk(len: usize, cost: usize) -> usize {
+    let threads = rayon::current_num_threads();
+    let cost = cost.max(1);
+    if len.saturating_mul(cost) < PAR_MIN_ELEMENTS || threads == 1 {
+        return len.max(1);
+    }
+    let fewest = (PAR_MIN_ELEMENTS / 16 / cost).max(256);
+    PAR_CHUNK.min(len.div_ceil(4 * threads)).max(fewest)
+}
 
 /// Calls `f(first_row, rows)` on `dst` cut into whole rows of `row` elements:
 /// all at once when small, else in parallel chunks of about half the
