@@ -80,14 +80,11 @@ pub(crate) fn for_row_chunks<T: Send>(
     row: usize,
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
-    use rayon::prelude::*;
     if dst.len() < PAR_MIN_ELEMENTS || row == 0 {
         f(0, dst);
     } else {
         let per = (PAR_MIN_ELEMENTS / 2 / row).max(1);
-        dst.par_chunks_mut(per * row)
-            .enumerate()
-            .for_each(|(i, c)| f(i * per, c));
+        par::for_each_chunk_mut(dst, per * row, |i, c| f(i * per, c));
     }
 }
 
