@@ -24,8 +24,8 @@ use tfa_core::{DType, Error, Result, Shape, TensorMut, TensorView};
 /// float32) stay in L2, and each block costs a few small allocations per
 /// instruction. 16384 rather than 4096: a GELU program on [4096,3072] 22.4 ->
 /// 19.4 ms, a scale/shift/Relu on [32,56,56,64] 3.6 -> 2.6 ms (Zen 4, two
-/// cores). It stays below `PAR_MIN_ELEMENTS`, so the element-wise kernels a
-/// block calls do not split it again.
+/// cores). The element-wise kernels a block calls do not split it again
+/// (`par::Serial` in [`Plan::run_rows`]).
 const BLOCK: usize = 16384;
 
 /// Elements per block when a product's tile is finished ([`Plan::run_block`]).
@@ -362,6 +362,9 @@ impl Plan {
         if rows == 0 || cols == 0 {
             return Ok(());
         }
+        // A block is one task already (of `run`'s blocks or a product's
+        // tiles): its instructions do not split it again.
+        let _serial = super::par::Serial::enter();
         if regs.len() < self.prog.instrs.len() {
             regs.resize_with(self.prog.instrs.len(), Vec::new);
         }

@@ -61,11 +61,11 @@ pub(crate) const PAR_CHUNK: usize = 1 << 14;
 /// `PAR_MIN_ELEMENTS`, so a costly function over a small tensor (an LSTM
 /// gate's sigmoid on 32x256) is split too, into about four tasks per thread
 /// (a helper that wakes late still finds work: `par::for_each_task`) of at
-/// most `PAR_CHUNK` elements.
+/// most `PAR_CHUNK` elements. While a `par::Serial` lives, one task.
 pub(crate) fn par_chunk(len: usize, cost: usize) -> usize {
     let threads = rayon::current_num_threads();
     let cost = cost.max(1);
-    if len.saturating_mul(cost) < PAR_MIN_ELEMENTS || threads == 1 {
+    if len.saturating_mul(cost) < PAR_MIN_ELEMENTS || threads == 1 || par::is_serial() {
         return len.max(1);
     }
     let fewest = (PAR_MIN_ELEMENTS / 16 / cost).max(256);

@@ -17,6 +17,35 @@ use rayon::prelude::*;
 
 use super::transpose::SendPtr;
 
+thread_local! {
+    /// Set while this thread runs one task's share of a parallel loop that
+    /// calls other kernels (a fused program's block): their loops stay on
+    /// this thread ([`Serial`]).
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// While alive, keeps the element-wise loops this thread calls on it
+/// (`par_chunk` gives one task): for work that is already one task of a
+/// parallel loop, where splitting again would only add hand-offs.
+pub(crate) struct Serial(bool);
+
+impl Serial {
+    pub(crate) fn enter() -> Serial {
+        Serial(SERIAL.with(|s| s.replace(true)))
+    }
+}
+
+impl Drop for Serial {
+    fn drop(&mut self) {
+        SERIAL.with(|s| s.set(self.0));
+    }
+}
+
+/// Whether a [`Serial`] is alive on this thread.
+pub(crate) fn is_serial() -> bool {
+    SERIAL.with(|s| s.get())
+}
+
 /// The tasks of one [`for_each_task`] call, claimed one at a time by
 /// whichever thread asks next.
 struct Tasks {
@@ -166,6 +195,22 @@ mod tests {
                 .for_each(|(j, x)| *x += i * 100 + j + 1)
         });
         assert!(v.iter().enumerate().all(|(i, &x)| i + 1 == x));
+    }
+
+    /// A costly loop over a small tensor splits, except inside `Serial`.
+    #[test]
+    fn serial_keeps_loops_whole() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let (len, cost) = (8192, 8);
+            assert!(crate::host::par_chunk(len, cost) < len);
+            assert_eq!(crate::host::par_chunk(len, 1), len);
+            {
+                let _serial = Serial::enter();
+                assert_eq!(crate::host::par_chunk(len, cost), len);
+            }
+            assert!(crate::host::par_chunk(len, cost) < len);
+        });
     }
 
     #[test]
