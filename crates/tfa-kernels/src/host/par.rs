@@ -200,7 +200,10 @@ mod tests {
     /// A costly loop over a small tensor splits, except inside `Serial`.
     #[test]
     fn serial_keeps_loops_whole() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
         pool.install(|| {
             let (len, cost) = (8192, 8);
             assert!(crate::host::par_chunk(len, cost) < len);
