@@ -34,6 +34,7 @@ mod loop_hoist;
 mod loop_sink;
 mod ordering;
 mod pad_fold;
+mod transpose_fold;
 
 use crate::device::platform::DEVICE_TYPE;
 use crate::ffi::status::guard;
@@ -230,6 +231,7 @@ fn passes<'a>(
             changed += loop_sink::sink_gradient_products(&mut graph, &preserve, &written_readers);
             changed += pad_fold::fold_pads(&mut graph, &preserve, &written_readers);
             changed += fusion::fuse(&mut graph, &preserve, &written_readers);
+            changed += transpose_fold::fold_transposes(&mut graph, &preserve, &written_readers);
         }
         let mut kept: Vec<&String> = preserve.iter().collect();
         kept.sort();

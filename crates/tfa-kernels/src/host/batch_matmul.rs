@@ -158,6 +158,102 @@ fn bmm_with<T: Sync, O: Send + Default + Copy>(
     });
 }
 
+/// A batched operand read through a permutation of its dims (a `Transpose`
+/// folded into the product): per output batch the offset of its matrix, and
+/// the matrix's (row, col) strides as `op(matrix)` is read.
+struct PermutedView {
+    offsets: Vec<usize>,
+    strides: (isize, isize),
+}
+
+impl PermutedView {
+    /// `stored` is the operand's shape in memory, `perm` the transpose that
+    /// gives its logical shape (`logical[i] = stored[perm[i]]`), `batch` the
+    /// broadcast batch shape of the product.
+    fn new(stored: &[usize], perm: &[usize], batch: &[usize], adj: bool) -> Self {
+        let st = tfa_core::shape::strides(stored);
+        let r = perm.len();
+        let (shape, lst): (Vec<usize>, Vec<usize>) =
+            perm.iter().map(|&p| (stored[p], st[p])).unzip();
+        let pad = batch.len() - (r - 2);
+        let nb: usize = batch.iter().product();
+        let offsets = (0..nb)
+            .map(|mut b| {
+                let mut off = 0;
+                for d in (0..batch.len()).rev() {
+                    let i = b % batch[d];
+                    b /= batch[d];
+                    if d >= pad && shape[d - pad] != 1 {
+                        off += i * lst[d - pad];
+                    }
+                }
+                off
+            })
+            .collect();
+        let (rs, cs) = (lst[r - 2] as isize, lst[r - 1] as isize);
+        let strides = if adj { (cs, rs) } else { (rs, cs) };
+        PermutedView { offsets, strides }
+    }
+}
+
+/// `out = transpose?(transpose(x, perm_x) @ transpose(y, perm_y))`, where
+/// `plan` was made from the permuted (logical) shapes and `transpose_out`
+/// swaps the result's last two dims. The permutations become the strides
+/// `gemm` reads with (it packs its operands anyway), so the transposed
+/// copies are never made; a transposed result is computed as `y^T x^T`.
+/// float32 only (`plan.p.lowp` honoured).
+pub fn batch_matmul_permuted(
+    x: &TensorView,
+    y: &TensorView,
+    perms: (&[usize], &[usize]),
+    transpose_out: bool,
+    plan: &BatchPlan,
+    out: &mut TensorMut,
+) -> Result<()> {
+    let (xd, yd, od) = (x.data::<f32>()?, y.data::<f32>()?, out.data_mut::<f32>()?);
+    let batch = &plan.out_shape[..plan.out_shape.len() - 2];
+    let xv = PermutedView::new(&x.shape, perms.0, batch, plan.p.adj_x);
+    let yv = PermutedView::new(&y.shape, perms.1, batch, plan.p.adj_y);
+    match plan.p.lowp.and_then(LowpType::from_dtype) {
+        Some(l) => permuted_with(plan, (xd, &xv), (yd, &yv), transpose_out, od, lowp_gemm(l)),
+        None => permuted_with(
+            plan,
+            (xd, &xv),
+            (yd, &yv),
+            transpose_out,
+            od,
+            float_gemm::<f32>,
+        ),
+    }
+    Ok(())
+}
+
+fn permuted_with<T: Sync, O: Send + Default + Copy>(
+    plan: &BatchPlan,
+    (x, xv): (&[T], &PermutedView),
+    (y, yv): (&[T], &PermutedView),
+    transpose_out: bool,
+    out: &mut [O],
+    gemm: impl GemmFn<T, O>,
+) {
+    let (m, k, n) = (plan.m, plan.k, plan.n);
+    let ((xrs, xcs), (yrs, ycs)) = (xv.strides, yv.strides);
+    for_batches(plan, out, |b, c, par| {
+        if k == 0 {
+            c.fill(O::default());
+            return;
+        }
+        // In bounds: the views' offsets and strides address elements of the
+        // validated x and y only; c is one m*n output block.
+        let (xp, yp) = (x[xv.offsets[b]..].as_ptr(), y[yv.offsets[b]..].as_ptr());
+        if transpose_out {
+            gemm(n, m, k, yp, (ycs, yrs), xp, (xcs, xrs), c, par);
+        } else {
+            gemm(m, n, k, xp, (xrs, xcs), yp, (yrs, ycs), c, par);
+        }
+    });
+}
+
 /// `gemm_strided` as a [`GemmFn`].
 #[allow(clippy::too_many_arguments)]
 fn float_gemm<T: Element + Arith>(

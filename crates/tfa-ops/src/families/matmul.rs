@@ -2,6 +2,7 @@
 
 use super::{op_t, FLOAT};
 use crate::precision::Class;
+use crate::registry::CustomOpDef;
 use crate::spec::{allocate, Host, Kernel, OutputPlan, Spec};
 use crate::{OpContext, OpDef};
 use tfa_core::{DType, Error, Result};
@@ -9,9 +10,10 @@ use tfa_kernels::geometry::einsum::{einsum_shape, einsum_spec, EinsumSpec};
 use tfa_kernels::geometry::matmul::{
     batch_matmul_plan, matmul_dims, BatchMatMulParams, BatchPlan, MatMulParams,
 };
-use tfa_kernels::host::batch_matmul::batch_matmul;
+use tfa_kernels::host::batch_matmul::{batch_matmul, batch_matmul_permuted};
 use tfa_kernels::host::einsum::einsum_lowp;
 use tfa_kernels::host::matmul::matmul;
+use tfa_kernels::host::transpose::{check_perm, transposed_shape};
 
 /// `MatMul`.
 struct MatMul;
@@ -71,6 +73,79 @@ impl Kernel<BatchMatMul> for Host {
     }
 }
 
+/// `_TfaTransposedBatchMatMul`: `BatchMatMulV2` of `transpose(x, perm_x)`
+/// and `transpose(y, perm_y)`, its result's last two dims swapped when
+/// `transpose_out`: the transposes around a product folded into it by the
+/// plugin's graph pass (`tfa-plugin/src/graph/transpose_fold.rs`). An empty
+/// perm is the identity.
+struct TransposedBatchMatMul;
+
+/// The permutations, the plan on the permuted shapes and the output shape.
+struct TransposedPlan {
+    perms: (Vec<usize>, Vec<usize>),
+    transpose_out: bool,
+    plan: BatchPlan,
+    out: OutputPlan,
+}
+
+impl Spec for TransposedBatchMatMul {
+    type Plan = TransposedPlan;
+
+    fn plan(ctx: &dyn OpContext) -> Result<Self::Plan> {
+        let (x, y) = (ctx.input(0)?, ctx.input(1)?);
+        let perm = |name: &str, rank: usize| -> Result<Vec<usize>> {
+            match ctx.attrs().ints(name)? {
+                [] => Ok((0..rank).collect()),
+                p => check_perm(rank, p),
+            }
+        };
+        let perms = (perm("perm_x", x.rank())?, perm("perm_y", y.rank())?);
+        // float32 throughout: the pass folds only products the precision
+        // mode leaves in float32.
+        let p = BatchMatMulParams {
+            adj_x: ctx.attrs().bool("adj_x")?,
+            adj_y: ctx.attrs().bool("adj_y")?,
+            lowp: None,
+        };
+        let plan = batch_matmul_plan(
+            &transposed_shape(&x.shape, &perms.0),
+            &transposed_shape(&y.shape, &perms.1),
+            p,
+        )?;
+        let transpose_out = ctx.attrs().bool("transpose_out")?;
+        let mut shape = plan.out_shape.clone();
+        if transpose_out {
+            let r = shape.len();
+            shape.swap(r - 2, r - 1);
+        }
+        let out = OutputPlan::new(x.dtype, shape);
+        Ok(TransposedPlan {
+            perms,
+            transpose_out,
+            plan,
+            out,
+        })
+    }
+
+    fn outputs(p: &Self::Plan) -> Vec<OutputPlan> {
+        vec![p.out.clone()]
+    }
+}
+
+impl Kernel<TransposedBatchMatMul> for Host {
+    fn run(ctx: &dyn OpContext, p: &TransposedPlan) -> Result<()> {
+        let (x, y) = (ctx.input(0)?, ctx.input(1)?);
+        batch_matmul_permuted(
+            &x,
+            &y,
+            (&p.perms.0, &p.perms.1),
+            p.transpose_out,
+            &p.plan,
+            &mut allocate(ctx, 0, &p.out)?,
+        )
+    }
+}
+
 /// Einsum: the parsed equation and the output.
 fn einsum_plan(ctx: &dyn OpContext) -> Result<(EinsumSpec, OutputPlan)> {
     let inputs = (0..ctx.num_inputs())
@@ -119,6 +194,14 @@ pub(crate) const OPS: &[OpDef] = &[
         spec: BatchMatMul
     ).amp(Class::Allow).native_low_precision(),
     op_t!(
+        "_TfaTransposedBatchMatMul",
+        MatMul,
+        &[DType::F32],
+        "tf_adapter's BatchMatMulV2 reading its operands through the Transposes before it (and writing the Transpose of its last two dims after it) as strides, without the copies",
+        attrs: ["adj_x": Bool, "adj_y": Bool, "perm_x": IntList, "perm_y": IntList, "transpose_out": Bool],
+        spec: TransposedBatchMatMul
+    ),
+    op_t!(
         "Einsum",
         MatMul,
         FLOAT,
@@ -128,3 +211,18 @@ pub(crate) const OPS: &[OpDef] = &[
         run: |c, p| einsum_run(c, p)
     ).amp(Class::Allow).native_low_precision(),
 ];
+
+/// The OpDef of `_TfaTransposedBatchMatMul` (TensorFlow has no such op).
+pub(crate) const CUSTOM_OPS: &[CustomOpDef] = &[CustomOpDef {
+    name: "_TfaTransposedBatchMatMul",
+    inputs: &["x: T", "y: T"],
+    outputs: &["output: T"],
+    attrs: &[
+        "T: {float}",
+        "adj_x: bool = false",
+        "adj_y: bool = false",
+        "perm_x: list(int) = []",
+        "perm_y: list(int) = []",
+        "transpose_out: bool = false",
+    ],
+}];

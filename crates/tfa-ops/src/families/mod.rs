@@ -54,7 +54,8 @@ pub(crate) fn all() -> Vec<&'static [OpDef]> {
 }
 
 pub(crate) fn custom_ops() -> &'static [crate::registry::CustomOpDef] {
-    fused::CUSTOM_OPS
+    static ALL: std::sync::OnceLock<Vec<crate::registry::CustomOpDef>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| [fused::CUSTOM_OPS, matmul::CUSTOM_OPS].concat())
 }
 
 /// Floating-point types.

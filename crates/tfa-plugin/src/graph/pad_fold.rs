@@ -16,8 +16,9 @@ use tfa_proto::{attr_value, AttrValue, DataType, GraphDef, TensorProto};
 
 const CONVOLUTIONS: &[&str] = &["Conv2D", "DepthwiseConv2dNative"];
 
-/// The 8 values of an int32/int64 `[4, 2]` constant tensor.
-fn pads_of(t: &TensorProto) -> Option<[i64; 8]> {
+/// The shape and values of an int32/int64 constant tensor, a repeated last
+/// value left out (TensorFlow's compact form) filled in.
+pub(super) fn const_ints(t: &TensorProto) -> Option<(Vec<i64>, Vec<i64>)> {
     let dims: Vec<i64> = t
         .tensor_shape
         .as_ref()?
@@ -25,9 +26,6 @@ fn pads_of(t: &TensorProto) -> Option<[i64; 8]> {
         .iter()
         .map(|d| d.size)
         .collect();
-    if dims != [4, 2] {
-        return None;
-    }
     let (int32, int64) = (DataType::DtInt32 as i32, DataType::DtInt64 as i32);
     let vals: Vec<i64> = match t.dtype {
         d if d == int32 && !t.tensor_content.is_empty() => t
@@ -44,13 +42,34 @@ fn pads_of(t: &TensorProto) -> Option<[i64; 8]> {
         d if d == int64 => t.int64_val.clone(),
         _ => return None,
     };
-    // A repeated last value may be left out (TensorFlow's compact form).
-    let last = *vals.last()?;
-    let mut out = [last; 8];
-    for (o, v) in out.iter_mut().zip(&vals) {
-        *o = *v;
+    let len = usize::try_from(dims.iter().product::<i64>()).ok()?;
+    if vals.len() > len || (vals.is_empty() && len > 0) {
+        return None;
     }
-    (vals.len() <= 8).then_some(out)
+    let mut out = vals.clone();
+    out.resize(len, vals.last().copied().unwrap_or(0));
+    Some((dims, out))
+}
+
+/// The 8 values of an int32/int64 `[4, 2]` constant tensor.
+#[cfg(test)]
+fn pads_of(t: &TensorProto) -> Option<[i64; 8]> {
+    let (dims, v) = const_ints(t)?;
+    pads_of_values(&dims, v)
+}
+
+/// Paddings of shape `[4, 2]` as 8 values.
+fn pads_of_values(dims: &[i64], v: Vec<i64>) -> Option<[i64; 8]> {
+    (dims == [4, 2]).then(|| v.try_into().ok())?
+}
+
+/// The value of node `i` when it is a `Const` holding int32/int64 values.
+pub(super) fn const_value(graph: &GraphDef, i: usize) -> Option<(Vec<i64>, Vec<i64>)> {
+    let n = &graph.node[i];
+    match n.attr.get("value").and_then(|v| v.value.as_ref()) {
+        Some(attr_value::Value::Tensor(t)) if n.op == "Const" => const_ints(t),
+        _ => None,
+    }
 }
 
 /// Folds every eligible `Pad` into its convolution; returns how many.
@@ -107,15 +126,7 @@ pub(crate) fn fold_pads(
         else {
             continue;
         };
-        let value = match graph.node[q]
-            .attr
-            .get("value")
-            .and_then(|v| v.value.as_ref())
-        {
-            Some(attr_value::Value::Tensor(t)) if graph.node[q].op == "Const" => t,
-            _ => continue,
-        };
-        match pads_of(value) {
+        match const_value(graph, q).and_then(|(dims, v)| pads_of_values(&dims, v)) {
             Some(v) if v[..2] == [0, 0] && v[6..] == [0, 0] && v.iter().all(|&x| x >= 0) => {
                 folds.push((c, p, v));
                 if readers[q] == 1 {

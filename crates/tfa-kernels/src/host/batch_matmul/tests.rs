@@ -93,6 +93,102 @@ fn broadcast_batches_and_adjoints_match_reference() {
     }
 }
 
+/// Reading operands through permutations (and writing the result with its
+/// last two dims swapped) equals transposing them first, for random ranks,
+/// permutations, broadcast batches and adjoints.
+#[test]
+fn permuted_operands_match_transposed_copies() {
+    use crate::host::transpose::{transpose_words, transposed_shape};
+    use rand::seq::SliceRandom;
+    let mut rng = crate::test_rng();
+    for it in 0..120 {
+        let rank = rng.random_range(2..5);
+        let (m, k, n) = if it % 30 == 0 {
+            (70, 90, 60)
+        } else {
+            (
+                rng.random_range(0..5),
+                rng.random_range(0..5),
+                rng.random_range(1..5),
+            )
+        };
+        let batch: Vec<usize> = (0..rank - 2).map(|_| rng.random_range(1..4)).collect();
+        let p = BatchMatMulParams {
+            adj_x: rng.random_bool(0.5),
+            adj_y: rng.random_bool(0.5),
+            lowp: None,
+        };
+        let logical = |mat: [usize; 2], rng: &mut rand::rngs::StdRng| -> Vec<usize> {
+            let mut s: Vec<usize> = batch
+                .iter()
+                .map(|&d| if rng.random_bool(0.2) { 1 } else { d })
+                .collect();
+            s.extend(mat);
+            s
+        };
+        let lx = logical(if p.adj_x { [k, m] } else { [m, k] }, &mut rng);
+        let ly = logical(if p.adj_y { [n, k] } else { [k, n] }, &mut rng);
+        let transpose_out = rng.random_bool(0.5);
+        // Stored operands and the perms that give the logical shapes.
+        let stored = |l: &[usize], rng: &mut rand::rngs::StdRng| {
+            let mut perm: Vec<usize> = (0..l.len()).collect();
+            perm.shuffle(rng);
+            let mut st = vec![0; l.len()];
+            for (i, &q) in perm.iter().enumerate() {
+                st[q] = l[i];
+            }
+            let data: Vec<f32> = (0..st.iter().product::<usize>())
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            (st, perm, data)
+        };
+        let (sx, px, x) = stored(&lx, &mut rng);
+        let (sy, py, y) = stored(&ly, &mut rng);
+        assert_eq!(transposed_shape(&sx, &px), lx);
+        let plan = batch_matmul_plan(&lx, &ly, p).unwrap();
+        let mut got = vec![f32::NAN; plan.out_shape.iter().product()];
+        let mut out_shape = plan.out_shape.clone();
+        if transpose_out {
+            out_shape.swap(rank - 2, rank - 1);
+        }
+        batch_matmul_permuted(
+            &TensorView::from_slice(sx.clone(), &x),
+            &TensorView::from_slice(sy.clone(), &y),
+            (&px, &py),
+            transpose_out,
+            &plan,
+            &mut TensorMut::from_slice(out_shape.clone(), &mut got),
+        )
+        .unwrap();
+        // Reference: transposed copies, the plain product, then the swap.
+        let copy = |src: &[f32], shape: &[usize], perm: &[usize]| {
+            let mut d = vec![0f32; src.len()];
+            transpose_words(src, shape, perm, &mut d).unwrap();
+            d
+        };
+        let (tx, ty) = (copy(&x, &sx, &px), copy(&y, &sy, &py));
+        let mut want = vec![f32::NAN; got.len()];
+        batch_matmul(
+            &TensorView::from_slice(lx.clone(), &tx),
+            &TensorView::from_slice(ly.clone(), &ty),
+            &plan,
+            &mut TensorMut::from_slice(plan.out_shape.clone(), &mut want),
+        )
+        .unwrap();
+        if transpose_out {
+            let mut perm: Vec<usize> = (0..rank).collect();
+            perm.swap(rank - 2, rank - 1);
+            want = copy(&want, &plan.out_shape, &perm);
+        }
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "{lx:?} {ly:?} {p:?} {g} {w}"
+            );
+        }
+    }
+}
+
 /// lowp BF16 equals the float32 product of pre-rounded inputs; bfloat16
 /// data takes the same path and rounds once.
 #[test]

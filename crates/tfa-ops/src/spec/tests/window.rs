@@ -166,6 +166,24 @@ fn matmul_cases(rng: &mut StdRng) -> Vec<Case> {
             ],
             may_reject: false,
         },
+        // x stored with its first two dims swapped, y as is, the result's
+        // last two dims swapped or not.
+        Case {
+            op: "_TfaTransposedBatchMatMul",
+            dtype: DType::F32,
+            inputs: vec![
+                zeros(DType::F32, &[xs[1], xs[0], xs[2], xs[3]]),
+                zeros(DType::F32, &ys),
+            ],
+            attrs: vec![
+                ("adj_x", AttrValue::Bool(ta)),
+                ("adj_y", AttrValue::Bool(tb)),
+                ("perm_x", AttrValue::IntList(vec![1, 0, 2, 3])),
+                ("perm_y", AttrValue::IntList(vec![])),
+                ("transpose_out", AttrValue::Bool(rng.random_bool(0.5))),
+            ],
+            may_reject: false,
+        },
     ]
 }
 
