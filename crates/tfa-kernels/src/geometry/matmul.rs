@@ -61,6 +61,26 @@ pub struct BatchPlan {
     pub p: BatchMatMulParams,
 }
 
+/// Per batch of the broadcast batch shape `batch`, the offset into an
+/// operand whose batch dims are `dims` (right-aligned; a dim of 1
+/// broadcasts) at `strides`.
+pub fn batch_offsets(batch: &[usize], dims: &[usize], strides: &[usize]) -> Vec<usize> {
+    let pad = batch.len() - dims.len();
+    (0..batch.iter().product())
+        .map(|mut b| {
+            let mut off = 0;
+            for d in (0..batch.len()).rev() {
+                let i = b % batch[d];
+                b /= batch[d];
+                if d >= pad && dims[d - pad] != 1 {
+                    off += i * strides[d - pad];
+                }
+            }
+            off
+        })
+        .collect()
+}
+
 /// Checks shapes as TensorFlow's BatchMatMulV2 does and plans the batches.
 pub fn batch_matmul_plan(x: &[usize], y: &[usize], p: BatchMatMulParams) -> Result<BatchPlan> {
     if x.len() < 2 {
@@ -94,24 +114,7 @@ pub fn batch_matmul_plan(x: &[usize], y: &[usize], p: BatchMatMulParams) -> Resu
             fmt_shape(y)
         )));
     }
-    let nb: usize = batch.iter().product();
-    let index = |s: &[usize]| -> Vec<usize> {
-        let pad = batch.len() - s.len();
-        let st = tfa_core::shape::strides(s);
-        (0..nb)
-            .map(|mut b| {
-                let mut off = 0;
-                for d in (0..batch.len()).rev() {
-                    let i = b % batch[d];
-                    b /= batch[d];
-                    if d >= pad && s[d - pad] != 1 {
-                        off += i * st[d - pad];
-                    }
-                }
-                off
-            })
-            .collect()
-    };
+    let index = |s: &[usize]| batch_offsets(&batch, s, &tfa_core::shape::strides(s));
     let mut out_shape = batch.clone();
     out_shape.extend([m, n]);
     Ok(BatchPlan {

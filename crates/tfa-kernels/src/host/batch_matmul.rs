@@ -10,6 +10,7 @@ use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
 
+use crate::geometry::matmul::batch_offsets;
 pub(crate) use crate::geometry::matmul::{BatchMatMulParams, BatchPlan};
 
 /// `out = x @ y` per batch as planned.
@@ -175,21 +176,7 @@ impl PermutedView {
         let r = perm.len();
         let (shape, lst): (Vec<usize>, Vec<usize>) =
             perm.iter().map(|&p| (stored[p], st[p])).unzip();
-        let pad = batch.len() - (r - 2);
-        let nb: usize = batch.iter().product();
-        let offsets = (0..nb)
-            .map(|mut b| {
-                let mut off = 0;
-                for d in (0..batch.len()).rev() {
-                    let i = b % batch[d];
-                    b /= batch[d];
-                    if d >= pad && shape[d - pad] != 1 {
-                        off += i * lst[d - pad];
-                    }
-                }
-                off
-            })
-            .collect();
+        let offsets = batch_offsets(batch, &shape[..r - 2], &lst[..r - 2]);
         let (rs, cs) = (lst[r - 2] as isize, lst[r - 1] as isize);
         let strides = if adj { (cs, rs) } else { (rs, cs) };
         PermutedView { offsets, strides }

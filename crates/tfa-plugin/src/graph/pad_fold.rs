@@ -72,19 +72,15 @@ pub(super) fn const_value(graph: &GraphDef, i: usize) -> Option<(Vec<i64>, Vec<i
     }
 }
 
-/// Folds every eligible `Pad` into its convolution; returns how many.
-pub(crate) fn fold_pads(
-    graph: &mut GraphDef,
-    preserve: &HashSet<String>,
-    exclude: &HashSet<String>,
-) -> usize {
+/// Each node's index by name, and how many inputs (data and control) name
+/// each node.
+pub(super) fn index_and_readers(graph: &GraphDef) -> (HashMap<String, usize>, Vec<usize>) {
     let index: HashMap<String, usize> = graph
         .node
         .iter()
         .enumerate()
         .map(|(i, n)| (n.name.clone(), i))
         .collect();
-    // Readers of each node's outputs, data and control.
     let mut readers = vec![0usize; graph.node.len()];
     for n in &graph.node {
         for s in &n.input {
@@ -94,6 +90,16 @@ pub(crate) fn fold_pads(
             }
         }
     }
+    (index, readers)
+}
+
+/// Folds every eligible `Pad` into its convolution; returns how many.
+pub(crate) fn fold_pads(
+    graph: &mut GraphDef,
+    preserve: &HashSet<String>,
+    exclude: &HashSet<String>,
+) -> usize {
+    let (index, readers) = index_and_readers(graph);
     let mut folds: Vec<(usize, usize, [i64; 8])> = Vec::new();
     let mut removed = HashSet::new();
     for (c, conv) in graph.node.iter().enumerate() {

@@ -17,7 +17,7 @@
 //! Part of the fusion pass (after it, so fused products keep their
 //! epilogues): `TFA_FUSION=0` turns it off.
 
-use super::pad_fold::const_value;
+use super::pad_fold::{const_value, index_and_readers};
 use super::{attr_type, data_edges, on_npu, parse_input};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tfa_core::DType;
@@ -54,26 +54,12 @@ pub(crate) fn fold_transposes(
     preserve: &HashSet<String>,
     exclude: &HashSet<String>,
 ) -> usize {
-    let index: HashMap<String, usize> = graph
-        .node
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name.clone(), i))
-        .collect();
     // Readers of each node (data and control edges) and its data readers.
-    let mut readers = vec![0usize; graph.node.len()];
+    let (index, readers) = index_and_readers(graph);
     let mut data_readers: Vec<Vec<usize>> = vec![Vec::new(); graph.node.len()];
     for (c, ins) in data_edges(&graph.node).iter().enumerate() {
         for &(_, p, _) in ins {
             data_readers[p].push(c);
-        }
-    }
-    for n in &graph.node {
-        for s in &n.input {
-            let name = s.trim_start_matches('^').split(':').next().unwrap_or("");
-            if let Some(&p) = index.get(name) {
-                readers[p] += 1;
-            }
         }
     }
     let lowp = tfa_ops::precision::plan(PRODUCT, DType::F32).lowp.is_some();
