@@ -194,6 +194,26 @@ fn for_chunks_costed<T: Send>(out: &mut [T], cost: usize, f: impl Fn(usize, &mut
 
 // ---------------------------------------------------------------- binary ----
 
+/// The element function of the binary ops every numeric type has, handed to
+/// `$go!(T, f)`; `$other` for the rest (one table for the tensor kernel and
+/// the float32 chunks of fused programs, so both compute the same bits).
+macro_rules! common_binary_table {
+    ($t:ty, $op:expr, $go:ident, $other:expr) => {
+        match $op {
+            BinaryOp::Add => $go!($t, <$t as Arith>::add),
+            BinaryOp::Sub => $go!($t, <$t as Arith>::sub),
+            BinaryOp::Mul => $go!($t, <$t as Arith>::mul),
+            BinaryOp::Maximum => $go!($t, <$t as Arith>::max),
+            BinaryOp::Minimum => $go!($t, <$t as Arith>::min),
+            BinaryOp::SquaredDifference => $go!($t, |x, y| {
+                let d = <$t as Arith>::sub(x, y);
+                <$t as Arith>::mul(d, d)
+            }),
+            _ => $other,
+        }
+    };
+}
+
 /// `out = a (op) b` with broadcasting. `in_place` names the input (0 or 1) whose
 /// buffer is `out`'s, if any; that input must have the output's shape.
 // The sign tests in the integer FloorDiv/FloorMod are moot for unsigned types.
@@ -222,26 +242,12 @@ pub fn binary(
             run_binary::<$t, _>(&plan, src(a, al)?, src(b, bl)?, out.data_mut::<$t>()?, $f)
         };
     }
-    macro_rules! common {
-        ($t:ty, $other:expr) => {
-            match op {
-                BinaryOp::Add => go!($t, <$t as Arith>::add),
-                BinaryOp::Sub => go!($t, <$t as Arith>::sub),
-                BinaryOp::Mul => go!($t, <$t as Arith>::mul),
-                BinaryOp::Maximum => go!($t, <$t as Arith>::max),
-                BinaryOp::Minimum => go!($t, <$t as Arith>::min),
-                BinaryOp::SquaredDifference => go!($t, |x, y| {
-                    let d = <$t as Arith>::sub(x, y);
-                    <$t as Arith>::mul(d, d)
-                }),
-                _ => $other,
-            }
-        };
-    }
     macro_rules! float_ops {
         ($t:ty) => {
-            common!(
+            common_binary_table!(
                 $t,
+                op,
+                go,
                 if !float_binary::<$t, _>(
                     op,
                     &plan,
@@ -256,8 +262,10 @@ pub fn binary(
     }
     macro_rules! int_ops {
         ($t:ty) => {
-            common!(
+            common_binary_table!(
                 $t,
+                op,
+                go,
                 match op {
                     BinaryOp::FloorDiv | BinaryOp::FloorMod => {
                         // Checked up front: the element loop cannot fail.
@@ -471,6 +479,81 @@ fn mapped<T: FloatArith, F: Fn(T::W) -> T::W + Copy>(f: F) -> impl Fn(T) -> T + 
     move |v| T::map(v, f)
 }
 
+/// The element function of every unary op on float type `$t`, handed to
+/// `$go!(T, f)` (one table for the tensor kernel and the float32 chunks of
+/// fused programs, so both compute the same bits).
+macro_rules! float_unary_table {
+    ($t:ty, $op:expr, $go:ident) => {{
+        type W = <$t as Numeric>::W;
+        match $op {
+            UnaryOp::Neg => $go!($t, <$t as Arith>::neg),
+            UnaryOp::Square => $go!($t, |v| <$t as Arith>::mul(v, v)),
+            UnaryOp::Relu => $go!($t, <$t as Arith>::relu),
+            UnaryOp::Sqrt => $go!($t, <$t as FloatArith>::sqrt),
+            UnaryOp::Rsqrt => $go!($t, <$t as FloatArith>::rsqrt),
+            UnaryOp::Exp => $go!($t, mapped::<$t, _>(|v: W| v.exp_vec())),
+            UnaryOp::Log => $go!($t, <$t as FloatArith>::log),
+            UnaryOp::Abs => $go!($t, mapped::<$t, _>(|v: W| if v < W::ZERO { -v } else { v })),
+            UnaryOp::Reciprocal => $go!($t, mapped::<$t, _>(|v: W| W::ONE / v)),
+            UnaryOp::Expm1 => $go!($t, mapped::<$t, _>(|v: W| v.exp_m1())),
+            UnaryOp::Log1p => $go!($t, mapped::<$t, _>(|v: W| v.ln_1p())),
+            UnaryOp::Relu6 => $go!(
+                $t,
+                mapped::<$t, _>(|v: W| {
+                    let six = W::from_f64(6.0);
+                    if v < W::ZERO {
+                        W::ZERO
+                    } else if v > six {
+                        six
+                    } else {
+                        v
+                    }
+                })
+            ),
+            // TensorFlow evaluates these per Eigen op in the tensor's own type, so
+            // exp(x) and the -1 round separately for float16/bfloat16.
+            UnaryOp::Elu => $go!($t, |v: $t| {
+                if v.widen() < W::ZERO {
+                    <$t as Arith>::sub(<$t>::map(v, |x| x.exp()), <$t>::narrow(W::ONE))
+                } else {
+                    v
+                }
+            }),
+            UnaryOp::Selu => $go!($t, |v: $t| {
+                if v.widen() < W::ZERO {
+                    let em1 = <$t as Arith>::sub(<$t>::map(v, |x| x.exp()), <$t>::narrow(W::ONE));
+                    <$t as Arith>::mul(<$t>::narrow(W::from_f64(1.758_099_340_847_376_8)), em1)
+                } else {
+                    <$t as Arith>::mul(<$t>::narrow(W::from_f64(1.050_700_987_355_480_5)), v)
+                }
+            }),
+            UnaryOp::Softplus => {
+                let t = <$t as FloatArith>::softplus_threshold();
+                $go!($t, move |v: $t| <$t>::map(v, |v: W| {
+                    if v > -t {
+                        v
+                    } else if v < t {
+                        v.exp()
+                    } else {
+                        v.exp().ln_1p()
+                    }
+                }))
+            }
+            UnaryOp::Sigmoid => $go!(
+                $t,
+                mapped::<$t, _>(|v: W| W::ONE / (W::ONE + (-v).exp_vec()))
+            ),
+            // The trait's tanh (vectorisable for float32), not f32::tanh (libm).
+            UnaryOp::Tanh => $go!($t, mapped::<$t, _>(|v: W| Compute::tanh(v))),
+            UnaryOp::Erf => $go!($t, mapped::<$t, _>(|v: W| v.error_fn())),
+            UnaryOp::Erfc => $go!($t, mapped::<$t, _>(|v: W| v.error_fn_c())),
+            UnaryOp::Floor => $go!($t, mapped::<$t, _>(|v: W| v.floor())),
+            UnaryOp::Ceil => $go!($t, mapped::<$t, _>(|v: W| v.ceil())),
+            UnaryOp::Round => $go!($t, mapped::<$t, _>(|v: W| v.round_even())),
+        }
+    }};
+}
+
 /// `out = op(x)`; `in_place` when `x`'s buffer is `out`'s.
 pub fn unary(op: UnaryOp, x: &TensorView, out: &mut TensorMut, in_place: bool) -> Result<()> {
     let unsupported = || Error::Unimplemented(format!("{op:?} is not defined for {}", out.dtype));
@@ -496,76 +579,9 @@ pub fn unary(op: UnaryOp, x: &TensorView, out: &mut TensorMut, in_place: bool) -
         };
     }
     macro_rules! float_ops {
-        ($t:ty) => {{
-            type W = <$t as Numeric>::W;
-            match op {
-                UnaryOp::Neg => go!($t, <$t as Arith>::neg),
-                UnaryOp::Square => go!($t, |v| <$t as Arith>::mul(v, v)),
-                UnaryOp::Relu => go!($t, <$t as Arith>::relu),
-                UnaryOp::Sqrt => go!($t, <$t as FloatArith>::sqrt),
-                UnaryOp::Rsqrt => go!($t, <$t as FloatArith>::rsqrt),
-                UnaryOp::Exp => go!($t, mapped::<$t, _>(|v: W| v.exp_vec())),
-                UnaryOp::Log => go!($t, <$t as FloatArith>::log),
-                UnaryOp::Abs => go!($t, mapped::<$t, _>(|v: W| if v < W::ZERO { -v } else { v })),
-                UnaryOp::Reciprocal => go!($t, mapped::<$t, _>(|v: W| W::ONE / v)),
-                UnaryOp::Expm1 => go!($t, mapped::<$t, _>(|v: W| v.exp_m1())),
-                UnaryOp::Log1p => go!($t, mapped::<$t, _>(|v: W| v.ln_1p())),
-                UnaryOp::Relu6 => go!(
-                    $t,
-                    mapped::<$t, _>(|v: W| {
-                        let six = W::from_f64(6.0);
-                        if v < W::ZERO {
-                            W::ZERO
-                        } else if v > six {
-                            six
-                        } else {
-                            v
-                        }
-                    })
-                ),
-                // TensorFlow evaluates these per Eigen op in the tensor's own type, so
-                // exp(x) and the -1 round separately for float16/bfloat16.
-                UnaryOp::Elu => go!($t, |v: $t| {
-                    if v.widen() < W::ZERO {
-                        <$t as Arith>::sub(<$t>::map(v, |x| x.exp()), <$t>::narrow(W::ONE))
-                    } else {
-                        v
-                    }
-                }),
-                UnaryOp::Selu => go!($t, |v: $t| {
-                    if v.widen() < W::ZERO {
-                        let em1 =
-                            <$t as Arith>::sub(<$t>::map(v, |x| x.exp()), <$t>::narrow(W::ONE));
-                        <$t as Arith>::mul(<$t>::narrow(W::from_f64(1.758_099_340_847_376_8)), em1)
-                    } else {
-                        <$t as Arith>::mul(<$t>::narrow(W::from_f64(1.050_700_987_355_480_5)), v)
-                    }
-                }),
-                UnaryOp::Softplus => {
-                    let t = <$t as FloatArith>::softplus_threshold();
-                    go!($t, move |v: $t| <$t>::map(v, |v: W| {
-                        if v > -t {
-                            v
-                        } else if v < t {
-                            v.exp()
-                        } else {
-                            v.exp().ln_1p()
-                        }
-                    }))
-                }
-                UnaryOp::Sigmoid => go!(
-                    $t,
-                    mapped::<$t, _>(|v: W| W::ONE / (W::ONE + (-v).exp_vec()))
-                ),
-                // The trait's tanh (vectorisable for float32), not f32::tanh (libm).
-                UnaryOp::Tanh => go!($t, mapped::<$t, _>(|v: W| Compute::tanh(v))),
-                UnaryOp::Erf => go!($t, mapped::<$t, _>(|v: W| v.error_fn())),
-                UnaryOp::Erfc => go!($t, mapped::<$t, _>(|v: W| v.error_fn_c())),
-                UnaryOp::Floor => go!($t, mapped::<$t, _>(|v: W| v.floor())),
-                UnaryOp::Ceil => go!($t, mapped::<$t, _>(|v: W| v.ceil())),
-                UnaryOp::Round => go!($t, mapped::<$t, _>(|v: W| v.round_even())),
-            }
-        }};
+        ($t:ty) => {
+            float_unary_table!($t, op, go)
+        };
     }
     numeric_dispatch!(out.dtype, float_ops, int_ops, return Err(unsupported()));
     Ok(())
@@ -825,3 +841,172 @@ fn run_add_n<T: Arith>(srcs: &[Src<T>], out: &mut [T]) {
 
 #[cfg(test)]
 mod tests;
+
+// ------------------------------------------- float32 chunks of fused programs ----
+
+/// One operand of [`binary_f32`] over a chunk of `n` rows of `w` columns.
+#[derive(Copy, Clone)]
+pub(crate) enum Lane<'a> {
+    /// Every element (`n * w`).
+    Each(&'a [f32]),
+    /// One value per column (`w`), the same in every row.
+    PerCol(&'a [f32]),
+    /// One value per row (`n`).
+    PerRow(&'a [f32]),
+    /// One value.
+    One(f32),
+}
+
+/// Row `r` of a lane: a run of `w` values or one value.
+#[derive(Copy, Clone)]
+enum RowLane<'a> {
+    Run(&'a [f32]),
+    Val(f32),
+}
+
+impl<'a> Lane<'a> {
+    #[inline(always)]
+    fn row(self, r: usize, w: usize) -> RowLane<'a> {
+        match self {
+            Lane::Each(s) => RowLane::Run(&s[r * w..(r + 1) * w]),
+            Lane::PerCol(c) => RowLane::Run(c),
+            Lane::PerRow(v) => RowLane::Val(v[r]),
+            Lane::One(v) => RowLane::Val(v),
+        }
+    }
+}
+
+/// `out[i] = f(a[i], b[i])` over one run; `Val` operands broadcast.
+#[inline(always)]
+fn zip_run<F: Fn(f32, f32) -> f32>(o: &mut [f32], a: RowLane, b: RowLane, f: F) {
+    match (a, b) {
+        (RowLane::Run(x), RowLane::Run(y)) => {
+            for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                *o = f(x, y);
+            }
+        }
+        (RowLane::Run(x), RowLane::Val(y)) => {
+            for (o, &x) in o.iter_mut().zip(x) {
+                *o = f(x, y);
+            }
+        }
+        (RowLane::Val(x), RowLane::Run(y)) => {
+            for (o, &y) in o.iter_mut().zip(y) {
+                *o = f(x, y);
+            }
+        }
+        (RowLane::Val(x), RowLane::Val(y)) => o.fill(f(x, y)),
+    }
+}
+
+/// `out[i] = f(a[i], b[i])` over a chunk of rows of `w` columns.
+#[inline(always)]
+fn zip_lanes_plain<F: Fn(f32, f32) -> f32 + Copy>(
+    a: Lane,
+    b: Lane,
+    w: usize,
+    out: &mut [f32],
+    f: F,
+) {
+    match (a, b) {
+        (Lane::Each(_) | Lane::One(_), Lane::Each(_) | Lane::One(_)) => {
+            let n = out.len();
+            zip_run(out, a.row(0, n), b.row(0, n), f)
+        }
+        _ => {
+            for (r, o) in out.chunks_exact_mut(w.max(1)).enumerate() {
+                zip_run(o, a.row(r, w), b.row(r, w), f);
+            }
+        }
+    }
+}
+
+/// [`zip_lanes_plain`] compiled for the widest vector unit the CPU has (as
+/// [`map_chunk`]: a closure handed to `on_widest_simd` this large is not
+/// inlined into its wrapper, and ran as SSE2 code).
+fn zip_lanes<F: Fn(f32, f32) -> f32 + Copy>(a: Lane, b: Lane, w: usize, out: &mut [f32], f: F) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx512() {
+            // SAFETY: has_avx512() checked every subset the function enables.
+            return unsafe { zip_lanes_avx512(a, b, w, out, f) };
+        }
+        if super::cpu::features().avx2 {
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            return unsafe { zip_lanes_avx2(a, b, w, out, f) };
+        }
+    }
+    zip_lanes_plain(a, b, w, out, f)
+}
+
+/// [`zip_lanes_plain`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512 F/DQ/VL/BW, AVX2 and FMA ([`has_avx512`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+unsafe fn zip_lanes_avx512<F: Fn(f32, f32) -> f32 + Copy>(
+    a: Lane,
+    b: Lane,
+    w: usize,
+    out: &mut [f32],
+    f: F,
+) {
+    zip_lanes_plain(a, b, w, out, f)
+}
+
+/// [`zip_lanes_plain`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn zip_lanes_avx2<F: Fn(f32, f32) -> f32 + Copy>(
+    a: Lane,
+    b: Lane,
+    w: usize,
+    out: &mut [f32],
+    f: F,
+) {
+    zip_lanes_plain(a, b, w, out, f)
+}
+
+/// `out = a (op) b` on a chunk of `out.len() / w` rows of `w` columns, with
+/// the lanes' broadcasting, vectorised for the widest unit the CPU has:
+/// the fused programs' float32 path, with none of [`binary`]'s per-call
+/// set-up (a broadcast plan, shape checks) because it runs on chunks small
+/// enough to stay in L1. False (and `out` untouched) for an op outside the
+/// table every numeric type shares or `Div`.
+pub(crate) fn binary_f32(op: BinaryOp, a: Lane, b: Lane, w: usize, out: &mut [f32]) -> bool {
+    macro_rules! go {
+        ($t:ty, $f:expr) => {{
+            zip_lanes(a, b, w, out, $f);
+            true
+        }};
+    }
+    common_binary_table!(
+        f32,
+        op,
+        go,
+        match op {
+            BinaryOp::Div => go!(f32, <f32 as FloatArith>::div),
+            _ => false,
+        }
+    )
+}
+
+/// Whether [`binary_f32`] computes `op`.
+pub(crate) fn binary_f32_has(op: BinaryOp) -> bool {
+    binary_f32(op, Lane::One(1.0), Lane::One(1.0), 1, &mut [0.0])
+}
+
+/// `out[i] = op(x[i])` (or in place) on a float32 chunk, vectorised, without
+/// [`unary`]'s per-call set-up: the fused programs' float32 path.
+pub(crate) fn unary_f32(op: UnaryOp, x: Option<&[f32]>, out: &mut [f32]) {
+    macro_rules! go {
+        ($t:ty, $f:expr) => {
+            map_chunk(x, out, $f)
+        };
+    }
+    float_unary_table!(f32, op, go)
+}

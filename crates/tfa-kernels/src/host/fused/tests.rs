@@ -217,6 +217,7 @@ fn random_programs_blocked_equal_whole() {
         BinaryOp::Sub,
         BinaryOp::Mul,
         BinaryOp::Maximum,
+        BinaryOp::Minimum,
         BinaryOp::SquaredDifference,
     ];
     let un = [
@@ -225,10 +226,19 @@ fn random_programs_blocked_equal_whole() {
         UnaryOp::Sigmoid,
         UnaryOp::Neg,
         UnaryOp::Square,
+        UnaryOp::Erf,
+        UnaryOp::Abs,
     ];
-    for case in 0..300 {
+    for case in 0..400 {
         let rank = 1 + next(4);
-        let out: Vec<usize> = (0..rank).map(|_| 1 + next(9)).collect();
+        let mut out: Vec<usize> = (0..rank).map(|_| 1 + next(9)).collect();
+        // Some cases with rows longer than the float32 path's chunk (cut
+        // within a row) or many rows per block (several chunks).
+        match next(6) {
+            0 => out[rank - 1] = 1 + next(9000),
+            1 => out[0] = 100 + next(900),
+            _ => {}
+        }
         let c = out[rank - 1];
         let rows: usize = out[..rank - 1].iter().product();
         // Operands: full, channel, row, scalar, each padded to a random rank.
