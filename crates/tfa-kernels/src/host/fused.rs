@@ -532,7 +532,7 @@ impl Plan {
 
     /// [`Plan::run_rows`] for a float32 program: chunks of whole rows (or of
     /// one row, when rows are longer than [`FAST_CHUNK`]) run the whole
-    /// program, register by register in L1, through the element functions
+    /// program, its registers (16 KB each) in L1 or L2, through the element functions
     /// the tensor kernels use (the same bits). False when the buffers are
     /// not float32-aligned (the caller takes the general path).
     ///
