@@ -7,7 +7,6 @@
 use super::arith::{Arith, FloatArith};
 use super::broadcast::BroadcastPlan;
 #[cfg(target_arch = "x86_64")]
-use super::has_avx512;
 use super::numeric::{Accumulate, Compute, Numeric, Widen};
 use super::on_widest_simd;
 use super::par::for_each_chunk_mut;
@@ -602,24 +601,11 @@ pub(super) fn run_unary<T: Element, F: Fn(T) -> T + Sync + Copy>(
     });
 }
 
-/// `chunk[i] = f(input[i])` (or `f(chunk[i])` in place), compiled for the
-/// widest vector unit the CPU has: the wheel targets baseline x86-64, so
-/// without this the math-heavy ops (exp, erfc, sigmoid) would run on SSE2.
-#[inline(always)]
-fn map_chunk<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T], f: F) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx512() {
-            // SAFETY: has_avx512() checked every subset the function enables
-            // (AVX-512 F/DQ/VL/BW, AVX2, FMA).
-            return unsafe { map_chunk_avx512(input, chunk, f) };
-        }
-        if super::cpu::features().avx2 {
-            // SAFETY: the CPU has AVX2 and FMA (checked above).
-            return unsafe { map_chunk_avx2(input, chunk, f) };
-        }
-    }
-    map_chunk_plain(input, chunk, f)
+widest_simd_fn! {
+    /// `chunk[i] = f(input[i])` (or `f(chunk[i])` in place), vectorised for
+    /// the CPU: without it the math-heavy ops (exp, erfc, sigmoid) would run
+    /// on SSE2.
+    fn map_chunk[T: Copy, F: Fn(T) -> T](input: Option<&[T]>, chunk: &mut [T], f: F) => map_chunk_plain
 }
 
 #[inline(always)]
@@ -632,26 +618,6 @@ fn map_chunk_plain<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T],
         }
         None => chunk.iter_mut().for_each(|o| *o = f(*o)),
     }
-}
-
-/// [`map_chunk_plain`] compiled for AVX-512.
-///
-/// # Safety
-/// The CPU must have AVX-512 F/DQ/VL/BW, AVX2 and FMA ([`has_avx512`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-unsafe fn map_chunk_avx512<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T], f: F) {
-    map_chunk_plain(input, chunk, f)
-}
-
-/// [`map_chunk_plain`] compiled for AVX2.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn map_chunk_avx2<T: Copy, F: Fn(T) -> T>(input: Option<&[T]>, chunk: &mut [T], f: F) {
-    map_chunk_plain(input, chunk, f)
 }
 
 // ------------------------------------------------- compare, logic, select ----
@@ -921,54 +887,9 @@ fn zip_lanes_plain<F: Fn(f32, f32) -> f32 + Copy>(
     }
 }
 
-/// [`zip_lanes_plain`] compiled for the widest vector unit the CPU has (as
-/// [`map_chunk`]: a closure handed to `on_widest_simd` this large is not
-/// inlined into its wrapper, and ran as SSE2 code).
-fn zip_lanes<F: Fn(f32, f32) -> f32 + Copy>(a: Lane, b: Lane, w: usize, out: &mut [f32], f: F) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx512() {
-            // SAFETY: has_avx512() checked every subset the function enables.
-            return unsafe { zip_lanes_avx512(a, b, w, out, f) };
-        }
-        if super::cpu::features().avx2 {
-            // SAFETY: the CPU has AVX2 and FMA (checked above).
-            return unsafe { zip_lanes_avx2(a, b, w, out, f) };
-        }
-    }
-    zip_lanes_plain(a, b, w, out, f)
-}
-
-/// [`zip_lanes_plain`] compiled for AVX-512.
-///
-/// # Safety
-/// The CPU must have AVX-512 F/DQ/VL/BW, AVX2 and FMA ([`has_avx512`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-unsafe fn zip_lanes_avx512<F: Fn(f32, f32) -> f32 + Copy>(
-    a: Lane,
-    b: Lane,
-    w: usize,
-    out: &mut [f32],
-    f: F,
-) {
-    zip_lanes_plain(a, b, w, out, f)
-}
-
-/// [`zip_lanes_plain`] compiled for AVX2.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn zip_lanes_avx2<F: Fn(f32, f32) -> f32 + Copy>(
-    a: Lane,
-    b: Lane,
-    w: usize,
-    out: &mut [f32],
-    f: F,
-) {
-    zip_lanes_plain(a, b, w, out, f)
+widest_simd_fn! {
+    /// [`zip_lanes_plain`] vectorised for the CPU.
+    fn zip_lanes[F: Fn(f32, f32) -> f32 + Copy](a: Lane, b: Lane, w: usize, out: &mut [f32], f: F) => zip_lanes_plain
 }
 
 /// `out = a (op) b` on a chunk of `out.len() / w` rows of `w` columns, with

@@ -1,5 +1,55 @@
 //! The `host` backend: device memory is host memory, kernels run on CPU threads.
 
+/// Defines `fn $name` that calls `$body` (an `#[inline(always)]` function
+/// with the same parameters) compiled for the widest vector unit the CPU
+/// has: AVX-512 F/DQ/VL/BW, else AVX2 with FMA, else baseline x86-64 (what
+/// the wheel targets: its loops would otherwise run as 4-lane SSE2 code).
+/// A named function rather than [`on_widest_simd`]'s closure because LLVM
+/// did not inline larger closures into that wrapper (measured: SSE2 code).
+/// `[...]` holds the generic parameters, an optional second `[...]` the
+/// arguments the wrappers are called with where they cannot be inferred
+/// (const generics); `$body` may carry a turbofish.
+macro_rules! widest_simd_fn {
+    (
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident[$($generics:tt)*] $([$($targs:tt)*])? ($($arg:ident: $ty:ty),* $(,)?)
+        => $($body:tt)+
+    ) => {
+        $(#[$meta])*
+        #[inline(always)]
+        $vis fn $name<$($generics)*>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                /// `$body` compiled for AVX-512.
+                ///
+                /// # Safety
+                /// The CPU must have AVX-512 F/DQ/VL/BW, AVX2 and FMA.
+                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+                unsafe fn avx512<$($generics)*>($($arg: $ty),*) {
+                    $($body)+($($arg),*)
+                }
+                /// `$body` compiled for AVX2.
+                ///
+                /// # Safety
+                /// The CPU must have AVX2 and FMA.
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2<$($generics)*>($($arg: $ty),*) {
+                    $($body)+($($arg),*)
+                }
+                match $crate::host::cpu::simd_level() {
+                    // SAFETY: simd_level() reports Avx512 only where the CPU
+                    // has every subset `avx512` enables (cpu::probe).
+                    $crate::host::cpu::Simd::Avx512 => return unsafe { avx512$(::<$($targs)*>)?($($arg),*) },
+                    // SAFETY: Avx2 only where the CPU has AVX2 and FMA.
+                    $crate::host::cpu::Simd::Avx2 => return unsafe { avx2$(::<$($targs)*>)?($($arg),*) },
+                    $crate::host::cpu::Simd::Base => {}
+                }
+            }
+            $($body)+($($arg),*)
+        }
+    };
+}
+
 pub mod all_reduce;
 pub mod arg_reduce;
 pub mod arith;
@@ -88,16 +138,10 @@ pub(crate) fn for_row_chunks<T: Send>(
     }
 }
 
-/// Every AVX-512 subset [`with_avx512`] is compiled for.
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn has_avx512() -> bool {
-    cpu::features().avx512
-}
-
 /// `f(arg)` compiled for AVX-512: the loops `f` inlines vectorise 16 wide.
 ///
 /// # Safety
-/// The CPU must have every feature enabled here ([`has_avx512`]).
+/// The CPU must have every feature enabled here (`cpu::Simd::Avx512`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
 pub(crate) unsafe fn with_avx512<A, R, F: FnOnce(A) -> R>(arg: A, f: F) -> R {

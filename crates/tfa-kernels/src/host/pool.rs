@@ -9,7 +9,6 @@
 
 use super::conv::{par_rows, Compute, ConvGeom, DataFormat, Widen};
 #[cfg(target_arch = "x86_64")]
-use super::cpu::Simd;
 use crate::geometry::pool::{PoolGeom, PoolKind};
 use half::{bf16, f16};
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
@@ -108,49 +107,11 @@ fn pool_typed<T: Widen>(kind: PoolKind, x: &[T], y: &mut [T], g: &PoolGeom) {
     super::conv::store_nhwc::<T>(yt, y, c);
 }
 
-/// One output row `r = n * oh + oy` of a spatial pool (NHWC), with AVX2
-/// where the CPU has it.
-fn pool_row<W: Compute, const MAX: bool>(x: &[W], g: &ConvGeom, r: usize, out: &mut [W]) {
-    #[cfg(target_arch = "x86_64")]
-    match super::cpu::simd_level() {
-        // SAFETY: simd_level() reports Avx512 only where the CPU has
-        // AVX-512 F/DQ/VL/BW, AVX2 and FMA (cpu::probe).
-        Simd::Avx512 => return unsafe { pool_row_avx512::<W, MAX>(x, g, r, out) },
-        // SAFETY: Avx2 only where the CPU has AVX2 and FMA.
-        Simd::Avx2 => return unsafe { pool_row_avx2::<W, MAX>(x, g, r, out) },
-        Simd::Base => {}
-    }
-    pool_row_impl::<W, MAX>(x, g, r, out)
-}
-
-/// [`pool_row`] compiled for AVX-512.
-///
-/// # Safety
-/// The CPU must have AVX-512F, AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn pool_row_avx512<W: Compute, const MAX: bool>(
-    x: &[W],
-    g: &ConvGeom,
-    r: usize,
-    out: &mut [W],
-) {
-    pool_row_impl::<W, MAX>(x, g, r, out)
-}
-
-/// [`pool_row`] compiled for AVX2.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn pool_row_avx2<W: Compute, const MAX: bool>(
-    x: &[W],
-    g: &ConvGeom,
-    r: usize,
-    out: &mut [W],
-) {
-    pool_row_impl::<W, MAX>(x, g, r, out)
+widest_simd_fn! {
+    /// One output row `r = n * oh + oy` of a spatial pool (NHWC), vectorised
+    /// for the CPU.
+    fn pool_row[W: Compute, const MAX: bool][W, MAX](x: &[W], g: &ConvGeom, r: usize, out: &mut [W])
+        => pool_row_impl::<W, MAX>
 }
 
 #[inline(always)]

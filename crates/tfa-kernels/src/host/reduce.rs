@@ -379,48 +379,15 @@ fn softmax_rows<T: Widen>(x: &[T], row: usize, log: bool, out: &mut [T]) {
     }
     super::for_row_chunks(out, row, |first, rows| {
         let src = &x[first * row..first * row + rows.len()];
-        // Compiled for AVX-512 or AVX2 where the CPU has it: the wheel
-        // targets baseline x86-64, and exp on 4 SSE lanes made Softmax of
-        // attention scores over twice TensorFlow's time. Named wrappers
-        // rather than `with_avx512` and a closure: LLVM did not inline that
-        // closure, so its loops stayed baseline code.
-        #[cfg(target_arch = "x86_64")]
-        {
-            match super::cpu::simd_level() {
-                super::cpu::Simd::Avx512 => {
-                    // SAFETY: the CPU has the AVX-512 subsets the wrapper
-                    // enables.
-                    return unsafe { softmax_chunk_avx512(src, rows, row, log) };
-                }
-                super::cpu::Simd::Avx2 => {
-                    // SAFETY: the CPU has AVX2 and FMA.
-                    return unsafe { softmax_chunk_avx2(src, rows, row, log) };
-                }
-                super::cpu::Simd::Base => {}
-            }
-        }
-        softmax_chunk(src, rows, row, log)
+        // Vectorised for the CPU: exp on 4 SSE lanes made Softmax of
+        // attention scores over twice TensorFlow's time.
+        softmax_chunk_simd(src, rows, row, log)
     });
 }
 
-/// [`softmax_chunk`] compiled for AVX-512.
-///
-/// # Safety
-/// The CPU must have AVX-512 F/DQ/VL/BW, AVX2 and FMA ([`super::has_avx512`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-unsafe fn softmax_chunk_avx512<T: Widen>(src: &[T], dst: &mut [T], row: usize, log: bool) {
-    softmax_chunk(src, dst, row, log)
-}
-
-/// [`softmax_chunk`] compiled for AVX2 and FMA.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA (`cpu::features().avx2`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_chunk_avx2<T: Widen>(src: &[T], dst: &mut [T], row: usize, log: bool) {
-    softmax_chunk(src, dst, row, log)
+widest_simd_fn! {
+    /// [`softmax_chunk`] vectorised for the CPU.
+    fn softmax_chunk_simd[T: Widen](src: &[T], dst: &mut [T], row: usize, log: bool) => softmax_chunk
 }
 
 /// [`softmax_row`] over whole rows of `row` elements.
