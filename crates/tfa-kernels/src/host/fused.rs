@@ -213,11 +213,40 @@ pub struct Plan {
 }
 
 /// What the float32 chunked path needs beyond the plan: which registers hold
-/// one value per row (the others hold every element), and the invariant
-/// registers as float32 values.
+/// one value per row (the others hold every element).
 struct Fast {
     per_row: Vec<bool>,
-    consts: Vec<Option<Vec<f32>>>,
+}
+
+/// One chunk of a block of rows: `n` rows of `w` columns from column `c0`,
+/// starting at the block's row `r` (row `row0 + r` of the output); `head`
+/// points at the block's first head element, when there is a head.
+#[derive(Clone, Copy)]
+struct Chunk {
+    head: Option<*const f32>,
+    row0: usize,
+    r: usize,
+    n: usize,
+    c0: usize,
+    w: usize,
+    cols: usize,
+}
+
+impl Chunk {
+    /// Its first element, counted from the block's first.
+    fn at(&self) -> usize {
+        self.r * self.cols + self.c0
+    }
+}
+
+/// `b` as float32 values, when it is float32-aligned.
+fn as_f32(b: &[u8]) -> Option<&[f32]> {
+    // SAFETY: every bit pattern is a float32; align_to only yields a middle
+    // part that is aligned.
+    match unsafe { b.align_to::<f32>() } {
+        ([], v, []) => Some(v),
+        _ => None,
+    }
 }
 
 fn view<'a>(dtype: DType, shape: Shape, bytes: &'a [u8]) -> TensorView<'a> {
@@ -323,18 +352,10 @@ impl Plan {
                 _ => return None,
             };
         }
-        let consts = self
-            .invariant
-            .iter()
-            .map(|b| {
-                b.as_ref().map(|b| {
-                    b.chunks_exact(4)
-                        .map(|v| f32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
-                        .collect()
-                })
-            })
-            .collect();
-        Some(Fast { per_row, consts })
+        // Invariant registers are read in place as float32 (a `Vec<u8>` from
+        // the allocator is aligned in practice; the general path otherwise).
+        let aligned = self.invariant.iter().flatten().all(|b| as_f32(b).is_some());
+        aligned.then_some(Fast { per_row })
     }
 
     pub fn output_shape(&self) -> &[usize] {
@@ -532,9 +553,9 @@ impl Plan {
 
     /// [`Plan::run_rows`] for a float32 program: chunks of whole rows (or of
     /// one row, when rows are longer than [`FAST_CHUNK`]) run the whole
-    /// program, its registers (16 KB each) in L1 or L2, through the element functions
-    /// the tensor kernels use (the same bits). False when the buffers are
-    /// not float32-aligned (the caller takes the general path).
+    /// program, its registers (16 KB each) in L1 or L2, through the element
+    /// functions the tensor kernels use (the same bits). False when the
+    /// buffers are not float32-aligned (the caller takes the general path).
     ///
     /// # Safety
     /// As for `run_rows`.
@@ -552,122 +573,31 @@ impl Plan {
         if !aligned(out.as_ptr()) || head.is_some_and(|h| !aligned(h)) {
             return Ok(false);
         }
-        let mut data: Vec<&[f32]> = Vec::with_capacity(inputs.len());
-        for t in inputs {
-            data.push(t.data::<f32>()?);
-        }
-        let out_ptr = out.as_mut_ptr() as *mut f32;
+        let out = out.as_mut_ptr() as *mut f32;
         let head = head.map(|h| h as *const f32);
-        let aliased = head == Some(out_ptr as *const f32);
         let (n_rows, w_max) = if cols <= FAST_CHUNK {
             (FAST_CHUNK / cols, cols)
         } else {
             (1, FAST_CHUNK)
         };
-        let instrs = &self.prog.instrs;
-        let last = instrs.len() - 1;
         let eval = |regs: &mut Vec<f32>| -> Result<()> {
-            regs.resize(instrs.len() * FAST_CHUNK, 0.0);
-            let mut r = 0;
-            while r < rows {
-                let n = n_rows.min(rows - r);
-                let mut c0 = 0;
-                while c0 < cols {
-                    let w = w_max.min(cols - c0);
-                    let at = r * cols + c0; // first element, within the block
-                    for (i, ins) in instrs.iter().enumerate() {
-                        if self.reg_invariant[i] {
-                            continue;
-                        }
-                        let (done, rest) = regs.split_at_mut(i * FAST_CHUNK);
-                        let lane = |a: &Arg| -> Lane {
-                            match *a {
-                                // SAFETY: the head holds `rows * cols`
-                                // elements (the contract) and this chunk's
-                                // run of `n * w` (whole rows or part of one)
-                                // lies inside them; no write to those
-                                // elements happens while this view lives (an
-                                // aliased head is never an argument of the
-                                // instruction writing the output).
-                                Arg::Head => Lane::Each(unsafe {
-                                    std::slice::from_raw_parts(
-                                        head.unwrap_or(std::ptr::NonNull::dangling().as_ptr())
-                                            .add(at),
-                                        n * w,
-                                    )
-                                }),
-                                Arg::Input(k) => {
-                                    let d = data[k];
-                                    match self.input_kinds[k] {
-                                        Kind::Full => {
-                                            let s = (row0 + r) * cols + c0;
-                                            Lane::Each(&d[s..s + n * w])
-                                        }
-                                        Kind::Row => Lane::PerRow(&d[row0 + r..row0 + r + n]),
-                                        Kind::Channel => Lane::PerCol(&d[c0..c0 + w]),
-                                        _ => Lane::One(d[0]),
-                                    }
-                                }
-                                Arg::Reg(k) => match &fast.consts[k] {
-                                    Some(v) if v.len() == 1 => Lane::One(v[0]),
-                                    Some(v) => Lane::PerCol(&v[c0..c0 + w]),
-                                    None if fast.per_row[k] => {
-                                        Lane::PerRow(&done[k * FAST_CHUNK..k * FAST_CHUNK + n])
-                                    }
-                                    None => {
-                                        Lane::Each(&done[k * FAST_CHUNK..k * FAST_CHUNK + n * w])
-                                    }
-                                },
-                            }
-                        };
-                        let len = if fast.per_row[i] { n } else { n * w };
-                        let to_out = i == last && !(aliased && ins.args.contains(&Arg::Head));
-                        let dst: &mut [f32] = if to_out {
-                            // SAFETY: `out` holds `rows * cols` float32
-                            // elements (aligned, checked above); this chunk's
-                            // run lies inside them and no live view reads it.
-                            unsafe { std::slice::from_raw_parts_mut(out_ptr.add(at), len) }
-                        } else {
-                            &mut rest[..len]
-                        };
-                        let per_row = fast.per_row[i];
-                        // A per-row register's operands are per row or one
-                        // value: as runs of `n`, one column wide.
-                        fn flat(l: Lane<'_>, per_row: bool) -> Lane<'_> {
-                            match l {
-                                Lane::PerRow(v) if per_row => Lane::Each(v),
-                                l => l,
-                            }
-                        }
-                        match (ins.op, ins.args.as_slice()) {
-                            (Op::Unary(u), [x]) => match flat(lane(x), per_row) {
-                                Lane::Each(x) => ew::unary_f32(u, Some(x), dst),
-                                _ => return Err(Error::Internal("fused chunk operand".into())),
-                            },
-                            (Op::Binary(b), [x, y]) => {
-                                let w_eff = if per_row { 1 } else { w };
-                                if !ew::binary_f32(
-                                    b,
-                                    flat(lane(x), per_row),
-                                    flat(lane(y), per_row),
-                                    w_eff,
-                                    dst,
-                                ) {
-                                    return Err(Error::Internal("fused chunk op".into()));
-                                }
-                            }
-                            _ => return Err(Error::Internal("fused instruction arity".into())),
-                        }
-                        if i == last && !to_out {
-                            // SAFETY: as for `dst` above; the head views of
-                            // this chunk are gone.
-                            unsafe { std::slice::from_raw_parts_mut(out_ptr.add(at), len) }
-                                .copy_from_slice(&rest[..len]);
-                        }
-                    }
-                    c0 += w;
+            regs.resize(self.prog.instrs.len() * FAST_CHUNK, 0.0);
+            for r in (0..rows).step_by(n_rows) {
+                for c0 in (0..cols).step_by(w_max) {
+                    let ch = Chunk {
+                        head,
+                        row0,
+                        r,
+                        n: n_rows.min(rows - r),
+                        c0,
+                        w: w_max.min(cols - c0),
+                        cols,
+                    };
+                    // SAFETY: the chunk lies inside the block's `rows *
+                    // cols` elements of `head` and `out` (this function's
+                    // contract; both float32-aligned, checked above).
+                    unsafe { self.fast_chunk(fast, &ch, inputs, out, regs)? };
                 }
-                r += n;
             }
             Ok(())
         };
@@ -676,6 +606,125 @@ impl Plan {
             Err(_) => eval(&mut Vec::new()),
         })?;
         Ok(true)
+    }
+
+    /// Runs the whole program on one chunk, its registers in `regs` (one
+    /// [`FAST_CHUNK`] run per instruction), the last into `out`.
+    ///
+    /// # Safety
+    /// `ch.head` (when the program reads it) and `out` point at the block's
+    /// first float32 element, and the chunk lies inside the block; the
+    /// head may be `out` (each instruction reading it runs before the output
+    /// chunk is written).
+    unsafe fn fast_chunk(
+        &self,
+        fast: &Fast,
+        ch: &Chunk,
+        inputs: &[TensorView],
+        out: *mut f32,
+        regs: &mut [f32],
+    ) -> Result<()> {
+        let instrs = &self.prog.instrs;
+        let last = instrs.len() - 1;
+        let aliased = ch.head == Some(out as *const f32);
+        for (i, ins) in instrs.iter().enumerate() {
+            if self.reg_invariant[i] {
+                continue;
+            }
+            let (done, rest) = regs.split_at_mut(i * FAST_CHUNK);
+            let per_row = fast.per_row[i];
+            // SAFETY: the head's chunk lies inside its block (this function's
+            // contract) and nothing writes it while these views live: an
+            // aliased head is never an argument of the instruction writing
+            // the output.
+            let lane = |a: &Arg| unsafe { self.fast_lane(fast, a, ch, inputs, done, per_row) };
+            let len = if per_row { ch.n } else { ch.n * ch.w };
+            let to_out = i == last && !(aliased && ins.args.contains(&Arg::Head));
+            let dst: &mut [f32] = if to_out {
+                // SAFETY: the output chunk lies inside the block (contract)
+                // and no live view reads it.
+                unsafe { std::slice::from_raw_parts_mut(out.add(ch.at()), len) }
+            } else {
+                &mut rest[..len]
+            };
+            match (ins.op, ins.args.as_slice()) {
+                (Op::Unary(u), [x]) => match lane(x)? {
+                    Lane::Each(x) => ew::unary_f32(u, Some(x), dst),
+                    _ => return Err(Error::Internal("fused chunk operand".into())),
+                },
+                (Op::Binary(b), [x, y]) => {
+                    let w = if per_row { 1 } else { ch.w };
+                    if !ew::binary_f32(b, lane(x)?, lane(y)?, w, dst) {
+                        return Err(Error::Internal("fused chunk op".into()));
+                    }
+                }
+                _ => return Err(Error::Internal("fused instruction arity".into())),
+            }
+            if i == last && !to_out {
+                // SAFETY: as for `dst` above; the head views of this chunk
+                // are gone.
+                unsafe { std::slice::from_raw_parts_mut(out.add(ch.at()), len) }
+                    .copy_from_slice(&rest[..len]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Argument `a` over one chunk, for an instruction whose register holds
+    /// one value per row (`per_row`: its per-row operands are then runs of
+    /// `n`, one column wide) or every element; `done` holds the registers
+    /// computed before it.
+    ///
+    /// # Safety
+    /// As for [`Plan::fast_chunk`]; the head's chunk is not written while
+    /// the returned lane lives.
+    unsafe fn fast_lane<'a>(
+        &'a self,
+        fast: &Fast,
+        a: &Arg,
+        ch: &Chunk,
+        inputs: &[TensorView<'a>],
+        done: &'a [f32],
+        per_row: bool,
+    ) -> Result<Lane<'a>> {
+        let (n, w) = (ch.n, ch.w);
+        let rows = |v: &'a [f32]| {
+            if per_row {
+                Lane::Each(v)
+            } else {
+                Lane::PerRow(v)
+            }
+        };
+        Ok(match *a {
+            // SAFETY: this function's contract (the dangling pointer is never
+            // used: `Plan::new` rejects programs reading a missing head).
+            Arg::Head => Lane::Each(unsafe {
+                std::slice::from_raw_parts(
+                    ch.head
+                        .unwrap_or(std::ptr::NonNull::dangling().as_ptr())
+                        .add(ch.at()),
+                    n * w,
+                )
+            }),
+            Arg::Input(k) => {
+                let d = inputs[k].data::<f32>()?;
+                match self.input_kinds[k] {
+                    Kind::Full => {
+                        let s = (ch.row0 + ch.r) * ch.cols + ch.c0;
+                        Lane::Each(&d[s..s + n * w])
+                    }
+                    Kind::Row => rows(&d[ch.row0 + ch.r..ch.row0 + ch.r + n]),
+                    Kind::Channel => Lane::PerCol(&d[ch.c0..ch.c0 + w]),
+                    _ => Lane::One(d[0]),
+                }
+            }
+            Arg::Reg(k) => match self.invariant[k].as_deref().and_then(as_f32) {
+                Some([v]) => Lane::One(*v),
+                Some(v) => Lane::PerCol(&v[ch.c0..ch.c0 + w]),
+                None if fast.per_row[k] => rows(&done[k * FAST_CHUNK..k * FAST_CHUNK + n]),
+                None => Lane::Each(&done[k * FAST_CHUNK..k * FAST_CHUNK + n * w]),
+            },
+        })
     }
 
     /// Is input `k` cut into blocks of rows (a full-size or one-per-row
