@@ -124,6 +124,42 @@ def test_winograd_conv_epilogues(case, strict_placement):
     assert counts.get("Conv2D") == 1, counts  # kernel_counts lists a fused op's steps too
 
 
+@pytest.mark.parametrize("case", range(6))
+def test_few_channel_conv_epilogues(case, strict_placement):
+    """Conv2D from an image-like input (1-4 channels) to 64 or 128 channels,
+    the shapes the host's direct few-channel kernel takes on AVX-512 CPUs
+    (ResNet50's 7x7 stride-2 stem among them): kernel sizes 2-7, strides,
+    SAME/VALID and a zero Pad folded into EXPLICIT padding, with BiasAdd, a
+    scale and shift, a residual and every activation fused after it. Fused
+    equals unfused bit for bit (both run the same kernel per element) and
+    TensorFlow CPU within float32 rounding, under strict placement."""
+    rng = np.random.default_rng((2468, case))
+    n = int(rng.choice([1, 2]))
+    h, w = (int(v) for v in rng.integers(9, 48, size=2))
+    cin, cout = int(rng.integers(1, 5)), int(rng.choice([64, 128]))
+    k = 7 if case == 0 else int(rng.integers(2, 8))
+    stride = 2 if case == 0 else int(rng.choice([1, 2, 3]))
+    padding = str(rng.choice(["SAME", "VALID"]))
+    pad = case % 3 == 0  # Keras's ZeroPadding2D before a VALID convolution
+    act = list(ACTIVATIONS)[(3 * case) % len(ACTIVATIONS)]
+    x = rng.normal(size=[n, h, w, cin]).astype(np.float32)
+    f = (rng.normal(size=[k, k, cin, cout]) / np.sqrt(k * k * cin)).astype(np.float32)
+    b, scale, shift = (rng.normal(size=[cout]).astype(np.float32) for _ in range(3))
+
+    def fn(x, f):
+        if pad:
+            x = tf.pad(x, [[0, 0], [k // 2, k // 2], [k // 2, k // 2], [0, 0]])
+        y = tf.nn.conv2d(x, f, strides=stride, padding="VALID" if pad else padding)
+        y = tf.nn.bias_add(y, b) * scale + shift
+        if case % 2:
+            y = y + tf.reverse(y, axis=[1])
+        return ACTIVATIONS[act](y)
+
+    counts = check_fused(fn, x, f, rtol=1e-4, atol=1e-4)
+    assert counts.get("Conv2D") == 1, counts
+    assert "Pad" not in counts, counts  # folded into the convolution
+
+
 @pytest.mark.parametrize("case", range(8))
 def test_depthwise_epilogues_random(case, rng, strict_placement):
     """DepthwiseConv2dNative runs its epilogue on each task's rows (float32

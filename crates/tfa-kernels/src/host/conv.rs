@@ -1,4 +1,5 @@
-//! Convolution kernels (NHWC): im2col + GEMM tiles, 1x1 as plain GEMM, depthwise direct.
+//! Convolution kernels (NHWC): im2col + GEMM tiles, 1x1 as plain GEMM, depthwise direct,
+//! inputs with few channels direct (`few_channels`).
 //!
 //! Conv2D splits the `M = N*Ho*Wo` output rows into tiles; each rayon task
 //! gathers its tile's patches (im2col) into a task-local buffer and multiplies
@@ -27,6 +28,7 @@ use rayon::prelude::*;
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
 mod depthwise;
+pub(crate) mod few_channels;
 mod numerics;
 pub(crate) mod rounded;
 pub(crate) use crate::geometry::window::*;
@@ -550,6 +552,9 @@ fn conv2d_nhwc_tiles_with<T: Compute>(
         .then(|| T::winograd(x, f, y, g, epilogue))
         .flatten()
     {
+        return done.map(|()| true);
+    }
+    if let Some(done) = T::few_channels_conv(x, f, y, g, epilogue) {
         return done.map(|()| true);
     }
     let direct = g.is_pointwise();

@@ -222,6 +222,18 @@ pub trait Compute:
     ) -> Option<Result<()>> {
         None
     }
+    /// A direct convolution for shapes im2col + GEMM suits badly, where the
+    /// type has one (float32: inputs with few channels, see
+    /// `conv::few_channels`); `None` otherwise.
+    fn few_channels_conv(
+        _x: &[Self],
+        _f: &[Self],
+        _y: &mut [Self],
+        _g: &ConvGeom,
+        _epilogue: Option<&RowsEpilogue>,
+    ) -> Option<Result<()>> {
+        None
+    }
     const NAN: Self;
     fn from_usize(v: usize) -> Self;
     fn from_f64(v: f64) -> Self;
@@ -351,6 +363,15 @@ impl Compute for f32 {
         epilogue: Option<&RowsEpilogue>,
     ) -> Option<Result<()>> {
         crate::host::winograd::conv2d(x, f, y, g, epilogue)
+    }
+    fn few_channels_conv(
+        x: &[f32],
+        f: &[f32],
+        y: &mut [f32],
+        g: &ConvGeom,
+        epilogue: Option<&RowsEpilogue>,
+    ) -> Option<Result<()>> {
+        crate::host::conv::few_channels::conv2d(x, f, y, g, epilogue)
     }
 }
 

@@ -605,3 +605,91 @@ fn geometry_follows_tensorflow() {
         "input and filter must have the same depth: 4 vs 3"
     );
 }
+
+#[test]
+fn few_channel_convs_match_reference_and_run_epilogue_once() {
+    use crate::host::cpu::{simd_level, test_needs, Simd};
+    if !test_needs("AVX-512", simd_level() == Simd::Avx512) {
+        return;
+    }
+    let mut rng = crate::test_rng();
+    let nhwc = DataFormat::Nhwc;
+    for case in 0..60 {
+        // The stem's own shape once (224 + 2*3 padded, 7x7 stride 2), then
+        // random few-channel shapes, paddings and strides.
+        let (x, f, s, padding, explicit) = if case == 0 {
+            ([1, 230, 230, 3], [7, 7, 3, 64], 2, Padding::Valid, vec![])
+        } else {
+            let cin = rng.random_range(1..5);
+            let kw = rng.random_range(1..8).min(48 / cin);
+            let padding = [Padding::Same, Padding::Valid, Padding::Explicit][case % 3];
+            let mut explicit = vec![];
+            if padding == Padding::Explicit {
+                explicit = vec![0, 0, 0, 0, 0, 0, 0, 0];
+                for p in &mut explicit[2..6] {
+                    *p = rng.random_range(0..4);
+                }
+            }
+            (
+                [
+                    rng.random_range(0..3),
+                    rng.random_range(1..20),
+                    rng.random_range(1..20),
+                    cin,
+                ],
+                [rng.random_range(1..8), kw, cin, 64 * rng.random_range(1..3)],
+                rng.random_range(1..4),
+                padding,
+                explicit,
+            )
+        };
+        let strides = [1, s, s, 1];
+        let a = attrs(&strides, &[1, 1, 1, 1], padding, &explicit, nhwc);
+        let Ok(g) = conv2d_geometry(&x, &f, &a, ConvPass::Forward) else {
+            continue;
+        };
+        let xs: Vec<f32> = (0..x.iter().product::<usize>())
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let fs: Vec<f32> = (0..f.iter().product::<usize>())
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let wide = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<_>>();
+        let want = reference(&wide(&xs), &wide(&fs), &g, false);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut y = vec![f32::NAN; want.len()];
+            let seen = std::sync::Mutex::new(vec![0u32; g.n * g.oh * g.ow]);
+            // Adds the row index to every value of the row.
+            let e = |row0: usize, bytes: &mut [u8]| -> Result<()> {
+                // SAFETY: the bytes of whole f32 rows, f32-aligned.
+                let rows = unsafe {
+                    std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut f32, bytes.len() / 4)
+                };
+                for (i, r) in rows.chunks_mut(g.cout).enumerate() {
+                    seen.lock().unwrap()[row0 + i] += 1;
+                    r.iter_mut().for_each(|v| *v += (row0 + i) as f32);
+                }
+                Ok(())
+            };
+            let done = pool.install(|| few_channels::conv2d(&xs, &fs, &mut y, &g, Some(&e)));
+            let kernel_takes = g.kh * g.kw > 1 && g.ow > 0;
+            assert_eq!(done.is_some(), kernel_takes, "{g:?}");
+            if !kernel_takes {
+                continue;
+            }
+            done.unwrap().unwrap();
+            assert!(seen.into_inner().unwrap().iter().all(|&c| c == 1), "{g:?}");
+            for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+                let b = b + (i / g.cout) as f64;
+                assert!(
+                    (*a as f64 - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "{g:?} at {i}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}
