@@ -124,23 +124,27 @@ def test_winograd_conv_epilogues(case, strict_placement):
     assert counts.get("Conv2D") == 1, counts  # kernel_counts lists a fused op's steps too
 
 
-@pytest.mark.parametrize("case", range(6))
-def test_few_channel_conv_epilogues(case, strict_placement):
-    """Conv2D from an image-like input (1-4 channels) to 64 or 128 channels,
-    the shapes the host's direct few-channel kernel takes on AVX-512 CPUs
-    (ResNet50's 7x7 stride-2 stem among them): kernel sizes 2-7, strides,
-    SAME/VALID and a zero Pad folded into EXPLICIT padding, with BiasAdd, a
-    scale and shift, a residual and every activation fused after it. Fused
-    equals unfused bit for bit (both run the same kernel per element) and
-    TensorFlow CPU within float32 rounding, under strict placement."""
+@pytest.mark.parametrize("case", range(8))
+def test_short_row_conv_epilogues(case, strict_placement):
+    """Conv2D to 64 or 128 channels from an image-like input (1-4 channels,
+    kernel sizes 2-7) or pointwise from 16-64 channels: the shapes the
+    host's direct short-row kernel takes on AVX-512 CPUs (ResNet50's 7x7
+    stride-2 stem and its 64 -> 256 pointwise layers among them), with
+    strides, SAME/VALID and a zero Pad folded into EXPLICIT padding, and
+    BiasAdd, a scale and shift, a residual and every activation fused after
+    it. Fused equals unfused bit for bit (both run the same kernel per
+    element) and TensorFlow CPU within float32 rounding, under strict
+    placement."""
     rng = np.random.default_rng((2468, case))
     n = int(rng.choice([1, 2]))
     h, w = (int(v) for v in rng.integers(9, 48, size=2))
-    cin, cout = int(rng.integers(1, 5)), int(rng.choice([64, 128]))
-    k = 7 if case == 0 else int(rng.integers(2, 8))
+    pointwise = case >= 4
+    cin = int(rng.integers(16, 65)) if pointwise else int(rng.integers(1, 5))
+    cout = int(rng.choice([64, 128, 256]))
+    k = 1 if pointwise else 7 if case == 0 else int(rng.integers(2, 8))
     stride = 2 if case == 0 else int(rng.choice([1, 2, 3]))
     padding = str(rng.choice(["SAME", "VALID"]))
-    pad = case % 3 == 0  # Keras's ZeroPadding2D before a VALID convolution
+    pad = case % 3 == 0 and not pointwise  # ZeroPadding2D before a VALID convolution
     act = list(ACTIVATIONS)[(3 * case) % len(ACTIVATIONS)]
     x = rng.normal(size=[n, h, w, cin]).astype(np.float32)
     f = (rng.normal(size=[k, k, cin, cout]) / np.sqrt(k * k * cin)).astype(np.float32)

@@ -1,5 +1,6 @@
 //! Convolution kernels (NHWC): im2col + GEMM tiles, 1x1 as plain GEMM, depthwise direct,
-//! inputs with few channels direct (`few_channels`).
+//! windows with short rows direct (`short_rows`: RGB stems, pointwise from
+//! up to 64 channels).
 //!
 //! Conv2D splits the `M = N*Ho*Wo` output rows into tiles; each rayon task
 //! gathers its tile's patches (im2col) into a task-local buffer and multiplies
@@ -28,9 +29,9 @@ use rayon::prelude::*;
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
 mod depthwise;
-pub(crate) mod few_channels;
 mod numerics;
 pub(crate) mod rounded;
+pub(crate) mod short_rows;
 pub(crate) use crate::geometry::window::*;
 pub use depthwise::*;
 pub(crate) use numerics::*;
@@ -554,7 +555,7 @@ fn conv2d_nhwc_tiles_with<T: Compute>(
     {
         return done.map(|()| true);
     }
-    if let Some(done) = T::few_channels_conv(x, f, y, g, epilogue) {
+    if let Some(done) = T::short_rows_conv(x, f, y, g, epilogue) {
         return done.map(|()| true);
     }
     let direct = g.is_pointwise();

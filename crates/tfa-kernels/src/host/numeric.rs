@@ -223,9 +223,9 @@ pub trait Compute:
         None
     }
     /// A direct convolution for shapes im2col + GEMM suits badly, where the
-    /// type has one (float32: inputs with few channels, see
-    /// `conv::few_channels`); `None` otherwise.
-    fn few_channels_conv(
+    /// type has one (float32: windows with short rows, see
+    /// `conv::short_rows`); `None` otherwise.
+    fn short_rows_conv(
         _x: &[Self],
         _f: &[Self],
         _y: &mut [Self],
@@ -364,14 +364,14 @@ impl Compute for f32 {
     ) -> Option<Result<()>> {
         crate::host::winograd::conv2d(x, f, y, g, epilogue)
     }
-    fn few_channels_conv(
+    fn short_rows_conv(
         x: &[f32],
         f: &[f32],
         y: &mut [f32],
         g: &ConvGeom,
         epilogue: Option<&RowsEpilogue>,
     ) -> Option<Result<()>> {
-        crate::host::conv::few_channels::conv2d(x, f, y, g, epilogue)
+        crate::host::conv::short_rows::conv2d(x, f, y, g, epilogue)
     }
 }
 

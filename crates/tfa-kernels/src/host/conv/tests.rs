@@ -607,21 +607,32 @@ fn geometry_follows_tensorflow() {
 }
 
 #[test]
-fn few_channel_convs_match_reference_and_run_epilogue_once() {
+fn short_row_convs_match_reference_and_run_epilogue_once() {
     use crate::host::cpu::{simd_level, test_needs, Simd};
     if !test_needs("AVX-512", simd_level() == Simd::Avx512) {
         return;
     }
     let mut rng = crate::test_rng();
     let nhwc = DataFormat::Nhwc;
-    for case in 0..60 {
+    for case in 0..80 {
         // The stem's own shape once (224 + 2*3 padded, 7x7 stride 2), then
-        // random few-channel shapes, paddings and strides.
+        // random short-row shapes (every fourth pointwise from up to 64
+        // channels), paddings and strides.
         let (x, f, s, padding, explicit) = if case == 0 {
             ([1, 230, 230, 3], [7, 7, 3, 64], 2, Padding::Valid, vec![])
         } else {
-            let cin = rng.random_range(1..5);
-            let kw = rng.random_range(1..8).min(48 / cin);
+            let pointwise = case % 4 == 1;
+            let cin = if pointwise {
+                rng.random_range(5..65)
+            } else {
+                rng.random_range(1..5)
+            };
+            let kw = if pointwise {
+                1
+            } else {
+                rng.random_range(1..8).min(64 / cin)
+            };
+            let kh = if pointwise { 1 } else { rng.random_range(1..8) };
             let padding = [Padding::Same, Padding::Valid, Padding::Explicit][case % 3];
             let mut explicit = vec![];
             if padding == Padding::Explicit {
@@ -637,7 +648,7 @@ fn few_channel_convs_match_reference_and_run_epilogue_once() {
                     rng.random_range(1..20),
                     cin,
                 ],
-                [rng.random_range(1..8), kw, cin, 64 * rng.random_range(1..3)],
+                [kh, kw, cin, 64 * rng.random_range(1..3)],
                 rng.random_range(1..4),
                 padding,
                 explicit,
@@ -675,8 +686,8 @@ fn few_channel_convs_match_reference_and_run_epilogue_once() {
                 }
                 Ok(())
             };
-            let done = pool.install(|| few_channels::conv2d(&xs, &fs, &mut y, &g, Some(&e)));
-            let kernel_takes = g.kh * g.kw > 1 && g.ow > 0;
+            let done = pool.install(|| short_rows::conv2d(&xs, &fs, &mut y, &g, Some(&e)));
+            let kernel_takes = g.ow > 0;
             assert_eq!(done.is_some(), kernel_takes, "{g:?}");
             if !kernel_takes {
                 continue;

@@ -1,16 +1,18 @@
-//! Direct float32 Conv2D for inputs with few channels (an image's RGB stem:
-//! ResNet50's 7x7 stride-2 layer from 3 channels to 64).
+//! Direct float32 Conv2D for windows with short rows (`kw * cin` up to 64
+//! floats): an image's RGB stem (ResNet50's 7x7 stride-2 layer from 3
+//! channels to 64: rows of 21) and pointwise layers from up to 64 channels.
 //!
-//! im2col + GEMM suits these badly: each patch row is `kh` runs of only
-//! `kw * cin` floats (21 for the stem), copied one `memcpy` at a time, and
-//! the GEMM then packs the copied patches once more. Here the products read
-//! the input rows themselves: for one output row, the `kh` input rows it
-//! needs are copied once into a zero-padded strip, and a register block of
-//! [`PX`] output pixels by 64 output channels accumulates `acc += x * w`
-//! over `(ky, kx, c)` in order, the input value broadcast from the strip
-//! and the filter row loaded from the HWIO filter, which already is
-//! `[kh][kw * cin][cout]`. The fused epilogue runs on each task's rows while
-//! they are in cache, as for the tiled path.
+//! im2col + GEMM suits these badly: a stem's patch row is `kh` runs of only
+//! 21 floats, copied one `memcpy` at a time, which the GEMM then packs once
+//! more; a pointwise layer with an epilogue is cut into tiles whose GEMMs
+//! each repack the filter. Here the products read the input rows
+//! themselves: for one output row, the `kh` input rows it needs are copied
+//! once into a zero-padded strip (a pointwise layer reads its input row in
+//! place), and a register block of [`PX`] output pixels by 64 output
+//! channels accumulates `acc += x * w` over `(ky, kx, c)` in order, the input
+//! value broadcast from the strip and the filter row loaded from the HWIO
+//! filter, which already is `[kh][kw * cin][cout]` (no packing). The fused
+//! epilogue runs on each task's two output rows while they are in cache.
 
 use super::{run_epilogue, ConvGeom, DataFormat, RowsEpilogue};
 use rayon::prelude::*;
@@ -25,7 +27,7 @@ const CO: usize = 64;
 
 /// Widest `kw * cin` run taken here: beyond it the im2col runs are long
 /// enough for the GEMM path (and its blocking of `k`) to win.
-const MAX_RUN: usize = 48;
+const MAX_RUN: usize = 64;
 
 /// Output rows per task: enough to keep two threads busy at batch 1 (112
 /// rows for the stem) in blocks whose output (28 KB a row) stays in L2.
@@ -39,7 +41,6 @@ fn suits(g: &ConvGeom) -> bool {
         && g.dh == 1
         && g.dw == 1
         && g.kw * g.cin <= MAX_RUN
-        && g.kh * g.kw > 1
         && g.cout.is_multiple_of(CO)
         && g.ow > 0
 }
@@ -63,7 +64,7 @@ pub(crate) fn conv2d(
         let run = |(t, rows): (usize, &mut [f32]), strip: &mut Vec<f32>| -> Result<()> {
             let r0 = t * ROWS_PER_TASK;
             for (i, out) in rows.chunks_exact_mut(row).enumerate() {
-                fill_strip(x, g, r0 + i, strip);
+                let strip = fill_strip(x, g, r0 + i, strip);
                 // SAFETY: simd_level() is Avx512 (checked above); `strip`
                 // holds kh rows of the padded span output row `r0 + i`
                 // reads, `out` is that output row.
@@ -96,14 +97,20 @@ fn strip_row(g: &ConvGeom) -> usize {
     ((g.ow - 1) * g.sw + g.kw) * g.cin
 }
 
-/// Copies the `kh` input rows output row `r = n * oh + oy` reads into
-/// `strip`, zeros where the window hangs over the padding.
-fn fill_strip(x: &[f32], g: &ConvGeom, r: usize, strip: &mut Vec<f32>) {
+/// The `kh` input rows output row `r = n * oh + oy` reads, as one strip
+/// with zeros where the window hangs over the padding: copied into `strip`,
+/// or the input row itself when one row without padding is all it reads (a
+/// pointwise convolution).
+fn fill_strip<'a>(x: &'a [f32], g: &ConvGeom, r: usize, strip: &'a mut Vec<f32>) -> &'a [f32] {
     let (n, oy) = (r / g.oh, r % g.oh);
     let len = strip_row(g);
+    let img = &x[n * g.h * g.w * g.cin..(n + 1) * g.h * g.w * g.cin];
+    let iy = oy * g.sh;
+    if g.kh == 1 && g.pad_top == 0 && g.pad_left == 0 && iy < g.h && len <= g.w * g.cin {
+        return &img[iy * g.w * g.cin..iy * g.w * g.cin + len];
+    }
     strip.clear();
     strip.resize(g.kh * len, 0.0);
-    let img = &x[n * g.h * g.w * g.cin..(n + 1) * g.h * g.w * g.cin];
     // Input columns [ix0, ix0 + span) land at strip column 0 onwards.
     let ix0 = -(g.pad_left as isize);
     let first = (-ix0).max(0) as usize; // strip columns left of the input
@@ -118,6 +125,7 @@ fn fill_strip(x: &[f32], g: &ConvGeom, r: usize, strip: &mut Vec<f32>) {
         strip[ky * len + first * g.cin..ky * len + last * g.cin]
             .copy_from_slice(&src[s..s + (last - first) * g.cin]);
     }
+    strip
 }
 
 /// One output row: every pixel by every output channel.
