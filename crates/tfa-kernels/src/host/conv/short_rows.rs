@@ -76,7 +76,9 @@ pub(crate) fn conv2d(
             }
             run_epilogue(epilogue, r0 * g.ow, rows)
         };
-        let result = if rayon::current_num_threads() > 1 {
+        // As the tiled path: tiny convolutions stay on the calling thread.
+        let flops = g.n * g.oh * g.ow * g.kh * g.kw * g.cin * g.cout;
+        let result = if rayon::current_num_threads() > 1 && flops >= 1 << 16 {
             y.par_chunks_mut(ROWS_PER_TASK * row)
                 .enumerate()
                 .try_for_each_init(Vec::new, |strip, item| run(item, strip))
