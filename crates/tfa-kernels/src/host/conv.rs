@@ -549,13 +549,7 @@ fn conv2d_nhwc_tiles_with<T: Compute>(
         y.fill(T::ZERO);
         return finish(0, y).map(|_| true);
     }
-    if let Some(done) = winograd
-        .then(|| T::winograd(x, f, y, g, epilogue))
-        .flatten()
-    {
-        return done.map(|()| true);
-    }
-    if let Some(done) = T::short_rows_conv(x, f, y, g, epilogue) {
+    if let Some(done) = T::own_conv(x, f, y, g, epilogue, winograd) {
         return done.map(|()| true);
     }
     let direct = g.is_pointwise();

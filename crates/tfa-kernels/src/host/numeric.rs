@@ -211,26 +211,18 @@ pub trait Compute:
     + std::ops::Mul<Output = Self>
     + std::ops::Div<Output = Self>
 {
-    /// The convolution by Winograd's method, where the type has one and `g`
-    /// suits it (float32: see `winograd`); `None` otherwise.
-    fn winograd(
+    /// The convolution by a kernel of the type's own where one suits `g`
+    /// better than im2col + GEMM, `None` otherwise. float32: Winograd's
+    /// method (where `winograd` allows it and its cost rule picks it, see
+    /// `winograd`), else the direct kernel for windows with short rows (see
+    /// `conv::short_rows`).
+    fn own_conv(
         _x: &[Self],
         _f: &[Self],
         _y: &mut [Self],
         _g: &ConvGeom,
         _epilogue: Option<&RowsEpilogue>,
-    ) -> Option<Result<()>> {
-        None
-    }
-    /// A direct convolution for shapes im2col + GEMM suits badly, where the
-    /// type has one (float32: windows with short rows, see
-    /// `conv::short_rows`); `None` otherwise.
-    fn short_rows_conv(
-        _x: &[Self],
-        _f: &[Self],
-        _y: &mut [Self],
-        _g: &ConvGeom,
-        _epilogue: Option<&RowsEpilogue>,
+        _winograd: bool,
     ) -> Option<Result<()>> {
         None
     }
@@ -355,22 +347,19 @@ impl Compute for f32 {
         },
         tanh_f32
     );
-    fn winograd(
+    fn own_conv(
         x: &[f32],
         f: &[f32],
         y: &mut [f32],
         g: &ConvGeom,
         epilogue: Option<&RowsEpilogue>,
+        winograd: bool,
     ) -> Option<Result<()>> {
-        crate::host::winograd::conv2d(x, f, y, g, epilogue)
-    }
-    fn short_rows_conv(
-        x: &[f32],
-        f: &[f32],
-        y: &mut [f32],
-        g: &ConvGeom,
-        epilogue: Option<&RowsEpilogue>,
-    ) -> Option<Result<()>> {
+        if winograd {
+            if let Some(done) = crate::host::winograd::conv2d(x, f, y, g, epilogue) {
+                return Some(done);
+            }
+        }
         crate::host::conv::short_rows::conv2d(x, f, y, g, epilogue)
     }
 }

@@ -480,6 +480,61 @@ fn wide_depthwise_uses_channel_blocks() {
 /// of output channels) and the pointwise ones (tiled, or one GEMM): same
 /// values as the reference, and the epilogue sees every row once with
 /// its true row index.
+/// Random float32 input and filter of these shapes, and the float64
+/// reference convolution of them.
+fn random_operands(
+    rng: &mut impl Rng,
+    x: &[usize],
+    f: &[usize],
+    g: &ConvGeom,
+) -> (Vec<f32>, Vec<f32>, Vec<f64>) {
+    let mut random =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let xs = random(x.iter().product());
+    let fs = random(f.iter().product());
+    let wide = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<_>>();
+    let want = reference(&wide(&xs), &wide(&fs), g, false);
+    (xs, fs, want)
+}
+
+/// An epilogue that adds its row index to every value of each row of
+/// `cout` float32 values, counting in `seen` how often each row ran.
+fn mark_rows(
+    cout: usize,
+    seen: &std::sync::Mutex<Vec<u32>>,
+) -> impl Fn(usize, &mut [u8]) -> Result<()> + Sync + '_ {
+    move |row0, bytes| {
+        // SAFETY: the bytes of whole f32 rows, f32-aligned.
+        let rows = unsafe {
+            std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut f32, bytes.len() / 4)
+        };
+        for (i, r) in rows.chunks_mut(cout).enumerate() {
+            seen.lock().unwrap()[row0 + i] += 1;
+            r.iter_mut().for_each(|v| *v += (row0 + i) as f32);
+        }
+        Ok(())
+    }
+}
+
+/// Every row marked once by [`mark_rows`], and `y` the reference plus each
+/// row's index, within `tol`.
+fn assert_marked(
+    y: &[f32],
+    want: &[f64],
+    seen: std::sync::Mutex<Vec<u32>>,
+    g: &ConvGeom,
+    tol: f64,
+) {
+    assert!(seen.into_inner().unwrap().iter().all(|&c| c == 1), "{g:?}");
+    for (i, (a, b)) in y.iter().zip(want).enumerate() {
+        let b = b + (i / g.cout) as f64;
+        assert!(
+            (*a as f64 - b).abs() <= tol * (1.0 + b.abs()),
+            "{g:?} at {i}: {a} vs {b}"
+        );
+    }
+}
+
 #[test]
 fn gemm_paths_match_reference_and_run_epilogue_once() {
     use rand::SeedableRng;
@@ -503,28 +558,10 @@ fn gemm_paths_match_reference_and_run_epilogue_once() {
         let a = attrs(&strides, &[1, 1, 1, 1], Padding::Same, &[], nhwc);
         let g = conv2d_geometry(&x, &f, &a, ConvPass::Forward).unwrap();
         assert_eq!(chosen_way(&g), Way::Direct);
-        let xs: Vec<f32> = (0..x.iter().product::<usize>())
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
-        let fs: Vec<f32> = (0..f.iter().product::<usize>())
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
-        let wide = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<_>>();
-        let want = reference(&wide(&xs), &wide(&fs), &g, false);
+        let (xs, fs, want) = random_operands(&mut rng, &x, &f, &g);
         let mut y = vec![f32::NAN; want.len()];
         let seen = std::sync::Mutex::new(vec![0u32; g.n * g.oh * g.ow]);
-        // Adds the row index to every value of the row.
-        let e = |row0: usize, bytes: &mut [u8]| -> Result<()> {
-            // SAFETY: the bytes of whole f32 rows, f32-aligned.
-            let rows = unsafe {
-                std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut f32, bytes.len() / 4)
-            };
-            for (i, r) in rows.chunks_mut(g.cout).enumerate() {
-                seen.lock().unwrap()[row0 + i] += 1;
-                r.iter_mut().for_each(|v| *v += (row0 + i) as f32);
-            }
-            Ok(())
-        };
+        let e = mark_rows(g.cout, &seen);
         let ran = pool
             .install(|| conv2d_nhwc_tiles(&xs, &fs, &mut y, &g, Some(&e)))
             .unwrap();
@@ -537,14 +574,8 @@ fn gemm_paths_match_reference_and_run_epilogue_once() {
             })
             .unwrap();
         }
-        assert!(seen.into_inner().unwrap().iter().all(|&c| c == 1));
-        for (i, (a, b)) in y.iter().zip(&want).enumerate() {
-            let b = b + (i / g.cout) as f64;
-            assert!(
-                (*a as f64 - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                "{a} vs {b}"
-            );
-        }
+        drop(e);
+        assert_marked(&y, &want, seen, &g, 1e-4);
     }
 }
 
@@ -659,14 +690,7 @@ fn short_row_convs_match_reference_and_run_epilogue_once() {
         let Ok(g) = conv2d_geometry(&x, &f, &a, ConvPass::Forward) else {
             continue;
         };
-        let xs: Vec<f32> = (0..x.iter().product::<usize>())
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
-        let fs: Vec<f32> = (0..f.iter().product::<usize>())
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
-        let wide = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<_>>();
-        let want = reference(&wide(&xs), &wide(&fs), &g, false);
+        let (xs, fs, want) = random_operands(&mut rng, &x, &f, &g);
         for threads in [1, 2] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -674,18 +698,7 @@ fn short_row_convs_match_reference_and_run_epilogue_once() {
                 .unwrap();
             let mut y = vec![f32::NAN; want.len()];
             let seen = std::sync::Mutex::new(vec![0u32; g.n * g.oh * g.ow]);
-            // Adds the row index to every value of the row.
-            let e = |row0: usize, bytes: &mut [u8]| -> Result<()> {
-                // SAFETY: the bytes of whole f32 rows, f32-aligned.
-                let rows = unsafe {
-                    std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut f32, bytes.len() / 4)
-                };
-                for (i, r) in rows.chunks_mut(g.cout).enumerate() {
-                    seen.lock().unwrap()[row0 + i] += 1;
-                    r.iter_mut().for_each(|v| *v += (row0 + i) as f32);
-                }
-                Ok(())
-            };
+            let e = mark_rows(g.cout, &seen);
             let done = pool.install(|| short_rows::conv2d(&xs, &fs, &mut y, &g, Some(&e)));
             let kernel_takes = g.ow > 0;
             assert_eq!(done.is_some(), kernel_takes, "{g:?}");
@@ -693,14 +706,8 @@ fn short_row_convs_match_reference_and_run_epilogue_once() {
                 continue;
             }
             done.unwrap().unwrap();
-            assert!(seen.into_inner().unwrap().iter().all(|&c| c == 1), "{g:?}");
-            for (i, (a, b)) in y.iter().zip(&want).enumerate() {
-                let b = b + (i / g.cout) as f64;
-                assert!(
-                    (*a as f64 - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                    "{g:?} at {i}: {a} vs {b}"
-                );
-            }
+            drop(e);
+            assert_marked(&y, &want, seen, &g, 1e-5);
         }
     }
 }
