@@ -6,7 +6,6 @@
 
 use super::arith::{Arith, FloatArith};
 use super::broadcast::BroadcastPlan;
-#[cfg(target_arch = "x86_64")]
 use super::numeric::{Accumulate, Compute, Numeric, Widen};
 use super::on_widest_simd;
 use super::par::for_each_chunk_mut;

@@ -8,7 +8,6 @@
 //! (`ksize[depth] > 1`, spatial window 1x1).
 
 use super::conv::{par_rows, Compute, ConvGeom, DataFormat, Widen};
-#[cfg(target_arch = "x86_64")]
 use crate::geometry::pool::{PoolGeom, PoolKind};
 use half::{bf16, f16};
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
