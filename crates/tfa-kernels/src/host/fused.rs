@@ -52,10 +52,13 @@ thread_local! {
 /// Runs `f` with this thread's registers, or with fresh ones when they are
 /// in use: rayon may run another block's program on this thread while an op
 /// of this one waits on the pool (work stealing).
-fn with_regs<R>(f: impl FnOnce(&mut Vec<Vec<u8>>) -> R) -> R {
-    REGS.with(|r| match r.try_borrow_mut() {
+fn with_regs<T: Default + 'static, R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<T>>,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    key.with(|r| match r.try_borrow_mut() {
         Ok(mut regs) => f(&mut regs),
-        Err(_) => f(&mut Vec::new()),
+        Err(_) => f(&mut T::default()),
     })
 }
 
@@ -601,10 +604,7 @@ impl Plan {
             }
             Ok(())
         };
-        FAST_REGS.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut regs) => eval(&mut regs),
-            Err(_) => eval(&mut Vec::new()),
-        })?;
+        with_regs(&FAST_REGS, eval)?;
         Ok(true)
     }
 
@@ -760,7 +760,7 @@ impl Plan {
             return Ok(());
         }
         let per = (TILE_BLOCK / cols).max(1);
-        with_regs(|regs| {
+        with_regs(&REGS, |regs| {
             let len = (rows * row_bytes).min(out.len());
             for (b, chunk) in out[..len].chunks_mut(per * row_bytes).enumerate() {
                 let r0 = b * per;
@@ -881,11 +881,11 @@ impl Plan {
             return out_bytes
                 .chunks_mut(per * cols * sz)
                 .enumerate()
-                .try_for_each(|item| with_regs(|regs| work(item, regs)));
+                .try_for_each(|item| with_regs(&REGS, |regs| work(item, regs)));
         }
         let failed = std::sync::Mutex::new(None);
         for_each_chunk_mut(out_bytes, per * cols * sz, |b, chunk| {
-            if let Err(e) = with_regs(|regs| work((b, chunk), regs)) {
+            if let Err(e) = with_regs(&REGS, |regs| work((b, chunk), regs)) {
                 failed
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
