@@ -390,7 +390,9 @@ def test_winograd_3x3_convolutions_against_float64(case):
     cheaper of the two and the direct one, by the kernel's cost rule): error
     against a float64 reference stays under 3e-5 of the output's scale and
     within 40x TensorFlow CPU's own (F(4x4)'s transforms scale by up to 8),
-    forward and input gradient (which runs the same kernel)."""
+    forward and input gradient (which runs the same kernel); the filter
+    gradient takes F(4x4, 3x3) transposed (conv_grad/winograd.rs), within
+    the same bounds."""
     rng = np.random.default_rng(500 + case)
     n, h, w = int(rng.integers(1, 5)), int(rng.integers(10, 33)), int(rng.integers(10, 33))
     cin, cout = int(rng.integers(64, 141)), int(rng.integers(64, 141))
@@ -411,3 +413,13 @@ def test_winograd_3x3_convolutions_against_float64(case):
     with tf.device("/NPU:0"):
         dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=tf.constant(f, tf.float32), out_backprop=tf.constant(dy, tf.float32), strides=[1, 1, 1, 1], padding=padding)
     assert np.abs(dx.numpy() - want_dx).max() / np.abs(want_dx).max() < 3e-5
+    fattrs = dict(filter_sizes=f.shape, strides=[1, 1, 1, 1], padding=padding)
+    want_df = tf.raw_ops.Conv2DBackpropFilter(input=tf.constant(x), out_backprop=tf.constant(dy), **fattrs).numpy()
+    tf_adapter.reset_kernel_counts()
+    for dev in ("/CPU:0", "/NPU:0"):
+        with tf.device(dev):
+            df = tf.raw_ops.Conv2DBackpropFilter(input=tf.constant(x, tf.float32),
+                                                 out_backprop=tf.constant(dy, tf.float32), **fattrs)
+        errs[dev] = np.abs(df.numpy() - want_df).max() / np.abs(want_df).max()
+    assert tf_adapter.kernel_counts().get("Conv2DBackpropFilter") == 1
+    assert errs["/NPU:0"] < 3e-5 and errs["/NPU:0"] < 40 * max(errs["/CPU:0"], 1e-7), errs

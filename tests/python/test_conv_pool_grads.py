@@ -220,6 +220,8 @@ def test_depthwise_backprop_matches_cpu(strict_placement, rng):
     [
         ([4, 14, 14, 32], 3, 32, 1, "SAME", 1),  # 3x3 im2col, parallel tiles
         ([8, 28, 28, 16], 3, 24, 1, "SAME", 1),  # filter gradient over several tiles
+        ([3, 9, 17, 48], 3, 40, 1, "VALID", 1),  # Winograd filter gradient, partial edge tiles
+        ([40, 8, 8, 32], 3, 64, 1, "SAME", 1),  # Winograd filter gradient, one part per thread
         ([4, 14, 14, 64], 1, 16, 1, "VALID", 1),  # 1x1 direct GEMM
         ([4, 14, 14, 32], 1, 64, 2, "VALID", 1),  # strided 1x1
         ([1, 15, 15, 16], 3, 24, 2, "SAME", 1),  # strided 3x3, batch 1

@@ -34,6 +34,7 @@ use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
 mod depthwise;
 mod input;
+pub(in crate::host) mod winograd;
 use depthwise::{depthwise_filter_grad, depthwise_input_grad};
 use input::input_grad;
 pub(super) use input::{col2im, flip_transpose, transposed_geometry};
@@ -524,6 +525,9 @@ fn filter_grad<W: Compute>(x: &[W], dy: &[W], df: &mut [W], g: &ConvGeom) {
         df.fill(W::ZERO);
         return;
     };
+    if W::own_filter_grad(x, dy, df, g) {
+        return;
+    }
     let cout = g.cout;
     let elem = std::mem::size_of::<W>();
     // Tile rows are the GEMM's depth: long enough to amortise the passes

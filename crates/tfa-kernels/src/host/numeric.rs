@@ -226,6 +226,13 @@ pub trait Compute:
     ) -> Option<Result<()>> {
         None
     }
+    /// The Conv2D filter gradient (`df`, HWIO, from NHWC `x` and `dy`) by a
+    /// kernel of the type's own where one suits `g` better than im2col +
+    /// GEMM; false (nothing written) otherwise. float32: Winograd's method
+    /// (`conv_grad::winograd`).
+    fn own_filter_grad(_x: &[Self], _dy: &[Self], _df: &mut [Self], _g: &ConvGeom) -> bool {
+        false
+    }
     const NAN: Self;
     fn from_usize(v: usize) -> Self;
     fn from_f64(v: f64) -> Self;
@@ -361,6 +368,9 @@ impl Compute for f32 {
             }
         }
         crate::host::conv::short_rows::conv2d(x, f, y, g, epilogue)
+    }
+    fn own_filter_grad(x: &[f32], dy: &[f32], df: &mut [f32], g: &ConvGeom) -> bool {
+        crate::host::conv_grad::winograd::filter_grad(x, dy, df, g)
     }
 }
 

@@ -29,7 +29,7 @@ use tfa_core::{Error, Result};
 /// (measured at batch 32 on ResNet50 shapes: jobs of 1 MiB, 12-30 tiles
 /// with 256-512 channels, ran 1.2-1.5x slower than jobs of 8 MiB or 64
 /// tiles; their footprint beyond L2 cost less).
-const JOB_BYTES: usize = 8 << 20;
+pub(super) const JOB_BYTES: usize = 8 << 20;
 const JOB_MIN_TILES: usize = 64;
 
 /// Transforming and repacking one filter element (per call: the filter is
@@ -64,13 +64,13 @@ fn tile_size(g: &ConvGeom) -> Option<usize> {
 
 /// Channels handled together: plain arrays the compiler keeps in vector
 /// registers.
-const LANES: usize = 16;
-type Lane = [f32; LANES];
+pub(super) const LANES: usize = 16;
+pub(super) type Lane = [f32; LANES];
 
 /// `n <= LANES` values from `s[at..]`, zero-padded. (Whole lanes take a
 /// fixed-length copy: one of variable length is a `memcpy` call.)
 #[inline(always)]
-fn load(s: &[f32], at: usize, n: usize) -> Lane {
+pub(super) fn load(s: &[f32], at: usize, n: usize) -> Lane {
     let mut l = [0f32; LANES];
     if n == LANES {
         l.copy_from_slice(&s[at..at + LANES]);
@@ -83,7 +83,7 @@ fn load(s: &[f32], at: usize, n: usize) -> Lane {
 /// The first `n <= LANES` values of `l` into `d[at..]`.
 /// A 3x3 stride-1 undilated ungrouped convolution: the shapes Winograd's
 /// transforms compute.
-fn is_plain_3x3(g: &ConvGeom) -> bool {
+pub(super) fn is_plain_3x3(g: &ConvGeom) -> bool {
     g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1
 }
 
@@ -138,7 +138,7 @@ pub fn conv2d_by(way: Way, x: &[f32], f: &[f32], y: &mut [f32], g: &ConvGeom) ->
 }
 
 #[inline(always)]
-fn store(d: &mut [f32], at: usize, l: &Lane, n: usize) {
+pub(super) fn store(d: &mut [f32], at: usize, l: &Lane, n: usize) {
     if n == LANES {
         d[at..at + LANES].copy_from_slice(l);
     } else {
@@ -147,20 +147,20 @@ fn store(d: &mut [f32], at: usize, l: &Lane, n: usize) {
 }
 
 #[inline(always)]
-fn zip(a: &Lane, b: &Lane, f: impl Fn(f32, f32) -> f32) -> Lane {
+pub(super) fn zip(a: &Lane, b: &Lane, f: impl Fn(f32, f32) -> f32) -> Lane {
     std::array::from_fn(|i| f(a[i], b[i]))
 }
 
 /// `a + s * b`, lane by lane: the step every transform is made of.
 #[inline(always)]
-fn lin(a: &Lane, s: f32, b: &Lane) -> Lane {
+pub(super) fn lin(a: &Lane, s: f32, b: &Lane) -> Lane {
     zip(a, b, |p, q| p + s * q)
 }
 
 /// One Winograd size, F(M x M, 3x3) on A x A patches (A = M + 2), as its
 /// three 1-D transforms; each 2-D transform applies one down every column,
 /// then along every row ([`two_d`]).
-trait Scheme<const A: usize, const M: usize> {
+pub(super) trait Scheme<const A: usize, const M: usize> {
     /// `Bt` on a column of A inputs.
     fn input(d: &[Lane; A]) -> [Lane; A];
     /// `At` on a column of A products: M outputs.
@@ -199,7 +199,7 @@ impl Scheme<4, 2> for F2 {
 }
 
 /// F(4x4, 3x3) with the points 0, ±1, ±2 (Lavin and Gray's matrices).
-struct F4;
+pub(super) struct F4;
 
 impl Scheme<6, 4> for F4 {
     #[inline(always)]
@@ -260,7 +260,7 @@ impl Scheme<6, 4> for F4 {
 /// (Plain loops over fixed-size arrays: built with nested
 /// `std::array::from_fn`, these were copied through `memmove` calls.)
 #[inline(always)]
-fn two_d<const I: usize, const O: usize>(
+pub(super) fn two_d<const I: usize, const O: usize>(
     e: &[[Lane; I]; I],
     t: impl Fn(&[Lane; I]) -> [Lane; O],
 ) -> [[Lane; O]; O] {
@@ -287,8 +287,8 @@ thread_local! {
     /// fresh ones of several MiB cost a page fault per 4 KiB on first touch
     /// (measured: allocating and touching 37.7 MB, a 512 x 512 F(4x4)
     /// filter, took 16-18 ms, the transform itself 3-5 ms).
-    static FILTER_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    static JOB_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    pub(super) static FILTER_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    pub(super) static JOB_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Largest buffer kept between calls (64 MiB: a 512 x 512 F(4x4) filter
@@ -300,7 +300,7 @@ const KEEP_FLOATS: usize = 16 << 20;
 /// overwrite every element they read), or on fresh ones when it is in use:
 /// rayon may run another convolution's job on this thread while this one
 /// waits on the pool.
-fn with_buffer<R>(
+pub(super) fn with_buffer<R>(
     buf: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
     len: usize,
     f: impl FnOnce(&mut [f32]) -> R,
@@ -382,7 +382,7 @@ fn filter_rows<S: Scheme<A, M>, const A: usize, const M: usize>(
 /// `v[(i * tiles + t) * c..]` for the A² positions i.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn transform_input<S: Scheme<A, M>, const A: usize, const M: usize>(
+pub(super) fn transform_input<S: Scheme<A, M>, const A: usize, const M: usize>(
     x: &[f32],
     g: &ConvGeom,
     img: usize,
