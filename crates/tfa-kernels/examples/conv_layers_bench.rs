@@ -2,11 +2,14 @@
 //! prints ms, GFLOP/s and the model-weighted total, to see where a batch
 //! size loses time: `cargo run --release -p tfa-kernels --example
 //! conv_layers_bench -- [batch] [repeats] [epilogue]`; with a third
-//! argument each convolution runs a Relu epilogue as `_TfaFused` does.
+//! argument each convolution runs a Relu epilogue as `_TfaFused` does, and
+//! with `filter` as the third argument it times each layer's filter
+//! gradient (`Conv2DBackpropFilter`) instead.
 use std::time::Instant;
 use tfa_core::{TensorMut, TensorView};
 use tfa_kernels::geometry::window::{conv2d_geometry, ConvPass, DataFormat, Padding, WindowAttrs};
 use tfa_kernels::host::conv::{conv2d, conv2d_with_epilogue};
+use tfa_kernels::host::conv_grad::{conv_backprop_filter, ConvKind};
 
 /// (input h = w, cin, k, cout, stride, times in Keras' ResNet50 v1, whose
 /// stride-2 blocks stride their first 1x1 convolutions; the stem's 7x7 takes
@@ -43,7 +46,9 @@ fn main() {
         args.first().copied().unwrap_or(1),
         args.get(1).copied().unwrap_or(20),
     );
-    let fused = std::env::args().nth(3).is_some();
+    let mode = std::env::args().nth(3);
+    let filter_grad = mode.as_deref() == Some("filter");
+    let fused = mode.is_some() && !filter_grad;
     // Relu on the finished rows, in place; when the convolution leaves the
     // epilogue to its caller, the caller runs it over the whole output.
     let relu = |_row0: usize, rows: &mut [u8]| -> tfa_core::Result<()> {
@@ -77,7 +82,10 @@ fn main() {
         let f: Vec<f32> = (0..fshape.iter().product())
             .map(|i| (i % 7) as f32 * 0.1)
             .collect();
-        let mut y = vec![0f32; g.output_shape().iter().product()];
+        let mut y: Vec<f32> = (0..g.output_shape().iter().product())
+            .map(|i| (i % 5) as f32 * 0.1)
+            .collect();
+        let mut f_grad = vec![0f32; f.len()];
         let mut best = f64::MAX;
         for _ in 0..reps {
             let t0 = Instant::now();
@@ -85,6 +93,14 @@ fn main() {
                 TensorView::from_slice(shape.clone(), &x),
                 TensorView::from_slice(fshape.clone(), &f),
             );
+            if filter_grad {
+                // The output buffer serves as dy.
+                let dy = TensorView::from_slice(g.output_shape(), &y);
+                let mut df = TensorMut::from_slice(fshape.clone(), &mut f_grad);
+                conv_backprop_filter(ConvKind::Conv2D, &xv, &dy, &mut df, &g).expect("filter grad");
+                best = best.min(t0.elapsed().as_secs_f64());
+                continue;
+            }
             let mut yv = TensorMut::from_slice(g.output_shape(), &mut y);
             if fused {
                 if !conv2d_with_epilogue(&xv, &fv, &mut yv, &g, &relu).expect("conv2d") {
