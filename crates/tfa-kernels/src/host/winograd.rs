@@ -80,7 +80,6 @@ pub(super) fn load(s: &[f32], at: usize, n: usize) -> Lane {
     l
 }
 
-/// The first `n <= LANES` values of `l` into `d[at..]`.
 /// A 3x3 stride-1 undilated ungrouped convolution: the shapes Winograd's
 /// transforms compute.
 pub(super) fn is_plain_3x3(g: &ConvGeom) -> bool {
@@ -137,6 +136,7 @@ pub fn conv2d_by(way: Way, x: &[f32], f: &[f32], y: &mut [f32], g: &ConvGeom) ->
     }
 }
 
+/// The first `n <= LANES` values of `l` into `d[at..]`.
 #[inline(always)]
 pub(super) fn store(d: &mut [f32], at: usize, l: &Lane, n: usize) {
     if n == LANES {
@@ -592,13 +592,29 @@ fn run_jobs<S: Scheme<A, M>, const A: usize, const M: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::host::conv::{conv2d_geometry, ConvPass, DataFormat, Padding, WindowAttrs};
 
     /// Direct convolution in float64 (the reference).
     fn reference(x: &[f32], f: &[f32], g: &ConvGeom) -> Vec<f64> {
         let mut y = vec![0f64; g.n * g.oh * g.ow * g.cout];
+        for_each_tap(g, |pixel, tap, xi| {
+            for c in 0..g.cin {
+                let xv = x[xi + c] as f64;
+                let fi = (tap * g.cin + c) * g.cout;
+                for k in 0..g.cout {
+                    y[pixel * g.cout + k] += xv * f[fi + k] as f64;
+                }
+            }
+        });
+        y
+    }
+
+    /// Calls `visit(output pixel, tap a * 3 + b, index of its input pixel's
+    /// first channel in x)` for every 3x3 tap of every output pixel of `g`
+    /// that reads the input (not the padding), in order.
+    pub(in crate::host) fn for_each_tap(g: &ConvGeom, mut visit: impl FnMut(usize, usize, usize)) {
         for n in 0..g.n {
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
@@ -612,23 +628,16 @@ mod tests {
                                 continue;
                             }
                             let xi = ((n * g.h + iy as usize) * g.w + ix as usize) * g.cin;
-                            for c in 0..g.cin {
-                                let xv = x[xi + c] as f64;
-                                let fi = ((a * 3 + b) * g.cin + c) * g.cout;
-                                let yi = ((n * g.oh + oy) * g.ow + ox) * g.cout;
-                                for k in 0..g.cout {
-                                    y[yi + k] += xv * f[fi + k] as f64;
-                                }
-                            }
+                            visit((n * g.oh + oy) * g.ow + ox, a * 3 + b, xi);
                         }
                     }
                 }
             }
         }
-        y
     }
 
-    fn data(n: usize, seed: u64) -> Vec<f32> {
+    /// `n` values uniform in [-1, 1) from `seed` (xorshift).
+    pub(in crate::host) fn data(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
         (0..n)
             .map(|_| {
@@ -638,6 +647,36 @@ mod tests {
                 ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
+    }
+
+    /// `TFA_TEST_SEED`, else `default`.
+    pub(in crate::host) fn test_seed(default: u64) -> u64 {
+        std::env::var("TFA_TEST_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// A 3x3 stride-1 NHWC convolution of `[n, h, w, cin]` to `cout`
+    /// channels; `pad` SAME, VALID or EXPLICIT (2 rows above, 1 column
+    /// right).
+    pub(in crate::host) fn geometry_3x3(
+        n: usize,
+        h: usize,
+        w: usize,
+        cin: usize,
+        cout: usize,
+        pad: &str,
+    ) -> ConvGeom {
+        let explicit = [0, 0, 2, 0, 0, 1, 0, 0];
+        let a = WindowAttrs {
+            strides: &[1, 1, 1, 1],
+            dilations: &[1, 1, 1, 1],
+            padding: Padding::parse(pad).unwrap(),
+            explicit_paddings: if pad == "EXPLICIT" { &explicit } else { &[] },
+            data_format: DataFormat::Nhwc,
+        };
+        conv2d_geometry(&[n, h, w, cin], &[3, 3, cin, cout], &a, ConvPass::Forward).unwrap()
     }
 
     /// NHWC, stride 1, SAME padding.
@@ -652,7 +691,7 @@ mod tests {
     }
 
     /// Max error relative to the largest reference value.
-    fn rel_err(y: &[f32], want: &[f64]) -> f64 {
+    pub(in crate::host) fn rel_err(y: &[f32], want: &[f64]) -> f64 {
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
         y.iter()
             .zip(want)
@@ -662,10 +701,7 @@ mod tests {
 
     #[test]
     fn matches_a_float64_direct_convolution() {
-        let seed: u64 = std::env::var("TFA_TEST_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(11);
+        let seed = test_seed(11);
         let cases: &[(usize, usize, usize, usize, usize, &str)] = &[
             // n, h, w, cin, cout, padding
             (1, 2, 2, 16, 16, "SAME"),
@@ -677,16 +713,7 @@ mod tests {
         ];
         let (mut worst, mut ratio) = ([0f64; 2], [0f64; 2]);
         for (case, &(n, h, w, cin, cout, pad)) in cases.iter().enumerate() {
-            let explicit = [0, 0, 2, 0, 0, 1, 0, 0];
-            let a = WindowAttrs {
-                strides: &[1, 1, 1, 1],
-                dilations: &[1, 1, 1, 1],
-                padding: Padding::parse(pad).unwrap(),
-                explicit_paddings: if pad == "EXPLICIT" { &explicit } else { &[] },
-                data_format: DataFormat::Nhwc,
-            };
-            let g = conv2d_geometry(&[n, h, w, cin], &[3, 3, cin, cout], &a, ConvPass::Forward)
-                .unwrap();
+            let g = geometry_3x3(n, h, w, cin, cout, pad);
             let x = data(n * h * w * cin, seed + case as u64);
             let f = data(9 * cin * cout, seed + 100 + case as u64);
             let want = reference(&x, &f, &g);

@@ -258,6 +258,7 @@ fn transform_sums(sums: &[f32], parts: usize, cin: usize, cout: usize, df: &mut 
 mod tests {
     use super::*;
     use crate::host::conv::{conv2d_geometry, ConvPass, DataFormat, Padding, WindowAttrs};
+    use crate::host::winograd::tests::{data, for_each_tap, geometry_3x3, rel_err, test_seed};
 
     /// The filter gradient summed in `T` in the order of the direct
     /// convolution (float64: the reference).
@@ -266,62 +267,22 @@ mod tests {
         T: From<f32> + Copy + std::ops::AddAssign + std::ops::Mul<Output = T>,
     {
         let mut df = vec![T::from(0.0); 9 * g.cin * g.cout];
-        for n in 0..g.n {
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let d = &dy[((n * g.oh + oy) * g.ow + ox) * g.cout..][..g.cout];
-                    for a in 0..3 {
-                        for b in 0..3 {
-                            let (iy, ix) = (
-                                (oy + a) as isize - g.pad_top as isize,
-                                (ox + b) as isize - g.pad_left as isize,
-                            );
-                            if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
-                                continue;
-                            }
-                            let xi = ((n * g.h + iy as usize) * g.w + ix as usize) * g.cin;
-                            for c in 0..g.cin {
-                                let xv = T::from(x[xi + c]);
-                                let row = &mut df[((a * 3 + b) * g.cin + c) * g.cout..];
-                                for (w, &dv) in row.iter_mut().zip(d) {
-                                    *w += xv * T::from(dv);
-                                }
-                            }
-                        }
-                    }
+        for_each_tap(g, |pixel, tap, xi| {
+            let d = &dy[pixel * g.cout..][..g.cout];
+            for c in 0..g.cin {
+                let xv = T::from(x[xi + c]);
+                let row = &mut df[(tap * g.cin + c) * g.cout..];
+                for (w, &dv) in row.iter_mut().zip(d) {
+                    *w += xv * T::from(dv);
                 }
             }
-        }
+        });
         df
-    }
-
-    fn data(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
-    /// Max error relative to the largest reference value.
-    fn rel_err(y: &[f32], want: &[f64]) -> f64 {
-        let scale = want.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
-        y.iter()
-            .zip(want)
-            .fold(0f64, |m, (a, b)| m.max((*a as f64 - b).abs()))
-            / scale
     }
 
     #[test]
     fn matches_a_float64_filter_gradient() {
-        let seed: u64 = std::env::var("TFA_TEST_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5);
+        let seed = test_seed(5);
         let cases: &[(usize, usize, usize, usize, usize, &str)] = &[
             // n, h, w, cin, cout, padding: whole and partial edge tiles, one
             // and several parts, chunks of tiles and a last short one,
@@ -336,16 +297,7 @@ mod tests {
         ];
         let (mut worst, mut ratio) = (0f64, 0f64);
         for (case, &(n, h, w, cin, cout, pad)) in cases.iter().enumerate() {
-            let explicit = [0, 0, 2, 0, 0, 1, 0, 0];
-            let a = WindowAttrs {
-                strides: &[1, 1, 1, 1],
-                dilations: &[1, 1, 1, 1],
-                padding: Padding::parse(pad).unwrap(),
-                explicit_paddings: if pad == "EXPLICIT" { &explicit } else { &[] },
-                data_format: DataFormat::Nhwc,
-            };
-            let g = conv2d_geometry(&[n, h, w, cin], &[3, 3, cin, cout], &a, ConvPass::Forward)
-                .unwrap();
+            let g = geometry_3x3(n, h, w, cin, cout, pad);
             assert!(takes(&g), "case {case}");
             let x = data(n * h * w * cin, seed + case as u64);
             let dy = data(n * g.oh * g.ow * cout, seed + 100 + case as u64);
