@@ -233,7 +233,9 @@ def test_depthwise_backprop_matches_cpu(strict_placement, rng):
 def test_conv2d_backprop_resnet_like_shapes(strict_placement, rng, xshape, k, cout, stride, padding, groups, dtype):
     """bfloat16 gradients read the bfloat16 tensors as stored (no float32
     copies): compared with float64 and TensorFlow CPU float32 gradients of
-    the same rounded values, within bfloat16's output rounding."""
+    the same rounded values, within bfloat16's output rounding. float32
+    filter gradients of 3x3 stride-1 layers of 32+ channels run Winograd's
+    F(4x4, 3x3) transposed: within its documented 3e-5 (README)."""
     x = random_input(rng, xshape, dtype)
     fshape = [k, k, xshape[3] // groups, cout]
     f = random_input(rng, fshape, dtype)
@@ -247,7 +249,8 @@ def test_conv2d_backprop_resnet_like_shapes(strict_placement, rng, xshape, k, co
 
     dx, df = on_npu(both)(x, f, dy)
     assert dx.dtype == dtype and df.dtype == dtype
-    tol = TOL[dtype]
+    winograd = dtype == tf.float32 and k == 3 and stride == 1 and groups == 1 and min(xshape[3], cout) >= 32
+    tol = 3e-5 if winograd else TOL[dtype]
     wide64 = [tf.cast(t, tf.float64).numpy() for t in (x, f, dy)]
     np_dx, np_df = np_conv_grads(*wide64, (stride, stride), (1, 1), padding, ((0, 0), (0, 0)))
     for got, ref in [(dx, np_dx), (df, np_df)]:
