@@ -172,24 +172,39 @@ fn input_grad_tiles<W: Compute>(dy: &[W], f: &[W], dx: &mut [W], g: &ConvGeom) {
 
 /// The stride-1 input gradient's filter: HWIO `f` flipped in both spatial
 /// axes with input and output channels swapped per group,
-/// `[kh, kw, cout_g, cin]`.
-pub(in crate::host) fn flip_transpose<T: Copy + Default>(f: &[T], g: &ConvGeom) -> Vec<T> {
+/// `[kh, kw, cout_g, cin]`. One task per tap, each transposing in square
+/// blocks: element by element along a row, every read of a 512 x 512 tap
+/// missed the cache (10 % of a 7x7x512 input gradient at batch 32 in `perf`).
+pub(in crate::host) fn flip_transpose<T: Copy + Default + Send + Sync>(
+    f: &[T],
+    g: &ConvGeom,
+) -> Vec<T> {
+    const BLOCK: usize = 16;
     let (cin, cout, groups) = (g.cin, g.cout, g.groups.max(1));
     let (cin_g, cout_g) = (cin / groups, cout / groups);
     let mut ft = vec![T::default(); f.len()];
-    for ky in 0..g.kh {
-        for kx in 0..g.kw {
+    let tap_len = cout_g * cin;
+    if tap_len == 0 {
+        return ft;
+    }
+    ft.par_chunks_mut(tap_len)
+        .enumerate()
+        .for_each(|(tap, dst)| {
+            let (ky, kx) = (tap / g.kw, tap % g.kw);
             let src = &f[((g.kh - 1 - ky) * g.kw + (g.kw - 1 - kx)) * cin_g * cout..];
-            let dst = &mut ft[(ky * g.kw + kx) * cout_g * cin..][..cout_g * cin];
             for grp in 0..groups {
-                for co in 0..cout_g {
-                    for ci in 0..cin_g {
-                        dst[co * cin + grp * cin_g + ci] = src[ci * cout + grp * cout_g + co];
+                for co0 in (0..cout_g).step_by(BLOCK) {
+                    for ci0 in (0..cin_g).step_by(BLOCK) {
+                        for co in co0..(co0 + BLOCK).min(cout_g) {
+                            for ci in ci0..(ci0 + BLOCK).min(cin_g) {
+                                dst[co * cin + grp * cin_g + ci] =
+                                    src[ci * cout + grp * cout_g + co];
+                            }
+                        }
                     }
                 }
             }
-        }
-    }
+        });
     ft
 }
 
