@@ -19,13 +19,18 @@
 
 use super::conv::{gemm_rows, run_epilogue, ConvGeom, RowsEpilogue};
 use super::on_widest_simd;
+use products::PANEL;
 use rayon::prelude::*;
 use std::cell::RefCell;
 use tfa_core::{Error, Result};
 
+mod products;
+
 /// Bytes of one job's transformed inputs and products (A² x tiles x
-/// (cin + cout) floats), and the fewest tiles a job holds: each of a job's
-/// A² GEMMs repacks its transformed filter, which only pays over enough rows
+/// (cin + cout) floats), and the fewest tiles a job holds: where the gemm
+/// crate runs them (no AVX-512, or output channels not in whole panels of
+/// 64), each of a job's A² GEMMs repacks its transformed filter, which only
+/// pays over enough rows
 /// (measured at batch 32 on ResNet50 shapes: jobs of 1 MiB, 12-30 tiles
 /// with 256-512 channels, ran 1.2-1.5x slower than jobs of 8 MiB or 64
 /// tiles; their footprint beyond L2 cost less).
@@ -320,48 +325,62 @@ pub(super) fn with_buffer<R>(
 }
 
 /// `U[i][c][k]` (i = A * row + col of the A x A transform) from the HWIO
-/// filter, into `u` (A² x c_in x k_out).
+/// filter, into `u` (A² planes of c_in x k_out): row-major, or `packed` in
+/// panels of 64 output channels ([`products::packed_at`]).
 fn transform_filter<S: Scheme<A, M>, const A: usize, const M: usize>(
     f: &[f32],
     c_in: usize,
     k_out: usize,
     u: &mut [f32],
+    packed: bool,
 ) {
     let plane = c_in * k_out;
     if plane == 0 {
         return;
     }
-    // Tasks of a few input channels each; a task writes its channels' rows
-    // of all A² planes.
-    let per = c_in.div_ceil(4 * rayon::current_num_threads().max(1)) * k_out;
+    // Tasks of a few input channels each, or of one panel when packed; a
+    // task writes its part of all A² planes.
+    let per = if packed {
+        c_in * PANEL
+    } else {
+        c_in.div_ceil(4 * rayon::current_num_threads().max(1)) * k_out
+    };
     let mut planes: Vec<_> = u.chunks_mut(plane).map(|p| p.chunks_mut(per)).collect();
     let tasks: Vec<Vec<&mut [f32]>> = (0..plane.div_ceil(per))
         .map(|_| planes.iter_mut().flat_map(|p| p.next()).collect())
         .collect();
     tasks.into_par_iter().enumerate().for_each(|(t, mut dst)| {
-        let c0 = t * per / k_out;
         on_widest_simd(&mut dst, |dst| {
-            for c in c0..c0 + dst[0].len() / k_out {
-                filter_rows::<S, A, M>(f, c, c_in, k_out, (c - c0) * k_out, dst);
+            if packed {
+                let cols = t * PANEL..(t + 1) * PANEL;
+                for c in 0..c_in {
+                    filter_rows::<S, A, M>(f, c, c_in, k_out, cols.clone(), c * PANEL, dst);
+                }
+            } else {
+                let c0 = t * per / k_out;
+                for c in c0..c0 + dst[0].len() / k_out {
+                    filter_rows::<S, A, M>(f, c, c_in, k_out, 0..k_out, (c - c0) * k_out, dst);
+                }
             }
         });
     });
 }
 
-/// The A² transformed rows of input channel `c` (`k_out` outputs each) into
-/// `dst[i][at..]`: `U = G g Gt`, vectorised over output channels.
+/// The A² transformed rows of input channel `c` (output channels `cols`)
+/// into `dst[i][at..]`: `U = G g Gt`, vectorised over output channels.
 #[inline(always)]
 fn filter_rows<S: Scheme<A, M>, const A: usize, const M: usize>(
     f: &[f32],
     c: usize,
     c_in: usize,
     k_out: usize,
+    cols: std::ops::Range<usize>,
     at: usize,
     dst: &mut [&mut [f32]],
 ) {
-    let mut k0 = 0;
-    while k0 < k_out {
-        let n = LANES.min(k_out - k0);
+    let mut k0 = cols.start;
+    while k0 < cols.end {
+        let n = LANES.min(cols.end - k0);
         // g[a][b]: the filter's tap (a, b) for channel c.
         let mut g = [[[0f32; LANES]; 3]; 3];
         for (a, row) in g.iter_mut().enumerate() {
@@ -371,7 +390,7 @@ fn filter_rows<S: Scheme<A, M>, const A: usize, const M: usize>(
         }
         for (r, row) in two_d(&g, S::filter).iter().enumerate() {
             for (col, x) in row.iter().enumerate() {
-                store(dst[r * A + col], at + k0, x, n);
+                store(dst[r * A + col], at + k0 - cols.start, x, n);
             }
         }
         k0 += n;
@@ -486,16 +505,19 @@ fn conv2d_with<S: Scheme<A, M>, const A: usize, const M: usize>(
     epilogue: Option<&RowsEpilogue>,
 ) -> Result<()> {
     let (c, k) = (g.cin, g.cout);
+    let packed = products::packs(k);
     with_buffer(&FILTER_BUF, A * A * c * k, |u| {
-        transform_filter::<S, A, M>(f, c, k, u);
-        run_jobs::<S, A, M>(x, &*u, y, g, epilogue)
+        transform_filter::<S, A, M>(f, c, k, u, packed);
+        run_jobs::<S, A, M>(x, &*u, packed, y, g, epilogue)
     })
 }
 
-/// The jobs of [`conv2d_with`], given the transformed filter `u`.
+/// The jobs of [`conv2d_with`], given the transformed filter `u` (packed
+/// for [`products::multiply`] or row-major for the gemm crate).
 fn run_jobs<S: Scheme<A, M>, const A: usize, const M: usize>(
     x: &[f32],
     u: &[f32],
+    packed: bool,
     y: &mut [f32],
     g: &ConvGeom,
     epilogue: Option<&RowsEpilogue>,
@@ -541,20 +563,24 @@ fn run_jobs<S: Scheme<A, M>, const A: usize, const M: usize>(
                 }
             };
             on_widest_simd(&mut *v, inputs);
-            for i in 0..A * A {
-                // SAFETY: v[i] is tiles x c, u[i] is c x k, m[i] is
-                // tiles x k, all row-major inside their buffers; m
-                // aliases neither.
-                unsafe {
-                    gemm_rows(
-                        tiles,
-                        k,
-                        c,
-                        (m.as_mut_ptr().add(i * tiles * k), k),
-                        (v.as_ptr().add(i * tiles * c), c),
-                        (u.as_ptr().add(i * c * k), k),
-                        1,
-                    );
+            if packed {
+                products::multiply(A * A, tiles, c, k, v, u, m);
+            } else {
+                for i in 0..A * A {
+                    // SAFETY: v[i] is tiles x c, u[i] is c x k, m[i] is
+                    // tiles x k, all row-major inside their buffers; m
+                    // aliases neither.
+                    unsafe {
+                        gemm_rows(
+                            tiles,
+                            k,
+                            c,
+                            (m.as_mut_ptr().add(i * tiles * k), k),
+                            (v.as_ptr().add(i * tiles * c), c),
+                            (u.as_ptr().add(i * c * k), k),
+                            1,
+                        );
+                    }
                 }
             }
             // Y = At M A into the job's output rows, tile row by tile row.
@@ -710,6 +736,10 @@ pub(super) mod tests {
             (3, 6, 6, 64, 64, "SAME"),
             (1, 4, 13, 16, 70, "EXPLICIT"),
             (2, 14, 14, 48, 40, "SAME"),
+            // Whole panels of 64 output channels (the AVX-512 products):
+            // two panels, tiles not a multiple of the register block.
+            (2, 10, 9, 40, 128, "SAME"),
+            (1, 5, 7, 64, 192, "VALID"),
         ];
         let (mut worst, mut ratio) = ([0f64; 2], [0f64; 2]);
         for (case, &(n, h, w, cin, cout, pad)) in cases.iter().enumerate() {
