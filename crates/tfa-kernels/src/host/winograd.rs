@@ -338,29 +338,40 @@ fn transform_filter<S: Scheme<A, M>, const A: usize, const M: usize>(
     if plane == 0 {
         return;
     }
-    // Tasks of a few input channels each, or of one panel when packed; a
-    // task writes its part of all A² planes.
-    let per = if packed {
-        c_in * PANEL
+    // Tasks of a few input channels each (of one panel when packed: a
+    // panel's rows are contiguous); a task writes its part of all A² planes.
+    let threads = rayon::current_num_threads().max(1);
+    let (run, rows) = if packed {
+        let panels = k_out / PANEL;
+        (
+            c_in * PANEL,
+            c_in.div_ceil((4 * threads).div_ceil(panels.max(1))),
+        )
     } else {
-        c_in.div_ceil(4 * rayon::current_num_threads().max(1)) * k_out
+        (plane, c_in.div_ceil(4 * threads))
     };
-    let mut planes: Vec<_> = u.chunks_mut(plane).map(|p| p.chunks_mut(per)).collect();
-    let tasks: Vec<Vec<&mut [f32]>> = (0..plane.div_ceil(per))
+    let width = run / c_in; // floats per row of a run: 64 or k_out
+    let mut planes: Vec<_> = u
+        .chunks_mut(plane)
+        .map(|p| {
+            p.chunks_mut(run)
+                .flat_map(move |r| r.chunks_mut(rows * width))
+        })
+        .collect();
+    let per_run = c_in.div_ceil(rows);
+    let tasks: Vec<Vec<&mut [f32]>> = (0..plane / run * per_run)
         .map(|_| planes.iter_mut().flat_map(|p| p.next()).collect())
         .collect();
     tasks.into_par_iter().enumerate().for_each(|(t, mut dst)| {
+        let c0 = t % per_run * rows;
+        let cols = if packed {
+            t / per_run * PANEL..(t / per_run + 1) * PANEL
+        } else {
+            0..k_out
+        };
         on_widest_simd(&mut dst, |dst| {
-            if packed {
-                let cols = t * PANEL..(t + 1) * PANEL;
-                for c in 0..c_in {
-                    filter_rows::<S, A, M>(f, c, c_in, k_out, cols.clone(), c * PANEL, dst);
-                }
-            } else {
-                let c0 = t * per / k_out;
-                for c in c0..c0 + dst[0].len() / k_out {
-                    filter_rows::<S, A, M>(f, c, c_in, k_out, 0..k_out, (c - c0) * k_out, dst);
-                }
+            for c in c0..c0 + dst[0].len() / width {
+                filter_rows::<S, A, M>(f, c, c_in, k_out, cols.clone(), (c - c0) * width, dst);
             }
         });
     });

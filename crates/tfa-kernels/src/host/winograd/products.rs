@@ -72,7 +72,8 @@ pub(super) fn multiply(
         unsafe { multiply_avx512(points, tiles, c, k, v, u, m) };
         return;
     }
-    // Any other CPU (not reached through `packs`): the same sums in order.
+    // Any other CPU (only the tests come here: `packs` is false there): the
+    // same sums in the same order.
     for i in 0..points {
         for t in 0..tiles {
             for kk in 0..k {
