@@ -11,7 +11,7 @@
 //! broadcast from the transformed inputs as the input transform wrote them
 //! and `u` loaded from the panel, so nothing is copied (2-core Zen 4, batch
 //! 32, F(4x4) layers, gemm crate and this alternating in one process:
-//! 14x14x256 and 7x7x512 9-10 % faster, 28x28x128 1-3 %, 56x56x64 within
+//! 14x14x256 and 7x7x512 9-10 % faster, 28x28x128 0-6 %, 56x56x64 within
 //! noise; the kernel runs below the gemm crate's micro-kernel, ~80 % of it,
 //! so what it gains is most of the packing). Hand-written because no GEMM
 //! crate takes a caller's pre-packed operand.
