@@ -341,27 +341,15 @@ fn transform_filter<S: Scheme<A, M>, const A: usize, const M: usize>(
     // Tasks of a few input channels each (of one panel when packed: a
     // panel's rows are contiguous); a task writes its part of all A² planes.
     let threads = rayon::current_num_threads().max(1);
-    let (run, rows) = if packed {
+    // (width: floats per row of a run, 64 or k_out)
+    let (width, rows) = if packed {
         let panels = k_out / PANEL;
-        (
-            c_in * PANEL,
-            c_in.div_ceil((4 * threads).div_ceil(panels.max(1))),
-        )
+        (PANEL, c_in.div_ceil((4 * threads).div_ceil(panels.max(1))))
     } else {
-        (plane, c_in.div_ceil(4 * threads))
+        (k_out, c_in.div_ceil(4 * threads))
     };
-    let width = run / c_in; // floats per row of a run: 64 or k_out
-    let mut planes: Vec<_> = u
-        .chunks_mut(plane)
-        .map(|p| {
-            p.chunks_mut(run)
-                .flat_map(move |r| r.chunks_mut(rows * width))
-        })
-        .collect();
     let per_run = c_in.div_ceil(rows);
-    let tasks: Vec<Vec<&mut [f32]>> = (0..plane / run * per_run)
-        .map(|_| planes.iter_mut().flat_map(|p| p.next()).collect())
-        .collect();
+    let tasks = row_tasks(u, plane, width, c_in, rows);
     tasks.into_par_iter().enumerate().for_each(|(t, mut dst)| {
         let c0 = t % per_run * rows;
         let cols = if packed {
@@ -375,6 +363,31 @@ fn transform_filter<S: Scheme<A, M>, const A: usize, const M: usize>(
             }
         });
     });
+}
+
+/// Splits `buf`, planes of `plane` floats each made of runs of `c_in` rows
+/// of `width` floats, into tasks of up to `rows` rows: task `t` holds, of
+/// every plane, rows `t % per_run * rows..` of run `t / per_run`
+/// (`per_run = c_in.div_ceil(rows)`). Shared by the transforms that write
+/// a few input channels' rows of all their planes per task.
+pub(super) fn row_tasks(
+    buf: &mut [f32],
+    plane: usize,
+    width: usize,
+    c_in: usize,
+    rows: usize,
+) -> Vec<Vec<&mut [f32]>> {
+    let run = c_in * width;
+    let mut planes: Vec<_> = buf
+        .chunks_mut(plane)
+        .map(|p| {
+            p.chunks_mut(run)
+                .flat_map(move |r| r.chunks_mut(rows * width))
+        })
+        .collect();
+    (0..plane / run * c_in.div_ceil(rows))
+        .map(|_| planes.iter_mut().flat_map(|p| p.next()).collect())
+        .collect()
 }
 
 /// The A² transformed rows of input channel `c` (output channels `cols`)

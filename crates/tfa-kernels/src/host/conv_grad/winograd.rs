@@ -13,8 +13,8 @@
 //! crate does them.
 
 use super::super::winograd::{
-    is_plain_3x3, lin, load, store, transform_input, two_d, with_buffer, zip, Lane, F4, FILTER_BUF,
-    JOB_BUF, JOB_BYTES, LANES,
+    is_plain_3x3, lin, load, row_tasks, store, transform_input, two_d, with_buffer, zip, Lane, F4,
+    FILTER_BUF, JOB_BUF, JOB_BYTES, LANES,
 };
 use super::gemm_acc;
 use crate::host::conv::ConvGeom;
@@ -217,16 +217,15 @@ fn transform_dy(
 /// taps.
 fn transform_sums(sums: &[f32], parts: usize, cin: usize, cout: usize, df: &mut [f32]) {
     let plane = cin * cout;
-    let per = cin.div_ceil(4 * rayon::current_num_threads().max(1)) * cout;
-    let mut planes: Vec<_> = df.chunks_mut(plane).map(|p| p.chunks_mut(per)).collect();
-    let tasks: Vec<Vec<&mut [f32]>> = (0..plane.div_ceil(per))
-        .map(|_| planes.iter_mut().flat_map(|p| p.next()).collect())
-        .collect();
-    tasks
+    if plane == 0 {
+        return;
+    }
+    let rows = cin.div_ceil(4 * rayon::current_num_threads().max(1));
+    row_tasks(df, plane, cout, cin, rows)
         .into_par_iter()
         .enumerate()
         .for_each(|(task, mut dst)| {
-            let c0 = task * per / cout;
+            let c0 = task * rows;
             on_widest_simd(&mut dst, |dst| {
                 for c in c0..c0 + dst[0].len() / cout {
                     let mut k0 = 0;
