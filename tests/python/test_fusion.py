@@ -164,6 +164,40 @@ def test_short_row_conv_epilogues(case, strict_placement):
     assert "Pad" not in counts, counts  # folded into the convolution
 
 
+@pytest.mark.parametrize("case", range(6))
+def test_packed_pointwise_conv_epilogues(case, strict_placement):
+    """1x1 Conv2D of 1024+ output pixels to 64, 128 or 192 channels from
+    1-300 channels, strides 1-3 (different along height and width): the
+    shapes the host's packed-filter pointwise kernel takes on AVX-512 CPUs
+    (ResNet50's 1x1 layers at batch 32, its strided projections among them),
+    with BiasAdd, a scale and shift, a residual and an activation fused
+    after it, under strict placement. Fused equals unfused bit for bit (the
+    same kernel computes each output) and TensorFlow CPU within float32
+    rounding."""
+    rng = np.random.default_rng((1357, case))
+    sh, sw = (int(v) for v in rng.integers(1, 4, size=2))
+    h, w = (int(v) for v in rng.integers(20, 60, size=2))
+    padding = str(rng.choice(["SAME", "VALID"]))
+    pixels = -(-h // sh) * -(-w // sw)
+    n = -(-1100 // pixels)
+    cin = int(rng.integers(1, 301))
+    cout = int(rng.choice([64, 128, 192]))
+    act = list(ACTIVATIONS)[(5 * case) % len(ACTIVATIONS)]
+    x = rng.normal(size=[n, h, w, cin]).astype(np.float32)
+    f = (rng.normal(size=[1, 1, cin, cout]) / np.sqrt(cin)).astype(np.float32)
+    b, scale, shift = (rng.normal(size=[cout]).astype(np.float32) for _ in range(3))
+
+    def fn(x, f):
+        y = tf.nn.conv2d(x, f, strides=[1, sh, sw, 1], padding=padding)
+        y = tf.nn.bias_add(y, b) * scale + shift
+        if case % 2:
+            y = y + tf.reverse(y, axis=[2])
+        return ACTIVATIONS[act](y)
+
+    counts = check_fused(fn, x, f, rtol=1e-4, atol=1e-4)
+    assert counts.get("Conv2D") == 1, counts
+
+
 @pytest.mark.parametrize("case", range(8))
 def test_depthwise_epilogues_random(case, rng, strict_placement):
     """DepthwiseConv2dNative runs its epilogue on each task's rows (float32

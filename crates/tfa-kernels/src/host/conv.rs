@@ -1,6 +1,8 @@
 //! Convolution kernels (NHWC): im2col + GEMM tiles, 1x1 as plain GEMM, depthwise direct,
 //! windows with short rows direct (`short_rows`: RGB stems, pointwise from
-//! up to 64 channels).
+//! up to 64 channels), pointwise layers of 1024 pixels or more to whole
+//! panels of 64 channels on AVX-512 by a packed-filter kernel
+//! (`pointwise`).
 //!
 //! Conv2D splits the `M = N*Ho*Wo` output rows into tiles; each rayon task
 //! gathers its tile's patches (im2col) into a task-local buffer and multiplies
@@ -30,6 +32,7 @@ use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
 mod depthwise;
 mod numerics;
+pub(crate) mod pointwise;
 pub(crate) mod rounded;
 pub(crate) mod short_rows;
 pub(crate) use crate::geometry::window::*;

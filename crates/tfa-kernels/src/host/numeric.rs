@@ -214,8 +214,9 @@ pub trait Compute:
     /// The convolution by a kernel of the type's own where one suits `g`
     /// better than im2col + GEMM, `None` otherwise. float32: Winograd's
     /// method (where `winograd` allows it and its cost rule picks it, see
-    /// `winograd`), else the direct kernel for windows with short rows (see
-    /// `conv::short_rows`).
+    /// `winograd`), else the packed-filter pointwise kernel (see
+    /// `conv::pointwise`), else the direct kernel for windows with short rows
+    /// (see `conv::short_rows`).
     fn own_conv(
         _x: &[Self],
         _f: &[Self],
@@ -366,6 +367,9 @@ impl Compute for f32 {
             if let Some(done) = crate::host::winograd::conv2d(x, f, y, g, epilogue) {
                 return Some(done);
             }
+        }
+        if let Some(done) = crate::host::conv::pointwise::conv2d(x, f, y, g, epilogue) {
+            return Some(done);
         }
         crate::host::conv::short_rows::conv2d(x, f, y, g, epilogue)
     }

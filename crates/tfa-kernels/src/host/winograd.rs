@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use std::cell::RefCell;
 use tfa_core::{Error, Result};
 
-mod products;
+pub(crate) mod products;
 
 /// Bytes of one job's transformed inputs and products (A² x tiles x
 /// (cin + cout) floats), and the fewest tiles a job holds: where the gemm

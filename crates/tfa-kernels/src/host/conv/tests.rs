@@ -1,5 +1,6 @@
 use super::*;
 use crate::host::winograd::{chosen_way, Way};
+use pointwise::MIN_PIXELS;
 use rand::Rng;
 use tfa_core::Element;
 
@@ -703,6 +704,59 @@ fn short_row_convs_match_reference_and_run_epilogue_once() {
             let kernel_takes = g.ow > 0;
             assert_eq!(done.is_some(), kernel_takes, "{g:?}");
             if !kernel_takes {
+                continue;
+            }
+            done.unwrap().unwrap();
+            drop(e);
+            assert_marked(&y, &want, seen, &g, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn pointwise_convs_match_reference_and_run_epilogue_once() {
+    use crate::host::cpu::{simd_level, test_needs, Simd};
+    if !test_needs("AVX-512", simd_level() == Simd::Avx512) {
+        return;
+    }
+    let mut rng = crate::test_rng();
+    let nhwc = DataFormat::Nhwc;
+    for case in 0..12 {
+        // Strides up to 3 (different along h and w), odd sizes, input
+        // channels from 1 to past a few panels' worth, 1-3 panels out; the
+        // first case one below the fewest pixels taken.
+        let (sh, sw): (usize, usize) = (rng.random_range(1..4), rng.random_range(1..4));
+        let (h, w): (usize, usize) = (rng.random_range(20..70), rng.random_range(20..70));
+        let pixels = h.div_ceil(sh) * w.div_ceil(sw);
+        let n = if case == 0 {
+            1
+        } else {
+            MIN_PIXELS.div_ceil(pixels) + rng.random_range(0..2)
+        };
+        let (h, w) = if case == 0 {
+            (1, MIN_PIXELS - 1)
+        } else {
+            (h, w)
+        };
+        let cin = [1, 3, 64, 65][case % 4] + rng.random_range(0..3) * 61;
+        let cout = 64 * rng.random_range(1..4);
+        let (x, f) = ([n, h, w, cin], [1, 1, cin, cout]);
+        let strides = [1, sh as i64, sw as i64, 1];
+        let padding = [Padding::Same, Padding::Valid][case % 2];
+        let a = attrs(&strides, &[1, 1, 1, 1], padding, &[], nhwc);
+        let g = conv2d_geometry(&x, &f, &a, ConvPass::Forward).unwrap();
+        let (xs, fs, want) = random_operands(&mut rng, &x, &f, &g);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut y = vec![f32::NAN; want.len()];
+            let seen = std::sync::Mutex::new(vec![0u32; g.n * g.oh * g.ow]);
+            let e = mark_rows(g.cout, &seen);
+            let done = pool.install(|| pointwise::conv2d(&xs, &fs, &mut y, &g, Some(&e)));
+            assert_eq!(done.is_some(), case > 0, "{g:?}");
+            if case == 0 {
                 continue;
             }
             done.unwrap().unwrap();

@@ -17,7 +17,7 @@
 //! crate takes a caller's pre-packed operand.
 
 /// Output channels per panel and register block (4 AVX-512 vectors).
-pub(super) const PANEL: usize = 64;
+pub(crate) const PANEL: usize = 64;
 
 /// Tiles per register block: `ROWS * 4` accumulators and 4 filter vectors
 /// fill 28 of AVX-512's 32 registers.
@@ -159,28 +159,52 @@ struct Block {
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn block<const R: usize>(v: &[f32], panel: &[f32], at: &Block, m: &mut [f32]) {
-    use std::arch::x86_64::*;
     let Block { c, k, t, col } = *at;
     assert!(
         (t + R) * c <= v.len()
             && c * PANEL <= panel.len()
             && (t + R - 1) * k + col + PANEL <= m.len()
     );
-    let mut acc = [[_mm512_setzero_ps(); 4]; R];
     let rows: [*const f32; R] = std::array::from_fn(|r| v[(t + r) * c..].as_ptr());
-    let w = panel.as_ptr();
+    // SAFETY: AVX-512F (this function's contract); each tile's row holds
+    // `c` floats, the panel `c` rows of 64 and each output row 64 floats
+    // from `col` (asserted above).
+    unsafe { panel_block(&rows, c, panel.as_ptr(), m[t * k + col..].as_mut_ptr(), k) };
+}
+
+/// `out[r * stride + j] = sum over cc of rows[r][cc] * panel[cc * 64 + j]`
+/// for `R` rows and the 64 columns of one panel, the sum in order of `cc`
+/// (one fused multiply-add each): `R * 4` accumulators, the panel row's 4
+/// vectors loaded and each row's value broadcast where it lies.
+///
+/// # Safety
+/// The CPU must have AVX-512F; each `rows[r]` is valid for `c` reads,
+/// `panel` for `c * 64` and `out + r * stride` for 64 writes, for every
+/// `r < R`; `out` aliases no source.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) unsafe fn panel_block<const R: usize>(
+    rows: &[*const f32; R],
+    c: usize,
+    panel: *const f32,
+    out: *mut f32,
+    stride: usize,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); 4]; R];
     let step = |acc: &mut [[__m512; 4]; R], cc: usize| {
-        // SAFETY: in bounds (asserted above): row `cc` of the panel and
-        // element `cc` of each tile's row; unaligned loads.
+        // SAFETY: row `cc` of the panel and element `cc` of each row lie
+        // inside them (the contract); unaligned loads.
         unsafe {
-            let wp = w.add(cc * PANEL);
+            let wp = panel.add(cc * PANEL);
             let u = [
                 _mm512_loadu_ps(wp),
                 _mm512_loadu_ps(wp.add(16)),
                 _mm512_loadu_ps(wp.add(32)),
                 _mm512_loadu_ps(wp.add(48)),
             ];
-            for (a, row) in acc.iter_mut().zip(&rows) {
+            for (a, row) in acc.iter_mut().zip(rows) {
                 let x = _mm512_set1_ps(*row.add(cc));
                 for (aq, uq) in a.iter_mut().zip(&u) {
                     *aq = _mm512_fmadd_ps(x, *uq, *aq);
@@ -200,10 +224,9 @@ unsafe fn block<const R: usize>(v: &[f32], panel: &[f32], at: &Block, m: &mut [f
         step(&mut acc, cc);
     }
     for (r, a) in acc.iter().enumerate() {
-        let o = &mut m[(t + r) * k + col..(t + r) * k + col + PANEL];
         for (q, aq) in a.iter().enumerate() {
-            // SAFETY: `o` holds 64 floats.
-            unsafe { _mm512_storeu_ps(o.as_mut_ptr().add(16 * q), *aq) };
+            // SAFETY: row `r` of `out` holds 64 floats (the contract).
+            unsafe { _mm512_storeu_ps(out.add(r * stride + 16 * q), *aq) };
         }
     }
 }
