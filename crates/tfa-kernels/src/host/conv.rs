@@ -627,17 +627,29 @@ fn conv2d_nhwc_tiles_with<T: Compute>(
         }
         finish(m0, yc)
     };
-    if threads == 1 || flops < (1 << 16) {
-        let mut buf = Vec::new();
-        for (t, yc) in y.chunks_mut(tile * cout).enumerate() {
-            run((t, yc), &mut buf)?;
-        }
-    } else {
-        y.par_chunks_mut(tile * cout)
-            .enumerate()
-            .try_for_each_init(Vec::new, |buf, item| run(item, buf))?;
-    }
+    for_each_tile(y, tile * cout, threads > 1 && flops >= (1 << 16), run)?;
     Ok(true)
+}
+
+/// Runs `run((i, tile), scratch)` on each `len`-element tile `i` of `y`
+/// (the last may be shorter): on rayon's threads when `parallel`, each
+/// thread with scratch of its own, else in order on the calling thread.
+pub(crate) fn for_each_tile<T: Send, S: Default>(
+    y: &mut [T],
+    len: usize,
+    parallel: bool,
+    run: impl Fn((usize, &mut [T]), &mut S) -> Result<()> + Sync + Send,
+) -> Result<()> {
+    if parallel {
+        y.par_chunks_mut(len)
+            .enumerate()
+            .try_for_each_init(S::default, |scratch, item| run(item, scratch))
+    } else {
+        let mut scratch = S::default();
+        y.chunks_mut(len)
+            .enumerate()
+            .try_for_each(|item| run(item, &mut scratch))
+    }
 }
 
 /// Fewest rows per tile for which [`conv2d_nhwc_tiles`] repacks the filter

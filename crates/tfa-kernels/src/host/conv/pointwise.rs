@@ -17,7 +17,7 @@
 //! process: 7 % less time over the model's pointwise layers (689 -> 637
 //! ms), the strided ones 8-16 % faster, 56x56 maps from 64 channels alike.
 
-use super::{run_epilogue, ConvGeom, DataFormat, RowsEpilogue};
+use super::{for_each_tile, run_epilogue, ConvGeom, DataFormat, RowsEpilogue};
 use crate::host::winograd::products::PANEL;
 use rayon::prelude::*;
 use tfa_core::Result;
@@ -151,18 +151,12 @@ pub(crate) fn conv2d(
             }
             run_epilogue(epilogue, p0, out)
         };
-        let y = &mut y[..m * cout];
-        let result = if threads > 1 {
-            y.par_chunks_mut(tile * cout)
-                .enumerate()
-                .try_for_each_init(Vec::new, |starts, item| run(item, starts))
-        } else {
-            let mut starts = Vec::new();
-            y.chunks_mut(tile * cout)
-                .enumerate()
-                .try_for_each(|item| run(item, &mut starts))
-        };
-        Some(result)
+        Some(for_each_tile(
+            &mut y[..m * cout],
+            tile * cout,
+            threads > 1,
+            run,
+        ))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -14,8 +14,7 @@
 //! filter, which already is `[kh][kw * cin][cout]` (no packing). The fused
 //! epilogue runs on each task's two output rows while they are in cache.
 
-use super::{run_epilogue, ConvGeom, DataFormat, RowsEpilogue};
-use rayon::prelude::*;
+use super::{for_each_tile, run_epilogue, ConvGeom, DataFormat, RowsEpilogue};
 use tfa_core::Result;
 
 /// Output pixels per register block: `PX * 4` accumulators and 4 filter
@@ -78,17 +77,8 @@ pub(crate) fn conv2d(
         };
         // As the tiled path: tiny convolutions stay on the calling thread.
         let flops = g.n * g.oh * g.ow * g.kh * g.kw * g.cin * g.cout;
-        let result = if rayon::current_num_threads() > 1 && flops >= 1 << 16 {
-            y.par_chunks_mut(ROWS_PER_TASK * row)
-                .enumerate()
-                .try_for_each_init(Vec::new, |strip, item| run(item, strip))
-        } else {
-            let mut strip = Vec::new();
-            y.chunks_mut(ROWS_PER_TASK * row)
-                .enumerate()
-                .try_for_each(|item| run(item, &mut strip))
-        };
-        Some(result)
+        let parallel = rayon::current_num_threads() > 1 && flops >= 1 << 16;
+        Some(for_each_tile(y, ROWS_PER_TASK * row, parallel, run))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

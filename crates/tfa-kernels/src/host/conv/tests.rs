@@ -691,25 +691,37 @@ fn short_row_convs_match_reference_and_run_epilogue_once() {
         let Ok(g) = conv2d_geometry(&x, &f, &a, ConvPass::Forward) else {
             continue;
         };
-        let (xs, fs, want) = random_operands(&mut rng, &x, &f, &g);
-        for threads in [1, 2] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let mut y = vec![f32::NAN; want.len()];
-            let seen = std::sync::Mutex::new(vec![0u32; g.n * g.oh * g.ow]);
-            let e = mark_rows(g.cout, &seen);
-            let done = pool.install(|| short_rows::conv2d(&xs, &fs, &mut y, &g, Some(&e)));
-            let kernel_takes = g.ow > 0;
-            assert_eq!(done.is_some(), kernel_takes, "{g:?}");
-            if !kernel_takes {
-                continue;
-            }
-            done.unwrap().unwrap();
-            drop(e);
-            assert_marked(&y, &want, seen, &g, 1e-5);
+        let operands = random_operands(&mut rng, &x, &f, &g);
+        check_own_kernel(short_rows::conv2d, &operands, &g, g.ow > 0);
+    }
+}
+
+/// A kernel of the `own_conv` family with [`mark_rows`] as its epilogue, on
+/// 1 and 2 threads: it takes `g` exactly when `takes`, and then gives the
+/// reference within 1e-5 with every row's epilogue run once.
+fn check_own_kernel(
+    kernel: impl Fn(&[f32], &[f32], &mut [f32], &ConvGeom, Option<&RowsEpilogue>) -> Option<Result<()>>
+        + Sync,
+    (xs, fs, want): &(Vec<f32>, Vec<f32>, Vec<f64>),
+    g: &ConvGeom,
+    takes: bool,
+) {
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut y = vec![f32::NAN; want.len()];
+        let seen = std::sync::Mutex::new(vec![0u32; g.n * g.oh * g.ow]);
+        let e = mark_rows(g.cout, &seen);
+        let done = pool.install(|| kernel(xs, fs, &mut y, g, Some(&e)));
+        assert_eq!(done.is_some(), takes, "{g:?}");
+        if !takes {
+            continue;
         }
+        done.unwrap().unwrap();
+        drop(e);
+        assert_marked(&y, want, seen, g, 1e-5);
     }
 }
 
@@ -745,23 +757,7 @@ fn pointwise_convs_match_reference_and_run_epilogue_once() {
         let padding = [Padding::Same, Padding::Valid][case % 2];
         let a = attrs(&strides, &[1, 1, 1, 1], padding, &[], nhwc);
         let g = conv2d_geometry(&x, &f, &a, ConvPass::Forward).unwrap();
-        let (xs, fs, want) = random_operands(&mut rng, &x, &f, &g);
-        for threads in [1, 2] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let mut y = vec![f32::NAN; want.len()];
-            let seen = std::sync::Mutex::new(vec![0u32; g.n * g.oh * g.ow]);
-            let e = mark_rows(g.cout, &seen);
-            let done = pool.install(|| pointwise::conv2d(&xs, &fs, &mut y, &g, Some(&e)));
-            assert_eq!(done.is_some(), case > 0, "{g:?}");
-            if case == 0 {
-                continue;
-            }
-            done.unwrap().unwrap();
-            drop(e);
-            assert_marked(&y, &want, seen, &g, 1e-5);
-        }
+        let operands = random_operands(&mut rng, &x, &f, &g);
+        check_own_kernel(pointwise::conv2d, &operands, &g, case > 0);
     }
 }
