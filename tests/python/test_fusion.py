@@ -129,7 +129,8 @@ def test_short_row_conv_epilogues(case, strict_placement):
     """Conv2D to 64 or 128 channels from an image-like input (1-4 channels,
     kernel sizes 2-7) or pointwise from 16-64 channels: the shapes the
     host's direct short-row kernel takes on AVX-512 CPUs (ResNet50's 7x7
-    stride-2 stem and its 64 -> 256 pointwise layers among them), with
+    stride-2 stem among them; pointwise maps of 1024 pixels or more take
+    the packed pointwise kernel, see the next test), with
     strides, SAME/VALID and a zero Pad folded into EXPLICIT padding, and
     BiasAdd, a scale and shift, a residual and every activation fused after
     it. Fused equals unfused bit for bit (both run the same kernel per

@@ -736,7 +736,7 @@ fn pointwise_convs_match_reference_and_run_epilogue_once() {
     for case in 0..12 {
         // Strides up to 3 (different along h and w), odd sizes, input
         // channels from 1 to past a few panels' worth, 1-3 panels out; the
-        // first case one below the fewest pixels taken.
+        // first case a map of fewer pixels than the kernel takes.
         let (sh, sw): (usize, usize) = (rng.random_range(1..4), rng.random_range(1..4));
         let (h, w): (usize, usize) = (rng.random_range(20..70), rng.random_range(20..70));
         let pixels = h.div_ceil(sh) * w.div_ceil(sw);
