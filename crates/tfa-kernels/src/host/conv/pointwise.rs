@@ -18,12 +18,9 @@
 //! ms), the strided ones 8-16 % faster, 56x56 maps from 64 channels alike.
 
 use super::{for_each_tile, run_epilogue, ConvGeom, DataFormat, RowsEpilogue};
-use crate::host::winograd::products::PANEL;
+use crate::host::winograd::products::{packs, PANEL, ROWS};
 use rayon::prelude::*;
 use tfa_core::Result;
-
-/// Pixels per register block (`panel_block`'s rows).
-const ROWS: usize = 6;
 
 /// Bytes of input rows per task: a task's output rows (a few hundred KB at
 /// most on ResNet50's shapes) stay in L2 for the epilogue (2-core Zen 4,
@@ -45,7 +42,7 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// 28x28 maps, 784 pixels, within 2 %; 56x56 maps as fast or faster).
 pub(super) const MIN_PIXELS: usize = 1024;
 
-/// Whether [`conv2d`] computes `g`.
+/// Whether [`conv2d`] computes `g` (on this CPU: AVX-512, see `packs`).
 fn suits(g: &ConvGeom) -> bool {
     g.format == DataFormat::Nhwc
         && g.lowp.is_none()
@@ -55,7 +52,7 @@ fn suits(g: &ConvGeom) -> bool {
         && g.pad_top == 0
         && g.pad_left == 0
         && g.cin > 0
-        && g.cout.is_multiple_of(PANEL)
+        && packs(g.cout)
         && g.n * g.oh * g.ow >= MIN_PIXELS
         && (g.oh - 1) * g.sh < g.h
         && (g.ow - 1) * g.sw < g.w
@@ -93,7 +90,7 @@ pub(crate) fn conv2d(
 ) -> Option<Result<()>> {
     #[cfg(target_arch = "x86_64")]
     {
-        if !suits(g) || super::super::cpu::simd_level() != super::super::cpu::Simd::Avx512 {
+        if !suits(g) {
             return None;
         }
         let (cin, cout) = (g.cin, g.cout);
@@ -165,7 +162,7 @@ pub(crate) fn conv2d(
     }
 }
 
-/// `R` pixels by one panel.
+/// `R` pixels (at most [`ROWS`]) by one panel.
 ///
 /// # Safety
 /// As for `panel_block`, with `at(i)` the rows.

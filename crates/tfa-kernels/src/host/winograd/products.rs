@@ -21,11 +21,12 @@ pub(crate) const PANEL: usize = 64;
 
 /// Tiles per register block: `ROWS * 4` accumulators and 4 filter vectors
 /// fill 28 of AVX-512's 32 registers.
-const ROWS: usize = 6;
+pub(crate) const ROWS: usize = 6;
 
-/// Whether jobs of `k` output channels multiply here (and the filter is
-/// transformed into panels): on CPUs with AVX-512 and whole panels.
-pub(super) fn packs(k: usize) -> bool {
+/// Whether products to `k` output channels run on this register block
+/// (Winograd's jobs, with the filter transformed into panels; pointwise
+/// convolutions, `conv::pointwise`): on CPUs with AVX-512 and whole panels.
+pub(crate) fn packs(k: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         k > 0
