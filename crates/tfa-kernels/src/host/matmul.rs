@@ -1,5 +1,7 @@
 //! Matrix multiplication. float32/float64 go to the `gemm` crate (cache-blocked,
-//! AVX-512 with the `x86-v4` feature, rayon-parallel); bfloat16 goes to
+//! AVX-512 with the `x86-v4` feature, rayon-parallel), except float32
+//! products of few rows on AVX-512, which read both operands in place
+//! (`few_rows`: a recurrent cell's step and its gradient); bfloat16 goes to
 //! `lowp_gemm` (AMX/AVX512-BF16 where present: float32 accumulation, rounded
 //! once); float16 is widened to float32, multiplied and rounded once;
 //! integers use a plain parallel loop (rare in models, exact wrapping math).
@@ -8,11 +10,14 @@
 use super::arith::Arith;
 use super::gemm_threads;
 use super::lowp_gemm::{lowp_gemm_strided, LowpSrc, LowpType};
+use super::transpose::SendPtr;
 use half::{bf16, f16};
 use rayon::prelude::*;
 use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
 
 use crate::geometry::matmul::{matmul_dims, MatMulParams};
+
+mod few_rows;
 
 /// Row-major operand layout: element (i, j) lives at `i * rs + j * cs`.
 #[derive(Copy, Clone, Debug)]
@@ -187,6 +192,30 @@ pub(crate) unsafe fn gemm_strided<T: Element + Arith>(
     } else {
         1
     };
+    let in_place = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && a_strides.1 == 1
+        && [a_strides.0, b_strides.0, b_strides.1]
+            .iter()
+            .all(|&s| s >= 0);
+    if in_place {
+        let product = few_rows::FewRows {
+            m,
+            n,
+            k,
+            dst: SendPtr(c.as_mut_ptr() as *mut f32),
+            dst_rs: n,
+            lhs: SendPtr(a as *mut f32),
+            lhs_rs: a_strides.0 as usize,
+            rhs: SendPtr(b as *mut f32),
+            rhs_s: (b_strides.0 as usize, b_strides.1 as usize),
+        };
+        // SAFETY: `T` is `f32` (checked), so the pointers address float32
+        // elements at these (non-negative) strides; this function's
+        // contract covers the product.
+        if unsafe { product.run(threads) } {
+            return;
+        }
+    }
     // SAFETY: `a` and `b` are valid for every element their strides address
     // and `c` holds `m * n` elements (row stride n) aliasing neither (this
     // function's contract); `read_dst` is false, so `c` is only written.

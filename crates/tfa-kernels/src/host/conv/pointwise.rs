@@ -177,5 +177,5 @@ unsafe fn block<const R: usize>(
 ) {
     let rows: [*const f32; R] = std::array::from_fn(at);
     // SAFETY: this function's contract.
-    unsafe { crate::host::winograd::products::panel_block(&rows, c, panel, out, stride) }
+    unsafe { crate::host::winograd::products::panel_block(&rows, c, panel, PANEL, out, stride) }
 }

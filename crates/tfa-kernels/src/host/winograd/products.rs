@@ -170,18 +170,30 @@ unsafe fn block<const R: usize>(v: &[f32], panel: &[f32], at: &Block, m: &mut [f
     // SAFETY: AVX-512F (this function's contract); each tile's row holds
     // `c` floats, the panel `c` rows of 64 and each output row 64 floats
     // from `col` (asserted above).
-    unsafe { panel_block(&rows, c, panel.as_ptr(), m[t * k + col..].as_mut_ptr(), k) };
+    unsafe {
+        panel_block(
+            &rows,
+            c,
+            panel.as_ptr(),
+            PANEL,
+            m[t * k + col..].as_mut_ptr(),
+            k,
+        )
+    };
 }
 
-/// `out[r * stride + j] = sum over cc of rows[r][cc] * panel[cc * 64 + j]`
+/// `out[r * stride + j] = sum over cc of rows[r][cc] * panel[cc * panel_stride + j]`
 /// for `R` rows and the 64 columns of one panel, the sum in order of `cc`
 /// (one fused multiply-add each): `R * 4` accumulators, the panel row's 4
-/// vectors loaded and each row's value broadcast where it lies.
+/// vectors loaded and each row's value broadcast where it lies. A packed
+/// panel has `panel_stride` [`PANEL`]; a matrix read in place
+/// (`gemm_threads::few_rows`) its row length.
 ///
 /// # Safety
 /// The CPU must have AVX-512F; each `rows[r]` is valid for `c` reads,
-/// `panel` for `c * 64` and `out + r * stride` for 64 writes, for every
-/// `r < R`; `out` aliases no source.
+/// `panel + cc * panel_stride` for 64 reads for every `cc < c` and
+/// `out + r * stride` for 64 writes, for every `r < R`; `out` aliases no
+/// source.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -189,6 +201,7 @@ pub(crate) unsafe fn panel_block<const R: usize>(
     rows: &[*const f32; R],
     c: usize,
     panel: *const f32,
+    panel_stride: usize,
     out: *mut f32,
     stride: usize,
 ) {
@@ -198,7 +211,7 @@ pub(crate) unsafe fn panel_block<const R: usize>(
         // SAFETY: row `cc` of the panel and element `cc` of each row lie
         // inside them (the contract); unaligned loads.
         unsafe {
-            let wp = panel.add(cc * PANEL);
+            let wp = panel.add(cc * panel_stride);
             let u = [
                 _mm512_loadu_ps(wp),
                 _mm512_loadu_ps(wp.add(16)),
