@@ -8,10 +8,10 @@
 //! +inf; NaN for Mean).
 
 use super::numeric::{Accumulate, Compute, Numeric, Widen};
-use super::transpose::transpose_words;
+use super::par::{for_each_chunk_mut, for_each_task};
+use super::transpose::{transpose_words, SendPtr};
 use super::PAR_MIN_ELEMENTS;
 use half::{bf16, f16};
-use rayon::prelude::*;
 use tfa_core::{DType, Error, Result, TensorMut, TensorView};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -250,9 +250,7 @@ fn reduce_3d_c<T: Numeric, C: Combine<T::W>>(
             rows(0, out);
         } else {
             let per = (PAR_MIN_ELEMENTS / red.max(1)).max(1);
-            out.par_chunks_mut(per)
-                .enumerate()
-                .for_each(|(i, d)| rows(i * per, d));
+            for_each_chunk_mut(out, per, |i, d| rows(i * per, d));
         }
         return;
     }
@@ -285,10 +283,15 @@ fn reduce_3d_c<T: Numeric, C: Combine<T::W>>(
                 }
             }
         } else {
-            out.par_chunks_mut(inner).enumerate().for_each(|(o, row)| {
-                row.par_chunks_mut(iblk)
-                    .enumerate()
-                    .for_each(|(ib, dst)| run(o * nib + ib, dst))
+            let base = SendPtr(out.as_mut_ptr());
+            for_each_task(tasks, threads, |t| {
+                let (o, i0, i1) = block(t);
+                // SAFETY: task `t` alone writes output block (o, i0..i1),
+                // inside `out`, which stays borrowed until all are done.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(base.get().add(o * inner + i0), i1 - i0)
+                };
+                run(t, dst)
             });
         }
         return;
@@ -296,17 +299,19 @@ fn reduce_3d_c<T: Numeric, C: Combine<T::W>>(
     // Few output blocks: split the reduced dim too, then combine partials.
     let splits = (2 * threads).div_ceil(tasks).min(red);
     let per = red.div_ceil(splits);
-    let partials: Vec<Vec<T::W>> = (0..tasks * splits)
-        .into_par_iter()
-        .map(|k| {
-            let (t, s) = (k / splits, k % splits);
-            let (o, i0, i1) = block(t);
-            let mut acc = vec![init; i1 - i0];
-            let (r0, r1) = ((s * per).min(red), ((s + 1) * per).min(red));
-            partial(o, i0, i1, r0, r1, &mut acc);
-            acc
-        })
-        .collect();
+    // Partial `k` (block k / splits, rows of split k % splits) in its slot
+    // of `iblk` accumulators.
+    let mut partials = vec![init; tasks * splits * iblk];
+    let slots = SendPtr(partials.as_mut_ptr());
+    for_each_task(tasks * splits, threads, |k| {
+        let (t, s) = (k / splits, k % splits);
+        let (o, i0, i1) = block(t);
+        // SAFETY: task `k` alone writes slot `k`, inside `partials`, which
+        // outlives every task.
+        let acc = unsafe { std::slice::from_raw_parts_mut(slots.get().add(k * iblk), i1 - i0) };
+        let (r0, r1) = ((s * per).min(red), ((s + 1) * per).min(red));
+        partial(o, i0, i1, r0, r1, acc);
+    });
     let dsts = out
         .chunks_mut(inner)
         .flat_map(|row| row.chunks_mut(iblk))
@@ -315,7 +320,7 @@ fn reduce_3d_c<T: Numeric, C: Combine<T::W>>(
         for (j, d) in dst.iter_mut().enumerate() {
             let mut a = init;
             for s in 0..splits {
-                a = f(a, partials[t * splits + s][j]);
+                a = f(a, partials[(t * splits + s) * iblk + j]);
             }
             *d = finish(a);
         }
@@ -477,6 +482,41 @@ mod tests {
                         || ((*g as f64 - w).abs() <= 1e-4 * w.abs());
                     assert!(ok, "{op:?} {shape:?} {red:?}: {g} vs {w}");
                 }
+            }
+        }
+    }
+
+    /// Each parallel split (rows per task, output blocks per task, rows
+    /// split with partials combined: a BiasAddGrad of 32x1024 among them),
+    /// on a 3-thread pool and from outside every pool.
+    #[test]
+    fn parallel_splits_match_reference() {
+        let mut rng = crate::test_rng();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for (shape, red) in [
+            ([30000, 3, 1], [false, true, true]),
+            ([16, 5, 5000], [false, true, false]),
+            ([1, 32, 1024], [false, true, false]),
+            ([2, 40, 9000], [false, true, false]),
+            ([1, 1, 70000], [false, true, true]),
+        ] {
+            let n: usize = shape.iter().product();
+            let x: Vec<f32> = (0..n).map(|_| rng.random_range(0.5..1.5)).collect();
+            let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            for op in [ReduceOp::Sum, ReduceOp::Max] {
+                let want = reference(op, &x64, &shape, &red);
+                let run = || {
+                    let mut got = vec![0f32; want.len()];
+                    reduce_typed(op, &x, &shape, &red, &mut got).unwrap();
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!((*g as f64 - w).abs() <= 1e-5 * w.abs(), "{op:?} {shape:?}");
+                    }
+                };
+                run();
+                pool.install(run);
             }
         }
     }

@@ -94,34 +94,35 @@ pub fn concat(inputs: &[TensorView], axis: usize, out: &mut TensorMut) -> Result
     })
 }
 
+/// `dst` (rows of `row` elements) from `srcs`, which give `parts[k]`
+/// elements of each row in turn. Split into flat chunks (`par_chunk`: from
+/// outside the pools the caller copies too, so a 32x1024 concatenation in a
+/// recurrent cell's gradient does not wait for a pool worker to wake).
 fn concat_words<T: Copy + Send + Sync>(srcs: &[&[T]], parts: &[usize], row: usize, dst: &mut [T]) {
-    let fill_row = |o: usize, d: &mut [T]| {
-        let mut at = 0;
-        for (s, &p) in srcs.iter().zip(parts) {
-            d[at..at + p].copy_from_slice(&s[o * p..(o + 1) * p]);
-            at += p;
-        }
-    };
-    if dst.len() < PAR_MIN_ELEMENTS {
-        dst.chunks_mut(row)
-            .enumerate()
-            .for_each(|(o, d)| fill_row(o, d));
-    } else if dst.len() / row >= rayon::current_num_threads() * 4 {
-        dst.par_chunks_mut(row)
-            .enumerate()
-            .for_each(|(o, d)| fill_row(o, d));
-    } else {
-        // Few long rows: copy each part in parallel pieces.
-        for (o, d) in dst.chunks_mut(row).enumerate() {
-            let mut rest = d;
+    // Elements `[start, start + d.len())` of the flat output: each run of
+    // one row's one part is a copy.
+    let fill = |start: usize, d: &mut [T]| {
+        let mut e = start;
+        let end = start + d.len();
+        while e < end {
+            let (o, c) = (e / row, e % row);
+            let mut at = 0;
             for (s, &p) in srcs.iter().zip(parts) {
-                let (head, tail) = rest.split_at_mut(p);
-                head.par_chunks_mut(super::PAR_CHUNK)
-                    .zip(s[o * p..(o + 1) * p].par_chunks(super::PAR_CHUNK))
-                    .for_each(|(a, b)| a.copy_from_slice(b));
-                rest = tail;
+                if c < at + p {
+                    let n = (at + p - c).min(end - e);
+                    d[e - start..e - start + n].copy_from_slice(&s[o * p + c - at..][..n]);
+                    e += n;
+                    break;
+                }
+                at += p;
             }
         }
+    };
+    let chunk = super::par_chunk(dst.len(), 1);
+    if chunk >= dst.len() {
+        fill(0, dst);
+    } else {
+        super::par::for_each_chunk_mut(dst, chunk, |i, d| fill(i * chunk, d));
     }
 }
 

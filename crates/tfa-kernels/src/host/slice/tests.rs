@@ -164,3 +164,50 @@ fn concat_pack_pad() {
     assert_eq!(out, [9., 9., 9., 9., 1., 2., 9., 9., 3., 4., 9., 9.]);
     assert!(pad_shape(&[2], &[1, 2], &[-1, 0]).is_err());
 }
+
+/// Concatenations large enough to split into chunks that start and end
+/// inside rows and parts (empty parts included), on a 3-thread pool and
+/// from outside every pool, against a row-by-row reference.
+#[test]
+fn large_concats_split_anywhere() {
+    let mut rng = crate::test_rng();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    for (outer, widths) in [
+        (32usize, vec![256usize, 256, 256, 256]),
+        (7, vec![1000, 0, 4093, 17]),
+        (3000, vec![5, 1, 30]),
+        (1, vec![40000, 30001]),
+    ] {
+        let srcs: Vec<Vec<u32>> = widths
+            .iter()
+            .map(|&w| (0..outer * w).map(|_| rng.random()).collect())
+            .collect();
+        let row: usize = widths.iter().sum();
+        let mut want = Vec::with_capacity(outer * row);
+        for o in 0..outer {
+            for (s, &w) in srcs.iter().zip(&widths) {
+                want.extend_from_slice(&s[o * w..(o + 1) * w]);
+            }
+        }
+        let views: Vec<TensorView> = srcs
+            .iter()
+            .zip(&widths)
+            .map(|(s, &w)| TensorView::from_slice(vec![outer, w], s))
+            .collect();
+        let run = || {
+            let mut got = vec![0u32; outer * row];
+            concat(
+                &views,
+                1,
+                &mut TensorMut::from_slice(vec![outer, row], &mut got),
+            )
+            .unwrap();
+            assert!(got == want, "{outer} x {widths:?}");
+        };
+        run();
+        pool.install(run);
+    }
+}
