@@ -33,6 +33,45 @@ def test_matmul_large_float32_within_1e_6_relative_to_magnitude(rng):
     assert err <= 1e-6
 
 
+def test_few_row_matmuls_match_cpu_under_strict_placement(rng, strict_placement):
+    """float32 products of few rows read their operands in place on AVX-512
+    (a row-major right operand of whole 64-column panels up to 96 rows, one
+    stored transposed up to 256 rows and depth 128+; other shapes and CPUs
+    keep the gemm crate): MatMul and per-batch BatchMatMulV2 of random such
+    shapes, and their neighbours, in a tf.function against TF CPU."""
+    cases = [(32, 256, 1024, False), (32, 1024, 256, True), (96, 130, 192, False), (97, 64, 128, False),
+             (256, 128, 7, True), (257, 200, 33, True), (5, 127, 40, True), (1, 2048, 64, False)]
+    for _ in range(6):
+        tb = bool(rng.integers(2))
+        m = int(rng.integers(1, 257 if tb else 97))
+        k = int(rng.integers(128, 700)) if tb else int(rng.integers(1, 400))
+        n = int(rng.integers(1, 300)) if tb else 64 * int(rng.integers(1, 5))
+        cases.append((m, k, n, tb))
+    for m, k, n, tb in cases:
+        a = random_tensor(rng, [m, k], tf.float32, -1.0, 1.0)
+        b = random_tensor(rng, [n, k] if tb else [k, n], tf.float32, -1.0, 1.0)
+        xb = random_tensor(rng, [3, m, k], tf.float32, -1.0, 1.0)
+        yb = random_tensor(rng, [3, n, k] if tb else [3, k, n], tf.float32, -1.0, 1.0)
+
+        def run(device):
+            @tf.function(autograph=False)
+            def f(a, b, xb, yb):
+                with tf.device(device):
+                    return (tf.raw_ops.MatMul(a=a, b=b, transpose_b=tb),
+                            tf.raw_ops.BatchMatMulV2(x=xb, y=yb, adj_y=tb))
+            return f(a, b, xb, yb)
+
+        tf_adapter.reset_kernel_counts()
+        npu = run("/NPU:0")
+        counts = tf_adapter.kernel_counts()
+        assert counts.get("MatMul") == 1 and counts.get("BatchMatMulV2") == 1, counts
+        for got, want in zip(npu, run("/CPU:0")):
+            assert got.device.endswith("NPU:0")
+            # Sums of k products of values in [-1, 1]: float32 rounding.
+            err = np.max(np.abs(got.numpy() - want.numpy()))
+            assert err <= 2e-6 * k, (m, k, n, tb, err)
+
+
 def test_matmul_shape_mismatch():
     with pytest.raises(tf.errors.InvalidArgumentError, match="Matrix size-incompatible"):
         on("/NPU:0", tf.matmul, tf.ones([2, 3]), tf.ones([4, 5]))

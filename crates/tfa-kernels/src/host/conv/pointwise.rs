@@ -18,7 +18,7 @@
 //! ms), the strided ones 8-16 % faster, 56x56 maps from 64 channels alike.
 
 use super::{for_each_tile, run_epilogue, ConvGeom, DataFormat, RowsEpilogue};
-use crate::host::winograd::products::{packs, PANEL, ROWS};
+use crate::host::winograd::products::{packs, rows_by_panel, Packed, PANEL, ROWS};
 use rayon::prelude::*;
 use tfa_core::Result;
 
@@ -133,16 +133,7 @@ pub(crate) fn conv2d(
                         // assert), the panel holds `cin` rows of 64, and
                         // the task's rows `r..r + n` hold 64 floats from
                         // column `64p`.
-                        unsafe {
-                            match n {
-                                6 => block::<6>(at, cin, panel, o, cout),
-                                5 => block::<5>(at, cin, panel, o, cout),
-                                4 => block::<4>(at, cin, panel, o, cout),
-                                3 => block::<3>(at, cin, panel, o, cout),
-                                2 => block::<2>(at, cin, panel, o, cout),
-                                _ => block::<1>(at, cin, panel, o, cout),
-                            }
-                        }
+                        unsafe { rows_by_panel(n, at, cin, (panel, Packed), o, cout) }
                     }
                 }
             }
@@ -160,22 +151,4 @@ pub(crate) fn conv2d(
         let _ = (x, f, y, g, epilogue);
         None
     }
-}
-
-/// `R` pixels (at most [`ROWS`]) by one panel.
-///
-/// # Safety
-/// As for `panel_block`, with `at(i)` the rows.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn block<const R: usize>(
-    at: impl Fn(usize) -> *const f32,
-    c: usize,
-    panel: *const f32,
-    out: *mut f32,
-    stride: usize,
-) {
-    let rows: [*const f32; R] = std::array::from_fn(at);
-    // SAFETY: this function's contract.
-    unsafe { crate::host::winograd::products::panel_block(&rows, c, panel, PANEL, out, stride) }
 }

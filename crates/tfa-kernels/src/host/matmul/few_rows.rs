@@ -19,7 +19,7 @@
 
 use crate::host::par::for_each_task;
 use crate::host::transpose::SendPtr;
-use crate::host::winograd::products::{panel_block, PANEL, ROWS};
+use crate::host::winograd::products::{rows_by_panel, PANEL, ROWS};
 
 /// Most output rows taken with `rhs` row-major: from 128 the gemm crate was
 /// as fast (2-core Zen 4, k = 256, n = 1024, alternating in one process:
@@ -120,15 +120,7 @@ impl FewRows {
                         |i: usize| lhs.get().add((r + i.min(rows - 1)) * self.lhs_rs) as *const f32;
                     let panel = rhs.get().add(p * PANEL) as *const f32;
                     let out = dst.get().add(r * self.dst_rs + p * PANEL);
-                    let (k, ld, rs) = (self.k, self.rhs_s.0, self.dst_rs);
-                    match rows {
-                        6 => panel_rows::<6>(at, k, panel, ld, out, rs),
-                        5 => panel_rows::<5>(at, k, panel, ld, out, rs),
-                        4 => panel_rows::<4>(at, k, panel, ld, out, rs),
-                        3 => panel_rows::<3>(at, k, panel, ld, out, rs),
-                        2 => panel_rows::<2>(at, k, panel, ld, out, rs),
-                        _ => panel_rows::<1>(at, k, panel, ld, out, rs),
-                    }
+                    rows_by_panel(rows, at, self.k, (panel, self.rhs_s.0), out, self.dst_rs)
                 }
             }
         });
@@ -176,25 +168,6 @@ impl FewRows {
             }
         });
     }
-}
-
-/// `R` rows by one panel read in place.
-///
-/// # Safety
-/// As for `panel_block`, with `at(i)` the rows.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn panel_rows<const R: usize>(
-    at: impl Fn(usize) -> *const f32,
-    k: usize,
-    panel: *const f32,
-    panel_stride: usize,
-    out: *mut f32,
-    stride: usize,
-) {
-    let rows: [*const f32; R] = std::array::from_fn(at);
-    // SAFETY: this function's contract.
-    unsafe { panel_block(&rows, k, panel, panel_stride, out, stride) }
 }
 
 /// `out[r * stride + c] = sum over p < k of a[r][p] * b[c][p]` for the

@@ -40,6 +40,31 @@ pub(crate) fn packs(k: usize) -> bool {
     }
 }
 
+/// A panel's row stride: [`PANEL`] for packed panels ([`Packed`], a
+/// constant in the compiled loop, as before the stride was a parameter),
+/// or the row length of a matrix read in place (`usize`, `matmul::few_rows`).
+pub(crate) trait PanelStride: Copy {
+    fn get(self) -> usize;
+}
+
+/// The row stride of packed panels, [`PANEL`].
+#[derive(Clone, Copy)]
+pub(crate) struct Packed;
+
+impl PanelStride for Packed {
+    #[inline]
+    fn get(self) -> usize {
+        PANEL
+    }
+}
+
+impl PanelStride for usize {
+    #[inline]
+    fn get(self) -> usize {
+        self
+    }
+}
+
 /// Where the transformed filter's element (input channel `c`, output
 /// channel `k`) of one point's plane lies in the packed plane of `c_in`
 /// rows: panel `k / 64`, row `c`, column `k % 64`.
@@ -186,8 +211,8 @@ unsafe fn block<const R: usize>(v: &[f32], panel: &[f32], at: &Block, m: &mut [f
 /// for `R` rows and the 64 columns of one panel, the sum in order of `cc`
 /// (one fused multiply-add each): `R * 4` accumulators, the panel row's 4
 /// vectors loaded and each row's value broadcast where it lies. A packed
-/// panel has `panel_stride` [`PANEL`]; a matrix read in place
-/// (`gemm_threads::few_rows`) its row length.
+/// panel has `panel_stride` [`Packed`]; a matrix read in place
+/// (`matmul::few_rows`) its row length.
 ///
 /// # Safety
 /// The CPU must have AVX-512F; each `rows[r]` is valid for `c` reads,
@@ -197,11 +222,11 @@ unsafe fn block<const R: usize>(v: &[f32], panel: &[f32], at: &Block, m: &mut [f
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-pub(crate) unsafe fn panel_block<const R: usize>(
+pub(crate) unsafe fn panel_block<const R: usize, S: PanelStride>(
     rows: &[*const f32; R],
     c: usize,
     panel: *const f32,
-    panel_stride: usize,
+    panel_stride: S,
     out: *mut f32,
     stride: usize,
 ) {
@@ -211,7 +236,7 @@ pub(crate) unsafe fn panel_block<const R: usize>(
         // SAFETY: row `cc` of the panel and element `cc` of each row lie
         // inside them (the contract); unaligned loads.
         unsafe {
-            let wp = panel.add(cc * panel_stride);
+            let wp = panel.add(cc * panel_stride.get());
             let u = [
                 _mm512_loadu_ps(wp),
                 _mm512_loadu_ps(wp.add(16)),
@@ -241,6 +266,48 @@ pub(crate) unsafe fn panel_block<const R: usize>(
         for (q, aq) in a.iter().enumerate() {
             // SAFETY: row `r` of `out` holds 64 floats (the contract).
             unsafe { _mm512_storeu_ps(out.add(r * stride + 16 * q), *aq) };
+        }
+    }
+}
+
+/// `n` rows (1 to [`ROWS`]) by one panel, row `i` at `at(i)`:
+/// [`panel_block`] for that many rows (pointwise convolutions, few-row
+/// matrix products).
+///
+/// # Safety
+/// As for [`panel_block`], with `rows[i] = at(i)` for `i < n`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn rows_by_panel<S: PanelStride>(
+    n: usize,
+    at: impl Fn(usize) -> *const f32,
+    c: usize,
+    panel: (*const f32, S),
+    out: *mut f32,
+    stride: usize,
+) {
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn rows<const R: usize, S: PanelStride>(
+        at: impl Fn(usize) -> *const f32,
+        c: usize,
+        (panel, panel_stride): (*const f32, S),
+        out: *mut f32,
+        stride: usize,
+    ) {
+        let rows: [*const f32; R] = std::array::from_fn(at);
+        // SAFETY: this function's contract.
+        unsafe { panel_block(&rows, c, panel, panel_stride, out, stride) }
+    }
+    // SAFETY: this function's contract, for the block size `n`.
+    unsafe {
+        match n {
+            6 => rows::<6, S>(at, c, panel, out, stride),
+            5 => rows::<5, S>(at, c, panel, out, stride),
+            4 => rows::<4, S>(at, c, panel, out, stride),
+            3 => rows::<3, S>(at, c, panel, out, stride),
+            2 => rows::<2, S>(at, c, panel, out, stride),
+            _ => rows::<1, S>(at, c, panel, out, stride),
         }
     }
 }
