@@ -72,6 +72,55 @@ def test_few_row_matmuls_match_cpu_under_strict_placement(rng, strict_placement)
             assert err <= 2e-6 * k, (m, k, n, tb, err)
 
 
+def test_few_row_matmuls_match_cpu_under_default_placement(rng):
+    """The same kernels reached eagerly, as a model's own code reaches them
+    under default placement: MatMul and BatchMatMulV2 of few-row shapes and
+    the input gradient of a Dense-like product (`dy @ W^T`, the transposed
+    form) taken with a GradientTape, against TF CPU."""
+    cases = [(32, 1024, 256, True), (64, 256, 1024, False), (200, 512, 100, True)]
+    for _ in range(3):
+        tb = bool(rng.integers(2))
+        cases.append((int(rng.integers(1, 257 if tb else 97)),
+                      int(rng.integers(128, 600)) if tb else int(rng.integers(1, 300)),
+                      int(rng.integers(1, 300)) if tb else 64 * int(rng.integers(1, 4)), tb))
+    for m, k, n, tb in cases:
+        a = random_tensor(rng, [m, k], tf.float32, -1.0, 1.0)
+        b = random_tensor(rng, [n, k] if tb else [k, n], tf.float32, -1.0, 1.0)
+        xb = random_tensor(rng, [2, m, k], tf.float32, -1.0, 1.0)
+        yb = random_tensor(rng, [2, n, k] if tb else [2, k, n], tf.float32, -1.0, 1.0)
+        tf_adapter.reset_kernel_counts()
+        with tf.device("/NPU:0"):
+            npu = (tf.matmul(a, b, transpose_b=tb), tf.matmul(xb, yb, adjoint_b=tb))
+        counts = tf_adapter.kernel_counts()
+        assert counts.get("MatMul") == 1 and counts.get("BatchMatMulV2") == 1, counts
+        with tf.device("/CPU:0"):
+            cpu = (tf.matmul(a, b, transpose_b=tb), tf.matmul(xb, yb, adjoint_b=tb))
+        for got, want in zip(npu, cpu):
+            assert got.device.endswith("NPU:0")
+            err = np.max(np.abs(got.numpy() - want.numpy()))
+            assert err <= 2e-6 * k, (m, k, n, tb, err)
+
+    # A Dense layer's input gradient: x [32, 256] @ W [256, 1024], so
+    # dx = dy [32, 1024] @ W^T, 32 rows of depth 1024 with W read transposed.
+    x = random_tensor(rng, [32, 256], tf.float32, -1.0, 1.0)
+    w = random_tensor(rng, [256, 1024], tf.float32, -1.0, 1.0)
+    dy = random_tensor(rng, [32, 1024], tf.float32, -1.0, 1.0)
+
+    def input_grad(device):
+        with tf.device(device):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = tf.matmul(x, w)
+            return tape.gradient(y, x, output_gradients=dy)
+
+    tf_adapter.reset_kernel_counts()
+    got = input_grad("/NPU:0")
+    assert tf_adapter.kernel_counts().get("MatMul") == 2, tf_adapter.kernel_counts()
+    assert got.device.endswith("NPU:0")
+    err = np.max(np.abs(got.numpy() - input_grad("/CPU:0").numpy()))
+    assert err <= 2e-6 * 1024, err
+
+
 def test_matmul_shape_mismatch():
     with pytest.raises(tf.errors.InvalidArgumentError, match="Matrix size-incompatible"):
         on("/NPU:0", tf.matmul, tf.ones([2, 3]), tf.ones([4, 5]))

@@ -14,3 +14,13 @@ pub(crate) fn test_rng() -> rand::rngs::StdRng {
     use rand::SeedableRng;
     rand::rngs::StdRng::seed_from_u64(tfa_core::test_seed())
 }
+
+/// A rayon pool of `threads` for the tests that check a kernel's parallel
+/// splits (odd counts such as 3 cut work where two threads would not).
+#[cfg(test)]
+pub(crate) fn test_pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a test thread pool")
+}

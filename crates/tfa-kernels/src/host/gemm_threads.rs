@@ -244,10 +244,7 @@ mod tests {
                         // The test thread is in no pool: helpers join the caller.
                         run(&mut c);
                     } else {
-                        let pool = rayon::ThreadPoolBuilder::new()
-                            .num_threads(threads)
-                            .build()
-                            .unwrap();
+                        let pool = crate::test_pool(threads);
                         pool.install(|| run(&mut c));
                     }
                     for i in 0..m {

@@ -177,10 +177,7 @@ mod tests {
                 "{count}"
             );
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
+        let pool = crate::test_pool(3);
         pool.install(|| {
             let mut v = vec![0usize; 1001];
             for_each_chunk_mut(&mut v, 64, |i, c| {
@@ -200,10 +197,7 @@ mod tests {
     /// A costly loop over a small tensor splits, except inside `Serial`.
     #[test]
     fn serial_keeps_loops_whole() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let pool = crate::test_pool(2);
         pool.install(|| {
             let (len, cost) = (8192, 8);
             assert!(crate::host::par_chunk(len, cost) < len);

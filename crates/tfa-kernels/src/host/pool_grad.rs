@@ -215,10 +215,7 @@ mod tests {
     fn pool_grads_match_reference() {
         let mut rng = crate::test_rng();
         for threads in [1, 3] {
-            let tp = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
+            let tp = crate::test_pool(threads);
             for case in 0..300 {
                 let max = case % 2 == 0;
                 let padding = [Padding::Same, Padding::Valid, Padding::Explicit]

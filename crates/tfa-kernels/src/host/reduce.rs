@@ -492,10 +492,7 @@ mod tests {
     #[test]
     fn parallel_splits_match_reference() {
         let mut rng = crate::test_rng();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
+        let pool = crate::test_pool(3);
         for (shape, red) in [
             ([30000, 3, 1], [false, true, true]),
             ([16, 5, 5000], [false, true, false]),

@@ -90,10 +90,7 @@ fn lowp_conv2d_matches_f32_on_rounded_inputs() {
         let g = conv2d_geometry(&x, &f, &a, ConvPass::Forward).unwrap();
         cases.push((x, f, g));
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
+    let pool = crate::test_pool(2);
     for (i, (shape, fshape, g)) in cases.into_iter().enumerate() {
         let lowp = if i % 4 == 3 { DType::F16 } else { DType::BF16 };
         let round = |v: f32| match lowp {
@@ -218,10 +215,7 @@ fn bf16_epilogue_matches_rounded_f32(
 #[test]
 fn rounded_conv2d_matches_float64_per_chunk_and_path() {
     let mut rng = crate::test_rng();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
+    let pool = crate::test_pool(2);
     let nhwc = DataFormat::Nhwc;
     for (x, f, s, chunk) in [
         ([8, 12, 12, 96], [3, 3, 96, 100], 1, 240_000), // Winograd, 2 chunks
@@ -401,10 +395,7 @@ fn depthwise_matches_reference() {
 #[test]
 fn large_convs_use_parallel_tiles() {
     // Big enough for the tiled parallel path, 1x1 direct and 3x3 im2col.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(3)
-        .build()
-        .unwrap();
+    let pool = crate::test_pool(3);
     pool.install(|| {
         for (k, pad) in [(1usize, Padding::Valid), (3, Padding::Same)] {
             let shape = vec![2, 17, 19, 24];
@@ -541,10 +532,7 @@ fn gemm_paths_match_reference_and_run_epilogue_once() {
     use rand::SeedableRng;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let nhwc = DataFormat::Nhwc;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
+    let pool = crate::test_pool(2);
     // (input, filter, stride, whether the convolution runs the epilogue)
     for (x, f, s, runs_epilogue) in [
         ([2, 9, 7, 160], [3, 3, 160, 300], 2, true), // stride 2: not Winograd
@@ -707,10 +695,7 @@ fn check_own_kernel(
     takes: bool,
 ) {
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = crate::test_pool(threads);
         let mut y = vec![f32::NAN; want.len()];
         let seen = std::sync::Mutex::new(vec![0u32; g.n * g.oh * g.ow]);
         let e = mark_rows(g.cout, &seen);

@@ -119,10 +119,7 @@ fn random_geom(
 #[test]
 fn lowp_grads_match_f32_on_rounded_inputs() {
     let mut rng = crate::test_rng();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
+    let pool = crate::test_pool(2);
     for (i, (xs, fs, g)) in lowp_cases(&mut rng).into_iter().enumerate() {
         let lowp = if i % 4 == 1 { DType::F16 } else { DType::BF16 };
         let round = |v: f32| match lowp {
@@ -254,10 +251,7 @@ fn check(kind: ConvKind, cases: usize, big: bool, threads: usize) {
 
 fn check_case(kind: ConvKind, shape: &[usize], fshape: &[usize], g: &ConvGeom, threads: usize) {
     let (shape, fshape, g) = (shape.to_vec(), fshape.to_vec(), *g);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
+    let pool = crate::test_pool(threads);
     let mut rng = crate::test_rng();
     {
         let mut r =

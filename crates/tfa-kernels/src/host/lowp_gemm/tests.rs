@@ -50,13 +50,6 @@ fn reference(
     (want, scale)
 }
 
-fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-}
-
 fn assert_close(got: &[f32], want: &[f64], scale: &[f64], what: &str) {
     for (i, ((g, w), s)) in got.iter().zip(want).zip(scale).enumerate() {
         assert!(
@@ -83,7 +76,7 @@ fn check(
     let (b, sb) = operand(rng, k, n, tb);
     let (want, scale) = reference(m, n, k, &a, sa, &b, sb, lowp);
     let mut c = vec![f32::NAN; m * n];
-    pool(threads).install(|| {
+    crate::test_pool(threads).install(|| {
         // SAFETY: a is m x k and b k x n at their strides; c holds m*n.
         unsafe {
             lowp_gemm_with(
@@ -227,7 +220,7 @@ fn bf16_inputs_match_reference() {
                 let bh: Vec<bf16> = b.iter().map(|&v| bf16::from_f32(v)).collect();
                 let (want, scale) = reference(m, n, k, &a, sa, &b, sb, LowpType::Bf16);
                 let mut c = vec![f32::NAN; m * n];
-                pool(threads).install(|| {
+                crate::test_pool(threads).install(|| {
                     // SAFETY: operands cover their strided shapes; c is m*n.
                     unsafe {
                         lowp_gemm_with(

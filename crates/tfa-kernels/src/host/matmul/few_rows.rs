@@ -232,7 +232,7 @@ mod tests {
     /// operands and destination, on 1 and 2 threads, against float64.
     #[test]
     fn few_row_products_match_float64() {
-        if !FewRows::avx512() {
+        if !crate::host::winograd::products::packs(crate::host::winograd::products::PANEL) {
             return;
         }
         let mut rng = crate::test_rng();
@@ -309,19 +309,6 @@ mod tests {
                         );
                     }
                 }
-            }
-        }
-    }
-
-    impl FewRows {
-        fn avx512() -> bool {
-            #[cfg(target_arch = "x86_64")]
-            {
-                crate::host::cpu::simd_level() == crate::host::cpu::Simd::Avx512
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            {
-                false
             }
         }
     }

@@ -171,10 +171,7 @@ fn concat_pack_pad() {
 #[test]
 fn large_concats_split_anywhere() {
     let mut rng = crate::test_rng();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(3)
-        .build()
-        .unwrap();
+    let pool = crate::test_pool(3);
     for (outer, widths) in [
         (32usize, vec![256usize, 256, 256, 256]),
         (7, vec![1000, 0, 4093, 17]),
