@@ -920,6 +920,23 @@ pub(crate) fn binary_f32_has(op: BinaryOp) -> bool {
     binary_f32(op, Lane::One(1.0), Lane::One(1.0), 1, &mut [0.0])
 }
 
+/// Something generic over a float32 unary function: see [`visit_unary_f32`].
+pub(crate) trait UnaryVisitor {
+    type Out;
+    fn visit<F: Fn(f32) -> f32>(self, f: F) -> Self::Out;
+}
+
+/// Calls `v` with `op`'s float32 function, the one [`unary_f32`] and the
+/// tensor kernels apply (the same bits), so other kernels can inline it.
+pub(crate) fn visit_unary_f32<V: UnaryVisitor>(op: UnaryOp, v: V) -> V::Out {
+    macro_rules! go {
+        ($t:ty, $f:expr) => {
+            v.visit($f)
+        };
+    }
+    float_unary_table!(f32, op, go)
+}
+
 /// `out[i] = op(x[i])` (or in place) on a float32 chunk, vectorised, without
 /// [`unary`]'s per-call set-up: the fused programs' float32 path.
 pub(crate) fn unary_f32(op: UnaryOp, x: Option<&[f32]>, out: &mut [f32]) {

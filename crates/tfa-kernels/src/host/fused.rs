@@ -213,6 +213,9 @@ pub struct Plan {
     blocked: bool,
     /// A blocked float32 program the chunked path runs ([`Plan::run_fast`]).
     fast: Option<Fast>,
+    /// A blocked float32 program of per-channel affine chains, run in one
+    /// pass ([`affine`]); taken before `fast`.
+    affine: Option<affine::Affine>,
 }
 
 /// What the float32 chunked path needs beyond the plan: which registers hold
@@ -306,6 +309,7 @@ impl Plan {
             invariant: vec![None; prog.instrs.len()],
             blocked,
             fast: None,
+            affine: None,
         };
         if plan.blocked {
             for i in 0..prog.instrs.len() {
@@ -328,8 +332,38 @@ impl Plan {
                 }
             }
             plan.fast = plan.fast_plan();
+            plan.affine = plan.affine_plan(head.is_some(), inputs);
         }
         Ok(plan)
+    }
+
+    /// The one-pass plan of a float32 program of affine chains (see
+    /// [`affine`]), reading the call's per-channel inputs and invariant
+    /// registers now.
+    fn affine_plan(&self, has_head: bool, inputs: &[TensorView]) -> Option<affine::Affine> {
+        if self.dtype != DType::F32 {
+            return None;
+        }
+        let cols = *self.out_shape.last()?;
+        let leaf = |a: &Arg| match *a {
+            Arg::Head if has_head => Some(affine::Leaf::Head),
+            Arg::Input(k) if self.input_kinds[k] == Kind::Full => Some(affine::Leaf::Input(k)),
+            _ => None,
+        };
+        let values = |v: &[f32]| match v.len() {
+            1 => Some(affine::Param::One(v[0])),
+            n if n == cols => Some(affine::Param::PerCol(v.to_vec())),
+            _ => None,
+        };
+        let param = |a: &Arg| match *a {
+            Arg::Input(k) => match self.input_kinds[k] {
+                Kind::Channel | Kind::Scalar => values(inputs[k].data::<f32>().ok()?),
+                _ => None,
+            },
+            Arg::Reg(k) => values(as_f32(self.invariant[k].as_deref()?)?),
+            Arg::Head => None,
+        };
+        affine::Affine::compile(&self.prog, cols, &self.reg_invariant, leaf, param)
     }
 
     /// The float32 chunked path's plan, when every instruction has a chunk
@@ -447,6 +481,27 @@ impl Plan {
         let sz = self.dtype.size();
         if rows == 0 || cols == 0 {
             return Ok(());
+        }
+        if let Some(a) = &self.affine {
+            let aligned = |p: *const u8| (p as usize).is_multiple_of(std::mem::align_of::<f32>());
+            if aligned(out.as_ptr()) && head.is_none_or(aligned) {
+                let input = |k: usize| inputs.get(k).and_then(|t| t.data::<f32>().ok());
+                // SAFETY: this function's contract (`head` and `out` hold the
+                // block's `rows * cols` elements, both float32-aligned;
+                // inputs are not the output).
+                let done = unsafe {
+                    a.run(
+                        head.map(|h| h as *const f32),
+                        input,
+                        row0,
+                        rows,
+                        out.as_mut_ptr() as *mut f32,
+                    )
+                };
+                if done {
+                    return Ok(());
+                }
+            }
         }
         if let Some(fast) = &self.fast {
             // SAFETY: this function's contract.
@@ -961,5 +1016,6 @@ impl Plan {
     }
 }
 
+mod affine;
 #[cfg(test)]
 mod tests;

@@ -334,3 +334,198 @@ fn shape_errors_are_tensorflows() {
         .shapes(None, &[])
         .is_err());
 }
+
+/// Random programs of the one-pass shape (`affine`: chains of per-channel
+/// or scalar add/subtract/multiply from the head or a full-size input, at
+/// most one add joining two chains, steps after it, an activation) give the
+/// unfused ops' bits, in blocks and in place, with any column count and
+/// special values; near misses are refused and stay equal too.
+#[test]
+fn affine_programs_equal_unfused_bit_for_bit() {
+    use rand::Rng;
+    let mut rng = crate::test_rng();
+    let acts = [
+        None,
+        Some(UnaryOp::Relu),
+        Some(UnaryOp::Relu6),
+        Some(UnaryOp::Sigmoid),
+        Some(UnaryOp::Tanh),
+        Some(UnaryOp::Elu),
+    ];
+    let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul];
+    let special = [
+        f32::NAN,
+        f32::INFINITY,
+        -f32::INFINITY,
+        0.0,
+        -0.0,
+        1e-40,
+        -1e-40,
+    ];
+    for case in 0..300 {
+        let c = match case % 4 {
+            0 => 64 * rng.random_range(1..5),
+            1 => 16 * rng.random_range(1..9),
+            _ => rng.random_range(1..300),
+        };
+        // Two rows or more: with one, the `[1, c]` operand is full-size.
+        let rows = rng.random_range(2..40);
+        let gen = |n: usize, rng: &mut rand::rngs::StdRng| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    if rng.random_range(0..50) == 0 {
+                        special[rng.random_range(0..special.len())]
+                    } else {
+                        rng.random_range(-3.0f32..3.0)
+                    }
+                })
+                .collect()
+        };
+        // Inputs 0-1 full size, 2-4 per channel (ranks 1 and 2), 5 scalar.
+        let shapes = [
+            vec![rows, c],
+            vec![rows, c],
+            vec![c],
+            vec![1, c],
+            vec![c],
+            vec![],
+        ];
+        let datas: Vec<Vec<f32>> = shapes
+            .iter()
+            .map(|s| gen(s.iter().product(), &mut rng))
+            .collect();
+        let inputs: Vec<TensorView> = shapes
+            .iter()
+            .zip(&datas)
+            .map(|(s, d)| TensorView::from_slice(s.clone(), d))
+            .collect();
+        let head = gen(rows * c, &mut rng);
+        let hv = TensorView::from_slice(vec![rows, c], &head);
+        let mut instrs: Vec<Instr> = Vec::new();
+        let push = |instrs: &mut Vec<Instr>, op: Op, args: Vec<Arg>| {
+            instrs.push(Instr { op, args });
+            Arg::Reg(instrs.len() - 1)
+        };
+        // An invariant register: gamma * rsqrt(var + eps) style.
+        let inv = {
+            let a = push(
+                &mut instrs,
+                Op::Binary(BinaryOp::Add),
+                vec![Arg::Input(4), Arg::Input(5)],
+            );
+            let r = push(&mut instrs, Op::Unary(UnaryOp::Abs), vec![a]);
+            push(
+                &mut instrs,
+                Op::Binary(BinaryOp::Mul),
+                vec![Arg::Input(2), r],
+            )
+        };
+        let params = [Arg::Input(2), Arg::Input(3), Arg::Input(5), inv];
+        let chain = |instrs: &mut Vec<Instr>, mut r: Arg, rng: &mut rand::rngs::StdRng| {
+            for _ in 0..rng.random_range(0..4) {
+                let p = params[rng.random_range(0..params.len())];
+                let op = ops[rng.random_range(0..ops.len())];
+                let args = if rng.random_bool(0.5) {
+                    vec![r, p]
+                } else {
+                    vec![p, r]
+                };
+                r = push(instrs, Op::Binary(op), args);
+            }
+            r
+        };
+        let leaves = [Arg::Head, Arg::Input(0), Arg::Input(1)];
+        let mut r = chain(&mut instrs, leaves[rng.random_range(0..3)], &mut rng);
+        if rng.random_bool(0.6) {
+            let q = chain(&mut instrs, leaves[rng.random_range(0..3)], &mut rng);
+            let args = if rng.random_bool(0.5) {
+                vec![r, q]
+            } else {
+                vec![q, r]
+            };
+            r = push(&mut instrs, Op::Binary(BinaryOp::Add), args);
+            r = chain(&mut instrs, r, &mut rng);
+        }
+        // Near misses (refused): a Maximum step, a register read twice, a
+        // per-row operand.
+        let miss = case % 10 == 9;
+        if miss {
+            r = match case % 3 {
+                0 => push(
+                    &mut instrs,
+                    Op::Binary(BinaryOp::Maximum),
+                    vec![r, Arg::Input(2)],
+                ),
+                1 => push(&mut instrs, Op::Binary(BinaryOp::Mul), vec![r, r]),
+                _ => {
+                    let a = push(&mut instrs, Op::Unary(UnaryOp::Neg), vec![r]);
+                    push(
+                        &mut instrs,
+                        Op::Binary(BinaryOp::Add),
+                        vec![a, Arg::Input(2)],
+                    )
+                }
+            };
+        }
+        match acts[rng.random_range(0..acts.len())] {
+            Some(u) => {
+                push(&mut instrs, Op::Unary(u), vec![r]);
+            }
+            None if matches!(r, Arg::Reg(_)) => {}
+            None => {
+                push(
+                    &mut instrs,
+                    Op::Binary(BinaryOp::Mul),
+                    vec![r, Arg::Input(5)],
+                );
+            }
+        }
+        let p = Program { instrs };
+        let plan = Plan::new(&p, DType::F32, Some(&[rows, c]), &inputs).unwrap();
+        assert_eq!(plan.affine.is_some(), !miss, "case {case}: {p:?}");
+        if let Some(a) = &plan.affine {
+            assert!(a.steps() <= 2 * p.instrs.len(), "case {case}");
+        }
+        let want = unfused(&p, Some(&hv), &inputs);
+        // Bits, except that a NaN's sign may differ (`c - x` runs as
+        // `x * -1 + c`; a subtraction as the addition of the negation).
+        let same = |got: &[f32], what: &str| {
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                    "{what} case {case} ({rows}x{c}) element {i}: {g} vs {w}, {p:?}"
+                );
+            }
+        };
+        let mut got = vec![0f32; rows * c];
+        plan.run(
+            Some(&hv),
+            &inputs,
+            &mut TensorMut::from_slice(vec![rows, c], &mut got),
+        )
+        .unwrap();
+        same(&got, "blocks");
+        let mut inplace = head.clone();
+        plan.run_in_place(
+            &inputs,
+            &mut TensorMut::from_slice(vec![rows, c], &mut inplace),
+        )
+        .unwrap();
+        same(&inplace, "in place");
+        // A product's tile: rows from the middle, head and output the same.
+        let (r0, n) = (rows / 3, rows - rows / 3);
+        let mut tile = head[r0 * c..].to_vec();
+        // SAFETY: `tile`'s own float32 storage as bytes, borrowed once.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(tile.as_mut_ptr() as *mut u8, tile.len() * 4) };
+        let h = bytes.as_ptr();
+        // SAFETY: `tile` holds rows `r0..rows` of the head; the output is it.
+        unsafe { plan.run_block(Some(h), &inputs, r0, n, bytes) }.unwrap();
+        for (i, (g, w)) in tile.iter().zip(&want[r0 * c..]).enumerate() {
+            assert!(
+                g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                "tile case {case} element {i}: {g} vs {w}"
+            );
+        }
+    }
+}
