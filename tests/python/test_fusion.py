@@ -97,6 +97,42 @@ def test_conv_epilogues_random(case, strict_placement):
     check_fused(fn, x, f, exact=False)
 
 
+@pytest.mark.parametrize("case", range(8))
+def test_affine_chain_epilogues(case, strict_placement):
+    """Epilogues that are chains of per-channel and scalar add, subtract and
+    multiply (Keras's inference batch normalisation with the scale computed
+    from its variables at run time, a shift subtracted, `c - y`), a residual
+    branch with its own scale and shift joined by an add, then an
+    activation: the host backend runs them in one pass per element. Channel
+    counts of whole 64-lane blocks, whole vectors and neither; equal to the
+    unfused ops within float32 rounding and close to TensorFlow CPU."""
+    rng = np.random.default_rng((4321, case))
+    cout = [64, 128, 48, 16, 37, 5, 200, 96][case]
+    n, h, w, cin = int(rng.integers(1, 3)), int(rng.integers(4, 20)), int(rng.integers(4, 20)), int(rng.integers(1, 40))
+    x = rng.normal(size=[n, h, w, cin]).astype(np.float32)
+    f = (rng.normal(size=[1, 1, cin, cout]) / np.sqrt(cin)).astype(np.float32)
+    r = rng.normal(size=[n, h, w, cout]).astype(np.float32)
+    gamma, beta, mean, bias, g2, b2 = (rng.normal(size=[cout]).astype(np.float32) for _ in range(6))
+    var, var2 = (rng.uniform(0.1, 2.0, size=[cout]).astype(np.float32) for _ in range(2))
+    act = ["relu", "relu6", "sigmoid", "tanh", "elu", "none", "relu", "softplus"][case]
+
+    def fn(x, f, r):
+        y = tf.nn.bias_add(tf.nn.conv2d(x, f, strides=1, padding="VALID"), bias)
+        sc = gamma * tf.math.rsqrt(var + 1e-3)
+        y = y * sc + (beta - mean * sc)
+        if case % 4 == 1:
+            y = 0.5 - y  # scalar minus the chain
+        if case % 2 == 1:
+            sc2 = g2 * tf.math.rsqrt(var2 + 1e-3)
+            y = y + (r * sc2 - b2)  # a residual branch with its own steps
+        if case % 4 == 2:
+            y = (y + r) * 2.0 - mean  # a plain residual, steps after the join
+        return ACTIVATIONS[act](y)
+
+    counts = check_fused(fn, x, f, r, exact=False)
+    assert counts.get("_TfaFused", 0) == 1, counts
+
+
 @pytest.mark.parametrize("case", range(4))
 def test_winograd_conv_epilogues(case, strict_placement):
     """3x3 stride-1 Conv2D with 64-96 channels on 16-31 pixel maps, the
