@@ -78,11 +78,6 @@ impl Steps {
             self.push(cols, None, Some(m));
         }
     }
-
-    #[cfg(test)]
-    fn count(&self, cols: usize) -> usize {
-        self.vals.len() / (2 * cols).max(1)
-    }
 }
 
 /// A compiled program (see the module's comment).
@@ -292,15 +287,6 @@ impl Affine {
             Some(op) => visit_unary_f32(op, Eval(&job)),
         }
         true
-    }
-
-    /// Steps per element (for tests and the plan's dump).
-    #[cfg(test)]
-    pub(super) fn steps(&self) -> usize {
-        let c = self.cols;
-        self.first.1.count(c)
-            + self.second.as_ref().map_or(0, |s| s.1.count(c))
-            + self.after.count(c)
     }
 }
 

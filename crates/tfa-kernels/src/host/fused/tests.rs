@@ -18,10 +18,24 @@ fn unfused(p: &Program, head: Option<&TensorView>, inputs: &[TensorView]) -> Vec
         blocked: false,
         ..Plan::new(p, DType::F32, head.map(|h| h.shape.as_slice()), inputs).unwrap()
     };
-    let mut out = vec![0f32; num_elements(plan.output_shape()).unwrap()];
-    let mut o = TensorMut::from_slice(plan.output_shape().to_vec(), &mut out);
-    plan.run(head, inputs, &mut o).unwrap();
+    run_plan(&plan, head, inputs)
+}
+
+/// `plan` over `head` and `inputs` into a fresh output.
+fn run_plan(plan: &Plan, head: Option<&TensorView>, inputs: &[TensorView]) -> Vec<f32> {
+    let shape = plan.output_shape().to_vec();
+    let mut out = vec![0f32; shape.iter().product()];
+    plan.run(head, inputs, &mut TensorMut::from_slice(shape, &mut out))
+        .unwrap();
     out
+}
+
+/// A float32 buffer as the bytes `run_rows`/`run_block` write.
+fn bytes_of(v: &mut [f32]) -> &mut [u8] {
+    let n = std::mem::size_of_val(v);
+    // SAFETY: the same memory, exclusively borrowed for the result's
+    // lifetime; every byte pattern is a u8.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, n) }
 }
 
 fn data(n: usize, seed: u32) -> Vec<f32> {
@@ -68,21 +82,11 @@ fn batch_norm_epilogue_blocks_equal_whole_tensors() {
             plan.reg_invariant,
             [false, true, true, true, false, false, false, false]
         );
-        let mut out = vec![0f32; rows * c];
-        plan.run(
-            Some(&h),
-            &inputs,
-            &mut TensorMut::from_slice(vec![rows, c], &mut out),
-        )
-        .unwrap();
+        let out = run_plan(&plan, Some(&h), &inputs);
         assert_eq!(out, unfused(&p, Some(&h), &inputs), "{rows}x{c}");
         // In place over the head, as the convolution epilogue runs it.
         let mut inplace = head.clone();
-        // SAFETY: `inplace` is a live Vec<f32> of rows * c elements, i.e.
-        // rows * c * 4 bytes, borrowed exclusively here.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(inplace.as_mut_ptr() as *mut u8, rows * c * 4)
-        };
+        let bytes = bytes_of(&mut inplace);
         let ptr = bytes.as_ptr();
         // SAFETY: the head is the output itself, rows x c elements, as
         // run_rows allows (it reads each block of the head first).
@@ -118,13 +122,7 @@ fn rank4_channel_operands_and_invariants() {
     let hv = TensorView::from_slice(vec![n, h, w, c], &head);
     let plan = Plan::new(&p, DType::F32, Some(&[n, h, w, c]), &inputs).unwrap();
     assert!(plan.blocked);
-    let mut out = vec![0f32; n * h * w * c];
-    plan.run(
-        Some(&hv),
-        &inputs,
-        &mut TensorMut::from_slice(vec![n, h, w, c], &mut out),
-    )
-    .unwrap();
+    let out = run_plan(&plan, Some(&hv), &inputs);
     assert_eq!(out, unfused(&p, Some(&hv), &inputs));
     let want: Vec<f32> = (0..out.len())
         .map(|i| head[i] * (gamma[i % c] * (1.0 / (var[i % c] + 1e-3).sqrt())) + beta[i % c])
@@ -161,13 +159,7 @@ fn rows_scalars_and_general_broadcasting() {
     ];
     let plan = Plan::new(&p, DType::F32, None, &inputs).unwrap();
     assert!(plan.blocked);
-    let mut out = vec![0f32; b * t * c];
-    plan.run(
-        None,
-        &inputs,
-        &mut TensorMut::from_slice(vec![b, t, c], &mut out),
-    )
-    .unwrap();
+    let out = run_plan(&plan, None, &inputs);
     assert_eq!(out, unfused(&p, None, &inputs));
 
     // A [b, 1, c] operand is neither: whole-tensor evaluation, same answer.
@@ -182,13 +174,7 @@ fn rows_scalars_and_general_broadcasting() {
     ];
     let plan = Plan::new(&q, DType::F32, None, &ins).unwrap();
     assert!(!plan.blocked);
-    let mut out = vec![0f32; b * t * c];
-    plan.run(
-        None,
-        &ins,
-        &mut TensorMut::from_slice(vec![b, t, c], &mut out),
-    )
-    .unwrap();
+    let out = run_plan(&plan, None, &ins);
     let want: Vec<f32> = (0..b * t * c)
         .map(|i| (x[i] * odd[(i / (t * c)) * c + i % c]).tanh())
         .collect();
@@ -303,13 +289,7 @@ fn random_programs_blocked_equal_whole() {
         let Ok(plan) = Plan::new(&p, DType::F32, Some(&out), &inputs) else {
             continue; // operands of incompatible ranks: refused like the unfused ops
         };
-        let mut got = vec![0f32; plan.output_shape().iter().product()];
-        plan.run(
-            Some(&hv),
-            &inputs,
-            &mut TensorMut::from_slice(plan.output_shape().to_vec(), &mut got),
-        )
-        .unwrap();
+        let got = run_plan(&plan, Some(&hv), &inputs);
         let want = unfused(&p, Some(&hv), &inputs);
         assert_eq!(
             got, want,
@@ -483,49 +463,33 @@ fn affine_programs_equal_unfused_bit_for_bit() {
         let p = Program { instrs };
         let plan = Plan::new(&p, DType::F32, Some(&[rows, c]), &inputs).unwrap();
         assert_eq!(plan.affine.is_some(), !miss, "case {case}: {p:?}");
-        if let Some(a) = &plan.affine {
-            assert!(a.steps() <= 2 * p.instrs.len(), "case {case}");
-        }
         let want = unfused(&p, Some(&hv), &inputs);
         // Bits, except that a NaN's sign may differ (`c - x` runs as
         // `x * -1 + c`; a subtraction as the addition of the negation).
-        let same = |got: &[f32], what: &str| {
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let same = |got: &[f32], want: &[f32], what: &str| {
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
                 assert!(
                     g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
                     "{what} case {case} ({rows}x{c}) element {i}: {g} vs {w}, {p:?}"
                 );
             }
         };
-        let mut got = vec![0f32; rows * c];
-        plan.run(
-            Some(&hv),
-            &inputs,
-            &mut TensorMut::from_slice(vec![rows, c], &mut got),
-        )
-        .unwrap();
-        same(&got, "blocks");
+        let got = run_plan(&plan, Some(&hv), &inputs);
+        same(&got, &want, "blocks");
         let mut inplace = head.clone();
         plan.run_in_place(
             &inputs,
             &mut TensorMut::from_slice(vec![rows, c], &mut inplace),
         )
         .unwrap();
-        same(&inplace, "in place");
+        same(&inplace, &want, "in place");
         // A product's tile: rows from the middle, head and output the same.
         let (r0, n) = (rows / 3, rows - rows / 3);
         let mut tile = head[r0 * c..].to_vec();
-        // SAFETY: `tile`'s own float32 storage as bytes, borrowed once.
-        let bytes =
-            unsafe { std::slice::from_raw_parts_mut(tile.as_mut_ptr() as *mut u8, tile.len() * 4) };
+        let bytes = bytes_of(&mut tile);
         let h = bytes.as_ptr();
         // SAFETY: `tile` holds rows `r0..rows` of the head; the output is it.
         unsafe { plan.run_block(Some(h), &inputs, r0, n, bytes) }.unwrap();
-        for (i, (g, w)) in tile.iter().zip(&want[r0 * c..]).enumerate() {
-            assert!(
-                g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
-                "tile case {case} element {i}: {g} vs {w}"
-            );
-        }
+        same(&tile, &want[r0 * c..], "tile");
     }
 }
