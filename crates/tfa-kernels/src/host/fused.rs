@@ -245,6 +245,11 @@ impl Chunk {
     }
 }
 
+/// Whether `p` may be read as float32 (the float32 paths' precondition).
+fn f32_aligned(p: *const u8) -> bool {
+    (p as usize).is_multiple_of(std::mem::align_of::<f32>())
+}
+
 /// `b` as float32 values, when it is float32-aligned.
 fn as_f32(b: &[u8]) -> Option<&[f32]> {
     // SAFETY: every bit pattern is a float32; align_to only yields a middle
@@ -483,8 +488,7 @@ impl Plan {
             return Ok(());
         }
         if let Some(a) = &self.affine {
-            let aligned = |p: *const u8| (p as usize).is_multiple_of(std::mem::align_of::<f32>());
-            if aligned(out.as_ptr()) && head.is_none_or(aligned) {
+            if f32_aligned(out.as_ptr()) && head.is_none_or(f32_aligned) {
                 let input = |k: usize| inputs.get(k).and_then(|t| t.data::<f32>().ok());
                 // SAFETY: this function's contract (`head` and `out` hold the
                 // block's `rows * cols` elements, both float32-aligned;
@@ -627,8 +631,7 @@ impl Plan {
         out: &mut [u8],
     ) -> Result<bool> {
         let (_, cols) = self.rows_cols();
-        let aligned = |p: *const u8| (p as usize).is_multiple_of(std::mem::align_of::<f32>());
-        if !aligned(out.as_ptr()) || head.is_some_and(|h| !aligned(h)) {
+        if !f32_aligned(out.as_ptr()) || head.is_some_and(|h| !f32_aligned(h)) {
             return Ok(false);
         }
         let out = out.as_mut_ptr() as *mut f32;

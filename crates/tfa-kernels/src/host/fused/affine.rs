@@ -48,12 +48,20 @@ struct Steps {
     open_mul: bool,
 }
 
+impl Param {
+    /// Appends this value as `cols` values.
+    fn extend_into(&self, cols: usize, out: &mut Vec<f32>) {
+        match self {
+            Param::PerCol(v) => out.extend_from_slice(v),
+            Param::One(v) => out.extend(std::iter::repeat_n(*v, cols)),
+        }
+    }
+}
+
 impl Steps {
     fn push(&mut self, cols: usize, add: Option<&Param>, mul: Option<&Param>) {
-        let fill = |p: Option<&Param>, id: f32, out: &mut Vec<f32>| match p {
-            Some(Param::PerCol(v)) => out.extend_from_slice(v),
-            Some(Param::One(v)) => out.extend(std::iter::repeat_n(*v, cols)),
-            None => out.extend(std::iter::repeat_n(id, cols)),
+        let fill = |p: Option<&Param>, id: f32, out: &mut Vec<f32>| {
+            p.unwrap_or(&Param::One(id)).extend_into(cols, out)
         };
         fill(add, -0.0, &mut self.vals);
         fill(mul, 1.0, &mut self.vals);
@@ -69,10 +77,7 @@ impl Steps {
             // The last step `(r + a) * 1` becomes `(r + a) * m`.
             let at = self.vals.len() - cols;
             self.vals.truncate(at);
-            match m {
-                Param::PerCol(v) => self.vals.extend_from_slice(v),
-                Param::One(v) => self.vals.extend(std::iter::repeat_n(*v, cols)),
-            }
+            m.extend_into(cols, &mut self.vals);
             self.open_mul = false;
         } else {
             self.push(cols, None, Some(m));
