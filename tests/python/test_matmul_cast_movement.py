@@ -121,6 +121,48 @@ def test_few_row_matmuls_match_cpu_under_default_placement(rng):
     assert err <= 2e-6 * 1024, err
 
 
+def test_tall_matmuls_match_cpu(rng):
+    """Products of 2048 rows or more with whole panels of 64 columns (the
+    `tall` kernel: a transformer's projections and feed-forward layers):
+    MatMul with `b` stored as is and transposed, `a` transposed (the gemm
+    crate's path), BatchMatMulV2 of a 3-D input by a shared weight (one tall
+    product), eagerly under default placement and in a tf.function under
+    strict placement, against TF CPU."""
+    cases = [(4096, 768, 768, False), (2048, 100, 64, True)]
+    for _ in range(2):
+        cases.append((int(rng.integers(2048, 2300)), int(rng.integers(1, 400)),
+                      64 * int(rng.integers(1, 5)), bool(rng.integers(2))))
+    for m, k, n, tb in cases:
+        a = random_tensor(rng, [m, k], tf.float32, -1.0, 1.0)
+        b = random_tensor(rng, [n, k] if tb else [k, n], tf.float32, -1.0, 1.0)
+        x3 = tf.reshape(a, [8, m // 8, k]) if m % 8 == 0 else tf.reshape(a[: m - m % 8], [8, m // 8, k])
+        w = tf.transpose(b) if tb else b
+
+        def products():
+            return (tf.matmul(a, b, transpose_b=tb), tf.matmul(x3, w),
+                    tf.matmul(a, a[:, :n % k + 1], transpose_a=True))
+
+        tf_adapter.reset_kernel_counts()
+        with tf.device("/NPU:0"):
+            eager = products()
+        counts = tf_adapter.kernel_counts()
+        assert counts.get("MatMul") == 2 and counts.get("BatchMatMulV2") == 1, counts
+        with tf.device("/CPU:0"):
+            cpu = products()
+        tf.config.set_soft_device_placement(False)
+        try:
+            with tf.device("/NPU:0"):
+                strict = tf.function(products)()
+        finally:
+            tf.config.set_soft_device_placement(True)
+        # Sums over k, k and m products.
+        for got, got_fn, want, depth in zip(eager, strict, cpu, (k, k, m)):
+            for g in (got, got_fn):
+                assert g.device.endswith("NPU:0")
+                err = np.max(np.abs(g.numpy() - want.numpy()))
+                assert err <= 2e-6 * depth, (m, k, n, tb, err)
+
+
 def test_matmul_shape_mismatch():
     with pytest.raises(tf.errors.InvalidArgumentError, match="Matrix size-incompatible"):
         on("/NPU:0", tf.matmul, tf.ones([2, 3]), tf.ones([4, 5]))

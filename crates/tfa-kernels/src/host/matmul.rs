@@ -1,7 +1,9 @@
 //! Matrix multiplication. float32/float64 go to the `gemm` crate (cache-blocked,
 //! AVX-512 with the `x86-v4` feature, rayon-parallel), except float32
 //! products of few rows on AVX-512, which read both operands in place
-//! (`few_rows`: a recurrent cell's step and its gradient); bfloat16 goes to
+//! (`few_rows`: a recurrent cell's step and its gradient), and of many rows
+//! with whole panels of columns (`tall`: `rhs` packed once, `lhs` read in
+//! place, the pointwise convolutions' kernel); bfloat16 goes to
 //! `lowp_gemm` (AMX/AVX512-BF16 where present: float32 accumulation, rounded
 //! once); float16 is widened to float32, multiplied and rounded once;
 //! integers use a plain parallel loop (rare in models, exact wrapping math).
@@ -18,6 +20,7 @@ use tfa_core::{DType, Element, Error, Result, TensorMut, TensorView};
 use crate::geometry::matmul::{matmul_dims, MatMulParams};
 
 mod few_rows;
+mod tall;
 
 /// Row-major operand layout: element (i, j) lives at `i * rs + j * cs`.
 #[derive(Copy, Clone, Debug)]
@@ -213,6 +216,28 @@ pub(crate) unsafe fn gemm_strided<T: Element + Arith>(
         // elements at these (non-negative) strides; this function's
         // contract covers the product.
         if unsafe { product.run(threads) } {
+            return;
+        }
+        // SAFETY: as above; `c` holds `m * n` floats (the contract).
+        let c32 = unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut f32, c.len()) };
+        let (lhs_rs, rhs_s) = (
+            a_strides.0 as usize,
+            (b_strides.0 as usize, b_strides.1 as usize),
+        );
+        // SAFETY: as above.
+        if unsafe {
+            tall::run(
+                m,
+                n,
+                k,
+                c32,
+                a as *const f32,
+                lhs_rs,
+                b as *const f32,
+                rhs_s,
+                threads,
+            )
+        } {
             return;
         }
     }

@@ -18,22 +18,8 @@
 //! ms), the strided ones 8-16 % faster, 56x56 maps from 64 channels alike.
 
 use super::{for_each_tile, run_epilogue, ConvGeom, DataFormat, RowsEpilogue};
-use crate::host::winograd::products::{packs, rows_by_panel, Packed, PANEL, ROWS};
-use rayon::prelude::*;
+use crate::host::winograd::products::{pack_panels, packs_operand, rows_times_packed, tile_rows};
 use tfa_core::Result;
-
-/// Bytes of input rows per task: a task's output rows (a few hundred KB at
-/// most on ResNet50's shapes) stay in L2 for the epilogue (2-core Zen 4,
-/// batch 32, 64 KB to 1 MB alternating in one process: 64-256 KB alike,
-/// 1 MB 2 % slower).
-const TILE_BYTES: usize = 64 << 10;
-
-/// Bytes of the filter's panels one block of pixels runs before the next
-/// block, so they stay in L2 (2-core Zen 4, batch 32: 64 KB, 256 KB and the
-/// whole filter alike while the shared L3 was quiet; reading a 4 MB filter
-/// once per block took a 7x7 2048 -> 512 layer from 16 to 30 ms in a
-/// noisy spell).
-const CHUNK_BYTES: usize = 256 << 10;
 
 /// Fewest output pixels taken here. Packing the filter costs a pass over it
 /// per call, which only pays over enough pixels (2-core Zen 4, batch 1,
@@ -42,7 +28,8 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// 28x28 maps, 784 pixels, within 2 %; 56x56 maps as fast or faster).
 pub(super) const MIN_PIXELS: usize = 1024;
 
-/// Whether [`conv2d`] computes `g` (on this CPU: AVX-512, see `packs`).
+/// Whether [`conv2d`] computes `g` (on this CPU: AVX-512 and a filter of at
+/// most 16 MB, see `packs_operand`).
 fn suits(g: &ConvGeom) -> bool {
     g.format == DataFormat::Nhwc
         && g.lowp.is_none()
@@ -52,30 +39,10 @@ fn suits(g: &ConvGeom) -> bool {
         && g.pad_top == 0
         && g.pad_left == 0
         && g.cin > 0
-        && packs(g.cout)
+        && packs_operand(g.cin, g.cout)
         && g.n * g.oh * g.ow >= MIN_PIXELS
         && (g.oh - 1) * g.sh < g.h
         && (g.ow - 1) * g.sw < g.w
-}
-
-/// The filter `[cin, cout]` as panels: panel `p`, row `c` holds output
-/// channels `[64p, 64p + 64)` of input channel `c`.
-fn pack(f: &[f32], cin: usize, cout: usize) -> Vec<f32> {
-    let mut packed = vec![0f32; cin * cout];
-    let fill = |(p, panel): (usize, &mut [f32])| {
-        for (c, row) in panel.chunks_exact_mut(PANEL).enumerate() {
-            row.copy_from_slice(&f[c * cout + p * PANEL..][..PANEL]);
-        }
-    };
-    if cin * cout >= 1 << 18 {
-        packed
-            .par_chunks_mut(cin * PANEL)
-            .enumerate()
-            .for_each(fill);
-    } else {
-        packed.chunks_mut(cin * PANEL).enumerate().for_each(fill);
-    }
-    packed
 }
 
 /// The convolution `y = conv(x, f)` for a shape that [`suits`] this kernel,
@@ -99,13 +66,10 @@ pub(crate) fn conv2d(
             x.len() >= g.n * g.h * g.w * cin && f.len() >= cin * cout && y.len() >= m * cout,
             "pointwise conv2d: operands shorter than their shapes"
         );
-        let packed = pack(f, cin, cout);
-        let panels = cout / PANEL;
-        let per_chunk = (CHUNK_BYTES / (cin * PANEL * 4)).max(1);
+        // SAFETY: the filter holds `cin * cout` floats, row-major (asserted).
+        let packed = unsafe { pack_panels(f.as_ptr(), (cout, 1), cin, cout) };
         let threads = rayon::current_num_threads().max(1);
-        let by_cache = (TILE_BYTES / (cin * 4)).max(ROWS);
-        let by_balance = m.div_ceil(threads * 2).max(ROWS);
-        let tile = by_cache.min(by_balance).div_ceil(ROWS) * ROWS;
+        let tile = tile_rows(m, cin, threads);
         // Input row of output pixel `p` (n, oy, ox).
         let row_of = |p: usize| -> usize {
             let (ox, rest) = (p % g.ow, p / g.ow);
@@ -117,26 +81,10 @@ pub(crate) fn conv2d(
             let rows = out.len() / cout;
             starts.clear();
             starts.extend((p0..p0 + rows).map(row_of));
-            // Each block of pixels runs a chunk of panels while its input
-            // rows are in L1 and the chunk in L2; the filter streams from
-            // L3 once per chunk and task, not once per block.
-            for c0 in (0..panels).step_by(per_chunk) {
-                for r in (0..rows).step_by(ROWS) {
-                    let n = ROWS.min(rows - r);
-                    let at = |i: usize| x[starts[r + i.min(n - 1)]..].as_ptr();
-                    for p in c0..(c0 + per_chunk).min(panels) {
-                        let panel = packed[p * cin * PANEL..(p + 1) * cin * PANEL].as_ptr();
-                        let o = out[r * cout + p * PANEL..].as_mut_ptr();
-                        // SAFETY: AVX-512F (checked above); every start is
-                        // an input pixel's row of `cin` floats inside `x`
-                        // (the geometry checks in `suits` and the length
-                        // assert), the panel holds `cin` rows of 64, and
-                        // the task's rows `r..r + n` hold 64 floats from
-                        // column `64p`.
-                        unsafe { rows_by_panel(n, at, cin, (panel, Packed), o, cout) }
-                    }
-                }
-            }
+            // SAFETY: AVX-512F (`suits`); every start is an input pixel's
+            // row of `cin` floats inside `x` (the geometry checks in `suits`
+            // and the length assert); `packed` holds the filter.
+            unsafe { rows_times_packed(rows, |i| x[starts[i]..].as_ptr(), cin, &packed, out) };
             run_epilogue(epilogue, p0, out)
         };
         Some(for_each_tile(
