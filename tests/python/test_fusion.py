@@ -311,6 +311,36 @@ def test_pad_read_elsewhere_or_not_zero_is_kept(rng):
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("case", range(6))
+def test_tall_matmul_epilogues(case, strict_placement):
+    """MatMul of 2048+ rows to 64-256 columns (the host's `tall` kernel on
+    AVX-512 CPUs: a transformer's feed-forward layers), `b` stored as is or
+    transposed, with BiasAdd, a scale and shift, a residual read from a
+    full-size input or a per-row operand, and an activation fused after it
+    (finished in one blocked pass after the product), under strict
+    placement. Fused equals unfused bit for bit and TensorFlow CPU within
+    float32 rounding."""
+    rng = np.random.default_rng((2468, case))
+    m = int(rng.integers(2048, 2400))
+    k = int(rng.integers(1, 300))
+    n = 64 * int(rng.integers(1, 5))
+    tb = bool(case % 2)
+    act = list(ACTIVATIONS)[(3 * case + 1) % len(ACTIVATIONS)]
+    a = rng.normal(size=[m, k]).astype(np.float32)
+    w = (rng.normal(size=[n, k] if tb else [k, n]) / np.sqrt(k)).astype(np.float32)
+    r = rng.normal(size=[m, n]).astype(np.float32)
+    row = rng.normal(size=[m, 1]).astype(np.float32)
+    b, scale, shift = (rng.normal(size=[n]).astype(np.float32) for _ in range(3))
+
+    def fn(a, r):
+        y = tf.nn.bias_add(tf.matmul(a, w, transpose_b=tb), b) * scale + shift
+        y = y + (r if case % 3 else row)
+        return ACTIVATIONS[act](y)
+
+    counts = check_fused(fn, a, r, rtol=1e-4, atol=1e-4)
+    assert counts.get("MatMul") == 1, counts
+
+
 @pytest.mark.parametrize("act", ["relu", "gelu", "gelu_tanh", "swish", "tanh"])
 def test_matmul_and_batch_matmul_epilogues(act, rng):
     a = rng.normal(size=[7, 33]).astype(np.float32)
