@@ -8,9 +8,9 @@
 //! The gemm crate packs both operands, `lhs` once per block of rows; this
 //! register block reads `lhs` in place and ran closer to the FMA peak
 //! (2-core Zen 4, whole calls, best of 10, alternating in one process:
-//! 4096 x 768 x 768 201 -> 216 GFLOP/s, 4096 x 768 x 3072 209 -> 216,
-//! 4096 x 3072 x 768 213 -> 220, 4096 x 8192 x 256 209 -> 225; 1024 x 768
-//! x 768 205 -> 208).
+//! 4096 x 768 x 768 211 -> 217 GFLOP/s, 4096 x 768 x 3072 213 -> 221, the
+//! same with `rhs` stored transposed 206 -> 215, 4096 x 3072 x 768 214 ->
+//! 224, 4096 x 8192 x 256 209 -> 225).
 
 use crate::host::transpose::SendPtr;
 use crate::host::winograd::products::{pack_panels, packs_operand, rows_times_packed, tile_rows};
