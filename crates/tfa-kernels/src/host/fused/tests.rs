@@ -30,6 +30,15 @@ fn run_plan(plan: &Plan, head: Option<&TensorView>, inputs: &[TensorView]) -> Ve
     out
 }
 
+/// Views of `datas[k]` with `shapes[k]`: a program's inputs.
+fn views<'a>(shapes: &[Vec<usize>], datas: &'a [Vec<f32>]) -> Vec<TensorView<'a>> {
+    shapes
+        .iter()
+        .zip(datas)
+        .map(|(s, d)| TensorView::from_slice(s.clone(), d))
+        .collect()
+}
+
 /// A float32 buffer as the bytes `run_rows`/`run_block` write.
 fn bytes_of(v: &mut [f32]) -> &mut [u8] {
     let n = std::mem::size_of_val(v);
@@ -251,11 +260,7 @@ fn random_programs_blocked_equal_whole() {
             .enumerate()
             .map(|(k, s)| data(s.iter().product(), (case * 10 + k) as u32))
             .collect();
-        let inputs: Vec<TensorView> = shapes
-            .iter()
-            .zip(&datas)
-            .map(|(s, d)| TensorView::from_slice(s.clone(), d))
-            .collect();
+        let inputs = views(&shapes, &datas);
         let head = data(rows * c, case as u32);
         let hv = TensorView::from_slice(out.clone(), &head);
         let mut instrs: Vec<Instr> = Vec::new();
@@ -374,11 +379,7 @@ fn affine_programs_equal_unfused_bit_for_bit() {
             .iter()
             .map(|s| gen(s.iter().product(), &mut rng))
             .collect();
-        let inputs: Vec<TensorView> = shapes
-            .iter()
-            .zip(&datas)
-            .map(|(s, d)| TensorView::from_slice(s.clone(), d))
-            .collect();
+        let inputs = views(&shapes, &datas);
         let head = gen(rows * c, &mut rng);
         let hv = TensorView::from_slice(vec![rows, c], &head);
         let mut instrs: Vec<Instr> = Vec::new();
