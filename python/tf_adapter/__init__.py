@@ -12,7 +12,8 @@ variables read at import (the README's "Configuration" table has the details):
 
 - ``TFA_NPU_COUNT`` (1-64 NPUs, default 1), ``TFA_NPU_MEMORY`` (capacity per
   NPU: bytes or K/M/G/T, default 8G), ``TFA_NPU_THREADS`` (kernel threads per
-  NPU), ``TFA_BACKEND`` (``host``);
+  NPU), ``TFA_BACKEND`` (``host``), ``TFA_SPIN_US`` (how long kernel threads
+  stay awake after a kernel, default 1000);
 - ``TFA_PRECISION_MODE`` (one of ``must_keep_origin_dtype``, ``force_fp32``,
   ``allow_fp32_to_bf16``, ``allow_fp32_to_fp16``, ``allow_mix_precision``,
   ``allow_mix_precision_bf16``, ``allow_mix_precision_fp16``; see

@@ -29,6 +29,7 @@ def config():
         "memory": int(c["memory"]),
         "threads": int(c["threads"]),
         "backend": c["backend"],
+        "spin_us": int(c["spin_us"]),
         "cpu_features": [f for f in c["cpu_features"].split(",") if f],
     }
 

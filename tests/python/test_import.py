@@ -8,7 +8,7 @@ import textwrap
 
 def run(code, **env):
     e = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    for k in ("TFA_NPU_COUNT", "TFA_NPU_MEMORY", "TFA_NPU_THREADS", "TFA_BACKEND"):
+    for k in ("TFA_NPU_COUNT", "TFA_NPU_MEMORY", "TFA_NPU_THREADS", "TFA_BACKEND", "TFA_SPIN_US"):
         e.pop(k, None)
     e.update(env)
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=e, timeout=300)
@@ -60,11 +60,12 @@ def test_import_after_tensorflow_ran_an_op_raises_import_error():
 def test_device_count_and_bad_configuration():
     r = run("""
         import tf_adapter, tensorflow as tf
-        print(len(tf.config.list_physical_devices("NPU")), tf_adapter.config()["threads"])
-    """, TFA_NPU_COUNT="3", TFA_NPU_THREADS="1")
+        c = tf_adapter.config()
+        print(len(tf.config.list_physical_devices("NPU")), c["threads"], c["spin_us"])
+    """, TFA_NPU_COUNT="3", TFA_NPU_THREADS="1", TFA_SPIN_US="250")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["3", "1"]
-    for var, value in (("TFA_NPU_COUNT", "zero"), ("TFA_NPU_MEMORY", "lots"), ("TFA_BACKEND", "tpu")):
+    assert r.stdout.split() == ["3", "1", "250"]
+    for var, value in (("TFA_NPU_COUNT", "zero"), ("TFA_NPU_MEMORY", "lots"), ("TFA_BACKEND", "tpu"), ("TFA_SPIN_US", "-1")):
         r = run("""
             try:
                 import tf_adapter

@@ -487,6 +487,9 @@ unsafe extern "C" fn compute(kernel: *mut c_void, ctx: *mut TF_OpKernelContext) 
             _ => Ok(()),
         });
         counters::record_time(state.index, ns + started.elapsed().as_nanos() as u64);
+        // The next kernel is usually a few tens of microseconds away: keep
+        // the threads that will run it awake (device/warm.rs).
+        npu.keep_warm();
         result.map_err(|e| match e {
             Error::Internal(m) => {
                 Error::Internal(format!("{} (node '{}'): {m}", state.op, state.node))

@@ -25,6 +25,7 @@ fn config() -> PyResult<HashMap<&'static str, String>> {
         ("memory", c.memory.to_string()),
         ("threads", c.threads.to_string()),
         ("backend", c.backend.clone()),
+        ("spin_us", c.spin_us.to_string()),
         (
             "cpu_features",
             tfa_kernels::host::cpu::features().names().join(","),

@@ -2,6 +2,7 @@
 
 pub mod memory;
 pub mod platform;
+mod warm;
 
 use crate::config;
 use memory::DeviceMemory;
@@ -14,6 +15,11 @@ pub struct Npu {
     pool: OnceLock<Result<rayon::ThreadPool>>,
     /// The only NPU of the process: its kernels use rayon's global pool.
     alone: bool,
+    /// How long its kernel threads stay awake after a kernel (`warm`); 0
+    /// where the NPUs' threads outnumber the cores (spinners would take
+    /// the cores other NPUs' kernels need).
+    spin_ns: u64,
+    warmth: warm::Warmth,
 }
 
 impl Npu {
@@ -52,6 +58,19 @@ impl Npu {
         }
         Ok(self.pool()?.install(f))
     }
+
+    /// Keeps the kernel threads `install` would use awake for the
+    /// configured window (see `warm`), ready for the next kernel.
+    pub fn keep_warm(&'static self) {
+        if self.spin_ns == 0 || !self.warmth.extend(self.spin_ns) {
+            return;
+        }
+        if self.alone && rayon::current_num_threads() == self.threads {
+            rayon::spawn_broadcast(move |_| self.warmth.spin());
+        } else if let Ok(pool) = self.pool() {
+            pool.spawn_broadcast(move |_| self.warmth.spin());
+        }
+    }
 }
 
 /// All NPUs, per the configuration.
@@ -71,12 +90,22 @@ pub fn all() -> Result<&'static [Npu]> {
                 .num_threads(cfg.threads)
                 .thread_name(|i| format!("tfa-inline-{i}"))
                 .build_global();
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            let spin_ns = if cfg.npu_count * cfg.threads <= cores {
+                cfg.spin_us * 1000
+            } else {
+                0
+            };
             Ok((0..cfg.npu_count)
                 .map(|i| Npu {
                     memory: DeviceMemory::new(i, cfg.memory),
                     threads: cfg.threads,
                     pool: OnceLock::new(),
                     alone: cfg.npu_count == 1,
+                    spin_ns,
+                    warmth: Default::default(),
                 })
                 .collect())
         })
