@@ -7,7 +7,7 @@
 //! that shares its loop, made each of ResNet50's batch-1 convolutions
 //! 0.1-0.3 ms slower than back to back (a 9-layer sequence of its 7x7 and
 //! 14x14 layers, 2-core Zen 4 VM: 8.6 ms back to back, 9.5-10.1 ms with
-//! 100 us between layers, 8.6-9.3 ms with the threads kept awake). So
+//! 100 us between layers, 8.6-9.4 ms with the threads kept awake). So
 //! after each kernel the pool's workers spin for a short window (OpenMP's
 //! `KMP_BLOCKTIME` does the same), running any work that arrives meanwhile
 //! and yielding the core to other threads (TensorFlow's) on every turn.
