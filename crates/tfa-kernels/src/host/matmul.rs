@@ -201,6 +201,11 @@ pub(crate) unsafe fn gemm_strided<T: Element + Arith>(
             .iter()
             .all(|&s| s >= 0);
     if in_place {
+        // Non-negative (`in_place`), so the casts keep every stride.
+        let (lhs_rs, rhs_s) = (
+            a_strides.0 as usize,
+            (b_strides.0 as usize, b_strides.1 as usize),
+        );
         let product = few_rows::FewRows {
             m,
             n,
@@ -208,9 +213,9 @@ pub(crate) unsafe fn gemm_strided<T: Element + Arith>(
             dst: SendPtr(c.as_mut_ptr() as *mut f32),
             dst_rs: n,
             lhs: SendPtr(a as *mut f32),
-            lhs_rs: a_strides.0 as usize,
+            lhs_rs,
             rhs: SendPtr(b as *mut f32),
-            rhs_s: (b_strides.0 as usize, b_strides.1 as usize),
+            rhs_s,
         };
         // SAFETY: `T` is `f32` (checked), so the pointers address float32
         // elements at these (non-negative) strides; this function's
@@ -220,10 +225,6 @@ pub(crate) unsafe fn gemm_strided<T: Element + Arith>(
         }
         // SAFETY: as above; `c` holds `m * n` floats (the contract).
         let c32 = unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut f32, c.len()) };
-        let (lhs_rs, rhs_s) = (
-            a_strides.0 as usize,
-            (b_strides.0 as usize, b_strides.1 as usize),
-        );
         // SAFETY: as above.
         if unsafe {
             tall::run(

@@ -44,6 +44,12 @@ impl Npu {
         self.threads
     }
 
+    /// Whether `install` runs on rayon's global pool rather than this NPU's
+    /// own (see `install`).
+    fn uses_global_pool(&self) -> bool {
+        self.alone && rayon::current_num_threads() == self.threads
+    }
+
     /// Runs `f` on this NPU's kernel threads, the caller blocked until it
     /// returns. The only NPU of a process uses rayon's global pool (when it
     /// has this NPU's size, see `all`): kernels run on TensorFlow's thread
@@ -51,7 +57,7 @@ impl Npu {
     /// serves both and stays awake, where two pools took turns to fall
     /// asleep and be woken (measured with `kernels::INLINE_BELOW_NS`).
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R> {
-        if self.alone && rayon::current_num_threads() == self.threads {
+        if self.uses_global_pool() {
             // From a thread outside every pool `scope` runs `f` on a worker
             // of the global pool and waits, as `install` does.
             return Ok(rayon::scope(|_| f()));
@@ -65,7 +71,7 @@ impl Npu {
         if self.spin_ns == 0 || !self.warmth.extend(self.spin_ns) {
             return;
         }
-        if self.alone && rayon::current_num_threads() == self.threads {
+        if self.uses_global_pool() {
             rayon::spawn_broadcast(move |_| self.warmth.spin());
         } else if let Ok(pool) = self.pool() {
             pool.spawn_broadcast(move |_| self.warmth.spin());
