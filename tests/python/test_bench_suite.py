@@ -35,11 +35,13 @@ def test_unknown_benchmark_is_a_usage_error():
 @pytest.mark.parametrize("key", ["resnet50_b1"])
 def test_one_benchmark_writes_table_and_json(tmp_path, key):
     out = tmp_path / "r.json"
-    p = run("--only", key, "--iters", "1", "--warmup", "0", "--image-size", "32", "--json", str(out))
+    p = run("--only", key, "--iters", "1", "--latency-iters", "2", "--warmup", "0", "--image-size", "32",
+            "--json", str(out))
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
     assert "ratio" in p.stdout and "target" in p.stdout
     data = json.loads(out.read_text())
     assert data["machine"]["bf16_class"] in ("amx", "avx512_bf16", "none")
+    assert (data["machine"]["iters"], data["machine"]["latency_iters"]) == (1, 2)
     (row,) = data["rows"]
     assert row["key"] == key and row["npu"] > 0 and row["tf"] > 0
     assert row["ratio"] == pytest.approx(row["tf"] / row["npu"], rel=0.02)  # ms: lower is faster
