@@ -19,6 +19,8 @@ GRADS = {
     "TanhGrad": ("y", "dy", -3.0),
     "RsqrtGrad": ("y", "dy", -3.0),
     "SqrtGrad": ("y", "dy", -3.0),
+    "ReciprocalGrad": ("y", "dy", -3.0),
+    "InvGrad": ("y", "dy", -3.0),
 }
 
 
@@ -42,6 +44,49 @@ def test_activation_grad_matches_cpu(name, dtype, rng):
         # float16/bfloat16: TensorFlow rounds after each Eigen op, we once.
         rtol = {tf.float16: 4e-3, tf.bfloat16: 3e-2}.get(dtype, 2e-6 if dtype == tf.float32 else None)
         assert_matches(npu, on("/CPU:0", call), dtype, rtol=rtol, atol=1e-6 if dtype.is_floating else 0)
+
+
+@pytest.mark.parametrize("name", ["SqrtGrad", "RsqrtGrad", "ReciprocalGrad", "InvGrad"])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16, tf.float64])
+def test_root_and_reciprocal_grads_are_zero_where_dy_is_zero(name, dtype):
+    # TensorFlow's kernels give 0 (not NaN) where dy is 0, whatever y is
+    # (0 or infinite: the root or reciprocal of 0); elsewhere the usual values.
+    y = [0.0, np.inf, -np.inf, 0.0, np.inf, 2.0, -0.5, np.nan, 0.0]
+    dy = [0.0, 0.0, 0.0, 1.5, -1.0, 0.0, 3.0, 0.0, np.nan]
+    y, dy = tf.constant(y, dtype), tf.constant(dy, dtype)
+    call = lambda: getattr(tf.raw_ops, name)(y=y, dy=dy)  # noqa: E731
+    npu, cpu = on("/NPU:0", call), on("/CPU:0", call)
+    assert npu.device.endswith("NPU:0")
+    np.testing.assert_array_equal(tf.cast(npu, tf.float64).numpy(), tf.cast(cpu, tf.float64).numpy())
+    assert np.all(tf.cast(npu, tf.float64).numpy()[[0, 1, 2, 5, 7]] == 0)
+
+
+def test_masked_roots_have_zero_gradients_where_masked(strict_placement):
+    # The usual guard against sqrt's infinite slope at 0: the unused branch's
+    # gradient is 0 there, so the whole gradient is finite (it was NaN on the
+    # NPU until SqrtGrad/RsqrtGrad took dy == 0 into account).
+    x = tf.constant([0.0, 1.0, 4.0, 0.0, 0.25], tf.float32)
+
+    def grads(device):
+        @tf.function
+        def f(x):
+            with tf.device(device):
+                with tf.GradientTape(persistent=True) as t:
+                    t.watch(x)
+                    mask = x > 0
+                    outs = [tf.where(mask, g(x), 0.0) for g in (tf.sqrt, tf.math.rsqrt, tf.math.reciprocal)]
+                return [t.gradient(o, x) for o in outs]
+
+        tf_adapter.reset_kernel_counts()
+        return [g.numpy() for g in f(x)], tf_adapter.kernel_counts()
+
+    npu, counts = grads("/NPU:0")
+    cpu, _ = grads("/CPU:0")
+    for op in ("SqrtGrad", "RsqrtGrad", "ReciprocalGrad"):
+        assert counts.get(op, 0) == 1, counts
+    for got, want in zip(npu, cpu):
+        assert np.all(np.isfinite(got)), got
+        np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_gradient_tape_uses_npu_gradient_kernels(rng):

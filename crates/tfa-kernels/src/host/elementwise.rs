@@ -46,10 +46,12 @@ pub enum BinaryOp {
     SigmoidGrad,
     /// TanhGrad(y, dy)
     TanhGrad,
-    /// RsqrtGrad(y, dy)
+    /// RsqrtGrad(y, dy); 0 where dy is 0 (see `float_binary`)
     RsqrtGrad,
-    /// SqrtGrad(y, dy)
+    /// SqrtGrad(y, dy); 0 where dy is 0
     SqrtGrad,
+    /// ReciprocalGrad(y, dy) = -y^2 dy; 0 where dy is 0
+    ReciprocalGrad,
     // Integer-only.
     BitwiseAnd,
     BitwiseOr,
@@ -103,7 +105,7 @@ impl BinaryOp {
         use BinaryOp::*;
         match self {
             Pow | SoftplusGrad => 8,
-            Div | DivNoNan | FloorDiv | FloorMod | SqrtGrad => 2,
+            Div | DivNoNan | FloorDiv | FloorMod | SqrtGrad | ReciprocalGrad => 2,
             _ => 1,
         }
     }
@@ -363,10 +365,19 @@ fn float_binary<T: FloatArith + Numeric<W = W>, W: Compute>(
         BinaryOp::SoftplusGrad => go!(|g, f| T::zip(g, f, |g: W, f: W| g / ((-f).exp() + W::ONE))),
         BinaryOp::SigmoidGrad => go!(|y, dy| T::zip(y, dy, |y: W, dy: W| dy * y * (W::ONE - y))),
         BinaryOp::TanhGrad => go!(|y, dy| T::zip(y, dy, |y: W, dy: W| dy * (W::ONE - y * y))),
-        BinaryOp::RsqrtGrad => {
-            go!(|y, dy| T::zip(y, dy, |y: W, dy: W| W::from_f64(-0.5) * (dy * y) * (y * y)))
+        // TensorFlow's gradients of Rsqrt, Sqrt and Reciprocal give 0 where
+        // the incoming gradient is 0, even where y is 0 or infinite (its
+        // `mul_no_nan`): a masked `tf.where(x > 0, tf.sqrt(x), 0)` at x = 0
+        // has a zero gradient there, not NaN.
+        BinaryOp::RsqrtGrad => go!(|y, dy| T::zip(y, dy, |y: W, dy: W| {
+            no_nan_grad(dy, || W::from_f64(-0.5) * (dy * y) * (y * y))
+        })),
+        BinaryOp::SqrtGrad => go!(|y, dy| T::zip(y, dy, |y: W, dy: W| {
+            no_nan_grad(dy, || W::from_f64(0.5) * dy / y)
+        })),
+        BinaryOp::ReciprocalGrad => {
+            go!(|y, dy| T::zip(y, dy, |y: W, dy: W| no_nan_grad(dy, || -(y * y) * dy)))
         }
-        BinaryOp::SqrtGrad => go!(|y, dy| T::zip(y, dy, |y: W, dy: W| W::from_f64(0.5) * dy / y)),
         BinaryOp::FloorMod => go!(|x, y| T::zip(x, y, |x: W, y: W| {
             let m = x.fmod(y);
             if m != W::ZERO && ((y < W::ZERO) != (m < W::ZERO)) {
@@ -378,6 +389,16 @@ fn float_binary<T: FloatArith + Numeric<W = W>, W: Compute>(
         _ => return false,
     }
     true
+}
+
+/// `grad()`, or 0 where the incoming gradient `dy` is 0.
+#[inline(always)]
+fn no_nan_grad<W: Compute>(dy: W, grad: impl Fn() -> W) -> W {
+    if dy == W::ZERO {
+        W::ZERO
+    } else {
+        grad()
+    }
 }
 
 /// The exponent `y` of `Pow` when it is one value equal to 2, 3 or 4.

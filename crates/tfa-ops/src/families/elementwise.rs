@@ -550,8 +550,10 @@ pub(crate) const OPS: &[OpDef] = &[
     ew_op!("SoftplusGrad", FLOAT, "gradients / (1 + e^-features)", same_shape => activation_grad(BinaryOp::SoftplusGrad)).amp(Class::Infer),
     ew_op!("SigmoidGrad", FLOAT, "dy * y * (1 - y)", same_size => flat_grad(BinaryOp::SigmoidGrad)).amp(Class::Infer),
     ew_op!("TanhGrad", FLOAT, "dy * (1 - y^2)", same_size => flat_grad(BinaryOp::TanhGrad)).amp(Class::Infer),
-    ew_op!("RsqrtGrad", FLOAT, "-dy * y^3 / 2", same_size => flat_grad(BinaryOp::RsqrtGrad)),
-    ew_op!("SqrtGrad", FLOAT, "dy / (2 y)", same_size => flat_grad(BinaryOp::SqrtGrad)).amp(Class::Infer),
+    ew_op!("RsqrtGrad", FLOAT, "-dy * y^3 / 2, 0 where dy is 0", same_size => flat_grad(BinaryOp::RsqrtGrad)),
+    ew_op!("SqrtGrad", FLOAT, "dy / (2 y), 0 where dy is 0", same_size => flat_grad(BinaryOp::SqrtGrad)).amp(Class::Infer),
+    ew_op!("ReciprocalGrad", FLOAT, "-dy * y^2, 0 where dy is 0", same_size => flat_grad(BinaryOp::ReciprocalGrad)).amp(Class::Infer),
+    ew_op!("InvGrad", FLOAT, "-dy * y^2, 0 where dy is 0 (legacy name)", same_size => flat_grad(BinaryOp::ReciprocalGrad)),
     op_t!(
         "ZerosLike",
         Elementwise,
