@@ -61,6 +61,25 @@ def test_root_and_reciprocal_grads_are_zero_where_dy_is_zero(name, dtype):
     assert np.all(tf.cast(npu, tf.float64).numpy()[[0, 1, 2, 5, 7]] == 0)
 
 
+@pytest.mark.parametrize("name", ["ReluGrad", "Relu6Grad", "LeakyReluGrad", "EluGrad", "SeluGrad", "SoftplusGrad"])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16, tf.float64])
+def test_non_finite_gradients_through_activations(name, dtype):
+    # ReluGrad/Relu6Grad multiply by their mask in TensorFlow: an infinite or
+    # NaN gradient gives NaN where the mask is 0 (the others select).
+    first, second, _ = GRADS[name]
+    g = [np.inf, -np.inf, np.nan, np.inf, np.nan, 1.0, -2.0, np.inf, np.nan, 3.0]
+    f = [-1.0, 0.0, -3.0, 2.0, 6.5, np.nan, 7.0, 6.0, 0.5, -0.5]
+    if second == "outputs":  # Elu/Selu outputs are above -1.76
+        f = [min(max(v, -1.5), 5.0) if np.isfinite(v) else v for v in f]
+    args = {first: tf.constant(g, dtype), second: tf.constant(f, dtype)}
+    call = lambda: getattr(tf.raw_ops, name)(**args)  # noqa: E731
+    npu, cpu = on("/NPU:0", call), on("/CPU:0", call)
+    assert npu.device.endswith("NPU:0")
+    got, want = tf.cast(npu, tf.float64).numpy(), tf.cast(cpu, tf.float64).numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol={tf.float16: 2e-3, tf.bfloat16: 1.6e-2}.get(dtype, 1e-6))
+
+
 def test_masked_roots_have_zero_gradients_where_masked(strict_placement):
     # The usual guard against sqrt's infinite slope at 0: the unused branch's
     # gradient is 0 there, so the whole gradient is finite (it was NaN on the

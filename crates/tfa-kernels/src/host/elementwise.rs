@@ -340,15 +340,12 @@ fn float_binary<T: FloatArith + Numeric<W = W>, W: Compute>(
             _ => go!(|x, y| T::zip(x, y, |x: W, y: W| x.powf(y))),
         },
         BinaryOp::FloorDiv => go!(|x, y| T::zip(x, y, |x: W, y: W| (x / y).floor())),
-        BinaryOp::ReluGrad => {
-            go!(|g, f| T::zip(g, f, |g: W, f: W| if f > W::ZERO { g } else { W::ZERO }))
-        }
+        // TensorFlow multiplies by the mask (`gradients * (features > 0)`),
+        // so an infinite or NaN gradient gives NaN where the mask is 0, as
+        // here, rather than being stopped there.
+        BinaryOp::ReluGrad => go!(|g, f| T::zip(g, f, |g: W, f: W| g * mask(f > W::ZERO))),
         BinaryOp::Relu6Grad => go!(|g, f| T::zip(g, f, |g: W, f: W| {
-            if f > W::ZERO && f < W::from_f64(6.0) {
-                g
-            } else {
-                W::ZERO
-            }
+            g * mask(f > W::ZERO && f < W::from_f64(6.0))
         })),
         BinaryOp::EluGrad => go!(|g, y| T::zip(g, y, |g: W, y: W| if y < W::ZERO {
             (y + W::ONE) * g
@@ -363,7 +360,8 @@ fn float_binary<T: FloatArith + Numeric<W = W>, W: Compute>(
             }
         })),
         BinaryOp::SoftplusGrad => go!(|g, f| T::zip(g, f, |g: W, f: W| g / ((-f).exp() + W::ONE))),
-        BinaryOp::SigmoidGrad => go!(|y, dy| T::zip(y, dy, |y: W, dy: W| dy * y * (W::ONE - y))),
+        // Grouped as TensorFlow's vector path groups it (dy * (y * (1 - y))).
+        BinaryOp::SigmoidGrad => go!(|y, dy| T::zip(y, dy, |y: W, dy: W| dy * (y * (W::ONE - y)))),
         BinaryOp::TanhGrad => go!(|y, dy| T::zip(y, dy, |y: W, dy: W| dy * (W::ONE - y * y))),
         // TensorFlow's gradients of Rsqrt, Sqrt and Reciprocal give 0 where
         // the incoming gradient is 0, even where y is 0 or infinite (its
@@ -389,6 +387,16 @@ fn float_binary<T: FloatArith + Numeric<W = W>, W: Compute>(
         _ => return false,
     }
     true
+}
+
+/// 1 where `on`, else 0.
+#[inline(always)]
+fn mask<W: Compute>(on: bool) -> W {
+    if on {
+        W::ONE
+    } else {
+        W::ZERO
+    }
 }
 
 /// `grad()`, or 0 where the incoming gradient `dy` is 0.
