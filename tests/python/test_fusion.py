@@ -97,6 +97,131 @@ def test_conv_epilogues_random(case, strict_placement):
     check_fused(fn, x, f, exact=False)
 
 
+# Random elementwise DAGs for the fuzz tests below: unary ops on a domain
+# where TensorFlow and the NPU agree (no overflow to inf), binary ops with an
+# operand of a random broadcastable shape (either side) or an earlier value.
+RANDOM_UNARY = {
+    "neg": tf.negative, "abs": tf.abs, "square": tf.square, "relu": tf.nn.relu, "relu6": tf.nn.relu6,
+    "elu": tf.nn.elu, "selu": tf.nn.selu, "softplus": tf.nn.softplus, "sigmoid": tf.sigmoid,
+    "tanh": tf.tanh, "erf": tf.math.erf, "erfc": tf.math.erfc,
+    "exp": lambda a: tf.exp(tf.minimum(a, 4.0)),
+    "sqrt": lambda a: tf.sqrt(tf.abs(a) + 0.1),
+    "rsqrt": lambda a: tf.math.rsqrt(tf.abs(a) + 0.5),
+    "log": lambda a: tf.math.log(tf.abs(a) + 0.1),
+    "reciprocal": lambda a: tf.math.reciprocal(tf.abs(a) + 0.5),
+}
+RANDOM_BINARY = {
+    "add": tf.add, "sub": tf.subtract, "mul": tf.multiply, "max": tf.maximum, "min": tf.minimum,
+    "div": lambda a, b: a / (tf.abs(b) + 0.5),
+    "sqdiff": tf.math.squared_difference,
+    "pow": lambda a, b: tf.pow(tf.abs(a) + 0.1, tf.clip_by_value(b, -2.0, 2.0)),
+}
+
+
+def random_dag(rng, head_shape, feed):
+    """A random program over `v` (shape `head_shape`): a list of steps that
+    `apply_dag` replays; `feed(shape)` adds an input and returns its index."""
+    steps = []
+    for _ in range(int(rng.integers(2, 8))):
+        r = rng.random()
+        if r < 0.4:
+            steps.append(("unary", str(rng.choice(sorted(RANDOM_UNARY)))))
+        elif r < 0.55 and steps:
+            steps.append(("earlier", str(rng.choice(sorted(RANDOM_BINARY))), int(rng.integers(0, len(steps)))))
+        elif r < 0.65 and len(head_shape) >= 2:
+            steps.append(("bias", feed([head_shape[-1]])))
+        else:
+            k = int(rng.integers(0, len(head_shape) + 1))
+            shape = [d if rng.random() < 0.5 else 1 for d in head_shape[len(head_shape) - k:]]
+            steps.append(("operand", str(rng.choice(sorted(RANDOM_BINARY))), feed(shape), bool(rng.random() < 0.3)))
+    return steps
+
+
+def apply_dag(steps, v, inputs):
+    values = [v]
+    for step in steps:
+        if step[0] == "unary":
+            v = RANDOM_UNARY[step[1]](v)
+        elif step[0] == "earlier":
+            v = RANDOM_BINARY[step[1]](v, values[step[2]])
+        elif step[0] == "bias":
+            v = tf.nn.bias_add(v, inputs[step[1]])
+        else:
+            _, op, k, swap = step
+            v = RANDOM_BINARY[op](inputs[k], v) if swap else RANDOM_BINARY[op](v, inputs[k])
+        values.append(v)
+    return v
+
+
+def random_headed_dag(seed):
+    """(fn, inputs, description): a random product (or none) and a random DAG after it."""
+    rng = np.random.default_rng((4321, seed))
+    inputs = []
+
+    def feed(shape):
+        inputs.append(rng.normal(size=shape).astype(np.float32))
+        return len(inputs) - 1
+
+    head = str(rng.choice(["none", "matmul", "batch_matmul", "conv", "depthwise"]))
+    if head == "matmul":
+        m, k, n = (int(v) for v in rng.integers(1, 40, size=3))
+        ta, tb = (bool(v) for v in rng.random(2) < 0.3)
+        a, b = feed([k, m] if ta else [m, k]), feed([n, k] if tb else [k, n])
+        shape = [m, n]
+        product = lambda x: tf.matmul(x[a], x[b], transpose_a=ta, transpose_b=tb)  # noqa: E731
+    elif head == "batch_matmul":
+        bt, m, k, n = (int(v) for v in rng.integers(1, 20, size=4))
+        ta, tb = (bool(v) for v in rng.random(2) < 0.3)
+        a = feed([bt] + ([k, m] if ta else [m, k]))
+        b = feed(([bt] if rng.random() < 0.7 else []) + ([n, k] if tb else [k, n]))
+        shape = [bt, m, n]
+        product = lambda x: tf.matmul(x[a], x[b], adjoint_a=ta, adjoint_b=tb)  # noqa: E731
+    elif head in ("conv", "depthwise"):
+        n, h, w, c = 1 + int(rng.integers(0, 3)), int(rng.integers(3, 12)), int(rng.integers(3, 12)), int(rng.integers(1, 9))
+        kh, kw, stride = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 3))
+        out_c, mult = int(rng.integers(1, 9)), int(rng.integers(1, 3))
+        a = feed([n, h, w, c])
+        b = feed([kh, kw, c, out_c] if head == "conv" else [kh, kw, c, mult])
+        shape = [n, -(-h // stride), -(-w // stride), out_c if head == "conv" else c * mult]
+        if head == "conv":
+            product = lambda x: tf.nn.conv2d(x[a], x[b], stride, "SAME")  # noqa: E731
+        else:
+            product = lambda x: tf.nn.depthwise_conv2d(x[a], x[b], [1, stride, stride, 1], "SAME")  # noqa: E731
+    else:
+        shape = [int(d) for d in rng.integers(1, 9, size=int(rng.integers(1, 5)))]
+        a = feed(shape)
+        product = lambda x: x[a]  # noqa: E731
+    steps = random_dag(rng, shape, feed)
+    return (lambda *x: apply_dag(steps, product(x), x)), inputs, (head, steps)
+
+
+@pytest.mark.parametrize("case", range(24))
+def test_random_elementwise_dags(case, strict_placement):
+    """A random product (or none) followed by a random DAG of elementwise ops
+    with operands of random broadcastable shapes, under strict placement:
+    fused equal to unfused within float32 rounding and close to TF CPU."""
+    fn, inputs, what = random_headed_dag(case)
+    print(what)
+    check_fused(fn, *inputs, min_fused=1, rtol=1e-4, atol=1e-4, exact=False)
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_random_elementwise_dag_gradients(case, strict_placement):
+    """The same random DAGs in a GradientTape: the forward pass keeps every
+    intermediate its gradient reads, and gradients of every input match."""
+    fn, inputs, what = random_headed_dag(1000 + case)
+    print(what)
+
+    def grads(*x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(*x)
+            loss = tf.reduce_sum(y * 0.37)
+        return [y] + tape.gradient(loss, list(x))
+
+    check_fused(grads, *inputs, min_fused=1, rtol=1e-4, atol=1e-4, exact=False)
+
+
 @pytest.mark.parametrize("case", range(8))
 def test_affine_chain_epilogues(case, strict_placement):
     """Epilogues that are chains of per-channel and scalar add, subtract and
