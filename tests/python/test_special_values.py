@@ -112,3 +112,34 @@ def test_special_values_match_tensorflow_cpu(name):
             f"{name} {dtype.name}: (inputs, npu, cpu) {[(where[i], g[i], w[i]) for i in np.flatnonzero(off)[:5]]}"
         )
     assert checked, f"{name}: no float type ran on both devices"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_abs_of_negative_zero_is_positive_zero(dtype):
+    # The sign of a zero is mostly TensorFlow's accident (Relu(-0) keeps it
+    # in float32 and not in float16), but |-0| = +0 is IEEE's fabs, and
+    # 1/x or pow(x, -1) turn the sign into -inf against +inf.
+    x = tf.constant([-0.0, 0.0, -1.5], dtype)
+    with tf.device("/NPU:0"):
+        got = tf.abs(x)
+    with tf.device("/CPU:0"):
+        want = tf.abs(x)
+    np.testing.assert_array_equal(np.signbit(tf.cast(got, tf.float32).numpy()), [False, False, False])
+    np.testing.assert_array_equal(tf.cast(got, tf.float32).numpy(), tf.cast(want, tf.float32).numpy())
+
+
+def test_subnormals_are_flushed_as_on_tensorflow_cpu():
+    # TensorFlow runs its CPU kernels with subnormals flushed to zero; so do
+    # the NPU's kernel threads (a kernel large enough to run on them: exp of
+    # a value whose result is subnormal, times infinity, is NaN as on TF CPU).
+    x = tf.fill([256, 256], tf.constant(-100.0))
+    for device in ("/CPU:0", "/NPU:0"):
+
+        @tf.function
+        def f(x):
+            with tf.device(device):  # noqa: B023
+                return tf.exp(x) * np.inf, tf.exp(x) * 1e30
+
+        nan, tiny = f(x)
+        assert np.isnan(nan.numpy()).all(), device
+        assert (tiny.numpy() == 0).all(), device

@@ -520,7 +520,8 @@ macro_rules! float_unary_table {
             UnaryOp::Rsqrt => $go!($t, <$t as FloatArith>::rsqrt),
             UnaryOp::Exp => $go!($t, mapped::<$t, _>(|v: W| v.exp_vec())),
             UnaryOp::Log => $go!($t, <$t as FloatArith>::log),
-            UnaryOp::Abs => $go!($t, mapped::<$t, _>(|v: W| if v < W::ZERO { -v } else { v })),
+            // The sign bit cleared: |-0| is +0 (a compare-and-negate kept -0).
+            UnaryOp::Abs => $go!($t, mapped::<$t, _>(|v: W| v.abs())),
             UnaryOp::Reciprocal => $go!($t, mapped::<$t, _>(|v: W| W::ONE / v)),
             UnaryOp::Expm1 => $go!($t, mapped::<$t, _>(|v: W| v.exp_m1())),
             UnaryOp::Log1p => $go!($t, mapped::<$t, _>(|v: W| v.ln_1p())),

@@ -31,6 +31,7 @@ impl Npu {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(self.threads)
                     .thread_name(move |i| format!("tfa-npu{ordinal}-{i}"))
+                    .start_handler(|_| flush_denormals())
                     .build()
                     .map_err(|e| {
                         Error::Internal(format!("NPU:{ordinal}: cannot start kernel threads: {e}"))
@@ -79,6 +80,24 @@ impl Npu {
     }
 }
 
+/// Sets this thread to flush subnormal floats to zero (FTZ) and read them as
+/// zero (DAZ), as TensorFlow sets its own kernel threads (tsl's
+/// `ScopedFlushDenormal`): a kernel that ran on our threads kept subnormals
+/// where the same kernel run inline on TensorFlow's thread, or TensorFlow's
+/// own CPU kernel, flushed them (`exp(-100) * inf` was inf here, NaN there),
+/// and subnormal operands are slow on some CPUs. No-op off x86-64.
+fn flush_denormals() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: MXCSR bits 15 (FTZ) and 6 (DAZ) change only how this thread
+    // rounds subnormals. The intrinsics are deprecated in favour of inline
+    // assembly, which would say the same thing less plainly.
+    #[allow(deprecated)]
+    unsafe {
+        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+        _mm_setcsr(_mm_getcsr() | 0x8040);
+    }
+}
+
 /// All NPUs, per the configuration.
 pub fn all() -> Result<&'static [Npu]> {
     static DEVICES: OnceLock<Result<Vec<Npu>>> = OnceLock::new();
@@ -95,6 +114,7 @@ pub fn all() -> Result<&'static [Npu]> {
             let _ = rayon::ThreadPoolBuilder::new()
                 .num_threads(cfg.threads)
                 .thread_name(|i| format!("tfa-inline-{i}"))
+                .start_handler(|_| flush_denormals())
                 .build_global();
             let cores = std::thread::available_parallelism()
                 .map(|n| n.get())
