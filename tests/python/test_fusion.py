@@ -6,12 +6,14 @@ kernels run, in cache-sized blocks) and agrees with TensorFlow CPU;
 intermediate their gradients need."""
 
 import os
+import re
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf_adapter
-from conftest import assert_matches, run_traced
+from conftest import assert_matches, run_traced, twin_models
 
 NPU = "/NPU:0"
 CPU = "/CPU:0"
@@ -700,3 +702,45 @@ def test_keras_mixed_policy_resnet_stem(policy, rng):
         assert_bf16_fused_close(fused, plain)
     else:
         np.testing.assert_array_equal(fused, plain)
+
+
+def test_batch_norm_gradient_fuses_past_its_control_dependency(tmp_path, monkeypatch, rng, strict_placement):
+    """TensorFlow's gradient of the variance (SquaredDifference) makes
+    `scalar_mul(2.0, grad)` under a control dependency on `grad`: the constant
+    now waits for `grad`'s inputs, so `grad` (the `moments/truediv_1` Mul over
+    the whole activation) joins the fused region instead of running alone.
+    Gradients as unfused and as TF CPU; no node refers to a fused-away one."""
+    monkeypatch.setenv("TFA_DUMP_GRAPH", str(tmp_path))
+    x = rng.normal(size=[4, 6, 6, 3]).astype(np.float32)
+    y = rng.normal(size=[4, 2]).astype(np.float32)
+
+    def build():
+        inp = keras.Input((6, 6, 3))
+        h = keras.layers.Conv2D(5, 3, padding="same")(inp)
+        h = keras.layers.ReLU()(keras.layers.BatchNormalization()(h))
+        return keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(h)))
+
+    cpu_model, npu_model = twin_models(build)
+
+    def step(model):
+        def fn(x, y):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+            return [loss] + tape.gradient(loss, model.trainable_variables)
+
+        return fn
+
+    fused, counts = run(step(npu_model), x, y)
+    plain, _ = run(step(npu_model), x, y, fusion=False)
+    cpu, _ = run(step(cpu_model), x, y, device=CPU)
+    for f, p, c in zip(fused, plain, cpu):
+        np.testing.assert_allclose(f, p, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(f, c, rtol=1e-4, atol=1e-5)
+    after = "\n".join(p.read_text() for p in sorted(tmp_path.glob("*_after.txt")))
+    names = set(re.findall(r'^node "([^"]+)"', after, re.M))
+    assert not any(n.endswith("moments/truediv_1") for n in names), sorted(n for n in names if "moments" in n)
+    scalar = [line for line in after.splitlines() if re.search(r'moments/scalar" op=Const', line)]
+    assert scalar, "the gradient's scalar constant is in the graph"
+    for line in scalar:
+        for ref in re.findall(r'"\^([^"]+)"', line.split("inputs=")[1].split("]")[0]):
+            assert ref in names, (ref, line[:300])

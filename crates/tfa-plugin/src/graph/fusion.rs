@@ -4,10 +4,12 @@
 //!
 //! Regions grow backwards from a sink: an elementwise producer (or one
 //! product, the region's head) joins when every one of its consumers is
-//! already in the region, it has no control dependents and grappler does
-//! not have to preserve it. So nothing outside a region reads an
-//! intermediate (a training graph keeps every value its gradient needs),
-//! and no path leaves a region and comes back. The fused node takes the
+//! already in the region, its control dependents are in the region or are
+//! constants (those then wait for the member's inputs instead:
+//! `redirect_controls`) and grappler does not have to preserve it. So
+//! nothing outside a region reads an intermediate (a training graph keeps
+//! every value its gradient needs), and no path leaves a region and comes
+//! back. The fused node takes the
 //! sink's name, so consumers and fetches are untouched; it carries the union
 //! of the members' control inputs, the product's attributes under their
 //! usual names, the program (`tfa_ops::families::fused`) and `fused_ops`,
@@ -129,7 +131,7 @@ pub(crate) fn fuse(
     };
     let edges = data_edges(nodes);
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-    let mut control_dependents = vec![false; nodes.len()];
+    let mut control_dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     let index: HashMap<&str, usize> = nodes
         .iter()
         .enumerate()
@@ -141,7 +143,7 @@ pub(crate) fn fuse(
         }
         for s in n.input.iter().filter(|s| s.starts_with('^')) {
             if let Some(&p) = index.get(&s[1..]) {
-                control_dependents[p] = true;
+                control_dependents[p].push(i);
             }
         }
     }
@@ -172,7 +174,9 @@ pub(crate) fn fuse(
             let name = &nodes[p].name;
             if region_of[p].is_some()
                 || k != 0
-                || control_dependents[p]
+                || !control_dependents[p]
+                    .iter()
+                    .all(|&d| region_of[d] == Some(r) || nodes[d].op == "Const")
                 || preserve.contains(name)
                 || exclude.contains(name)
             {
@@ -206,15 +210,95 @@ pub(crate) fn fuse(
     if replaced.is_empty() {
         return 0;
     }
+    // A member that goes may have control dependents: only constants (see
+    // `redirect_controls`).
+    let mut redirects: HashMap<usize, Vec<(String, Vec<String>)>> = HashMap::new();
+    for &m in &removed {
+        if control_dependents[m].is_empty() {
+            continue;
+        }
+        let ext = external_ancestors(nodes, &edges, &region_of, m);
+        for &d in control_dependents[m]
+            .iter()
+            .filter(|&&d| region_of[d] != region_of[m])
+        {
+            let entry = (format!("^{}", nodes[m].name), ext.clone());
+            redirects.entry(d).or_default().push(entry);
+        }
+    }
     let written = replaced.len();
     let old = std::mem::take(&mut graph.node);
     graph.node = old
         .into_iter()
         .enumerate()
         .filter(|(i, _)| !removed.contains(i))
-        .map(|(i, n)| replaced.remove(&i).unwrap_or(n))
+        .map(|(i, n)| {
+            let n = replaced.remove(&i).unwrap_or(n);
+            match redirects.get(&i) {
+                Some(r) => redirect_controls(n, r),
+                None => n,
+            }
+        })
         .collect();
     written
+}
+
+/// The inputs from outside its region that member `m` depends on (data and
+/// control, as `^name`), following its data inputs through the region.
+fn external_ancestors(
+    nodes: &[NodeDef],
+    edges: &[Vec<(usize, usize, usize)>],
+    region_of: &[Option<usize>],
+    m: usize,
+) -> Vec<String> {
+    let me = region_of[m];
+    let (mut out, mut seen, mut stack) = (Vec::new(), HashSet::new(), vec![m]);
+    let add = |name: &str, out: &mut Vec<String>| {
+        let c = format!("^{}", name.split(':').next().unwrap_or(name));
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    };
+    while let Some(k) = stack.pop() {
+        if !seen.insert(k) {
+            continue;
+        }
+        for &(pos, p, _) in &edges[k] {
+            if region_of[p] == me {
+                stack.push(p);
+            } else {
+                add(&nodes[k].input[pos], &mut out);
+            }
+        }
+        for c in nodes[k].input.iter().filter_map(|s| s.strip_prefix('^')) {
+            let inside = nodes
+                .iter()
+                .position(|n| n.name == c)
+                .is_some_and(|p| region_of[p] == me);
+            if !inside {
+                add(c, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Constant `n` with its control inputs on fused-away members (`^member`,
+/// with that member's external ancestors) replaced by those ancestors.
+/// TensorFlow's gradient of SquaredDifference makes such a constant
+/// (`scalar_mul(2.0, grad)` under a control dependency on `grad`): the member
+/// is pure, so "after it ran" and "after its inputs were ready" order the
+/// constant the same way, deadness included (a node is dead when an input
+/// is). No cycle: the ancestors came before the member, which came before
+/// the constant.
+fn redirect_controls(mut n: NodeDef, r: &[(String, Vec<String>)]) -> NodeDef {
+    n.input.retain(|s| !r.iter().any(|(member, _)| member == s));
+    for s in r.iter().flat_map(|(_, ext)| ext) {
+        if !n.input.contains(s) {
+            n.input.push(s.clone());
+        }
+    }
+    n
 }
 
 /// The `_TfaFused` node for region `reg` (members in topological order).
@@ -471,6 +555,29 @@ mod tests {
                 "case {i}: {change}"
             );
             assert_eq!(get(&g, "relu").op, "Relu", "case {i}: {change}");
+        }
+    }
+
+    #[test]
+    fn constants_ordered_after_a_member_are_ordered_after_its_inputs() {
+        // TensorFlow's SquaredDifference gradient: a constant under a control
+        // dependency on `mul`, read by the region's sink. `mul` fuses; the
+        // constant waits for what `mul` read instead (no dangling name, no
+        // cycle). A dependent that is not a constant keeps `mul` out.
+        for dependent in ["Const", "NoOp"] {
+            let mut g = block();
+            g.node.push(f32n("two", dependent, &["^mul"]));
+            g.node[7] = f32n("add", "AddV2", &["mul", "two"]);
+            run(&mut g);
+            if dependent == "Const" {
+                assert!(g.node.iter().all(|n| n.name != "mul" && n.name != "add"));
+                assert_eq!(get(&g, "relu").op, "_TfaFused");
+                assert_eq!(get(&g, "two").input, ["^s", "^b", "^x", "^w"]);
+                assert!(topo_order(&g.node).is_some());
+            } else {
+                assert_eq!(get(&g, "mul").op, "_TfaFused");
+                assert_eq!(get(&g, "two").input, ["^mul"]);
+            }
         }
     }
 
