@@ -10,9 +10,10 @@ tf.function with its device scope inside; after a warm-up the NPU and CPU runs
 alternate (NPU, CPU, NPU, CPU...) so that a change of load on the machine hits
 both, and the best of each is kept. Ratio = TF CPU time / NPU time (> 1: the
 NPU is faster). A batch-1 latency row is one call of ~50 ms, where a VM's
-speed moves by 20-30 % between calls: it runs --latency-iters alternating calls
-(default 20) so that its best is a best, not a draw. Targets are issue 17's; the bfloat16 ones depend on the CPU
-(AMX-BF16, AVX512-BF16 without AMX, or neither), which the header prints.
+speed moves by 20-30 % between calls: it runs --latency-iters alternating
+calls (default 20) so that its best is a best, not a draw. Targets are issue
+17's; the bfloat16 ones depend on the CPU (AMX-BF16, AVX512-BF16 without AMX,
+or neither), which the header prints.
 """
 
 import argparse
