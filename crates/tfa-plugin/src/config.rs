@@ -61,22 +61,31 @@ pub fn parse_bytes(s: &str) -> Result<u64> {
     Ok((v * mult as f64) as u64)
 }
 
+/// Variable `name` as an integer in `range` (surrounding spaces allowed),
+/// `None` when unset; otherwise an error naming the variable, its value and
+/// `expected`.
+fn int_in<T: std::str::FromStr + PartialOrd>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    range: std::ops::RangeInclusive<T>,
+    expected: &str,
+) -> Result<Option<T>> {
+    get(name)
+        .map(|v| {
+            v.trim()
+                .parse::<T>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| Error::InvalidArgument(format!("{name}='{v}': expected {expected}")))
+        })
+        .transpose()
+}
+
 impl Config {
     /// Reads the configuration from a variable lookup (the environment in practice).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config> {
-        let npu_count = match get("TFA_NPU_COUNT") {
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=64).contains(n))
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "TFA_NPU_COUNT='{v}': expected an integer from 1 to 64"
-                    ))
-                })?,
-            None => 1,
-        };
+        let npu_count =
+            int_in(&get, "TFA_NPU_COUNT", 1..=64, "an integer from 1 to 64")?.unwrap_or(1);
         let memory = match get("TFA_NPU_MEMORY") {
             Some(v) => parse_bytes(&v).map_err(|e| e.context("TFA_NPU_MEMORY"))?,
             None => DEFAULT_MEMORY,
@@ -84,19 +93,8 @@ impl Config {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let threads = match get("TFA_NPU_THREADS") {
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1024).contains(n))
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "TFA_NPU_THREADS='{v}': expected a positive integer"
-                    ))
-                })?,
-            None => (cores / npu_count).max(1),
-        };
+        let threads = int_in(&get, "TFA_NPU_THREADS", 1..=1024, "a positive integer")?
+            .unwrap_or((cores / npu_count).max(1));
         let backend = get("TFA_BACKEND")
             .map(|s| s.trim().to_ascii_lowercase())
             .unwrap_or_else(|| "host".into());
@@ -113,19 +111,13 @@ impl Config {
                 )))
             }
         }
-        let spin_us = match get("TFA_SPIN_US") {
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= 1_000_000)
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "TFA_SPIN_US='{v}': expected microseconds from 0 to 1000000"
-                    ))
-                })?,
-            None => DEFAULT_SPIN_US,
-        };
+        let spin_us = int_in(
+            &get,
+            "TFA_SPIN_US",
+            0..=1_000_000,
+            "microseconds from 0 to 1000000",
+        )?
+        .unwrap_or(DEFAULT_SPIN_US);
         Ok(Config {
             npu_count,
             memory,

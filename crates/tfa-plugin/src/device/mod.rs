@@ -28,10 +28,7 @@ impl Npu {
         let ordinal = self.memory.ordinal;
         self.pool
             .get_or_init(|| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(self.threads)
-                    .thread_name(move |i| format!("tfa-npu{ordinal}-{i}"))
-                    .start_handler(|_| flush_denormals())
+                kernel_threads(self.threads, move |i| format!("tfa-npu{ordinal}-{i}"))
                     .build()
                     .map_err(|e| {
                         Error::Internal(format!("NPU:{ordinal}: cannot start kernel threads: {e}"))
@@ -80,6 +77,18 @@ impl Npu {
     }
 }
 
+/// The builder of a pool of kernel threads (an NPU's own, or the global one
+/// its inline kernels use): `threads` named by `name`, subnormals flushed.
+fn kernel_threads(
+    threads: usize,
+    name: impl Fn(usize) -> String + 'static,
+) -> rayon::ThreadPoolBuilder {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(name)
+        .start_handler(|_| flush_denormals())
+}
+
 /// Sets this thread to flush subnormal floats to zero (FTZ) and read them as
 /// zero (DAZ), as TensorFlow sets its own kernel threads (tsl's
 /// `ScopedFlushDenormal`): a kernel that ran on our threads kept subnormals
@@ -111,11 +120,7 @@ pub fn all() -> Result<&'static [Npu]> {
             // kernel to give the same bits either way. Fails harmlessly if
             // something in this library already started the global pool;
             // `compute` then checks the sizes itself.
-            let _ = rayon::ThreadPoolBuilder::new()
-                .num_threads(cfg.threads)
-                .thread_name(|i| format!("tfa-inline-{i}"))
-                .start_handler(|_| flush_denormals())
-                .build_global();
+            let _ = kernel_threads(cfg.threads, |i| format!("tfa-inline-{i}")).build_global();
             let cores = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1);

@@ -271,16 +271,25 @@ fn external_ancestors(
             }
         }
         for c in nodes[k].input.iter().filter_map(|s| s.strip_prefix('^')) {
-            let inside = nodes
-                .iter()
-                .position(|n| n.name == c)
-                .is_some_and(|p| region_of[p] == me);
-            if !inside {
+            if !in_region(nodes, region_of, me, c) {
                 add(c, &mut out);
             }
         }
     }
     out
+}
+
+/// Whether the node named `name` belongs to region `me`.
+fn in_region(
+    nodes: &[NodeDef],
+    region_of: &[Option<usize>],
+    me: Option<usize>,
+    name: &str,
+) -> bool {
+    nodes
+        .iter()
+        .position(|n| n.name == name)
+        .is_some_and(|p| region_of[p] == me)
 }
 
 /// Constant `n` with its control inputs on fused-away members (`^member`,
@@ -345,11 +354,7 @@ fn fused_node(
     let mut controls: Vec<String> = Vec::new();
     for &m in &reg.members {
         for s in nodes[m].input.iter().filter(|s| s.starts_with('^')) {
-            let inside = nodes
-                .iter()
-                .position(|n| n.name == s[1..])
-                .is_some_and(|p| region_of[p] == me);
-            if !inside && !controls.contains(s) {
+            if !in_region(nodes, region_of, me, &s[1..]) && !controls.contains(s) {
                 controls.push(s.clone());
             }
         }
