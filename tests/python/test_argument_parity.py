@@ -46,6 +46,9 @@ way, `cpu_fn=`), each where its case says why:
 * SplitV sizes that add up only by int32 wrap-around: TensorFlow crashes;
   the NPU raises ResourceExhausted (what TensorFlow raises where it tries
   to allocate such outputs).
+* Integer TruncateDiv/TruncateMod by zero: TensorFlow raises InternalError
+  (its binary kernel expects only Div and FloorMod to fail); the NPU raises
+  InvalidArgumentError "Integer division by zero", as for Div and FloorMod.
 * Transpose: an int64 perm entry outside int32 range is out of range
   (TensorFlow narrows it: 2**32 reads as 0).
 * Binary ops broadcasting 6 dims that do not collapse: TensorFlow raises

@@ -23,6 +23,13 @@ BINARY = {
     "Pow": (tf.raw_ops.Pow, FLOATS),
     "FloorDiv": (tf.raw_ops.FloorDiv, FLOATS + [tf.int64, tf.int8]),
     "FloorMod": (tf.raw_ops.FloorMod, FLOATS + [tf.int64, tf.int8]),
+    "Div": (tf.raw_ops.Div, FLOATS + INTS + [tf.uint16, tf.uint32, tf.uint64]),
+    "TruncateDiv": (tf.raw_ops.TruncateDiv, FLOATS + INTS + [tf.uint16, tf.uint32, tf.uint64]),
+    "TruncateMod": (tf.raw_ops.TruncateMod, [tf.float32, tf.float64, tf.int64]),
+    "Xlogy": (tf.raw_ops.Xlogy, FLOATS),
+    "Xlog1py": (tf.raw_ops.Xlog1py, FLOATS),
+    "Xdivy": (tf.raw_ops.Xdivy, FLOATS),
+    "Atan2": (lambda x, y: tf.raw_ops.Atan2(y=x, x=y), FLOATS),
 }
 
 UNARY = {
@@ -85,12 +92,19 @@ def test_binary_matches_cpu(name, rng):
         for _ in range(12):
             sa, sb = broadcast_pair(rng)
             a, b = random_tensor(rng, sa, dtype), random_tensor(rng, sb, dtype)
-            if name in ("RealDiv", "FloorDiv", "FloorMod", "Pow"):
+            if name in ("RealDiv", "FloorDiv", "FloorMod", "Pow", "Div", "TruncateDiv", "TruncateMod", "Xdivy"):
                 # Away from 0 (and positive bases for Pow) so results are finite.
-                b = tf.where(tf.abs(b) < tf.cast(1, dtype), tf.ones_like(b), b)
+                if dtype.is_unsigned:
+                    b = tf.where(tf.equal(b, 0), tf.ones_like(b), b)
+                else:
+                    b = tf.where(tf.abs(b) < tf.cast(1, dtype), tf.ones_like(b), b)
                 if name == "Pow":
                     a = tf.abs(a) + tf.cast(0.5, dtype)
                     b = tf.cast(tf.clip_by_value(tf.cast(b, tf.float32), -3.0, 3.0), dtype)
+            if name in ("Xlogy", "Xlog1py"):
+                # y in the logarithm's domain; x zero in places (0 * log(y) is 0).
+                b = tf.abs(b) + tf.cast(0.25, dtype)
+                a = tf.where(tf.abs(a) < tf.cast(1, dtype), tf.zeros_like(a), a)
             tf_adapter.reset_kernel_counts()
             npu = on("/NPU:0", lambda: fn(x=a, y=b))
             cpu = on("/CPU:0", lambda: fn(x=a, y=b))
@@ -365,3 +379,33 @@ def test_softsign_and_trig_train_strictly_on_the_npu(rng, strict_placement):
         want_y, want_g = loss_and_grad(x)
     np.testing.assert_allclose(y.numpy(), want_y.numpy(), rtol=1e-5)
     np.testing.assert_allclose(g.numpy(), want_g.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_xlogy_xdivy_atan2_train_strictly_on_the_npu(rng, strict_placement):
+    # Forward and backward inside a tf.function with soft placement off,
+    # operands broadcast against each other (the gradients reduce them back):
+    # an entropy-style term x * log(p) with zeros in x, a ratio x / y with
+    # zeros in x, and the angle atan2(y, x).
+    x = tf.constant(np.where(rng.random([4, 6]) < 0.3, 0.0, rng.uniform(0.1, 2.0, [4, 6])), tf.float32)
+    p = tf.constant(rng.uniform(0.05, 1.0, [6]), tf.float32)
+    a = tf.constant(rng.normal(size=[4, 1]), tf.float32)
+
+    @tf.function
+    def loss_and_grads(x, p, a):
+        with tf.GradientTape() as tape:
+            tape.watch([x, p, a])
+            y = tf.reduce_sum(tf.math.xlogy(x, p) + tf.math.xlog1py(x, p) + tf.math.xdivy(x, p + 1.0) + tf.math.atan2(a, x - 1.0))
+        return y, tape.gradient(y, [x, p, a])
+
+    tf_adapter.reset_kernel_counts()
+    with tf.device("/NPU:0"):
+        y, grads = loss_and_grads(x, p, a)
+    counts = tf_adapter.kernel_counts()
+    for op in ("Xlogy", "Xlog1py", "Xdivy", "Atan2"):
+        assert counts.get(op, 0) >= 1, (op, counts)
+    assert all(g.device.endswith("NPU:0") for g in grads)
+    with tf.device("/CPU:0"):
+        want_y, want_grads = loss_and_grads(x, p, a)
+    np.testing.assert_allclose(y.numpy(), want_y.numpy(), rtol=1e-5)
+    for g, w in zip(grads, want_grads):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-6)

@@ -4,11 +4,11 @@ import numpy as np
 import tensorflow as tf
 from argcheck import Case, Raises, SUCCEEDS
 
-from .common import R, UNIMP, _short, family, rand, raw
+from .common import IAE, R, UNIMP, _short, family, rand, raw
 
 
 BINARY = ["AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "SquaredDifference", "DivNoNan", "Pow",
-          "FloorDiv", "FloorMod", "Less", "LessEqual", "Greater", "GreaterEqual", "Equal", "NotEqual"]
+          "FloorDiv", "FloorMod", "Div", "TruncateDiv", "TruncateMod", "Xlogy", "Xlog1py", "Xdivy", "Less", "LessEqual", "Greater", "GreaterEqual", "Equal", "NotEqual"]
 UNARY = ["Neg", "Square", "Sqrt", "Rsqrt", "Exp", "Log", "Relu", "Abs", "Reciprocal", "Expm1", "Log1p", "Relu6", "Elu",
          "Selu", "Softplus", "Sigmoid", "Tanh", "Erf", "Erfc", "Floor", "Ceil", "Round", "IsFinite", "IsNan", "IsInf",
          "ZerosLike", "OnesLike", "Softsign", "Sign", "Rint", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh",
@@ -55,8 +55,9 @@ def rank6(op, x, y):
 def cases_elementwise(rng):
     cases = []
     for op in BINARY:
-        dtype = tf.float32 if op in ("RealDiv", "DivNoNan", "Pow") or rng.random() < 0.5 else tf.int64
-        if op in ("RealDiv", "DivNoNan", "Pow") and rng.random() < 0.5:
+        floats = ("RealDiv", "DivNoNan", "Pow", "Xlogy", "Xlog1py", "Xdivy")
+        dtype = tf.float32 if op in floats or rng.random() < 0.5 else tf.int64
+        if op in floats and rng.random() < 0.5:
             dtype = tf.float64
         shape = [int(d) for d in rng.integers(0, 4, size=int(rng.integers(0, 4)))]
         other = broadcastable(rng, shape)
@@ -80,6 +81,26 @@ def cases_elementwise(rng):
         raw("FloorDiv", "negative operands", x=tf.constant([-7, 7, -7, 7], i64), y=tf.constant([2, -2, -2, 2], i64)),
         raw("FloorMod", "negative operands", x=tf.constant([-7, 7, -7, 7], i64), y=tf.constant([2, -2, -2, 2], i64)),
         raw("FloorDiv", "int8 min by -1", x=tf.constant([-128], tf.int8), y=tf.constant([-1], tf.int8)),
+        raw("Div", "integer division by zero", x=tf.constant([4, 5], i64), y=tf.constant([2, 0], i64)),
+        # TensorFlow's TruncateDiv and TruncateMod raise InternalError here
+        # (its BinaryOp knows only Div's and FloorMod's errors); the NPU says
+        # what Div and FloorMod say.
+        raw("TruncateDiv", "deliberate difference: integer division by zero (TensorFlow: InternalError)",
+            x=tf.constant([4, 5], tf.int8), y=tf.constant([2, 0], tf.int8),
+            cpu=Raises(tf.errors.InternalError, "only integer div and mod should have errors"),
+            npu=Raises(IAE, "Integer division by zero")),
+        raw("TruncateMod", "deliberate difference: integer modulo by zero (TensorFlow: InternalError)",
+            x=tf.constant([4, 5], i64), y=tf.constant([2, 0], i64),
+            cpu=Raises(tf.errors.InternalError, "only integer div and mod should have errors"),
+            npu=Raises(IAE, "Integer division by zero")),
+        raw("TruncateDiv", "negative operands", x=tf.constant([-7, 7, -7, 7], i64), y=tf.constant([2, -2, -2, 2], i64)),
+        raw("TruncateMod", "negative operands", x=tf.constant([-7, 7, -7, 7], i64), y=tf.constant([2, -2, -2, 2], i64)),
+        raw("TruncateMod", "float negative operands", x=tf.constant([-7.5, 7.5, -7.5, 0.0]), y=tf.constant([2.0, -2.0, 0.0, 3.0])),
+        raw("Div", "float division by zero", x=tf.constant([4.0, -5.0, 0.0]), y=tf.constant([0.0, 0.0, 0.0])),
+        raw("Atan2", "broadcast", y=rand(rng, [2, 3]), x=rand(rng, [3])),
+        raw("Atan2", "incompatible", y=rand(rng, [2, 3]), x=rand(rng, [2])),
+        raw("Xlogy", "zeros", x=tf.constant([0.0, 0.0, 0.0, 2.0]), y=tf.constant([0.0, np.nan, -1.0, 0.0])),
+        raw("Xdivy", "zeros", x=tf.constant([0.0, 0.0, 1.0]), y=tf.constant([0.0, np.nan, 0.0])),
         raw("DivNoNan", "zero denominators", x=tf.constant([1.0, 0.0, -2.0]), y=tf.constant([0.0, 0.0, 4.0])),
         raw("AddN", "three", inputs=[rand(rng, [2, 3]) for _ in range(3)]),
         raw("AddN", "one", inputs=[rand(rng, [2, 3], i64)], graph=False),

@@ -31,6 +31,18 @@ pub enum BinaryOp {
     FloorDiv,
     /// Remainder with the sign of the divisor.
     FloorMod,
+    /// Division rounding toward zero (integers: C's `/`; floats: trunc(x / y)).
+    TruncateDiv,
+    /// Remainder with the sign of the dividend (C's `%`, `fmod`).
+    TruncateMod,
+    /// `x * log(y)`, 0 where `x == 0` (floats).
+    Xlogy,
+    /// `x * log1p(y)`, 0 where `x == 0` (floats).
+    Xlog1py,
+    /// `x / y`, 0 where `x == 0` (floats).
+    Xdivy,
+    /// `atan2(y, x)`, operands in TensorFlow's order (y first).
+    Atan2,
     // Activation gradients, operands in TensorFlow's input order.
     /// ReluGrad(gradients, features)
     ReluGrad,
@@ -104,8 +116,9 @@ impl BinaryOp {
     pub fn cost(self) -> usize {
         use BinaryOp::*;
         match self {
-            Pow | SoftplusGrad => 8,
-            Div | DivNoNan | FloorDiv | FloorMod | SqrtGrad | ReciprocalGrad => 2,
+            Pow | SoftplusGrad | Xlogy | Xlog1py | Atan2 => 8,
+            Div | DivNoNan | FloorDiv | FloorMod | TruncateDiv | TruncateMod | Xdivy | SqrtGrad
+            | ReciprocalGrad => 2,
             _ => 1,
         }
     }
@@ -267,7 +280,11 @@ pub fn binary(
                 op,
                 go,
                 match op {
-                    BinaryOp::FloorDiv | BinaryOp::FloorMod => {
+                    BinaryOp::FloorDiv
+                    | BinaryOp::FloorMod
+                    | BinaryOp::Div
+                    | BinaryOp::TruncateDiv
+                    | BinaryOp::TruncateMod => {
                         // Checked up front: the element loop cannot fail.
                         let divisor = if bl {
                             out.as_view().data::<$t>()?
@@ -277,7 +294,13 @@ pub fn binary(
                         if divisor.iter().any(|&v| v == 0) {
                             return Err(Error::InvalidArgument("Integer division by zero".into()));
                         }
-                        if op == BinaryOp::FloorDiv {
+                        // C's truncating `/` and `%` (TensorFlow's safe_div/safe_mod);
+                        // wrapping as FloorDiv below.
+                        if matches!(op, BinaryOp::Div | BinaryOp::TruncateDiv) {
+                            go!($t, |x: $t, y: $t| x.wrapping_div(y))
+                        } else if op == BinaryOp::TruncateMod {
+                            go!($t, |x: $t, y: $t| x.wrapping_rem(y))
+                        } else if op == BinaryOp::FloorDiv {
                             go!($t, |x: $t, y: $t| {
                                 // Wrapping: MIN / -1 overflows (to MIN, as in TensorFlow).
                                 let q = x.wrapping_div(y);
@@ -340,6 +363,22 @@ fn float_binary<T: FloatArith + Numeric<W = W>, W: Compute>(
             _ => go!(|x, y| T::zip(x, y, |x: W, y: W| x.powf(y))),
         },
         BinaryOp::FloorDiv => go!(|x, y| T::zip(x, y, |x: W, y: W| (x / y).floor())),
+        BinaryOp::TruncateDiv => go!(|x, y| T::zip(x, y, |x: W, y: W| (x / y).trunc())),
+        BinaryOp::TruncateMod => go!(|x, y| T::zip(x, y, |x: W, y: W| x.fmod(y))),
+        // TensorFlow selects x itself where x == 0 (its vector path), so
+        // 0 * log(0) and 0 / 0 are 0 and a NaN or infinite y is ignored there.
+        BinaryOp::Xlogy => {
+            go!(|x, y| T::zip(x, y, |x: W, y: W| if x == W::ZERO { x } else { x * y.ln() }))
+        }
+        BinaryOp::Xlog1py => go!(|x, y| T::zip(x, y, |x: W, y: W| if x == W::ZERO {
+            x
+        } else {
+            x * y.ln_1p()
+        })),
+        BinaryOp::Xdivy => {
+            go!(|x, y| T::zip(x, y, |x: W, y: W| if x == W::ZERO { x } else { x / y }))
+        }
+        BinaryOp::Atan2 => go!(|y, x| T::zip(y, x, |y: W, x: W| y.atan2(x))),
         // TensorFlow multiplies by the mask (`gradients * (features > 0)`),
         // so an infinite or NaN gradient gives NaN where the mask is 0, as
         // here, rather than being stopped there.

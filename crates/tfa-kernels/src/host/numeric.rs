@@ -256,6 +256,9 @@ pub trait Compute:
     fn round_even(self) -> Self;
     fn powf(self, e: Self) -> Self;
     fn fmod(self, d: Self) -> Self;
+    /// `atan2(self, x)`: the angle of the point (x, self).
+    fn atan2(self, x: Self) -> Self;
+    fn trunc(self) -> Self;
     fn exp_m1(self) -> Self;
     fn ln(self) -> Self;
     fn ln_1p(self) -> Self;
@@ -329,7 +332,11 @@ macro_rules! compute {
         fn fmod(self, d: Self) -> Self {
             self % d
         }
-        std_methods!($t: exp, exp_m1, ln, ln_1p, sqrt, floor, ceil, abs, sin, cos, tan, asin, acos,
+        #[inline(always)]
+        fn atan2(self, x: Self) -> Self {
+            <$t>::atan2(self, x)
+        }
+        std_methods!($t: trunc, exp, exp_m1, ln, ln_1p, sqrt, floor, ceil, abs, sin, cos, tan, asin, acos,
             atan, sinh, cosh, asinh, acosh, atanh);
     };
 }

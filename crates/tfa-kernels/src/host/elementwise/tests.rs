@@ -101,16 +101,38 @@ fn large_parallel_unary_and_add_n() {
 }
 
 #[test]
-fn int_division_is_rejected() {
-    let a = [1i64];
-    let av = TensorView::from_slice(vec![1], &a);
-    let mut o = [0i64];
-    let e = binary(
-        BinaryOp::Div,
-        &av,
-        &av,
-        &mut TensorMut::from_slice(vec![1], &mut o),
-        None,
+fn int_division_truncates_and_rejects_zero() {
+    // The legacy Div and TruncateDiv round toward zero, TruncateMod takes the
+    // dividend's sign (C's `/` and `%`); a zero divisor is an error.
+    let x = [-7i64, 7, -7, 7];
+    let y = [2i64, -2, -2, 2];
+    let (xv, yv) = (
+        TensorView::from_slice(vec![4], &x),
+        TensorView::from_slice(vec![4], &y),
     );
-    assert!(matches!(e, Err(Error::Unimplemented(_))));
+    for (op, want) in [
+        (BinaryOp::Div, [-3i64, -3, 3, 3]),
+        (BinaryOp::TruncateDiv, [-3, -3, 3, 3]),
+        (BinaryOp::TruncateMod, [-1, 1, -1, 1]),
+    ] {
+        let mut o = [0i64; 4];
+        binary(
+            op,
+            &xv,
+            &yv,
+            &mut TensorMut::from_slice(vec![4], &mut o),
+            None,
+        )
+        .unwrap();
+        assert_eq!(o, want, "{op:?}");
+        let zero = [0i64];
+        let e = binary(
+            op,
+            &xv,
+            &TensorView::from_slice(vec![1], &zero),
+            &mut TensorMut::from_slice(vec![4], &mut o),
+            None,
+        );
+        assert!(matches!(e, Err(Error::InvalidArgument(_))), "{op:?}");
+    }
 }
