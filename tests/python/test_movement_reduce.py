@@ -239,6 +239,58 @@ def test_gather_out_of_range_index():
         on("/NPU:0", lambda: tf.raw_ops.GatherV2(params=tf.zeros([3, 4]), indices=[-1], axis=0))
 
 
+@pytest.mark.parametrize("dtype", MOVE_TYPES)
+def test_gather_nd_random(dtype, rng):
+    # Tuples of every length up to the params rank (0: whole params), outer
+    # index shapes of rank 0-2 with size-0 dims, int32 and int64 indices.
+    for _ in range(16):
+        shape = rand_shape(rng, max_rank=4, min_rank=1)
+        params = random_tensor(rng, shape, dtype)
+        ix = int(rng.integers(0, len(shape) + 1))
+        outer = [int(d) for d in rng.integers(0, 4, size=int(rng.integers(0, 3)))]
+        if np.prod(outer) > 0 and np.prod(shape) == 0:
+            continue
+        coords = [rng.integers(0, max(shape[d], 1), size=outer) for d in range(ix)]
+        idx = np.stack(coords, -1) if ix else np.zeros(outer + [0], np.int64)
+        idx = tf.constant(idx, dtype=rng.choice([tf.int32, tf.int64]))
+        npu, cpu = run_both("GatherNd", lambda: tf.raw_ops.GatherNd(params=params, indices=idx))
+        assert_matches(npu, cpu, dtype, rtol=0)
+
+
+def test_gather_nd_errors_and_ignored_indices():
+    params = tf.reshape(tf.range(12.0), [3, 4])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"indices\[1\] = \[1, 7\] does not index into param shape \[3,4\]"):
+        on("/NPU:0", lambda: tf.raw_ops.GatherNd(params=params, indices=[[0, 1], [1, 7]]))
+    got = on("/NPU:0", lambda: tf.raw_ops.GatherNd(params=params, indices=[[0, 1], [1, 7], [-1, 0]], bad_indices_policy="IGNORE"))
+    assert got.device.endswith("NPU:0")
+    np.testing.assert_array_equal(got.numpy(), [1.0, 0.0, 0.0])
+
+
+def test_gather_nd_gradient_strictly_on_the_npu(rng, strict_placement):
+    # tf.gather_nd and its gradient (ScatterNd) inside a tf.function with soft
+    # placement off; repeated tuples accumulate in the gradient.
+    params = tf.constant(rng.normal(size=[5, 4, 3]), tf.float32)
+    idx = tf.constant([[0, 1], [4, 3], [0, 1], [2, 0]])
+
+    @tf.function
+    def step(p):
+        with tf.GradientTape() as tape:
+            tape.watch(p)
+            y = tf.gather_nd(p, idx)
+            loss = tf.reduce_sum(y * y)
+        return y, tape.gradient(loss, p)
+
+    tf_adapter.reset_kernel_counts()
+    with tf.device("/NPU:0"):
+        y, g = step(params)
+    assert tf_adapter.kernel_counts().get("GatherNd", 0) >= 1, tf_adapter.kernel_counts()
+    assert y.device.endswith("NPU:0") and g.device.endswith("NPU:0")
+    with tf.device("/CPU:0"):
+        want_y, want_g = step(params)
+    np.testing.assert_array_equal(y.numpy(), want_y.numpy())
+    np.testing.assert_allclose(g.numpy(), want_g.numpy(), rtol=1e-6)
+
+
 # -------------------------------------------------------------- Reductions ----
 
 REDUCTIONS = {

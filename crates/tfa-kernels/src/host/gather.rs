@@ -1,7 +1,8 @@
-//! Gather along an axis (GatherV2), with batch dims; OneHot.
+//! Gather along an axis (GatherV2), with batch dims; GatherNd; OneHot.
 
 use super::for_row_chunks;
 use super::transpose::{by_width, words, words_mut};
+use tfa_core::shape::fmt_shape;
 use tfa_core::{Error, Result, TensorMut, TensorView};
 
 pub(crate) use crate::geometry::index::GatherPlan;
@@ -65,6 +66,82 @@ fn gather_words<T: Copy + Send + Sync>(src: &[T], idx: &[i64], p: &GatherPlan, d
         }
     };
     for_row_chunks(dst, inner, rows);
+}
+
+/// GatherNd: output slice `n` (of `slice` elements) is the slice of `params`
+/// at the coordinates `indices[n, ..]` (the first `coords.len()` dims of
+/// `params`, whose sizes `coords` are). An out-of-range tuple is TensorFlow's
+/// InvalidArgument `indices[i,j] = [..] does not index into param shape
+/// [..]` (the first such tuple), or, with `ignore_bad`, a zero slice.
+pub fn gather_nd(
+    params: &TensorView,
+    indices: &TensorView,
+    slice: usize,
+    ignore_bad: bool,
+    out: &mut TensorMut,
+) -> Result<()> {
+    let idx = indices.to_i64_vec()?;
+    let ix = *indices.shape.last().unwrap_or(&0);
+    let coords = &params.shape[..ix];
+    let outer = &indices.shape[..indices.shape.len().saturating_sub(1)];
+    let n: usize = outer.iter().product();
+    // Row-major strides of the indexed dims, in slices.
+    let mut strides = vec![1usize; ix];
+    for d in (0..ix.saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * coords[d + 1];
+    }
+    let mut offsets = Vec::with_capacity(n);
+    for t in 0..n {
+        let tuple = &idx[t * ix..(t + 1) * ix];
+        let inside = tuple
+            .iter()
+            .zip(coords)
+            .all(|(&c, &d)| c >= 0 && (c as u64) < d as u64);
+        if inside {
+            let at: usize = tuple
+                .iter()
+                .zip(&strides)
+                .map(|(&c, s)| c as usize * s)
+                .sum();
+            offsets.push(Some(at * slice));
+        } else if ignore_bad {
+            offsets.push(None);
+        } else {
+            let mut pos = Vec::with_capacity(outer.len());
+            let mut rem = t;
+            for &d in outer.iter().rev() {
+                pos.push((rem % d).to_string());
+                rem /= d;
+            }
+            pos.reverse();
+            let tuple: Vec<String> = tuple.iter().map(|c| c.to_string()).collect();
+            return Err(Error::InvalidArgument(format!(
+                "indices[{}] = [{}] does not index into param shape {}",
+                pos.join(","),
+                tuple.join(", "),
+                fmt_shape(&params.shape)
+            )));
+        }
+    }
+    let total = out.num_elements();
+    if total == 0 {
+        return Ok(());
+    }
+    let size = out.dtype.size();
+    let src = &params.bytes()[..params.num_elements() * size];
+    let dst = &mut out.bytes_mut()[..total * size];
+    by_width!(size, W => {
+        let src: &[W] = words(src)?;
+        for_row_chunks(words_mut::<W>(dst)?, slice, |first, chunk| {
+            for (k, row) in chunk.chunks_mut(slice).enumerate() {
+                match offsets[first + k] {
+                    Some(at) => row.copy_from_slice(&src[at..at + slice]),
+                    None => row.fill(W::default()),
+                }
+            }
+        });
+        Ok(())
+    })
 }
 
 /// OneHot: `out[o, d, i] = on if indices[o, i] == d else off`, the depth axis

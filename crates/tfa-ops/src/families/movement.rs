@@ -516,6 +516,28 @@ pub(crate) const OPS: &[OpDef] = &[
         }
     ).amp(Class::Clear),
     spec_op!(
+        plan: |c| gather_nd_plan(c) => ((usize, bool), OutputPlan),
+        run: |c, p| gather_nd_run(c, p),
+        def: {
+            name: "GatherNd",
+            family: Family::Movement,
+            summary: "slices of `params` at the coordinate tuples of `indices` (last dim); out-of-range tuples raise InvalidArgument, or give zeros with bad_indices_policy IGNORE",
+            constraints: &[
+                TypeConstraint {
+                    attr: "Tparams",
+                    types: ALL_C64,
+                },
+                TypeConstraint {
+                    attr: "Tindices",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[AttrSpec::new("bad_indices_policy", AttrKind::String)],
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ).amp(Class::Clear),
+    spec_op!(
         plan: |c| tile_plan(c) => OutputPlan,
         run: |c, p| slice::tile(&c.input(0)?, &mut allocate(c, 0, p)?),
         def: {

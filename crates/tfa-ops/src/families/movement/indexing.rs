@@ -27,6 +27,53 @@ pub(super) fn gather_run(
     gather::gather(&params, &indices, plan, &mut allocate(ctx, 0, out)?)
 }
 
+/// GatherNd: TensorFlow's checks (gather_nd_op.h, messages included), the
+/// elements per gathered slice and the output `indices.shape[:-1] +
+/// params.shape[indices.shape[-1]:]`.
+pub(super) fn gather_nd_plan(ctx: &dyn OpContext) -> Result<((usize, bool), OutputPlan)> {
+    let (params, indices) = (ctx.input(0)?, ctx.input(1)?);
+    let inv = |m: String| Err(Error::InvalidArgument(m));
+    if params.rank() == 0 {
+        return inv("params must be at least a vector".into());
+    }
+    if indices.rank() == 0 {
+        return inv("indices must be at least a vector".into());
+    }
+    let ix = indices.shape[indices.rank() - 1];
+    if ix > params.rank() {
+        return inv(format!(
+            "index innermost dimension length must be <= params rank; saw: {ix} vs. {}",
+            params.rank()
+        ));
+    }
+    let outer = &indices.shape[..indices.rank() - 1];
+    let tuples: usize = outer.iter().product();
+    if tuples > 0 && params.num_elements() == 0 {
+        return inv(format!(
+            "Requested more than 0 entries, but params is empty.  Params shape: {}",
+            fmt_shape(&params.shape)
+        ));
+    }
+    if tuples > 0 && ix > 7 {
+        return inv(format!(
+            "Only indices.shape[-1] values between 1 and 7 are currently supported.  Requested rank: {ix}"
+        ));
+    }
+    let slice: usize = params.shape[ix..].iter().product();
+    let shape: Vec<usize> = outer.iter().chain(&params.shape[ix..]).copied().collect();
+    let ignore_bad = ctx.attrs().string("bad_indices_policy")? == "IGNORE";
+    Ok(((slice, ignore_bad), OutputPlan::new(params.dtype, shape)))
+}
+
+pub(super) fn gather_nd_run(
+    ctx: &dyn OpContext,
+    ((slice, ignore_bad), out): &((usize, bool), OutputPlan),
+) -> Result<()> {
+    let (params, indices) = (ctx.input(0)?, ctx.input(1)?);
+    let mut y = allocate(ctx, 0, out)?;
+    gather::gather_nd(&params, &indices, *slice, *ignore_bad, &mut y)
+}
+
 /// OneHot: the axis the depth goes in, as `(inner, depth)` (the elements
 /// of `indices` after the axis, the depth), and the output.
 pub(super) fn one_hot_plan(ctx: &dyn OpContext) -> Result<((usize, usize), OutputPlan)> {
