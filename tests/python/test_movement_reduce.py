@@ -357,6 +357,42 @@ def test_reductions_large_and_layouts(rng):
     assert_reduction_matches("Sum", npu, cpu, big, tf.float32, [0])
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_l2_loss_random(dtype, rng):
+    # Shapes up to 2**18 elements (the parallel path), size 0, rank 0;
+    # within the Sum tolerance of the sum of the halved squares.
+    for shape in ([], [0, 3], [7], [3, 5, 2], [64, 4096]):
+        x = random_tensor(rng, shape, dtype)
+        npu, cpu = run_both("L2Loss", lambda: tf.raw_ops.L2Loss(t=x))
+        assert_reduction_matches("Sum", npu, cpu, tf.square(tf.cast(x, tf.float64)) / 2, dtype, list(range(len(shape))))
+
+
+def test_global_norm_clipping_trains_strictly_on_the_npu(rng, strict_placement):
+    # tf.clip_by_global_norm (L2Loss per gradient) and tf.nn.l2_loss weight
+    # decay in a custom training step, inside a tf.function with soft placement off.
+    w = [tf.Variable(rng.normal(size=s), dtype=tf.float32) for s in ([8, 4], [4])]
+    x = tf.constant(rng.normal(size=[16, 8]), tf.float32)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            y = tf.matmul(x, w[0]) + w[1]
+            loss = tf.reduce_mean(tf.square(y)) + 1e-2 * tf.add_n([tf.nn.l2_loss(v) for v in w])
+        grads = tape.gradient(loss, w)
+        clipped, norm = tf.clip_by_global_norm(grads, 0.5)
+        return loss, norm, clipped
+
+    tf_adapter.reset_kernel_counts()
+    with tf.device("/NPU:0"):
+        got = step(x)
+    assert tf_adapter.kernel_counts().get("L2Loss", 0) >= 4, tf_adapter.kernel_counts()
+    with tf.device("/CPU:0"):
+        want = step(x)
+    for a, b in zip(tf.nest.flatten(got), tf.nest.flatten(want)):
+        assert a.device.endswith("NPU:0")
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
+
+
 def test_reduction_special_values():
     for dtype in (tf.float32, tf.bfloat16):
         empty = tf.zeros([0, 3], dtype)

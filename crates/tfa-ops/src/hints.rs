@@ -2,16 +2,10 @@
 //! strict mode and the coverage report: "use this instead".
 
 /// (op type, supported formulation).
-pub const ALTERNATIVES: &[(&str, &str)] = &[
-    (
-        "FFT2D",
-        "tf.signal.fft over each axis in turn (FFT runs on the NPU), with a Transpose between",
-    ),
-    (
-        "L2Loss",
-        "tf.reduce_sum(tf.square(x)) / 2 (Square, Sum, Mul)",
-    ),
-];
+pub const ALTERNATIVES: &[(&str, &str)] = &[(
+    "FFT2D",
+    "tf.signal.fft over each axis in turn (FFT runs on the NPU), with a Transpose between",
+)];
 
 /// The supported formulation for `op`, if there is one.
 pub fn alternative(op: &str) -> Option<&'static str> {

@@ -160,7 +160,6 @@ pub const OUTSIDE_TABLE: &[(&str, Class)] = &[
     ("EnsureShape", Class::Clear),
     ("ExpandDims", Class::Clear),
     ("Gather", Class::Clear),
-    ("GatherNd", Class::Clear),
     ("IdentityN", Class::Clear),
     ("MaxPoolV2", Class::Clear),
     ("PreventGradient", Class::Clear),
@@ -168,7 +167,6 @@ pub const OUTSIDE_TABLE: &[(&str, Class)] = &[
     ("SpaceToDepth", Class::Clear),
     ("Squeeze", Class::Clear),
     ("StopGradient", Class::Clear),
-    ("L2Loss", Class::Deny),
 ];
 
 /// The four lists. An op is on at most one; an op on none is never made low

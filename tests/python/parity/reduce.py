@@ -89,6 +89,12 @@ def cases_reduce(rng):
         itype = tf.int32 if rng.random() < 0.5 else tf.int64
         cases.append(raw(op, "random", input=rand(rng, shape, tf.float64), axis=tf.constant(axes, itype, shape=[len(axes)]),
                          keep_dims=bool(rng.random() < 0.5)))
+    cases += [
+        raw("L2Loss", "rank 3", t=x),
+        raw("L2Loss", "float64", t=rand(rng, [5], tf.float64)),
+        raw("L2Loss", "scalar", t=tf.constant(-3.0)),
+        raw("L2Loss", "size 0", t=rand(rng, [2, 0])),
+    ]
     b = rand(rng, [3, 4], tf.bool)
     for op in ("All", "Any"):
         cases += [

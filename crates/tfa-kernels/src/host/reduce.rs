@@ -1,4 +1,4 @@
-//! Reductions (sum, mean, max, min, prod) and softmax.
+//! Reductions (sum, mean, max, min, prod), L2Loss and softmax.
 //!
 //! Adjacent dims that are both reduced or both kept are merged. When the
 //! result is `(outer, reduce, inner)` the input is reduced in place; any other
@@ -330,6 +330,58 @@ fn reduce_3d_c<T: Numeric, C: Combine<T::W>>(
 // --------------------------------------------------------------- softmax ----
 
 /// Softmax (or log-softmax) over the last dim of `x` (rank >= 1).
+/// L2Loss: `sum(x^2 / 2)` over every element, accumulated in float32 for
+/// the half types (float64 for float64). Fixed chunks summed in order, so the
+/// result does not depend on the thread count.
+pub fn l2_loss(x: &TensorView, out: &mut TensorMut) -> Result<()> {
+    macro_rules! go {
+        ($t:ty) => {{
+            out.data_mut::<$t>()?[0] = l2_loss_typed::<$t>(x.data::<$t>()?);
+            Ok(())
+        }};
+    }
+    match x.dtype {
+        DType::F32 => go!(f32),
+        DType::F64 => go!(f64),
+        DType::F16 => go!(f16),
+        DType::BF16 => go!(bf16),
+        d => Err(Error::Unimplemented(format!(
+            "L2Loss is not defined for {d}"
+        ))),
+    }
+}
+
+fn l2_loss_typed<T: Numeric>(x: &[T]) -> T {
+    const CHUNK: usize = 1 << 15;
+    // Each square halved before the sum, as TensorFlow's `(t.square() * 0.5).sum()`
+    // (the same but where the sum of the squares would overflow).
+    let half = T::W::ONE.div_count(2);
+    let square_sum = |run: &[T]| {
+        let mut lanes = [T::W::ZERO; 8];
+        let mut chunks = run.chunks_exact(8);
+        for c in &mut chunks {
+            for l in 0..8 {
+                let v = c[l].widen();
+                lanes[l] = T::W::add(lanes[l], T::W::mul(T::W::mul(v, v), half));
+            }
+        }
+        let mut acc = T::W::ZERO;
+        for &v in chunks.remainder() {
+            acc = T::W::add(acc, T::W::mul(T::W::mul(v.widen(), v.widen()), half));
+        }
+        lanes.into_iter().fold(acc, T::W::add)
+    };
+    let mut partial = vec![T::W::ZERO; x.len().div_ceil(CHUNK).max(1)];
+    if x.len() < PAR_MIN_ELEMENTS {
+        partial[0] = square_sum(x);
+    } else {
+        for_each_chunk_mut(&mut partial, 1, |i, p| {
+            p[0] = square_sum(&x[i * CHUNK..((i + 1) * CHUNK).min(x.len())]);
+        });
+    }
+    T::narrow(partial.into_iter().fold(T::W::ZERO, T::W::add))
+}
+
 pub fn softmax(x: &TensorView, log: bool, out: &mut TensorMut) -> Result<()> {
     let row = *x
         .shape

@@ -286,6 +286,22 @@ pub(crate) const OPS: &[OpDef] = &[
             int32_host_memory: &[],
         }
     ).amp(Class::Infer),
+    spec_op!(
+        plan: |c| Ok(OutputPlan::new(c.input(0)?.dtype, vec![])) => OutputPlan,
+        run: |c, p| reduce::l2_loss(&c.input(0)?, &mut allocate(c, 0, p)?),
+        def: {
+            name: "L2Loss",
+            family: Family::Reduce,
+            summary: "sum(t^2) / 2 over every element (tf.nn.l2_loss, tf.linalg.global_norm); half types accumulate in float32",
+            constraints: &[TypeConstraint {
+                attr: "T",
+                types: FLOAT,
+            }],
+            attrs: &[],
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ).amp(Class::Deny),
     logical_reduction!(
         "All",
         Min,

@@ -99,7 +99,7 @@ fn special_inputs(op: &str, dtype: DType, x: &[usize]) -> Option<Vec<Tensor>> {
     })
 }
 
-/// The reductions over random axes, softmax, BiasAddGrad, ArgMax/ArgMin.
+/// The reductions over random axes, softmax, L2Loss, BiasAddGrad, ArgMax/ArgMin.
 fn reduce_cases(rng: &mut StdRng) -> Vec<Case> {
     let rank: usize = rng.random_range(1..4);
     let x: Vec<usize> = (0..rank).map(|_| rng.random_range(1..5)).collect();
@@ -134,7 +134,7 @@ fn reduce_cases(rng: &mut StdRng) -> Vec<Case> {
             }
         })
         .collect();
-    for op in ["Softmax", "LogSoftmax"] {
+    for op in ["Softmax", "LogSoftmax", "L2Loss"] {
         cases.push(Case {
             op,
             dtype,

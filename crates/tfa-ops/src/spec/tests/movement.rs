@@ -232,6 +232,15 @@ fn indexing_cases(rng: &mut StdRng) -> Vec<Case> {
             ],
             vec![("batch_dims", AttrValue::Int(0))],
         ),
+        // Tuples of `axis` zeros (the leading dims), `k` of them.
+        case(
+            "GatherNd",
+            vec![
+                zeros(dtype, &x),
+                Tensor::new(&[k, axis], &vec![0i32; k * axis]),
+            ],
+            scatter_attrs.clone(),
+        ),
         case(
             "Tile",
             vec![zeros(dtype, &x), Tensor::new(&[rank], &multiples)],
