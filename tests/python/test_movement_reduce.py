@@ -291,6 +291,50 @@ def test_gather_nd_gradient_strictly_on_the_npu(rng, strict_placement):
     np.testing.assert_allclose(g.numpy(), want_g.numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", MOVE_TYPES)
+def test_roll_random(dtype, rng):
+    # Shifts of any sign and size on random axes (repeated axes add up).
+    for _ in range(16):
+        shape = rand_shape(rng, max_rank=4, min_rank=1)
+        x = random_tensor(rng, shape, dtype)
+        k = int(rng.integers(0, 4))
+        axis = tf.constant(rng.integers(-len(shape), len(shape), size=k), rng.choice([tf.int32, tf.int64]))
+        shift = tf.constant(rng.integers(-20, 20, size=k), rng.choice([tf.int32, tf.int64]))
+        if k == 1 and rng.random() < 0.5:
+            axis, shift = tf.reshape(axis, []), tf.reshape(shift, [])
+        tf_adapter.reset_kernel_counts()
+        npu = on("/NPU:0", lambda: tf.raw_ops.Roll(input=x, shift=shift, axis=axis))
+        cpu = on("/CPU:0", lambda: tf.raw_ops.Roll(input=x, shift=shift, axis=axis))
+        assert npu.device.endswith("NPU:0")
+        assert_matches(npu, cpu, dtype, rtol=0)
+
+
+def test_shifted_windows_train_strictly_on_the_npu(rng, strict_placement):
+    # Swin-style: roll the feature map, a Dense layer, roll back; the
+    # gradient of Roll is a Roll by the opposite shift.
+    x = tf.constant(rng.normal(size=[2, 8, 8, 4]), tf.float32)
+    w = tf.constant(rng.normal(size=[4, 4]), tf.float32)
+
+    @tf.function
+    def step(x, w):
+        with tf.GradientTape() as tape:
+            tape.watch([x, w])
+            y = tf.roll(tf.einsum("bhwc,cd->bhwd", tf.roll(x, [-3, -3], [1, 2]), w), [3, 3], [1, 2])
+            loss = tf.reduce_sum(y * tf.sin(x))
+        return y, tape.gradient(loss, [x, w])
+
+    tf_adapter.reset_kernel_counts()
+    with tf.device("/NPU:0"):
+        y, grads = step(x, w)
+    assert tf_adapter.kernel_counts().get("Roll", 0) >= 3, tf_adapter.kernel_counts()
+    with tf.device("/CPU:0"):
+        want_y, want_grads = step(x, w)
+    np.testing.assert_allclose(y.numpy(), want_y.numpy(), rtol=1e-5, atol=1e-6)
+    for g, w_ in zip(grads, want_grads):
+        assert g.device.endswith("NPU:0")
+        np.testing.assert_allclose(g.numpy(), w_.numpy(), rtol=1e-5, atol=1e-5)
+
+
 # -------------------------------------------------------------- Reductions ----
 
 REDUCTIONS = {

@@ -228,8 +228,19 @@ def cases_movement(rng):
         itype = tf.int32 if rng.random() < 0.5 else i64
         cases.append(raw("SplitV", "random", value=rand(rng, [2, dim], i64), size_splits=tf.constant(sizes, itype), axis=-1,
                          num_split=n, graph=n > 1))
-    # ReverseV2: axis entries in [-rank, rank), each once; rank <= 8.
+    # Roll: shifts add up per axis, any size, negative axes count from the end.
     x3 = rand(rng, [2, 3, 4])
+    cases += [
+        raw("Roll", "scalar shift", input=x3, shift=5, axis=1),
+        raw("Roll", "repeated axis, int64", input=x3, shift=tf.constant([1, -3, 2**40], i64), axis=tf.constant([0, 0, -1], i64)),
+        raw("Roll", "axis out of range", input=x3, shift=[1], axis=[3]),
+        raw("Roll", "negative axis out of range", input=x3, shift=1, axis=-4),
+        raw("Roll", "sizes differ", input=x3, shift=[1, 2], axis=[0]),
+        raw("Roll", "shift 2-D", input=x3, shift=[[1]], axis=[[0]]),
+        raw("Roll", "scalar input", input=tf.constant(1.0), shift=1, axis=0),
+        raw("Roll", "size 0", input=rand(rng, [0, 3]), shift=[2, 1], axis=[0, 1]),
+    ]
+    # ReverseV2: axis entries in [-rank, rank), each once; rank <= 8.
     for axis, itype in [([0], tf.int32), ([-1, 0], i64), ([], tf.int32), ([3], tf.int32), ([-4], i64), ([1, -2], tf.int32),
                         ([2, 2], i64)]:
         cases.append(raw("ReverseV2", f"axis {axis}", tensor=x3, axis=tf.constant(axis, itype),

@@ -87,6 +87,7 @@ pub mod reduce;
 pub mod resize;
 pub mod resize_bicubic;
 pub mod reverse;
+pub mod roll;
 pub mod scale_translate;
 pub mod scan;
 pub mod scatter;

@@ -1,17 +1,19 @@
 //! Moves by an index pattern: ReverseV2 (`tf.reverse`: Keras's
 //! `go_backwards` recurrent layers and `Bidirectional` run it on every
-//! sequence), MatrixBandPart (`tf.linalg.band_part`: Keras `ops.tril` and
+//! sequence), Roll (`tf.roll`: shifted windows), MatrixBandPart (`tf.linalg.band_part`: Keras `ops.tril` and
 //! `ops.triu`), SpaceToBatchND/BatchToSpaceND (dilated convolutions).
 
-use super::{int_scalar, int_vector, spec_op, INDEX};
+use super::{int_scalar, int_vector, spec_op, ALL_C64, INDEX};
 use crate::precision::Class;
 use crate::spec::allocate;
 use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
-use tfa_core::{DType, Result};
+use tfa_core::shape::fmt_shape;
+use tfa_core::{DType, Error, Result};
 use tfa_kernels::geometry::axes::{check_band, reverse_axes};
 use tfa_kernels::geometry::space_batch::{space_batch_plan, Direction, SpaceBatchPlan};
 use tfa_kernels::host::band_part::band_part;
 use tfa_kernels::host::reverse::reverse;
+use tfa_kernels::host::roll::roll;
 use tfa_kernels::host::space_batch::space_batch;
 
 /// ReverseV2: which axes flip (`None`: nothing moves, the output is the
@@ -35,6 +37,51 @@ fn reverse_run(ctx: &dyn OpContext, (flags, out): &(Option<Vec<bool>>, OutputPla
     match flags {
         None => ctx.alias_output(0, 0, &out.shape),
         Some(flags) => reverse(&ctx.input(0)?, flags, &mut allocate(ctx, 0, out)?),
+    }
+}
+
+/// Roll: the shift of each dim, in `[0, size)` (shifts on one axis add up;
+/// `None`: nothing moves, the output is the input's buffer), and the
+/// output. TensorFlow's checks and messages (roll_op.cc).
+fn roll_plan(ctx: &dyn OpContext) -> Result<(Option<Vec<usize>>, OutputPlan)> {
+    let x = ctx.input(0)?;
+    let inv = |m: String| Err(Error::InvalidArgument(m));
+    if x.rank() == 0 {
+        return inv("input must be 1-D or higher".into());
+    }
+    let (shift, axis) = (ctx.input(1)?, ctx.input(2)?);
+    for (t, what) in [(&shift, "shift"), (&axis, "axis")] {
+        if t.rank() > 1 {
+            return inv(format!(
+                "{what} must be a scalar or a 1-D vector. Found: {}",
+                fmt_shape(&t.shape)
+            ));
+        }
+    }
+    let (shift, axis) = (shift.to_i64_vec()?, axis.to_i64_vec()?);
+    if shift.len() != axis.len() {
+        return inv("shift and axis must have the same size".into());
+    }
+    let rank = x.rank() as i64;
+    let mut shifts = vec![0usize; x.rank()];
+    for (&s, &a) in shift.iter().zip(&axis) {
+        let a = if a < 0 { a + rank } else { a };
+        if !(0..rank).contains(&a) {
+            return inv(format!("axis {a} is out of range"));
+        }
+        let n = x.shape[a as usize] as i64;
+        if n > 0 {
+            shifts[a as usize] = (shifts[a as usize] as i64 + s % n).rem_euclid(n) as usize;
+        }
+    }
+    let out = OutputPlan::new(x.dtype, x.shape.clone());
+    Ok((shifts.iter().any(|&s| s != 0).then_some(shifts), out))
+}
+
+fn roll_run(ctx: &dyn OpContext, (shifts, out): &(Option<Vec<usize>>, OutputPlan)) -> Result<()> {
+    match shifts {
+        None => ctx.alias_output(0, 0, &out.shape),
+        Some(shifts) => roll(&ctx.input(0)?, shifts, &mut allocate(ctx, 0, out)?),
     }
 }
 
@@ -117,6 +164,32 @@ pub(crate) const OPS: &[OpDef] = &[
             ],
             attrs: &[],
             host_memory: &["axis"],
+            int32_host_memory: &[],
+        }
+    ).amp(Class::Clear),
+    spec_op!(
+        plan: |c| roll_plan(c) => (Option<Vec<usize>>, OutputPlan),
+        run: |c, p| roll_run(c, p),
+        def: {
+            name: "Roll",
+            family: Family::Movement,
+            summary: "elements shifted cyclically by `shift` along `axis` (both host memory; shifts on one axis add up); no copy when nothing moves",
+            constraints: &[
+                TypeConstraint {
+                    attr: "T",
+                    types: ALL_C64,
+                },
+                TypeConstraint {
+                    attr: "Tshift",
+                    types: INDEX,
+                },
+                TypeConstraint {
+                    attr: "Taxis",
+                    types: INDEX,
+                },
+            ],
+            attrs: &[],
+            host_memory: &["shift", "axis"],
             int32_host_memory: &[],
         }
     ).amp(Class::Clear),

@@ -296,7 +296,7 @@ fn indexing_cases(rng: &mut StdRng) -> Vec<Case> {
     cases
 }
 
-/// ReverseV2, MatrixBandPart, SpaceToBatchND and BatchToSpaceND.
+/// ReverseV2, Roll, MatrixBandPart, SpaceToBatchND and BatchToSpaceND.
 fn rearrange_cases(rng: &mut StdRng) -> Vec<Case> {
     let dtype = float_type(rng);
     let case = |op, inputs| Case {
@@ -322,6 +322,14 @@ fn rearrange_cases(rng: &mut StdRng) -> Vec<Case> {
         case(
             "ReverseV2",
             vec![zeros(dtype, &x), Tensor::new(&[axes.len()], &axes)],
+        ),
+        case(
+            "Roll",
+            vec![
+                zeros(dtype, &x),
+                Tensor::new(&[axes.len()], &vec![rng.random_range(-5..5); axes.len()]),
+                Tensor::new(&[axes.len()], &axes),
+            ],
         ),
         case(
             "MatrixBandPart",
