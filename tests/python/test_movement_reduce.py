@@ -335,6 +335,45 @@ def test_shifted_windows_train_strictly_on_the_npu(rng, strict_placement):
         np.testing.assert_allclose(g.numpy(), w_.numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", MOVE_TYPES)
+def test_depth_to_space_and_back_random(dtype, rng):
+    for _ in range(8):
+        b = int(rng.integers(2, 4))
+        n, h, w, c = (int(d) for d in rng.integers(0, 4, size=4))
+        x = random_tensor(rng, [n, h, w, c * b * b], dtype)
+        npu, cpu = run_both("DepthToSpace", lambda: tf.raw_ops.DepthToSpace(input=x, block_size=b))
+        assert_matches(npu, cpu, dtype, rtol=0)
+        npu, cpu = run_both("SpaceToDepth", lambda: tf.raw_ops.SpaceToDepth(input=cpu, block_size=b))
+        assert_matches(npu, cpu, dtype, rtol=0)
+
+
+def test_pixel_shuffle_trains_strictly_on_the_npu(rng, strict_placement):
+    # A sub-pixel upsampling head (conv to 4x the channels, DepthToSpace)
+    # and its gradient (SpaceToDepth) inside a tf.function, soft placement off.
+    x = tf.constant(rng.normal(size=[2, 5, 6, 3]), tf.float32)
+    f = tf.constant(rng.normal(size=[3, 3, 3, 8]), tf.float32)
+
+    @tf.function
+    def step(x, f):
+        with tf.GradientTape() as tape:
+            tape.watch([x, f])
+            y = tf.nn.depth_to_space(tf.nn.conv2d(x, f, 1, "SAME"), 2)
+            loss = tf.reduce_sum(y * y)
+        return y, tape.gradient(loss, [x, f])
+
+    tf_adapter.reset_kernel_counts()
+    with tf.device("/NPU:0"):
+        y, grads = step(x, f)
+    counts = tf_adapter.kernel_counts()
+    assert counts.get("DepthToSpace", 0) >= 1 and counts.get("SpaceToDepth", 0) >= 1, counts
+    with tf.device("/CPU:0"):
+        want_y, want_grads = step(x, f)
+    np.testing.assert_allclose(y.numpy(), want_y.numpy(), rtol=1e-5, atol=1e-5)
+    for g, w in zip(grads, want_grads):
+        assert g.device.endswith("NPU:0")
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-4, atol=1e-4)
+
+
 # -------------------------------------------------------------- Reductions ----
 
 REDUCTIONS = {

@@ -156,7 +156,6 @@ pub const OUTSIDE_TABLE: &[(&str, Class)] = &[
     ("Gelu", Class::Infer),
     ("CheckNumerics", Class::Clear),
     ("Concat", Class::Clear),
-    ("DepthToSpace", Class::Clear),
     ("EnsureShape", Class::Clear),
     ("ExpandDims", Class::Clear),
     ("Gather", Class::Clear),
@@ -164,7 +163,6 @@ pub const OUTSIDE_TABLE: &[(&str, Class)] = &[
     ("MaxPoolV2", Class::Clear),
     ("PreventGradient", Class::Clear),
     ("Snapshot", Class::Clear),
-    ("SpaceToDepth", Class::Clear),
     ("Squeeze", Class::Clear),
     ("StopGradient", Class::Clear),
 ];

@@ -240,6 +240,19 @@ def cases_movement(rng):
         raw("Roll", "scalar input", input=tf.constant(1.0), shift=1, axis=0),
         raw("Roll", "size 0", input=rand(rng, [0, 3]), shift=[2, 1], axis=[0, 1]),
     ]
+    # DepthToSpace / SpaceToDepth: NHWC only (as TensorFlow's CPU kernels).
+    x4 = rand(rng, [2, 4, 6, 8])
+    cases += [
+        raw("DepthToSpace", "block 2", input=x4, block_size=2),
+        raw("DepthToSpace", "depth not divisible", input=x4, block_size=3),
+        raw("DepthToSpace", "rank 3", input=x3, block_size=2),
+        raw("DepthToSpace", "NCHW", input=x4, block_size=2, data_format="NCHW"),
+        raw("DepthToSpace", "size 0", input=rand(rng, [0, 2, 2, 4]), block_size=2),
+        raw("SpaceToDepth", "block 2", input=x4, block_size=2),
+        raw("SpaceToDepth", "width not divisible", input=x4, block_size=4),
+        raw("SpaceToDepth", "int64", input=rand(rng, [1, 3, 3, 2], i64), block_size=3),
+        raw("SpaceToDepth", "NCHW", input=x4, block_size=2, data_format="NCHW"),
+    ]
     # ReverseV2: axis entries in [-rank, rank), each once; rank <= 8.
     for axis, itype in [([0], tf.int32), ([-1, 0], i64), ([], tf.int32), ([3], tf.int32), ([-4], i64), ([1, -2], tf.int32),
                         ([2, 2], i64)]:

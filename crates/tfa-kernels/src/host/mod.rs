@@ -64,6 +64,7 @@ pub mod conv3d;
 pub mod conv_grad;
 mod conv_grad_lowp;
 pub mod cpu;
+pub mod depth_space;
 pub mod einsum;
 pub mod elementwise;
 pub mod fft;

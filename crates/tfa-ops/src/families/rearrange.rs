@@ -1,17 +1,18 @@
 //! Moves by an index pattern: ReverseV2 (`tf.reverse`: Keras's
 //! `go_backwards` recurrent layers and `Bidirectional` run it on every
-//! sequence), Roll (`tf.roll`: shifted windows), MatrixBandPart (`tf.linalg.band_part`: Keras `ops.tril` and
+//! sequence), Roll (`tf.roll`: shifted windows), DepthToSpace/SpaceToDepth (pixel shuffle), MatrixBandPart (`tf.linalg.band_part`: Keras `ops.tril` and
 //! `ops.triu`), SpaceToBatchND/BatchToSpaceND (dilated convolutions).
 
 use super::{int_scalar, int_vector, spec_op, ALL_C64, INDEX};
 use crate::precision::Class;
 use crate::spec::allocate;
-use crate::{Family, OpContext, OpDef, OutputPlan, TypeConstraint};
+use crate::{AttrKind, AttrSpec, Family, OpContext, OpDef, OutputPlan, TypeConstraint};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{DType, Error, Result};
 use tfa_kernels::geometry::axes::{check_band, reverse_axes};
 use tfa_kernels::geometry::space_batch::{space_batch_plan, Direction, SpaceBatchPlan};
 use tfa_kernels::host::band_part::band_part;
+use tfa_kernels::host::depth_space::depth_space;
 use tfa_kernels::host::reverse::reverse;
 use tfa_kernels::host::roll::roll;
 use tfa_kernels::host::space_batch::space_batch;
@@ -83,6 +84,58 @@ fn roll_run(ctx: &dyn OpContext, (shifts, out): &(Option<Vec<usize>>, OutputPlan
         None => ctx.alias_output(0, 0, &out.shape),
         Some(shifts) => roll(&ctx.input(0)?, shifts, &mut allocate(ctx, 0, out)?),
     }
+}
+
+/// DepthToSpace (`to_space`) / SpaceToDepth: TensorFlow's CPU checks and
+/// messages (NHWC only, as its CPU kernels), the block size and the output.
+fn depth_space_plan(ctx: &dyn OpContext, to_space: bool) -> Result<(usize, OutputPlan)> {
+    let x = ctx.input(0)?;
+    let inv = |m: String| Err(Error::InvalidArgument(m));
+    let format = ctx.attrs().string("data_format")?;
+    if format != "NHWC" {
+        return inv(format!(
+            "Only NHWC data_format supported on CPU. Got {format}"
+        ));
+    }
+    if x.rank() != 4 {
+        return inv(format!("Input rank should be: 4 instead of: {}", x.rank()));
+    }
+    let block = ctx.attrs().int("block_size")?;
+    if block < 2 {
+        return inv(format!("Block size should be > 1, but was: {block}"));
+    }
+    let b = block as usize;
+    let [n, h, w, c] = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
+    let shape = if to_space {
+        if c % (b * b) != 0 {
+            return inv(format!(
+                "Input depth dimension {c} should be divisible by: {}",
+                b * b
+            ));
+        }
+        vec![n, h * b, w * b, c / (b * b)]
+    } else {
+        if h % b != 0 || w % b != 0 {
+            return inv(format!(
+                "Image width {w} and height {h} should be divisible by block_size: {block}"
+            ));
+        }
+        vec![n, h / b, w / b, c * b * b]
+    };
+    Ok((b, OutputPlan::new(x.dtype, shape)))
+}
+
+fn depth_space_run(
+    ctx: &dyn OpContext,
+    (block, out): &(usize, OutputPlan),
+    to_space: bool,
+) -> Result<()> {
+    depth_space(
+        &ctx.input(0)?,
+        *block,
+        to_space,
+        &mut allocate(ctx, 0, out)?,
+    )
 }
 
 /// MatrixBandPart: `(num_lower, num_upper)` and the output.
@@ -190,6 +243,44 @@ pub(crate) const OPS: &[OpDef] = &[
             ],
             attrs: &[],
             host_memory: &["shift", "axis"],
+            int32_host_memory: &[],
+        }
+    ).amp(Class::Clear),
+    spec_op!(
+        plan: |c| depth_space_plan(c, true) => (usize, OutputPlan),
+        run: |c, p| depth_space_run(c, p, true),
+        def: {
+            name: "DepthToSpace",
+            family: Family::Movement,
+            summary: "channels moved into `block_size` x `block_size` pixel blocks (NHWC, as TensorFlow's CPU kernel); the gradient of SpaceToDepth",
+            constraints: &[TypeConstraint {
+                attr: "T",
+                types: ALL_C64,
+            }],
+            attrs: &[
+                AttrSpec::new("block_size", AttrKind::Int),
+                AttrSpec::new("data_format", AttrKind::String),
+            ],
+            host_memory: &[],
+            int32_host_memory: &[],
+        }
+    ).amp(Class::Clear),
+    spec_op!(
+        plan: |c| depth_space_plan(c, false) => (usize, OutputPlan),
+        run: |c, p| depth_space_run(c, p, false),
+        def: {
+            name: "SpaceToDepth",
+            family: Family::Movement,
+            summary: "`block_size` x `block_size` pixel blocks moved into the channels (NHWC, as TensorFlow's CPU kernel); the gradient of DepthToSpace",
+            constraints: &[TypeConstraint {
+                attr: "T",
+                types: ALL_C64,
+            }],
+            attrs: &[
+                AttrSpec::new("block_size", AttrKind::Int),
+                AttrSpec::new("data_format", AttrKind::String),
+            ],
+            host_memory: &[],
             int32_host_memory: &[],
         }
     ).amp(Class::Clear),

@@ -323,6 +323,27 @@ fn rearrange_cases(rng: &mut StdRng) -> Vec<Case> {
             "ReverseV2",
             vec![zeros(dtype, &x), Tensor::new(&[axes.len()], &axes)],
         ),
+        // Pixel blocks of 1x1 (h, w as drawn) or 2x2 (even sizes, 4 channels).
+        Case {
+            op: "DepthToSpace",
+            dtype,
+            inputs: vec![zeros(dtype, &[n, h, w, 4 * c])],
+            attrs: vec![
+                ("block_size", AttrValue::Int(2)),
+                ("data_format", string("NHWC")),
+            ],
+            may_reject: false,
+        },
+        Case {
+            op: "SpaceToDepth",
+            dtype,
+            inputs: vec![zeros(dtype, &[n, 2 * h, 4 * w, c])],
+            attrs: vec![
+                ("block_size", AttrValue::Int(2)),
+                ("data_format", string("NHWC")),
+            ],
+            may_reject: false,
+        },
         case(
             "Roll",
             vec![
