@@ -237,6 +237,9 @@ def test_gather_out_of_range_index():
         on("/NPU:0", lambda: tf.raw_ops.GatherV2(params=tf.zeros([3, 4]), indices=[[0, 1], [0, 7]], axis=1))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"indices\[0\] = -1 is not in \[0, 3\)"):
         on("/NPU:0", lambda: tf.raw_ops.GatherV2(params=tf.zeros([3, 4]), indices=[-1], axis=0))
+    # A scalar index has no position, as TensorFlow's SliceDebugString prints it.
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"indices = 7 is not in \[0, 3\)"):
+        on("/NPU:0", lambda: tf.raw_ops.GatherV2(params=tf.zeros([3, 4]), indices=7, axis=0))
 
 
 @pytest.mark.parametrize("dtype", MOVE_TYPES)
@@ -261,6 +264,8 @@ def test_gather_nd_errors_and_ignored_indices():
     params = tf.reshape(tf.range(12.0), [3, 4])
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"indices\[1\] = \[1, 7\] does not index into param shape \[3,4\]"):
         on("/NPU:0", lambda: tf.raw_ops.GatherNd(params=params, indices=[[0, 1], [1, 7]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"indices = \[1, 7\] does not index into param shape \[3,4\]"):
+        on("/NPU:0", lambda: tf.raw_ops.GatherNd(params=params, indices=[1, 7]))
     got = on("/NPU:0", lambda: tf.raw_ops.GatherNd(params=params, indices=[[0, 1], [1, 7], [-1, 0]], bad_indices_policy="IGNORE"))
     assert got.device.endswith("NPU:0")
     np.testing.assert_array_equal(got.numpy(), [1.0, 0.0, 0.0])

@@ -22,17 +22,9 @@ pub fn gather(
     {
         // TensorFlow checks only when there is something to copy.
         if out.num_elements() > 0 {
-            let mut pos = Vec::with_capacity(indices.shape.len());
-            let mut rem = bad;
-            for &d in indices.shape.iter().rev() {
-                pos.push(rem % d);
-                rem /= d;
-            }
-            pos.reverse();
-            let pos: Vec<String> = pos.iter().map(|p| p.to_string()).collect();
             return Err(Error::InvalidArgument(format!(
-                "indices[{}] = {} is not in [0, {})",
-                pos.join(","),
+                "indices{} = {} is not in [0, {})",
+                index_position(&indices.shape, bad),
                 idx[bad],
                 plan.gather_dim
             )));
@@ -107,17 +99,10 @@ pub fn gather_nd(
         } else if ignore_bad {
             offsets.push(None);
         } else {
-            let mut pos = Vec::with_capacity(outer.len());
-            let mut rem = t;
-            for &d in outer.iter().rev() {
-                pos.push((rem % d).to_string());
-                rem /= d;
-            }
-            pos.reverse();
             let tuple: Vec<String> = tuple.iter().map(|c| c.to_string()).collect();
             return Err(Error::InvalidArgument(format!(
-                "indices[{}] = [{}] does not index into param shape {}",
-                pos.join(","),
+                "indices{} = [{}] does not index into param shape {}",
+                index_position(outer, t),
                 tuple.join(", "),
                 fmt_shape(&params.shape)
             )));
@@ -142,6 +127,23 @@ pub fn gather_nd(
         });
         Ok(())
     })
+}
+
+/// TensorFlow's SliceDebugString: `[i,j]` of flat position `flat` in
+/// `shape` (nothing for a scalar), as its index errors print it.
+pub(crate) fn index_position(shape: &[usize], flat: usize) -> String {
+    if shape.is_empty() {
+        return String::new();
+    }
+    let mut pos = Vec::with_capacity(shape.len());
+    let mut rem = flat;
+    for &d in shape.iter().rev() {
+        pos.push(rem % d.max(1));
+        rem /= d.max(1);
+    }
+    pos.reverse();
+    let pos: Vec<String> = pos.iter().map(|p| p.to_string()).collect();
+    format!("[{}]", pos.join(","))
 }
 
 /// OneHot: `out[o, d, i] = on if indices[o, i] == d else off`, the depth axis

@@ -327,9 +327,6 @@ fn reduce_3d_c<T: Numeric, C: Combine<T::W>>(
     }
 }
 
-// --------------------------------------------------------------- softmax ----
-
-/// Softmax (or log-softmax) over the last dim of `x` (rank >= 1).
 /// L2Loss: `sum(x^2 / 2)` over every element, accumulated in float32 for
 /// the half types (float64 for float64). Fixed chunks summed in order, so the
 /// result does not depend on the thread count.
@@ -353,8 +350,8 @@ pub fn l2_loss(x: &TensorView, out: &mut TensorMut) -> Result<()> {
 
 fn l2_loss_typed<T: Numeric>(x: &[T]) -> T {
     const CHUNK: usize = 1 << 15;
-    // Each square halved before the sum, as TensorFlow's `(t.square() * 0.5).sum()`
-    // (the same but where the sum of the squares would overflow).
+    // Each square halved before the sum, as TensorFlow's `(t.square() * 0.5).sum()`:
+    // halving the sum instead differs only where the sum of the squares overflows.
     let half = T::W::ONE.div_count(2);
     let square_sum = |run: &[T]| {
         let mut lanes = [T::W::ZERO; 8];
@@ -382,6 +379,9 @@ fn l2_loss_typed<T: Numeric>(x: &[T]) -> T {
     T::narrow(partial.into_iter().fold(T::W::ZERO, T::W::add))
 }
 
+// --------------------------------------------------------------- softmax ----
+
+/// Softmax (or log-softmax) over the last dim of `x` (rank >= 1).
 pub fn softmax(x: &TensorView, log: bool, out: &mut TensorMut) -> Result<()> {
     let row = *x
         .shape

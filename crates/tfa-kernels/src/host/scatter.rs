@@ -5,6 +5,7 @@
 //! (Update) or all of them accumulate in that order (Add/Sub).
 
 use super::arith::Arith;
+use super::gather::index_position;
 use super::transpose::{by_width, words, words_mut};
 use tfa_core::shape::fmt_shape;
 use tfa_core::{Error, Result, TensorMut, TensorView};
@@ -62,7 +63,7 @@ pub fn tensor_scatter(
             let coords: Vec<String> = coords.iter().map(|c| c.to_string()).collect();
             return Err(Error::InvalidArgument(format!(
                 "indices{} = [{}] does not index into shape {}",
-                slice_position(batch, u),
+                index_position(batch, u),
                 coords.join(", "),
                 fmt_shape(&out.shape)
             )));
@@ -70,22 +71,6 @@ pub fn tensor_scatter(
         targets.push((u, slice));
     }
     apply(op, updates, &targets, ss, out)
-}
-
-/// TensorFlow's SliceDebugString: `[i,j]` of flat position `flat` in `shape`.
-fn slice_position(shape: &[usize], flat: usize) -> String {
-    if shape.is_empty() {
-        return String::new();
-    }
-    let mut pos = Vec::with_capacity(shape.len());
-    let mut rem = flat;
-    for &d in shape.iter().rev() {
-        pos.push(rem % d.max(1));
-        rem /= d.max(1);
-    }
-    pos.reverse();
-    let pos: Vec<String> = pos.iter().map(|p| p.to_string()).collect();
-    format!("[{}]", pos.join(","))
 }
 
 /// Writes update row `u` into output slice `s` for each `(u, s)`, in order.
