@@ -7,6 +7,7 @@
 //! reducers do; an empty reduction gives the reducer's identity (0, 1, -inf,
 //! +inf; NaN for Mean).
 
+use super::conv_grad::float_dispatch;
 use super::numeric::{Accumulate, Compute, Numeric, Widen};
 use super::par::{for_each_chunk_mut, for_each_task};
 use super::transpose::{transpose_words, SendPtr};
@@ -331,21 +332,12 @@ fn reduce_3d_c<T: Numeric, C: Combine<T::W>>(
 /// the half types (float64 for float64). Fixed chunks summed in order, so the
 /// result does not depend on the thread count.
 pub fn l2_loss(x: &TensorView, out: &mut TensorMut) -> Result<()> {
-    macro_rules! go {
-        ($t:ty) => {{
-            out.data_mut::<$t>()?[0] = l2_loss_typed::<$t>(x.data::<$t>()?);
-            Ok(())
-        }};
-    }
-    match x.dtype {
-        DType::F32 => go!(f32),
-        DType::F64 => go!(f64),
-        DType::F16 => go!(f16),
-        DType::BF16 => go!(bf16),
-        d => Err(Error::Unimplemented(format!(
-            "L2Loss is not defined for {d}"
-        ))),
-    }
+    float_dispatch!(x.dtype, "L2Loss", l2_loss_into(x, out))
+}
+
+fn l2_loss_into<T: Numeric>(x: &TensorView, out: &mut TensorMut) -> Result<()> {
+    out.data_mut::<T>()?[0] = l2_loss_typed::<T>(x.data::<T>()?);
+    Ok(())
 }
 
 fn l2_loss_typed<T: Numeric>(x: &[T]) -> T {
